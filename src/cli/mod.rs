@@ -1,0 +1,121 @@
+//! The command line: parses arguments, runs one command, prints, and picks the exit code.
+//!
+//! This is the only layer that prints or reads the environment. Commands return
+//! `Result<ExitCode, CliError>`; `main` renders the error and maps it to exit code 1.
+
+mod emulator;
+mod schema;
+mod ui;
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use ui::Ui;
+
+/// Declarative GT Studio batches and jobs: validate, plan, apply.
+#[derive(Debug, Parser)]
+#[command(name = "gtform", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags accepted by every command.
+#[derive(Debug, clap::Args)]
+pub struct GlobalArgs {
+    /// Disable colours (also: the NO_COLOR environment variable)
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load and check a workspace; no network
+    Validate(validate::ValidateArgs),
+    /// Print the JSON Schema of the configuration
+    Schema(schema::SchemaArgs),
+    /// Run the local GT Studio emulator
+    Emulator(emulator::EmulatorArgs),
+}
+
+/// An error that ends a command: printed as `error: …` with hints, exit code 1.
+#[derive(Debug)]
+pub struct CliError {
+    pub message: String,
+    pub hints: Vec<String>,
+}
+
+impl CliError {
+    pub fn new(message: impl Into<String>) -> Self {
+        CliError {
+            message: message.into(),
+            hints: Vec::new(),
+        }
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hints.push(hint.into());
+        self
+    }
+}
+
+/// Exit codes, as Terraform's.
+pub mod exit {
+    use std::process::ExitCode;
+    pub const SUCCESS: u8 = 0;
+    pub const ERROR: u8 = 1;
+    pub const CHANGES_PENDING: u8 = 2;
+
+    pub fn code(value: u8) -> ExitCode {
+        ExitCode::from(value)
+    }
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return match error.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    exit::code(exit::SUCCESS)
+                }
+                _ => exit::code(exit::ERROR),
+            };
+        }
+    };
+    let mut ui = Ui::from_env(cli.global.no_color);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            ui.error(&CliError::new(format!(
+                "cannot start the async runtime: {error}"
+            )));
+            return exit::code(exit::ERROR);
+        }
+    };
+    let result = runtime.block_on(run(cli.command, &mut ui));
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            ui.error(&error);
+            exit::code(exit::ERROR)
+        }
+    }
+}
+
+async fn run(command: Command, ui: &mut Ui) -> Result<ExitCode, CliError> {
+    match command {
+        Command::Validate(args) => validate::run(args, ui),
+        Command::Schema(args) => schema::run(args, ui),
+        Command::Emulator(args) => emulator::run(args, ui).await,
+    }
+}

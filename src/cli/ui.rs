@@ -1,0 +1,51 @@
+//! Terminal output: the stdout/stderr writers, colour choice and error formatting.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::{IsTerminal, Write};
+
+use super::CliError;
+
+/// Where a command writes. Data goes to stdout, messages and progress to stderr.
+pub struct Ui {
+    pub color: bool,
+    pub stdout_is_tty: bool,
+    pub stderr_is_tty: bool,
+}
+
+impl Ui {
+    /// Reads `NO_COLOR` and whether the streams are terminals.
+    pub fn from_env(no_color_flag: bool) -> Self {
+        let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
+        let stdout_is_tty = std::io::stdout().is_terminal();
+        let stderr_is_tty = std::io::stderr().is_terminal();
+        Ui {
+            color: !no_color_flag && !no_color_env && stderr_is_tty,
+            stdout_is_tty,
+            stderr_is_tty,
+        }
+    }
+
+    /// Writes `text` to stdout as is.
+    pub fn out(&mut self, text: &str) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(text.as_bytes());
+        let _ = stdout.flush();
+    }
+
+    /// Writes `text` to stderr as is.
+    pub fn err(&mut self, text: &str) {
+        let mut stderr = std::io::stderr().lock();
+        let _ = stderr.write_all(text.as_bytes());
+        let _ = stderr.flush();
+    }
+
+    /// Prints `error: …` and its hints to stderr.
+    pub fn error(&mut self, error: &CliError) {
+        let mut text = format!("error: {}\n", error.message);
+        for hint in &error.hints {
+            text.push_str(&format!("\nhint: {hint}\n"));
+        }
+        self.err(&text);
+    }
+}

@@ -1,0 +1,1 @@
+//! Loading and validating a workspace (issue #2).

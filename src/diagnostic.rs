@@ -1,0 +1,1 @@
+//! Located problems and their rendering (issue #2).

@@ -1,0 +1,1 @@
+//! The local GT Studio emulator (issue #3).

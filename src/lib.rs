@@ -1,0 +1,21 @@
+//! gtform: a Terraform-style declarative reconciler for the GT Studio annotation API.
+//!
+//! Code map (see ARCHITECTURE.md for the invariants):
+//!
+//! * `cli`: argument parsing, the only module that prints or reads the environment.
+//! * `diagnostic`: located problems (`file:line:col`) and their rendering.
+//! * `config`: loading and validating a workspace (YAML, manifests, templates) into a `Workspace`.
+//! * `schema`: the JSON Schema of the configuration, generated from the config types.
+//! * `api`: wire types shared by the client and the emulator, and nothing else.
+//! * `client`: the HTTP client of the GT Studio API (auth, retries, typed errors).
+//! * `state`: reading the remote state of the projects a workspace names.
+//! * `plan`: the pure planner (`Workspace` + `RemoteState` → `Plan`) and its renderers.
+//! * `apply`: executing a plan: concurrent, adaptive, exactly-once creates.
+//! * `emulator`: a faithful local GT Studio server (axum + SQLite) with fault injection.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod diagnostic;
+pub mod emulator;
+pub mod schema;
