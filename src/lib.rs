@@ -15,7 +15,10 @@
 
 pub mod api;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod diagnostic;
 pub mod emulator;
+pub mod plan;
 pub mod schema;
+pub mod state;

@@ -1,0 +1,537 @@
+//! The HTTP client of the GT Studio API.
+//!
+//! One method per endpoint, speaking the wire types of `crate::api`. Reads (project details,
+//! batch pages, job results) retry transient failures on their own with exponential backoff and
+//! jitter; creates are sent once and their retries are decided by `apply`, which knows how to
+//! recognise a create that already happened.
+//!
+//! The API key travels only in the `x-api-key` header, marked sensitive. It is never part of an
+//! error, a log record or `Debug` output; a server that echoes it back has it replaced by
+//! `[redacted]` in any excerpt we keep.
+
+mod error;
+mod retry;
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::{Method, StatusCode, Url};
+use serde::de::DeserializeOwned;
+
+use crate::api::{
+    self, BatchJobsPage, CreateBatchRequest, CreateBatchResponse, CreateJobRequest,
+    CreateJobResponse, Envelope, JobResult, ProjectDetails,
+};
+
+pub use error::{ClientError, FailureKind};
+pub use retry::RetryPolicy;
+
+/// Responses larger than this are refused rather than buffered.
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+const EXCERPT_CHARS: usize = 200;
+const REDACTED: &str = "[redacted]";
+
+/// The API key. It has no `Display`, and its `Debug` never shows the secret.
+#[derive(Clone)]
+pub struct ApiKey(Arc<str>);
+
+impl ApiKey {
+    pub fn new(secret: impl Into<String>) -> Self {
+        ApiKey(Arc::from(secret.into().trim()))
+    }
+
+    /// Replaces every occurrence of the secret in `text`.
+    pub fn redact(&self, text: &str) -> String {
+        if self.0.is_empty() {
+            text.to_owned()
+        } else {
+            text.replace(&*self.0, REDACTED)
+        }
+    }
+
+    fn header_value(&self) -> Result<HeaderValue, ClientError> {
+        let mut value = HeaderValue::from_str(&self.0).map_err(|_| ClientError::Setup {
+            reason: "the API key contains characters that cannot be sent in a header".into(),
+        })?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey([redacted])")
+    }
+}
+
+/// One finished attempt of one request, for `-v` logs and tests. Carries no header.
+#[derive(Debug, Clone)]
+pub struct RequestRecord {
+    pub method: &'static str,
+    /// Path and query, without the base URL.
+    pub path: String,
+    pub status: Option<u16>,
+    /// The error code of an error envelope.
+    pub code: Option<String>,
+    pub duration: Duration,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// Why the attempt failed, if it did (already redacted).
+    pub error: Option<String>,
+}
+
+/// Receives a record of every attempt. Implemented by the CLI for `-v`.
+pub trait RequestObserver: Send + Sync {
+    fn on_request(&self, record: &RequestRecord);
+}
+
+/// How to reach the server.
+#[derive(Clone)]
+pub struct ClientOptions {
+    pub base_url: String,
+    pub api_key: ApiKey,
+    /// Permit plain `http://` to a host that is not loopback.
+    pub allow_insecure_http: bool,
+    /// Per-request timeout, connection included.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Retries of reads.
+    pub read_retry: RetryPolicy,
+    pub observer: Option<Arc<dyn RequestObserver>>,
+}
+
+impl ClientOptions {
+    pub fn new(base_url: impl Into<String>, api_key: ApiKey) -> Self {
+        ClientOptions {
+            base_url: base_url.into(),
+            api_key,
+            allow_insecure_http: false,
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            read_retry: RetryPolicy::default(),
+            observer: None,
+        }
+    }
+}
+
+/// A GT Studio API client. Cheap to clone; clones share one connection pool.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base_url: Arc<str>,
+    api_key: ApiKey,
+    timeout: Duration,
+    read_retry: RetryPolicy,
+    observer: Option<Arc<dyn RequestObserver>>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Checks the endpoint (https, or http to loopback) and builds the client.
+    pub fn new(options: ClientOptions) -> Result<Client, ClientError> {
+        let base_url = options.base_url.trim_end_matches('/').to_owned();
+        check_endpoint(&base_url, options.allow_insecure_http)?;
+        let mut headers = HeaderMap::new();
+        headers.insert("x-api-key", options.api_key.header_value()?);
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .timeout(options.timeout)
+            .connect_timeout(options.connect_timeout)
+            .user_agent(concat!("gtform/", env!("CARGO_PKG_VERSION")))
+            // Redirects are only expected from the attachments endpoint, which we do not follow
+            // here: following one would send the key to whatever host it names.
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(256)
+            .build()
+            .map_err(|error| ClientError::Setup {
+                reason: error_chain(&error),
+            })?;
+        Ok(Client {
+            http,
+            base_url: Arc::from(base_url),
+            api_key: options.api_key,
+            timeout: options.timeout,
+            read_retry: options.read_retry,
+            observer: options.observer,
+        })
+    }
+
+    /// The base URL requests go to.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// `GET /v1/projects/{id}/details`, retried on transient failures.
+    pub async fn project_details(&self, project_id: &str) -> Result<ProjectDetails, ClientError> {
+        let path = api::paths::project_details(project_id);
+        self.read(&path, None).await
+    }
+
+    /// One page of `GET /v1/projects/{id}/batch/{batch_id}`, retried on transient failures.
+    pub async fn batch_jobs_page(
+        &self,
+        project_id: &str,
+        batch_id: &str,
+        page_token: Option<&str>,
+    ) -> Result<BatchJobsPage, ClientError> {
+        let path = api::paths::batch_jobs(project_id, batch_id);
+        let query = page_token.filter(|token| !token.is_empty());
+        self.read(&path, query.map(|token| ("page_token", token)))
+            .await
+    }
+
+    /// `GET /v1/projects/{id}/jobs/{job_id}`, retried on transient failures.
+    pub async fn job_result(
+        &self,
+        project_id: &str,
+        job_id: &str,
+    ) -> Result<JobResult, ClientError> {
+        let path = api::paths::job_result(project_id, job_id);
+        self.read(&path, None).await
+    }
+
+    /// `POST /v1/projects/{id}/batch`, sent once.
+    pub async fn create_batch(
+        &self,
+        project_id: &str,
+        request: &CreateBatchRequest,
+    ) -> Result<CreateBatchResponse, ClientError> {
+        let path = api::paths::create_batch(project_id);
+        let body = serde_json::to_vec(request).map_err(|error| ClientError::Setup {
+            reason: format!("cannot encode the request: {error}"),
+        })?;
+        self.attempt(Method::POST, &path, None, Some(body), 1).await
+    }
+
+    /// `POST /v1/projects/{id}/jobs`, sent once.
+    pub async fn create_job(
+        &self,
+        project_id: &str,
+        request: &CreateJobRequest,
+    ) -> Result<CreateJobResponse, ClientError> {
+        let path = api::paths::create_job(project_id);
+        let body = serde_json::to_vec(request).map_err(|error| ClientError::Setup {
+            reason: format!("cannot encode the request: {error}"),
+        })?;
+        self.attempt(Method::POST, &path, None, Some(body), 1).await
+    }
+
+    async fn read<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: Option<(&str, &str)>,
+    ) -> Result<T, ClientError> {
+        let mut attempt = 1;
+        loop {
+            match self.attempt(Method::GET, path, query, None, attempt).await {
+                Ok(value) => return Ok(value),
+                Err(error) if error.is_transient() && attempt < self.read_retry.max_attempts => {
+                    tokio::time::sleep(self.read_retry.delay(attempt, error.retry_after())).await;
+                    attempt += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: Option<(&str, &str)>,
+        body: Option<Vec<u8>>,
+        attempt: u32,
+    ) -> Result<T, ClientError> {
+        let started = Instant::now();
+        let display_path = match query {
+            Some((name, value)) => format!("{path}?{name}={value}"),
+            None => path.to_owned(),
+        };
+        let request_name = format!("{method} {display_path}");
+        let outcome = self
+            .exchange(&method, path, query, body, &request_name)
+            .await;
+        if let Some(observer) = &self.observer {
+            let (status, code, error) = match &outcome {
+                Ok(_) => (Some(200), None, None),
+                Err(error) => (
+                    error.status(),
+                    error.code().map(str::to_owned),
+                    Some(self.api_key.redact(&error.to_string())),
+                ),
+            };
+            observer.on_request(&RequestRecord {
+                method: method_name(&method),
+                path: display_path,
+                status,
+                code,
+                duration: started.elapsed(),
+                attempt,
+                error,
+            });
+        }
+        outcome
+    }
+
+    async fn exchange<T: DeserializeOwned>(
+        &self,
+        method: &Method,
+        path: &str,
+        query: Option<(&str, &str)>,
+        body: Option<Vec<u8>>,
+        request_name: &str,
+    ) -> Result<T, ClientError> {
+        let url = format!("{}{}", self.base_url, path);
+        let mut builder = self.http.request(method.clone(), &url);
+        if let Some(pair) = query {
+            builder = builder.query(&[pair]);
+        }
+        if let Some(body) = body {
+            builder = builder
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        let mut response = builder
+            .send()
+            .await
+            .map_err(|error| self.transport_error(request_name, &error))?;
+        let status = response.status();
+        let retry_after = parse_retry_after(response.headers());
+        let mut bytes = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                        return Err(ClientError::Oversized {
+                            request: request_name.to_owned(),
+                            limit: MAX_RESPONSE_BYTES,
+                        });
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(error) => return Err(self.transport_error(request_name, &error)),
+            }
+        }
+        self.decode(request_name, status, retry_after, &bytes)
+    }
+
+    fn decode<T: DeserializeOwned>(
+        &self,
+        request_name: &str,
+        status: StatusCode,
+        retry_after: Option<Duration>,
+        bytes: &[u8],
+    ) -> Result<T, ClientError> {
+        if status.is_success() {
+            let envelope: Envelope<T> =
+                serde_json::from_slice(bytes).map_err(|error| ClientError::Decode {
+                    request: request_name.to_owned(),
+                    status: status.as_u16(),
+                    reason: error.to_string(),
+                    body_excerpt: self.excerpt(bytes),
+                })?;
+            return match (envelope.success, envelope.data, envelope.error) {
+                (true, Some(data), _) => Ok(data),
+                (false, _, Some(error)) => {
+                    Err(self.api_error(request_name, status, retry_after, error))
+                }
+                (true, None, _) => Err(ClientError::Decode {
+                    request: request_name.to_owned(),
+                    status: status.as_u16(),
+                    reason: "`success` is true but `data` is missing".into(),
+                    body_excerpt: self.excerpt(bytes),
+                }),
+                (false, _, None) => Err(ClientError::Decode {
+                    request: request_name.to_owned(),
+                    status: status.as_u16(),
+                    reason: "`success` is false but `error` is missing".into(),
+                    body_excerpt: self.excerpt(bytes),
+                }),
+            };
+        }
+        match serde_json::from_slice::<Envelope<serde::de::IgnoredAny>>(bytes) {
+            Ok(Envelope {
+                error: Some(error), ..
+            }) => Err(self.api_error(request_name, status, retry_after, error)),
+            _ => Err(ClientError::HttpStatus {
+                request: request_name.to_owned(),
+                status: status.as_u16(),
+                body_excerpt: self.excerpt(bytes),
+                retry_after,
+            }),
+        }
+    }
+
+    fn api_error(
+        &self,
+        request_name: &str,
+        status: StatusCode,
+        retry_after: Option<Duration>,
+        error: api::ErrorBody,
+    ) -> ClientError {
+        ClientError::Api {
+            request: request_name.to_owned(),
+            status: status.as_u16(),
+            code: self.api_key.redact(&error.code),
+            message: self
+                .api_key
+                .redact(&truncate(&error.message, EXCERPT_CHARS)),
+            retry_after,
+        }
+    }
+
+    fn transport_error(&self, request_name: &str, error: &reqwest::Error) -> ClientError {
+        if error.is_timeout() {
+            ClientError::Timeout {
+                request: request_name.to_owned(),
+                timeout: self.timeout,
+            }
+        } else {
+            ClientError::Connection {
+                request: request_name.to_owned(),
+                reason: self.api_key.redact(&error_chain(error)),
+            }
+        }
+    }
+
+    fn excerpt(&self, bytes: &[u8]) -> String {
+        let text = String::from_utf8_lossy(bytes);
+        let collapsed: String = text
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .chars()
+            .filter(|character| !character.is_control())
+            .collect();
+        self.api_key.redact(&truncate(&collapsed, EXCERPT_CHARS))
+    }
+}
+
+fn truncate(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((index, _)) => format!("{}…", &text[..index]),
+        None => text.to_owned(),
+    }
+}
+
+fn method_name(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        _ => "OTHER",
+    }
+}
+
+/// The error and its causes on one line, without the URL reqwest adds (it repeats the request).
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = Vec::new();
+    let mut current = error.source();
+    while let Some(cause) = current {
+        parts.push(cause.to_string());
+        current = cause.source();
+    }
+    if parts.is_empty() {
+        parts.push(error.to_string());
+    }
+    parts.dedup();
+    parts.join(": ")
+}
+
+fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
+        .map(Duration::from_secs_f64)
+}
+
+/// Refuses plain `http://` to hosts that are not loopback unless `allow_insecure_http`.
+pub fn check_endpoint(base_url: &str, allow_insecure_http: bool) -> Result<(), ClientError> {
+    let url = Url::parse(base_url).map_err(|error| ClientError::InvalidEndpoint {
+        url: base_url.to_owned(),
+        reason: error.to_string(),
+    })?;
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if allow_insecure_http || is_loopback(&url) => Ok(()),
+        "http" => Err(ClientError::InsecureEndpoint {
+            url: base_url.to_owned(),
+        }),
+        other => Err(ClientError::InvalidEndpoint {
+            url: base_url.to_owned(),
+            reason: format!("unsupported scheme `{other}` (use https)"),
+        }),
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(address)) => IpAddr::V4(address).is_loopback(),
+        Some(url::Host::Ipv6(address)) => IpAddr::V6(address).is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_is_refused_except_to_loopback() {
+        assert!(check_endpoint("https://api.playment.io", false).is_ok());
+        assert!(check_endpoint("http://127.0.0.1:8080", false).is_ok());
+        assert!(check_endpoint("http://localhost:8080", false).is_ok());
+        assert!(check_endpoint("http://[::1]:8080", false).is_ok());
+        assert!(matches!(
+            check_endpoint("http://api.playment.io", false),
+            Err(ClientError::InsecureEndpoint { .. })
+        ));
+        assert!(check_endpoint("http://api.playment.io", true).is_ok());
+        assert!(matches!(
+            check_endpoint("ftp://api.playment.io", true),
+            Err(ClientError::InvalidEndpoint { .. })
+        ));
+        assert!(check_endpoint("not a url", false).is_err());
+    }
+
+    #[test]
+    fn the_key_never_shows_in_debug_or_redacted_text() {
+        let key = ApiKey::new("s3cr3t-key");
+        assert!(!format!("{key:?}").contains("s3cr3t"));
+        assert_eq!(key.redact("echo s3cr3t-key back"), "echo [redacted] back");
+    }
+
+    #[test]
+    fn retry_after_seconds_are_parsed() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("3"));
+        assert_eq!(parse_retry_after(&headers), Some(Duration::from_secs(3)));
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("0.5"));
+        assert_eq!(
+            parse_retry_after(&headers),
+            Some(Duration::from_millis(500))
+        );
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(parse_retry_after(&headers), None);
+    }
+}

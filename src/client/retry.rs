@@ -1,0 +1,79 @@
+//! Backoff schedule for retries: exponential, capped, with full jitter, honouring `Retry-After`.
+
+use std::time::Duration;
+
+/// How often and how patiently a request is retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included. 1 means no retry.
+    pub max_attempts: u32,
+    /// Delay scale of the first retry.
+    pub base_delay: Duration,
+    /// No computed delay exceeds this (a server's `Retry-After` may).
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 6,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// A policy that never retries.
+    pub fn none() -> Self {
+        RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// The delay before retry number `retry` (1 for the first retry).
+    ///
+    /// Full jitter (a uniform draw in `[0, cap]`) spreads retries of many concurrent requests so
+    /// they do not hit a recovering server at the same instant. A `Retry-After` from the server is
+    /// a floor: waiting less would only earn another 429.
+    pub fn delay(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
+        let exponent = retry.saturating_sub(1).min(20);
+        let cap = self
+            .base_delay
+            .saturating_mul(1u32 << exponent)
+            .min(self.max_delay);
+        let jittered = cap.mul_f64(rand::random::<f64>());
+        match retry_after {
+            Some(floor) => floor.max(jittered),
+            None => jittered,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_stay_under_the_exponential_cap() {
+        let policy = RetryPolicy {
+            max_attempts: 10,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        };
+        for _ in 0..100 {
+            assert!(policy.delay(1, None) <= Duration::from_millis(100));
+            assert!(policy.delay(3, None) <= Duration::from_millis(400));
+            assert!(policy.delay(9, None) <= Duration::from_secs(1));
+        }
+    }
+
+    #[test]
+    fn retry_after_is_a_floor() {
+        let policy = RetryPolicy::default();
+        for retry in 1..5 {
+            assert!(policy.delay(retry, Some(Duration::from_secs(2))) >= Duration::from_secs(2));
+        }
+    }
+}

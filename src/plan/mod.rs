@@ -1,0 +1,483 @@
+//! The planner: workspace + remote state → plan. Pure and deterministic.
+//!
+//! The API can create batches and jobs and nothing else, so a plan holds creates, no-ops, and the
+//! findings gtform reports but cannot fix: conflicts (the workspace can never be reached, e.g. a
+//! reference_id already used in another batch), drift (a batch description that differs on the
+//! server) and unmanaged objects (on the server, not in the workspace; never touched).
+//!
+//! `build` does no I/O, reads no clock and iterates no hash map into its output: the same inputs
+//! always give the same plan, and so the same rendered text.
+
+pub mod json;
+pub mod render;
+mod serde_location;
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::CreateJobRequest;
+use crate::config::{Batch, Project, Workspace};
+use crate::diagnostic::{Diagnostic, Location};
+use crate::state::{RemoteProject, RemoteState};
+
+/// `--target PROJECT[/BATCH]`: limits a plan to a project, or to one batch of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    pub project: String,
+    pub batch: Option<String>,
+}
+
+impl Target {
+    /// Parses `PROJECT` or `PROJECT/BATCH`.
+    pub fn parse(text: &str) -> Result<Target, String> {
+        let (project, batch) = match text.split_once('/') {
+            Some((project, batch)) => (project, Some(batch)),
+            None => (text, None),
+        };
+        if project.is_empty() || batch.is_some_and(str::is_empty) {
+            return Err(format!(
+                "invalid target `{text}`: expected PROJECT or PROJECT/BATCH"
+            ));
+        }
+        Ok(Target {
+            project: project.to_owned(),
+            batch: batch.map(str::to_owned),
+        })
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.batch {
+            Some(batch) => write!(f, "{}/{}", self.project, batch),
+            None => f.write_str(&self.project),
+        }
+    }
+}
+
+/// Which parts of a workspace a plan covers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scope {
+    /// Empty: everything.
+    pub targets: Vec<Target>,
+}
+
+impl Scope {
+    /// Checks that every target names a project (and batch) of the workspace.
+    pub fn check(&self, workspace: &Workspace) -> Result<(), Diagnostic> {
+        for target in &self.targets {
+            let Some(project) = workspace.projects.get(&target.project) else {
+                let known: Vec<&str> = workspace.projects.keys().map(String::as_str).collect();
+                return Err(Diagnostic::error(format!(
+                    "--target `{target}`: no project `{}` in the workspace",
+                    target.project
+                ))
+                .hint(format!("projects: {}", known.join(", "))));
+            };
+            if let Some(batch) = &target.batch
+                && !project.batches.contains_key(batch)
+            {
+                return Err(Diagnostic::error(format!(
+                    "--target `{target}`: project `{}` has no batch `{batch}`",
+                    target.project
+                ))
+                .at(project.location.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `project` is (wholly or partly) in scope.
+    pub fn includes_project(&self, project: &str) -> bool {
+        self.targets.is_empty() || self.targets.iter().any(|t| t.project == project)
+    }
+
+    /// Whether the whole project is in scope (not just some batches).
+    pub fn includes_whole_project(&self, project: &str) -> bool {
+        self.targets.is_empty()
+            || self
+                .targets
+                .iter()
+                .any(|t| t.project == project && t.batch.is_none())
+    }
+
+    /// Whether `batch` of `project` is in scope.
+    pub fn includes_batch(&self, project: &str, batch: &str) -> bool {
+        self.targets.is_empty()
+            || self.targets.iter().any(|t| {
+                t.project == project && t.batch.as_deref().is_none_or(|name| name == batch)
+            })
+    }
+
+    /// The local names of the projects in scope, in workspace order.
+    pub fn projects<'w>(&self, workspace: &'w Workspace) -> Vec<&'w Project> {
+        workspace
+            .projects
+            .values()
+            .filter(|project| self.includes_project(&project.key))
+            .collect()
+    }
+}
+
+/// The full set of changes and findings, per project. Serialisable: saved plans hold it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub projects: Vec<ProjectPlan>,
+}
+
+/// What the plan does and found in one project.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectPlan {
+    /// Local name in the workspace.
+    pub key: String,
+    pub id: String,
+    /// The name the server reports.
+    pub remote_name: String,
+    /// The asserted name differs from the server's.
+    pub name_conflict: Option<NameConflict>,
+    /// Configured batches in scope, by name.
+    pub batches: Vec<BatchPlan>,
+    /// Batches on the server the workspace does not mention (only when the whole project is in
+    /// scope). The Default batch counts only when it holds jobs.
+    pub unmanaged_batches: Vec<UnmanagedBatch>,
+}
+
+/// The project's name on the server is not the asserted one: probably a wrong id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NameConflict {
+    pub configured: String,
+    pub remote: String,
+    #[serde(with = "serde_location::optional")]
+    pub location: Option<Location>,
+}
+
+/// Create or keep one batch, and the jobs in it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchPlan {
+    pub name: String,
+    /// Configured description (sent when the batch is created).
+    pub description: Option<String>,
+    #[serde(with = "serde_location")]
+    pub location: Location,
+    /// The batch id on the server, if it exists; `None` means the batch will be created.
+    pub remote_id: Option<String>,
+    pub drift: Option<DescriptionDrift>,
+    /// Jobs to create, in workspace order.
+    pub creates: Vec<JobCreate>,
+    /// Configured jobs already in this batch.
+    pub unchanged_jobs: u64,
+    /// Configured jobs whose reference_id sits in another batch.
+    pub conflicts: Vec<JobConflict>,
+    /// Jobs of this batch on the server that no batch of the workspace mentions.
+    pub unmanaged_jobs: Vec<UnmanagedJob>,
+}
+
+impl BatchPlan {
+    /// Whether the batch itself will be created.
+    pub fn creates_batch(&self) -> bool {
+        self.remote_id.is_none()
+    }
+}
+
+/// One job to create.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobCreate {
+    #[serde(with = "serde_location")]
+    pub location: Location,
+    /// The body to send; `batch_id` is filled in at apply time.
+    pub request: CreateJobRequest,
+}
+
+impl PartialEq for JobCreate {
+    fn eq(&self, other: &Self) -> bool {
+        self.location == other.location
+            && self.request.reference_id == other.request.reference_id
+            && self.request.data.get() == other.request.data.get()
+            && self.request.work_flow_id == other.request.work_flow_id
+            && self.request.batch_id == other.request.batch_id
+            && self.request.priority_weight == other.request.priority_weight
+            && self.request.job_type == other.request.job_type
+    }
+}
+
+/// A configured job whose reference_id the server holds in another batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobConflict {
+    pub reference_id: String,
+    #[serde(with = "serde_location")]
+    pub location: Location,
+    /// Name of the batch that holds it on the server.
+    pub remote_batch: String,
+}
+
+/// The server's description differs from the configured one. Batches cannot be updated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DescriptionDrift {
+    pub configured: String,
+    pub remote: String,
+    #[serde(with = "serde_location::optional")]
+    pub location: Option<Location>,
+}
+
+/// A server batch the workspace does not mention.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnmanagedBatch {
+    pub id: String,
+    pub name: String,
+    pub is_default: bool,
+    pub total_jobs: u64,
+}
+
+/// A server job that no batch of the workspace mentions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnmanagedJob {
+    pub reference_id: String,
+    pub status: String,
+}
+
+/// The counts of the summary line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Batches and jobs to create.
+    pub create: u64,
+    pub batches_to_create: u64,
+    pub jobs_to_create: u64,
+    /// Configured batches and jobs already on the server as configured.
+    pub no_op: u64,
+    pub conflicts: u64,
+    pub drifted: u64,
+    /// Unmanaged batches plus unmanaged jobs of managed batches.
+    pub unmanaged: u64,
+}
+
+impl Plan {
+    /// The counts of the summary line.
+    pub fn summary(&self) -> Summary {
+        let mut summary = Summary::default();
+        for project in &self.projects {
+            summary.conflicts += u64::from(project.name_conflict.is_some());
+            summary.unmanaged += project.unmanaged_batches.len() as u64;
+            for batch in &project.batches {
+                if batch.creates_batch() {
+                    summary.batches_to_create += 1;
+                } else {
+                    summary.no_op += 1;
+                }
+                summary.jobs_to_create += batch.creates.len() as u64;
+                summary.no_op += batch.unchanged_jobs;
+                summary.conflicts += batch.conflicts.len() as u64;
+                summary.drifted += u64::from(batch.drift.is_some());
+                summary.unmanaged += batch.unmanaged_jobs.len() as u64;
+            }
+        }
+        summary.create = summary.batches_to_create + summary.jobs_to_create;
+        summary
+    }
+
+    /// Whether applying the plan would create anything.
+    pub fn has_changes(&self) -> bool {
+        self.summary().create > 0
+    }
+
+    /// Every conflict as a diagnostic located in the workspace.
+    pub fn conflict_diagnostics(&self) -> Vec<Diagnostic> {
+        let mut diagnostics = Vec::new();
+        for project in &self.projects {
+            if let Some(conflict) = &project.name_conflict {
+                let mut diagnostic = Diagnostic::error(format!(
+                    "project `{}` ({}) is named \"{}\" on the server, not \"{}\"",
+                    project.key, project.id, conflict.remote, conflict.configured
+                ))
+                .hint("check the project id; if the name changed on purpose, update `name`");
+                if let Some(location) = &conflict.location {
+                    diagnostic = diagnostic.at(location.clone());
+                }
+                diagnostics.push(diagnostic);
+            }
+            for batch in &project.batches {
+                for conflict in &batch.conflicts {
+                    diagnostics.push(
+                        Diagnostic::error(format!(
+                            "job `{}` is configured in batch `{}` but exists in batch `{}` of project `{}`",
+                            conflict.reference_id, batch.name, conflict.remote_batch, project.key
+                        ))
+                        .at(conflict.location.clone())
+                        .hint(format!(
+                            "jobs cannot be moved; configure it under batch `{}` or give it a new reference_id",
+                            conflict.remote_batch
+                        )),
+                    );
+                }
+            }
+        }
+        diagnostics
+    }
+}
+
+/// Compares the workspace with the remote state, within `scope`.
+///
+/// Every project in scope must be present in `remote`: `state::fetch` reads exactly those.
+pub fn build(workspace: &Workspace, remote: &RemoteState, scope: &Scope) -> Plan {
+    let projects = scope
+        .projects(workspace)
+        .into_iter()
+        .map(|project| {
+            let project_id = project.id.to_string();
+            let empty = RemoteProject {
+                id: project_id.clone(),
+                name: String::new(),
+                base: String::new(),
+                batches: Vec::new(),
+            };
+            let remote_project = remote.projects.get(&project_id).unwrap_or(&empty);
+            plan_project(project, remote_project, scope)
+        })
+        .collect();
+    Plan { projects }
+}
+
+fn plan_project(project: &Project, remote: &RemoteProject, scope: &Scope) -> ProjectPlan {
+    // Where each reference_id sits on the server: index into `remote.batches`.
+    let mut remote_batch_of: HashMap<&str, usize> = HashMap::new();
+    for (index, batch) in remote.batches.iter().enumerate() {
+        for job in &batch.jobs {
+            remote_batch_of
+                .entry(job.reference_id.as_str())
+                .or_insert(index);
+        }
+    }
+    let configured_reference_ids: HashSet<&str> = project
+        .batches
+        .values()
+        .flat_map(|batch| batch.jobs.iter())
+        .map(|job| job.request.reference_id.as_str())
+        .collect();
+    let remote_index_by_name: HashMap<&str, usize> = remote
+        .batches
+        .iter()
+        .enumerate()
+        .map(|(index, batch)| (batch.summary.name.as_str(), index))
+        .collect();
+
+    let batches = project
+        .batches
+        .values()
+        .filter(|batch| scope.includes_batch(&project.key, &batch.name))
+        .map(|batch| {
+            plan_batch(
+                batch,
+                remote,
+                remote_index_by_name.get(batch.name.as_str()).copied(),
+                &remote_batch_of,
+                &configured_reference_ids,
+            )
+        })
+        .collect();
+
+    let mut unmanaged_batches: Vec<UnmanagedBatch> = if scope.includes_whole_project(&project.key) {
+        remote
+            .batches
+            .iter()
+            .filter(|batch| !project.batches.contains_key(&batch.summary.name))
+            .filter(|batch| !batch.summary.is_default || !batch.jobs.is_empty())
+            .map(|batch| UnmanagedBatch {
+                id: batch.summary.id.clone(),
+                name: batch.summary.name.clone(),
+                is_default: batch.summary.is_default,
+                total_jobs: batch.jobs.len() as u64,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    unmanaged_batches.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+
+    let name_conflict = project
+        .name
+        .as_ref()
+        .filter(|configured| **configured != remote.name)
+        .map(|configured| NameConflict {
+            configured: configured.clone(),
+            remote: remote.name.clone(),
+            location: project.name_location.clone(),
+        });
+
+    ProjectPlan {
+        key: project.key.clone(),
+        id: project.id.to_string(),
+        remote_name: remote.name.clone(),
+        name_conflict,
+        batches,
+        unmanaged_batches,
+    }
+}
+
+fn plan_batch(
+    batch: &Batch,
+    remote: &RemoteProject,
+    remote_index: Option<usize>,
+    remote_batch_of: &HashMap<&str, usize>,
+    configured_reference_ids: &HashSet<&str>,
+) -> BatchPlan {
+    let remote_batch = remote_index.map(|index| &remote.batches[index]);
+    let mut creates = Vec::new();
+    let mut conflicts = Vec::new();
+    let mut unchanged_jobs = 0;
+    for job in &batch.jobs {
+        let reference_id = job.request.reference_id.as_str();
+        match remote_batch_of.get(reference_id) {
+            Some(&index) if Some(index) == remote_index => unchanged_jobs += 1,
+            Some(&index) => conflicts.push(JobConflict {
+                reference_id: reference_id.to_owned(),
+                location: job.location.clone(),
+                remote_batch: remote.batches[index].summary.name.clone(),
+            }),
+            None => creates.push(JobCreate {
+                location: job.location.clone(),
+                request: job.request.clone(),
+            }),
+        }
+    }
+    let drift = match (&batch.description, remote_batch) {
+        (Some(configured), Some(remote_batch))
+            if *configured != remote_batch.summary.description =>
+        {
+            Some(DescriptionDrift {
+                configured: configured.clone(),
+                remote: remote_batch.summary.description.clone(),
+                location: batch.description_location.clone(),
+            })
+        }
+        _ => None,
+    };
+    let mut unmanaged_jobs: Vec<UnmanagedJob> = remote_batch
+        .map(|remote_batch| {
+            remote_batch
+                .jobs
+                .iter()
+                .filter(|job| !configured_reference_ids.contains(job.reference_id.as_str()))
+                .map(|job| UnmanagedJob {
+                    reference_id: job.reference_id.clone(),
+                    status: job.status.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    unmanaged_jobs.sort_by(|a, b| a.reference_id.cmp(&b.reference_id));
+    BatchPlan {
+        name: batch.name.clone(),
+        description: batch.description.clone(),
+        location: batch.location.clone(),
+        remote_id: remote_batch.map(|remote_batch| remote_batch.summary.id.clone()),
+        drift,
+        creates,
+        unchanged_jobs,
+        conflicts,
+        unmanaged_jobs,
+    }
+}
+
+#[cfg(test)]
+mod tests;

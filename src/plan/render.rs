@@ -1,0 +1,327 @@
+//! Human rendering of a plan: grouped by project and batch, with counts, readable without colour.
+//!
+//! Rendering decides nothing: it formats a `Plan` and cannot change what `apply` will do.
+
+use std::fmt::Write;
+
+use owo_colors::OwoColorize;
+
+use super::{BatchPlan, Plan, ProjectPlan, Summary};
+
+/// Which endpoint a plan was made against, for the header.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EndpointInfo {
+    /// Base URL that was read.
+    pub url: String,
+    /// The embedded emulator, and where it keeps its state.
+    pub embedded_state: Option<String>,
+}
+
+/// How much to show.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RenderOptions {
+    /// List every job and unmanaged object.
+    pub verbose: bool,
+    pub color: bool,
+}
+
+#[derive(Clone, Copy)]
+enum Tone {
+    Create,
+    Keep,
+    Drift,
+    Conflict,
+    Unmanaged,
+    Plain,
+}
+
+struct Painter {
+    color: bool,
+}
+
+impl Painter {
+    fn paint(&self, tone: Tone, text: &str) -> String {
+        if !self.color {
+            return text.to_owned();
+        }
+        match tone {
+            Tone::Create => text.green().to_string(),
+            Tone::Keep => text.dimmed().to_string(),
+            Tone::Drift => text.yellow().to_string(),
+            Tone::Conflict => text.red().bold().to_string(),
+            Tone::Unmanaged => text.cyan().to_string(),
+            Tone::Plain => text.bold().to_string(),
+        }
+    }
+}
+
+/// Formats `n` with thousands separators: `1,240`.
+pub fn group_thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+fn count(n: u64, singular: &str, plural: &str) -> String {
+    format!(
+        "{} {}",
+        group_thousands(n),
+        if n == 1 { singular } else { plural }
+    )
+}
+
+/// Renders the whole plan: header, projects, summary line.
+pub fn human(plan: &Plan, endpoint: &EndpointInfo, options: RenderOptions) -> String {
+    let painter = Painter {
+        color: options.color,
+    };
+    let mut out = String::new();
+    match &endpoint.embedded_state {
+        Some(state) => {
+            let _ = writeln!(
+                out,
+                "Endpoint: embedded GT Studio emulator at {} (state in {state})",
+                endpoint.url
+            );
+        }
+        None => {
+            let _ = writeln!(out, "Endpoint: {}", endpoint.url);
+        }
+    }
+    for project in &plan.projects {
+        out.push('\n');
+        render_project(&mut out, project, &painter, options);
+    }
+    out.push('\n');
+    out.push_str(&summary_line(&plan.summary()));
+    out.push('\n');
+    out
+}
+
+/// `Plan: N to create, C conflicts, D drifted, U unmanaged.` or `No changes.`
+pub fn summary_line(summary: &Summary) -> String {
+    if summary.create == 0 && summary.conflicts == 0 && summary.drifted == 0 {
+        if summary.unmanaged == 0 {
+            return "No changes. The server matches the workspace.".to_owned();
+        }
+        return format!(
+            "No changes. {} on the server not managed by the workspace.",
+            count(summary.unmanaged, "object", "objects")
+        );
+    }
+    format!(
+        "Plan: {} to create, {}, {} drifted, {} unmanaged.",
+        group_thousands(summary.create),
+        count(summary.conflicts, "conflict", "conflicts"),
+        group_thousands(summary.drifted),
+        group_thousands(summary.unmanaged)
+    )
+}
+
+fn render_project(
+    out: &mut String,
+    project: &ProjectPlan,
+    painter: &Painter,
+    options: RenderOptions,
+) {
+    let remote_name = if project.remote_name.is_empty() {
+        String::new()
+    } else {
+        format!(" \"{}\"", project.remote_name)
+    };
+    let _ = writeln!(
+        out,
+        "{}{} ({})",
+        painter.paint(Tone::Plain, &format!("project {}", project.key)),
+        remote_name,
+        project.id
+    );
+    if let Some(conflict) = &project.name_conflict {
+        let _ = writeln!(
+            out,
+            "  {} name is \"{}\" on the server, \"{}\" in the workspace (conflict)",
+            painter.paint(Tone::Conflict, "!"),
+            conflict.remote,
+            conflict.configured
+        );
+    }
+    for batch in &project.batches {
+        render_batch(out, batch, painter, options);
+    }
+    let unmanaged_jobs: u64 = project
+        .batches
+        .iter()
+        .map(|batch| batch.unmanaged_jobs.len() as u64)
+        .sum();
+    if !project.unmanaged_batches.is_empty() {
+        let jobs_inside: u64 = project.unmanaged_batches.iter().map(|b| b.total_jobs).sum();
+        let _ = writeln!(
+            out,
+            "  {} {} with {} not in the workspace (not touched)",
+            painter.paint(Tone::Unmanaged, "?"),
+            count(
+                project.unmanaged_batches.len() as u64,
+                "unmanaged batch",
+                "unmanaged batches"
+            ),
+            count(jobs_inside, "job", "jobs")
+        );
+        if options.verbose {
+            for batch in &project.unmanaged_batches {
+                let default = if batch.is_default {
+                    ", the Default batch"
+                } else {
+                    ""
+                };
+                let _ = writeln!(
+                    out,
+                    "      {} batch {} ({}{default}, {})",
+                    painter.paint(Tone::Unmanaged, "?"),
+                    batch.name,
+                    batch.id,
+                    count(batch.total_jobs, "job", "jobs")
+                );
+            }
+        }
+    }
+    if unmanaged_jobs > 0 && !options.verbose {
+        let _ = writeln!(
+            out,
+            "  {} {} in managed batches not in the workspace (--verbose lists them)",
+            painter.paint(Tone::Unmanaged, "?"),
+            count(unmanaged_jobs, "unmanaged job", "unmanaged jobs")
+        );
+    }
+}
+
+fn render_batch(out: &mut String, batch: &BatchPlan, painter: &Painter, options: RenderOptions) {
+    let n_creates = batch.creates.len() as u64;
+    if batch.creates_batch() {
+        let _ = writeln!(
+            out,
+            "  {} batch {} will be created",
+            painter.paint(Tone::Create, "+"),
+            batch.name
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "  {} batch {} exists ({})",
+            painter.paint(Tone::Keep, "="),
+            batch.name,
+            batch.remote_id.as_deref().unwrap_or_default()
+        );
+    }
+    let mut parts = Vec::new();
+    if n_creates > 0 {
+        parts.push(painter.paint(
+            Tone::Create,
+            &format!("+ {}", count(n_creates, "job", "jobs")),
+        ));
+    }
+    if batch.unchanged_jobs > 0 {
+        parts.push(painter.paint(
+            Tone::Keep,
+            &format!("{} unchanged", group_thousands(batch.unchanged_jobs)),
+        ));
+    }
+    if !batch.conflicts.is_empty() {
+        parts.push(painter.paint(
+            Tone::Conflict,
+            &format!(
+                "! {}",
+                count(batch.conflicts.len() as u64, "conflict", "conflicts")
+            ),
+        ));
+    }
+    if !batch.unmanaged_jobs.is_empty() {
+        parts.push(painter.paint(
+            Tone::Unmanaged,
+            &format!(
+                "? {} unmanaged",
+                group_thousands(batch.unmanaged_jobs.len() as u64)
+            ),
+        ));
+    }
+    if parts.is_empty() {
+        parts.push("no jobs".to_owned());
+    }
+    let _ = writeln!(out, "      {}", parts.join(", "));
+    if let Some(drift) = &batch.drift {
+        let _ = writeln!(
+            out,
+            "      {} description differs: server {:?}, workspace {:?} (drift; batches cannot be updated)",
+            painter.paint(Tone::Drift, "~"),
+            drift.remote,
+            drift.configured
+        );
+    }
+    for conflict in &batch.conflicts {
+        let _ = writeln!(
+            out,
+            "      {} job {} exists in batch {} ({})",
+            painter.paint(Tone::Conflict, "!"),
+            conflict.reference_id,
+            conflict.remote_batch,
+            conflict.location
+        );
+    }
+    if options.verbose {
+        for job in &batch.creates {
+            let _ = writeln!(
+                out,
+                "      {} job {}",
+                painter.paint(Tone::Create, "+"),
+                job.request.reference_id
+            );
+        }
+        for job in &batch.unmanaged_jobs {
+            let _ = writeln!(
+                out,
+                "      {} job {} ({}, unmanaged)",
+                painter.paint(Tone::Unmanaged, "?"),
+                job.reference_id,
+                job.status
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(group_thousands(0), "0");
+        assert_eq!(group_thousands(999), "999");
+        assert_eq!(group_thousands(1_240), "1,240");
+        assert_eq!(group_thousands(1_000_000), "1,000,000");
+    }
+
+    #[test]
+    fn summary_line_forms() {
+        let empty = Summary::default();
+        assert_eq!(
+            summary_line(&empty),
+            "No changes. The server matches the workspace."
+        );
+        let summary = Summary {
+            create: 1_241,
+            conflicts: 1,
+            drifted: 2,
+            unmanaged: 3,
+            ..Summary::default()
+        };
+        assert_eq!(
+            summary_line(&summary),
+            "Plan: 1,241 to create, 1 conflict, 2 drifted, 3 unmanaged."
+        );
+    }
+}

@@ -1,0 +1,59 @@
+//! Serde form of `diagnostic::Location` in saved plans: `{ "file", "line", "column" }`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::diagnostic::Location;
+
+#[derive(Serialize, Deserialize)]
+struct LocationForm {
+    file: PathBuf,
+    line: u32,
+    column: u32,
+}
+
+pub fn serialize<S: Serializer>(location: &Location, serializer: S) -> Result<S::Ok, S::Error> {
+    LocationForm {
+        file: location.file.to_path_buf(),
+        line: location.line,
+        column: location.column,
+    }
+    .serialize(serializer)
+}
+
+pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Location, D::Error> {
+    let form = LocationForm::deserialize(deserializer)?;
+    Ok(Location {
+        file: Arc::<Path>::from(form.file),
+        line: form.line,
+        column: form.column,
+    })
+}
+
+/// The same for `Option<Location>`.
+pub mod optional {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(
+        location: &Option<Location>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match location {
+            Some(location) => super::serialize(location, serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Location>, D::Error> {
+        let form = Option::<LocationForm>::deserialize(deserializer)?;
+        Ok(form.map(|form| Location {
+            file: Arc::<Path>::from(form.file),
+            line: form.line,
+            column: form.column,
+        }))
+    }
+}
