@@ -14,6 +14,7 @@
 //! * `emulator`: a faithful local GT Studio server (axum + SQLite) with fault injection.
 
 pub mod api;
+pub mod apply;
 pub mod cli;
 pub mod client;
 pub mod config;
