@@ -122,7 +122,9 @@ impl Limiter {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding the lock would be a bug in this module; the state stays usable.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The current settings.
@@ -219,7 +221,9 @@ impl State {
             None => latency,
         };
         self.smoothed_latency = Some(smoothed);
-        let best = self.best_latency.map_or(smoothed, |best| best.min(smoothed));
+        let best = self
+            .best_latency
+            .map_or(smoothed, |best| best.min(smoothed));
         self.best_latency = Some(best);
 
         if smoothed > best.mul_f64(LATENCY_RISE_FACTOR) + LATENCY_RISE_SLACK {
@@ -242,7 +246,10 @@ impl State {
 
     fn on_overload(&mut self, retry_after: Option<Duration>, now: Instant) {
         let until = now + retry_after.unwrap_or(DEFAULT_PAUSE);
-        self.paused_until = Some(self.paused_until.map_or(until, |current| current.max(until)));
+        self.paused_until = Some(
+            self.paused_until
+                .map_or(until, |current| current.max(until)),
+        );
         self.next_start = self.next_start.max(until);
         let recently_changed = now.duration_since(self.last_rate_change) < RATE_WINDOW;
         self.rate = match self.rate {
@@ -354,7 +361,10 @@ mod tests {
         limiter.acquire().await.finish(Signal::Success {
             latency: Duration::from_millis(1),
         });
-        assert!(before.elapsed() >= Duration::from_secs(2), "Retry-After is honoured");
+        assert!(
+            before.elapsed() >= Duration::from_secs(2),
+            "Retry-After is honoured"
+        );
         // Paced: 50 more starts take about 50 / rate seconds.
         let paced_from = Instant::now();
         for _ in 0..50 {

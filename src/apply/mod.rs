@@ -66,19 +66,54 @@ impl Default for ApplyOptions {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApplyEvent {
     /// Apply starts: how many batches and jobs it will create.
-    Started { batches: u64, jobs: u64 },
-    BatchCreated { project: String, batch: String, batch_id: String },
+    Started {
+        batches: u64,
+        jobs: u64,
+    },
+    BatchCreated {
+        project: String,
+        batch: String,
+        batch_id: String,
+    },
     /// The batch already existed (`BATCH_CREATION`): adopted.
-    BatchAdopted { project: String, batch: String, batch_id: String },
-    BatchFailed { project: String, batch: String, error: String },
-    JobCreated { project: String, batch: String, reference_id: String },
+    BatchAdopted {
+        project: String,
+        batch: String,
+        batch_id: String,
+    },
+    BatchFailed {
+        project: String,
+        batch: String,
+        error: String,
+    },
+    JobCreated {
+        project: String,
+        batch: String,
+        reference_id: String,
+    },
     /// The job already existed (`FS_0001`): adopted, to be confirmed.
-    JobAdopted { project: String, batch: String, reference_id: String },
-    JobFailed { project: String, batch: String, reference_id: String, error: String },
+    JobAdopted {
+        project: String,
+        batch: String,
+        reference_id: String,
+    },
+    JobFailed {
+        project: String,
+        batch: String,
+        reference_id: String,
+        error: String,
+    },
     /// A request will be sent again after `delay`.
-    Retrying { what: String, attempt: u32, error: String, delay: Duration },
+    Retrying {
+        what: String,
+        attempt: u32,
+        error: String,
+        delay: Duration,
+    },
     /// Adopted jobs are being confirmed by reading the batches again.
-    Confirming { projects: usize },
+    Confirming {
+        projects: usize,
+    },
     Finished,
 }
 
@@ -237,7 +272,15 @@ pub async fn run(
     report.failures.extend(into_inner(failures));
     let adopted = into_inner(adopted);
     if !adopted.is_empty() {
-        confirm_adopted(client, &targets, &batch_ids, &adopted, observer, &mut report).await;
+        confirm_adopted(
+            client,
+            &targets,
+            &batch_ids,
+            &adopted,
+            observer,
+            &mut report,
+        )
+        .await;
     }
     report.cancelled = cancel.is_cancelled();
     report.elapsed = started.elapsed();
@@ -246,11 +289,15 @@ pub async fn run(
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn into_inner<T>(mutex: Mutex<T>) -> T {
-    mutex.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Creates (or adopts) every batch the plan creates; returns each target's batch id, `None` for
@@ -272,7 +319,10 @@ async fn ensure_batches(
         .enumerate()
         .filter(|(_, target)| target.batch.creates_batch())
         .map(|(index, target)| async move {
-            (index, create_batch(client, target, options, observer, cancel).await)
+            (
+                index,
+                create_batch(client, target, options, observer, cancel).await,
+            )
         })
         .collect();
     while let Some((index, outcome)) = pending.next().await {
@@ -584,8 +634,10 @@ async fn confirm_adopted(
                     Some((_, batch_name)) => format!(
                         "reference_id already used by a job in batch `{batch_name}` (created by another run or another workspace); jobs cannot be moved"
                     ),
-                    None => "the server answered FS_0001 (reference_id taken) but lists no such job"
-                        .to_owned(),
+                    None => {
+                        "the server answered FS_0001 (reference_id taken) but lists no such job"
+                            .to_owned()
+                    }
                 };
                 misplaced.insert(
                     position,

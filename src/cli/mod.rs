@@ -3,8 +3,12 @@
 //! This is the only layer that prints or reads the environment. Commands return
 //! `Result<ExitCode, CliError>`; `main` renders the error and maps it to exit code 1.
 
+mod apply;
 mod emulator;
+mod plan;
 mod schema;
+mod session;
+mod show;
 mod ui;
 mod validate;
 
@@ -36,6 +40,12 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Load and check a workspace; no network
     Validate(validate::ValidateArgs),
+    /// Read the server and show what apply would create
+    Plan(plan::PlanArgs),
+    /// Show the plan, ask, and create what is missing; or apply a saved plan exactly
+    Apply(apply::ApplyArgs),
+    /// Render a saved plan
+    Show(show::ShowArgs),
     /// Print the JSON Schema of the configuration
     Schema(schema::SchemaArgs),
     /// Run the local GT Studio emulator
@@ -115,6 +125,9 @@ pub fn main() -> ExitCode {
 async fn run(command: Command, ui: &mut Ui) -> Result<ExitCode, CliError> {
     match command {
         Command::Validate(args) => validate::run(args, ui),
+        Command::Plan(args) => plan::run(args, ui).await,
+        Command::Apply(args) => apply::run(args, ui).await,
+        Command::Show(args) => show::run(args, ui).await,
         Command::Schema(args) => schema::run(args, ui),
         Command::Emulator(args) => emulator::run(args, ui).await,
     }

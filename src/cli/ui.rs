@@ -8,9 +8,13 @@ use super::CliError;
 
 /// Where a command writes. Data goes to stdout, messages and progress to stderr.
 pub struct Ui {
+    /// Colour on stderr (diagnostics, progress).
     pub color: bool,
+    /// Colour on stdout (plans).
+    pub stdout_color: bool,
     pub stdout_is_tty: bool,
     pub stderr_is_tty: bool,
+    pub stdin_is_tty: bool,
 }
 
 impl Ui {
@@ -20,7 +24,9 @@ impl Ui {
         let stdout_is_tty = std::io::stdout().is_terminal();
         let stderr_is_tty = std::io::stderr().is_terminal();
         Ui {
+            stdin_is_tty: std::io::stdin().is_terminal(),
             color: !no_color_flag && !no_color_env && stderr_is_tty,
+            stdout_color: !no_color_flag && !no_color_env && stdout_is_tty,
             stdout_is_tty,
             stderr_is_tty,
         }
@@ -38,6 +44,24 @@ impl Ui {
         let mut stderr = std::io::stderr().lock();
         let _ = stderr.write_all(text.as_bytes());
         let _ = stderr.flush();
+    }
+
+    /// A progress or status message on stderr, on a line of its own.
+    pub fn status(&mut self, text: &str) {
+        self.err(&format!("{text}\n"));
+    }
+
+    /// A line on stdout from any thread (JSON event streams).
+    pub fn out_line(text: &str) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{text}");
+        let _ = stdout.flush();
+    }
+
+    /// A line on stderr from any thread (request logs, progress).
+    pub fn log_line(text: &str) {
+        let mut stderr = std::io::stderr().lock();
+        let _ = writeln!(stderr, "{text}");
     }
 
     /// Prints `error: …` and its hints to stderr.

@@ -10,6 +10,7 @@
 
 pub mod json;
 pub mod render;
+pub mod saved;
 mod serde_location;
 
 use std::collections::{HashMap, HashSet};

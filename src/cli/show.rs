@@ -1,0 +1,57 @@
+//! `gtform show PLANFILE`: render a saved plan.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::plan::json;
+use crate::plan::render::{self, RenderOptions};
+use crate::plan::saved::SavedPlan;
+
+use super::{CliError, Ui, exit};
+
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    /// A plan saved with `gtform plan --out FILE`
+    pub plan_file: PathBuf,
+    /// Print the plan as a versioned JSON document
+    #[arg(long)]
+    pub json: bool,
+    /// List every job
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+pub async fn run(args: ShowArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
+    let saved = read_plan_file(&args.plan_file)?;
+    if args.json {
+        ui.out(&json::document(
+            &saved.plan,
+            &saved.endpoint_info,
+            &saved.state_fingerprint,
+        ));
+    } else {
+        ui.out(&render::human(
+            &saved.plan,
+            &saved.endpoint_info,
+            RenderOptions {
+                verbose: args.verbose,
+                color: ui.stdout_color,
+            },
+        ));
+    }
+    Ok(exit::code(exit::SUCCESS))
+}
+
+/// Reads and parses a saved plan file.
+pub fn read_plan_file(path: &std::path::Path) -> Result<SavedPlan, CliError> {
+    let bytes = std::fs::read(path).map_err(|error| {
+        CliError::new(format!(
+            "cannot read the plan file `{}`: {error}",
+            path.display()
+        ))
+    })?;
+    SavedPlan::from_json(&bytes).map_err(|error| {
+        CliError::new(format!("`{}`: {error}", path.display()))
+            .hint("save a plan with `gtform plan --out FILE`")
+    })
+}
