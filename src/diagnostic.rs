@@ -1,14 +1,34 @@
-//! Located problems (`file:line:col`) and their rendering (issue #2; placeholder types on main).
+//! Located problems (`file:line:col`) and their rustc-style rendering.
+//!
+//! A [`Diagnostic`] is a value: the configuration loader returns every problem it finds as a list
+//! of them, and the planner reuses the type for conflicts it can locate in YAML. Nothing here
+//! prints; [`render`] returns text and the CLI decides where it goes. Rendering reads the lines it
+//! quotes from the files the locations name (YAML files and manifest files alike), so a location
+//! stays three small fields whatever the file.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+use owo_colors::OwoColorize;
+
+/// A place in a file: 1-based line and column (in characters).
+///
+/// Kept small on purpose (a shared path and two integers): a million generated jobs each carry
+/// one.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Location {
     pub file: Arc<Path>,
     pub line: u32,
     pub column: u32,
+}
+
+impl Location {
+    /// A location in `file` at `line`:`column` (both 1-based).
+    pub fn new(file: Arc<Path>, line: u32, column: u32) -> Self {
+        Location { file, line, column }
+    }
 }
 
 impl fmt::Display for Location {
@@ -17,46 +37,523 @@ impl fmt::Display for Location {
     }
 }
 
-#[derive(Debug, Clone)]
+/// How bad a diagnostic is. Only errors make a workspace invalid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+impl Severity {
+    fn word(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// One problem: a message, where it is, other places worth showing, and hints.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    pub severity: Severity,
+    /// Starts lowercase, no trailing period, names in backticks.
     pub message: String,
+    /// The primary place, if the problem has one.
     pub location: Option<Location>,
+    /// Secondary places with a short text each, e.g. "first defined here".
     pub labels: Vec<(Location, String)>,
+    /// Advice on how to fix it, e.g. "did you mean `description`?".
     pub hints: Vec<String>,
 }
 
 impl Diagnostic {
+    /// An error with `message` and no location yet.
     pub fn error(message: impl Into<String>) -> Self {
         Diagnostic {
+            severity: Severity::Error,
             message: message.into(),
             location: None,
             labels: Vec::new(),
             hints: Vec::new(),
         }
     }
+
+    /// A warning with `message` and no location yet.
+    pub fn warning(message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(message)
+        }
+    }
+
+    /// Sets the primary location.
     pub fn at(mut self, location: Location) -> Self {
         self.location = Some(location);
         self
     }
+
+    /// Adds a secondary location with a short text.
     pub fn label(mut self, location: Location, text: impl Into<String>) -> Self {
         self.labels.push((location, text.into()));
         self
     }
+
+    /// Adds a hint.
     pub fn hint(mut self, text: impl Into<String>) -> Self {
         self.hints.push(text.into());
         self
     }
+
+    /// Whether this diagnostic is an error.
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
 }
 
-pub type Diagnostics = Vec<Diagnostic>;
+/// Every problem found, in the order found (file order, then position).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
 
-pub fn render(diagnostics: &[Diagnostic], _color: bool) -> String {
+impl Diagnostics {
+    /// An empty list.
+    pub fn new() -> Self {
+        Diagnostics(Vec::new())
+    }
+
+    /// Appends one diagnostic.
+    pub fn push(&mut self, diagnostic: Diagnostic) {
+        self.0.push(diagnostic);
+    }
+
+    /// Number of errors (warnings excluded).
+    pub fn error_count(&self) -> usize {
+        self.0.iter().filter(|d| d.is_error()).count()
+    }
+
+    /// Whether any diagnostic is an error.
+    pub fn has_errors(&self) -> bool {
+        self.0.iter().any(Diagnostic::is_error)
+    }
+
+    /// The diagnostics as a slice.
+    pub fn as_slice(&self) -> &[Diagnostic] {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Diagnostics {
+    type Target = [Diagnostic];
+    fn deref(&self) -> &[Diagnostic] {
+        &self.0
+    }
+}
+
+impl From<Vec<Diagnostic>> for Diagnostics {
+    fn from(list: Vec<Diagnostic>) -> Self {
+        Diagnostics(list)
+    }
+}
+
+impl IntoIterator for Diagnostics {
+    type Item = Diagnostic;
+    type IntoIter = std::vec::IntoIter<Diagnostic>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    /// Plain rendering (no colour), as [`render`] gives it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&render(&self.0, false))
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+/// Renders diagnostics in the style of rustc and cargo, each followed by a blank line.
+///
+/// ```text
+/// error: unknown key `descriptoin` in batch `week-48`
+///   --> gtform.yaml:7:9
+///    |
+///  7 |         descriptoin: Dashcam frames
+///    |         ^^^^^^^^^^^
+///    = hint: did you mean `description`?
+/// ```
+///
+/// The quoted lines are read from the files the locations name; a file that cannot be read
+/// renders without a snippet. The closing summary line is the caller's.
+pub fn render(diagnostics: &[Diagnostic], color: bool) -> String {
+    let mut sources = SourceCache::default();
     let mut out = String::new();
     for diagnostic in diagnostics {
-        out.push_str(&format!("error: {}\n", diagnostic.message));
-        if let Some(location) = &diagnostic.location {
-            out.push_str(&format!("  --> {location}\n"));
-        }
+        render_one(diagnostic, color, &mut sources, &mut out);
+        out.push('\n');
     }
     out
+}
+
+/// File contents read once per rendering, split into lines on demand.
+#[derive(Default)]
+struct SourceCache {
+    files: HashMap<Arc<Path>, Option<String>>,
+}
+
+impl SourceCache {
+    fn line(&mut self, file: &Arc<Path>, line: u32) -> Option<String> {
+        let text = self.files.entry(file.clone()).or_insert_with(|| {
+            std::fs::read(file)
+                .ok()
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        });
+        let text = text.as_deref()?;
+        let index = usize::try_from(line).ok()?.checked_sub(1)?;
+        text.split('\n')
+            .nth(index)
+            .map(|l| l.strip_suffix('\r').unwrap_or(l).replace('\t', " "))
+    }
+}
+
+/// Longest stretch of a quoted line shown; longer lines are cut around the column.
+const MAX_SHOWN_CHARS: usize = 160;
+
+struct Snippet {
+    location: Location,
+    /// The line, possibly cut, and the caret's start column within it (0-based chars).
+    shown: Option<(String, usize, usize)>,
+    text: String,
+    primary: bool,
+}
+
+fn render_one(diagnostic: &Diagnostic, color: bool, sources: &mut SourceCache, out: &mut String) {
+    let paint = Paint { color };
+    let word = diagnostic.severity.word();
+    let head = match diagnostic.severity {
+        Severity::Error => paint.error(word),
+        Severity::Warning => paint.warning(word),
+    };
+    out.push_str(&format!(
+        "{head}{} {}\n",
+        paint.bold(":"),
+        paint.bold(&diagnostic.message)
+    ));
+
+    let mut snippets = Vec::new();
+    if let Some(location) = &diagnostic.location {
+        snippets.push(make_snippet(location, String::new(), true, sources));
+    }
+    for (location, text) in &diagnostic.labels {
+        snippets.push(make_snippet(location, text.clone(), false, sources));
+    }
+    let width = snippets
+        .iter()
+        .map(|s| s.location.line.to_string().len())
+        .max()
+        .unwrap_or(1);
+    let pad = " ".repeat(width);
+    let bar = paint.gutter("|");
+
+    for (index, snippet) in snippets.iter().enumerate() {
+        let arrow = if index == 0 && snippet.primary {
+            "-->"
+        } else {
+            ":::"
+        };
+        if index > 0 {
+            out.push_str(&format!("{pad} {bar}\n"));
+        }
+        out.push_str(&format!(
+            "{pad}{} {}\n",
+            paint.gutter(arrow),
+            snippet.location
+        ));
+        match &snippet.shown {
+            Some((line_text, start, len)) => {
+                let number = format!("{:>width$}", snippet.location.line);
+                out.push_str(&format!("{pad} {bar}\n"));
+                out.push_str(&format!("{} {bar} {line_text}\n", paint.gutter(&number)));
+                let marks = if snippet.primary { "^" } else { "-" }.repeat(*len);
+                let mut mark_line = format!("{}{}", " ".repeat(*start), marks);
+                if !snippet.text.is_empty() {
+                    mark_line.push(' ');
+                    mark_line.push_str(&snippet.text);
+                }
+                let mark_line = if snippet.primary {
+                    paint.error(&mark_line)
+                } else {
+                    paint.gutter(&mark_line)
+                };
+                out.push_str(&format!("{pad} {bar} {mark_line}\n"));
+            }
+            None if !snippet.text.is_empty() => {
+                out.push_str(&format!("{pad} {bar} {}\n", snippet.text));
+            }
+            None => {}
+        }
+    }
+    for hint in &diagnostic.hints {
+        if snippets.is_empty() {
+            out.push_str(&format!(
+                "{}{} {hint}\n",
+                paint.hint("hint"),
+                paint.bold(":")
+            ));
+        } else {
+            out.push_str(&format!(
+                "{pad} {} {}{} {hint}\n",
+                paint.gutter("="),
+                paint.hint("hint"),
+                paint.bold(":")
+            ));
+        }
+    }
+}
+
+fn make_snippet(
+    location: &Location,
+    text: String,
+    primary: bool,
+    sources: &mut SourceCache,
+) -> Snippet {
+    let shown = sources.line(&location.file, location.line).map(|line| {
+        let chars: Vec<char> = line.chars().collect();
+        let column = usize::try_from(location.column)
+            .unwrap_or(1)
+            .saturating_sub(1)
+            .min(chars.len());
+        let len = token_width(&chars, column);
+        cut_line(&chars, column, len)
+    });
+    Snippet {
+        location: location.clone(),
+        shown,
+        text,
+        primary,
+    }
+}
+
+/// Cuts a long line to a window around the marked stretch; returns the shown text, the marked
+/// stretch's start in it, and its length.
+fn cut_line(chars: &[char], column: usize, len: usize) -> (String, usize, usize) {
+    if chars.len() <= MAX_SHOWN_CHARS {
+        return (
+            chars.iter().collect::<String>().trim_end().to_string(),
+            column,
+            len,
+        );
+    }
+    let start = column.saturating_sub(MAX_SHOWN_CHARS / 4);
+    let end = (start + MAX_SHOWN_CHARS).min(chars.len());
+    let mut shown = String::new();
+    let mut offset = 0;
+    if start > 0 {
+        shown.push('…');
+        offset = 1;
+    }
+    shown.extend(&chars[start..end]);
+    if end < chars.len() {
+        shown.push('…');
+    }
+    let len = len.min(end.saturating_sub(column)).max(1);
+    (shown, column - start + offset, len)
+}
+
+/// Width of the YAML token (or manifest line) starting at `column`, for the caret underline.
+///
+/// A quoted scalar runs to its closing quote; a plain scalar or key runs to `: `, ` #` or the end
+/// of the line (and to `,` `]` `}` inside a flow collection); a collection start gets one caret.
+/// At column 0 of a manifest row the whole (trimmed) line is marked.
+fn token_width(chars: &[char], column: usize) -> usize {
+    let Some(&first) = chars.get(column) else {
+        return 1;
+    };
+    match first {
+        '"' | '\'' => {
+            let mut index = column + 1;
+            while index < chars.len() {
+                if chars[index] == '\\' && first == '"' {
+                    index += 2;
+                    continue;
+                }
+                if chars[index] == first {
+                    if first == '\'' && chars.get(index + 1) == Some(&'\'') {
+                        index += 2;
+                        continue;
+                    }
+                    return index + 1 - column;
+                }
+                index += 1;
+            }
+            chars.len() - column
+        }
+        '{' | '[' | '|' | '>' | '&' | '*' | '!' => 1,
+        '-' if chars.get(column + 1).is_none_or(|c| c.is_whitespace()) => 1,
+        _ => {
+            let in_flow = chars[..column].iter().fold(0i32, |depth, c| match c {
+                '{' | '[' => depth + 1,
+                '}' | ']' => depth - 1,
+                _ => depth,
+            }) > 0;
+            let mut index = column;
+            while index < chars.len() {
+                let c = chars[index];
+                let next = chars.get(index + 1).copied();
+                if c == ':' && next.is_none_or(char::is_whitespace) {
+                    break;
+                }
+                if c == '#' && index > column && chars[index - 1].is_whitespace() {
+                    break;
+                }
+                if in_flow && matches!(c, ',' | ']' | '}') {
+                    break;
+                }
+                index += 1;
+            }
+            let token: String = chars[column..index].iter().collect();
+            token.trim_end().chars().count().max(1)
+        }
+    }
+}
+
+/// Optional ANSI styling.
+struct Paint {
+    color: bool,
+}
+
+impl Paint {
+    fn error(&self, text: &str) -> String {
+        if self.color {
+            text.red().bold().to_string()
+        } else {
+            text.to_string()
+        }
+    }
+    fn warning(&self, text: &str) -> String {
+        if self.color {
+            text.yellow().bold().to_string()
+        } else {
+            text.to_string()
+        }
+    }
+    fn hint(&self, text: &str) -> String {
+        if self.color {
+            text.cyan().bold().to_string()
+        } else {
+            text.to_string()
+        }
+    }
+    fn gutter(&self, text: &str) -> String {
+        if self.color {
+            text.blue().bold().to_string()
+        } else {
+            text.to_string()
+        }
+    }
+    fn bold(&self, text: &str) -> String {
+        if self.color {
+            text.bold().to_string()
+        } else {
+            text.to_string()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn file_with(text: &str) -> (tempfile::NamedTempFile, Arc<Path>) {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+        let path: Arc<Path> = Arc::from(file.path());
+        (file, path)
+    }
+
+    #[test]
+    fn location_displays_as_file_line_column() {
+        let location = Location::new(Arc::from(Path::new("a/b.yaml")), 3, 14);
+        assert_eq!(location.to_string(), "a/b.yaml:3:14");
+    }
+
+    #[test]
+    fn location_stays_small() {
+        assert!(std::mem::size_of::<Location>() <= 24);
+    }
+
+    #[test]
+    fn render_quotes_the_line_and_underlines_the_key() {
+        let (_guard, path) = file_with("version: 1\nprojects:\n  p:\n    descriptoin: x\n");
+        let diagnostic = Diagnostic::error("unknown key `descriptoin`")
+            .at(Location::new(path.clone(), 4, 5))
+            .hint("did you mean `description`?");
+        let text = render(&[diagnostic], false);
+        let expected = format!(
+            "error: unknown key `descriptoin`\n --> {}:4:5\n  |\n4 |     descriptoin: x\n  |     ^^^^^^^^^^^\n  = hint: did you mean `description`?\n\n",
+            path.display()
+        );
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn render_shows_secondary_labels_with_their_own_snippet() {
+        let (_guard, path) = file_with("- reference_id: \"a\"\n- reference_id: 'a'\n");
+        let diagnostic = Diagnostic::error("duplicate")
+            .at(Location::new(path.clone(), 2, 17))
+            .label(Location::new(path.clone(), 1, 17), "first used here");
+        let text = render(&[diagnostic], false);
+        assert!(
+            text.contains("2 | - reference_id: 'a'\n  |                 ^^^\n"),
+            "{text}"
+        );
+        assert!(text.contains(" ::: "), "{text}");
+        assert!(
+            text.contains("  |                 --- first used here\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn render_without_readable_file_still_names_the_place() {
+        let location = Location::new(Arc::from(Path::new("/nonexistent/x.yaml")), 2, 1);
+        let text = render(&[Diagnostic::error("boom").at(location)], false);
+        assert_eq!(text, "error: boom\n --> /nonexistent/x.yaml:2:1\n\n");
+    }
+
+    #[test]
+    fn render_without_location_puts_hints_on_their_own_line() {
+        let text = render(&[Diagnostic::error("no files").hint("add one")], false);
+        assert_eq!(text, "error: no files\nhint: add one\n\n");
+    }
+
+    #[test]
+    fn token_width_follows_yaml_tokens() {
+        let width =
+            |line: &str, column: usize| token_width(&line.chars().collect::<Vec<_>>(), column);
+        assert_eq!(width("  key: value # c", 2), 3);
+        assert_eq!(width("  key: value # c", 7), 5);
+        assert_eq!(width("url: https://x.y/z", 5), 13);
+        assert_eq!(width("{ a: 1, b: two }", 11), 3);
+        assert_eq!(width("k: \"a\\\"b\" ", 3), 6);
+        assert_eq!(width("k: [1, 2]", 3), 1);
+    }
+
+    #[test]
+    fn long_lines_are_cut_around_the_column() {
+        let line: Vec<char> = "x".repeat(500).chars().collect();
+        let (shown, start, len) = cut_line(&line, 300, 5);
+        assert!(shown.starts_with('…') && shown.ends_with('…'));
+        assert_eq!(shown.chars().nth(start), Some('x'));
+        assert_eq!(len, 5);
+    }
+
+    #[test]
+    fn colour_adds_ansi_codes_only_when_asked() {
+        let plain = render(&[Diagnostic::error("x")], false);
+        let coloured = render(&[Diagnostic::error("x")], true);
+        assert!(!plain.contains('\u{1b}'));
+        assert!(coloured.contains('\u{1b}'));
+    }
 }

@@ -1,12 +1,13 @@
-//! `gtform schema`: print the JSON Schema of the configuration.
+//! `gtform schema`: print the JSON Schema of the configuration to stdout.
 
 use std::process::ExitCode;
 
-use super::{CliError, Ui};
+use super::{CliError, Ui, exit};
 
 #[derive(Debug, clap::Args)]
 pub struct SchemaArgs {}
 
-pub fn run(_args: SchemaArgs, _ui: &mut Ui) -> Result<ExitCode, CliError> {
-    Err(CliError::new("schema is being written (issue #2)"))
+pub fn run(_args: SchemaArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
+    ui.out(&crate::schema::config_schema_json());
+    Ok(exit::code(exit::SUCCESS))
 }

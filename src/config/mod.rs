@@ -1,50 +1,131 @@
-//! Loading and validating a workspace (issue #2; placeholder types on main).
+//! Loading and validating a workspace: YAML files, manifests and templates → [`Workspace`].
+//!
+//! # Interface
+//!
+//! * [`load`]`(path) -> Result<Workspace, Diagnostics>`: `path` is one YAML file or a directory
+//!   whose `*.yaml`/`*.yml` files (recursively, sorted, hidden entries skipped) are merged. It
+//!   reports **every** problem it finds, each located (`file:line:col`), and never touches the
+//!   network.
+//! * [`Workspace`] → [`Project`] (keyed by local name) → [`Batch`] (keyed by batch name) →
+//!   [`Job`], whose `request` is the exact body of `POST /v1/projects/{id}/jobs`
+//!   (`api::CreateJobRequest`, `batch_id: None`: the planner fills it in).
+//!
+//! # Stages
+//!
+//! `yaml` (text → located [`node`] tree; the only module that knows the YAML library) →
+//! `workspace` (files → declarations → merged projects and batches) → `job` (one job's typed form →
+//! wire JSON) and `generate` (`jobs_from` manifests through `template`s) → checks across the
+//! workspace (duplicate projects, batches, reference_ids). `raw` holds the serde mirror of the file
+//! format from which `crate::schema` derives the JSON Schema.
+//!
+//! This module does no printing, reads no environment variables and sends nothing over the
+//! network; it reads the workspace files and the manifests they name.
+
+mod decode;
+mod generate;
+mod job;
+mod node;
+pub mod raw;
+mod template;
+mod workspace;
+mod yaml;
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::diagnostic::{Diagnostics, Location};
+pub use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 
-#[derive(Debug, Clone)]
-pub struct Workspace {
-    pub root: PathBuf,
-    pub endpoint: Option<Endpoint>,
-    pub endpoint_location: Option<Location>,
-    pub projects: BTreeMap<String, Project>,
-}
-
+/// Where the API is: the emulator inside gtform, or a URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
+    /// `endpoint: embedded`: gtform runs the emulator in-process.
     Embedded,
+    /// An `http://` or `https://` base URL, e.g. `https://api.playment.io`.
     Url(String),
 }
 
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Embedded => f.write_str("embedded"),
+            Endpoint::Url(url) => f.write_str(url),
+        }
+    }
+}
+
+/// A loaded, valid workspace.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    /// The path given to [`load`].
+    pub root: PathBuf,
+    /// `None` if no file sets it; the CLI then applies `GTFORM_ENDPOINT` or the default.
+    pub endpoint: Option<Endpoint>,
+    pub endpoint_location: Option<Location>,
+    /// Keyed by local name.
+    pub projects: BTreeMap<String, Project>,
+}
+
+/// A GT Studio project the workspace refers to (projects cannot be created through the API).
 #[derive(Debug, Clone)]
 pub struct Project {
+    /// The local name (the key under `projects:`).
     pub key: String,
     pub id: uuid::Uuid,
+    /// The expected project name, asserted against the server by the planner.
     pub name: Option<String>,
+    /// Where the project key is (in the file that defines the project).
     pub location: Location,
     pub name_location: Option<Location>,
+    /// Workflow aliases: alias → workflow id.
     pub workflows: BTreeMap<String, uuid::Uuid>,
+    /// Keyed by batch name.
     pub batches: BTreeMap<String, Batch>,
 }
 
+/// A batch: created by name if missing, then filled with its jobs.
 #[derive(Debug, Clone)]
 pub struct Batch {
     pub name: String,
     pub description: Option<String>,
+    /// Where the batch key is.
     pub location: Location,
     pub description_location: Option<Location>,
+    /// Inline jobs, then generated ones, in file and row order.
     pub jobs: Vec<Job>,
 }
 
+/// One job to create.
 #[derive(Debug, Clone)]
 pub struct Job {
+    /// Inline jobs: the `reference_id` value; generated jobs: the manifest file and row line.
     pub location: Location,
+    /// The wire body, with `batch_id: None` and `data` as exact JSON text.
     pub request: crate::api::CreateJobRequest,
 }
 
-pub fn load(_path: &Path) -> Result<Workspace, Diagnostics> {
-    Err(Vec::new())
+impl Workspace {
+    /// Number of batches over all projects.
+    pub fn batch_count(&self) -> usize {
+        self.projects
+            .values()
+            .map(|project| project.batches.len())
+            .sum()
+    }
+
+    /// Number of jobs over all batches.
+    pub fn job_count(&self) -> usize {
+        self.projects
+            .values()
+            .flat_map(|project| project.batches.values())
+            .map(|batch| batch.jobs.len())
+            .sum()
+    }
+}
+
+/// Loads and validates the workspace at `path` (a YAML file or a directory of them).
+///
+/// Returns every problem found, not just the first; warnings alone do not fail the load.
+pub fn load(path: &Path) -> Result<Workspace, Diagnostics> {
+    workspace::load(path)
 }
