@@ -201,6 +201,29 @@ pub struct BatchSummary {
     pub status: String,
 }
 
+/// `data` of `GET /v0/projects/{project_id}/stats` (SDK-only "project overview", §5.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectStats {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub base: String,
+    #[serde(default)]
+    pub total_batches: u64,
+    #[serde(default)]
+    pub completed_batches: u64,
+    #[serde(default)]
+    pub total_jobs: u64,
+    #[serde(default)]
+    pub completed_jobs: u64,
+    #[serde(default)]
+    pub total_frames: u64,
+    #[serde(default)]
+    pub completed_frames: u64,
+    #[serde(default)]
+    pub annotations: u64,
+}
+
 /// `data` of `GET /v1/projects/{project_id}/batch/{batch_id}?page_token=`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchJobsPage {

@@ -1,1 +1,2 @@
 //! The single integration-test binary: one module per area.
+mod emulator;

@@ -1,0 +1,144 @@
+//! The admin endpoints under `/_emulator/`: faults, stats, completing batches, provisioning.
+//!
+//! They need no API key, answer only to loopback peers (unless
+//! `EmulatorOptions::admin_from_any_address`), are never faulted and never counted. Answers use
+//! the same `{success, data}` envelope as the API.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde::{Deserialize, de::DeserializeOwned};
+use serde_json::json;
+
+use super::faults::Faults;
+use super::routes::{ApiError, json_response, now_ms, parse_uuid, timestamp_now};
+use super::seed::Seed;
+use super::{Shared, store::StoreError};
+use crate::api::{Envelope, codes};
+
+/// The prefix of every admin path.
+pub const PREFIX: &str = "/_emulator";
+
+/// The admin router.
+pub fn router() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/_emulator/health", get(health))
+        .route(
+            "/_emulator/faults",
+            get(get_faults)
+                .put(put_faults)
+                .post(put_faults)
+                .delete(clear_faults),
+        )
+        .route("/_emulator/stats", get(get_stats))
+        .route("/_emulator/stats/reset", post(reset_stats))
+        .route(
+            "/_emulator/projects/{project_id}/batches/{batch_id}/complete",
+            post(complete_batch),
+        )
+        .route("/_emulator/provision", post(provision))
+}
+
+fn ok<T: serde::Serialize>(data: T) -> Response {
+    json_response(StatusCode::OK, &Envelope::ok(data))
+}
+
+async fn read_json<T: DeserializeOwned>(shared: &Shared, body: Body) -> Result<T, ApiError> {
+    let limit = shared.options.max_body_bytes;
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            codes::INVALID_PARAMETER,
+            format!("request body larger than {limit} bytes"),
+        )
+        .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+    })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|error| ApiError::new(codes::INVALID_PARAMETER, format!("invalid body: {error}")))
+}
+
+async fn health(State(shared): State<Arc<Shared>>) -> Response {
+    ok(json!({ "ok": true, "base_url": shared.base_url }))
+}
+
+async fn get_faults(State(shared): State<Arc<Shared>>) -> Response {
+    ok(shared.faults.faults())
+}
+
+async fn put_faults(
+    State(shared): State<Arc<Shared>>,
+    _headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let faults: Faults = read_json(&shared, body).await?;
+    faults
+        .check()
+        .map_err(|message| ApiError::new(codes::INVALID_PARAMETER, message))?;
+    shared.faults.set(faults);
+    Ok(ok(shared.faults.faults()))
+}
+
+async fn clear_faults(State(shared): State<Arc<Shared>>) -> Response {
+    shared.faults.set(Faults::default());
+    ok(shared.faults.faults())
+}
+
+#[derive(Debug, Deserialize)]
+struct StatsQuery {
+    log: Option<bool>,
+}
+
+async fn get_stats(
+    State(shared): State<Arc<Shared>>,
+    query: Result<Query<StatsQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query
+        .map_err(|rejection| ApiError::new(codes::INVALID_PARAMETER, rejection.body_text()))?;
+    Ok(ok(shared.stats.snapshot(query.log.unwrap_or(true))))
+}
+
+async fn reset_stats(State(shared): State<Arc<Shared>>) -> Response {
+    shared.stats.reset();
+    ok(json!({ "reset": true }))
+}
+
+async fn complete_batch(
+    State(shared): State<Arc<Shared>>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let Path((project_id, batch_id)) =
+        path.map_err(|rejection| ApiError::new(codes::INVALID_PARAMETER, rejection.body_text()))?;
+    let project_id = parse_uuid(&project_id, "project_id")?;
+    let batch_id = parse_uuid(&batch_id, "batch_id")?;
+    let worker = Arc::clone(&shared);
+    let completed = tokio::task::spawn_blocking(move || {
+        worker
+            .store
+            .complete_batch(&project_id, &batch_id, now_ms())
+    })
+    .await
+    .map_err(|error| super::routes::internal(&error.to_string()))?
+    .map_err(|error| match error {
+        StoreError::UnknownBatch => {
+            ApiError::new(codes::NOT_FOUND, "batch_id not found in this project")
+                .with_status(StatusCode::NOT_FOUND)
+        }
+        other => ApiError::from(other),
+    })?;
+    Ok(ok(json!({ "completed": completed })))
+}
+
+async fn provision(State(shared): State<Arc<Shared>>, body: Body) -> Result<Response, ApiError> {
+    let seed: Seed = read_json(&shared, body).await?;
+    let worker = Arc::clone(&shared);
+    tokio::task::spawn_blocking(move || worker.store.provision(&seed, &timestamp_now()))
+        .await
+        .map_err(|error| super::routes::internal(&error.to_string()))?
+        .map_err(|error| ApiError::new(codes::INVALID_PARAMETER, error.to_string()))?;
+    Ok(ok(json!({ "provisioned": true })))
+}

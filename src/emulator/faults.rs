@@ -1,0 +1,432 @@
+//! Fault injection: latency, injected errors, dropped and reset connections, a rate limit.
+//!
+//! [`Faults`] is the plain, serialisable setting (options, CLI flags, `PUT /_emulator/faults`).
+//! [`FaultEngine`] turns it into decisions, one per request, from a seedable random generator,
+//! so that a test with `rng_seed` set sees the same sequence of faults on every run. Faults only
+//! ever apply to the API endpoints (`/v0`, `/v1`, `/projectsvc`), never to `/_emulator/` or to
+//! the signed storage URLs. This module decides; the server (`server`) carries the decisions out.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+/// What can go wrong, and how often. The default is "nothing".
+///
+/// All probabilities are per request, in `0.0..=1.0`. JSON/YAML form (durations as `"50ms"`,
+/// `"1s"`, or a number of milliseconds):
+///
+/// ```json
+/// { "latency": "20ms", "latency_jitter": "10ms",
+///   "error_rates": { "FS_0000": 0.05, "http_503": 0.05 },
+///   "commit_then_drop": 0.05, "reset": 0.05, "rate_limit_per_second": 100, "rng_seed": 7 }
+/// ```
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Fixed delay before every API request is handled.
+    #[serde(with = "duration_text")]
+    pub latency: Duration,
+    /// Extra delay drawn uniformly from `0..=latency_jitter`.
+    #[serde(with = "duration_text")]
+    pub latency_jitter: Duration,
+    /// Injected failures, returned before the request takes any effect.
+    pub error_rates: ErrorRates,
+    /// Probability that a successful create (batch or job) is stored and its connection then
+    /// closed without any response byte.
+    pub commit_then_drop: f64,
+    /// Probability that a connection is reset (TCP RST) before the request is handled.
+    pub reset: f64,
+    /// Requests per second accepted by the API (token bucket); the rest get HTTP 429 with
+    /// `Retry-After`. `None`: no limit.
+    pub rate_limit_per_second: Option<f64>,
+    /// Bucket size of the rate limit; default: one second's worth (at least 1).
+    pub rate_limit_burst: Option<u32>,
+    /// Seed of the random generator; `None` seeds from the operating system.
+    pub rng_seed: Option<u64>,
+}
+
+/// Probability of each injected error, per request.
+///
+/// `FS_0000`, `FS_0008` and `api_error` are answered as documented errors (HTTP 400 with the
+/// envelope); `http_500` as HTTP 500 with an `api_error` envelope; `http_502` and `http_503` as a
+/// proxy would, with a small HTML body.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ErrorRates {
+    #[serde(rename = "FS_0000")]
+    pub fs_0000: f64,
+    #[serde(rename = "FS_0008")]
+    pub fs_0008: f64,
+    pub api_error: f64,
+    pub http_500: f64,
+    pub http_502: f64,
+    pub http_503: f64,
+}
+
+/// One injectable error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InjectedError {
+    Fs0000,
+    Fs0008,
+    ApiError,
+    Http500,
+    Http502,
+    Http503,
+}
+
+impl InjectedError {
+    /// Every injectable error, in the order the random draw visits them.
+    pub const ALL: [InjectedError; 6] = [
+        InjectedError::Fs0000,
+        InjectedError::Fs0008,
+        InjectedError::ApiError,
+        InjectedError::Http500,
+        InjectedError::Http502,
+        InjectedError::Http503,
+    ];
+
+    /// The name used in `error_rates` and in `--error-rate NAME=RATE`.
+    pub fn name(self) -> &'static str {
+        match self {
+            InjectedError::Fs0000 => "FS_0000",
+            InjectedError::Fs0008 => "FS_0008",
+            InjectedError::ApiError => "api_error",
+            InjectedError::Http500 => "http_500",
+            InjectedError::Http502 => "http_502",
+            InjectedError::Http503 => "http_503",
+        }
+    }
+
+    /// Parses a name of [`InjectedError::name`].
+    pub fn from_name(name: &str) -> Option<InjectedError> {
+        InjectedError::ALL
+            .into_iter()
+            .find(|error| error.name() == name)
+    }
+}
+
+impl ErrorRates {
+    /// The rate of `error`.
+    pub fn get(&self, error: InjectedError) -> f64 {
+        match error {
+            InjectedError::Fs0000 => self.fs_0000,
+            InjectedError::Fs0008 => self.fs_0008,
+            InjectedError::ApiError => self.api_error,
+            InjectedError::Http500 => self.http_500,
+            InjectedError::Http502 => self.http_502,
+            InjectedError::Http503 => self.http_503,
+        }
+    }
+
+    /// Sets the rate of `error`.
+    pub fn set(&mut self, error: InjectedError, rate: f64) {
+        let slot = match error {
+            InjectedError::Fs0000 => &mut self.fs_0000,
+            InjectedError::Fs0008 => &mut self.fs_0008,
+            InjectedError::ApiError => &mut self.api_error,
+            InjectedError::Http500 => &mut self.http_500,
+            InjectedError::Http502 => &mut self.http_502,
+            InjectedError::Http503 => &mut self.http_503,
+        };
+        *slot = rate;
+    }
+
+    fn total(&self) -> f64 {
+        InjectedError::ALL
+            .iter()
+            .map(|error| self.get(*error))
+            .sum()
+    }
+}
+
+impl Faults {
+    /// Checks that every probability is in `0..=1`, the error rates add up to at most 1 and the
+    /// rate limit is positive.
+    pub fn check(&self) -> Result<(), String> {
+        let probability = |name: &str, value: f64| {
+            if (0.0..=1.0).contains(&value) {
+                Ok(())
+            } else {
+                Err(format!("`{name}` must be between 0 and 1, found {value}"))
+            }
+        };
+        for error in InjectedError::ALL {
+            probability(error.name(), self.error_rates.get(error))?;
+        }
+        if self.error_rates.total() > 1.0 + 1e-9 {
+            return Err("the error rates add up to more than 1".into());
+        }
+        probability("commit_then_drop", self.commit_then_drop)?;
+        probability("reset", self.reset)?;
+        if let Some(rate) = self.rate_limit_per_second
+            && !(rate.is_finite() && rate > 0.0)
+        {
+            return Err(format!(
+                "`rate_limit_per_second` must be a positive number, found {rate}"
+            ));
+        }
+        if self.rate_limit_burst == Some(0) {
+            return Err("`rate_limit_burst` must be at least 1".into());
+        }
+        if self.latency > Duration::from_secs(3600)
+            || self.latency_jitter > Duration::from_secs(3600)
+        {
+            return Err("latencies above one hour are refused".into());
+        }
+        Ok(())
+    }
+}
+
+/// What the engine decided for one request, before it is handled.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Admission {
+    /// Reset the connection now.
+    Reset,
+    /// Answer 429; retry after this many whole seconds.
+    RateLimited { retry_after_secs: u64 },
+    /// Sleep `delay`, then fail with `error` or handle the request.
+    Proceed {
+        delay: Duration,
+        error: Option<InjectedError>,
+    },
+}
+
+/// The live fault state: the setting, its random generator and the rate-limit bucket.
+pub struct FaultEngine {
+    state: Mutex<EngineState>,
+}
+
+struct EngineState {
+    faults: Faults,
+    rng: StdRng,
+    bucket: Option<TokenBucket>,
+}
+
+struct TokenBucket {
+    rate: f64,
+    capacity: f64,
+    tokens: f64,
+    refilled_at: Instant,
+}
+
+impl TokenBucket {
+    fn new(rate: f64, burst: Option<u32>) -> Self {
+        let capacity = burst.map_or_else(|| rate.ceil().max(1.0), f64::from);
+        TokenBucket {
+            rate,
+            capacity,
+            tokens: capacity,
+            refilled_at: Instant::now(),
+        }
+    }
+
+    /// Takes one token, or returns how long until one is available.
+    fn take(&mut self, now: Instant) -> Result<(), Duration> {
+        let elapsed = now
+            .saturating_duration_since(self.refilled_at)
+            .as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.capacity);
+        self.refilled_at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
+        }
+    }
+}
+
+impl FaultEngine {
+    /// An engine for `faults`, which must pass [`Faults::check`].
+    pub fn new(faults: Faults) -> Self {
+        FaultEngine {
+            state: Mutex::new(EngineState::new(faults)),
+        }
+    }
+
+    /// The current setting.
+    pub fn faults(&self) -> Faults {
+        self.lock().faults.clone()
+    }
+
+    /// Replaces the setting; the random generator and the bucket start afresh.
+    pub fn set(&self, faults: Faults) {
+        *self.lock() = EngineState::new(faults);
+    }
+
+    /// Decides what happens to the next API request.
+    pub fn admit(&self) -> Admission {
+        let mut state = self.lock();
+        let state = &mut *state;
+        if state.faults.reset > 0.0 && state.rng.random::<f64>() < state.faults.reset {
+            return Admission::Reset;
+        }
+        if let Some(bucket) = &mut state.bucket
+            && let Err(wait) = bucket.take(Instant::now())
+        {
+            return Admission::RateLimited {
+                retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+            };
+        }
+        let mut delay = state.faults.latency;
+        if !state.faults.latency_jitter.is_zero() {
+            let jitter = state.faults.latency_jitter.as_secs_f64();
+            delay += Duration::from_secs_f64(state.rng.random_range(0.0..=jitter));
+        }
+        let mut error = None;
+        if state.faults.error_rates.total() > 0.0 {
+            let draw = state.rng.random::<f64>();
+            let mut cumulative = 0.0;
+            for candidate in InjectedError::ALL {
+                cumulative += state.faults.error_rates.get(candidate);
+                if draw < cumulative {
+                    error = Some(candidate);
+                    break;
+                }
+            }
+        }
+        Admission::Proceed { delay, error }
+    }
+
+    /// Whether a successful create should be dropped after it was stored.
+    pub fn drop_after_commit(&self) -> bool {
+        let mut state = self.lock();
+        let probability = state.faults.commit_then_drop;
+        probability > 0.0 && state.rng.random::<f64>() < probability
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, EngineState> {
+        // A panic while holding this lock cannot leave the state half-written (every update is
+        // a single assignment), so a poisoned lock is still usable.
+        self.state
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+impl EngineState {
+    fn new(faults: Faults) -> Self {
+        let rng = match faults.rng_seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_os_rng(),
+        };
+        let bucket = faults
+            .rate_limit_per_second
+            .map(|rate| TokenBucket::new(rate, faults.rate_limit_burst));
+        EngineState {
+            faults,
+            rng,
+            bucket,
+        }
+    }
+}
+
+/// Serde for durations as human text (`"50ms"`, `"1.5s"`) or a number of milliseconds.
+pub mod duration_text {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&humantime::format_duration(*value).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Millis(u64),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Millis(millis) => Ok(Duration::from_millis(millis)),
+            Raw::Text(text) => parse(&text).map_err(serde::de::Error::custom),
+        }
+    }
+
+    /// Parses `"50ms"`, `"2s"`, `"1m 30s"`; `"0"` is zero.
+    pub fn parse(text: &str) -> Result<Duration, String> {
+        let text = text.trim();
+        if text == "0" {
+            return Ok(Duration::ZERO);
+        }
+        humantime::parse_duration(text)
+            .map_err(|error| format!("`{text}` is not a duration (e.g. 50ms, 2s): {error}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_json_reads_names_and_durations() {
+        let faults: Faults = serde_json::from_str(
+            r#"{"latency":"20ms","latency_jitter":5,"error_rates":{"FS_0000":0.5,"http_503":0.25},"reset":0.1}"#,
+        )
+        .unwrap();
+        assert_eq!(faults.latency, Duration::from_millis(20));
+        assert_eq!(faults.latency_jitter, Duration::from_millis(5));
+        assert_eq!(faults.error_rates.fs_0000, 0.5);
+        assert_eq!(faults.error_rates.http_503, 0.25);
+        faults.check().unwrap();
+        let back: Faults = serde_json::from_str(&serde_json::to_string(&faults).unwrap()).unwrap();
+        assert_eq!(back, faults);
+    }
+
+    #[test]
+    fn faults_check_refuses_bad_probabilities() {
+        let mut faults = Faults::default();
+        faults.error_rates.fs_0000 = 0.7;
+        faults.error_rates.api_error = 0.7;
+        assert!(faults.check().is_err());
+        let faults = Faults {
+            reset: 1.5,
+            ..Faults::default()
+        };
+        assert!(faults.check().is_err());
+        let faults = Faults {
+            rate_limit_per_second: Some(0.0),
+            ..Faults::default()
+        };
+        assert!(faults.check().is_err());
+    }
+
+    #[test]
+    fn engine_draws_are_reproducible_with_a_seed() {
+        let faults = Faults {
+            error_rates: ErrorRates {
+                fs_0000: 0.5,
+                ..ErrorRates::default()
+            },
+            rng_seed: Some(42),
+            ..Faults::default()
+        };
+        let draws =
+            |engine: FaultEngine| -> Vec<Admission> { (0..50).map(|_| engine.admit()).collect() };
+        let first = draws(FaultEngine::new(faults.clone()));
+        assert_eq!(first, draws(FaultEngine::new(faults)));
+        let errors = first
+            .iter()
+            .filter(|admission| matches!(admission, Admission::Proceed { error: Some(_), .. }))
+            .count();
+        assert!(
+            (10..=40).contains(&errors),
+            "{errors} errors in 50 draws at 0.5"
+        );
+    }
+
+    #[test]
+    fn bucket_refuses_beyond_burst_then_refills() {
+        let mut bucket = TokenBucket::new(10.0, Some(2));
+        let start = Instant::now();
+        assert!(bucket.take(start).is_ok());
+        assert!(bucket.take(start).is_ok());
+        let wait = bucket.take(start).unwrap_err();
+        assert!(wait <= Duration::from_millis(100));
+        assert!(bucket.take(start + Duration::from_millis(100)).is_ok());
+    }
+}

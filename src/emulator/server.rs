@@ -1,0 +1,460 @@
+//! The accept loop: connections, faults, counters and shutdown.
+//!
+//! The emulator runs its own loop over hyper-util's `auto::Builder` instead of `axum::serve`
+//! because two faults act on the connection, not on a response: *commit-then-drop* closes the
+//! connection after a create was stored, without writing a byte, and *reset* closes it with
+//! TCP RST (`SO_LINGER` 0) before the request is handled. Each connection gets a
+//! [`ConnectionControl`]; a request asks it to drop or reset, its stream then refuses every
+//! further read and write, and the connection task drops the connection at once.
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use axum::response::IntoResponse;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+use tower::ServiceExt;
+
+use super::Shared;
+use super::admin;
+use super::faults::{Admission, InjectedError};
+use super::routes::{ApiError, RATE_LIMITED, ResponseCode};
+use super::stats::{Endpoint, Finished, Outcome};
+use crate::api::codes;
+
+/// How long shutdown waits for open connections to finish their requests.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+const OPEN: u8 = 0;
+const DROP: u8 = 1;
+const RESET: u8 = 2;
+
+/// The fate of one connection, shared by its stream and its requests.
+#[derive(Default)]
+pub struct ConnectionControl {
+    state: AtomicU8,
+    killed: Notify,
+}
+
+impl ConnectionControl {
+    /// Closes the connection without a response (FIN).
+    fn drop_connection(&self) {
+        self.kill(DROP);
+    }
+
+    /// Resets the connection (RST).
+    fn reset(&self) {
+        self.kill(RESET);
+    }
+
+    fn kill(&self, state: u8) {
+        self.state.store(state, Ordering::SeqCst);
+        self.killed.notify_one();
+    }
+
+    fn is_killed(&self) -> bool {
+        self.state.load(Ordering::SeqCst) != OPEN
+    }
+}
+
+/// A TCP stream that stops working once its connection is killed, and resets on drop if asked.
+struct ControlledStream {
+    inner: TcpStream,
+    control: Arc<ConnectionControl>,
+}
+
+impl ControlledStream {
+    fn refuse<T>(&self) -> Poll<io::Result<T>> {
+        Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            "connection killed by fault injection",
+        )))
+    }
+}
+
+impl Drop for ControlledStream {
+    fn drop(&mut self) {
+        if self.control.state.load(Ordering::SeqCst) == RESET {
+            // Closing with a zero linger sends RST instead of FIN. Failing to set it only
+            // downgrades the reset to a plain close.
+            let _ = self.inner.set_zero_linger();
+        }
+    }
+}
+
+impl AsyncRead for ControlledStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.control.is_killed() {
+            return self.refuse();
+        }
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ControlledStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.control.is_killed() {
+            return self.refuse();
+        }
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if self.control.is_killed() {
+            return self.refuse();
+        }
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.control.is_killed() {
+            return self.refuse();
+        }
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+/// Accepts connections until `shutdown` turns true, then lets open connections finish.
+pub async fn run(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    router: Router,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        while connections.try_join_next().is_some() {}
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, peer)) = accepted else {
+                    // Out of file descriptors or a connection aborted before accept: keep going
+                    // after a breath rather than spinning.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                connections.spawn(serve_connection(
+                    stream,
+                    peer,
+                    Arc::clone(&shared),
+                    router.clone(),
+                    shutdown.clone(),
+                ));
+            }
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    break;
+                }
+            }
+        }
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE + Duration::from_secs(1), async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    connections.abort_all();
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    router: Router,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let control = Arc::new(ConnectionControl::default());
+    let io = TokioIo::new(ControlledStream {
+        inner: stream,
+        control: Arc::clone(&control),
+    });
+    let request_control = Arc::clone(&control);
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        handle(
+            Arc::clone(&shared),
+            router.clone(),
+            Arc::clone(&request_control),
+            peer,
+            request,
+        )
+    });
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let connection = builder.serve_connection(io, service);
+    tokio::pin!(connection);
+    if *shutdown.borrow() {
+        return;
+    }
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        () = control.killed.notified() => {}
+        _ = shutdown.changed() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(SHUTDOWN_GRACE, connection.as_mut()).await;
+        }
+    }
+}
+
+/// Records a request's end exactly once, also when its future is dropped half-way.
+struct Flight {
+    shared: Arc<Shared>,
+    method: String,
+    path: String,
+    endpoint: Endpoint,
+    started: Instant,
+    done: bool,
+}
+
+impl Flight {
+    fn finish(&mut self, status: Option<u16>, code: Option<String>, outcome: Outcome) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        self.shared.stats.finished(Finished {
+            method: std::mem::take(&mut self.method),
+            path: std::mem::take(&mut self.path),
+            endpoint: self.endpoint,
+            status,
+            code,
+            outcome,
+            duration: self.started.elapsed(),
+        });
+    }
+}
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        self.finish(None, None, Outcome::Abandoned);
+    }
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    router: Router,
+    control: Arc<ConnectionControl>,
+    peer: SocketAddr,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    let request = request.map(Body::new);
+    let path = request.uri().path();
+    if path == admin::PREFIX || path.starts_with("/_emulator/") {
+        if !peer.ip().is_loopback() && !shared.options.admin_from_any_address {
+            return Ok(ApiError::new(
+                codes::UNAUTHORIZED,
+                "admin endpoints answer only to loopback clients",
+            )
+            .with_status(StatusCode::FORBIDDEN)
+            .into_response());
+        }
+        return Ok(router.oneshot(request).await.into_response());
+    }
+
+    let endpoint = classify(request.method(), path);
+    shared.stats.started();
+    let mut flight = Flight {
+        shared: Arc::clone(&shared),
+        method: request.method().to_string(),
+        path: request
+            .uri()
+            .path_and_query()
+            .map_or_else(String::new, |path| truncate(path.as_str(), 2048)),
+        endpoint,
+        started: Instant::now(),
+        done: false,
+    };
+
+    if endpoint.is_api() {
+        match shared.faults.admit() {
+            Admission::Reset => {
+                flight.finish(None, None, Outcome::Reset);
+                control.reset();
+                return std::future::pending().await;
+            }
+            Admission::RateLimited { retry_after_secs } => {
+                let mut response = ApiError::new(
+                    RATE_LIMITED,
+                    format!("too many requests, retry after {retry_after_secs} s"),
+                )
+                .with_status(StatusCode::TOO_MANY_REQUESTS)
+                .into_response();
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                flight.finish(Some(429), Some(RATE_LIMITED.to_owned()), Outcome::Answered);
+                return Ok(response);
+            }
+            Admission::Proceed { delay, error } => {
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                if let Some(error) = error {
+                    let (response, code) = injected(error);
+                    flight.finish(
+                        Some(response.status().as_u16()),
+                        Some(code),
+                        Outcome::Answered,
+                    );
+                    return Ok(response);
+                }
+            }
+        }
+    }
+
+    let response = router.oneshot(request).await.into_response();
+    let status = response.status();
+    if endpoint.is_create() && status == StatusCode::OK && shared.faults.drop_after_commit() {
+        flight.finish(None, None, Outcome::Dropped);
+        control.drop_connection();
+        return std::future::pending().await;
+    }
+    let code = response
+        .extensions()
+        .get::<ResponseCode>()
+        .map(|code| code.0.clone());
+    flight.finish(Some(status.as_u16()), code, Outcome::Answered);
+    Ok(response)
+}
+
+/// The answer of an injected error, and the code the log records for it.
+fn injected(error: InjectedError) -> (Response<Body>, String) {
+    let retry = "internal error, please retry later";
+    match error {
+        InjectedError::Fs0000 => (
+            ApiError::new(codes::INTERNAL_FS_0000, retry).into_response(),
+            codes::INTERNAL_FS_0000.to_owned(),
+        ),
+        InjectedError::Fs0008 => (
+            ApiError::new(codes::INTERNAL_FS_0008, retry).into_response(),
+            codes::INTERNAL_FS_0008.to_owned(),
+        ),
+        InjectedError::ApiError => (
+            ApiError::new(codes::API_ERROR, retry).into_response(),
+            codes::API_ERROR.to_owned(),
+        ),
+        InjectedError::Http500 => (
+            ApiError::new(codes::API_ERROR, retry)
+                .with_status(StatusCode::INTERNAL_SERVER_ERROR)
+                .into_response(),
+            codes::API_ERROR.to_owned(),
+        ),
+        InjectedError::Http502 => (html(StatusCode::BAD_GATEWAY), "http_502".to_owned()),
+        InjectedError::Http503 => (html(StatusCode::SERVICE_UNAVAILABLE), "http_503".to_owned()),
+    }
+}
+
+/// A proxy's error page, as a load balancer in front of the API would send it.
+fn html(status: StatusCode) -> Response<Body> {
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let code = status.as_u16();
+    let mut response = Response::new(Body::from(format!(
+        "<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body>\r\n<center><h1>{code} {reason}</h1></center>\r\n</body>\r\n</html>\r\n"
+    )));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    response
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((index, _)) => text[..index].to_owned(),
+        None => text.to_owned(),
+    }
+}
+
+/// Names the endpoint of a request from its method and path (all path variants of §2).
+pub fn classify(method: &Method, path: &str) -> Endpoint {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let is_get = method == Method::GET || method == Method::HEAD;
+    let is_post = method == Method::POST;
+    match segments.as_slice() {
+        ["storage", ..] if is_get => Endpoint::Storage,
+        ["v1", "attachments"] if is_get => Endpoint::Attachments,
+        ["v1", "projects" | "project", _, "batch"] if is_post => Endpoint::CreateBatch,
+        ["v1" | "v0", "projects", _, "jobs"] | ["projectsvc", "projects", _, "jobs"] if is_post => {
+            Endpoint::CreateJob
+        }
+        ["v1" | "v0", "projects", _, "details"] if is_get => Endpoint::ProjectDetails,
+        ["v0", "projects", _, "stats"] if is_get => Endpoint::ProjectStats,
+        ["v1" | "v0", "projects", _, "batch", _] if is_get => Endpoint::BatchJobs,
+        ["v1" | "v0", "projects", _, "jobs", _] if is_get => Endpoint::JobResult,
+        _ => Endpoint::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classify_names_every_path_variant() {
+        let post = Method::POST;
+        let get = Method::GET;
+        assert_eq!(
+            classify(&post, "/v1/projects/p/batch"),
+            Endpoint::CreateBatch
+        );
+        assert_eq!(
+            classify(&post, "/v1/project/p/batch"),
+            Endpoint::CreateBatch
+        );
+        assert_eq!(classify(&post, "/v1/projects/p/jobs"), Endpoint::CreateJob);
+        assert_eq!(classify(&post, "/v0/projects/p/jobs"), Endpoint::CreateJob);
+        assert_eq!(
+            classify(&post, "/projectsvc/projects/p/jobs"),
+            Endpoint::CreateJob
+        );
+        assert_eq!(
+            classify(&get, "/v0/projects/p/details"),
+            Endpoint::ProjectDetails
+        );
+        assert_eq!(
+            classify(&get, "/v0/projects/p/stats"),
+            Endpoint::ProjectStats
+        );
+        assert_eq!(
+            classify(&get, "/v1/projects/p/batch/b"),
+            Endpoint::BatchJobs
+        );
+        assert_eq!(classify(&get, "/v1/projects/p/jobs/j"), Endpoint::JobResult);
+        assert_eq!(classify(&get, "/v1/attachments"), Endpoint::Attachments);
+        assert_eq!(classify(&get, "/storage/pr/x"), Endpoint::Storage);
+        assert_eq!(classify(&get, "/v1/projects/p/jobs"), Endpoint::Other);
+        assert_eq!(classify(&post, "/nope"), Endpoint::Other);
+    }
+}

@@ -1,0 +1,261 @@
+//! Request counters and the request log that tests and benchmarks read.
+//!
+//! Every request to an API endpoint or a storage URL is counted once, when it ends (answered,
+//! dropped or reset); requests to `/_emulator/` are not counted, so that reading the stats never
+//! changes them. Counters are exact, the log keeps the most recent entries only.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The endpoint a request was routed to (one name for all path variants of an operation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Endpoint {
+    /// `POST /v1/projects/{id}/batch` (and `/v1/project/{id}/batch`).
+    CreateBatch,
+    /// `POST /v1/projects/{id}/jobs` (and `/v0/…`, `/projectsvc/…`).
+    CreateJob,
+    /// `GET /v1/projects/{id}/details` (and `/v0/…`).
+    ProjectDetails,
+    /// `GET /v0/projects/{id}/stats`.
+    ProjectStats,
+    /// `GET /v1/projects/{id}/batch/{batch_id}` (and `/v0/…`).
+    BatchJobs,
+    /// `GET /v1/projects/{id}/jobs/{job_id}` (and `/v0/…`).
+    JobResult,
+    /// `GET /v1/attachments?url=`.
+    Attachments,
+    /// `GET /storage/…`: the signed URLs the attachments endpoint redirects to.
+    Storage,
+    /// Anything else outside `/_emulator/` (answered 404 or 405).
+    Other,
+}
+
+impl Endpoint {
+    /// Whether faults apply to this endpoint (all API endpoints; not storage).
+    pub fn is_api(self) -> bool {
+        !matches!(self, Endpoint::Storage)
+    }
+
+    /// Whether this endpoint creates something (the target of commit-then-drop).
+    pub fn is_create(self) -> bool {
+        matches!(self, Endpoint::CreateBatch | Endpoint::CreateJob)
+    }
+}
+
+/// How a request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A response was sent.
+    Answered,
+    /// The request was handled (and stored), then the connection closed with no response.
+    Dropped,
+    /// The connection was reset before the request was handled.
+    Reset,
+    /// The client went away before the answer was ready.
+    Abandoned,
+}
+
+/// Counters of one endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointStats {
+    pub requests: u64,
+    /// Answered requests by HTTP status.
+    pub by_status: BTreeMap<u16, u64>,
+    /// Answered failures by error code (`FS_0001`, `http_503`, `rate_limited`, …).
+    pub by_code: BTreeMap<String, u64>,
+    pub dropped: u64,
+    pub reset: u64,
+}
+
+/// One line of the request log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// 0-based position of the request since the last reset.
+    pub seq: u64,
+    pub method: String,
+    /// Path and query as sent.
+    pub path: String,
+    pub endpoint: Endpoint,
+    /// HTTP status, if a response was sent.
+    pub status: Option<u16>,
+    /// Error code of a failure (`FS_0001`, …), if any.
+    pub code: Option<String>,
+    pub outcome: Outcome,
+    /// Time from the request's arrival to its end, in microseconds.
+    pub duration_us: u64,
+}
+
+/// A copy of the counters and the log.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Requests counted (API and storage), whatever their outcome.
+    pub total_requests: u64,
+    pub endpoints: BTreeMap<Endpoint, EndpointStats>,
+    /// Answered requests by HTTP status, all endpoints.
+    pub by_status: BTreeMap<u16, u64>,
+    /// Answered failures by error code, all endpoints.
+    pub by_code: BTreeMap<String, u64>,
+    pub dropped: u64,
+    pub reset: u64,
+    /// Requests being handled right now.
+    pub in_flight: u64,
+    /// The most requests ever handled at once since the last reset.
+    pub max_in_flight: u64,
+    /// The most recent requests, oldest first (bounded; see `EmulatorOptions::log_capacity`).
+    pub log: Vec<LogEntry>,
+}
+
+impl Stats {
+    /// Requests counted for `endpoint`.
+    pub fn requests(&self, endpoint: Endpoint) -> u64 {
+        self.endpoints
+            .get(&endpoint)
+            .map_or(0, |stats| stats.requests)
+    }
+
+    /// Requests to the API endpoints (everything except storage).
+    pub fn api_requests(&self) -> u64 {
+        self.endpoints
+            .iter()
+            .filter(|(endpoint, _)| endpoint.is_api())
+            .map(|(_, stats)| stats.requests)
+            .sum()
+    }
+
+    /// Answered requests with HTTP `status`, all endpoints.
+    pub fn status_count(&self, status: u16) -> u64 {
+        self.by_status.get(&status).copied().unwrap_or(0)
+    }
+
+    /// Answered failures with error `code`, all endpoints.
+    pub fn code_count(&self, code: &str) -> u64 {
+        self.by_code.get(code).copied().unwrap_or(0)
+    }
+}
+
+/// The live counters, behind one short lock.
+pub struct StatsRecorder {
+    inner: Mutex<Stats>,
+    log_capacity: usize,
+    log: Mutex<VecDeque<LogEntry>>,
+}
+
+/// What the server reports when a request ends.
+pub struct Finished {
+    pub method: String,
+    pub path: String,
+    pub endpoint: Endpoint,
+    pub status: Option<u16>,
+    pub code: Option<String>,
+    pub outcome: Outcome,
+    pub duration: Duration,
+}
+
+impl StatsRecorder {
+    /// An empty recorder keeping the last `log_capacity` log entries.
+    pub fn new(log_capacity: usize) -> Self {
+        StatsRecorder {
+            inner: Mutex::new(Stats::default()),
+            log_capacity,
+            log: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Counts a request that starts being handled.
+    pub fn started(&self) {
+        let mut stats = self.lock();
+        stats.in_flight += 1;
+        stats.max_in_flight = stats.max_in_flight.max(stats.in_flight);
+    }
+
+    /// Counts a request that ended.
+    pub fn finished(&self, finished: Finished) {
+        let seq;
+        {
+            let mut stats = self.lock();
+            stats.in_flight = stats.in_flight.saturating_sub(1);
+            seq = stats.total_requests;
+            stats.total_requests += 1;
+            match finished.outcome {
+                Outcome::Dropped => stats.dropped += 1,
+                Outcome::Reset => stats.reset += 1,
+                Outcome::Answered | Outcome::Abandoned => {}
+            }
+            if let Some(status) = finished.status {
+                *stats.by_status.entry(status).or_default() += 1;
+            }
+            if let Some(code) = &finished.code {
+                *stats.by_code.entry(code.clone()).or_default() += 1;
+            }
+            let endpoint = stats.endpoints.entry(finished.endpoint).or_default();
+            endpoint.requests += 1;
+            match finished.outcome {
+                Outcome::Dropped => endpoint.dropped += 1,
+                Outcome::Reset => endpoint.reset += 1,
+                Outcome::Answered | Outcome::Abandoned => {}
+            }
+            if let Some(status) = finished.status {
+                *endpoint.by_status.entry(status).or_default() += 1;
+            }
+            if let Some(code) = &finished.code {
+                *endpoint.by_code.entry(code.clone()).or_default() += 1;
+            }
+        }
+        if self.log_capacity == 0 {
+            return;
+        }
+        let entry = LogEntry {
+            seq,
+            method: finished.method,
+            path: finished.path,
+            endpoint: finished.endpoint,
+            status: finished.status,
+            code: finished.code,
+            outcome: finished.outcome,
+            duration_us: u64::try_from(finished.duration.as_micros()).unwrap_or(u64::MAX),
+        };
+        let mut log = self.log.lock().unwrap_or_else(|poison| poison.into_inner());
+        if log.len() == self.log_capacity {
+            log.pop_front();
+        }
+        log.push_back(entry);
+    }
+
+    /// A copy of the counters, with the log if `with_log`.
+    pub fn snapshot(&self, with_log: bool) -> Stats {
+        let mut stats = self.lock().clone();
+        if with_log {
+            let log = self.log.lock().unwrap_or_else(|poison| poison.into_inner());
+            stats.log = log.iter().cloned().collect();
+            stats.log.sort_by_key(|entry| entry.seq);
+        }
+        stats
+    }
+
+    /// Zeroes the counters and empties the log; requests in flight stay counted as in flight.
+    pub fn reset(&self) {
+        let mut stats = self.lock();
+        let in_flight = stats.in_flight;
+        *stats = Stats {
+            in_flight,
+            max_in_flight: in_flight,
+            ..Stats::default()
+        };
+        self.log
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Stats> {
+        // Counters stay meaningful even if a panic interrupted an update.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+}
