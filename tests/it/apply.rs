@@ -1,0 +1,344 @@
+//! `gtform apply` against the emulator: idempotence, chaos, kills, concurrency, saved plans.
+
+use std::collections::BTreeSet;
+use std::process::Stdio;
+use std::time::Duration;
+
+use gtform::emulator::{EmulatorOptions, Endpoint, ErrorRates, Faults};
+use rand::Rng;
+
+use crate::support::{BatchSpec, PROJECT_ID, Rig, filters, gtform_command, ids};
+
+fn desired(batches: &[BatchSpec]) -> Vec<(String, String)> {
+    let mut jobs: Vec<(String, String)> = batches
+        .iter()
+        .flat_map(|batch| {
+            batch
+                .reference_ids
+                .iter()
+                .map(|reference_id| (batch.name.clone(), reference_id.clone()))
+        })
+        .collect();
+    jobs.sort();
+    jobs
+}
+
+fn five_batches(jobs_per_batch: usize) -> Vec<BatchSpec> {
+    (0..5)
+        .map(|n| {
+            BatchSpec::new(
+                &format!("batch-{n}"),
+                ids(&format!("b{n}"), 0..jobs_per_batch),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_apply_the_plan_is_empty_and_a_second_apply_sends_no_create() {
+    let rig = Rig::start().await;
+    let batches = vec![
+        BatchSpec::new("week-48", ids("cam", 0..120)).described("Dashcam"),
+        BatchSpec::new("week-49", ids("seq", 0..3)),
+    ];
+    rig.workspace(&batches);
+    let first = rig.run(&["apply", "--auto-approve"]).expect_code(0);
+    filters(&rig).bind(|| insta::assert_snapshot!("apply_first_stdout", first.stdout()));
+    assert!(
+        first
+            .stderr()
+            .contains("Apply complete: 2 batches and 123 jobs created"),
+        "{}",
+        first.stderr()
+    );
+    assert_eq!(rig.remote_jobs().await, desired(&batches));
+
+    rig.server.reset_stats();
+    let plan = rig.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+    assert!(plan.stdout().contains("No changes."));
+    let second = rig.run(&["apply", "--auto-approve"]).expect_code(0);
+    assert!(second.stdout().contains("No changes."));
+    let stats = rig.server.stats();
+    assert_eq!(stats.requests(Endpoint::CreateJob), 0);
+    assert_eq!(stats.requests(Endpoint::CreateBatch), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_apply_ends_with_exactly_the_desired_jobs() {
+    let rig = Rig::start().await;
+    let batches = five_batches(400);
+    rig.workspace(&batches);
+    rig.faults(Faults {
+        error_rates: ErrorRates {
+            fs_0000: 0.04,
+            fs_0008: 0.03,
+            api_error: 0.03,
+            http_500: 0.04,
+            http_502: 0.03,
+            http_503: 0.03,
+        },
+        commit_then_drop: 0.05,
+        reset: 0.05,
+        ..Faults::default()
+    });
+    let run = rig
+        .run(&["apply", "--auto-approve", "--parallelism", "32"])
+        .expect_code(0);
+    rig.faults(Faults::default());
+    assert_eq!(
+        rig.remote_jobs().await,
+        desired(&batches),
+        "none missing, none extra"
+    );
+    let stats = rig.server.stats();
+    let job_stats = &stats.endpoints[&Endpoint::CreateJob];
+    assert!(
+        job_stats.dropped > 0 && job_stats.reset > 0,
+        "the faults did happen: {job_stats:?}"
+    );
+    assert!(
+        job_stats.by_code.get("FS_0001").copied().unwrap_or(0) > 0,
+        "dropped creates were retried and adopted"
+    );
+    // Every job was stored exactly once: 2,000 successful commits (answered or dropped).
+    let answered_ok = job_stats.by_status.get(&200).copied().unwrap_or(0);
+    assert_eq!(answered_ok + job_stats.dropped, 2_000, "{job_stats:?}");
+    assert!(run.stderr().contains("Apply complete"), "{}", run.stderr());
+    rig.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_killed_at_random_points_converges_when_rerun() {
+    let db_dir = tempfile::tempdir().unwrap();
+    let rig = Rig::start_with(EmulatorOptions {
+        db: Some(db_dir.path().join("emulator.sqlite")),
+        ..EmulatorOptions::default()
+    })
+    .await;
+    let batches = five_batches(60);
+    rig.workspace(&batches);
+    // Slow enough that kills land in the middle of the work.
+    rig.faults(Faults {
+        latency: Duration::from_millis(8),
+        latency_jitter: Duration::from_millis(8),
+        ..Faults::default()
+    });
+    let mut rng = rand::rng();
+    for _ in 0..4 {
+        let mut child = gtform_command(rig.dir.path())
+            .args(["apply", "--auto-approve", "--parallelism", "4"])
+            .env("GTFORM_API_KEY", crate::support::API_KEY)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(rng.random_range(50..400)));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    }
+    let partial = rig.remote_jobs().await.len();
+    assert!(
+        partial < 300,
+        "the kills interrupted the work ({partial} jobs)"
+    );
+    rig.run(&["apply", "--auto-approve"]).expect_code(0);
+    assert_eq!(rig.remote_jobs().await, desired(&batches));
+    rig.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_concurrent_applies_converge_without_duplicates() {
+    let rig = Rig::start().await;
+    let batches = five_batches(100);
+    rig.workspace(&batches);
+    rig.faults(Faults {
+        latency: Duration::from_millis(1),
+        latency_jitter: Duration::from_millis(3),
+        ..Faults::default()
+    });
+    let spawn = || {
+        gtform_command(rig.dir.path())
+            .args(["apply", "--auto-approve", "--parallelism", "8"])
+            .env("GTFORM_API_KEY", crate::support::API_KEY)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (first, second) = (spawn(), spawn());
+    let outputs = [
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    ];
+    for output in &outputs {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    assert_eq!(rig.remote_jobs().await, desired(&batches));
+    let names = rig.remote_batch_names().await;
+    let unique: BTreeSet<&String> = names.iter().collect();
+    assert_eq!(names.len(), unique.len(), "no batch twice: {names:?}");
+    assert_eq!(names.len(), 6, "five batches and the Default batch");
+    let stats = rig.server.stats();
+    assert_eq!(
+        stats.endpoints[&Endpoint::CreateJob]
+            .by_status
+            .get(&200)
+            .copied(),
+        Some(500),
+        "each job was created by exactly one of the two runs"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_saved_plan_is_refused_and_a_fresh_one_applied_exactly() {
+    let rig = Rig::start().await;
+    rig.workspace(&[BatchSpec::new("week-48", ids("cam", 0..5))]);
+    rig.run(&["plan", "--out", "stale.plan"]).expect_code(0);
+    rig.fill_batch("week-48", ids("cam", 0..1));
+    let stale = rig.run(&["apply", "stale.plan"]).expect_code(1);
+    assert!(stale.stderr().contains("is stale"), "{}", stale.stderr());
+    assert_eq!(
+        rig.remote_jobs().await.len(),
+        1,
+        "nothing applied from a stale plan"
+    );
+
+    rig.run(&["plan", "--out", "fresh.plan"]).expect_code(0);
+    // The workspace changes after the plan was saved: apply does what was reviewed, no more.
+    rig.workspace(&[BatchSpec::new("week-48", ids("cam", 0..9))]);
+    rig.run(&["apply", "fresh.plan"]).expect_code(0);
+    assert_eq!(rig.remote_jobs().await.len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_terminal_apply_needs_auto_approve() {
+    let rig = Rig::start().await;
+    rig.workspace(&[BatchSpec::new("week-48", ids("cam", 0..2))]);
+    rig.server.reset_stats();
+    let run = rig.run(&["apply"]).expect_code(1);
+    assert!(
+        run.stderr().contains("standard input is not a terminal"),
+        "{}",
+        run.stderr()
+    );
+    assert!(run.stderr().contains("--auto-approve"));
+    let stats = rig.server.stats();
+    assert_eq!(
+        stats.requests(Endpoint::CreateJob) + stats.requests(Endpoint::CreateBatch),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_create_refuses_a_larger_plan() {
+    let rig = Rig::start().await;
+    rig.workspace(&[BatchSpec::new("week-48", ids("cam", 0..20))]);
+    let run = rig
+        .run(&["apply", "--auto-approve", "--max-create", "10"])
+        .expect_code(1);
+    assert!(
+        run.stderr().contains("more than --max-create 10"),
+        "{}",
+        run.stderr()
+    );
+    assert!(rig.remote_jobs().await.is_empty());
+    rig.run(&["apply", "--auto-approve", "--max-create", "20"])
+        .expect_code(0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_failure_is_reported_and_the_rest_is_created() {
+    let rig = Rig::start().await;
+    let path = rig.workspace(&[BatchSpec::new("week-48", ids("cam", 0..6))]);
+    // One job names a workflow the project does not have: the server rejects it.
+    let yaml = std::fs::read_to_string(&path).unwrap();
+    let yaml = yaml.replacen(
+        "image: https://example.com/cam-0003.jpg",
+        "image: https://example.com/cam-0003.jpg\n            workflow: 6f1c1d2e-3a4b-4c5d-8e9f-0a1b2c3d4e5f",
+        1,
+    );
+    std::fs::write(&path, yaml).unwrap();
+    let run = rig.run(&["apply", "--auto-approve"]).expect_code(1);
+    assert!(
+        run.stderr().contains("Apply incomplete"),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        run.stderr().contains("failed: job street/week-48/cam-0003"),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        run.stderr().contains("gtform.yaml:"),
+        "the failure is located"
+    );
+    assert_eq!(
+        rig.remote_jobs().await.len(),
+        5,
+        "the other jobs were created"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_streams_one_event_per_line() {
+    let rig = Rig::start().await;
+    rig.workspace(&[BatchSpec::new("week-48", ids("cam", 0..3))]);
+    let refused = rig.run(&["apply", "--json"]).expect_code(1);
+    assert!(refused.stderr().contains("--json needs --auto-approve"));
+    let run = rig
+        .run(&["apply", "--json", "--auto-approve"])
+        .expect_code(0);
+    let events: Vec<serde_json::Value> = run
+        .stdout()
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("every line is JSON"))
+        .collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"apply_start"));
+    assert_eq!(kinds.iter().filter(|k| **k == "job_created").count(), 3);
+    assert_eq!(kinds.iter().filter(|k| **k == "batch_created").count(), 1);
+    let last = events.last().unwrap();
+    assert_eq!(last["type"], "apply_complete");
+    assert_eq!(last["jobs_created"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupt_stops_launching_reports_and_a_rerun_finishes() {
+    let rig = Rig::start().await;
+    let batches = vec![BatchSpec::new("week-48", ids("cam", 0..400))];
+    rig.workspace(&batches);
+    rig.faults(Faults {
+        latency: Duration::from_millis(20),
+        ..Faults::default()
+    });
+    let child = gtform_command(rig.dir.path())
+        .args(["apply", "--auto-approve", "--parallelism", "2"])
+        .env("GTFORM_API_KEY", crate::support::API_KEY)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("Interrupted"), "{stderr}");
+    assert!(stderr.contains("Apply incomplete"), "{stderr}");
+    assert!(stderr.contains("not attempted"), "{stderr}");
+    let partial = rig.remote_jobs().await.len();
+    assert!(partial > 0 && partial < 400, "{partial}");
+    rig.faults(Faults::default());
+    rig.run(&["apply", "--auto-approve"]).expect_code(0);
+    assert_eq!(rig.remote_jobs().await, desired(&batches));
+    let _ = PROJECT_ID;
+}

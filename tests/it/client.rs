@@ -1,0 +1,232 @@
+//! The client against servers that misbehave: HTML error pages, truncated and wrongly shaped
+//! bodies, oversized responses, transient failures. Never a panic; always a clear error.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use gtform::client::{ApiKey, Client, ClientError, ClientOptions, FailureKind, RetryPolicy};
+
+use crate::support::{BatchSpec, Rig, ids, workspace_yaml};
+
+const PROJECT: &str = "905ea3ee-6f62-4bb7-8c31-471e486d9202";
+const SECRET: &str = "k3y-that-must-not-leak";
+
+/// A server whose every route misbehaves in one way; `/flaky` fails twice, then answers.
+async fn bad_server() -> String {
+    let flaky_calls = Arc::new(AtomicU32::new(0));
+    let app = Router::new()
+        .route(
+            "/html/v1/projects/{id}/details",
+            get(|| async {
+                (
+                    StatusCode::BAD_GATEWAY,
+                    [(header::CONTENT_TYPE, "text/html")],
+                    "<html><body><h1>502 Bad Gateway</h1></body></html>",
+                )
+            }),
+        )
+        .route(
+            "/html200/v1/projects/{id}/details",
+            get(|| async { ([(header::CONTENT_TYPE, "text/html")], "<html>maintenance</html>") }),
+        )
+        .route(
+            "/truncated/v1/projects/{id}/details",
+            get(|| async { r#"{"success": true, "data": {"name": "x", "bat"# }),
+        )
+        .route(
+            "/shape/v1/projects/{id}/details",
+            get(|| async { r#"{"success": true, "data": [1, 2, 3]}"# }),
+        )
+        .route(
+            "/nodata/v1/projects/{id}/details",
+            get(|| async { r#"{"success": true}"# }),
+        )
+        .route(
+            "/false200/v1/projects/{id}/details",
+            get(|| async {
+                r#"{"success": false, "error": {"code": "unauthorized", "message": "no access"}}"#
+            }),
+        )
+        .route(
+            "/echo/v1/projects/{id}/details",
+            get(|| async {
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!(r#"{{"success": false, "error": {{"code": "auth-failure", "message": "bad key {SECRET}"}}}}"#),
+                )
+            }),
+        )
+        .route(
+            "/huge/v1/projects/{id}/details",
+            get(|| async {
+                let chunk = vec![b' '; 1024 * 1024];
+                let chunks = (0..70).map(move |_| Ok::<_, std::io::Error>(chunk.clone()));
+                Response::new(Body::from_stream(futures::stream::iter(chunks)))
+            }),
+        )
+        .route(
+            "/flaky/v1/projects/{id}/details",
+            get(|State(calls): State<Arc<AtomicU32>>| async move {
+                if calls.fetch_add(1, Ordering::SeqCst) < 2 {
+                    (StatusCode::SERVICE_UNAVAILABLE, "busy").into_response()
+                } else {
+                    r#"{"success": true, "data": {"name": "Flaky", "base": "IMAGE", "batches": [], "extra": {"new": "field"}}}"#
+                        .into_response()
+                }
+            }),
+        )
+        .with_state(flaky_calls);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{address}")
+}
+
+fn client(base: &str) -> Client {
+    let mut options = ClientOptions::new(base, ApiKey::new(SECRET));
+    options.read_retry = RetryPolicy {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(20),
+    };
+    Client::new(options).unwrap()
+}
+
+#[tokio::test]
+async fn html_error_pages_are_reported_with_their_status() {
+    let base = bad_server().await;
+    let error = client(&format!("{base}/html"))
+        .project_details(PROJECT)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, ClientError::HttpStatus { status: 502, .. }),
+        "{error}"
+    );
+    assert_eq!(error.kind(), FailureKind::Transient);
+    assert!(
+        error
+            .to_string()
+            .contains("HTTP 502: <html><body><h1>502 Bad Gateway"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn bodies_that_are_not_the_documented_json_are_decode_errors() {
+    let base = bad_server().await;
+    for (prefix, reason) in [
+        ("html200", "expected value"),
+        ("truncated", "EOF while parsing"),
+        ("shape", "invalid type"),
+        ("nodata", "`data` is missing"),
+    ] {
+        let error = client(&format!("{base}/{prefix}"))
+            .project_details(PROJECT)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, ClientError::Decode { .. }),
+            "{prefix}: {error}"
+        );
+        let message = error.to_string();
+        assert!(message.contains("not the documented JSON"), "{message}");
+        assert!(message.contains(reason), "{prefix}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn success_false_with_status_200_is_an_api_error() {
+    let base = bad_server().await;
+    let error = client(&format!("{base}/false200"))
+        .project_details(PROJECT)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Some("unauthorized"));
+    assert_eq!(error.kind(), FailureKind::NoAccess);
+}
+
+#[tokio::test]
+async fn a_key_echoed_by_the_server_is_redacted() {
+    let base = bad_server().await;
+    let error = client(&format!("{base}/echo"))
+        .project_details(PROJECT)
+        .await
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(!message.contains(SECRET), "{message}");
+    assert!(message.contains("[redacted]"), "{message}");
+}
+
+#[tokio::test]
+async fn oversized_responses_are_refused() {
+    let base = bad_server().await;
+    let error = client(&format!("{base}/huge"))
+        .project_details(PROJECT)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ClientError::Oversized { .. }), "{error}");
+}
+
+#[tokio::test]
+async fn transient_read_failures_are_retried_and_unknown_fields_tolerated() {
+    let base = bad_server().await;
+    let details = client(&format!("{base}/flaky"))
+        .project_details(PROJECT)
+        .await
+        .unwrap();
+    assert_eq!(details.name, "Flaky");
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_a_connection_error() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    drop(listener);
+    let error = client(&format!("http://{address}"))
+        .project_details(PROJECT)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ClientError::Connection { .. }), "{error}");
+    assert!(error.to_string().contains("cannot reach the server"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_explains_a_misbehaving_server_without_panicking() {
+    let base = bad_server().await;
+    let rig = Rig::start().await;
+    for (prefix, expected) in [
+        ("truncated", "not the documented JSON"),
+        ("html", "HTTP 502"),
+        ("shape", "not the documented JSON"),
+    ] {
+        rig.write(
+            "gtform.yaml",
+            &workspace_yaml(
+                &format!("{base}/{prefix}"),
+                &[BatchSpec::new("b", ids("x", 0..1))],
+            ),
+        );
+        let run = rig.run(&["plan"]).expect_code(1);
+        assert!(
+            run.stderr().contains(expected),
+            "{prefix}: {}",
+            run.stderr()
+        );
+        assert!(
+            run.stderr().contains("cannot read project"),
+            "{}",
+            run.stderr()
+        );
+        assert!(!run.stderr().contains("panicked"));
+    }
+}
