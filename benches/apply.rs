@@ -1,0 +1,106 @@
+//! Benchmark: apply throughput against the emulator.
+//!
+//! Run: `cargo bench --bench apply`. Two scenarios, each a real `gtform apply --auto-approve
+//! --json` process against an emulator in this process:
+//!
+//! 1. 10,000 jobs with 50 ms of latency per request, at several `--parallelism` levels:
+//!    achieved jobs/s ÷ (parallelism ÷ latency). Target ≥ 90 %.
+//! 2. 5,000 jobs against a server that accepts 100 requests/s (HTTP 429 with `Retry-After`
+//!    beyond): jobs/s and the share of requests rejected. Target ≥ 90 jobs/s, ≤ 5 % rejected.
+//!
+//! The apply phase is timed by gtform itself (`elapsed_seconds` of the final JSON event:
+//! batches, jobs and confirmations, without the plan that precedes them); the process wall
+//! time is shown beside it. `BENCH_JOBS=N` changes the job count of scenario 1.
+
+mod common;
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use common::{gtform, start_emulator, workspace_header};
+use gtform::emulator::{EmulatorHandle, Endpoint, Faults};
+
+const LATENCY: Duration = Duration::from_millis(50);
+
+fn workspace(server: &EmulatorHandle, dir: &std::path::Path, batch: &str, jobs: usize) {
+    let mut csv = String::from("id\n");
+    for n in 0..jobs {
+        let _ = writeln!(csv, "{batch}-{n:06}");
+    }
+    std::fs::write(dir.join(format!("{batch}.csv")), csv).unwrap();
+    let mut yaml = workspace_header(&server.base_url());
+    let _ = write!(
+        yaml,
+        "      {batch}:\n        jobs_from:\n          - csv: {batch}.csv\n            reference_id: \"{{{{ row.id }}}}\"\n            image: \"https://example.com/{{{{ row.id }}}}.jpg\"\n"
+    );
+    std::fs::write(dir.join("gtform.yaml"), yaml).unwrap();
+}
+
+/// Runs apply; returns (apply seconds as gtform measured them, process wall seconds).
+fn apply(dir: &std::path::Path, parallelism: usize) -> (f64, f64, serde_json::Value) {
+    let parallelism = parallelism.to_string();
+    let (output, wall) = gtform(
+        dir,
+        &["apply", "gtform.yaml", "--auto-approve", "--json", "--parallelism", &parallelism],
+    );
+    let last = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .last()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .expect("a final event");
+    assert_eq!(last["complete"], true, "{last}");
+    (last["elapsed_seconds"].as_f64().unwrap(), wall.as_secs_f64(), last)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let jobs: usize = std::env::var("BENCH_JOBS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(10_000);
+    let server = start_emulator().await;
+
+    println!("scenario 1: {jobs} jobs, {} ms latency per request", LATENCY.as_millis());
+    println!("  parallelism | ideal jobs/s | achieved jobs/s | ratio | apply s | process s | create requests");
+    for parallelism in [8, 16, 32, 64] {
+        let dir = tempfile::tempdir().unwrap();
+        workspace(&server, dir.path(), &format!("p{parallelism}"), jobs);
+        server
+            .set_faults(Faults {
+                latency: LATENCY,
+                ..Faults::default()
+            })
+            .unwrap();
+        server.reset_stats();
+        let (apply_seconds, wall, last) = apply(dir.path(), parallelism);
+        let ideal = parallelism as f64 / LATENCY.as_secs_f64();
+        let achieved = jobs as f64 / apply_seconds;
+        println!(
+            "  {parallelism:>11} | {ideal:>12.0} | {achieved:>15.0} | {:>4.0}% | {apply_seconds:>7.2} | {wall:>9.2} | {}",
+            achieved / ideal * 100.0,
+            last["create_requests"]
+        );
+    }
+
+    let rate_jobs = 5_000;
+    let dir = tempfile::tempdir().unwrap();
+    workspace(&server, dir.path(), "rate", rate_jobs);
+    server
+        .set_faults(Faults {
+            rate_limit_per_second: Some(100.0),
+            ..Faults::default()
+        })
+        .unwrap();
+    server.reset_stats();
+    let (apply_seconds, wall, _) = apply(dir.path(), 16);
+    let stats = server.stats();
+    let total = stats.api_requests();
+    let rejected = stats.status_count(429);
+    let creates = stats.requests(Endpoint::CreateJob);
+    println!("scenario 2: {rate_jobs} jobs, server limit 100 requests/s, --parallelism 16");
+    println!(
+        "  achieved {:.1} jobs/s ({apply_seconds:.1}s apply, {wall:.1}s process); requests {total} ({creates} creates), rejected {rejected} = {:.2}%",
+        rate_jobs as f64 / apply_seconds,
+        rejected as f64 * 100.0 / total as f64
+    );
+}
