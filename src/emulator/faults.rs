@@ -162,10 +162,10 @@ impl Faults {
         probability("commit_then_drop", self.commit_then_drop)?;
         probability("reset", self.reset)?;
         if let Some(rate) = self.rate_limit_per_second
-            && !(rate.is_finite() && rate > 0.0)
+            && !(rate.is_finite() && rate >= 0.001)
         {
             return Err(format!(
-                "`rate_limit_per_second` must be a positive number, found {rate}"
+                "`rate_limit_per_second` must be a number of at least 0.001, found {rate}"
             ));
         }
         if self.rate_limit_burst == Some(0) {
@@ -234,7 +234,8 @@ impl TokenBucket {
             self.tokens -= 1.0;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
+            Err(Duration::try_from_secs_f64((1.0 - self.tokens) / self.rate)
+                .unwrap_or(Duration::MAX))
         }
     }
 }
@@ -268,13 +269,14 @@ impl FaultEngine {
             && let Err(wait) = bucket.take(Instant::now())
         {
             return Admission::RateLimited {
-                retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+                retry_after_secs: (wait.as_secs_f64().ceil().max(1.0) as u64).min(86_400),
             };
         }
         let mut delay = state.faults.latency;
         if !state.faults.latency_jitter.is_zero() {
             let jitter = state.faults.latency_jitter.as_secs_f64();
-            delay += Duration::from_secs_f64(state.rng.random_range(0.0..=jitter));
+            delay += Duration::try_from_secs_f64(state.rng.random_range(0.0..=jitter))
+                .unwrap_or_default();
         }
         let mut error = None;
         if state.faults.error_rates.total() > 0.0 {

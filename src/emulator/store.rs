@@ -75,6 +75,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     UNIQUE (project_id, reference_id)
 );
 CREATE INDEX IF NOT EXISTS jobs_by_batch ON jobs (batch_seq, seq);
+CREATE INDEX IF NOT EXISTS jobs_counts ON jobs (batch_seq, created_ms, completed_ms, frames, annotations);
 ";
 
 /// A project as the request handlers need it (cached in memory).
@@ -212,7 +213,8 @@ impl Store {
                 .execute_batch(
                     "PRAGMA locking_mode = EXCLUSIVE;
                      PRAGMA journal_mode = WAL;
-                     PRAGMA synchronous = NORMAL;",
+                     PRAGMA synchronous = NORMAL;
+                     PRAGMA wal_autocheckpoint = 8192;",
                 )
                 .map_err(EmulatorError::Database)?;
         } else {
@@ -569,15 +571,25 @@ impl Store {
     ) -> Result<Vec<BatchRow>, StoreError> {
         let connection = self.lock();
         let mut statement = connection.prepare_cached(
+            // Aggregating per batch in a subquery walks the covering index in batch order; a
+            // GROUP BY over the join would sort every job row.
             "SELECT b.id, b.name, b.description, b.is_default, b.created_at,
-                COUNT(j.seq),
-                COALESCE(SUM(j.completed_ms IS NOT NULL OR j.created_ms <= ?2), 0),
-                COALESCE(SUM(j.frames), 0),
-                COALESCE(SUM(CASE WHEN j.completed_ms IS NOT NULL OR j.created_ms <= ?2 THEN j.frames ELSE 0 END), 0),
-                COALESCE(SUM(CASE WHEN j.completed_ms IS NOT NULL OR j.created_ms <= ?2 THEN j.annotations ELSE 0 END), 0)
-             FROM batches b LEFT JOIN jobs j ON j.batch_seq = b.seq
+                COALESCE(a.total_jobs, 0), COALESCE(a.completed_jobs, 0),
+                COALESCE(a.total_frames, 0), COALESCE(a.completed_frames, 0),
+                COALESCE(a.annotations, 0)
+             FROM batches b LEFT JOIN (
+                SELECT j.batch_seq AS batch_seq, COUNT(*) AS total_jobs,
+                    SUM(j.completed_ms IS NOT NULL OR j.created_ms <= ?2) AS completed_jobs,
+                    SUM(j.frames) AS total_frames,
+                    SUM(CASE WHEN j.completed_ms IS NOT NULL OR j.created_ms <= ?2
+                        THEN j.frames ELSE 0 END) AS completed_frames,
+                    SUM(CASE WHEN j.completed_ms IS NOT NULL OR j.created_ms <= ?2
+                        THEN j.annotations ELSE 0 END) AS annotations
+                FROM jobs j
+                WHERE j.batch_seq IN (SELECT seq FROM batches WHERE project_id = ?1)
+                GROUP BY j.batch_seq
+             ) a ON a.batch_seq = b.seq
              WHERE b.project_id = ?1
-             GROUP BY b.seq
              ORDER BY b.is_default DESC, b.seq",
         )?;
         let rows = statement.query_map(

@@ -198,3 +198,27 @@ async fn handle_provision_and_bulk_insert_reject_bad_input() {
         .sum();
     assert_eq!(total, 0);
 }
+
+#[tokio::test]
+async fn handle_provision_is_an_idempotent_upsert() {
+    let env = Env::start().await;
+    let id = uuid::Uuid::new_v4();
+    let mut seed = gtform::emulator::Seed::demo();
+    seed.projects.push(gtform::emulator::SeedProject {
+        id,
+        name: "First name".into(),
+        base: "IMAGE".into(),
+        workflows: vec![gtform::emulator::DEMO_WORKFLOW_ID],
+    });
+    env.handle.provision(&seed).unwrap();
+    env.create_batch("kept").await;
+    seed.projects[1].name = "Renamed".into();
+    env.handle.provision(&seed).unwrap();
+    env.handle.provision(&seed).unwrap();
+    let (status, body) = env.get(&format!("/v1/projects/{id}/details")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["data"]["name"], "Renamed");
+    assert_eq!(body["data"]["batches"].as_array().unwrap().len(), 1);
+    // The demo project kept its batches: provisioning deletes nothing.
+    Env::batch_named(&env.details().await, "kept");
+}

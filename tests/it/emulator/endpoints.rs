@@ -617,3 +617,22 @@ async fn stats_count_requests_per_endpoint() {
     assert_eq!(env.handle.stats().total_requests, 0);
     assert!(env.handle.stats().log.is_empty());
 }
+
+#[tokio::test]
+async fn http2_clients_are_served_too() {
+    let env = Env::start().await;
+    let client = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let response = client
+        .post(env.url(&format!("/v1/projects/{}/jobs", project())))
+        .header("x-api-key", DEMO_API_KEY)
+        .json(&image_job("h2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(Env::default_batch(&env.details().await)["total_jobs"], 1);
+}

@@ -4,6 +4,7 @@
 //! and talks to it with reqwest, as any client would.
 
 mod admin;
+mod cli;
 mod endpoints;
 mod faults;
 mod persistence;

@@ -170,3 +170,95 @@ async fn very_long_and_odd_field_values_are_refused_or_stored_intact() {
         .await;
     assert_eq!(job["data"]["reference_id"], odd);
 }
+
+/// A random JSON value of small depth, biased towards the shapes the API reads.
+fn random_value(rng: &mut rand::rngs::StdRng, depth: u32) -> Value {
+    use rand::Rng;
+    const KEYS: [&str; 12] = [
+        "reference_id",
+        "data",
+        "work_flow_id",
+        "batch_id",
+        "priority_weight",
+        "type",
+        "tag",
+        "image_url",
+        "video_data",
+        "frames",
+        "frame_id",
+        "sensor_data",
+    ];
+    match rng.random_range(0..if depth == 0 { 6 } else { 8 }) {
+        0 => Value::Null,
+        1 => Value::Bool(rng.random()),
+        2 => serde_json::json!(rng.random_range(-3..12)),
+        3 => serde_json::json!(rng.random::<f64>() * 10.0),
+        4 => Value::String(
+            ["", "TEST", "x", &super::workflow(), "ü\u{0}"][rng.random_range(0..5)].to_owned(),
+        ),
+        5 => Value::String(uuid::Uuid::new_v4().to_string()),
+        6 => Value::Array(
+            (0..rng.random_range(0..4))
+                .map(|_| random_value(rng, depth - 1))
+                .collect(),
+        ),
+        _ => Value::Object(
+            (0..rng.random_range(0..5))
+                .map(|_| {
+                    (
+                        KEYS[rng.random_range(0..KEYS.len())].to_owned(),
+                        random_value(rng, depth - 1),
+                    )
+                })
+                .collect(),
+        ),
+    }
+}
+
+#[tokio::test]
+async fn random_bodies_always_get_an_envelope_and_never_a_500() {
+    use rand::SeedableRng;
+    let env = Env::start().await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let jobs = format!("/v1/projects/{}/jobs", project());
+    let batch = format!("/v1/projects/{}/batch", project());
+    let mut codes = std::collections::BTreeSet::new();
+    for index in 0..300 {
+        let mut body = random_value(&mut rng, 4);
+        if index % 2 == 0
+            && let Value::Object(map) = &mut body
+        {
+            // Half the bodies start from a valid job, so deeper rules are reached too.
+            let mut valid = super::image_job(&format!("fuzz-{index}"));
+            for (key, value) in std::mem::take(map) {
+                valid[key] = value;
+            }
+            body = valid;
+        }
+        let path = if index % 5 == 0 { &batch } else { &jobs };
+        let (status, answer) = raw_post(
+            &env,
+            path,
+            Some("application/json"),
+            serde_json::to_vec(&body).unwrap(),
+        )
+        .await;
+        assert!(
+            status == StatusCode::OK || status == StatusCode::BAD_REQUEST,
+            "{status} for {body}"
+        );
+        assert_eq!(
+            answer["success"],
+            Value::Bool(status == StatusCode::OK),
+            "{answer}"
+        );
+        if status == StatusCode::BAD_REQUEST {
+            codes.insert(code(&answer).to_owned());
+        } else {
+            codes.insert("ok".to_owned());
+        }
+    }
+    assert_eq!(env.handle.stats().status_count(500), 0);
+    // The bodies reach many rules, and some are valid.
+    assert!(codes.contains("ok") && codes.len() >= 5, "{codes:?}");
+}
