@@ -23,6 +23,8 @@ pub const DEFAULT_ENDPOINT: &str = "https://api.playment.io";
 pub const EMBEDDED_STATE_DIR: &str = ".gtform";
 /// The embedded emulator's database file inside `EMBEDDED_STATE_DIR`.
 pub const EMBEDDED_DB_FILE: &str = "emulator.sqlite";
+/// How long a run waits for another gtform process to release the embedded emulator's state.
+const EMBEDDED_LOCK_WAIT: Duration = Duration::from_secs(300);
 /// The key gtform uses with its own embedded emulator. Not a secret: the emulator is local.
 const EMBEDDED_API_KEY: &str = "gtform-embedded";
 
@@ -202,24 +204,7 @@ pub async fn connect(
                 ))
             })?;
             let db = state_dir.join(EMBEDDED_DB_FILE);
-            let seed = emulator::Seed {
-                keys: vec![emulator::SeedKey {
-                    key: EMBEDDED_API_KEY.to_owned(),
-                    projects: emulator::ProjectAccess::All,
-                }],
-                projects: projects.to_vec(),
-            };
-            let options = emulator::EmulatorOptions {
-                db: Some(db.clone()),
-                seed,
-                ..emulator::EmulatorOptions::default()
-            };
-            let handle = emulator::start(options).await.map_err(|error| {
-                CliError::new(format!("cannot start the embedded emulator: {error}")).hint(format!(
-                    "its state is in `{}`; delete that directory to start afresh",
-                    state_dir.display()
-                ))
-            })?;
+            let handle = start_embedded(&db, projects).await?;
             let mut options = ClientOptions::new(handle.base_url(), ApiKey::new(EMBEDDED_API_KEY));
             options.observer = observer;
             let client = Client::new(options).map_err(client_setup_error)?;
@@ -234,6 +219,65 @@ pub async fn connect(
             })
         }
     }
+}
+
+/// Starts the embedded emulator on `db`, waiting while another gtform process holds it, and
+/// adds the workspace's projects it does not know yet.
+async fn start_embedded(
+    db: &Path,
+    projects: &[emulator::SeedProject],
+) -> Result<emulator::EmulatorHandle, CliError> {
+    let state_dir = db.parent().unwrap_or(Path::new("."));
+    let failed = |error: emulator::EmulatorError| {
+        CliError::new(format!("cannot start the embedded emulator: {error}")).hint(format!(
+            "its state is in `{}`; delete that directory to start afresh",
+            state_dir.display()
+        ))
+    };
+    let waited_since = std::time::Instant::now();
+    let mut said_waiting = false;
+    let handle = loop {
+        let options = emulator::EmulatorOptions {
+            db: Some(db.to_path_buf()),
+            seed: emulator::Seed {
+                keys: vec![emulator::SeedKey {
+                    key: EMBEDDED_API_KEY.to_owned(),
+                    projects: emulator::ProjectAccess::All,
+                }],
+                projects: Vec::new(),
+            },
+            ..emulator::EmulatorOptions::default()
+        };
+        match emulator::start(options).await {
+            Ok(handle) => break handle,
+            Err(error) if error.is_database_locked() && waited_since.elapsed() < EMBEDDED_LOCK_WAIT => {
+                if !said_waiting {
+                    Ui::log_line(&format!(
+                        "Waiting for another gtform process using `{}`…",
+                        db.display()
+                    ));
+                    said_waiting = true;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(error) if error.is_database_locked() => {
+                return Err(CliError::new(format!(
+                    "another gtform process has held the embedded emulator's state `{}` for {}s",
+                    db.display(),
+                    EMBEDDED_LOCK_WAIT.as_secs()
+                ))
+                .hint("wait for it to finish, or stop it"));
+            }
+            Err(error) => return Err(failed(error)),
+        }
+    };
+    handle
+        .provision_new_projects(&emulator::Seed {
+            keys: Vec::new(),
+            projects: projects.to_vec(),
+        })
+        .map_err(failed)?;
+    Ok(handle)
 }
 
 fn client_setup_error(error: crate::client::ClientError) -> CliError {

@@ -47,6 +47,7 @@ pub use seed::{
 };
 pub use stats::{Endpoint, EndpointStats, LogEntry, Outcome, Stats};
 pub use store::DEFAULT_BATCH_NAME;
+use store::ExistingProjects;
 
 /// The admin path prefix (`/_emulator`); see `docs/emulator.md` for its endpoints.
 pub const ADMIN_PREFIX: &str = admin::PREFIX;
@@ -127,6 +128,21 @@ pub enum EmulatorError {
     Internal(String),
 }
 
+impl EmulatorError {
+    /// Whether the database file is held by another emulator (another process): worth waiting
+    /// for, unlike every other error.
+    pub fn is_database_locked(&self) -> bool {
+        let source = match self {
+            EmulatorError::DatabaseFile { source, .. } | EmulatorError::Database(source) => source,
+            _ => return false,
+        };
+        matches!(
+            source.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
+}
+
 /// Options that handlers read on every request.
 pub(crate) struct RuntimeOptions {
     auth_failure_status: StatusCode,
@@ -170,7 +186,7 @@ pub async fn start(options: EmulatorOptions) -> Result<EmulatorHandle, EmulatorE
     let seed = options.seed.clone();
     let store = tokio::task::spawn_blocking(move || {
         let store = store::Store::open(db.as_deref())?;
-        store.provision(&seed, &routes::timestamp_now())?;
+        store.provision(&seed, &routes::timestamp_now(), ExistingProjects::Update)?;
         Ok::<_, EmulatorError>(store)
     })
     .await
@@ -273,7 +289,18 @@ impl EmulatorHandle {
 
     /// Upserts keys, projects, workflows and access (idempotent; deletes nothing).
     pub fn provision(&self, seed: &Seed) -> Result<(), EmulatorError> {
-        self.shared.store.provision(seed, &routes::timestamp_now())
+        self.shared
+            .store
+            .provision(seed, &routes::timestamp_now(), ExistingProjects::Update)
+    }
+
+    /// Like [`EmulatorHandle::provision`], but projects already stored keep their name and base:
+    /// what gtform's embedded mode uses, so that a workspace's asserted project name is checked
+    /// against the name the project was first given rather than silently renaming it.
+    pub fn provision_new_projects(&self, seed: &Seed) -> Result<(), EmulatorError> {
+        self.shared
+            .store
+            .provision(seed, &routes::timestamp_now(), ExistingProjects::Keep)
     }
 
     /// Inserts many jobs at once into the batch named `batch_name` of `project_id` (created if

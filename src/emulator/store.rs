@@ -90,6 +90,15 @@ pub struct ProjectInfo {
     pub default_batch_id: String,
 }
 
+/// What provisioning does to a project that is already stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExistingProjects {
+    /// It takes the seed's name and base (a seed file describes the emulator's projects).
+    Update,
+    /// It keeps its name and base, as a real project does: only the dashboard renames one.
+    Keep,
+}
+
 /// Keys and projects, cached: they change only by provisioning.
 #[derive(Debug, Default)]
 struct Directory {
@@ -254,20 +263,32 @@ impl Store {
         &self.secret
     }
 
-    /// Upserts the keys, projects, workflows and access of `seed`; creates the Default batch of
-    /// new projects. Deletes nothing.
-    pub fn provision(&self, seed: &Seed, created_at: &str) -> Result<(), EmulatorError> {
+    /// Upserts the keys, workflows and access of `seed` and adds its new projects, creating
+    /// their Default batch; `existing` says whether projects already stored take the seed's name
+    /// and base. Deletes nothing.
+    pub fn provision(
+        &self,
+        seed: &Seed,
+        created_at: &str,
+        existing: ExistingProjects,
+    ) -> Result<(), EmulatorError> {
         seed.check()?;
         {
             let mut connection = self.lock();
             let transaction = connection.transaction()?;
             for project in &seed.projects {
                 let id = project.id.to_string();
-                transaction.execute(
-                    "INSERT INTO projects (id, name, base) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (id) DO UPDATE SET name = excluded.name, base = excluded.base",
-                    params![id, project.name, project.base],
-                )?;
+                let insert = match existing {
+                    ExistingProjects::Update => {
+                        "INSERT INTO projects (id, name, base) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (id) DO UPDATE SET name = excluded.name, base = excluded.base"
+                    }
+                    ExistingProjects::Keep => {
+                        "INSERT INTO projects (id, name, base) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (id) DO NOTHING"
+                    }
+                };
+                transaction.execute(insert, params![id, project.name, project.base])?;
                 transaction.execute(
                     "INSERT INTO batches (id, project_id, name, description, is_default, created_at)
                      SELECT ?1, ?2, ?3, '', 1, ?4
