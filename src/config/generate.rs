@@ -165,8 +165,10 @@ pub(crate) fn expand(
         let hidden = failures.failed_rows - MAX_FAILED_ROWS;
         failures.out.push(
             Diagnostic::error(format!(
-                "{hidden} more rows of `{}` have errors (the first {MAX_FAILED_ROWS} are shown above)",
-                decl.path_text
+                "{hidden} more {} of `{}` {} errors (the first {MAX_FAILED_ROWS} are shown above)",
+                if hidden == 1 { "row" } else { "rows" },
+                decl.path_text,
+                if hidden == 1 { "has" } else { "have" },
             ))
             .at(yaml_location(decl.path_span)),
         );

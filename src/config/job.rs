@@ -458,8 +458,25 @@ fn data_of(fields: &mut Fields, label: &str, report: &mut dyn Report) -> Option<
     if !ok {
         return None;
     }
-    let text = serde_json::to_string(&wire).expect("finite numbers and string keys serialise");
-    Some(RawValue::from_string(text).expect("serde_json output is JSON"))
+    to_raw_json(&wire, fields.span, report)
+}
+
+/// Serialises `data` straight into raw JSON text (no intermediate tree, no re-parse).
+fn to_raw_json(
+    value: &impl Serialize,
+    span: Span,
+    report: &mut dyn Report,
+) -> Option<Box<RawValue>> {
+    match serde_json::value::to_raw_value(value) {
+        Ok(raw) => Some(raw),
+        Err(error) => {
+            report.error(
+                span,
+                format!("the job's `data` cannot be written as JSON: {error}"),
+            );
+            None
+        }
+    }
 }
 
 /// The raw `data` passthrough: any non-empty mapping, sent exactly as written.
@@ -469,8 +486,7 @@ fn raw_data(node: Node, report: &mut dyn Report) -> Option<Box<RawValue>> {
         report.error(node.span, "`data` must not be empty".into());
         return None;
     }
-    let text = serde_json::to_string(&node).expect("finite numbers and string keys serialise");
-    Some(RawValue::from_string(text).expect("serde_json output is JSON"))
+    to_raw_json(&node, node.span, report)
 }
 
 /// A mapping whose values JSON can carry (no NaN or infinity).

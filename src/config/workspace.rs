@@ -801,9 +801,14 @@ fn check_reference_ids(
         }
     }
     if duplicates > MAX_DUPLICATES_SHOWN {
+        let hidden = duplicates - MAX_DUPLICATES_SHOWN;
+        let noun = if hidden == 1 {
+            "reference_id"
+        } else {
+            "reference_ids"
+        };
         out.push(Diagnostic::error(format!(
-            "{} more duplicate reference_ids in project `{project}` (the first {MAX_DUPLICATES_SHOWN} are shown above)",
-            duplicates - MAX_DUPLICATES_SHOWN
+            "{hidden} more duplicate {noun} in project `{project}` (the first {MAX_DUPLICATES_SHOWN} are shown above)"
         )));
     }
 }
