@@ -143,11 +143,9 @@ pub(crate) fn decode(
             None
         }
     };
-    let label = reference
-        .as_ref()
-        .map_or_else(|| "job".to_string(), |(text, _)| format!("job `{text}`"));
+    let label = JobLabel(reference.as_ref().map(|(text, _)| text.as_str()));
 
-    let workflow = workflow_of(&mut fields, scope, &label, job_span, report);
+    let workflow = workflow_of(&mut fields, scope, label, job_span, report);
     let priority_weight = match fields.value("priority_weight") {
         Some(node) => {
             let (min, max) = PRIORITY_RANGE;
@@ -169,7 +167,7 @@ pub(crate) fn decode(
         }
         None => scope.default_type,
     };
-    let data = data_of(&mut fields, &label, report);
+    let data = data_of(&mut fields, label, report);
 
     let (Some((reference_id, reference_span)), Some(workflow), Some(data)) =
         (reference, workflow, data)
@@ -195,7 +193,7 @@ pub(crate) fn decode(
 fn workflow_of(
     fields: &mut Fields,
     scope: &JobScope<'_>,
-    label: &str,
+    label: JobLabel<'_>,
     job_span: Span,
     report: &mut dyn Report,
 ) -> Option<Uuid> {
@@ -214,6 +212,19 @@ fn workflow_of(
         );
     }
     scope.default_workflow
+}
+
+/// "job `cam-0001`" (or "job" without a reference_id), formatted only when a message needs it.
+#[derive(Clone, Copy)]
+struct JobLabel<'a>(Option<&'a str>);
+
+impl std::fmt::Display for JobLabel<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(reference) => write!(f, "job `{reference}`"),
+            None => f.write_str("job"),
+        }
+    }
 }
 
 /// A workflow reference: a UUID, or an alias declared under the project's `workflows`.
@@ -387,7 +398,11 @@ impl Serialize for Intrinsics {
 // ---- decoding of the payload -----------------------------------------------------------------
 
 /// Builds the job's `data` from exactly one payload key plus `maker_response` and `metadata`.
-fn data_of(fields: &mut Fields, label: &str, report: &mut dyn Report) -> Option<Box<RawValue>> {
+fn data_of(
+    fields: &mut Fields,
+    label: JobLabel<'_>,
+    report: &mut dyn Report,
+) -> Option<Box<RawValue>> {
     let present: Vec<(&str, Span)> = PAYLOAD_KEYS
         .iter()
         .filter_map(|key| fields.key_span(key).map(|span| (*key, span)))
@@ -416,7 +431,8 @@ fn data_of(fields: &mut Fields, label: &str, report: &mut dyn Report) -> Option<
         }
     }
     let (payload_key, _) = present[0];
-    let payload = fields.take(payload_key).expect("present").value;
+    // The key was found just above, so `take` returns it.
+    let payload = fields.take(payload_key)?.value;
     let maker_response = fields.value("maker_response");
     let metadata = fields.value("metadata");
 
