@@ -82,6 +82,9 @@ pub(crate) fn one_of(names: &[&str]) -> String {
 pub(crate) struct Fields {
     pub span: Span,
     entries: Vec<Entry>,
+    /// Known keys suggested for unknown ones ("did you mean"): a likely typo of a key that then
+    /// looks missing, which needs no second error.
+    suggested: Vec<String>,
 }
 
 impl Fields {
@@ -96,6 +99,13 @@ impl Fields {
         self.take(key)
             .map(|entry| entry.value)
             .filter(|node| node.value != Value::Null)
+    }
+
+    /// Whether an unknown key was reported as a likely typo of one of `keys`.
+    pub fn suggested_any(&self, keys: &[&str]) -> bool {
+        self.suggested
+            .iter()
+            .any(|key| keys.contains(&key.as_str()))
     }
 
     /// Whether `key` is present.
@@ -129,29 +139,40 @@ pub(crate) fn mapping(
         return None;
     };
     let mut entries = entries;
+    let mut suggested = Vec::new();
     entries.retain(|entry| {
         let known = keys.contains(&entry.key.as_str());
-        if !known {
-            report_unknown_key(&entry.key, entry.key_span, keys, what, report);
+        if !known
+            && let Some(suggestion) =
+                report_unknown_key(&entry.key, entry.key_span, keys, what, report)
+        {
+            suggested.push(suggestion.to_string());
         }
         known
     });
-    Some(Fields { span, entries })
+    Some(Fields {
+        span,
+        entries,
+        suggested,
+    })
 }
 
-pub(crate) fn report_unknown_key(
+/// Reports an unknown key; returns the known key suggested instead, if any.
+pub(crate) fn report_unknown_key<'k>(
     key: &str,
     span: Span,
-    keys: &[&str],
+    keys: &[&'k str],
     what: &str,
     report: &mut dyn Report,
-) {
+) -> Option<&'k str> {
     let mut diagnostic = Diagnostic::error(format!("unknown key `{key}` in {what}"));
-    diagnostic = match closest(key, keys.iter().copied()) {
+    let suggestion = closest(key, keys.iter().copied());
+    diagnostic = match suggestion {
         Some(suggestion) => diagnostic.hint(format!("did you mean `{suggestion}`?")),
         None => diagnostic.hint(format!("expected {}", one_of(keys))),
     };
     report.report(span, diagnostic);
+    suggestion
 }
 
 /// The items of a list.

@@ -138,6 +138,7 @@ pub(crate) fn decode(
             let span = entry.value.span;
             name(entry.value, "`reference_id`", report).map(|text| (text, span))
         }
+        None if fields.suggested_any(&["reference_id"]) => None,
         None => {
             report.error(job_span, "job has no `reference_id`".into());
             None
@@ -408,6 +409,8 @@ fn data_of(
         .filter_map(|key| fields.key_span(key).map(|span| (*key, span)))
         .collect();
     match present.as_slice() {
+        // A misspelt payload key was reported already ("did you mean `image`?").
+        [] if fields.suggested_any(PAYLOAD_KEYS) => return None,
         [] => {
             report.report(
                 fields.span,
@@ -533,7 +536,7 @@ fn checked_maker_response(node: Node, report: &mut dyn Report) -> Option<Node> {
     let mut ok = true;
     for entry in entries {
         if !MAKER_RESPONSE_KEYS.contains(&entry.key.as_str()) {
-            super::decode::report_unknown_key(
+            let _ = super::decode::report_unknown_key(
                 &entry.key,
                 entry.key_span,
                 MAKER_RESPONSE_KEYS,
@@ -1021,7 +1024,7 @@ fn coordinates<const N: usize>(
 /// The value of a required key; reports its absence at the mapping.
 fn required(fields: &mut Fields, key: &str, what: &str, report: &mut dyn Report) -> Option<Node> {
     let value = fields.value(key);
-    if value.is_none() {
+    if value.is_none() && !fields.suggested_any(&[key]) {
         report.error(fields.span, format!("{what} has no `{key}`"));
     }
     value

@@ -529,6 +529,14 @@ fn decode_generator(
                 }
             }
             None if JOB_KEYS.contains(&entry.key.as_str()) => template_entries.push(entry),
+            None if entry.key == "list" => {
+                report.report(
+                    entry.key_span,
+                    Diagnostic::error("`list:` (jobs from a bucket listing) is not supported")
+                        .hint("list the objects into a `csv:` or `jsonl:` manifest and generate the jobs from it"),
+                );
+                ok = false;
+            }
             None => {
                 let mut keys: Vec<&str> = MANIFEST_KEYS.to_vec();
                 keys.extend_from_slice(JOB_KEYS);
