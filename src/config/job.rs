@@ -633,17 +633,11 @@ fn video(node: Node, wire: &mut WireData, report: &mut dyn Report) -> bool {
     let Some(mut fields) = mapping(node, VIDEO_KEYS, "`video`", report) else {
         return false;
     };
-    let Some(frames_node) = required(&mut fields, "frames", "`video`", report) else {
+    let Some(items) = required(&mut fields, "frames", "`video`", report)
+        .and_then(|node| non_empty_list(node, "`video.frames`", report))
+    else {
         return false;
     };
-    let frames_span = frames_node.span;
-    let Some(items) = list(frames_node, "`video.frames`", report) else {
-        return false;
-    };
-    if items.is_empty() {
-        report.error(frames_span, "`video.frames` must not be empty".into());
-        return false;
-    }
     let mut ok = true;
     let mut frames = Vec::with_capacity(items.len());
     let mut references = Vec::new();
@@ -690,10 +684,29 @@ fn frame_id(fields: &mut Fields, seen: &mut FrameIds, report: &mut dyn Report) -
     let node = required(fields, "frame_id", "frame", report)?;
     let span = node.span;
     let id = name(node, "`frame_id`", report)?;
-    if !seen.0.insert(id.clone()) {
-        report.error(span, format!("frame `{id}` appears twice in the job"));
+    unique(
+        id,
+        &mut seen.0,
+        span,
+        "frame `{}` appears twice in the job",
+        report,
+    )
+}
+
+/// Returns `id` if `seen` does not hold it yet (and records it); otherwise reports `message`
+/// (with `{}` standing for the id) at `span`.
+fn unique(
+    id: String,
+    seen: &mut HashSet<String>,
+    span: Span,
+    message: &str,
+    report: &mut dyn Report,
+) -> Option<String> {
+    if seen.contains(&id) {
+        report.error(span, message.replace("{}", &id));
         return None;
     }
+    seen.insert(id.clone());
     Some(id)
 }
 
@@ -703,21 +716,11 @@ fn point_cloud(node: Node, wire: &mut WireData, report: &mut dyn Report) -> bool
     };
     let meta = required(&mut fields, "sensor_meta", "`point_cloud`", report)
         .and_then(|n| sensor_meta(n, report));
-    let frames_node = required(&mut fields, "frames", "`point_cloud`", report);
-    let Some((meta, ids)) = meta else {
+    let items = required(&mut fields, "frames", "`point_cloud`", report)
+        .and_then(|node| non_empty_list(node, "`point_cloud.frames`", report));
+    let (Some((meta, ids)), Some(items)) = (meta, items) else {
         return false;
     };
-    let Some(frames_node) = frames_node else {
-        return false;
-    };
-    let frames_span = frames_node.span;
-    let Some(items) = list(frames_node, "`point_cloud.frames`", report) else {
-        return false;
-    };
-    if items.is_empty() {
-        report.error(frames_span, "`point_cloud.frames` must not be empty".into());
-        return false;
-    }
     let mut ok = true;
     let mut frames = Vec::with_capacity(items.len());
     let mut seen = FrameIds::default();
@@ -791,12 +794,7 @@ fn point_cloud_segmentation(node: Node, wire: &mut WireData, report: &mut dyn Re
 
 /// `sensor_meta` and the set of sensor ids it declares.
 fn sensor_meta(node: Node, report: &mut dyn Report) -> Option<(Vec<SensorMeta>, HashSet<String>)> {
-    let span = node.span;
-    let items = list(node, "`sensor_meta`", report)?;
-    if items.is_empty() {
-        report.error(span, "`sensor_meta` must not be empty".into());
-        return None;
-    }
+    let items = non_empty_list(node, "`sensor_meta`", report)?;
     let mut ok = true;
     let mut metas = Vec::with_capacity(items.len());
     let mut ids = HashSet::new();
@@ -818,14 +816,13 @@ fn one_sensor_meta(
     let id = required(&mut fields, "id", "sensor in `sensor_meta`", report).and_then(|node| {
         let span = node.span;
         let id = name(node, "sensor `id`", report)?;
-        if !ids.insert(id.clone()) {
-            report.error(
-                span,
-                format!("sensor `{id}` is declared twice in `sensor_meta`"),
-            );
-            return None;
-        }
-        Some(id)
+        unique(
+            id,
+            ids,
+            span,
+            "sensor `{}` is declared twice in `sensor_meta`",
+            report,
+        )
     });
     let display_name = optional(fields.value("name"), |node| {
         name(node, "sensor `name`", report)
@@ -929,12 +926,7 @@ fn intrinsics_of(node: Node, report: &mut dyn Report) -> Option<Intrinsics> {
 
 /// The sensors of one frame (or of a single-frame segmentation job).
 fn sensors(node: Node, declared: &HashSet<String>, report: &mut dyn Report) -> Option<Vec<Sensor>> {
-    let span = node.span;
-    let items = list(node, "`sensors`", report)?;
-    if items.is_empty() {
-        report.error(span, "`sensors` must not be empty".into());
-        return None;
-    }
+    let items = non_empty_list(node, "`sensors`", report)?;
     let mut ok = true;
     let mut sensors = Vec::with_capacity(items.len());
     let mut seen = HashSet::new();
@@ -958,14 +950,13 @@ fn sensors(node: Node, declared: &HashSet<String>, report: &mut dyn Report) -> O
                 report.report(span, diagnostic);
                 return None;
             }
-            if !seen.insert(id.clone()) {
-                report.error(
-                    span,
-                    format!("sensor `{id}` appears twice in the same frame"),
-                );
-                return None;
-            }
-            Some(id)
+            unique(
+                id,
+                &mut seen,
+                span,
+                "sensor `{}` appears twice in the same frame",
+                report,
+            )
         });
         let data_url = required(&mut fields, "data_url", "sensor", report)
             .and_then(|n| attachment_url(n, "`data_url`", report));
@@ -1019,6 +1010,17 @@ fn coordinates<const N: usize>(
         }
     }
     ok.then_some(values)
+}
+
+/// The items of a list that must have at least one.
+fn non_empty_list(node: Node, what: &str, report: &mut dyn Report) -> Option<Vec<Node>> {
+    let span = node.span;
+    let items = list(node, what, report)?;
+    if items.is_empty() {
+        report.error(span, format!("{what} must not be empty"));
+        return None;
+    }
+    Some(items)
 }
 
 /// The value of a required key; reports its absence at the mapping.

@@ -398,7 +398,7 @@ fn decode_project(
             Value::Map(entries) => {
                 for entry in entries {
                     if let Some(batch) =
-                        decode_batch(file, &key, entry.key, entry.key_span, entry.value, report)
+                        decode_batch(file, entry.key, entry.key_span, entry.value, report)
                     {
                         batches.push(batch);
                     }
@@ -429,7 +429,6 @@ fn decode_project(
 
 fn decode_batch(
     file: &Arc<Path>,
-    project: &str,
     name: String,
     key_span: Span,
     node: Node,
@@ -463,7 +462,6 @@ fn decode_batch(
             }
         }
     }
-    let _ = project;
     Some(BatchDecl {
         file: file.clone(),
         name,

@@ -2,7 +2,7 @@
 
 use gtform::config;
 
-use crate::schema::{validator, yaml_as_json};
+use crate::schema::{schema_errors, validator};
 use crate::support::{root, workspaces_in, yaml_files_below};
 
 #[test]
@@ -25,11 +25,7 @@ fn every_example_file_points_at_the_schema_and_validates() {
             "{}: the modeline does not point at schemas/gtform.schema.json",
             file.display()
         );
-        let instance = yaml_as_json(&file);
-        let errors: Vec<String> = validator
-            .iter_errors(&instance)
-            .map(|e| format!("{} at {}", e, e.instance_path()))
-            .collect();
+        let errors = schema_errors(&validator, &file);
         assert!(errors.is_empty(), "{}: {errors:#?}", file.display());
     }
 }

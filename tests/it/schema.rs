@@ -16,6 +16,15 @@ pub fn yaml_as_json(path: &Path) -> serde_json::Value {
         .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
 }
 
+/// The schema's complaints about a YAML file, each with the JSON pointer of the place.
+pub fn schema_errors(validator: &jsonschema::Validator, path: &Path) -> Vec<String> {
+    let instance = yaml_as_json(path);
+    validator
+        .iter_errors(&instance)
+        .map(|error| format!("{error} at {}", error.instance_path()))
+        .collect()
+}
+
 pub fn validator() -> jsonschema::Validator {
     let schema: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(root().join(SCHEMA_PATH)).unwrap()).unwrap();
@@ -55,11 +64,7 @@ fn schema_accepts_every_valid_fixture() {
     let files = yaml_files_below(&root().join("tests/fixtures/config/valid"));
     assert!(files.len() >= 4);
     for file in files {
-        let instance = yaml_as_json(&file);
-        let errors: Vec<String> = validator
-            .iter_errors(&instance)
-            .map(|e| format!("{} at {}", e, e.instance_path()))
-            .collect();
+        let errors = schema_errors(&validator, &file);
         assert!(errors.is_empty(), "{}: {errors:#?}", file.display());
     }
 }
