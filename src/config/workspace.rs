@@ -7,7 +7,7 @@
 //! the same value. A project id may not appear under two local names, and a `reference_id` only
 //! once per project (across batches and files).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -111,7 +111,7 @@ fn find_files(path: &Path) -> Result<Vec<Arc<Path>>, Diagnostic> {
         return Ok(vec![Arc::from(path)]);
     }
     let mut files = Vec::new();
-    collect_yaml_files(path, &mut files).map_err(|(dir, error)| {
+    collect_yaml_files(path, &mut files, &mut HashSet::new()).map_err(|(dir, error)| {
         Diagnostic::error(format!(
             "cannot read directory `{}`: {}",
             dir.display(),
@@ -132,7 +132,13 @@ fn find_files(path: &Path) -> Result<Vec<Arc<Path>>, Diagnostic> {
 fn collect_yaml_files(
     dir: &Path,
     files: &mut Vec<PathBuf>,
+    visited: &mut HashSet<PathBuf>,
 ) -> Result<(), (PathBuf, std::io::Error)> {
+    // A symbolic link may lead back up the tree; each real directory is read once.
+    let real = std::fs::canonicalize(dir).map_err(|error| (dir.to_path_buf(), error))?;
+    if !visited.insert(real) {
+        return Ok(());
+    }
     let entries = std::fs::read_dir(dir).map_err(|error| (dir.to_path_buf(), error))?;
     for entry in entries {
         let entry = entry.map_err(|error| (dir.to_path_buf(), error))?;
@@ -149,7 +155,7 @@ fn collect_yaml_files(
             file_type.is_dir()
         };
         if is_dir {
-            collect_yaml_files(&path, files)?;
+            collect_yaml_files(&path, files, visited)?;
         } else if path
             .extension()
             .is_some_and(|ext| ext == "yaml" || ext == "yml")

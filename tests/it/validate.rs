@@ -162,3 +162,17 @@ fn generated_jobs_point_at_their_manifest_row() {
     );
     assert!(jobs.iter().all(|job| job.request.batch_id.is_none()));
 }
+
+#[test]
+fn a_symlink_loop_in_a_directory_workspace_is_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("batches")).unwrap();
+    std::fs::write(
+        dir.path().join("batches/project.yaml"),
+        "version: 1\nprojects:\n  p:\n    id: 905ea3ee-6f62-4bb7-8c31-471e486d9202\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(dir.path(), dir.path().join("batches/loop")).unwrap();
+    let workspace = config::load(dir.path()).unwrap_or_else(|diagnostics| panic!("{diagnostics}"));
+    assert_eq!(workspace.projects.len(), 1);
+}
