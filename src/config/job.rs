@@ -115,6 +115,9 @@ pub(crate) struct JobScope<'a> {
     pub default_workflow: Option<Uuid>,
     pub default_priority: Option<u8>,
     pub default_type: Option<&'static str>,
+    /// Whether a job without a workflow is reported. Off when the project's definition is missing
+    /// or its `defaults.workflow` is wrong: that one error explains every such job.
+    pub report_missing_workflow: bool,
 }
 
 /// A decoded job: the wire request and where its `reference_id` is.
@@ -203,7 +206,7 @@ fn workflow_of(
         let text = name(node, "`workflow`", report)?;
         return resolve_workflow(&text, span, scope, report);
     }
-    if scope.default_workflow.is_none() {
+    if scope.default_workflow.is_none() && scope.report_missing_workflow {
         report.report(
             job_span,
             Diagnostic::error(format!("{label} has no workflow")).hint(format!(
@@ -1063,6 +1066,7 @@ mod tests {
             default_workflow: None,
             default_priority: None,
             default_type: None,
+            report_missing_workflow: true,
         };
         let parsed = yaml::parse(yaml_text);
         assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);

@@ -682,6 +682,7 @@ fn merge_project(
             default_workflow: None,
             default_priority: None,
             default_type: None,
+            report_missing_workflow: true,
         };
         job::resolve_workflow(text, *span, &scope, &mut definer_report)
     });
@@ -691,6 +692,8 @@ fn merge_project(
         default_workflow,
         default_priority: definer.defaults.priority_weight,
         default_type: definer.defaults.job_type,
+        report_missing_workflow: !definers.is_empty()
+            && (definer.defaults.workflow.is_none() || default_workflow.is_some()),
     };
 
     let mut batches: BTreeMap<String, Batch> = BTreeMap::new();
