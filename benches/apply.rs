@@ -10,7 +10,11 @@
 //!
 //! The apply phase is timed by gtform itself (`elapsed_seconds` of the final JSON event:
 //! batches, jobs and confirmations, without the plan that precedes them); the process wall
-//! time is shown beside it. `BENCH_JOBS=N` changes the job count of scenario 1.
+//! time is shown beside it. `BENCH_JOBS=N` changes the job count of scenario 1;
+//! `BENCH_SCENARIOS=latency` or `=rate` runs one scenario only.
+
+// A benchmark prints its figures: that is its output.
+#![allow(clippy::print_stdout)]
 
 mod common;
 
@@ -41,7 +45,14 @@ fn apply(dir: &std::path::Path, parallelism: usize) -> (f64, f64, serde_json::Va
     let parallelism = parallelism.to_string();
     let (output, wall) = gtform(
         dir,
-        &["apply", "gtform.yaml", "--auto-approve", "--json", "--parallelism", &parallelism],
+        &[
+            "apply",
+            "gtform.yaml",
+            "--auto-approve",
+            "--json",
+            "--parallelism",
+            &parallelism,
+        ],
     );
     let last = String::from_utf8_lossy(&output.stdout)
         .lines()
@@ -49,7 +60,11 @@ fn apply(dir: &std::path::Path, parallelism: usize) -> (f64, f64, serde_json::Va
         .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
         .expect("a final event");
     assert_eq!(last["complete"], true, "{last}");
-    (last["elapsed_seconds"].as_f64().unwrap(), wall.as_secs_f64(), last)
+    (
+        last["elapsed_seconds"].as_f64().unwrap(),
+        wall.as_secs_f64(),
+        last,
+    )
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -58,13 +73,27 @@ async fn main() {
         .ok()
         .and_then(|value| value.parse().ok())
         .unwrap_or(10_000);
+    let scenarios = std::env::var("BENCH_SCENARIOS").unwrap_or_else(|_| "latency,rate".into());
     let server = start_emulator().await;
+    if scenarios.contains("latency") {
+        latency_scenario(&server, jobs);
+    }
+    if scenarios.contains("rate") {
+        rate_limit_scenario(&server);
+    }
+}
 
-    println!("scenario 1: {jobs} jobs, {} ms latency per request", LATENCY.as_millis());
-    println!("  parallelism | ideal jobs/s | achieved jobs/s | ratio | apply s | process s | create requests");
+fn latency_scenario(server: &EmulatorHandle, jobs: usize) {
+    println!(
+        "scenario 1: {jobs} jobs, {} ms latency per request",
+        LATENCY.as_millis()
+    );
+    println!(
+        "  parallelism | ideal jobs/s | achieved jobs/s | ratio | apply s | process s | create requests"
+    );
     for parallelism in [8, 16, 32, 64] {
         let dir = tempfile::tempdir().unwrap();
-        workspace(&server, dir.path(), &format!("p{parallelism}"), jobs);
+        workspace(server, dir.path(), &format!("p{parallelism}"), jobs);
         server
             .set_faults(Faults {
                 latency: LATENCY,
@@ -81,10 +110,12 @@ async fn main() {
             last["create_requests"]
         );
     }
+}
 
+fn rate_limit_scenario(server: &EmulatorHandle) {
     let rate_jobs = 5_000;
     let dir = tempfile::tempdir().unwrap();
-    workspace(&server, dir.path(), "rate", rate_jobs);
+    workspace(server, dir.path(), "rate", rate_jobs);
     server
         .set_faults(Faults {
             rate_limit_per_second: Some(100.0),

@@ -323,7 +323,16 @@ fn make_snippet(
             .unwrap_or(1)
             .saturating_sub(1)
             .min(chars.len());
-        let len = token_width(&chars, column);
+        // A manifest row (CSV, JSONL) is marked as a whole; YAML by its token.
+        let is_yaml = location
+            .file
+            .extension()
+            .is_some_and(|ext| ext == "yaml" || ext == "yml");
+        let len = if column == 0 && !is_yaml {
+            line.trim_end().chars().count().max(1)
+        } else {
+            token_width(&chars, column)
+        };
         cut_line(&chars, column, len)
     });
     Snippet {

@@ -1,7 +1,7 @@
 //! Shared pieces of the benchmarks: an emulator in this process, the release `gtform` binary
 //! as a child process (as a user runs it), and peak-memory readings of those children.
 
-#![allow(dead_code, clippy::print_stdout)]
+#![allow(dead_code)]
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -251,16 +251,27 @@ impl State {
                 .map_or(until, |current| current.max(until)),
         );
         self.next_start = self.next_start.max(until);
-        let recently_changed = now.duration_since(self.last_rate_change) < RATE_WINDOW;
+        let recently_overloaded = self
+            .last_overload
+            .is_some_and(|at| now.duration_since(at) < RATE_WINDOW);
+        // What the server accepted over the last window: the best estimate of its limit.
+        let accepted = self.recent_successes.len() as f64 / RATE_WINDOW.as_secs_f64();
         self.rate = match self.rate {
-            None => {
-                let window = now.duration_since(self.started).max(RATE_WINDOW);
-                let accepted = self.recent_successes.len() as f64 / window.as_secs_f64();
-                Some((accepted * RATE_START_FRACTION).max(1.0))
-            }
+            None => Some((accepted * RATE_START_FRACTION).max(1.0)),
             // Several 429s from one burst are one signal, not many.
-            Some(rate) if recently_changed && self.last_overload.is_some() => Some(rate),
-            Some(rate) => Some((rate * RATE_BACKOFF).max(1.0)),
+            Some(rate) if recently_overloaded => Some(rate),
+            Some(rate) => {
+                let backed_off = rate * RATE_BACKOFF;
+                let below_accepted = accepted * RATE_START_FRACTION;
+                Some(
+                    if below_accepted >= 1.0 {
+                        backed_off.min(below_accepted)
+                    } else {
+                        backed_off
+                    }
+                    .max(1.0),
+                )
+            }
         };
         self.last_rate_change = now;
         self.last_overload = Some(now);
@@ -339,6 +350,55 @@ mod tests {
             });
         }
         assert!(limiter.snapshot().concurrency_limit < 10);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_late_first_overload_is_measured_on_the_last_second_only() {
+        let limiter = Limiter::new(8);
+        // A minute at 100 requests/s, then the server starts refusing.
+        for _ in 0..6_000 {
+            tokio::time::advance(Duration::from_millis(10)).await;
+            limiter.acquire().await.finish(Signal::Success {
+                latency: Duration::from_millis(1),
+            });
+        }
+        limiter
+            .acquire()
+            .await
+            .finish(Signal::Overloaded { retry_after: None });
+        let rate = limiter.snapshot().rate_per_second.unwrap();
+        assert!((85.0..=95.0).contains(&rate), "{rate}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cap_far_above_what_the_server_accepts_drops_to_it_at_once() {
+        let limiter = Limiter::new(8);
+        for _ in 0..100 {
+            tokio::time::advance(Duration::from_millis(10)).await;
+            limiter.acquire().await.finish(Signal::Success {
+                latency: Duration::from_millis(1),
+            });
+        }
+        limiter
+            .acquire()
+            .await
+            .finish(Signal::Overloaded { retry_after: None });
+        // The cap probes far upward while the server is slow for other reasons…
+        limiter.lock().rate = Some(1_000.0);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        for _ in 0..50 {
+            tokio::time::advance(Duration::from_millis(20)).await;
+            limiter.acquire().await.finish(Signal::Success {
+                latency: Duration::from_millis(1),
+            });
+        }
+        // …then a 429: the new cap is below the 50/s actually accepted, not 800.
+        limiter
+            .acquire()
+            .await
+            .finish(Signal::Overloaded { retry_after: None });
+        let rate = limiter.snapshot().rate_per_second.unwrap();
+        assert!(rate < 50.0, "{rate}");
     }
 
     #[tokio::test(start_paused = true)]

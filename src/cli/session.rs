@@ -250,7 +250,9 @@ async fn start_embedded(
         };
         match emulator::start(options).await {
             Ok(handle) => break handle,
-            Err(error) if error.is_database_locked() && waited_since.elapsed() < EMBEDDED_LOCK_WAIT => {
+            Err(error)
+                if error.is_database_locked() && waited_since.elapsed() < EMBEDDED_LOCK_WAIT =>
+            {
                 if !said_waiting {
                     Ui::log_line(&format!(
                         "Waiting for another gtform process using `{}`…",

@@ -82,6 +82,9 @@ pub(crate) fn one_of(names: &[&str]) -> String {
 pub(crate) struct Fields {
     pub span: Span,
     entries: Vec<Entry>,
+    /// Known keys suggested for unknown ones ("did you mean"): a likely typo of a key that then
+    /// looks missing, which needs no second error.
+    suggested: Vec<String>,
 }
 
 impl Fields {
@@ -96,6 +99,13 @@ impl Fields {
         self.take(key)
             .map(|entry| entry.value)
             .filter(|node| node.value != Value::Null)
+    }
+
+    /// Whether an unknown key was reported as a likely typo of one of `keys`.
+    pub fn suggested_any(&self, keys: &[&str]) -> bool {
+        self.suggested
+            .iter()
+            .any(|key| keys.contains(&key.as_str()))
     }
 
     /// Whether `key` is present.
@@ -128,31 +138,41 @@ pub(crate) fn mapping(
         );
         return None;
     };
-    for entry in &entries {
-        if !keys.contains(&entry.key.as_str()) {
-            report_unknown_key(&entry.key, entry.key_span, keys, what, report);
+    let mut entries = entries;
+    let mut suggested = Vec::new();
+    entries.retain(|entry| {
+        let known = keys.contains(&entry.key.as_str());
+        if !known
+            && let Some(suggestion) =
+                report_unknown_key(&entry.key, entry.key_span, keys, what, report)
+        {
+            suggested.push(suggestion.to_string());
         }
-    }
-    let entries = entries
-        .into_iter()
-        .filter(|entry| keys.contains(&entry.key.as_str()))
-        .collect();
-    Some(Fields { span, entries })
+        known
+    });
+    Some(Fields {
+        span,
+        entries,
+        suggested,
+    })
 }
 
-pub(crate) fn report_unknown_key(
+/// Reports an unknown key; returns the known key suggested instead, if any.
+pub(crate) fn report_unknown_key<'k>(
     key: &str,
     span: Span,
-    keys: &[&str],
+    keys: &[&'k str],
     what: &str,
     report: &mut dyn Report,
-) {
+) -> Option<&'k str> {
     let mut diagnostic = Diagnostic::error(format!("unknown key `{key}` in {what}"));
-    diagnostic = match closest(key, keys.iter().copied()) {
+    let suggestion = closest(key, keys.iter().copied());
+    diagnostic = match suggestion {
         Some(suggestion) => diagnostic.hint(format!("did you mean `{suggestion}`?")),
         None => diagnostic.hint(format!("expected {}", one_of(keys))),
     };
     report.report(span, diagnostic);
+    suggestion
 }
 
 /// The items of a list.
@@ -381,7 +401,9 @@ pub(crate) fn check_attachment_url(text: &str) -> Result<(), String> {
     let Some((scheme, rest)) = text.split_once("://") else {
         return Err("is not a URL".into());
     };
-    match scheme.to_ascii_lowercase().as_str() {
+    let scheme = scheme.to_ascii_lowercase();
+    match scheme.as_str() {
+        "http" | "https" if is_plain_web_url(rest) => Ok(()),
         "http" | "https" => match url::Url::parse(text) {
             Ok(parsed) if parsed.host_str().is_some_and(|host| !host.is_empty()) => Ok(()),
             Ok(_) => Err("has no host".into()),
@@ -403,9 +425,70 @@ pub(crate) fn check_attachment_url(text: &str) -> Result<(), String> {
     }
 }
 
+/// Whether the part after `http(s)://` is plainly valid: a host of letters, digits, dots and
+/// hyphens, an optional port, then anything without spaces. This is the common case and skips the
+/// full URL parser (a million manifest rows); anything else goes to `url::Url::parse`.
+fn is_plain_web_url(rest: &str) -> bool {
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (host, port) = match rest[..end].split_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (&rest[..end], None),
+    };
+    let host_ok = !host.is_empty()
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    let port_ok = port.is_none_or(|port| {
+        !port.is_empty()
+            && port.len() <= 5
+            && port.bytes().all(|b| b.is_ascii_digit())
+            && port.parse::<u32>().is_ok_and(|p| p <= 65535)
+    });
+    host_ok && port_ok
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_web_urls_agree_with_the_url_parser() {
+        for rest in [
+            "example.com/a.jpg",
+            "a-b.example.com:8080/x?y=1#z",
+            "127.0.0.1:9000/p",
+            "host",
+            "x.y/",
+        ] {
+            assert!(is_plain_web_url(rest), "{rest}");
+            assert!(
+                url::Url::parse(&format!("https://{rest}")).is_ok(),
+                "{rest}"
+            );
+        }
+        for rest in [
+            "",
+            ":80/x",
+            "-a.com/x",
+            "a..b/x",
+            "a.com:99999/x",
+            "a.com:/x",
+            "user@a.com/x",
+            "[::1]/x",
+            "bücher.de/x",
+        ] {
+            assert!(!is_plain_web_url(rest), "{rest}");
+        }
+        // The slow path still accepts what the URL standard accepts.
+        assert_eq!(check_attachment_url("https://user@a.com/x"), Ok(()));
+        assert_eq!(check_attachment_url("https://[::1]:8080/x"), Ok(()));
+        assert!(check_attachment_url("https://a.com:99999/x").is_err());
+    }
 
     #[test]
     fn attachment_urls_accept_the_documented_schemes() {

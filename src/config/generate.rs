@@ -96,24 +96,6 @@ impl Report for RowReport<'_> {
     }
 }
 
-/// Counts failing rows and keeps the first few rows' diagnostics.
-struct RowFailures<'a> {
-    out: &'a mut Vec<Diagnostic>,
-    failed_rows: usize,
-}
-
-impl RowFailures<'_> {
-    fn add(&mut self, row_diagnostics: Vec<Diagnostic>) {
-        if row_diagnostics.is_empty() {
-            return;
-        }
-        self.failed_rows += 1;
-        if self.failed_rows <= MAX_FAILED_ROWS {
-            self.out.extend(row_diagnostics);
-        }
-    }
-}
-
 /// Expands one generator into `jobs`; problems go to `out`.
 pub(crate) fn expand(
     decl: &GeneratorDecl,
@@ -121,7 +103,11 @@ pub(crate) fn expand(
     jobs: &mut Vec<Job>,
     out: &mut Vec<Diagnostic>,
 ) {
-    let yaml_location = |span: Span| Location::new(decl.file.clone(), span.line, span.column);
+    let path_location = Location::new(
+        decl.file.clone(),
+        decl.path_span.line,
+        decl.path_span.column,
+    );
     let path = decl.manifest_path();
     let file = match File::open(&path) {
         Ok(file) => file,
@@ -131,7 +117,7 @@ pub(crate) fn expand(
                 decl.path_text,
                 io_reason(&error)
             ))
-            .at(yaml_location(decl.path_span));
+            .at(path_location);
             if Path::new(&decl.path_text).is_relative() {
                 diagnostic = diagnostic.hint(format!(
                     "the path is relative to the directory of `{}`",
@@ -145,30 +131,34 @@ pub(crate) fn expand(
     if path.is_dir() {
         out.push(
             Diagnostic::error(format!("manifest `{}` is a directory", decl.path_text))
-                .at(yaml_location(decl.path_span)),
+                .at(path_location),
         );
         return;
     }
-    let manifest: Arc<Path> = Arc::from(path.as_path());
     let env = template::environment();
-    let mut failures = RowFailures {
+    let mut expansion = Expansion {
+        decl,
+        scope,
+        manifest: Arc::from(path.as_path()),
+        jobs,
         out,
         failed_rows: 0,
+        instantiator: Instantiator::new(),
     };
     match decl.kind {
-        ManifestKind::Csv => expand_csv(decl, scope, &env, file, &manifest, jobs, &mut failures),
-        ManifestKind::Jsonl => {
-            expand_jsonl(decl, scope, &env, file, &manifest, jobs, &mut failures)
-        }
+        ManifestKind::Csv => expansion.csv(&env, file),
+        ManifestKind::Jsonl => expansion.jsonl(&env, file),
     }
-    if failures.failed_rows > MAX_FAILED_ROWS {
-        let hidden = failures.failed_rows - MAX_FAILED_ROWS;
-        failures.out.push(
+    if expansion.failed_rows > MAX_FAILED_ROWS {
+        let hidden = expansion.failed_rows - MAX_FAILED_ROWS;
+        expansion.out.push(
             Diagnostic::error(format!(
-                "{hidden} more rows of `{}` have errors (the first {MAX_FAILED_ROWS} are shown above)",
-                decl.path_text
+                "{hidden} more {} of `{}` {} errors (the first {MAX_FAILED_ROWS} are shown above)",
+                if hidden == 1 { "row" } else { "rows" },
+                decl.path_text,
+                if hidden == 1 { "has" } else { "have" },
             ))
-            .at(yaml_location(decl.path_span)),
+            .at(path_location),
         );
     }
 }
@@ -181,67 +171,226 @@ fn io_reason(error: &std::io::Error) -> String {
     }
 }
 
-/// Compiles the template; reports problems at the YAML and returns `None` if any.
-fn compile_template<'env>(
-    decl: &'env GeneratorDecl,
-    env: &'env minijinja::Environment<'env>,
-    columns: &Columns<'_>,
-    out: &mut Vec<Diagnostic>,
-) -> Option<Part<'env>> {
-    let mut problems = Vec::new();
-    let part = template::compile(env, &decl.template, columns, &mut problems);
-    for problem in &problems {
-        let mut diagnostic = Diagnostic::error(problem.message.clone()).at(Location::new(
-            decl.file.clone(),
-            problem.span.line,
-            problem.span.column,
-        ));
-        if let Some(hint) = &problem.hint {
-            diagnostic = diagnostic.hint(hint.clone());
-        }
-        out.push(diagnostic);
-    }
-    problems.is_empty().then_some(part)
+/// What expanding one generator needs from row to row.
+struct Expansion<'a, 's> {
+    decl: &'a GeneratorDecl,
+    scope: &'a JobScope<'s>,
+    manifest: Arc<Path>,
+    jobs: &'a mut Vec<Job>,
+    out: &'a mut Vec<Diagnostic>,
+    /// Rows with problems so far; only the first [`MAX_FAILED_ROWS`] are listed.
+    failed_rows: usize,
+    instantiator: Instantiator,
 }
 
-/// Renders the template for one row and decodes the job; returns the row's diagnostics.
-#[allow(clippy::too_many_arguments)]
-fn generate_row(
-    decl: &GeneratorDecl,
-    scope: &JobScope<'_>,
-    part: &Part<'_>,
-    instantiator: &mut Instantiator,
-    row: &Row,
-    row_number: u64,
-    row_location: Location,
-    jobs: &mut Vec<Job>,
-) -> Vec<Diagnostic> {
-    let mut diagnostics = Vec::new();
-    let mut report = RowReport {
-        yaml_file: &decl.file,
-        manifest_text: &decl.path_text,
-        row_number,
-        row_location: row_location.clone(),
-        out: &mut diagnostics,
-    };
-    match instantiator.run(part, row, row_number) {
-        Ok(node) => {
-            if let Some(decoded) = job::decode(unset_empty_optionals(node), scope, &mut report) {
-                jobs.push(Job {
-                    location: row_location,
-                    request: decoded.request,
-                });
-            }
+impl<'a> Expansion<'a, '_> {
+    /// Line `line` of the manifest.
+    fn at_line(&self, line: u64) -> Location {
+        Location::new(
+            self.manifest.clone(),
+            u32::try_from(line).unwrap_or(u32::MAX),
+            1,
+        )
+    }
+
+    /// Records the problems of one row (if any).
+    fn add_row_problems(&mut self, row_diagnostics: Vec<Diagnostic>) {
+        if row_diagnostics.is_empty() {
+            return;
         }
-        Err(problem) => {
-            let mut diagnostic = Diagnostic::error(problem.message);
-            if let Some(hint) = problem.hint {
-                diagnostic = diagnostic.hint(hint);
-            }
-            report.report(problem.span, diagnostic);
+        self.failed_rows += 1;
+        if self.failed_rows <= MAX_FAILED_ROWS {
+            self.out.extend(row_diagnostics);
         }
     }
-    diagnostics
+
+    /// A problem with the row itself (not with the job it gives).
+    fn row_problem(&mut self, row_number: u64, line: u64, reason: &str) {
+        let diagnostic = Diagnostic::error(format!(
+            "row {row_number} of `{}`: {reason}",
+            self.decl.path_text
+        ))
+        .at(self.at_line(line));
+        self.add_row_problems(vec![diagnostic]);
+    }
+
+    /// Compiles the job template; reports problems at the YAML and returns `None` if any.
+    fn compile<'env>(
+        &mut self,
+        env: &'env minijinja::Environment<'env>,
+        columns: &Columns<'_>,
+    ) -> Option<Part<'env>>
+    where
+        'a: 'env,
+    {
+        let mut problems = Vec::new();
+        let part = template::compile(env, &self.decl.template, columns, &mut problems);
+        for problem in &problems {
+            let span = problem.span;
+            let mut diagnostic = Diagnostic::error(problem.message.clone()).at(Location::new(
+                self.decl.file.clone(),
+                span.line,
+                span.column,
+            ));
+            if let Some(hint) = &problem.hint {
+                diagnostic = diagnostic.hint(hint.clone());
+            }
+            self.out.push(diagnostic);
+        }
+        problems.is_empty().then_some(part)
+    }
+
+    /// Renders the template for one row and decodes the job.
+    fn generate(&mut self, part: &Part<'_>, row: &Row, row_number: u64, line: u64) {
+        let row_location = self.at_line(line);
+        let mut diagnostics = Vec::new();
+        let mut report = RowReport {
+            yaml_file: &self.decl.file,
+            manifest_text: &self.decl.path_text,
+            row_number,
+            row_location: row_location.clone(),
+            out: &mut diagnostics,
+        };
+        match self.instantiator.run(part, row, row_number) {
+            Ok(node) => {
+                if let Some(decoded) =
+                    job::decode(unset_empty_optionals(node), self.scope, &mut report)
+                {
+                    self.jobs.push(Job {
+                        location: row_location,
+                        request: decoded.request,
+                    });
+                }
+            }
+            Err(problem) => {
+                let mut diagnostic = Diagnostic::error(problem.message);
+                if let Some(hint) = problem.hint {
+                    diagnostic = diagnostic.hint(hint);
+                }
+                report.report(problem.span, diagnostic);
+            }
+        }
+        self.add_row_problems(diagnostics);
+    }
+
+    fn csv(&mut self, env: &minijinja::Environment<'_>, file: File) {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(BufReader::with_capacity(1 << 16, file));
+        let path_text = &self.decl.path_text;
+        let names: Vec<String> = match reader.headers() {
+            Ok(header) => header.iter().map(str::to_string).collect(),
+            Err(error) => {
+                let diagnostic = Diagnostic::error(format!(
+                    "cannot read the header of `{path_text}`: {}",
+                    csv_reason(&error)
+                ));
+                self.out.push(diagnostic.at(self.at_line(1)));
+                return;
+            }
+        };
+        if names.iter().all(String::is_empty) {
+            let diagnostic = Diagnostic::error(format!("manifest `{path_text}` has no header row"))
+                .hint("the first line of a CSV manifest names its columns");
+            self.out.push(diagnostic.at(self.at_line(1)));
+            return;
+        }
+        let mut index = std::collections::HashMap::new();
+        for (position, name) in names.iter().enumerate() {
+            if index.insert(name.clone(), position).is_some() {
+                let diagnostic = Diagnostic::error(format!(
+                    "manifest `{path_text}` has two columns named `{name}`"
+                ));
+                self.out.push(diagnostic.at(self.at_line(1)));
+                return;
+            }
+        }
+        let header = Arc::new(CsvHeader { names, index });
+        let columns = Columns {
+            header: Some(&header.index),
+        };
+        let Some(part) = self.compile(env, &columns) else {
+            return;
+        };
+        let mut record = csv::StringRecord::new();
+        let mut row_number = 0u64;
+        loop {
+            let line = reader.position().line();
+            match reader.read_record(&mut record) {
+                Ok(false) => break,
+                Ok(true) => {
+                    row_number += 1;
+                    let line = record.position().map_or(line, csv::Position::line);
+                    // The record moves into the row and back, so one buffer serves every row.
+                    let row = Row::Csv {
+                        header: header.clone(),
+                        record: std::mem::take(&mut record),
+                    };
+                    self.generate(&part, &row, row_number, line);
+                    if let Row::Csv { record: used, .. } = row {
+                        record = used;
+                    }
+                }
+                Err(error) => {
+                    row_number += 1;
+                    let line = error.position().map_or(line, csv::Position::line);
+                    self.row_problem(row_number, line, &csv_reason(&error));
+                    if !matches!(
+                        error.kind(),
+                        csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }
+                    ) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    fn jsonl(&mut self, env: &minijinja::Environment<'_>, file: File) {
+        let Some(part) = self.compile(env, &Columns { header: None }) else {
+            return;
+        };
+        let mut reader = BufReader::with_capacity(1 << 16, file);
+        let mut buffer = Vec::new();
+        let mut line = 0u64;
+        let mut row_number = 0u64;
+        loop {
+            buffer.clear();
+            match reader.read_until(b'\n', &mut buffer) {
+                Ok(0) => break,
+                Ok(_) => line += 1,
+                Err(error) => {
+                    let diagnostic = Diagnostic::error(format!(
+                        "cannot read `{}`: {}",
+                        self.decl.path_text,
+                        io_reason(&error)
+                    ));
+                    self.out.push(diagnostic.at(self.at_line(line + 1)));
+                    break;
+                }
+            }
+            if buffer.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            row_number += 1;
+            match parse_json_row(&buffer) {
+                Ok(value) => self.generate(&part, &Row::Json(value), row_number, line),
+                Err(reason) => self.row_problem(row_number, line, &reason),
+            }
+        }
+    }
+}
+
+/// One JSONL line: a JSON object.
+fn parse_json_row(bytes: &[u8]) -> Result<minijinja::Value, String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "the line is not valid UTF-8".to_string())?;
+    let value: minijinja::Value =
+        serde_json::from_str(text).map_err(|error| format!("invalid JSON: {error}"))?;
+    if value.kind() == minijinja::value::ValueKind::Map {
+        Ok(value)
+    } else {
+        Err(format!("expected a JSON object, found {}", value.kind()))
+    }
 }
 
 /// An optional job key rendered to an empty string (an empty CSV cell) counts as not given.
@@ -258,113 +407,6 @@ fn unset_empty_optionals(mut node: Node) -> Node {
     node
 }
 
-fn expand_csv(
-    decl: &GeneratorDecl,
-    scope: &JobScope<'_>,
-    env: &minijinja::Environment<'_>,
-    file: File,
-    manifest: &Arc<Path>,
-    jobs: &mut Vec<Job>,
-    failures: &mut RowFailures<'_>,
-) {
-    let manifest_location =
-        |line: u64| Location::new(manifest.clone(), u32::try_from(line).unwrap_or(u32::MAX), 1);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(BufReader::with_capacity(1 << 16, file));
-    let names: Vec<String> = match reader.headers() {
-        Ok(header) => header.iter().map(str::to_string).collect(),
-        Err(error) => {
-            failures.out.push(
-                Diagnostic::error(format!(
-                    "cannot read the header of `{}`: {}",
-                    decl.path_text,
-                    csv_reason(&error)
-                ))
-                .at(manifest_location(1)),
-            );
-            return;
-        }
-    };
-    if names.is_empty() || names.iter().all(String::is_empty) {
-        failures.out.push(
-            Diagnostic::error(format!("manifest `{}` has no header row", decl.path_text))
-                .at(manifest_location(1))
-                .hint("the first line of a CSV manifest names its columns"),
-        );
-        return;
-    }
-    let mut index = std::collections::HashMap::new();
-    for (position, name) in names.iter().enumerate() {
-        if index.insert(name.clone(), position).is_some() {
-            failures.out.push(
-                Diagnostic::error(format!(
-                    "manifest `{}` has two columns named `{name}`",
-                    decl.path_text
-                ))
-                .at(manifest_location(1)),
-            );
-            return;
-        }
-    }
-    let header = Arc::new(CsvHeader { names, index });
-    let columns = Columns {
-        header: Some(&header.index),
-    };
-    let Some(part) = compile_template(decl, env, &columns, failures.out) else {
-        return;
-    };
-    let mut instantiator = Instantiator::new();
-    let mut record = csv::StringRecord::new();
-    let mut row_number = 0u64;
-    loop {
-        let line = reader.position().line();
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {
-                row_number += 1;
-                let line = record.position().map_or(line, csv::Position::line);
-                let row = Row::Csv {
-                    header: header.clone(),
-                    record: std::mem::take(&mut record),
-                };
-                let diagnostics = generate_row(
-                    decl,
-                    scope,
-                    &part,
-                    &mut instantiator,
-                    &row,
-                    row_number,
-                    manifest_location(line),
-                    jobs,
-                );
-                failures.add(diagnostics);
-                if let Row::Csv { record: used, .. } = row {
-                    record = used;
-                }
-            }
-            Err(error) => {
-                row_number += 1;
-                let line = error.position().map_or(line, csv::Position::line);
-                failures.add(vec![
-                    Diagnostic::error(format!(
-                        "row {row_number} of `{}`: {}",
-                        decl.path_text,
-                        csv_reason(&error)
-                    ))
-                    .at(manifest_location(line)),
-                ]);
-                if !matches!(
-                    error.kind(),
-                    csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }
-                ) {
-                    break;
-                }
-            }
-        }
-    }
-}
-
 fn csv_reason(error: &csv::Error) -> String {
     match error.kind() {
         csv::ErrorKind::UnequalLengths {
@@ -375,85 +417,5 @@ fn csv_reason(error: &csv::Error) -> String {
         csv::ErrorKind::Utf8 { .. } => "the row is not valid UTF-8".to_string(),
         csv::ErrorKind::Io(error) => io_reason(error),
         _ => error.to_string(),
-    }
-}
-
-fn expand_jsonl(
-    decl: &GeneratorDecl,
-    scope: &JobScope<'_>,
-    env: &minijinja::Environment<'_>,
-    file: File,
-    manifest: &Arc<Path>,
-    jobs: &mut Vec<Job>,
-    failures: &mut RowFailures<'_>,
-) {
-    let manifest_location =
-        |line: u64| Location::new(manifest.clone(), u32::try_from(line).unwrap_or(u32::MAX), 1);
-    let Some(part) = compile_template(decl, env, &Columns { header: None }, failures.out) else {
-        return;
-    };
-    let mut instantiator = Instantiator::new();
-    let mut reader = BufReader::with_capacity(1 << 16, file);
-    let mut buffer = Vec::new();
-    let mut line_number = 0u64;
-    let mut row_number = 0u64;
-    loop {
-        buffer.clear();
-        match reader.read_until(b'\n', &mut buffer) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(error) => {
-                failures.add(vec![
-                    Diagnostic::error(format!(
-                        "cannot read `{}`: {}",
-                        decl.path_text,
-                        io_reason(&error)
-                    ))
-                    .at(manifest_location(line_number + 1)),
-                ]);
-                break;
-            }
-        }
-        line_number += 1;
-        if buffer.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        row_number += 1;
-        let location = manifest_location(line_number);
-        let parsed = std::str::from_utf8(&buffer)
-            .map_err(|_| "the line is not valid UTF-8".to_string())
-            .and_then(|text| {
-                serde_json::from_str::<minijinja::Value>(text)
-                    .map_err(|error| format!("invalid JSON: {error}"))
-            })
-            .and_then(|value| {
-                if value.kind() == minijinja::value::ValueKind::Map {
-                    Ok(value)
-                } else {
-                    Err(format!("expected a JSON object, found {}", value.kind()))
-                }
-            });
-        match parsed {
-            Ok(value) => {
-                let diagnostics = generate_row(
-                    decl,
-                    scope,
-                    &part,
-                    &mut instantiator,
-                    &Row::Json(value),
-                    row_number,
-                    location,
-                    jobs,
-                );
-                failures.add(diagnostics);
-            }
-            Err(reason) => failures.add(vec![
-                Diagnostic::error(format!(
-                    "row {row_number} of `{}`: {reason}",
-                    decl.path_text
-                ))
-                .at(location),
-            ]),
-        }
     }
 }

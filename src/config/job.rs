@@ -115,6 +115,9 @@ pub(crate) struct JobScope<'a> {
     pub default_workflow: Option<Uuid>,
     pub default_priority: Option<u8>,
     pub default_type: Option<&'static str>,
+    /// Whether a job without a workflow is reported. Off when the project's definition is missing
+    /// or its `defaults.workflow` is wrong: that one error explains every such job.
+    pub report_missing_workflow: bool,
 }
 
 /// A decoded job: the wire request and where its `reference_id` is.
@@ -138,16 +141,15 @@ pub(crate) fn decode(
             let span = entry.value.span;
             name(entry.value, "`reference_id`", report).map(|text| (text, span))
         }
+        None if fields.suggested_any(&["reference_id"]) => None,
         None => {
             report.error(job_span, "job has no `reference_id`".into());
             None
         }
     };
-    let label = reference
-        .as_ref()
-        .map_or_else(|| "job".to_string(), |(text, _)| format!("job `{text}`"));
+    let label = JobLabel(reference.as_ref().map(|(text, _)| text.as_str()));
 
-    let workflow = workflow_of(&mut fields, scope, &label, job_span, report);
+    let workflow = workflow_of(&mut fields, scope, label, job_span, report);
     let priority_weight = match fields.value("priority_weight") {
         Some(node) => {
             let (min, max) = PRIORITY_RANGE;
@@ -169,7 +171,7 @@ pub(crate) fn decode(
         }
         None => scope.default_type,
     };
-    let data = data_of(&mut fields, &label, report);
+    let data = data_of(&mut fields, label, report);
 
     let (Some((reference_id, reference_span)), Some(workflow), Some(data)) =
         (reference, workflow, data)
@@ -195,7 +197,7 @@ pub(crate) fn decode(
 fn workflow_of(
     fields: &mut Fields,
     scope: &JobScope<'_>,
-    label: &str,
+    label: JobLabel<'_>,
     job_span: Span,
     report: &mut dyn Report,
 ) -> Option<Uuid> {
@@ -204,7 +206,7 @@ fn workflow_of(
         let text = name(node, "`workflow`", report)?;
         return resolve_workflow(&text, span, scope, report);
     }
-    if scope.default_workflow.is_none() {
+    if scope.default_workflow.is_none() && scope.report_missing_workflow {
         report.report(
             job_span,
             Diagnostic::error(format!("{label} has no workflow")).hint(format!(
@@ -214,6 +216,19 @@ fn workflow_of(
         );
     }
     scope.default_workflow
+}
+
+/// "job `cam-0001`" (or "job" without a reference_id), formatted only when a message needs it.
+#[derive(Clone, Copy)]
+struct JobLabel<'a>(Option<&'a str>);
+
+impl std::fmt::Display for JobLabel<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(reference) => write!(f, "job `{reference}`"),
+            None => f.write_str("job"),
+        }
+    }
 }
 
 /// A workflow reference: a UUID, or an alias declared under the project's `workflows`.
@@ -387,12 +402,18 @@ impl Serialize for Intrinsics {
 // ---- decoding of the payload -----------------------------------------------------------------
 
 /// Builds the job's `data` from exactly one payload key plus `maker_response` and `metadata`.
-fn data_of(fields: &mut Fields, label: &str, report: &mut dyn Report) -> Option<Box<RawValue>> {
+fn data_of(
+    fields: &mut Fields,
+    label: JobLabel<'_>,
+    report: &mut dyn Report,
+) -> Option<Box<RawValue>> {
     let present: Vec<(&str, Span)> = PAYLOAD_KEYS
         .iter()
         .filter_map(|key| fields.key_span(key).map(|span| (*key, span)))
         .collect();
     match present.as_slice() {
+        // A misspelt payload key was reported already ("did you mean `image`?").
+        [] if fields.suggested_any(PAYLOAD_KEYS) => return None,
         [] => {
             report.report(
                 fields.span,
@@ -416,7 +437,8 @@ fn data_of(fields: &mut Fields, label: &str, report: &mut dyn Report) -> Option<
         }
     }
     let (payload_key, _) = present[0];
-    let payload = fields.take(payload_key).expect("present").value;
+    // The key was found just above, so `take` returns it.
+    let payload = fields.take(payload_key)?.value;
     let maker_response = fields.value("maker_response");
     let metadata = fields.value("metadata");
 
@@ -458,8 +480,25 @@ fn data_of(fields: &mut Fields, label: &str, report: &mut dyn Report) -> Option<
     if !ok {
         return None;
     }
-    let text = serde_json::to_string(&wire).expect("finite numbers and string keys serialise");
-    Some(RawValue::from_string(text).expect("serde_json output is JSON"))
+    to_raw_json(&wire, fields.span, report)
+}
+
+/// Serialises `data` straight into raw JSON text (no intermediate tree, no re-parse).
+fn to_raw_json(
+    value: &impl Serialize,
+    span: Span,
+    report: &mut dyn Report,
+) -> Option<Box<RawValue>> {
+    match serde_json::value::to_raw_value(value) {
+        Ok(raw) => Some(raw),
+        Err(error) => {
+            report.error(
+                span,
+                format!("the job's `data` cannot be written as JSON: {error}"),
+            );
+            None
+        }
+    }
 }
 
 /// The raw `data` passthrough: any non-empty mapping, sent exactly as written.
@@ -469,8 +508,7 @@ fn raw_data(node: Node, report: &mut dyn Report) -> Option<Box<RawValue>> {
         report.error(node.span, "`data` must not be empty".into());
         return None;
     }
-    let text = serde_json::to_string(&node).expect("finite numbers and string keys serialise");
-    Some(RawValue::from_string(text).expect("serde_json output is JSON"))
+    to_raw_json(&node, node.span, report)
 }
 
 /// A mapping whose values JSON can carry (no NaN or infinity).
@@ -501,7 +539,7 @@ fn checked_maker_response(node: Node, report: &mut dyn Report) -> Option<Node> {
     let mut ok = true;
     for entry in entries {
         if !MAKER_RESPONSE_KEYS.contains(&entry.key.as_str()) {
-            super::decode::report_unknown_key(
+            let _ = super::decode::report_unknown_key(
                 &entry.key,
                 entry.key_span,
                 MAKER_RESPONSE_KEYS,
@@ -598,17 +636,11 @@ fn video(node: Node, wire: &mut WireData, report: &mut dyn Report) -> bool {
     let Some(mut fields) = mapping(node, VIDEO_KEYS, "`video`", report) else {
         return false;
     };
-    let Some(frames_node) = required(&mut fields, "frames", "`video`", report) else {
+    let Some(items) = required(&mut fields, "frames", "`video`", report)
+        .and_then(|node| non_empty_list(node, "`video.frames`", report))
+    else {
         return false;
     };
-    let frames_span = frames_node.span;
-    let Some(items) = list(frames_node, "`video.frames`", report) else {
-        return false;
-    };
-    if items.is_empty() {
-        report.error(frames_span, "`video.frames` must not be empty".into());
-        return false;
-    }
     let mut ok = true;
     let mut frames = Vec::with_capacity(items.len());
     let mut references = Vec::new();
@@ -655,10 +687,29 @@ fn frame_id(fields: &mut Fields, seen: &mut FrameIds, report: &mut dyn Report) -
     let node = required(fields, "frame_id", "frame", report)?;
     let span = node.span;
     let id = name(node, "`frame_id`", report)?;
-    if !seen.0.insert(id.clone()) {
-        report.error(span, format!("frame `{id}` appears twice in the job"));
+    unique(
+        id,
+        &mut seen.0,
+        span,
+        "frame `{}` appears twice in the job",
+        report,
+    )
+}
+
+/// Returns `id` if `seen` does not hold it yet (and records it); otherwise reports `message`
+/// (with `{}` standing for the id) at `span`.
+fn unique(
+    id: String,
+    seen: &mut HashSet<String>,
+    span: Span,
+    message: &str,
+    report: &mut dyn Report,
+) -> Option<String> {
+    if seen.contains(&id) {
+        report.error(span, message.replace("{}", &id));
         return None;
     }
+    seen.insert(id.clone());
     Some(id)
 }
 
@@ -668,21 +719,11 @@ fn point_cloud(node: Node, wire: &mut WireData, report: &mut dyn Report) -> bool
     };
     let meta = required(&mut fields, "sensor_meta", "`point_cloud`", report)
         .and_then(|n| sensor_meta(n, report));
-    let frames_node = required(&mut fields, "frames", "`point_cloud`", report);
-    let Some((meta, ids)) = meta else {
+    let items = required(&mut fields, "frames", "`point_cloud`", report)
+        .and_then(|node| non_empty_list(node, "`point_cloud.frames`", report));
+    let (Some((meta, ids)), Some(items)) = (meta, items) else {
         return false;
     };
-    let Some(frames_node) = frames_node else {
-        return false;
-    };
-    let frames_span = frames_node.span;
-    let Some(items) = list(frames_node, "`point_cloud.frames`", report) else {
-        return false;
-    };
-    if items.is_empty() {
-        report.error(frames_span, "`point_cloud.frames` must not be empty".into());
-        return false;
-    }
     let mut ok = true;
     let mut frames = Vec::with_capacity(items.len());
     let mut seen = FrameIds::default();
@@ -756,12 +797,7 @@ fn point_cloud_segmentation(node: Node, wire: &mut WireData, report: &mut dyn Re
 
 /// `sensor_meta` and the set of sensor ids it declares.
 fn sensor_meta(node: Node, report: &mut dyn Report) -> Option<(Vec<SensorMeta>, HashSet<String>)> {
-    let span = node.span;
-    let items = list(node, "`sensor_meta`", report)?;
-    if items.is_empty() {
-        report.error(span, "`sensor_meta` must not be empty".into());
-        return None;
-    }
+    let items = non_empty_list(node, "`sensor_meta`", report)?;
     let mut ok = true;
     let mut metas = Vec::with_capacity(items.len());
     let mut ids = HashSet::new();
@@ -783,14 +819,13 @@ fn one_sensor_meta(
     let id = required(&mut fields, "id", "sensor in `sensor_meta`", report).and_then(|node| {
         let span = node.span;
         let id = name(node, "sensor `id`", report)?;
-        if !ids.insert(id.clone()) {
-            report.error(
-                span,
-                format!("sensor `{id}` is declared twice in `sensor_meta`"),
-            );
-            return None;
-        }
-        Some(id)
+        unique(
+            id,
+            ids,
+            span,
+            "sensor `{}` is declared twice in `sensor_meta`",
+            report,
+        )
     });
     let display_name = optional(fields.value("name"), |node| {
         name(node, "sensor `name`", report)
@@ -894,12 +929,7 @@ fn intrinsics_of(node: Node, report: &mut dyn Report) -> Option<Intrinsics> {
 
 /// The sensors of one frame (or of a single-frame segmentation job).
 fn sensors(node: Node, declared: &HashSet<String>, report: &mut dyn Report) -> Option<Vec<Sensor>> {
-    let span = node.span;
-    let items = list(node, "`sensors`", report)?;
-    if items.is_empty() {
-        report.error(span, "`sensors` must not be empty".into());
-        return None;
-    }
+    let items = non_empty_list(node, "`sensors`", report)?;
     let mut ok = true;
     let mut sensors = Vec::with_capacity(items.len());
     let mut seen = HashSet::new();
@@ -923,14 +953,13 @@ fn sensors(node: Node, declared: &HashSet<String>, report: &mut dyn Report) -> O
                 report.report(span, diagnostic);
                 return None;
             }
-            if !seen.insert(id.clone()) {
-                report.error(
-                    span,
-                    format!("sensor `{id}` appears twice in the same frame"),
-                );
-                return None;
-            }
-            Some(id)
+            unique(
+                id,
+                &mut seen,
+                span,
+                "sensor `{}` appears twice in the same frame",
+                report,
+            )
         });
         let data_url = required(&mut fields, "data_url", "sensor", report)
             .and_then(|n| attachment_url(n, "`data_url`", report));
@@ -986,10 +1015,21 @@ fn coordinates<const N: usize>(
     ok.then_some(values)
 }
 
+/// The items of a list that must have at least one.
+fn non_empty_list(node: Node, what: &str, report: &mut dyn Report) -> Option<Vec<Node>> {
+    let span = node.span;
+    let items = list(node, what, report)?;
+    if items.is_empty() {
+        report.error(span, format!("{what} must not be empty"));
+        return None;
+    }
+    Some(items)
+}
+
 /// The value of a required key; reports its absence at the mapping.
 fn required(fields: &mut Fields, key: &str, what: &str, report: &mut dyn Report) -> Option<Node> {
     let value = fields.value(key);
-    if value.is_none() {
+    if value.is_none() && !fields.suggested_any(&[key]) {
         report.error(fields.span, format!("{what} has no `{key}`"));
     }
     value
@@ -1026,6 +1066,7 @@ mod tests {
             default_workflow: None,
             default_priority: None,
             default_type: None,
+            report_missing_workflow: true,
         };
         let parsed = yaml::parse(yaml_text);
         assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);

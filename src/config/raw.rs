@@ -17,17 +17,27 @@ use std::collections::BTreeMap;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 
-/// A JSON object, passed through unchanged.
-#[derive(Debug)]
-pub struct RawObject(pub serde_json::Map<String, serde_json::Value>);
+/// Declares a newtype whose schema is written out by hand (a pattern, a constant, …).
+macro_rules! schema_newtype {
+    ($(#[$meta:meta])* $name:ident($inner:ty) as $schema_name:literal => $schema:tt) => {
+        $(#[$meta])*
+        #[derive(Debug)]
+        pub struct $name(pub $inner);
 
-impl JsonSchema for RawObject {
-    fn schema_name() -> Cow<'static, str> {
-        "JsonObject".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "description": "Any JSON object, passed through unchanged.", "type": "object" })
-    }
+        impl JsonSchema for $name {
+            fn schema_name() -> Cow<'static, str> {
+                $schema_name.into()
+            }
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                json_schema!($schema)
+            }
+        }
+    };
+}
+
+schema_newtype! {
+    /// A JSON object, passed through unchanged.
+    RawObject(serde_json::Map<String, serde_json::Value>) as "JsonObject" => { "description": "Any JSON object, passed through unchanged.", "type": "object" }
 }
 
 /// One gtform configuration file. A workspace is one such file or a directory of them.
@@ -46,87 +56,47 @@ pub struct RawConfig {
     pub projects: Option<BTreeMap<String, RawProject>>,
 }
 
-/// `1`.
-#[derive(Debug)]
-pub struct RawVersion(pub u32);
-
-impl JsonSchema for RawVersion {
-    fn schema_name() -> Cow<'static, str> {
-        "Version".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "description": "Format version of this file. Always `1`.", "const": 1 })
-    }
+schema_newtype! {
+    /// `1`.
+    RawVersion(u32) as "Version" => { "description": "Format version of this file. Always `1`.", "const": 1 }
 }
 
-/// `embedded` or an http(s) URL.
-#[derive(Debug)]
-pub struct RawEndpoint(pub String);
-
-impl JsonSchema for RawEndpoint {
-    fn schema_name() -> Cow<'static, str> {
-        "Endpoint".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
+schema_newtype! {
+    /// `embedded` or an http(s) URL.
+    RawEndpoint(String) as "Endpoint" => {
             "description": "`embedded` (the built-in emulator) or an http(s) base URL.",
             "anyOf": [
                 { "const": "embedded" },
                 { "type": "string", "pattern": "^[hH][tT][tT][pP][sS]?://[^/?#\\s]+" }
             ]
-        })
-    }
+        }
 }
 
-/// A UUID in its hyphenated form.
-#[derive(Debug)]
-pub struct RawUuid(pub String);
-
-impl JsonSchema for RawUuid {
-    fn schema_name() -> Cow<'static, str> {
-        "Uuid".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
+schema_newtype! {
+    /// A UUID in its hyphenated form.
+    RawUuid(String) as "Uuid" => {
             "description": "A UUID such as `905ea3ee-6f62-4bb7-8c31-471e486d9202`.",
             "type": "string",
             "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-        })
-    }
+        }
 }
 
-/// An attachment URL.
-#[derive(Debug)]
-pub struct RawUrl(pub String);
-
-impl JsonSchema for RawUrl {
-    fn schema_name() -> Cow<'static, str> {
-        "AttachmentUrl".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
+schema_newtype! {
+    /// An attachment URL.
+    RawUrl(String) as "AttachmentUrl" => {
             "description": "An attachment URL: `https://…`, `http://…`, `s3://bucket/key` or `gs://bucket/key` (or, in `jobs_from`, a template).",
             "type": "string",
             "pattern": "^(([hH][tT][tT][pP][sS]?|[sS]3|[gG][sS])://\\S+|.*\\{[{%].*)$"
-        })
-    }
+        }
 }
 
-/// A string containing template syntax (`{{ … }}` or `{% … %}`), rendered per manifest row.
-#[derive(Debug)]
-pub struct RawTemplate(pub String);
-
-impl JsonSchema for RawTemplate {
-    fn schema_name() -> Cow<'static, str> {
-        "Template".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
+schema_newtype! {
+    /// A string containing template syntax (`{{ … }}` or `{% … %}`), rendered per manifest row.
+    RawTemplate(String) as "Template" => {
             "description": "A minijinja template rendered per manifest row, e.g. `{{ row.priority }}`.",
             "type": "string",
             "pattern": "\\{[{%]"
-        })
-    }
+        }
 }
 
 /// A value, or (in `jobs_from`) a template giving it.
@@ -197,17 +167,9 @@ pub struct RawDefaults {
     pub job_type: Option<RawJobType>,
 }
 
-/// Priority from 1 to 9 (9 is highest; the API's error `FS_00012` outside that range).
-#[derive(Debug)]
-pub struct RawPriority(pub u8);
-
-impl JsonSchema for RawPriority {
-    fn schema_name() -> Cow<'static, str> {
-        "PriorityWeight".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "description": "Priority from 1 to 9 (9 is highest).", "type": "integer", "minimum": 1, "maximum": 9 })
-    }
+schema_newtype! {
+    /// Priority from 1 to 9 (9 is highest; the API's error `FS_00012` outside that range).
+    RawPriority(u8) as "PriorityWeight" => { "description": "Priority from 1 to 9 (9 is highest).", "type": "integer", "minimum": 1, "maximum": 9 }
 }
 
 /// The job type.

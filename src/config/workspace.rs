@@ -7,7 +7,7 @@
 //! the same value. A project id may not appear under two local names, and a `reference_id` only
 //! once per project (across batches and files).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -111,7 +111,7 @@ fn find_files(path: &Path) -> Result<Vec<Arc<Path>>, Diagnostic> {
         return Ok(vec![Arc::from(path)]);
     }
     let mut files = Vec::new();
-    collect_yaml_files(path, &mut files).map_err(|(dir, error)| {
+    collect_yaml_files(path, &mut files, &mut HashSet::new()).map_err(|(dir, error)| {
         Diagnostic::error(format!(
             "cannot read directory `{}`: {}",
             dir.display(),
@@ -132,7 +132,13 @@ fn find_files(path: &Path) -> Result<Vec<Arc<Path>>, Diagnostic> {
 fn collect_yaml_files(
     dir: &Path,
     files: &mut Vec<PathBuf>,
+    visited: &mut HashSet<PathBuf>,
 ) -> Result<(), (PathBuf, std::io::Error)> {
+    // A symbolic link may lead back up the tree; each real directory is read once.
+    let real = std::fs::canonicalize(dir).map_err(|error| (dir.to_path_buf(), error))?;
+    if !visited.insert(real) {
+        return Ok(());
+    }
     let entries = std::fs::read_dir(dir).map_err(|error| (dir.to_path_buf(), error))?;
     for entry in entries {
         let entry = entry.map_err(|error| (dir.to_path_buf(), error))?;
@@ -149,7 +155,7 @@ fn collect_yaml_files(
             file_type.is_dir()
         };
         if is_dir {
-            collect_yaml_files(&path, files)?;
+            collect_yaml_files(&path, files, visited)?;
         } else if path
             .extension()
             .is_some_and(|ext| ext == "yaml" || ext == "yml")
@@ -398,7 +404,7 @@ fn decode_project(
             Value::Map(entries) => {
                 for entry in entries {
                     if let Some(batch) =
-                        decode_batch(file, &key, entry.key, entry.key_span, entry.value, report)
+                        decode_batch(file, entry.key, entry.key_span, entry.value, report)
                     {
                         batches.push(batch);
                     }
@@ -429,7 +435,6 @@ fn decode_project(
 
 fn decode_batch(
     file: &Arc<Path>,
-    project: &str,
     name: String,
     key_span: Span,
     node: Node,
@@ -463,7 +468,6 @@ fn decode_batch(
             }
         }
     }
-    let _ = project;
     Some(BatchDecl {
         file: file.clone(),
         name,
@@ -529,6 +533,14 @@ fn decode_generator(
                 }
             }
             None if JOB_KEYS.contains(&entry.key.as_str()) => template_entries.push(entry),
+            None if entry.key == "list" => {
+                report.report(
+                    entry.key_span,
+                    Diagnostic::error("`list:` (jobs from a bucket listing) is not supported")
+                        .hint("list the objects into a `csv:` or `jsonl:` manifest and generate the jobs from it"),
+                );
+                ok = false;
+            }
             None => {
                 let mut keys: Vec<&str> = MANIFEST_KEYS.to_vec();
                 keys.extend_from_slice(JOB_KEYS);
@@ -670,6 +682,7 @@ fn merge_project(
             default_workflow: None,
             default_priority: None,
             default_type: None,
+            report_missing_workflow: true,
         };
         job::resolve_workflow(text, *span, &scope, &mut definer_report)
     });
@@ -679,6 +692,8 @@ fn merge_project(
         default_workflow,
         default_priority: definer.defaults.priority_weight,
         default_type: definer.defaults.job_type,
+        report_missing_workflow: !definers.is_empty()
+            && (definer.defaults.workflow.is_none() || default_workflow.is_some()),
     };
 
     let mut batches: BTreeMap<String, Batch> = BTreeMap::new();
@@ -801,9 +816,14 @@ fn check_reference_ids(
         }
     }
     if duplicates > MAX_DUPLICATES_SHOWN {
+        let hidden = duplicates - MAX_DUPLICATES_SHOWN;
+        let noun = if hidden == 1 {
+            "reference_id"
+        } else {
+            "reference_ids"
+        };
         out.push(Diagnostic::error(format!(
-            "{} more duplicate reference_ids in project `{project}` (the first {MAX_DUPLICATES_SHOWN} are shown above)",
-            duplicates - MAX_DUPLICATES_SHOWN
+            "{hidden} more duplicate {noun} in project `{project}` (the first {MAX_DUPLICATES_SHOWN} are shown above)"
         )));
     }
 }

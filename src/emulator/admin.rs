@@ -138,9 +138,13 @@ async fn complete_batch(
 async fn provision(State(shared): State<Arc<Shared>>, body: Body) -> Result<Response, ApiError> {
     let seed: Seed = read_json(&shared, body).await?;
     let worker = Arc::clone(&shared);
-    tokio::task::spawn_blocking(move || worker.store.provision(&seed, &timestamp_now(), ExistingProjects::Update))
-        .await
-        .map_err(|error| super::routes::internal(&error.to_string()))?
-        .map_err(|error| ApiError::new(codes::INVALID_PARAMETER, error.to_string()))?;
+    tokio::task::spawn_blocking(move || {
+        worker
+            .store
+            .provision(&seed, &timestamp_now(), ExistingProjects::Update)
+    })
+    .await
+    .map_err(|error| super::routes::internal(&error.to_string()))?
+    .map_err(|error| ApiError::new(codes::INVALID_PARAMETER, error.to_string()))?;
     Ok(ok(json!({ "provisioned": true })))
 }

@@ -1,6 +1,12 @@
 //! The single integration-test binary: one module per area.
+
 mod apply;
+mod cli;
 mod client;
 mod emulator;
+mod examples;
 mod plan;
+mod properties;
+mod schema;
 mod support;
+mod validate;

@@ -1,0 +1,178 @@
+//! Fixtures: every invalid workspace fails with its diagnostics snapshotted; every valid one loads
+//! to the jobs snapshotted.
+
+use std::path::Path;
+
+use gtform::config;
+use gtform::diagnostic::render;
+use serde_json::json;
+
+use crate::support::{relative, root, workspaces_in};
+
+/// Each file or directory in `tests/fixtures/config/invalid/` has one problem; the rendered
+/// diagnostics (no colour, paths relative to the package root) are the snapshot.
+#[test]
+fn invalid_fixtures_fail_with_located_diagnostics() {
+    let dir = root().join("tests/fixtures/config/invalid");
+    let fixtures = workspaces_in(&dir);
+    assert!(
+        fixtures.len() >= 30,
+        "only {} invalid fixtures",
+        fixtures.len()
+    );
+    for fixture in fixtures {
+        let name = fixture.file_name().unwrap().to_string_lossy().into_owned();
+        let diagnostics = match config::load(&fixture) {
+            Ok(workspace) => panic!(
+                "{} loaded, with {} jobs",
+                fixture.display(),
+                workspace.job_count()
+            ),
+            Err(diagnostics) => diagnostics,
+        };
+        assert!(diagnostics.error_count() >= 1);
+        for diagnostic in diagnostics.iter() {
+            assert!(
+                diagnostic.location.is_some() || diagnostic.message.contains("more"),
+                "{name}: unlocated diagnostic `{}`",
+                diagnostic.message
+            );
+        }
+        let rendered = render(&diagnostics, false);
+        insta::with_settings!({ snapshot_suffix => name.clone(), prepend_module_to_snapshot => false, omit_expression => true }, {
+            insta::assert_snapshot!("invalid", rendered);
+        });
+    }
+}
+
+/// A compact, stable view of a workspace: what the planner will see.
+fn describe(workspace: &config::Workspace) -> serde_json::Value {
+    let projects: serde_json::Map<String, serde_json::Value> = workspace
+        .projects
+        .iter()
+        .map(|(key, project)| {
+            let batches: serde_json::Map<String, serde_json::Value> = project
+                .batches
+                .iter()
+                .map(|(name, batch)| {
+                    let jobs: Vec<serde_json::Value> = batch
+                        .jobs
+                        .iter()
+                        .map(|job| json!({ "at": job.location.to_string(), "request": job.request }))
+                        .collect();
+                    (name.clone(), json!({ "description": batch.description, "at": batch.location.to_string(), "jobs": jobs }))
+                })
+                .collect();
+            (
+                key.clone(),
+                json!({ "id": project.id, "name": project.name, "at": project.location.to_string(), "workflows": project.workflows, "batches": batches }),
+            )
+        })
+        .collect();
+    json!({
+        "endpoint": workspace.endpoint.as_ref().map(ToString::to_string),
+        "endpoint_at": workspace.endpoint_location.as_ref().map(ToString::to_string),
+        "projects": projects,
+    })
+}
+
+#[test]
+fn valid_fixtures_load_to_the_expected_jobs() {
+    let fixtures = workspaces_in(&root().join("tests/fixtures/config/valid"));
+    assert!(fixtures.len() >= 4);
+    for fixture in fixtures {
+        let name = fixture.file_name().unwrap().to_string_lossy().into_owned();
+        let workspace = config::load(&fixture)
+            .unwrap_or_else(|diagnostics| panic!("{}:\n{diagnostics}", fixture.display()));
+        insta::with_settings!({ snapshot_suffix => name.clone(), prepend_module_to_snapshot => false, omit_expression => true }, {
+            insta::assert_json_snapshot!("valid", describe(&workspace));
+        });
+    }
+}
+
+#[test]
+fn every_problem_of_a_workspace_is_reported_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gtform.yaml");
+    std::fs::write(
+        &file,
+        "version: 1\nprojects:\n  p:\n    id: nope\n    batches:\n      b:\n        descriptoin: x\n        jobs:\n          - reference_id: a\n            image: ftp://x/y\n          - reference_id: b\n            priority_weight: 0\n            image: https://x/y\n",
+    )
+    .unwrap();
+    let diagnostics = config::load(&file).unwrap_err();
+    let messages: Vec<&str> = diagnostics.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        vec![
+            "the `id` of project `p`: `nope` is not a UUID",
+            "unknown key `descriptoin` in batch `b`",
+            "job `a` has no workflow",
+            "`image`: `ftp://x/y` has the unsupported scheme `ftp`",
+            "job `b` has no workflow",
+            "`priority_weight` must be from 1 to 9, found 0",
+        ]
+    );
+}
+
+#[test]
+fn a_missing_workspace_is_one_unlocated_error() {
+    let diagnostics = config::load(Path::new("does/not/exist.yaml")).unwrap_err();
+    assert_eq!(diagnostics.len(), 1);
+    assert_eq!(
+        diagnostics[0].message,
+        "cannot read `does/not/exist.yaml`: no such file or directory"
+    );
+}
+
+#[test]
+fn a_directory_without_yaml_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not config").unwrap();
+    std::fs::create_dir(dir.path().join(".hidden")).unwrap();
+    std::fs::write(dir.path().join(".hidden/x.yaml"), "version: 1\n").unwrap();
+    let diagnostics = config::load(dir.path()).unwrap_err();
+    assert!(
+        diagnostics[0]
+            .message
+            .starts_with("no `*.yaml` or `*.yml` files in"),
+        "{}",
+        diagnostics[0].message
+    );
+}
+
+#[test]
+fn generated_jobs_point_at_their_manifest_row() {
+    let workspace = config::load(&relative(&root().join("examples/csv-manifest"))).unwrap();
+    let jobs = &workspace.projects["street-scenes"].batches["week-48"].jobs;
+    assert_eq!(jobs.len(), 1000);
+    assert_eq!(
+        jobs[0].location.to_string(),
+        "examples/csv-manifest/data/week-48.csv:2:1"
+    );
+    assert_eq!(
+        jobs[999].location.to_string(),
+        "examples/csv-manifest/data/week-48.csv:1001:1"
+    );
+    assert_eq!(jobs[0].request.reference_id, "cam-0001");
+    // An empty `priority` cell falls back to the project default; a filled one wins.
+    assert_eq!(jobs[0].request.priority_weight, Some(5));
+    assert!(
+        jobs.iter()
+            .any(|job| job.request.priority_weight.is_some_and(|p| p > 5))
+    );
+    assert!(jobs.iter().all(|job| job.request.batch_id.is_none()));
+}
+
+#[test]
+fn a_symlink_loop_in_a_directory_workspace_is_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("batches")).unwrap();
+    std::fs::write(
+        dir.path().join("batches/project.yaml"),
+        "version: 1\nprojects:\n  p:\n    id: 905ea3ee-6f62-4bb7-8c31-471e486d9202\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(dir.path(), dir.path().join("batches/loop")).unwrap();
+    let workspace = config::load(dir.path()).unwrap_or_else(|diagnostics| panic!("{diagnostics}"));
+    assert_eq!(workspace.projects.len(), 1);
+}
