@@ -342,3 +342,43 @@ async fn interrupt_stops_launching_reports_and_a_rerun_finishes() {
     assert_eq!(rig.remote_jobs().await, desired(&batches));
     let _ = PROJECT_ID;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_concurrent_embedded_applies_take_turns_and_converge() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = crate::support::workspace_yaml("embedded", &five_batches(40));
+    std::fs::write(dir.path().join("gtform.yaml"), yaml).unwrap();
+    let spawn = || {
+        gtform_command(dir.path())
+            .args(["apply", "--auto-approve"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (first, second) = (spawn(), spawn());
+    for output in [
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    ] {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let plan = crate::support::Run(
+        gtform_command(dir.path())
+            .args(["plan", "--detailed-exitcode"])
+            .output()
+            .unwrap(),
+    )
+    .expect_code(0);
+    assert_eq!(
+        plan.stdout().matches("40 unchanged").count(),
+        5,
+        "{}",
+        plan.stdout()
+    );
+    assert!(plan.stdout().contains("No changes."));
+}

@@ -332,3 +332,34 @@ async fn the_embedded_emulator_needs_no_key_and_says_so() {
         "the embedded state persists"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_emulator_keeps_a_project_name_so_a_changed_assertion_is_a_conflict() {
+    let dir = tempfile::tempdir().unwrap();
+    let quickstart =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart/gtform.yaml");
+    let yaml = std::fs::read_to_string(quickstart).unwrap();
+    std::fs::write(dir.path().join("gtform.yaml"), &yaml).unwrap();
+    let run = |args: &[&str]| {
+        crate::support::Run(
+            crate::support::gtform_command(dir.path())
+                .args(args)
+                .output()
+                .unwrap(),
+        )
+    };
+    run(&["plan"]).expect_code(0);
+    std::fs::write(
+        dir.path().join("gtform.yaml"),
+        yaml.replace("name: Street scenes", "name: Highway cams"),
+    )
+    .unwrap();
+    let conflict = run(&["plan"]).expect_code(1);
+    assert!(
+        conflict
+            .stderr()
+            .contains("is named \"Street scenes\" on the server, not \"Highway cams\""),
+        "{}",
+        conflict.stderr()
+    );
+}
