@@ -416,17 +416,7 @@ async fn create_batch(
                 };
             }
         };
-        let delay = options.create_retry.delay(attempt, error.retry_after());
-        observer.on_event(&ApplyEvent::Retrying {
-            what: what.clone(),
-            attempt,
-            error: error.to_string(),
-            delay,
-        });
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = cancel.cancelled() => {}
-        }
+        wait_before_retry(&what, attempt, &error, options, observer, cancel).await;
         attempt += 1;
     }
 }
@@ -535,21 +525,34 @@ async fn create_job(
             });
             return JobOutcome::Failed(message);
         }
-        let delay = options.create_retry.delay(attempt, error.retry_after());
-        observer.on_event(&ApplyEvent::Retrying {
-            what: format!(
-                "job {}/{}/{}",
-                target.project_key, target.batch.name, request.reference_id
-            ),
-            attempt,
-            error: error.to_string(),
-            delay,
-        });
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = cancel.cancelled() => {}
-        }
+        let what = format!(
+            "job {}/{}/{}",
+            target.project_key, target.batch.name, request.reference_id
+        );
+        wait_before_retry(&what, attempt, &error, options, observer, cancel).await;
         attempt += 1;
+    }
+}
+
+/// Announces a retry and waits out its backoff (or until apply is cancelled).
+async fn wait_before_retry(
+    what: &str,
+    attempt: u32,
+    error: &ClientError,
+    options: &ApplyOptions,
+    observer: &dyn ApplyObserver,
+    cancel: &CancellationToken,
+) {
+    let delay = options.create_retry.delay(attempt, error.retry_after());
+    observer.on_event(&ApplyEvent::Retrying {
+        what: what.to_owned(),
+        attempt,
+        error: error.to_string(),
+        delay,
+    });
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => {}
+        _ = cancel.cancelled() => {}
     }
 }
 

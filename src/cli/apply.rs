@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::apply::{self, ApplyEvent, ApplyObserver, ApplyOptions, ApplyReport};
 use crate::plan::Plan;
-use crate::plan::render::{self, RenderOptions, group_thousands};
+use crate::plan::render::{self, RenderOptions, counted, group_thousands};
 use crate::plan::saved::SavedPlan;
 
 use super::plan::fail_on_conflicts;
@@ -250,8 +250,8 @@ fn finish(report: &ApplyReport, args: &ApplyArgs, ui: &mut Ui) -> Result<ExitCod
         };
         ui.status(&format!(
             "\n{verdict}: {} and {} created{adopted} in {:.1}s ({:.0} jobs/s, {} create requests).",
-            plural(report.batches_created, "batch", "batches"),
-            plural(report.jobs_created, "job", "jobs"),
+            counted(report.batches_created, "batch", "batches"),
+            counted(report.jobs_created, "job", "jobs"),
             seconds,
             jobs_done as f64 / seconds,
             group_thousands(report.create_requests),
@@ -280,7 +280,7 @@ fn finish(report: &ApplyReport, args: &ApplyArgs, ui: &mut Ui) -> Result<ExitCod
     }
     let mut problems = Vec::new();
     if !report.failures.is_empty() {
-        problems.push(plural(
+        problems.push(counted(
             report.failures.len() as u64,
             "create failed",
             "creates failed",
@@ -289,7 +289,7 @@ fn finish(report: &ApplyReport, args: &ApplyArgs, ui: &mut Ui) -> Result<ExitCod
     if report.jobs_not_attempted > 0 {
         problems.push(format!(
             "{} not attempted",
-            plural(report.jobs_not_attempted, "job", "jobs")
+            counted(report.jobs_not_attempted, "job", "jobs")
         ));
     }
     if report.cancelled {
@@ -297,14 +297,6 @@ fn finish(report: &ApplyReport, args: &ApplyArgs, ui: &mut Ui) -> Result<ExitCod
     }
     Err(CliError::new(problems.join(", "))
         .hint("everything created so far is kept; run `gtform apply` again to finish the rest"))
-}
-
-fn plural(n: u64, singular: &str, plural: &str) -> String {
-    format!(
-        "{} {}",
-        group_thousands(n),
-        if n == 1 { singular } else { plural }
-    )
 }
 
 enum ProgressMode {
@@ -456,7 +448,7 @@ impl ApplyObserver for Progress {
             ApplyEvent::Confirming { projects } => {
                 self.message(&format!(
                     "Confirming jobs that already existed ({} read again)…",
-                    plural(*projects as u64, "project", "projects")
+                    counted(*projects as u64, "project", "projects")
                 ));
             }
             _ => {}

@@ -68,7 +68,8 @@ pub fn group_thousands(n: u64) -> String {
     out
 }
 
-fn count(n: u64, singular: &str, plural: &str) -> String {
+/// `1 job`, `1,240 jobs`.
+pub fn counted(n: u64, singular: &str, plural: &str) -> String {
     format!(
         "{} {}",
         group_thousands(n),
@@ -112,13 +113,13 @@ pub fn summary_line(summary: &Summary) -> String {
         }
         return format!(
             "No changes. {} on the server not managed by the workspace.",
-            count(summary.unmanaged, "object", "objects")
+            counted(summary.unmanaged, "object", "objects")
         );
     }
     format!(
         "Plan: {} to create, {}, {} drifted, {} unmanaged.",
         group_thousands(summary.create),
-        count(summary.conflicts, "conflict", "conflicts"),
+        counted(summary.conflicts, "conflict", "conflicts"),
         group_thousands(summary.drifted),
         group_thousands(summary.unmanaged)
     )
@@ -165,12 +166,12 @@ fn render_project(
             out,
             "  {} {} with {} not in the workspace (not touched)",
             painter.paint(Tone::Unmanaged, "?"),
-            count(
+            counted(
                 project.unmanaged_batches.len() as u64,
                 "unmanaged batch",
                 "unmanaged batches"
             ),
-            count(jobs_inside, "job", "jobs")
+            counted(jobs_inside, "job", "jobs")
         );
         if options.verbose {
             for batch in &project.unmanaged_batches {
@@ -185,7 +186,7 @@ fn render_project(
                     painter.paint(Tone::Unmanaged, "?"),
                     batch.name,
                     batch.id,
-                    count(batch.total_jobs, "job", "jobs")
+                    counted(batch.total_jobs, "job", "jobs")
                 );
             }
         }
@@ -195,7 +196,7 @@ fn render_project(
             out,
             "  {} {} in managed batches not in the workspace (--verbose lists them)",
             painter.paint(Tone::Unmanaged, "?"),
-            count(unmanaged_jobs, "unmanaged job", "unmanaged jobs")
+            counted(unmanaged_jobs, "unmanaged job", "unmanaged jobs")
         );
     }
 }
@@ -222,7 +223,7 @@ fn render_batch(out: &mut String, batch: &BatchPlan, painter: &Painter, options:
     if n_creates > 0 {
         parts.push(painter.paint(
             Tone::Create,
-            &format!("+ {}", count(n_creates, "job", "jobs")),
+            &format!("+ {}", counted(n_creates, "job", "jobs")),
         ));
     }
     if batch.unchanged_jobs > 0 {
@@ -236,7 +237,7 @@ fn render_batch(out: &mut String, batch: &BatchPlan, painter: &Painter, options:
             Tone::Conflict,
             &format!(
                 "! {}",
-                count(batch.conflicts.len() as u64, "conflict", "conflicts")
+                counted(batch.conflicts.len() as u64, "conflict", "conflicts")
             ),
         ));
     }
