@@ -2,16 +2,15 @@
 //!
 //! The API lists batches only through project details and jobs only per batch, 100 a page. A
 //! project's state therefore costs exactly `1 + Σ ⌈jobs in batch / 100⌉` requests, the minimum the
-//! API allows: details once, then every non-empty batch page by page. Batches (and projects) are
-//! read concurrently; the pages of one batch follow each other because each token comes from the
-//! page before.
+//! API allows: details once, then every non-empty batch page by page, up to the job count that
+//! details reported. Batches (and projects) are read concurrently; the pages of one batch follow
+//! each other because each token comes from the page before.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 use crate::api::{BatchSummary, JobSummary, ProjectDetails};
@@ -121,7 +120,7 @@ async fn fetch_project(
         .map(|(index, summary)| {
             let permits = permits.clone();
             async move {
-                fetch_batch_jobs(client, project_id, &summary.id, &permits)
+                fetch_batch_jobs(client, project_id, summary, &permits)
                     .await
                     .map(|jobs| (index, jobs))
             }
@@ -150,10 +149,15 @@ async fn fetch_project(
 async fn fetch_batch_jobs(
     client: &Client,
     project_id: &str,
-    batch_id: &str,
+    summary: &BatchSummary,
     permits: &Semaphore,
 ) -> Result<Vec<RemoteJob>, ClientError> {
-    let mut jobs = Vec::new();
+    let batch_id = summary.id.as_str();
+    let mut jobs = Vec::with_capacity(
+        usize::try_from(summary.total_jobs)
+            .unwrap_or(0)
+            .min(1 << 20),
+    );
     let mut token: Option<String> = None;
     let mut seen_tokens = HashSet::new();
     loop {
@@ -165,7 +169,11 @@ async fn fetch_batch_jobs(
         };
         let page_was_empty = page.jobs.is_empty();
         jobs.extend(page.jobs.into_iter().map(RemoteJob::from));
-        if page.next_page_token.is_empty() || page_was_empty {
+        // Stopping once project details' count is reached keeps the request count minimal even
+        // against a server that hands out a token with its last page. A job created after the
+        // details were read may be missed: the plan then creates it, and apply adopts it.
+        let listed_all = jobs.len() as u64 >= summary.total_jobs;
+        if page.next_page_token.is_empty() || page_was_empty || listed_all {
             return Ok(jobs);
         }
         // A server that hands out a token twice would make us loop forever.
@@ -178,121 +186,5 @@ async fn fetch_batch_jobs(
             });
         }
         token = Some(page.next_page_token);
-    }
-}
-
-impl RemoteState {
-    /// A digest of everything a plan depends on: project names, batches (id, name, description)
-    /// and which job reference_id sits in which batch. Job progress (status, counts) is left out:
-    /// labelling progress does not make a plan stale.
-    pub fn fingerprint(&self) -> String {
-        let mut hasher = Sha256::new();
-        for (project_id, project) in &self.projects {
-            hash_field(&mut hasher, "project", project_id);
-            hash_field(&mut hasher, "name", &project.name);
-            let mut batches: Vec<&RemoteBatch> = project.batches.iter().collect();
-            batches.sort_by(|a, b| a.summary.name.cmp(&b.summary.name));
-            for batch in batches {
-                hash_field(&mut hasher, "batch", &batch.summary.id);
-                hash_field(&mut hasher, "batch_name", &batch.summary.name);
-                hash_field(&mut hasher, "description", &batch.summary.description);
-                let mut reference_ids: Vec<&str> = batch
-                    .jobs
-                    .iter()
-                    .map(|job| job.reference_id.as_str())
-                    .collect();
-                reference_ids.sort_unstable();
-                for reference_id in reference_ids {
-                    hash_field(&mut hasher, "job", reference_id);
-                }
-            }
-        }
-        let digest = hasher.finalize();
-        let mut text = String::with_capacity(7 + 2 * digest.len());
-        text.push_str("sha256:");
-        for byte in digest.iter() {
-            text.push_str(&format!("{byte:02x}"));
-        }
-        text
-    }
-}
-
-fn hash_field(hasher: &mut Sha256, tag: &str, value: &str) {
-    // Length-prefixed, so that no two different states can feed the same bytes.
-    hasher.update(tag.as_bytes());
-    hasher.update((value.len() as u64).to_le_bytes());
-    hasher.update(value.as_bytes());
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn batch(id: &str, name: &str, jobs: &[&str]) -> RemoteBatch {
-        RemoteBatch {
-            summary: BatchSummary {
-                id: id.into(),
-                name: name.into(),
-                description: String::new(),
-                is_default: false,
-                total_jobs: jobs.len() as u64,
-                completed_jobs: 0,
-                total_frames: 0,
-                completed_frames: 0,
-                annotations: 0,
-                created_at: String::new(),
-                status: "Active".into(),
-            },
-            jobs: jobs
-                .iter()
-                .map(|reference_id| RemoteJob {
-                    id: format!("id-{reference_id}"),
-                    reference_id: (*reference_id).into(),
-                    status: "created".into(),
-                })
-                .collect(),
-        }
-    }
-
-    fn state(batches: Vec<RemoteBatch>) -> RemoteState {
-        let mut state = RemoteState::default();
-        state.projects.insert(
-            "p".into(),
-            RemoteProject {
-                id: "p".into(),
-                name: "Project".into(),
-                base: "IMAGE".into(),
-                batches,
-            },
-        );
-        state
-    }
-
-    #[test]
-    fn fingerprint_ignores_listing_order_and_progress() {
-        let a = state(vec![batch("1", "a", &["x", "y"]), batch("2", "b", &["z"])]);
-        let mut b = state(vec![batch("2", "b", &["z"]), batch("1", "a", &["y", "x"])]);
-        b.projects.get_mut("p").unwrap().batches[0].jobs[0].status = "completed".into();
-        assert_eq!(a.fingerprint(), b.fingerprint());
-    }
-
-    #[test]
-    fn fingerprint_changes_with_jobs_batches_and_names() {
-        let base = state(vec![batch("1", "a", &["x"])]);
-        let more_jobs = state(vec![batch("1", "a", &["x", "y"])]);
-        let moved = state(vec![batch("1", "a", &[]), batch("2", "b", &["x"])]);
-        let mut renamed = base.clone();
-        renamed.projects.get_mut("p").unwrap().name = "Other".into();
-        let fingerprints = [
-            base.fingerprint(),
-            more_jobs.fingerprint(),
-            moved.fingerprint(),
-            renamed.fingerprint(),
-        ];
-        for (i, a) in fingerprints.iter().enumerate() {
-            for b in &fingerprints[i + 1..] {
-                assert_ne!(a, b);
-            }
-        }
     }
 }

@@ -40,6 +40,8 @@ pub struct LimiterSnapshot {
 }
 
 const RATE_WINDOW: Duration = Duration::from_secs(1);
+const MIN_RATE_WINDOW: Duration = Duration::from_millis(100);
+const BASELINE_DRIFT: Duration = Duration::from_secs(30);
 const RATE_BACKOFF: f64 = 0.8;
 const RATE_START_FRACTION: f64 = 0.9;
 const RATE_PROBE_STEP: f64 = 0.02;
@@ -61,6 +63,8 @@ struct State {
     last_decrease: Option<Instant>,
     last_rate_change: Instant,
     last_overload: Option<Instant>,
+    last_rate_backoff: Option<Instant>,
+    last_success: Option<Instant>,
     smoothed_latency: Option<Duration>,
     best_latency: Option<Duration>,
     recent_successes: VecDeque<Instant>,
@@ -111,6 +115,8 @@ impl Limiter {
                 last_decrease: None,
                 last_rate_change: now,
                 last_overload: None,
+                last_rate_backoff: None,
+                last_success: None,
                 smoothed_latency: None,
                 best_latency: None,
                 recent_successes: VecDeque::new(),
@@ -207,8 +213,7 @@ impl State {
         }
     }
 
-    fn on_success(&mut self, latency: Duration, now: Instant) {
-        self.recent_successes.push_back(now);
+    fn forget_old_successes(&mut self, now: Instant) {
         while self
             .recent_successes
             .front()
@@ -216,14 +221,27 @@ impl State {
         {
             self.recent_successes.pop_front();
         }
+    }
+
+    fn on_success(&mut self, latency: Duration, now: Instant) {
+        self.recent_successes.push_back(now);
+        self.forget_old_successes(now);
         let smoothed = match self.smoothed_latency {
             Some(previous) => previous.mul_f64(0.9) + latency.mul_f64(0.1),
             None => latency,
         };
         self.smoothed_latency = Some(smoothed);
-        let best = self
-            .best_latency
-            .map_or(smoothed, |best| best.min(smoothed));
+        // The baseline is the best latency seen, drifting up towards a lasting higher one: a
+        // server that became slower for good must not read as overloaded forever.
+        let since_last = now.duration_since(self.last_success.unwrap_or(now));
+        self.last_success = Some(now);
+        let best = match self.best_latency {
+            Some(best) if best < smoothed => {
+                let weight = (since_last.as_secs_f64() / BASELINE_DRIFT.as_secs_f64()).min(1.0);
+                best + (smoothed - best).mul_f64(weight)
+            }
+            _ => smoothed,
+        };
         self.best_latency = Some(best);
 
         if smoothed > best.mul_f64(LATENCY_RISE_FACTOR) + LATENCY_RISE_SLACK {
@@ -245,34 +263,42 @@ impl State {
     }
 
     fn on_overload(&mut self, retry_after: Option<Duration>, now: Instant) {
-        let until = now + retry_after.unwrap_or(DEFAULT_PAUSE);
+        let pause = retry_after.unwrap_or(DEFAULT_PAUSE);
+        let until = now.checked_add(pause).unwrap_or(now + DEFAULT_PAUSE);
         self.paused_until = Some(
             self.paused_until
                 .map_or(until, |current| current.max(until)),
         );
         self.next_start = self.next_start.max(until);
-        let recently_overloaded = self
-            .last_overload
+        self.forget_old_successes(now);
+        // What the server accepted over the last window (or since the start, if shorter): the
+        // best estimate of its limit.
+        let window = now
+            .duration_since(self.started)
+            .clamp(MIN_RATE_WINDOW, RATE_WINDOW);
+        let accepted = self.recent_successes.len() as f64 / window.as_secs_f64();
+        let backed_off_recently = self
+            .last_rate_backoff
             .is_some_and(|at| now.duration_since(at) < RATE_WINDOW);
-        // What the server accepted over the last window: the best estimate of its limit.
-        let accepted = self.recent_successes.len() as f64 / RATE_WINDOW.as_secs_f64();
-        self.rate = match self.rate {
-            None => Some((accepted * RATE_START_FRACTION).max(1.0)),
-            // Several 429s from one burst are one signal, not many.
-            Some(rate) if recently_overloaded => Some(rate),
+        match self.rate {
+            // Several 429s within a window are one signal, not many.
+            Some(_) if backed_off_recently => {}
+            None => {
+                self.rate = Some((accepted * RATE_START_FRACTION).max(1.0));
+                self.last_rate_backoff = Some(now);
+            }
             Some(rate) => {
                 let backed_off = rate * RATE_BACKOFF;
                 let below_accepted = accepted * RATE_START_FRACTION;
-                Some(
-                    if below_accepted >= 1.0 {
-                        backed_off.min(below_accepted)
-                    } else {
-                        backed_off
-                    }
-                    .max(1.0),
-                )
+                let next = if below_accepted >= 1.0 {
+                    backed_off.min(below_accepted)
+                } else {
+                    backed_off
+                };
+                self.rate = Some(next.max(1.0));
+                self.last_rate_backoff = Some(now);
             }
-        };
+        }
         self.last_rate_change = now;
         self.last_overload = Some(now);
     }
@@ -350,6 +376,76 @@ mod tests {
             });
         }
         assert!(limiter.snapshot().concurrency_limit < 10);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lasting_rise_in_latency_becomes_the_new_baseline() {
+        let limiter = Limiter::new(16);
+        for _ in 0..50 {
+            tokio::time::advance(Duration::from_millis(20)).await;
+            limiter.acquire().await.finish(Signal::Success {
+                latency: Duration::from_millis(20),
+            });
+        }
+        // The server is three times slower from now on, for good.
+        for _ in 0..3_000 {
+            tokio::time::advance(Duration::from_millis(60)).await;
+            limiter.acquire().await.finish(Signal::Success {
+                latency: Duration::from_millis(60),
+            });
+        }
+        assert_eq!(limiter.snapshot().concurrency_limit, 16);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_of_429s_keeps_backing_off_once_a_window() {
+        let limiter = Limiter::new(8);
+        for _ in 0..100 {
+            tokio::time::advance(Duration::from_millis(10)).await;
+            limiter.acquire().await.finish(Signal::Success {
+                latency: Duration::from_millis(1),
+            });
+        }
+        let mut rates = Vec::new();
+        for _ in 0..5 {
+            limiter.acquire().await.finish(Signal::Overloaded {
+                retry_after: Some(Duration::ZERO),
+            });
+            rates.push(limiter.snapshot().rate_per_second.unwrap());
+            tokio::time::advance(Duration::from_millis(600)).await;
+        }
+        assert!(rates.windows(2).all(|pair| pair[1] <= pair[0]), "{rates:?}");
+        assert!(
+            rates[4] < rates[0] * 0.7,
+            "429s every 0.6 s still back off: {rates:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_early_first_overload_is_measured_on_the_time_elapsed() {
+        let limiter = Limiter::new(8);
+        // 20 accepted in the first 0.2 s, then a 429: the server allows about 100/s.
+        for _ in 0..20 {
+            tokio::time::advance(Duration::from_millis(10)).await;
+            limiter.acquire().await.finish(Signal::Success {
+                latency: Duration::from_millis(1),
+            });
+        }
+        limiter
+            .acquire()
+            .await
+            .finish(Signal::Overloaded { retry_after: None });
+        let rate = limiter.snapshot().rate_per_second.unwrap();
+        assert!((80.0..=100.0).contains(&rate), "{rate}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_absurd_retry_after_does_not_overflow() {
+        let limiter = Limiter::new(2);
+        limiter.acquire().await.finish(Signal::Overloaded {
+            retry_after: Some(Duration::MAX),
+        });
+        assert!(limiter.snapshot().rate_per_second.is_some());
     }
 
     #[tokio::test(start_paused = true)]

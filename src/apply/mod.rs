@@ -27,7 +27,7 @@ use futures::stream::FuturesUnordered;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{CreateBatchRequest, codes};
-use crate::client::{Client, ClientError, RetryPolicy};
+use crate::client::{Client, ClientError, FailureKind, RetryPolicy};
 use crate::diagnostic::Location;
 use crate::plan::{BatchPlan, Plan};
 use crate::state::{self, FetchOptions};
@@ -149,9 +149,12 @@ pub struct ApplyReport {
     /// Jobs that already existed in their batch (confirmed).
     pub jobs_adopted: u64,
     pub failures: Vec<ApplyFailure>,
-    /// Jobs not attempted: their batch failed, or apply was cancelled first.
+    /// Jobs not attempted: their batch failed, apply was interrupted, or it stopped early.
     pub jobs_not_attempted: u64,
+    /// Interrupted (Ctrl-C) before every job was settled.
     pub cancelled: bool,
+    /// Why apply stopped sending creates on its own (a key the server no longer accepts).
+    pub stopped_early: Option<String>,
     /// Create requests sent, retries included.
     pub create_requests: u64,
     pub elapsed: Duration,
@@ -160,7 +163,7 @@ pub struct ApplyReport {
 impl ApplyReport {
     /// Whether everything in the plan now exists.
     pub fn is_complete(&self) -> bool {
-        self.failures.is_empty() && self.jobs_not_attempted == 0 && !self.cancelled
+        self.failures.is_empty() && self.jobs_not_attempted == 0
     }
 }
 
@@ -173,8 +176,25 @@ struct BatchTarget<'p> {
 enum JobOutcome {
     Created,
     Adopted,
-    Failed(String),
+    /// The error, and whether it dooms every other create too (bad key, no access).
+    Failed(String, bool),
     NotAttempted,
+}
+
+/// Waits for a permit, unless `stop` fires first.
+async fn acquire_unless_stopped<'l>(
+    limiter: &'l Limiter,
+    stop: &CancellationToken,
+) -> Option<limiter::Permit<'l>> {
+    tokio::select! {
+        permit = limiter.acquire() => (!stop.is_cancelled()).then_some(permit),
+        _ = stop.cancelled() => None,
+    }
+}
+
+/// Whether a failed create means no other create can succeed either.
+fn dooms_every_create(error: &ClientError) -> bool {
+    matches!(error.kind(), FailureKind::BadKey | FailureKind::NoAccess)
 }
 
 /// Applies `plan`: creates its batches, then its jobs. Never returns early on a failed create.
@@ -204,7 +224,19 @@ pub async fn run(
         })
         .collect();
 
-    let batch_ids = ensure_batches(client, &targets, options, observer, cancel, &mut report).await;
+    let limiter = Limiter::new(options.parallelism);
+    // Stops on Ctrl-C, and on its own when the server stops accepting the key.
+    let stop = cancel.child_token();
+    let batch_ids = ensure_batches(
+        client,
+        &targets,
+        &limiter,
+        options,
+        observer,
+        &stop,
+        &mut report,
+    )
+    .await;
 
     // Jobs of batches that exist, flattened: (batch index, job index).
     let mut queue: Vec<(usize, usize)> = Vec::new();
@@ -216,13 +248,13 @@ pub async fn run(
         }
     }
 
-    let limiter = Limiter::new(options.parallelism);
     let next = AtomicUsize::new(0);
     let create_requests = AtomicU64::new(0);
     let adopted: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
     let failures: Mutex<Vec<ApplyFailure>> = Mutex::new(Vec::new());
     let created = AtomicU64::new(0);
     let not_attempted = AtomicU64::new(0);
+    let stopped_early: Mutex<Option<String>> = Mutex::new(None);
     let workers: FuturesUnordered<_> = (0..options.parallelism.max(1))
         .map(|_| async {
             loop {
@@ -240,7 +272,7 @@ pub async fn run(
                     &limiter,
                     options,
                     observer,
-                    cancel,
+                    &stop,
                     &create_requests,
                 )
                 .await;
@@ -250,13 +282,19 @@ pub async fn run(
                         created.fetch_add(1, Ordering::Relaxed);
                     }
                     JobOutcome::Adopted => lock(&adopted).push((batch_index, job_index)),
-                    JobOutcome::Failed(error) => lock(&failures).push(ApplyFailure {
-                        project: target.project_key.to_owned(),
-                        batch: target.batch.name.clone(),
-                        reference_id: Some(job.request.reference_id.clone()),
-                        location: job.location.clone(),
-                        error,
-                    }),
+                    JobOutcome::Failed(error, dooms_the_rest) => {
+                        if dooms_the_rest && !stop.is_cancelled() {
+                            lock(&stopped_early).get_or_insert_with(|| error.clone());
+                            stop.cancel();
+                        }
+                        lock(&failures).push(ApplyFailure {
+                            project: target.project_key.to_owned(),
+                            batch: target.batch.name.clone(),
+                            reference_id: Some(job.request.reference_id.clone()),
+                            location: job.location.clone(),
+                            error,
+                        });
+                    }
                     JobOutcome::NotAttempted => {
                         not_attempted.fetch_add(1, Ordering::Relaxed);
                     }
@@ -270,8 +308,25 @@ pub async fn run(
     report.jobs_not_attempted += not_attempted.into_inner();
     report.create_requests += create_requests.into_inner();
     report.failures.extend(into_inner(failures));
+    if let Some(reason) = into_inner(stopped_early) {
+        report.stopped_early.get_or_insert(reason);
+    }
+    report.cancelled = cancel.is_cancelled();
     let adopted = into_inner(adopted);
-    if !adopted.is_empty() {
+    if report.cancelled {
+        // Reading whole projects again is not what an interrupted user wants; say what is open.
+        for &(batch_index, job_index) in &adopted {
+            let target = &targets[batch_index];
+            let job = &target.batch.creates[job_index];
+            report.failures.push(ApplyFailure {
+                project: target.project_key.to_owned(),
+                batch: target.batch.name.clone(),
+                reference_id: Some(job.request.reference_id.clone()),
+                location: job.location.clone(),
+                error: "already existed (FS_0001), not confirmed because apply was interrupted; run `gtform plan` to check".to_owned(),
+            });
+        }
+    } else if !adopted.is_empty() {
         confirm_adopted(
             client,
             &targets,
@@ -282,7 +337,6 @@ pub async fn run(
         )
         .await;
     }
-    report.cancelled = cancel.is_cancelled();
     report.elapsed = started.elapsed();
     observer.on_event(&ApplyEvent::Finished);
     report
@@ -305,9 +359,10 @@ fn into_inner<T>(mutex: Mutex<T>) -> T {
 async fn ensure_batches(
     client: &Client,
     targets: &[BatchTarget<'_>],
+    limiter: &Limiter,
     options: &ApplyOptions,
     observer: &dyn ApplyObserver,
-    cancel: &CancellationToken,
+    stop: &CancellationToken,
     report: &mut ApplyReport,
 ) -> Vec<Option<String>> {
     let mut ids: Vec<Option<String>> = targets
@@ -321,7 +376,7 @@ async fn ensure_batches(
         .map(|(index, target)| async move {
             (
                 index,
-                create_batch(client, target, options, observer, cancel).await,
+                create_batch(client, target, limiter, options, observer, stop).await,
             )
         })
         .collect();
@@ -348,7 +403,11 @@ async fn ensure_batches(
                 observer.on_event(&event);
                 ids[index] = Some(batch_id);
             }
-            Err(error) => {
+            Err((error, dooms_the_rest)) => {
+                if dooms_the_rest && !stop.is_cancelled() {
+                    report.stopped_early.get_or_insert_with(|| error.clone());
+                    stop.cancel();
+                }
                 observer.on_event(&ApplyEvent::BatchFailed {
                     project: target.project_key.to_owned(),
                     batch: target.batch.name.clone(),
@@ -368,17 +427,18 @@ async fn ensure_batches(
 }
 
 struct BatchOutcome {
-    /// The batch id, and whether it was adopted.
-    result: Result<(String, bool), String>,
+    /// The batch id and whether it was adopted; or the error and whether it dooms every create.
+    result: Result<(String, bool), (String, bool)>,
     requests: u64,
 }
 
 async fn create_batch(
     client: &Client,
     target: &BatchTarget<'_>,
+    limiter: &Limiter,
     options: &ApplyOptions,
     observer: &dyn ApplyObserver,
-    cancel: &CancellationToken,
+    stop: &CancellationToken,
 ) -> BatchOutcome {
     let request = CreateBatchRequest {
         name: target.batch.name.clone(),
@@ -388,35 +448,41 @@ async fn create_batch(
     let mut requests = 0;
     let mut attempt = 1;
     loop {
-        if cancel.is_cancelled() {
+        let Some(permit) = acquire_unless_stopped(limiter, stop).await else {
             return BatchOutcome {
-                result: Err("not created: apply was cancelled".into()),
+                result: Err(("not created: apply was stopped".into(), false)),
                 requests,
             };
-        }
+        };
         requests += 1;
-        let error = match client.create_batch(target.project_id, &request).await {
+        let sent = Instant::now();
+        let result = client.create_batch(target.project_id, &request).await;
+        let latency = sent.elapsed();
+        let error = match result {
             Ok(response) => {
+                permit.finish(Signal::Success { latency });
                 return BatchOutcome {
                     result: Ok((response.batch_id, false)),
                     requests,
                 };
             }
-            Err(error) if error.code() == Some(codes::BATCH_EXISTS) => {
-                let result = find_batch_id(client, target).await.map(|id| (id, true));
-                return BatchOutcome { result, requests };
-            }
-            Err(error) if error.is_transient() && attempt < options.create_retry.max_attempts => {
-                error
-            }
-            Err(error) => {
-                return BatchOutcome {
-                    result: Err(describe(&error)),
-                    requests,
-                };
-            }
+            Err(error) => error,
         };
-        wait_before_retry(&what, attempt, &error, options, observer, cancel).await;
+        permit.finish(signal_for(&error, latency));
+        if error.code() == Some(codes::BATCH_EXISTS) {
+            let result = find_batch_id(client, target)
+                .await
+                .map(|id| (id, true))
+                .map_err(|error| (error, false));
+            return BatchOutcome { result, requests };
+        }
+        if !error.is_transient() || attempt >= options.create_retry.max_attempts {
+            return BatchOutcome {
+                result: Err((describe(&error), dooms_every_create(&error))),
+                requests,
+            };
+        }
+        wait_before_retry(&what, attempt, &error, options, observer, stop).await;
         attempt += 1;
     }
 }
@@ -451,7 +517,7 @@ async fn create_job(
     limiter: &Limiter,
     options: &ApplyOptions,
     observer: &dyn ApplyObserver,
-    cancel: &CancellationToken,
+    stop: &CancellationToken,
     create_requests: &AtomicU64,
 ) -> JobOutcome {
     let job = &target.batch.creates[job_index];
@@ -466,20 +532,16 @@ async fn create_job(
     };
     let mut attempt = 1;
     loop {
-        if cancel.is_cancelled() {
+        let Some(permit) = acquire_unless_stopped(limiter, stop).await else {
             return if attempt == 1 {
                 JobOutcome::NotAttempted
             } else {
                 JobOutcome::Failed(
-                    "apply was cancelled before this create was confirmed; run apply again".into(),
+                    "apply stopped before this create was confirmed; run apply again".into(),
+                    false,
                 )
             };
-        }
-        let permit = limiter.acquire().await;
-        if cancel.is_cancelled() {
-            drop(permit);
-            continue;
-        }
+        };
         create_requests.fetch_add(1, Ordering::Relaxed);
         let sent = Instant::now();
         let result = client.create_job(target.project_id, &request).await;
@@ -523,13 +585,13 @@ async fn create_job(
                 reference_id,
                 error: message.clone(),
             });
-            return JobOutcome::Failed(message);
+            return JobOutcome::Failed(message, dooms_every_create(&error));
         }
         let what = format!(
             "job {}/{}/{}",
             target.project_key, target.batch.name, request.reference_id
         );
-        wait_before_retry(&what, attempt, &error, options, observer, cancel).await;
+        wait_before_retry(&what, attempt, &error, options, observer, stop).await;
         attempt += 1;
     }
 }
@@ -642,6 +704,12 @@ async fn confirm_adopted(
                             .to_owned()
                     }
                 };
+                observer.on_event(&ApplyEvent::JobFailed {
+                    project: target.project_key.to_owned(),
+                    batch: target.batch.name.clone(),
+                    reference_id: job.request.reference_id.clone(),
+                    error: error.clone(),
+                });
                 misplaced.insert(
                     position,
                     ApplyFailure {

@@ -1,6 +1,6 @@
 //! `gtform apply`: show the plan, ask, create; or apply a saved plan exactly.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,11 +13,10 @@ use tokio_util::sync::CancellationToken;
 use crate::apply::{self, ApplyEvent, ApplyObserver, ApplyOptions, ApplyReport};
 use crate::plan::Plan;
 use crate::plan::render::{self, RenderOptions, counted, group_thousands};
-use crate::plan::saved::SavedPlan;
 
 use super::plan::fail_on_conflicts;
 use super::session::{self, ConnectionArgs, PROGRESS_INTERVAL, Session};
-use super::show::read_plan_file;
+use super::show::{is_saved_plan_file, read_plan_file};
 use super::{CliError, Ui, exit};
 
 /// Failures listed one by one in the report; the rest are counted.
@@ -49,13 +48,13 @@ pub struct ApplyArgs {
 }
 
 pub async fn run(args: ApplyArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
-    if args.json && !args.auto_approve && !is_saved_plan(&args.path) {
+    if args.json && !args.auto_approve && !is_saved_plan_file(&args.path) {
         return Err(
             CliError::new("--json needs --auto-approve: there is no one to ask")
                 .hint("review the plan with `gtform plan` first"),
         );
     }
-    let (session, plan) = if is_saved_plan(&args.path) {
+    let (session, plan) = if is_saved_plan_file(&args.path) {
         if !args.target.is_empty() {
             return Err(CliError::new(
                 "--target cannot be used with a saved plan: the plan already has its scope",
@@ -78,10 +77,8 @@ pub async fn run(args: ApplyArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
     }
     if !plan.has_changes() {
         if args.json {
-            ui.out(&format!(
-                "{}\n",
-                json!({"type": "apply_complete", "changes": 0})
-            ));
+            let nothing = ApplyReport::default();
+            ui.out(&format!("{}\n", completion_json(&nothing)));
         }
         return Ok(exit::code(exit::SUCCESS));
     }
@@ -105,18 +102,6 @@ fn parse_parallelism(text: &str) -> Result<usize, String> {
         Ok(n) if (1..=1024).contains(&n) => Ok(n),
         _ => Err("expected a number from 1 to 1024".to_owned()),
     }
-}
-
-fn is_saved_plan(path: &Path) -> bool {
-    if !path.is_file() {
-        return false;
-    }
-    let mut head = vec![0u8; 4096];
-    let Ok(mut file) = std::fs::File::open(path) else {
-        return false;
-    };
-    let read = std::io::Read::read(&mut file, &mut head).unwrap_or(0);
-    SavedPlan::looks_like_one(&head[..read])
 }
 
 async fn prepare_workspace(args: &ApplyArgs, ui: &mut Ui) -> Result<(Session, Plan), CliError> {
@@ -143,7 +128,7 @@ async fn prepare_saved(args: &ApplyArgs, ui: &mut Ui) -> Result<(Session, Plan),
     let session = session::connect(&saved.endpoint, &[], &args.connection).await?;
     let project_ids: Vec<String> = saved.plan.projects.iter().map(|p| p.id.clone()).collect();
     let remote = session::read_state(&session, &project_ids, ui).await?;
-    if remote.fingerprint() != saved.state_fingerprint {
+    if saved.plan.state_fingerprint(&remote) != saved.state_fingerprint {
         return Err(CliError::new(format!(
             "the saved plan `{}` is stale: the server changed since the plan was made",
             args.path.display()
@@ -201,39 +186,42 @@ fn watch_interrupts(cancel: CancellationToken) {
     });
 }
 
+/// The final JSON event of `apply --json`.
+fn completion_json(report: &ApplyReport) -> serde_json::Value {
+    let failures: Vec<_> = report
+        .failures
+        .iter()
+        .map(|failure| {
+            json!({
+                "project": failure.project,
+                "batch": failure.batch,
+                "reference_id": failure.reference_id,
+                "location": failure.location.to_string(),
+                "error": failure.error,
+            })
+        })
+        .collect();
+    json!({
+        "type": "apply_complete",
+        "complete": report.is_complete(),
+        "batches_created": report.batches_created,
+        "batches_adopted": report.batches_adopted,
+        "jobs_created": report.jobs_created,
+        "jobs_adopted": report.jobs_adopted,
+        "jobs_not_attempted": report.jobs_not_attempted,
+        "failures": failures,
+        "cancelled": report.cancelled,
+        "stopped_early": report.stopped_early,
+        "create_requests": report.create_requests,
+        "elapsed_seconds": report.elapsed.as_secs_f64(),
+    })
+}
+
 fn finish(report: &ApplyReport, args: &ApplyArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
     let seconds = report.elapsed.as_secs_f64().max(0.001);
     let jobs_done = report.jobs_created + report.jobs_adopted;
     if args.json {
-        let failures: Vec<_> = report
-            .failures
-            .iter()
-            .map(|failure| {
-                json!({
-                    "project": failure.project,
-                    "batch": failure.batch,
-                    "reference_id": failure.reference_id,
-                    "location": failure.location.to_string(),
-                    "error": failure.error,
-                })
-            })
-            .collect();
-        ui.out(&format!(
-            "{}\n",
-            json!({
-                "type": "apply_complete",
-                "complete": report.is_complete(),
-                "batches_created": report.batches_created,
-                "batches_adopted": report.batches_adopted,
-                "jobs_created": report.jobs_created,
-                "jobs_adopted": report.jobs_adopted,
-                "jobs_not_attempted": report.jobs_not_attempted,
-                "failures": failures,
-                "cancelled": report.cancelled,
-                "create_requests": report.create_requests,
-                "elapsed_seconds": seconds,
-            })
-        ));
+        ui.out(&format!("{}\n", completion_json(report)));
     } else {
         let adopted = if report.jobs_adopted + report.batches_adopted > 0 {
             format!(
@@ -295,6 +283,9 @@ fn finish(report: &ApplyReport, args: &ApplyArgs, ui: &mut Ui) -> Result<ExitCod
     if report.cancelled {
         problems.push("apply was interrupted".to_owned());
     }
+    if let Some(reason) = &report.stopped_early {
+        problems.push(format!("apply stopped early: {reason}"));
+    }
     Err(CliError::new(problems.join(", "))
         .hint("everything created so far is kept; run `gtform apply` again to finish the rest"))
 }
@@ -319,7 +310,8 @@ impl Progress {
     fn new(args: &ApplyArgs, ui: &Ui, total_jobs: u64) -> std::sync::Arc<Progress> {
         let mode = if args.json {
             ProgressMode::Json
-        } else if ui.stderr_is_tty {
+        } else if ui.stderr_is_tty && !args.connection.verbose {
+            // With -v, request logs go to stderr too; plain lines do not fight a redrawn bar.
             let bar = ProgressBar::with_draw_target(Some(total_jobs), ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template(
                 "{spinner} [{bar:40}] {human_pos}/{human_len} jobs  {per_sec}  ETA {eta}  {msg}",

@@ -9,6 +9,7 @@ use crate::plan::saved::SavedPlan;
 use crate::plan::{Plan, json};
 
 use super::session::{self, ConnectionArgs};
+use super::show::is_saved_plan_file;
 use super::{CliError, Ui, exit};
 
 #[derive(Debug, clap::Args)]
@@ -34,7 +35,7 @@ pub struct PlanArgs {
 
 pub async fn run(args: PlanArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
     let planned = session::load_and_plan(&args.path, &args.target, &args.connection, ui).await?;
-    let fingerprint = planned.remote.fingerprint();
+    let fingerprint = planned.plan.state_fingerprint(&planned.remote);
     let endpoint_info = &planned.session.endpoint_info;
     if args.json {
         ui.out(&json::document(&planned.plan, endpoint_info, &fingerprint));
@@ -91,6 +92,14 @@ pub fn fail_on_conflicts(plan: &Plan, ui: &mut Ui) -> Result<(), CliError> {
 }
 
 fn write_plan_file(path: &Path, saved: &SavedPlan) -> Result<(), CliError> {
+    // Replacing an earlier plan is expected; replacing anything else (a workspace file) is not.
+    if path.exists() && !is_saved_plan_file(path) {
+        return Err(CliError::new(format!(
+            "`{}` exists and is not a gtform plan; refusing to overwrite it",
+            path.display()
+        ))
+        .hint("choose another file for --out, e.g. `gtform.plan`"));
+    }
     let bytes = saved
         .to_json()
         .map_err(|error| CliError::new(format!("cannot save the plan: {error}")))?;

@@ -105,7 +105,8 @@ pub fn endpoint_setting(workspace: &Workspace) -> Result<SavedEndpoint, CliError
     })
 }
 
-/// `.gtform/` next to the workspace: beside the file, or inside the directory.
+/// `.gtform/` next to the workspace: beside the file, or inside the directory. Absolute, so
+/// that a saved plan finds it from any working directory.
 pub fn embedded_state_dir(workspace_root: &Path) -> PathBuf {
     let base = if workspace_root.is_dir() {
         workspace_root.to_path_buf()
@@ -115,7 +116,18 @@ pub fn embedded_state_dir(workspace_root: &Path) -> PathBuf {
             .filter(|parent| !parent.as_os_str().is_empty())
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
     };
+    let base = std::fs::canonicalize(&base).unwrap_or(base);
     base.join(EMBEDDED_STATE_DIR)
+}
+
+/// `path` relative to the working directory when it lies below it, for display.
+fn display_path(path: &Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| path.to_path_buf())
+        .display()
+        .to_string()
 }
 
 fn read_api_key(args: &ConnectionArgs) -> Result<ApiKey, CliError> {
@@ -126,8 +138,13 @@ fn read_api_key(args: &ConnectionArgs) -> Result<ApiKey, CliError> {
                 path.display()
             ))
         })?;
-        let key = ApiKey::new(text);
-        return Ok(key);
+        if text.trim().is_empty() {
+            return Err(CliError::new(format!(
+                "the API key file `{}` is empty",
+                path.display()
+            )));
+        }
+        return Ok(ApiKey::new(text));
     }
     match std::env::var("GTFORM_API_KEY") {
         Ok(value) if !value.trim().is_empty() => Ok(ApiKey::new(value)),
@@ -212,7 +229,7 @@ pub async fn connect(
                 client,
                 endpoint_info: EndpointInfo {
                     url: handle.base_url(),
-                    embedded_state: Some(db.display().to_string()),
+                    embedded_state: Some(display_path(&db)),
                 },
                 saved_endpoint: endpoint.clone(),
                 _embedded: Some(handle),

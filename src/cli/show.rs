@@ -42,6 +42,16 @@ pub async fn run(args: ShowArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
     Ok(exit::code(exit::SUCCESS))
 }
 
+/// Whether `path` is a file that starts like a saved plan (only its head is read).
+pub fn is_saved_plan_file(path: &std::path::Path) -> bool {
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut head = vec![0u8; 4096];
+    let read = std::io::Read::read(&mut file, &mut head).unwrap_or(0);
+    path.is_file() && SavedPlan::looks_like_one(&head[..read])
+}
+
 /// Reads and parses a saved plan file.
 pub fn read_plan_file(path: &std::path::Path) -> Result<SavedPlan, CliError> {
     let bytes = std::fs::read(path).map_err(|error| {

@@ -137,7 +137,9 @@ impl ClientError {
             | ClientError::Setup { .. } => FailureKind::Setup,
             ClientError::Connection { .. } | ClientError::Timeout { .. } => FailureKind::Transient,
             // A success status with a broken body: the response was cut or mangled on the way.
-            ClientError::Decode { .. } | ClientError::Oversized { .. } => FailureKind::Transient,
+            ClientError::Decode { .. } => FailureKind::Transient,
+            // Asking again would fetch the same oversized body.
+            ClientError::Oversized { .. } => FailureKind::Rejected,
             ClientError::HttpStatus { status, .. } => status_kind(*status),
             ClientError::Api { status, code, .. } => match code.as_str() {
                 codes::AUTH_FAILURE | "core.webutil.token_auth" | "unauthorized_request" => {

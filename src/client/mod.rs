@@ -32,6 +32,9 @@ pub use retry::RetryPolicy;
 /// Responses larger than this are refused rather than buffered.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
+/// The longest `Retry-After` honoured.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
 const EXCERPT_CHARS: usize = 200;
 const REDACTED: &str = "[redacted]";
 
@@ -265,7 +268,7 @@ impl Client {
             .await;
         if let Some(observer) = &self.observer {
             let (status, code, error) = match &outcome {
-                Ok(_) => (Some(200), None, None),
+                Ok((_, status)) => (Some(*status), None, None),
                 Err(error) => (
                     error.status(),
                     error.code().map(str::to_owned),
@@ -282,7 +285,7 @@ impl Client {
                 error,
             });
         }
-        outcome
+        outcome.map(|(value, _)| value)
     }
 
     async fn exchange<T: DeserializeOwned>(
@@ -292,7 +295,7 @@ impl Client {
         query: Option<(&str, &str)>,
         body: Option<Vec<u8>>,
         request_name: &str,
-    ) -> Result<T, ClientError> {
+    ) -> Result<(T, u16), ClientError> {
         let url = format!("{}{}", self.base_url, path);
         let mut builder = self.http.request(method.clone(), &url);
         if let Some(pair) = query {
@@ -326,6 +329,7 @@ impl Client {
             }
         }
         self.decode(request_name, status, retry_after, &bytes)
+            .map(|value| (value, status.as_u16()))
     }
 
     fn decode<T: DeserializeOwned>(
@@ -386,9 +390,7 @@ impl Client {
             request: request_name.to_owned(),
             status: status.as_u16(),
             code: self.api_key.redact(&error.code),
-            message: self
-                .api_key
-                .redact(&truncate(&error.message, EXCERPT_CHARS)),
+            message: truncate(&self.api_key.redact(&error.message), EXCERPT_CHARS),
             retry_after,
         }
     }
@@ -408,7 +410,8 @@ impl Client {
     }
 
     fn excerpt(&self, bytes: &[u8]) -> String {
-        let text = String::from_utf8_lossy(bytes);
+        // Redact before anything else: cutting or reflowing first could split an echoed key.
+        let text = self.api_key.redact(&String::from_utf8_lossy(bytes));
         let collapsed: String = text
             .split_whitespace()
             .collect::<Vec<_>>()
@@ -416,7 +419,7 @@ impl Client {
             .chars()
             .filter(|character| !character.is_control())
             .collect();
-        self.api_key.redact(&truncate(&collapsed, EXCERPT_CHARS))
+        truncate(&collapsed, EXCERPT_CHARS)
     }
 }
 
@@ -452,16 +455,12 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
+/// `Retry-After` in seconds (HTTP dates are ignored), at most `MAX_RETRY_AFTER`: a server that
+/// asks for longer is as good as down, and waiting a day in silence helps no one.
 fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    value
-        .parse::<f64>()
-        .ok()
-        .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
-        .map(Duration::from_secs_f64)
+    let seconds = value.parse::<f64>().ok().filter(|seconds| *seconds >= 0.0)?;
+    Some(Duration::from_secs_f64(seconds.min(MAX_RETRY_AFTER.as_secs_f64())))
 }
 
 /// Refuses plain `http://` to hosts that are not loopback unless `allow_insecure_http`.
@@ -532,6 +531,15 @@ mod tests {
             Some(Duration::from_millis(500))
         );
         headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(parse_retry_after(&headers), None);
+        for absurd in ["1e20", "18446744073709551615", "inf", "86400"] {
+            headers.insert(RETRY_AFTER, HeaderValue::from_static(absurd));
+            assert!(
+                parse_retry_after(&headers).is_none_or(|wait| wait <= MAX_RETRY_AFTER),
+                "{absurd}"
+            );
+        }
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("-1"));
         assert_eq!(parse_retry_after(&headers), None);
     }
 }

@@ -4,7 +4,8 @@
 //! `resource_changes` lists every configured batch (`["create"]` or `["no-op"]`) and every job to
 //! create (`["create"]`, with the request body as `after`). Jobs already on the server are
 //! counted per batch (`unchanged_jobs`) rather than listed, so that a no-op plan over a million
-//! jobs stays small. Conflicts, drift and unmanaged objects have their own arrays.
+//! jobs stays small. Conflicts, drift and unmanaged objects have their own arrays. Addresses
+//! quote every name as a JSON string: `project["street"].batch["week-48"].job["cam-0001"]`.
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -28,6 +29,11 @@ struct Document<'a> {
     summary: Value,
 }
 
+/// A name as a JSON string literal, for unambiguous addresses: `project["a.b"].batch["c"]`.
+fn quoted(name: &str) -> String {
+    serde_json::to_string(name).unwrap_or_else(|_| format!("{name:?}"))
+}
+
 /// Renders the document as pretty JSON.
 pub fn document(plan: &Plan, endpoint: &EndpointInfo, state_fingerprint: &str) -> String {
     let mut resource_changes = Vec::new();
@@ -35,7 +41,7 @@ pub fn document(plan: &Plan, endpoint: &EndpointInfo, state_fingerprint: &str) -
     let mut resource_drift = Vec::new();
     let mut unmanaged = Vec::new();
     for project in &plan.projects {
-        let project_address = format!("project.{}", project.key);
+        let project_address = format!("project[{}]", quoted(&project.key));
         if let Some(conflict) = &project.name_conflict {
             conflicts.push(json!({
                 "address": project_address,
@@ -46,7 +52,7 @@ pub fn document(plan: &Plan, endpoint: &EndpointInfo, state_fingerprint: &str) -
             }));
         }
         for batch in &project.batches {
-            let batch_address = format!("{project_address}.batch.{}", batch.name);
+            let batch_address = format!("{project_address}.batch[{}]", quoted(&batch.name));
             let actions = if batch.creates_batch() {
                 "create"
             } else {
@@ -70,7 +76,7 @@ pub fn document(plan: &Plan, endpoint: &EndpointInfo, state_fingerprint: &str) -
             }));
             for job in &batch.creates {
                 resource_changes.push(json!({
-                    "address": format!("{batch_address}.job[{:?}]", job.request.reference_id),
+                    "address": format!("{batch_address}.job[{}]", quoted(&job.request.reference_id)),
                     "type": "gtstudio_job",
                     "project": project.key,
                     "project_id": project.id,
@@ -86,7 +92,7 @@ pub fn document(plan: &Plan, endpoint: &EndpointInfo, state_fingerprint: &str) -
             }
             for conflict in &batch.conflicts {
                 conflicts.push(json!({
-                    "address": format!("{batch_address}.job[{:?}]", conflict.reference_id),
+                    "address": format!("{batch_address}.job[{}]", quoted(&conflict.reference_id)),
                     "kind": "job_in_other_batch",
                     "reference_id": conflict.reference_id,
                     "configured_batch": batch.name,
@@ -105,7 +111,7 @@ pub fn document(plan: &Plan, endpoint: &EndpointInfo, state_fingerprint: &str) -
             }
             for job in &batch.unmanaged_jobs {
                 unmanaged.push(json!({
-                    "address": format!("{batch_address}.job[{:?}]", job.reference_id),
+                    "address": format!("{batch_address}.job[{}]", quoted(&job.reference_id)),
                     "type": "gtstudio_job",
                     "reference_id": job.reference_id,
                     "status": job.status,
@@ -114,7 +120,7 @@ pub fn document(plan: &Plan, endpoint: &EndpointInfo, state_fingerprint: &str) -
         }
         for batch in &project.unmanaged_batches {
             unmanaged.push(json!({
-                "address": format!("{project_address}.batch.{}", batch.name),
+                "address": format!("{project_address}.batch[{}]", quoted(&batch.name)),
                 "type": "gtstudio_batch",
                 "id": batch.id,
                 "name": batch.name,

@@ -17,6 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::api::CreateJobRequest;
 use crate::config::{Batch, Project, Workspace};
@@ -315,6 +316,75 @@ impl Plan {
         }
         diagnostics
     }
+}
+
+impl Plan {
+    /// A digest of the remote facts this plan's actions depend on: each project's name; for each
+    /// planned batch, whether it exists (and its id and description); for each job to create or
+    /// in conflict, which batch on the server holds its reference_id, if any. A saved plan is
+    /// stale when this changes. Unmanaged objects and job progress are left out: other teams
+    /// adding jobs elsewhere in a project must not make every saved plan stale.
+    pub fn state_fingerprint(&self, remote: &RemoteState) -> String {
+        let mut hasher = Sha256::new();
+        for project in &self.projects {
+            let remote_project = remote.projects.get(&project.id);
+            hash_field(&mut hasher, "project", &project.id);
+            hash_field(
+                &mut hasher,
+                "name",
+                remote_project.map_or("<absent>", |p| p.name.as_str()),
+            );
+            let mut batch_of: HashMap<&str, &str> = HashMap::new();
+            let mut batch_named: HashMap<&str, &crate::state::RemoteBatch> = HashMap::new();
+            for batch in remote_project.iter().flat_map(|p| p.batches.iter()) {
+                batch_named.insert(batch.summary.name.as_str(), batch);
+                for job in &batch.jobs {
+                    batch_of.insert(job.reference_id.as_str(), batch.summary.id.as_str());
+                }
+            }
+            for batch in &project.batches {
+                hash_field(&mut hasher, "batch", &batch.name);
+                match batch_named.get(batch.name.as_str()) {
+                    Some(remote_batch) => {
+                        hash_field(&mut hasher, "id", &remote_batch.summary.id);
+                        hash_field(
+                            &mut hasher,
+                            "description",
+                            &remote_batch.summary.description,
+                        );
+                    }
+                    None => hash_field(&mut hasher, "id", "<absent>"),
+                }
+                let reference_ids = batch
+                    .creates
+                    .iter()
+                    .map(|job| job.request.reference_id.as_str())
+                    .chain(batch.conflicts.iter().map(|c| c.reference_id.as_str()));
+                for reference_id in reference_ids {
+                    hash_field(&mut hasher, "job", reference_id);
+                    hash_field(
+                        &mut hasher,
+                        "in",
+                        batch_of.get(reference_id).copied().unwrap_or("<absent>"),
+                    );
+                }
+            }
+        }
+        let digest = hasher.finalize();
+        let mut text = String::with_capacity(7 + 2 * digest.len());
+        text.push_str("sha256:");
+        for byte in digest.iter() {
+            text.push_str(&format!("{byte:02x}"));
+        }
+        text
+    }
+}
+
+fn hash_field(hasher: &mut Sha256, tag: &str, value: &str) {
+    // Length-prefixed, so that no two different inputs feed the same bytes.
+    hasher.update(tag.as_bytes());
+    hasher.update((value.len() as u64).to_le_bytes());
+    hasher.update(value.as_bytes());
 }
 
 /// Compares the workspace with the remote state, within `scope`.

@@ -55,6 +55,16 @@ impl Painter {
     }
 }
 
+/// `text` safe to print: control characters (a server's name could carry terminal escapes)
+/// are shown escaped.
+fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.chars().any(char::is_control) {
+        std::borrow::Cow::Owned(text.chars().flat_map(char::escape_default).collect())
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 /// Formats `n` with thousands separators: `1,240`.
 pub fn group_thousands(n: u64) -> String {
     let digits = n.to_string();
@@ -134,12 +144,12 @@ fn render_project(
     let remote_name = if project.remote_name.is_empty() {
         String::new()
     } else {
-        format!(" \"{}\"", project.remote_name)
+        format!(" \"{}\"", shown(&project.remote_name))
     };
     let _ = writeln!(
         out,
         "{}{} ({})",
-        painter.paint(Tone::Plain, &format!("project {}", project.key)),
+        painter.paint(Tone::Plain, &format!("project {}", shown(&project.key))),
         remote_name,
         project.id
     );
@@ -148,8 +158,8 @@ fn render_project(
             out,
             "  {} name is \"{}\" on the server, \"{}\" in the workspace (conflict)",
             painter.paint(Tone::Conflict, "!"),
-            conflict.remote,
-            conflict.configured
+            shown(&conflict.remote),
+            shown(&conflict.configured)
         );
     }
     for batch in &project.batches {
@@ -184,8 +194,8 @@ fn render_project(
                     out,
                     "      {} batch {} ({}{default}, {})",
                     painter.paint(Tone::Unmanaged, "?"),
-                    batch.name,
-                    batch.id,
+                    shown(&batch.name),
+                    shown(&batch.id),
                     counted(batch.total_jobs, "job", "jobs")
                 );
             }
@@ -208,15 +218,15 @@ fn render_batch(out: &mut String, batch: &BatchPlan, painter: &Painter, options:
             out,
             "  {} batch {} will be created",
             painter.paint(Tone::Create, "+"),
-            batch.name
+            shown(&batch.name)
         );
     } else {
         let _ = writeln!(
             out,
             "  {} batch {} exists ({})",
             painter.paint(Tone::Keep, "="),
-            batch.name,
-            batch.remote_id.as_deref().unwrap_or_default()
+            shown(&batch.name),
+            shown(batch.remote_id.as_deref().unwrap_or_default())
         );
     }
     let mut parts = Vec::new();
@@ -268,8 +278,8 @@ fn render_batch(out: &mut String, batch: &BatchPlan, painter: &Painter, options:
             out,
             "      {} job {} exists in batch {} ({})",
             painter.paint(Tone::Conflict, "!"),
-            conflict.reference_id,
-            conflict.remote_batch,
+            shown(&conflict.reference_id),
+            shown(&conflict.remote_batch),
             conflict.location
         );
     }
@@ -279,7 +289,7 @@ fn render_batch(out: &mut String, batch: &BatchPlan, painter: &Painter, options:
                 out,
                 "      {} job {}",
                 painter.paint(Tone::Create, "+"),
-                job.request.reference_id
+                shown(&job.request.reference_id)
             );
         }
         for job in &batch.unmanaged_jobs {
@@ -287,8 +297,8 @@ fn render_batch(out: &mut String, batch: &BatchPlan, painter: &Painter, options:
                 out,
                 "      {} job {} ({}, unmanaged)",
                 painter.paint(Tone::Unmanaged, "?"),
-                job.reference_id,
-                job.status
+                shown(&job.reference_id),
+                shown(&job.status)
             );
         }
     }
@@ -297,6 +307,12 @@ fn render_batch(out: &mut String, batch: &BatchPlan, painter: &Painter, options:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_from_the_server_are_escaped() {
+        assert_eq!(shown("week-48"), "week-48");
+        assert_eq!(shown("evil\u{1b}[2Jname"), "evil\\u{1b}[2Jname");
+    }
 
     #[test]
     fn thousands_are_grouped() {

@@ -37,7 +37,7 @@ pub struct SavedPlan {
     /// The endpoint as shown in the plan header when it was made.
     pub endpoint_info: EndpointInfo,
     pub scope: Scope,
-    /// `RemoteState::fingerprint` of the state the plan was made from.
+    /// `Plan::state_fingerprint` of the state the plan was made from.
     pub state_fingerprint: String,
     pub plan: Plan,
 }

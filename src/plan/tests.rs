@@ -337,6 +337,40 @@ fn plan_round_trips_through_json() {
     assert_eq!(back, plan);
 }
 
+#[test]
+fn fingerprint_follows_what_the_plan_depends_on_only() {
+    let workspace = workspace(
+        Some("X"),
+        vec![batch("week-48", Some("d"), &["a", "b", "c"])],
+    );
+    let base = remote("X", vec![remote_batch("b1", "week-48", "d", false, &["a"])]);
+    let plan = build(&workspace, &base, &Scope::default());
+    let fingerprint = plan.state_fingerprint(&base);
+    assert!(fingerprint.starts_with("sha256:"));
+
+    // Unrelated activity: another batch, progress, listing order.
+    let mut busy = remote(
+        "X",
+        vec![
+            remote_batch("b1", "week-48", "d", false, &["a"]),
+            remote_batch("b9", "other-team", "", false, &["z1", "z2"]),
+        ],
+    );
+    busy.projects.get_mut(PROJECT_ID).unwrap().batches[1].jobs[0].status = "completed".into();
+    assert_eq!(plan.state_fingerprint(&busy), fingerprint);
+
+    // A job the plan creates appeared; the batch's description changed; the project was renamed.
+    let appeared = remote(
+        "X",
+        vec![remote_batch("b1", "week-48", "d", false, &["a", "b"])],
+    );
+    let redescribed = remote("X", vec![remote_batch("b1", "week-48", "e", false, &["a"])]);
+    let renamed = remote("Y", vec![remote_batch("b1", "week-48", "d", false, &["a"])]);
+    for changed in [appeared, redescribed, renamed] {
+        assert_ne!(plan.state_fingerprint(&changed), fingerprint);
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 

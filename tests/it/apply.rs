@@ -7,7 +7,7 @@ use std::time::Duration;
 use gtform::emulator::{EmulatorOptions, Endpoint, ErrorRates, Faults};
 use rand::Rng;
 
-use crate::support::{BatchSpec, PROJECT_ID, Rig, filters, gtform_command, ids};
+use crate::support::{API_KEY, BatchSpec, PROJECT_ID, Rig, filters, gtform_command, ids};
 
 fn desired(batches: &[BatchSpec]) -> Vec<(String, String)> {
     let mut jobs: Vec<(String, String)> = batches
@@ -132,7 +132,7 @@ async fn apply_killed_at_random_points_converges_when_rerun() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(rng.random_range(50..400)));
+        std::thread::sleep(Duration::from_millis(rng.random_range(150..500)));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
     }
@@ -308,12 +308,11 @@ async fn json_streams_one_event_per_line() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn interrupt_stops_launching_reports_and_a_rerun_finishes() {
+async fn a_second_interrupt_exits_at_once() {
     let rig = Rig::start().await;
-    let batches = vec![BatchSpec::new("week-48", ids("cam", 0..400))];
-    rig.workspace(&batches);
+    rig.workspace(&[BatchSpec::new("week-48", ids("cam", 0..50))]);
     rig.faults(Faults {
-        latency: Duration::from_millis(20),
+        latency: Duration::from_secs(3),
         ..Faults::default()
     });
     let child = gtform_command(rig.dir.path())
@@ -323,14 +322,67 @@ async fn interrupt_stops_launching_reports_and_a_rerun_finishes() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    // Reading the project takes 3 s, then the batch create another 3 s: interrupt meanwhile.
+    std::thread::sleep(Duration::from_millis(4_000));
+    let interrupt = || {
+        std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap()
+    };
+    assert!(interrupt().success());
+    std::thread::sleep(Duration::from_millis(300));
+    let second = std::time::Instant::now();
+    assert!(interrupt().success());
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        second.elapsed() < Duration::from_millis(1_500),
+        "the second Ctrl-C does not wait for the 3 s request in flight"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("Stopped at once"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupt_stops_launching_reports_and_a_rerun_finishes() {
+    let rig = Rig::start().await;
+    let batches = vec![BatchSpec::new("week-48", ids("cam", 0..400))];
+    rig.workspace(&batches);
+    rig.faults(Faults {
+        latency: Duration::from_millis(20),
+        ..Faults::default()
+    });
+    let mut child = gtform_command(rig.dir.path())
+        .args(["apply", "--auto-approve", "--parallelism", "2"])
+        .env("GTFORM_API_KEY", crate::support::API_KEY)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once the jobs are being created (the batch is there), not while planning.
+    let mut stderr_lines =
+        std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    let mut stderr = String::new();
+    for line in stderr_lines.by_ref() {
+        let line = line.unwrap();
+        stderr.push_str(&line);
+        stderr.push('\n');
+        if line.contains("batch street/week-48 created") {
+            break;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
     let status = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
+    for line in stderr_lines {
+        stderr.push_str(&line.unwrap());
+        stderr.push('\n');
+    }
     let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("Interrupted"), "{stderr}");
     assert!(stderr.contains("Apply incomplete"), "{stderr}");
@@ -340,7 +392,6 @@ async fn interrupt_stops_launching_reports_and_a_rerun_finishes() {
     rig.faults(Faults::default());
     rig.run(&["apply", "--auto-approve"]).expect_code(0);
     assert_eq!(rig.remote_jobs().await, desired(&batches));
-    let _ = PROJECT_ID;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -381,4 +432,110 @@ async fn two_concurrent_embedded_applies_take_turns_and_converge() {
         plan.stdout()
     );
     assert!(plan.stdout().contains("No changes."));
+}
+
+/// The plan as `gtform plan` would make it, through the library: for tests that change the server
+/// between planning and applying.
+async fn plan_through_the_library(rig: &Rig) -> (gtform::client::Client, gtform::plan::Plan) {
+    let workspace = gtform::config::load(&rig.dir.path().join("gtform.yaml")).expect("valid");
+    let client = gtform::client::Client::new(gtform::client::ClientOptions::new(
+        rig.url(),
+        gtform::client::ApiKey::new(API_KEY),
+    ))
+    .unwrap();
+    let remote = gtform::state::fetch(&client, &[PROJECT_ID.to_owned()], Default::default())
+        .await
+        .unwrap();
+    let plan = gtform::plan::build(&workspace, &remote, &gtform::plan::Scope::default());
+    (client, plan)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_created_meanwhile_is_adopted_and_a_job_created_elsewhere_is_reported() {
+    let rig = Rig::start().await;
+    rig.workspace(&[BatchSpec::new("week-48", ids("cam", 0..4))]);
+    let (client, plan) = plan_through_the_library(&rig).await;
+    assert!(plan.projects[0].batches[0].creates_batch());
+    // Meanwhile, another run creates the batch, and someone puts cam-0002 in another batch.
+    rig.fill_batch("week-48", ids("cam", 0..1));
+    rig.fill_batch("elsewhere", ids("cam", 2..3));
+    let report = gtform::apply::run(
+        &client,
+        &plan,
+        &gtform::apply::ApplyOptions::default(),
+        &gtform::apply::NoObserver,
+        &tokio_util::sync::CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(report.batches_adopted, 1, "{report:?}");
+    assert_eq!(report.batches_created, 0);
+    assert_eq!(report.jobs_created, 2, "cam-0001 and cam-0003");
+    assert_eq!(report.jobs_adopted, 1, "cam-0000 was already in week-48");
+    assert_eq!(report.failures.len(), 1, "{report:?}");
+    let failure = &report.failures[0];
+    assert_eq!(failure.reference_id.as_deref(), Some("cam-0002"));
+    assert!(
+        failure.error.contains("batch `elsewhere`"),
+        "{}",
+        failure.error
+    );
+    assert!(!report.is_complete());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_under_a_server_rate_limit_slows_down_and_finishes() {
+    let rig = Rig::start().await;
+    let batches = vec![BatchSpec::new("week-48", ids("cam", 0..150))];
+    rig.workspace(&batches);
+    rig.faults(Faults {
+        rate_limit_per_second: Some(60.0),
+        rate_limit_burst: Some(10),
+        ..Faults::default()
+    });
+    rig.run(&["apply", "--auto-approve"]).expect_code(0);
+    let stats = rig.server.stats();
+    assert!(stats.status_count(429) > 0, "the limit was hit");
+    assert!(
+        stats.status_count(429) * 10 < stats.api_requests(),
+        "few requests rejected once the rate was learnt: {} of {}",
+        stats.status_count(429),
+        stats.api_requests()
+    );
+    rig.faults(Faults::default());
+    assert_eq!(rig.remote_jobs().await, desired(&batches));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_the_server_stops_accepting_ends_apply_early() {
+    let rig = Rig::start().await;
+    rig.fill_batch("week-48", ids("old", 0..1));
+    rig.workspace(&[BatchSpec::new("week-48", ids("cam", 0..300))]);
+    let (_, plan) = plan_through_the_library(&rig).await;
+    let client = gtform::client::Client::new(gtform::client::ClientOptions::new(
+        rig.url(),
+        gtform::client::ApiKey::new("revoked-key"),
+    ))
+    .unwrap();
+    rig.server.reset_stats();
+    let report = gtform::apply::run(
+        &client,
+        &plan,
+        &gtform::apply::ApplyOptions::default(),
+        &gtform::apply::NoObserver,
+        &tokio_util::sync::CancellationToken::new(),
+    )
+    .await;
+    assert!(
+        report
+            .stopped_early
+            .as_deref()
+            .is_some_and(|e| e.contains("auth-failure")),
+        "{report:?}"
+    );
+    assert!(
+        rig.server.stats().api_requests() < 40,
+        "no request per remaining job: {}",
+        rig.server.stats().api_requests()
+    );
+    assert!(report.jobs_not_attempted > 250, "{report:?}");
 }

@@ -64,6 +64,33 @@ async fn bad_server() -> String {
             }),
         )
         .route(
+            "/longecho/v1/projects/{id}/details",
+            get(|| async {
+                let padding = "x".repeat(190);
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!(r#"{{"success": false, "error": {{"code": "auth-failure", "message": "{padding} bad key {SECRET}"}}}}"#),
+                )
+            }),
+        )
+        .route(
+            "/html-echo/v1/projects/{id}/details",
+            get(|| async {
+                let padding = "y ".repeat(96);
+                (StatusCode::BAD_GATEWAY, format!("<html>{padding}\n{SECRET}</html>"))
+            }),
+        )
+        .route(
+            "/absurd-retry-after/v1/projects/{id}/details",
+            get(|| async {
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(header::RETRY_AFTER, "1e20")],
+                    "slow down",
+                )
+            }),
+        )
+        .route(
             "/huge/v1/projects/{id}/details",
             get(|| async {
                 let chunk = vec![b' '; 1024 * 1024];
@@ -168,6 +195,34 @@ async fn a_key_echoed_by_the_server_is_redacted() {
 }
 
 #[tokio::test]
+async fn a_key_echoed_across_the_excerpt_limit_is_still_redacted() {
+    let base = bad_server().await;
+    for prefix in ["longecho", "html-echo"] {
+        let message = client(&format!("{base}/{prefix}"))
+            .project_details(PROJECT)
+            .await
+            .unwrap_err()
+            .to_string();
+        // No fragment of the key survives, wherever the excerpt is cut.
+        assert!(!message.contains(&SECRET[..6]), "{prefix}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn an_absurd_retry_after_is_capped_not_a_panic() {
+    let base = bad_server().await;
+    let mut options = ClientOptions::new(format!("{base}/absurd-retry-after"), ApiKey::new(SECRET));
+    options.read_retry = RetryPolicy::none();
+    let error = Client::new(options)
+        .unwrap()
+        .project_details(PROJECT)
+        .await
+        .unwrap_err();
+    assert!(error.is_rate_limited());
+    assert_eq!(error.retry_after(), Some(gtform::client::MAX_RETRY_AFTER));
+}
+
+#[tokio::test]
 async fn oversized_responses_are_refused() {
     let base = bad_server().await;
     let error = client(&format!("{base}/huge"))
@@ -229,4 +284,23 @@ async fn the_cli_explains_a_misbehaving_server_without_panicking() {
         );
         assert!(!run.stderr().contains("panicked"));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_server_times_out_as_a_transient_failure() {
+    let rig = Rig::start().await;
+    rig.faults(gtform::emulator::Faults {
+        latency: Duration::from_millis(800),
+        ..Default::default()
+    });
+    let mut options = ClientOptions::new(rig.url(), ApiKey::new(crate::support::API_KEY));
+    options.timeout = Duration::from_millis(100);
+    options.read_retry = RetryPolicy::none();
+    let error = Client::new(options)
+        .unwrap()
+        .project_details(PROJECT)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ClientError::Timeout { .. }), "{error}");
+    assert_eq!(error.kind(), FailureKind::Transient);
 }

@@ -2,10 +2,7 @@
 
 use gtform::emulator::Endpoint;
 
-use crate::support::{
-    API_KEY, BatchSpec, LIMITED_KEY, OTHER_PROJECT_ID, PROJECT_ID, Rig, filters, ids,
-    workspace_yaml,
-};
+use crate::support::{API_KEY, BatchSpec, LIMITED_KEY, Rig, filters, ids, workspace_yaml};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_of_a_new_workspace_creates_everything() {
@@ -126,10 +123,21 @@ async fn plan_reads_with_the_minimum_number_of_requests() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn detailed_exitcode_tells_pending_changes_apart() {
     let rig = Rig::start().await;
-    rig.workspace(&[BatchSpec::new("week-48", ids("cam", 0..2))]);
+    rig.workspace(&[BatchSpec::new("week-48", ids("cam", 0..2)).described("first")]);
     rig.run(&["plan", "--detailed-exitcode"]).expect_code(2);
     rig.run(&["apply", "--auto-approve"]).expect_code(0);
     rig.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+    // Drift alone is nothing to apply.
+    rig.workspace(&[BatchSpec::new("week-48", ids("cam", 0..2)).described("second")]);
+    let drift = rig.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+    assert!(drift.stdout().contains("1 drifted"));
+    // A conflict is an error, changes pending or not.
+    rig.fill_batch("week-47", ids("seq", 0..1));
+    rig.workspace(&[
+        BatchSpec::new("week-48", ids("cam", 0..3)),
+        BatchSpec::new("week-49", ids("seq", 0..1)),
+    ]);
+    rig.run(&["plan", "--detailed-exitcode"]).expect_code(1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,7 +212,6 @@ async fn a_wrong_key_and_a_project_without_access_are_explained() {
         limited.stderr()
     );
     assert!(limited.stderr().contains("may not use this project"));
-    let _ = OTHER_PROJECT_ID;
     let missing = rig.run_with_env(&["plan"], &[]).expect_code(1);
     assert!(missing.stderr().contains("GTFORM_API_KEY is not set"));
 }
@@ -292,7 +299,6 @@ async fn an_invalid_workspace_sends_no_request() {
     let run = rig.run(&["plan"]).expect_code(1);
     assert!(run.stderr().contains("gtform.yaml:"), "{}", run.stderr());
     assert_eq!(rig.server.stats().total_requests, 0);
-    let _ = PROJECT_ID;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -362,4 +368,49 @@ async fn the_embedded_emulator_keeps_a_project_name_so_a_changed_assertion_is_a_
         "{}",
         conflict.stderr()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_ride_out_transient_server_errors() {
+    let rig = Rig::start().await;
+    rig.fill_batch("week-48", ids("cam", 0..450));
+    rig.workspace(&[BatchSpec::new("week-48", ids("cam", 0..455))]);
+    let calm = rig.run(&["plan"]).expect_code(0);
+    rig.faults(gtform::emulator::Faults {
+        error_rates: gtform::emulator::ErrorRates {
+            fs_0000: 0.1,
+            fs_0008: 0.05,
+            api_error: 0.05,
+            http_500: 0.05,
+            http_503: 0.05,
+            ..Default::default()
+        },
+        reset: 0.05,
+        rng_seed: Some(7),
+        ..Default::default()
+    });
+    rig.server.reset_stats();
+    let stormy = rig.run(&["plan"]).expect_code(0);
+    let stats = rig.server.stats();
+    assert!(
+        stats.api_requests() > 6,
+        "some reads failed and were retried: {stats:?}"
+    );
+    let without_header = |text: String| text.lines().skip(1).collect::<Vec<_>>().join("\n");
+    assert_eq!(
+        without_header(stormy.stdout()),
+        without_header(calm.stdout())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_with_conflicts_as_json_lists_them() {
+    let rig = Rig::start().await;
+    rig.fill_batch("week-47", ids("cam", 0..2));
+    rig.workspace(&[BatchSpec::new("week-48", ids("cam", 1..3))]);
+    let run = rig.run(&["plan", "--json"]).expect_code(1);
+    filters(&rig).bind(|| insta::assert_snapshot!("plan_conflicts_json", run.stdout()));
+    let document: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(document["conflicts"][0]["kind"], "job_in_other_batch");
+    assert_eq!(document["summary"]["conflicts"], 1);
 }
