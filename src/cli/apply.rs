@@ -237,7 +237,7 @@ fn finish(report: &ApplyReport, args: &ApplyArgs, ui: &mut Ui) -> Result<ExitCod
             "Apply incomplete"
         };
         ui.status(&format!(
-            "\n{verdict}: {} and {} created{adopted} in {:.1}s ({:.0} jobs/s, {} create requests).",
+            "\n{verdict}: {} and {} created{adopted} in {:.2}s ({:.0} jobs/s, {} create requests).",
             counted(report.batches_created, "batch", "batches"),
             counted(report.jobs_created, "job", "jobs"),
             seconds,

@@ -459,8 +459,13 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 /// asks for longer is as good as down, and waiting a day in silence helps no one.
 fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    let seconds = value.parse::<f64>().ok().filter(|seconds| *seconds >= 0.0)?;
-    Some(Duration::from_secs_f64(seconds.min(MAX_RETRY_AFTER.as_secs_f64())))
+    let seconds = value
+        .parse::<f64>()
+        .ok()
+        .filter(|seconds| *seconds >= 0.0)?;
+    Some(Duration::from_secs_f64(
+        seconds.min(MAX_RETRY_AFTER.as_secs_f64()),
+    ))
 }
 
 /// Refuses plain `http://` to hosts that are not loopback unless `allow_insecure_http`.
