@@ -539,3 +539,57 @@ async fn a_key_the_server_stops_accepting_ends_apply_early() {
     );
     assert!(report.jobs_not_attempted > 250, "{report:?}");
 }
+
+/// Runs `gtform ARGS` on a pseudo-terminal (util-linux `script`), typing `input`.
+fn run_on_a_terminal(rig: &Rig, args: &str, input: &str) -> crate::support::Run {
+    use std::io::Write;
+    let command = format!("{} {args}", env!("CARGO_BIN_EXE_gtform"));
+    let mut child = std::process::Command::new("script")
+        .args(["--quiet", "--return", "--command", &command, "/dev/null"])
+        .current_dir(rig.dir.path())
+        .env("GTFORM_API_KEY", API_KEY)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    crate::support::Run(child.wait_with_output().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_terminal_apply_asks_and_only_yes_applies() {
+    let rig = Rig::start().await;
+    rig.workspace(&[BatchSpec::new("week-48", ids("cam", 0..30))]);
+    let declined = run_on_a_terminal(&rig, "apply", "no\n").expect_code(1);
+    assert!(
+        declined.stdout().contains("Only 'yes' will be accepted"),
+        "{}",
+        declined.stdout()
+    );
+    assert!(
+        declined.stdout().contains("apply cancelled"),
+        "{}",
+        declined.stdout()
+    );
+    assert!(rig.remote_jobs().await.is_empty());
+
+    let approved = run_on_a_terminal(&rig, "apply", "yes\n").expect_code(0);
+    assert!(
+        approved.stdout().contains("Plan: 31 to create"),
+        "{}",
+        approved.stdout()
+    );
+    assert!(
+        approved.stdout().contains("Apply complete"),
+        "{}",
+        approved.stdout()
+    );
+    assert_eq!(rig.remote_jobs().await.len(), 30);
+}
