@@ -323,6 +323,22 @@ impl State {
 mod tests {
     use super::*;
 
+    /// `count` successful requests of `latency`, one every `every` (in paused time).
+    async fn succeed(limiter: &Limiter, count: usize, every: Duration, latency: Duration) {
+        for _ in 0..count {
+            tokio::time::advance(every).await;
+            limiter.acquire().await.finish(Signal::Success { latency });
+        }
+    }
+
+    /// One request answered with 429.
+    async fn overload(limiter: &Limiter, retry_after: Option<Duration>) {
+        limiter
+            .acquire()
+            .await
+            .finish(Signal::Overloaded { retry_after });
+    }
+
     #[tokio::test(start_paused = true)]
     async fn concurrency_is_bounded_by_the_limit() {
         let limiter = Limiter::new(2);
@@ -343,12 +359,13 @@ mod tests {
         limiter.acquire().await.finish(Signal::Failure);
         let shrunk = limiter.snapshot().concurrency_limit;
         assert!(shrunk < 16, "{shrunk}");
-        for _ in 0..400 {
-            tokio::time::advance(Duration::from_millis(1)).await;
-            limiter.acquire().await.finish(Signal::Success {
-                latency: Duration::from_millis(1),
-            });
-        }
+        succeed(
+            &limiter,
+            400,
+            Duration::from_millis(1),
+            Duration::from_millis(1),
+        )
+        .await;
         assert_eq!(limiter.snapshot().concurrency_limit, 16);
     }
 
@@ -369,43 +386,47 @@ mod tests {
                 latency: Duration::from_millis(10),
             });
         }
-        for _ in 0..50 {
-            tokio::time::advance(Duration::from_millis(200)).await;
-            limiter.acquire().await.finish(Signal::Success {
-                latency: Duration::from_millis(200),
-            });
-        }
+        succeed(
+            &limiter,
+            50,
+            Duration::from_millis(200),
+            Duration::from_millis(200),
+        )
+        .await;
         assert!(limiter.snapshot().concurrency_limit < 10);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_lasting_rise_in_latency_becomes_the_new_baseline() {
         let limiter = Limiter::new(16);
-        for _ in 0..50 {
-            tokio::time::advance(Duration::from_millis(20)).await;
-            limiter.acquire().await.finish(Signal::Success {
-                latency: Duration::from_millis(20),
-            });
-        }
+        succeed(
+            &limiter,
+            50,
+            Duration::from_millis(20),
+            Duration::from_millis(20),
+        )
+        .await;
         // The server is three times slower from now on, for good.
-        for _ in 0..3_000 {
-            tokio::time::advance(Duration::from_millis(60)).await;
-            limiter.acquire().await.finish(Signal::Success {
-                latency: Duration::from_millis(60),
-            });
-        }
+        succeed(
+            &limiter,
+            3_000,
+            Duration::from_millis(60),
+            Duration::from_millis(60),
+        )
+        .await;
         assert_eq!(limiter.snapshot().concurrency_limit, 16);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_stream_of_429s_keeps_backing_off_once_a_window() {
         let limiter = Limiter::new(8);
-        for _ in 0..100 {
-            tokio::time::advance(Duration::from_millis(10)).await;
-            limiter.acquire().await.finish(Signal::Success {
-                latency: Duration::from_millis(1),
-            });
-        }
+        succeed(
+            &limiter,
+            100,
+            Duration::from_millis(10),
+            Duration::from_millis(1),
+        )
+        .await;
         let mut rates = Vec::new();
         for _ in 0..5 {
             limiter.acquire().await.finish(Signal::Overloaded {
@@ -425,16 +446,14 @@ mod tests {
     async fn an_early_first_overload_is_measured_on_the_time_elapsed() {
         let limiter = Limiter::new(8);
         // 20 accepted in the first 0.2 s, then a 429: the server allows about 100/s.
-        for _ in 0..20 {
-            tokio::time::advance(Duration::from_millis(10)).await;
-            limiter.acquire().await.finish(Signal::Success {
-                latency: Duration::from_millis(1),
-            });
-        }
-        limiter
-            .acquire()
-            .await
-            .finish(Signal::Overloaded { retry_after: None });
+        succeed(
+            &limiter,
+            20,
+            Duration::from_millis(10),
+            Duration::from_millis(1),
+        )
+        .await;
+        overload(&limiter, None).await;
         let rate = limiter.snapshot().rate_per_second.unwrap();
         assert!((80.0..=100.0).contains(&rate), "{rate}");
     }
@@ -452,16 +471,14 @@ mod tests {
     async fn a_late_first_overload_is_measured_on_the_last_second_only() {
         let limiter = Limiter::new(8);
         // A minute at 100 requests/s, then the server starts refusing.
-        for _ in 0..6_000 {
-            tokio::time::advance(Duration::from_millis(10)).await;
-            limiter.acquire().await.finish(Signal::Success {
-                latency: Duration::from_millis(1),
-            });
-        }
-        limiter
-            .acquire()
-            .await
-            .finish(Signal::Overloaded { retry_after: None });
+        succeed(
+            &limiter,
+            6_000,
+            Duration::from_millis(10),
+            Duration::from_millis(1),
+        )
+        .await;
+        overload(&limiter, None).await;
         let rate = limiter.snapshot().rate_per_second.unwrap();
         assert!((85.0..=95.0).contains(&rate), "{rate}");
     }
@@ -469,30 +486,26 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_cap_far_above_what_the_server_accepts_drops_to_it_at_once() {
         let limiter = Limiter::new(8);
-        for _ in 0..100 {
-            tokio::time::advance(Duration::from_millis(10)).await;
-            limiter.acquire().await.finish(Signal::Success {
-                latency: Duration::from_millis(1),
-            });
-        }
-        limiter
-            .acquire()
-            .await
-            .finish(Signal::Overloaded { retry_after: None });
+        succeed(
+            &limiter,
+            100,
+            Duration::from_millis(10),
+            Duration::from_millis(1),
+        )
+        .await;
+        overload(&limiter, None).await;
         // The cap probes far upward while the server is slow for other reasons…
         limiter.lock().rate = Some(1_000.0);
         tokio::time::advance(Duration::from_secs(2)).await;
-        for _ in 0..50 {
-            tokio::time::advance(Duration::from_millis(20)).await;
-            limiter.acquire().await.finish(Signal::Success {
-                latency: Duration::from_millis(1),
-            });
-        }
+        succeed(
+            &limiter,
+            50,
+            Duration::from_millis(20),
+            Duration::from_millis(1),
+        )
+        .await;
         // …then a 429: the new cap is below the 50/s actually accepted, not 800.
-        limiter
-            .acquire()
-            .await
-            .finish(Signal::Overloaded { retry_after: None });
+        overload(&limiter, None).await;
         let rate = limiter.snapshot().rate_per_second.unwrap();
         assert!(rate < 50.0, "{rate}");
     }
@@ -502,12 +515,13 @@ mod tests {
         let limiter = Limiter::new(8);
         let start = Instant::now();
         // 100 accepted requests spread over one second, then a 429.
-        for _ in 0..100 {
-            tokio::time::advance(Duration::from_millis(10)).await;
-            limiter.acquire().await.finish(Signal::Success {
-                latency: Duration::from_millis(1),
-            });
-        }
+        succeed(
+            &limiter,
+            100,
+            Duration::from_millis(10),
+            Duration::from_millis(1),
+        )
+        .await;
         limiter.acquire().await.finish(Signal::Overloaded {
             retry_after: Some(Duration::from_secs(2)),
         });

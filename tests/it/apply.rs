@@ -450,6 +450,20 @@ async fn plan_through_the_library(rig: &Rig) -> (gtform::client::Client, gtform:
     (client, plan)
 }
 
+async fn apply_through_the_library(
+    client: &gtform::client::Client,
+    plan: &gtform::plan::Plan,
+) -> gtform::apply::ApplyReport {
+    gtform::apply::run(
+        client,
+        plan,
+        &gtform::apply::ApplyOptions::default(),
+        &gtform::apply::NoObserver,
+        &tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_created_meanwhile_is_adopted_and_a_job_created_elsewhere_is_reported() {
     let rig = Rig::start().await;
@@ -459,14 +473,7 @@ async fn a_batch_created_meanwhile_is_adopted_and_a_job_created_elsewhere_is_rep
     // Meanwhile, another run creates the batch, and someone puts cam-0002 in another batch.
     rig.fill_batch("week-48", ids("cam", 0..1));
     rig.fill_batch("elsewhere", ids("cam", 2..3));
-    let report = gtform::apply::run(
-        &client,
-        &plan,
-        &gtform::apply::ApplyOptions::default(),
-        &gtform::apply::NoObserver,
-        &tokio_util::sync::CancellationToken::new(),
-    )
-    .await;
+    let report = apply_through_the_library(&client, &plan).await;
     assert_eq!(report.batches_adopted, 1, "{report:?}");
     assert_eq!(report.batches_created, 0);
     assert_eq!(report.jobs_created, 2, "cam-0001 and cam-0003");
@@ -517,14 +524,7 @@ async fn a_key_the_server_stops_accepting_ends_apply_early() {
     ))
     .unwrap();
     rig.server.reset_stats();
-    let report = gtform::apply::run(
-        &client,
-        &plan,
-        &gtform::apply::ApplyOptions::default(),
-        &gtform::apply::NoObserver,
-        &tokio_util::sync::CancellationToken::new(),
-    )
-    .await;
+    let report = apply_through_the_library(&client, &plan).await;
     assert!(
         report
             .stopped_early
