@@ -6,6 +6,7 @@
 //! * `diagnostic`: located problems (`file:line:col`) and their rendering.
 //! * `config`: loading and validating a workspace (YAML, manifests, templates) into a `Workspace`.
 //! * `schema`: the JSON Schema of the configuration, generated from the config types.
+//! * `hex`: lower-case hexadecimal text of digests.
 //! * `api`: wire types shared by the client and the emulator, and nothing else.
 //! * `client`: the HTTP client of the GT Studio API (auth, retries, typed errors).
 //! * `state`: reading the remote state of the projects a workspace names.
@@ -20,6 +21,7 @@ pub mod client;
 pub mod config;
 pub mod diagnostic;
 pub mod emulator;
+pub mod hex;
 pub mod plan;
 pub mod schema;
 pub mod state;

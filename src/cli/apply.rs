@@ -15,10 +15,12 @@ use crate::plan::Plan;
 use crate::plan::render::{self, RenderOptions, counted, group_thousands};
 
 use super::plan::fail_on_conflicts;
-use super::session::{self, ConnectionArgs, PROGRESS_INTERVAL, Session};
+use super::session::{self, ConnectionArgs, Session};
 use super::show::{is_saved_plan_file, read_plan_file};
 use super::{CliError, Ui, exit};
 
+/// Time between plain progress lines when stderr is not a terminal.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(2);
 /// Failures listed one by one in the report; the rest are counted.
 const FAILURES_LISTED: usize = 20;
 

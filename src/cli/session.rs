@@ -401,6 +401,3 @@ pub async fn load_and_plan(
         plan,
     })
 }
-
-/// Time between plain progress lines when stderr is not a terminal.
-pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(2);

@@ -71,17 +71,7 @@ fn content_hash(values: Rest<JinjaValue>) -> Result<String, Error> {
             }
         }
     }
-    Ok(to_hex(&hasher.finalize()))
-}
-
-fn to_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
-    }
-    out
+    Ok(crate::hex::encode(&hasher.finalize()))
 }
 
 /// Whether a string uses template syntax.

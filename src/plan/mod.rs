@@ -370,13 +370,7 @@ impl Plan {
                 }
             }
         }
-        let digest = hasher.finalize();
-        let mut text = String::with_capacity(7 + 2 * digest.len());
-        text.push_str("sha256:");
-        for byte in digest.iter() {
-            text.push_str(&format!("{byte:02x}"));
-        }
-        text
+        format!("sha256:{}", crate::hex::encode(&hasher.finalize()))
     }
 }
 

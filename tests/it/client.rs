@@ -128,13 +128,18 @@ fn client(base: &str) -> Client {
     Client::new(options).unwrap()
 }
 
+/// The error of `project_details` against the route `prefix` of the bad server at `base`.
+async fn details_error(base: &str, prefix: &str) -> ClientError {
+    client(&format!("{base}/{prefix}"))
+        .project_details(PROJECT)
+        .await
+        .unwrap_err()
+}
+
 #[tokio::test]
 async fn html_error_pages_are_reported_with_their_status() {
     let base = bad_server().await;
-    let error = client(&format!("{base}/html"))
-        .project_details(PROJECT)
-        .await
-        .unwrap_err();
+    let error = details_error(&base, "html").await;
     assert!(
         matches!(error, ClientError::HttpStatus { status: 502, .. }),
         "{error}"
@@ -157,10 +162,7 @@ async fn bodies_that_are_not_the_documented_json_are_decode_errors() {
         ("shape", "invalid type"),
         ("nodata", "`data` is missing"),
     ] {
-        let error = client(&format!("{base}/{prefix}"))
-            .project_details(PROJECT)
-            .await
-            .unwrap_err();
+        let error = details_error(&base, prefix).await;
         assert!(
             matches!(error, ClientError::Decode { .. }),
             "{prefix}: {error}"
@@ -174,10 +176,7 @@ async fn bodies_that_are_not_the_documented_json_are_decode_errors() {
 #[tokio::test]
 async fn success_false_with_status_200_is_an_api_error() {
     let base = bad_server().await;
-    let error = client(&format!("{base}/false200"))
-        .project_details(PROJECT)
-        .await
-        .unwrap_err();
+    let error = details_error(&base, "false200").await;
     assert_eq!(error.code(), Some("unauthorized"));
     assert_eq!(error.kind(), FailureKind::NoAccess);
 }
@@ -185,10 +184,7 @@ async fn success_false_with_status_200_is_an_api_error() {
 #[tokio::test]
 async fn a_key_echoed_by_the_server_is_redacted() {
     let base = bad_server().await;
-    let error = client(&format!("{base}/echo"))
-        .project_details(PROJECT)
-        .await
-        .unwrap_err();
+    let error = details_error(&base, "echo").await;
     let message = error.to_string();
     assert!(!message.contains(SECRET), "{message}");
     assert!(message.contains("[redacted]"), "{message}");
@@ -198,11 +194,7 @@ async fn a_key_echoed_by_the_server_is_redacted() {
 async fn a_key_echoed_across_the_excerpt_limit_is_still_redacted() {
     let base = bad_server().await;
     for prefix in ["longecho", "html-echo"] {
-        let message = client(&format!("{base}/{prefix}"))
-            .project_details(PROJECT)
-            .await
-            .unwrap_err()
-            .to_string();
+        let message = details_error(&base, prefix).await.to_string();
         // No fragment of the key survives, wherever the excerpt is cut.
         assert!(!message.contains(&SECRET[..6]), "{prefix}: {message}");
     }
@@ -225,10 +217,7 @@ async fn an_absurd_retry_after_is_capped_not_a_panic() {
 #[tokio::test]
 async fn oversized_responses_are_refused() {
     let base = bad_server().await;
-    let error = client(&format!("{base}/huge"))
-        .project_details(PROJECT)
-        .await
-        .unwrap_err();
+    let error = details_error(&base, "huge").await;
     assert!(matches!(error, ClientError::Oversized { .. }), "{error}");
 }
 
