@@ -23,7 +23,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use common::{gtform, start_emulator, workspace_header};
-use gtform::emulator::{EmulatorHandle, Endpoint, Faults};
+use gtform::emulator::{EmulatorHandle, Faults, RouteClass};
 
 const LATENCY: Duration = Duration::from_millis(50);
 
@@ -150,7 +150,7 @@ fn rate_limit_scenario(server: &EmulatorHandle) {
     let stats = server.stats();
     let total = stats.api_requests();
     let rejected = stats.status_count(429);
-    let creates = stats.requests(Endpoint::CreateJob);
+    let creates = stats.requests(RouteClass::CreateJob);
     println!("scenario 2: {rate_jobs} jobs, server limit 100 requests/s, --parallelism 16");
     println!(
         "  achieved {:.1} jobs/s ({apply_seconds:.1}s apply, {wall:.1}s process); requests {total} ({creates} creates), rejected {rejected} = {:.2}%",

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use gtform::emulator::{
-    self, DEMO_API_KEY, DEMO_PROJECT_ID, DEMO_WORKFLOW_ID, EmulatorOptions, Endpoint,
+    self, DEMO_API_KEY, DEMO_PROJECT_ID, DEMO_WORKFLOW_ID, EmulatorOptions, RouteClass,
 };
 use serde_json::{Value, json};
 
@@ -109,7 +109,7 @@ async fn run() {
     let elapsed = started.elapsed();
     let total: usize = counts.iter().sum();
     assert_eq!(total, batches * 1000);
-    let pages = handle.stats().requests(Endpoint::BatchJobs);
+    let pages = handle.stats().requests(RouteClass::BatchJobs);
     println!(
         "listing:                   {:>9.0} jobs/s ({total} jobs, {pages} pages in {:.2} s)",
         total as f64 / elapsed.as_secs_f64(),
@@ -173,7 +173,10 @@ async fn bench_creates(db: Option<std::path::PathBuf>, creates: usize) -> f64 {
         .sum();
     let elapsed = started.elapsed().max(Duration::from_micros(1));
     assert_eq!(failures, 0, "every create succeeds");
-    assert_eq!(handle.stats().requests(Endpoint::CreateJob), creates as u64);
+    assert_eq!(
+        handle.stats().requests(RouteClass::CreateJob),
+        creates as u64
+    );
     handle.shutdown().await;
     creates as f64 / elapsed.as_secs_f64()
 }

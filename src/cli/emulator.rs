@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use super::{CliError, Ui, exit};
+use crate::config;
 use crate::emulator::{
     self, DEMO_API_KEY, DEMO_PROJECT_ID, DEMO_WORKFLOW_ID, EmulatorOptions, Faults, InjectedError,
     Seed, duration_text,
@@ -113,7 +114,9 @@ pub async fn run(args: EmulatorArgs, ui: &mut Ui) -> Result<ExitCode, CliError> 
             let text = std::fs::read_to_string(path).map_err(|error| {
                 CliError::new(format!("cannot read `{}`: {error}", path.display()))
             })?;
-            let seed = Seed::from_yaml(&text)
+            let seed = config::yaml::from_str::<Seed>(&text)
+                .map_err(emulator::EmulatorError::InvalidSeed)
+                .and_then(|seed| seed.check().map(|()| seed))
                 .map_err(|error| CliError::new(format!("`{}`: {error}", path.display())))?;
             (seed, false)
         }

@@ -28,7 +28,7 @@ mod node;
 pub mod raw;
 mod template;
 mod workspace;
-mod yaml;
+pub(crate) mod yaml;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -8,9 +8,13 @@
 //! Guard rails against hostile input: one document per file, duplicate keys are rejected, keys must
 //! be scalars, nesting is limited to [`MAX_DEPTH`] levels and alias expansion to [`MAX_NODES`]
 //! nodes (a "billion laughs" file fails fast instead of eating memory).
+//!
+//! Small files outside the workspace format that need no located tree (the emulator's seed file)
+//! are read straight into a serde type with [`from_str`].
 
 use std::collections::HashMap;
 
+use serde::de::DeserializeOwned;
 use serde_saphyr::granit_parser::{Event, Marker, Parser, ScalarStyle, Tag};
 
 use super::node::{Entry, Node, Span, Value};
@@ -47,6 +51,12 @@ impl YamlProblem {
 pub(crate) struct Parsed {
     pub root: Option<Node>,
     pub problems: Vec<YamlProblem>,
+}
+
+/// Reads one YAML document (JSON is YAML too) into `T`. The error says what is wrong and where
+/// (line and column), e.g. an unknown field of a `deny_unknown_fields` type.
+pub(crate) fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+    serde_saphyr::from_str(text).map_err(|error| error.to_string())
 }
 
 /// Parses one YAML document from `text`.
@@ -416,6 +426,23 @@ fn is_core_float(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn from_str_reads_serde_types_and_locates_unknown_fields() {
+        #[derive(Debug, serde::Deserialize, PartialEq)]
+        #[serde(deny_unknown_fields)]
+        struct Small {
+            name: String,
+            #[serde(default)]
+            tags: Vec<String>,
+        }
+        let small: Small = from_str("name: a\ntags: [x, y]\n").unwrap();
+        assert_eq!(small.name, "a");
+        assert_eq!(small.tags, ["x", "y"]);
+        let error = from_str::<Small>("name: a\nnmae: b\n").unwrap_err();
+        assert!(error.contains("nmae"), "{error}");
+        assert!(error.contains('2'), "the line is named: {error}");
+    }
 
     fn value_of(text: &str) -> Value {
         let parsed = parse(text);

@@ -7,22 +7,22 @@
 use std::sync::Arc;
 
 use axum::Router;
-
-use super::store::ExistingProjects;
 use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
-use serde::{Deserialize, de::DeserializeOwned};
+use serde::Deserialize;
 use serde_json::json;
 
+use super::Shared;
 use super::faults::Faults;
-use super::routes::{ApiError, json_response, now_ms, parse_uuid, timestamp_now};
+use super::http::{ApiError, internal, ok, parse_uuid, read_json};
+use super::lifecycle::{now_ms, timestamp_now};
 use super::seed::Seed;
-use super::{Shared, store::StoreError};
-use crate::api::{Envelope, codes};
+use super::store::{ExistingProjects, StoreError};
+use crate::api::codes;
 
 /// The prefix of every admin path.
 pub const PREFIX: &str = "/_emulator";
@@ -45,23 +45,6 @@ pub fn router() -> Router<Arc<Shared>> {
             post(complete_batch),
         )
         .route("/_emulator/provision", post(provision))
-}
-
-fn ok<T: serde::Serialize>(data: T) -> Response {
-    json_response(StatusCode::OK, &Envelope::ok(data))
-}
-
-async fn read_json<T: DeserializeOwned>(shared: &Shared, body: Body) -> Result<T, ApiError> {
-    let limit = shared.options.max_body_bytes;
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(
-            codes::INVALID_PARAMETER,
-            format!("request body larger than {limit} bytes"),
-        )
-        .with_status(StatusCode::PAYLOAD_TOO_LARGE)
-    })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|error| ApiError::new(codes::INVALID_PARAMETER, format!("invalid body: {error}")))
 }
 
 async fn health(State(shared): State<Arc<Shared>>) -> Response {
@@ -124,7 +107,7 @@ async fn complete_batch(
             .complete_batch(&project_id, &batch_id, now_ms())
     })
     .await
-    .map_err(|error| super::routes::internal(&error.to_string()))?
+    .map_err(|error| internal(&error.to_string()))?
     .map_err(|error| match error {
         StoreError::UnknownBatch => {
             ApiError::new(codes::NOT_FOUND, "batch_id not found in this project")
@@ -144,7 +127,7 @@ async fn provision(State(shared): State<Arc<Shared>>, body: Body) -> Result<Resp
             .provision(&seed, &timestamp_now(), ExistingProjects::Update)
     })
     .await
-    .map_err(|error| super::routes::internal(&error.to_string()))?
+    .map_err(|error| internal(&error.to_string()))?
     .map_err(|error| ApiError::new(codes::INVALID_PARAMETER, error.to_string()))?;
     Ok(ok(json!({ "provisioned": true })))
 }

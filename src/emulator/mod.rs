@@ -22,9 +22,13 @@
 
 mod admin;
 mod faults;
+mod http;
+mod lifecycle;
+mod page_token;
 mod routes;
 mod seed;
 mod server;
+mod signing;
 mod stats;
 mod store;
 mod tasks;
@@ -41,11 +45,12 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 pub use faults::{ErrorRates, Faults, InjectedError, duration_text};
+pub use routes::RouteClass;
 pub use seed::{
     DEMO_API_KEY, DEMO_PROJECT_ID, DEMO_PROJECT_NAME, DEMO_WORKFLOW_ID, ProjectAccess, Seed,
     SeedKey, SeedProject,
 };
-pub use stats::{Endpoint, EndpointStats, LogEntry, Outcome, Stats};
+pub use stats::{LogEntry, Outcome, RouteClassStats, Stats};
 pub use store::DEFAULT_BATCH_NAME;
 use store::ExistingProjects;
 
@@ -159,6 +164,8 @@ pub(crate) struct Shared {
     stats: stats::StatsRecorder,
     options: RuntimeOptions,
     base_url: String,
+    /// The class of each request, by the same route table as the router.
+    classifier: routes::Classifier,
 }
 
 /// Starts an emulator on the current tokio runtime and returns once it accepts connections.
@@ -186,7 +193,7 @@ pub async fn start(options: EmulatorOptions) -> Result<EmulatorHandle, EmulatorE
     let seed = options.seed.clone();
     let store = tokio::task::spawn_blocking(move || {
         let store = store::Store::open(db.as_deref())?;
-        store.provision(&seed, &routes::timestamp_now(), ExistingProjects::Update)?;
+        store.provision(&seed, &lifecycle::timestamp_now(), ExistingProjects::Update)?;
         Ok::<_, EmulatorError>(store)
     })
     .await
@@ -201,6 +208,7 @@ pub async fn start(options: EmulatorOptions) -> Result<EmulatorHandle, EmulatorE
         .map_err(|source| EmulatorError::Bind { addr, source })?;
     let base_url = format!("http://{local}");
 
+    let (api_router, classifier) = routes::build();
     let shared = Arc::new(Shared {
         store,
         faults: faults::FaultEngine::new(options.faults.clone()),
@@ -213,11 +221,12 @@ pub async fn start(options: EmulatorOptions) -> Result<EmulatorHandle, EmulatorE
             admin_from_any_address: options.admin_from_any_address,
         },
         base_url: base_url.clone(),
+        classifier,
     });
-    let router = routes::router()
+    let router = api_router
         .merge(admin::router())
-        .fallback(routes::not_found)
-        .method_not_allowed_fallback(routes::method_not_allowed)
+        .fallback(http::not_found)
+        .method_not_allowed_fallback(http::method_not_allowed)
         .with_state(Arc::clone(&shared));
     let (shutdown, shutdown_receiver) = watch::channel(false);
     let server = tokio::spawn(server::run(
@@ -291,7 +300,7 @@ impl EmulatorHandle {
     pub fn provision(&self, seed: &Seed) -> Result<(), EmulatorError> {
         self.shared
             .store
-            .provision(seed, &routes::timestamp_now(), ExistingProjects::Update)
+            .provision(seed, &lifecycle::timestamp_now(), ExistingProjects::Update)
     }
 
     /// Like [`EmulatorHandle::provision`], but projects already stored keep their name and base:
@@ -300,7 +309,7 @@ impl EmulatorHandle {
     pub fn provision_new_projects(&self, seed: &Seed) -> Result<(), EmulatorError> {
         self.shared
             .store
-            .provision(seed, &routes::timestamp_now(), ExistingProjects::Keep)
+            .provision(seed, &lifecycle::timestamp_now(), ExistingProjects::Keep)
     }
 
     /// Inserts many jobs at once into the batch named `batch_name` of `project_id` (created if
@@ -326,7 +335,7 @@ impl EmulatorHandle {
         if batch_name.trim().is_empty() {
             return Err(EmulatorError::Rejected("the batch name is empty".into()));
         }
-        let created_ms = routes::now_ms();
+        let created_ms = lifecycle::now_ms();
         let mut new_jobs = Vec::new();
         for (reference_id, data) in jobs {
             let reference_id = reference_id.into();
@@ -350,7 +359,7 @@ impl EmulatorHandle {
         }
         let (batch_id, inserted) = self.shared.store.insert_jobs_bulk(
             batch_name,
-            &routes::timestamp_now(),
+            &lifecycle::timestamp_now(),
             new_jobs,
             &project_id,
         )?;
@@ -362,7 +371,7 @@ impl EmulatorHandle {
         Ok(self
             .shared
             .store
-            .complete_batch(&project_id, &batch_id, routes::now_ms())?)
+            .complete_batch(&project_id, &batch_id, lifecycle::now_ms())?)
     }
 
     /// Stops accepting, lets open requests finish (at most a few seconds) and stops.

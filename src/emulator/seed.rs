@@ -3,7 +3,9 @@
 //! A seed is what the real service has before any API call: accounts and projects are made in
 //! the dashboard, never through the API. The emulator upserts a seed at every start (and on
 //! `POST /_emulator/provision`); it never deletes anything a seed no longer names. This module
-//! only describes and checks seeds; storing them is `store`'s job.
+//! only describes and checks seeds; storing them is `store`'s job, and reading a seed file is the
+//! caller's (`gtform emulator --seed FILE` reads YAML through `config::yaml`: the emulator knows
+//! no YAML library).
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -21,7 +23,7 @@ pub const DEMO_PROJECT_NAME: &str = "Demo project";
 
 /// Keys, projects and access: what the emulator knows before the first request.
 ///
-/// YAML form (`gtform emulator --seed FILE`):
+/// A serde type; its YAML form (`gtform emulator --seed FILE`):
 ///
 /// ```yaml
 /// keys:
@@ -130,14 +132,6 @@ impl Seed {
         }
     }
 
-    /// Parses a seed from YAML (JSON is YAML too) and checks it.
-    pub fn from_yaml(text: &str) -> Result<Seed, EmulatorError> {
-        let seed: Seed = serde_saphyr::from_str(text)
-            .map_err(|error| EmulatorError::InvalidSeed(error.to_string()))?;
-        seed.check()?;
-        Ok(seed)
-    }
-
     /// Checks what serde cannot: non-empty keys and names, no key or project twice.
     pub fn check(&self) -> Result<(), EmulatorError> {
         let mut keys = std::collections::HashSet::new();
@@ -185,10 +179,19 @@ impl Seed {
 mod tests {
     use super::*;
 
+    fn parse(text: &str) -> Result<Seed, EmulatorError> {
+        let seed: Seed = serde_json::from_str(text)
+            .map_err(|error| EmulatorError::InvalidSeed(error.to_string()))?;
+        seed.check()?;
+        Ok(seed)
+    }
+
     #[test]
-    fn seed_yaml_reads_all_and_lists() {
-        let seed = Seed::from_yaml(
-            "keys:\n  - key: a\n    projects: all\n  - key: b\n    projects: [5b7e1f0a-3c2d-4e8f-9a1b-2c3d4e5f6a7b]\nprojects:\n  - id: 5b7e1f0a-3c2d-4e8f-9a1b-2c3d4e5f6a7b\n    name: P\n",
+    fn seeds_read_all_and_lists() {
+        let seed = parse(
+            r#"{"keys": [{"key": "a", "projects": "all"},
+                         {"key": "b", "projects": ["5b7e1f0a-3c2d-4e8f-9a1b-2c3d4e5f6a7b"]}],
+                "projects": [{"id": "5b7e1f0a-3c2d-4e8f-9a1b-2c3d4e5f6a7b", "name": "P"}]}"#,
         )
         .unwrap();
         assert_eq!(seed.keys[0].projects, ProjectAccess::All);
@@ -200,15 +203,15 @@ mod tests {
     }
 
     #[test]
-    fn seed_yaml_rejects_unknown_fields_and_words() {
-        assert!(Seed::from_yaml("keys: []\nprojectz: []\n").is_err());
-        assert!(Seed::from_yaml("keys:\n  - key: a\n    projects: some\n").is_err());
-        assert!(Seed::from_yaml("keys:\n  - key: a\n  - key: a\n").is_err());
+    fn seeds_reject_unknown_fields_words_and_duplicates() {
+        assert!(parse(r#"{"keys": [], "projectz": []}"#).is_err());
+        assert!(parse(r#"{"keys": [{"key": "a", "projects": "some"}]}"#).is_err());
+        assert!(parse(r#"{"keys": [{"key": "a"}, {"key": "a"}]}"#).is_err());
     }
 
     #[test]
-    fn demo_seed_round_trips_through_yaml() {
+    fn demo_seed_round_trips() {
         let text = serde_json::to_string(&Seed::demo()).unwrap();
-        assert_eq!(Seed::from_yaml(&text).unwrap(), Seed::demo());
+        assert_eq!(parse(&text).unwrap(), Seed::demo());
     }
 }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use axum::http::{HeaderValue, Request, Response, StatusCode, header};
 use axum::response::IntoResponse;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -32,8 +32,9 @@ use tower::ServiceExt;
 use super::Shared;
 use super::admin;
 use super::faults::{Admission, InjectedError};
-use super::routes::{ApiError, RATE_LIMITED, ResponseCode};
-use super::stats::{Endpoint, Finished, Outcome};
+use super::http::{ApiError, RATE_LIMITED, ResponseCode};
+use super::routes::RouteClass;
+use super::stats::{Finished, Outcome};
 use crate::api::codes;
 
 /// How long shutdown waits for open connections to finish their requests.
@@ -233,7 +234,7 @@ struct Flight {
     shared: Arc<Shared>,
     method: String,
     path: String,
-    endpoint: Endpoint,
+    endpoint: RouteClass,
     started: Instant,
     done: bool,
 }
@@ -283,7 +284,7 @@ async fn handle(
         return Ok(router.oneshot(request).await.into_response());
     }
 
-    let endpoint = classify(request.method(), path);
+    let endpoint = shared.classifier.classify(request.method(), path);
     shared.stats.started();
     let mut flight = Flight {
         shared: Arc::clone(&shared),
@@ -394,67 +395,5 @@ fn truncate(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((index, _)) => text[..index].to_owned(),
         None => text.to_owned(),
-    }
-}
-
-/// Names the endpoint of a request from its method and path (all path variants of §2).
-pub fn classify(method: &Method, path: &str) -> Endpoint {
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let is_get = method == Method::GET || method == Method::HEAD;
-    let is_post = method == Method::POST;
-    match segments.as_slice() {
-        ["storage", ..] if is_get => Endpoint::Storage,
-        ["v1", "attachments"] if is_get => Endpoint::Attachments,
-        ["v1", "projects" | "project", _, "batch"] if is_post => Endpoint::CreateBatch,
-        ["v1" | "v0", "projects", _, "jobs"] | ["projectsvc", "projects", _, "jobs"] if is_post => {
-            Endpoint::CreateJob
-        }
-        ["v1" | "v0", "projects", _, "details"] if is_get => Endpoint::ProjectDetails,
-        ["v0", "projects", _, "stats"] if is_get => Endpoint::ProjectStats,
-        ["v1" | "v0", "projects", _, "batch", _] if is_get => Endpoint::BatchJobs,
-        ["v1" | "v0", "projects", _, "jobs", _] if is_get => Endpoint::JobResult,
-        _ => Endpoint::Other,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn classify_names_every_path_variant() {
-        let post = Method::POST;
-        let get = Method::GET;
-        assert_eq!(
-            classify(&post, "/v1/projects/p/batch"),
-            Endpoint::CreateBatch
-        );
-        assert_eq!(
-            classify(&post, "/v1/project/p/batch"),
-            Endpoint::CreateBatch
-        );
-        assert_eq!(classify(&post, "/v1/projects/p/jobs"), Endpoint::CreateJob);
-        assert_eq!(classify(&post, "/v0/projects/p/jobs"), Endpoint::CreateJob);
-        assert_eq!(
-            classify(&post, "/projectsvc/projects/p/jobs"),
-            Endpoint::CreateJob
-        );
-        assert_eq!(
-            classify(&get, "/v0/projects/p/details"),
-            Endpoint::ProjectDetails
-        );
-        assert_eq!(
-            classify(&get, "/v0/projects/p/stats"),
-            Endpoint::ProjectStats
-        );
-        assert_eq!(
-            classify(&get, "/v1/projects/p/batch/b"),
-            Endpoint::BatchJobs
-        );
-        assert_eq!(classify(&get, "/v1/projects/p/jobs/j"), Endpoint::JobResult);
-        assert_eq!(classify(&get, "/v1/attachments"), Endpoint::Attachments);
-        assert_eq!(classify(&get, "/storage/pr/x"), Endpoint::Storage);
-        assert_eq!(classify(&get, "/v1/projects/p/jobs"), Endpoint::Other);
-        assert_eq!(classify(&post, "/nope"), Endpoint::Other);
     }
 }

@@ -10,41 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// The endpoint a request was routed to (one name for all path variants of an operation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Endpoint {
-    /// `POST /v1/projects/{id}/batch` (and `/v1/project/{id}/batch`).
-    CreateBatch,
-    /// `POST /v1/projects/{id}/jobs` (and `/v0/…`, `/projectsvc/…`).
-    CreateJob,
-    /// `GET /v1/projects/{id}/details` (and `/v0/…`).
-    ProjectDetails,
-    /// `GET /v0/projects/{id}/stats`.
-    ProjectStats,
-    /// `GET /v1/projects/{id}/batch/{batch_id}` (and `/v0/…`).
-    BatchJobs,
-    /// `GET /v1/projects/{id}/jobs/{job_id}` (and `/v0/…`).
-    JobResult,
-    /// `GET /v1/attachments?url=`.
-    Attachments,
-    /// `GET /storage/…`: the signed URLs the attachments endpoint redirects to.
-    Storage,
-    /// Anything else outside `/_emulator/` (answered 404 or 405).
-    Other,
-}
-
-impl Endpoint {
-    /// Whether faults apply to this endpoint (all API endpoints; not storage).
-    pub fn is_api(self) -> bool {
-        !matches!(self, Endpoint::Storage)
-    }
-
-    /// Whether this endpoint creates something (the target of commit-then-drop).
-    pub fn is_create(self) -> bool {
-        matches!(self, Endpoint::CreateBatch | Endpoint::CreateJob)
-    }
-}
+use super::routes::RouteClass;
 
 /// How a request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -60,9 +26,9 @@ pub enum Outcome {
     Abandoned,
 }
 
-/// Counters of one endpoint.
+/// Counters of one route class.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EndpointStats {
+pub struct RouteClassStats {
     pub requests: u64,
     /// Answered requests by HTTP status.
     pub by_status: BTreeMap<u16, u64>,
@@ -80,7 +46,7 @@ pub struct LogEntry {
     pub method: String,
     /// Path and query as sent.
     pub path: String,
-    pub endpoint: Endpoint,
+    pub endpoint: RouteClass,
     /// HTTP status, if a response was sent.
     pub status: Option<u16>,
     /// Error code of a failure (`FS_0001`, …), if any.
@@ -95,7 +61,7 @@ pub struct LogEntry {
 pub struct Stats {
     /// Requests counted (API and storage), whatever their outcome.
     pub total_requests: u64,
-    pub endpoints: BTreeMap<Endpoint, EndpointStats>,
+    pub endpoints: BTreeMap<RouteClass, RouteClassStats>,
     /// Answered requests by HTTP status, all endpoints.
     pub by_status: BTreeMap<u16, u64>,
     /// Answered failures by error code, all endpoints.
@@ -111,18 +77,16 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// Requests counted for `endpoint`.
-    pub fn requests(&self, endpoint: Endpoint) -> u64 {
-        self.endpoints
-            .get(&endpoint)
-            .map_or(0, |stats| stats.requests)
+    /// Requests counted for `class`.
+    pub fn requests(&self, class: RouteClass) -> u64 {
+        self.endpoints.get(&class).map_or(0, |stats| stats.requests)
     }
 
     /// Requests to the API endpoints (everything except storage).
     pub fn api_requests(&self) -> u64 {
         self.endpoints
             .iter()
-            .filter(|(endpoint, _)| endpoint.is_api())
+            .filter(|(class, _)| class.is_api())
             .map(|(_, stats)| stats.requests)
             .sum()
     }
@@ -149,7 +113,7 @@ pub struct StatsRecorder {
 pub struct Finished {
     pub method: String,
     pub path: String,
-    pub endpoint: Endpoint,
+    pub endpoint: RouteClass,
     pub status: Option<u16>,
     pub code: Option<String>,
     pub outcome: Outcome,
@@ -192,18 +156,18 @@ impl StatsRecorder {
             if let Some(code) = &finished.code {
                 *stats.by_code.entry(code.clone()).or_default() += 1;
             }
-            let endpoint = stats.endpoints.entry(finished.endpoint).or_default();
-            endpoint.requests += 1;
+            let class = stats.endpoints.entry(finished.endpoint).or_default();
+            class.requests += 1;
             match finished.outcome {
-                Outcome::Dropped => endpoint.dropped += 1,
-                Outcome::Reset => endpoint.reset += 1,
+                Outcome::Dropped => class.dropped += 1,
+                Outcome::Reset => class.reset += 1,
                 Outcome::Answered | Outcome::Abandoned => {}
             }
             if let Some(status) = finished.status {
-                *endpoint.by_status.entry(status).or_default() += 1;
+                *class.by_status.entry(status).or_default() += 1;
             }
             if let Some(code) = &finished.code {
-                *endpoint.by_code.entry(code.clone()).or_default() += 1;
+                *class.by_code.entry(code.clone()).or_default() += 1;
             }
         }
         if self.log_capacity == 0 {

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::time::Duration;
 
-use gtform::emulator::{EmulatorOptions, Endpoint, ErrorRates, Faults};
+use gtform::emulator::{EmulatorOptions, ErrorRates, Faults, RouteClass};
 use rand::Rng;
 
 use crate::support::{API_KEY, BatchSpec, PROJECT_ID, Rig, filters, gtform_command, ids};
@@ -59,8 +59,8 @@ async fn after_apply_the_plan_is_empty_and_a_second_apply_sends_no_create() {
     let second = rig.run(&["apply", "--auto-approve"]).expect_code(0);
     assert!(second.stdout().contains("No changes."));
     let stats = rig.server.stats();
-    assert_eq!(stats.requests(Endpoint::CreateJob), 0);
-    assert_eq!(stats.requests(Endpoint::CreateBatch), 0);
+    assert_eq!(stats.requests(RouteClass::CreateJob), 0);
+    assert_eq!(stats.requests(RouteClass::CreateBatch), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,7 +91,7 @@ async fn chaos_apply_ends_with_exactly_the_desired_jobs() {
         "none missing, none extra"
     );
     let stats = rig.server.stats();
-    let job_stats = &stats.endpoints[&Endpoint::CreateJob];
+    let job_stats = &stats.endpoints[&RouteClass::CreateJob];
     assert!(
         job_stats.dropped > 0 && job_stats.reset > 0,
         "the faults did happen: {job_stats:?}"
@@ -184,7 +184,7 @@ async fn two_concurrent_applies_converge_without_duplicates() {
     assert_eq!(names.len(), 6, "five batches and the Default batch");
     let stats = rig.server.stats();
     assert_eq!(
-        stats.endpoints[&Endpoint::CreateJob]
+        stats.endpoints[&RouteClass::CreateJob]
             .by_status
             .get(&200)
             .copied(),
@@ -228,7 +228,7 @@ async fn without_a_terminal_apply_needs_auto_approve() {
     assert!(run.stderr().contains("--auto-approve"));
     let stats = rig.server.stats();
     assert_eq!(
-        stats.requests(Endpoint::CreateJob) + stats.requests(Endpoint::CreateBatch),
+        stats.requests(RouteClass::CreateJob) + stats.requests(RouteClass::CreateBatch),
         0
     );
 }

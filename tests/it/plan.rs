@@ -1,6 +1,6 @@
 //! `gtform plan` and `gtform show` against the emulator, as a user runs them.
 
-use gtform::emulator::Endpoint;
+use gtform::emulator::RouteClass;
 
 use crate::support::{API_KEY, BatchSpec, LIMITED_KEY, Rig, filters, ids, workspace_yaml};
 
@@ -115,8 +115,8 @@ async fn plan_reads_with_the_minimum_number_of_requests() {
     rig.run(&["plan"]).expect_code(0);
     let stats = rig.server.stats();
     // 1 details + ⌈100/100⌉ + ⌈250/100⌉ + ⌈1/100⌉ (+ 0 for the empty Default batch).
-    assert_eq!(stats.requests(Endpoint::ProjectDetails), 1);
-    assert_eq!(stats.requests(Endpoint::BatchJobs), 1 + 3 + 1);
+    assert_eq!(stats.requests(RouteClass::ProjectDetails), 1);
+    assert_eq!(stats.requests(RouteClass::BatchJobs), 1 + 3 + 1);
     assert_eq!(stats.api_requests(), 6);
 }
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use gtform::emulator::{DEMO_API_KEY, EmulatorOptions, Endpoint};
+use gtform::emulator::{DEMO_API_KEY, EmulatorOptions, RouteClass};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -601,9 +601,9 @@ async fn stats_count_requests_per_endpoint() {
     env.create_job("1", None).await;
     env.create_job("1", None).await;
     let stats = env.handle.stats();
-    assert_eq!(stats.requests(Endpoint::ProjectDetails), 1);
-    assert_eq!(stats.requests(Endpoint::CreateJob), 2);
-    assert_eq!(stats.requests(Endpoint::CreateBatch), 0);
+    assert_eq!(stats.requests(RouteClass::ProjectDetails), 1);
+    assert_eq!(stats.requests(RouteClass::CreateJob), 2);
+    assert_eq!(stats.requests(RouteClass::CreateBatch), 0);
     assert_eq!(stats.api_requests(), 3);
     assert_eq!(stats.code_count("FS_0001"), 1);
     assert_eq!(stats.status_count(200), 2);

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use gtform::emulator::{DEMO_API_KEY, EmulatorOptions, Endpoint, ErrorRates, Faults};
+use gtform::emulator::{DEMO_API_KEY, EmulatorOptions, ErrorRates, Faults, RouteClass};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -168,7 +168,7 @@ async fn max_in_flight_counts_overlapping_requests() {
     let stats = env.handle.stats();
     assert_eq!(stats.max_in_flight, 5);
     assert_eq!(stats.in_flight, 0);
-    assert_eq!(stats.requests(Endpoint::ProjectDetails), 5);
+    assert_eq!(stats.requests(RouteClass::ProjectDetails), 5);
 }
 
 #[tokio::test]
@@ -198,7 +198,7 @@ async fn commit_then_drop_stores_the_job_and_sends_nothing() {
     assert_eq!(code(&again), "FS_0001");
     let stats = env.handle.stats();
     assert_eq!(stats.dropped, 1);
-    assert_eq!(stats.endpoints[&Endpoint::CreateJob].dropped, 1);
+    assert_eq!(stats.endpoints[&RouteClass::CreateJob].dropped, 1);
     assert!(
         stats
             .log
@@ -255,8 +255,8 @@ async fn reset_closes_the_connection_before_handling() {
     let stats = env.handle.stats();
     assert!(stats.reset >= 1);
     assert_eq!(
-        stats.endpoints[&Endpoint::CreateJob].reset,
-        stats.requests(Endpoint::CreateJob)
+        stats.endpoints[&RouteClass::CreateJob].reset,
+        stats.requests(RouteClass::CreateJob)
     );
 }
 

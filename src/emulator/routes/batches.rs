@@ -1,0 +1,130 @@
+//! Batches: `POST …/batch` (create, `BATCH_CREATION` for a taken name) and
+//! `GET …/batch/{batch_id}` (its jobs, 100 a page, with opaque page tokens).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::super::Shared;
+use super::super::http::{
+    ApiError, ApiResult, MAX_TEXT_BYTES, authorize, blocking, ok, optional_string, parse_uuid,
+    path_error, query_error, read_object,
+};
+use super::super::lifecycle::{job_status, now_ms, timestamp_now};
+use super::super::page_token;
+use crate::api::{self, codes};
+
+/// `POST /v1/projects/{project_id}/batch` (and `/v1/project/…`).
+pub async fn create(
+    State(shared): State<Arc<Shared>>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let Path(project_id) = path.map_err(path_error)?;
+    let project = authorize(&shared, &headers, &project_id)?;
+    let body = read_object(&shared, &headers, body).await?;
+    let name = match body.get("name") {
+        Some(Value::String(name)) if !name.trim().is_empty() => name.clone(),
+        None | Some(Value::Null) | Some(Value::String(_)) => {
+            return Err(ApiError::invalid("`name` is required"));
+        }
+        Some(_) => return Err(ApiError::invalid("`name` must be a string")),
+    };
+    if name.len() > MAX_TEXT_BYTES {
+        return Err(ApiError::invalid(format!(
+            "`name` is longer than {MAX_TEXT_BYTES} bytes"
+        )));
+    }
+    let description = optional_string(&body, "description")?
+        .unwrap_or("")
+        .to_owned();
+    let created_at = timestamp_now();
+    let batch_id = blocking(&shared, move |shared| {
+        shared
+            .store
+            .create_batch(&project.id, &name, &description, &created_at)
+    })
+    .await?;
+    Ok(ok(api::CreateBatchResponse {
+        batch_id: batch_id.to_string(),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PageQuery {
+    page_token: Option<String>,
+}
+
+/// `GET /v1/projects/{project_id}/batch/{batch_id}?page_token=` (and `/v0/…`).
+pub async fn jobs(
+    State(shared): State<Arc<Shared>>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    query: Result<Query<PageQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let Path((project_id, batch_id)) = path.map_err(path_error)?;
+    let project = authorize(&shared, &headers, &project_id)?;
+    let batch_id = parse_uuid(&batch_id, "batch_id")?;
+    let Query(query) = query.map_err(query_error)?;
+    let project_id = project.id;
+    let batch = blocking(&shared, move |shared| {
+        shared.store.batch(&project_id, &batch_id)
+    })
+    .await?;
+    let after_seq = match query.page_token.as_deref().map(str::trim) {
+        None | Some("") => 0,
+        Some(token) => {
+            page_token::decode(shared.store.secret(), &batch.id, token).ok_or_else(|| {
+                ApiError::new(
+                    codes::INVALID_PAGE_TOKEN,
+                    "Invalid pageToken provided, please provide the correct page token",
+                )
+            })?
+        }
+    };
+    let batch_seq = batch.seq;
+    let page_size = api::JOBS_PAGE_SIZE;
+    let mut rows = blocking(&shared, move |shared| {
+        shared.store.batch_jobs(batch_seq, after_seq, page_size + 1)
+    })
+    .await?;
+    let next_page_token = if rows.len() > page_size {
+        rows.truncate(page_size);
+        rows.last()
+            .map(|row| page_token::encode(shared.store.secret(), &batch.id, row.seq))
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let now = now_ms();
+    let jobs = rows
+        .into_iter()
+        .map(|row| {
+            let status = job_status(&shared, now, row.created_ms, row.completed_ms);
+            api::JobSummary {
+                id: row.id,
+                reference_id: row.reference_id,
+                status: status.to_owned(),
+                frames: row.frames,
+                annotations: if status == api::job_status::COMPLETED {
+                    row.annotations
+                } else {
+                    0
+                },
+            }
+        })
+        .collect();
+    Ok(ok(api::BatchJobsPage {
+        id: batch.id,
+        project_id: project.id.to_string(),
+        name: batch.name,
+        jobs,
+        next_page_token,
+    }))
+}

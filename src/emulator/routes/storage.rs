@@ -1,0 +1,191 @@
+//! The storage objects behind the attachments endpoint: each completed job's result file and
+//! its masks, served at signed URLs (`/storage/pr/{p}/bt/{b}/jb/{j}/…?expires=&signature=`), no
+//! API key needed, as a cloud bucket would serve them.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::super::Shared;
+use super::super::http::{ApiError, ApiResult, blocking, origin};
+use super::super::lifecycle::{job_status, now_ms, now_secs};
+use super::super::signing::storage_signature;
+use super::super::store::JobFull;
+use super::super::tasks::{self, ResultContext, TaskType};
+use crate::api::{self, codes};
+
+/// The route pattern of storage objects.
+pub const ROUTE: &str = "/storage/{*object}";
+
+/// `/storage/pr/{project}/bt/{batch}/jb/{job}`: where a job's objects live.
+fn job_prefix(job: &JobFull) -> String {
+    format!(
+        "/storage/pr/{}/bt/{}/jb/{}",
+        job.project_id, job.batch_id, job.id
+    )
+}
+
+/// The path of a job's result file.
+pub fn result_path(job: &JobFull) -> String {
+    format!("{}/submission_result/{}.json", job_prefix(job), job.id)
+}
+
+/// A storage object: the result file or one mask of a job.
+pub enum StorageObject {
+    Result,
+    Mask { index: usize, extension: String },
+}
+
+/// A storage path split into its ids and object.
+pub struct StoragePath {
+    pub project_id: Uuid,
+    pub batch_id: Uuid,
+    pub job_id: Uuid,
+    pub object: StorageObject,
+}
+
+/// Splits `/storage/pr/{p}/bt/{b}/jb/{j}/…` into ids and object; `None` if it is no such path.
+pub fn parse_path(path: &str) -> Option<StoragePath> {
+    let rest = path.strip_prefix("/storage/")?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    let [pr, project, bt, batch, jb, job, kind, file] = parts.as_slice() else {
+        return None;
+    };
+    if (*pr, *bt, *jb) != ("pr", "bt", "jb") {
+        return None;
+    }
+    let parse = |text: &str| {
+        (text.len() == 36)
+            .then(|| Uuid::parse_str(text).ok())
+            .flatten()
+    };
+    let (project_id, batch_id, job_id) = (parse(project)?, parse(batch)?, parse(job)?);
+    let object = match *kind {
+        "submission_result" if *file == format!("{job_id}.json") => StorageObject::Result,
+        "masks" => {
+            let (index, extension) = file.split_once('.')?;
+            StorageObject::Mask {
+                index: index.parse().ok()?,
+                extension: extension.to_owned(),
+            }
+        }
+        _ => return None,
+    };
+    Some(StoragePath {
+        project_id,
+        batch_id,
+        job_id,
+        object,
+    })
+}
+
+/// The content of a storage object, if the job is complete and the object exists.
+pub fn content(
+    shared: &Shared,
+    job: &JobFull,
+    batch_id: &Uuid,
+    object: &StorageObject,
+    origin: &str,
+) -> Option<(&'static str, Vec<u8>)> {
+    if job.batch_id != batch_id.to_string()
+        || job_status(shared, now_ms(), job.created_ms, job.completed_ms)
+            != api::job_status::COMPLETED
+    {
+        return None;
+    }
+    let task = TaskType::from_name(&job.task)?;
+    match object {
+        StorageObject::Result => {
+            let data: Value = serde_json::from_str(&job.data).unwrap_or(Value::Null);
+            let prefix = job_prefix(job);
+            let extension = task.mask_extension().unwrap_or("png");
+            let mask_url =
+                move |index: usize| format!("{origin}{prefix}/masks/{index}.{extension}");
+            let file = tasks::result_file(&ResultContext {
+                job_id: &job.id,
+                task,
+                data: &data,
+                mask_url: &mask_url,
+            });
+            Some(("application/json", file.to_string().into_bytes()))
+        }
+        StorageObject::Mask { index, extension } => {
+            let masks = match task {
+                TaskType::VideoSegmentation => usize::try_from(job.frames).unwrap_or(0),
+                TaskType::ImageSegmentation | TaskType::PointCloudSegmentation => 1,
+                TaskType::Image | TaskType::Video | TaskType::PointCloud => 0,
+            };
+            if *index >= masks || Some(extension.as_str()) != task.mask_extension() {
+                return None;
+            }
+            if extension == "png" {
+                Some(("image/png", tasks::MASK_PNG.to_vec()))
+            } else {
+                Some(("application/octet-stream", tasks::mask_pcd().into_bytes()))
+            }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SignedQuery {
+    expires: Option<String>,
+    signature: Option<String>,
+}
+
+/// `GET /storage/…?expires=&signature=`: a storage object, if the signature is good and fresh.
+pub async fn serve(
+    State(shared): State<Arc<Shared>>,
+    uri: Uri,
+    query: Result<Query<SignedQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let forbidden = |message: &str| {
+        ApiError::new(codes::UNAUTHORIZED, message).with_status(StatusCode::FORBIDDEN)
+    };
+    let path = uri.path();
+    let Ok(Query(query)) = query else {
+        return Err(forbidden("missing or invalid signature"));
+    };
+    let expires = query
+        .expires
+        .as_deref()
+        .and_then(|text| text.parse::<u64>().ok());
+    let (Some(expires), Some(signature)) = (expires, query.signature) else {
+        return Err(forbidden("missing or invalid signature"));
+    };
+    if storage_signature(shared.store.secret(), path, expires) != signature {
+        return Err(forbidden("missing or invalid signature"));
+    }
+    if now_secs() > expires {
+        return Err(forbidden("the signed URL has expired"));
+    }
+    let not_found =
+        || ApiError::new(codes::NOT_FOUND, "no such object").with_status(StatusCode::NOT_FOUND);
+    let StoragePath {
+        project_id,
+        batch_id,
+        job_id,
+        object,
+    } = parse_path(path).ok_or_else(not_found)?;
+    let job = blocking(&shared, move |shared| {
+        shared.store.job(&project_id, &job_id)
+    })
+    .await?
+    .ok_or_else(not_found)?;
+    let origin = origin(&shared, &headers);
+    let (content_type, bytes) =
+        content(&shared, &job, &batch_id, &object, &origin).ok_or_else(not_found)?;
+    let mut response = Response::new(Body::from(bytes));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    Ok(response)
+}
