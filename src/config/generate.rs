@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::Job;
-use super::decode::Report;
-use super::job::{self, JobScope};
+use super::decode::DiagnosticSink;
+use super::job::{self, JobDefaults};
 use super::node::{Node, Span, Value};
 use super::template::{self, Columns, CsvHeader, Instantiator, Part, Row};
 use crate::diagnostic::{Diagnostic, Location};
@@ -65,7 +65,7 @@ impl GeneratorDecl {
 
 /// Where generated-job problems go: each names the manifest row, points at its line, and labels
 /// the template in the YAML.
-struct RowReport<'a> {
+struct RowSink<'a> {
     yaml_file: &'a Arc<Path>,
     manifest_text: &'a str,
     row_number: u64,
@@ -73,8 +73,8 @@ struct RowReport<'a> {
     out: &'a mut Vec<Diagnostic>,
 }
 
-impl Report for RowReport<'_> {
-    fn report(&mut self, span: Span, diagnostic: Diagnostic) {
+impl DiagnosticSink for RowSink<'_> {
+    fn push(&mut self, span: Span, diagnostic: Diagnostic) {
         let template_location = self.location(span);
         let mut diagnostic = diagnostic;
         diagnostic.message = format!(
@@ -99,7 +99,7 @@ impl Report for RowReport<'_> {
 /// Expands one generator into `jobs`; problems go to `out`.
 pub(crate) fn expand(
     decl: &GeneratorDecl,
-    scope: &JobScope<'_>,
+    defaults: &JobDefaults<'_>,
     jobs: &mut Vec<Job>,
     out: &mut Vec<Diagnostic>,
 ) {
@@ -138,7 +138,7 @@ pub(crate) fn expand(
     let env = template::environment();
     let mut expansion = Expansion {
         decl,
-        scope,
+        defaults,
         manifest: Arc::from(path.as_path()),
         jobs,
         out,
@@ -174,7 +174,7 @@ fn io_reason(error: &std::io::Error) -> String {
 /// What expanding one generator needs from row to row.
 struct Expansion<'a, 's> {
     decl: &'a GeneratorDecl,
-    scope: &'a JobScope<'s>,
+    defaults: &'a JobDefaults<'s>,
     manifest: Arc<Path>,
     jobs: &'a mut Vec<Job>,
     out: &'a mut Vec<Diagnostic>,
@@ -244,7 +244,7 @@ impl<'a> Expansion<'a, '_> {
     fn generate(&mut self, part: &Part<'_>, row: &Row, row_number: u64, line: u64) {
         let row_location = self.at_line(line);
         let mut diagnostics = Vec::new();
-        let mut report = RowReport {
+        let mut sink = RowSink {
             yaml_file: &self.decl.file,
             manifest_text: &self.decl.path_text,
             row_number,
@@ -254,7 +254,7 @@ impl<'a> Expansion<'a, '_> {
         match self.instantiator.run(part, row, row_number) {
             Ok(node) => {
                 if let Some(decoded) =
-                    job::decode(unset_empty_optionals(node), self.scope, &mut report)
+                    job::decode(unset_empty_optionals(node), self.defaults, &mut sink)
                 {
                     self.jobs.push(Job {
                         location: row_location,
@@ -267,7 +267,7 @@ impl<'a> Expansion<'a, '_> {
                 if let Some(hint) = problem.hint {
                     diagnostic = diagnostic.hint(hint);
                 }
-                report.report(problem.span, diagnostic);
+                sink.push(problem.span, diagnostic);
             }
         }
         self.add_row_problems(diagnostics);

@@ -557,29 +557,32 @@ mod tests {
     #[test]
     fn schema_and_decoder_agree_on_every_key() {
         let schema = crate::schema::config_schema();
-        let mut generator_keys = workspace::MANIFEST_KEYS.to_vec();
+        let mut generator_keys = workspace::file::MANIFEST_KEYS.to_vec();
         generator_keys.extend_from_slice(job::JOB_KEYS);
         let objects: &[(&str, &[&str])] = &[
-            ("", workspace::FILE_KEYS),
-            ("Project", workspace::PROJECT_KEYS),
-            ("Defaults", workspace::DEFAULTS_KEYS),
-            ("Batch", workspace::BATCH_KEYS),
+            ("", workspace::file::FILE_KEYS),
+            ("Project", workspace::file::PROJECT_KEYS),
+            ("Defaults", workspace::file::DEFAULTS_KEYS),
+            ("Batch", workspace::file::BATCH_KEYS),
             ("Job", job::JOB_KEYS),
             ("Generator", &generator_keys),
-            ("ImageObject", job::IMAGE_KEYS),
-            ("ReferenceImage", job::REFERENCE_IMAGE_KEYS),
-            ("Video", job::VIDEO_KEYS),
-            ("VideoFrame", job::VIDEO_FRAME_KEYS),
-            ("PointCloud", job::POINT_CLOUD_KEYS),
-            ("PointCloudFrame", job::POINT_CLOUD_FRAME_KEYS),
-            ("PointCloudSegmentation", job::SEGMENTATION_KEYS),
-            ("Sensor", job::SENSOR_KEYS),
-            ("Pose", job::POSE_KEYS),
-            ("Position", job::POSITION_KEYS),
-            ("Heading", job::HEADING_KEYS),
-            ("SensorMeta", job::SENSOR_META_KEYS),
-            ("Intrinsics", job::INTRINSICS_KEYS),
-            ("MakerResponse", job::MAKER_RESPONSE_KEYS),
+            ("ImageObject", job::image::IMAGE_KEYS),
+            ("ReferenceImage", job::image::REFERENCE_IMAGE_KEYS),
+            ("Video", job::video::VIDEO_KEYS),
+            ("VideoFrame", job::video::VIDEO_FRAME_KEYS),
+            ("PointCloud", job::point_cloud::POINT_CLOUD_KEYS),
+            ("PointCloudFrame", job::point_cloud::POINT_CLOUD_FRAME_KEYS),
+            (
+                "PointCloudSegmentation",
+                job::point_cloud::SEGMENTATION_KEYS,
+            ),
+            ("Sensor", job::point_cloud::SENSOR_KEYS),
+            ("Pose", job::point_cloud::POSE_KEYS),
+            ("Position", job::point_cloud::POSITION_KEYS),
+            ("Heading", job::point_cloud::HEADING_KEYS),
+            ("SensorMeta", job::point_cloud::SENSOR_META_KEYS),
+            ("Intrinsics", job::point_cloud::INTRINSICS_KEYS),
+            ("MakerResponse", job::prelabels::MAKER_RESPONSE_KEYS),
         ];
         for (definition, keys) in objects {
             assert_eq!(
@@ -590,9 +593,9 @@ mod tests {
         }
         let words: &[(&str, &[&str])] = &[
             ("JobType", job::JOB_TYPES),
-            ("Modality", job::MODALITIES),
-            ("SensorState", job::SENSOR_STATES),
-            ("CameraModel", job::CAMERA_MODELS),
+            ("Modality", job::point_cloud::MODALITIES),
+            ("SensorState", job::point_cloud::SENSOR_STATES),
+            ("CameraModel", job::point_cloud::CAMERA_MODELS),
         ];
         for (definition, values) in words {
             assert_eq!(

@@ -1,0 +1,466 @@
+//! One file of the workspace → its declarations: the endpoint, and the projects, batches, inline
+//! jobs (still as nodes) and `jobs_from` generators it names. Nothing here looks across files.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::super::decode::{self, DiagnosticSink, FileSink, closest};
+use super::super::generate::{GeneratorDecl, ManifestKind};
+use super::super::job::{JOB_KEYS, JOB_TYPES, PRIORITY_RANGE};
+use super::super::node::{Node, Span, Value};
+use super::super::{Endpoint, yaml};
+use super::error_reason;
+use crate::diagnostic::{Diagnostic, Location};
+
+/// The only configuration format version.
+pub(crate) const FORMAT_VERSION: i64 = 1;
+
+pub(crate) const FILE_KEYS: &[&str] = &["version", "endpoint", "projects"];
+pub(crate) const PROJECT_KEYS: &[&str] = &["id", "name", "workflows", "defaults", "batches"];
+pub(crate) const DEFAULTS_KEYS: &[&str] = &["workflow", "priority_weight", "type"];
+pub(crate) const BATCH_KEYS: &[&str] = &["description", "jobs", "jobs_from"];
+/// The manifest keys of a `jobs_from` entry; the other keys are job keys.
+pub(crate) const MANIFEST_KEYS: &[&str] = &["csv", "jsonl"];
+
+/// One file's contribution.
+pub(super) struct FileDecl {
+    pub(super) file: Arc<Path>,
+    pub(super) endpoint: Option<(Endpoint, Span)>,
+    pub(super) projects: Vec<ProjectDecl>,
+}
+
+/// One entry under `projects:` in one file.
+pub(super) struct ProjectDecl {
+    pub(super) file: Arc<Path>,
+    pub(super) key: String,
+    pub(super) key_span: Span,
+    /// The first key that makes this entry the project's definition, if any.
+    pub(super) defines: Option<Span>,
+    pub(super) id_given: bool,
+    pub(super) id: Option<(Uuid, Span)>,
+    pub(super) name: Option<(String, Span)>,
+    pub(super) workflows: BTreeMap<String, Uuid>,
+    pub(super) defaults: DefaultsDecl,
+    pub(super) batches: Vec<BatchDecl>,
+}
+
+#[derive(Default)]
+pub(super) struct DefaultsDecl {
+    pub(super) workflow: Option<(String, Span)>,
+    pub(super) priority_weight: Option<u8>,
+    pub(super) job_type: Option<&'static str>,
+}
+
+pub(super) struct BatchDecl {
+    pub(super) file: Arc<Path>,
+    pub(super) name: String,
+    pub(super) key_span: Span,
+    pub(super) description: Option<(String, Span)>,
+    pub(super) jobs: Vec<Node>,
+    pub(super) generators: Vec<GeneratorDecl>,
+}
+
+/// Reads and decodes one file; `None` if it cannot be parsed at all.
+pub(super) fn read_file(file: Arc<Path>, out: &mut Vec<Diagnostic>) -> Option<FileDecl> {
+    let bytes = match std::fs::read(&file) {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            out.push(Diagnostic::error(format!(
+                "cannot read `{}`: {}",
+                file.display(),
+                error_reason(&error)
+            )));
+            return None;
+        }
+    };
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(error) => {
+            let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
+            let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
+            let column = valid.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+            out.push(
+                Diagnostic::error("the file is not valid UTF-8").at(Location::new(
+                    file.clone(),
+                    u32::try_from(line).unwrap_or(u32::MAX),
+                    u32::try_from(column).unwrap_or(u32::MAX),
+                )),
+            );
+            return None;
+        }
+    };
+    let parsed = yaml::parse(&text);
+    let mut sink = FileSink {
+        file: file.clone(),
+        out,
+    };
+    for problem in parsed.problems {
+        let mut diagnostic = Diagnostic::error(problem.message);
+        if let Some((span, text)) = problem.label {
+            diagnostic = diagnostic.label(sink.location(span), text);
+        }
+        if let Some(hint) = problem.hint {
+            diagnostic = diagnostic.hint(hint);
+        }
+        sink.push(problem.span, diagnostic);
+    }
+    let root = match parsed.root {
+        Some(root) => root,
+        None => {
+            if !sink
+                .out
+                .iter()
+                .any(|d| d.location.as_ref().is_some_and(|l| l.file == file))
+            {
+                sink.push(
+                    Span::new(1, 1),
+                    Diagnostic::error(format!("`{}` is empty", file.display()))
+                        .hint("a configuration file starts with `version: 1`"),
+                );
+            }
+            return None;
+        }
+    };
+    Some(decode_file(file.clone(), root, &mut sink))
+}
+
+fn decode_file(file: Arc<Path>, root: Node, sink: &mut FileSink<'_>) -> FileDecl {
+    let mut decl = FileDecl {
+        file: file.clone(),
+        endpoint: None,
+        projects: Vec::new(),
+    };
+    let Some(mut fields) = decode::mapping(root, FILE_KEYS, "the configuration", sink) else {
+        return decl;
+    };
+    match fields.take("version") {
+        Some(entry) => {
+            if entry.value.value != Value::Int(FORMAT_VERSION) {
+                sink.push(
+                    entry.value.span,
+                    Diagnostic::error(format!(
+                        "unsupported `version` {}",
+                        decode::describe(&entry.value)
+                    ))
+                    .hint(format!("this gtform reads `version: {FORMAT_VERSION}`")),
+                );
+            }
+        }
+        None => sink.push(
+            fields.span,
+            Diagnostic::error("the file has no `version`")
+                .hint(format!("start the file with `version: {FORMAT_VERSION}`")),
+        ),
+    }
+    if let Some(node) = fields.value("endpoint") {
+        let span = node.span;
+        if let Some(text) = decode::string(node, "`endpoint`", sink) {
+            match parse_endpoint(&text) {
+                Ok(endpoint) => decl.endpoint = Some((endpoint, span)),
+                Err(problem) => sink.push(
+                    span,
+                    Diagnostic::error(format!("`endpoint`: `{text}` {problem}"))
+                        .hint("use `embedded` (the built-in emulator) or an `https://` URL such as `https://api.playment.io`"),
+                ),
+            }
+        }
+    }
+    if let Some(node) = fields.value("projects") {
+        let span = node.span;
+        match node.value {
+            Value::Map(entries) => {
+                for entry in entries {
+                    if let Some(project) =
+                        decode_project(&file, entry.key, entry.key_span, entry.value, sink)
+                    {
+                        decl.projects.push(project);
+                    }
+                }
+            }
+            other => sink.error(
+                span,
+                format!(
+                    "`projects` must be a mapping of local names to projects, found {}",
+                    other.kind_name()
+                ),
+            ),
+        }
+    }
+    decl
+}
+
+/// `embedded`, or an http(s) URL with a host.
+fn parse_endpoint(text: &str) -> Result<Endpoint, String> {
+    if text == "embedded" {
+        return Ok(Endpoint::Embedded);
+    }
+    let parsed = url::Url::parse(text).map_err(|error| format!("is not a URL ({error})"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!("has the unsupported scheme `{}`", parsed.scheme()));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err("has no host".into());
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err("must not have a query or fragment".into());
+    }
+    Ok(Endpoint::Url(text.trim_end_matches('/').to_string()))
+}
+
+fn check_local_name(key: &str, span: Span, what: &str, sink: &mut dyn DiagnosticSink) -> bool {
+    if key.is_empty() || key.trim() != key {
+        sink.error(
+            span,
+            format!("{what} `{key}` must not be empty or have surrounding whitespace"),
+        );
+        return false;
+    }
+    true
+}
+
+fn decode_project(
+    file: &Arc<Path>,
+    key: String,
+    key_span: Span,
+    node: Node,
+    sink: &mut FileSink<'_>,
+) -> Option<ProjectDecl> {
+    check_local_name(&key, key_span, "project name", sink);
+    let what = format!("project `{key}`");
+    let mut fields = decode::mapping(node, PROJECT_KEYS, &what, sink)?;
+    let defines = ["id", "name", "workflows", "defaults"]
+        .iter()
+        .find_map(|k| fields.key_span(k));
+    let id_given = fields.has("id");
+    let id = fields.value("id").and_then(|node| {
+        let span = node.span;
+        decode::uuid(node, &format!("the `id` of project `{key}`"), sink).map(|id| (id, span))
+    });
+    let name = fields.value("name").and_then(|node| {
+        let span = node.span;
+        decode::name(node, "project `name`", sink).map(|name| (name, span))
+    });
+    let mut workflows = BTreeMap::new();
+    if let Some(node) = fields.value("workflows") {
+        let span = node.span;
+        match node.value {
+            Value::Map(entries) => {
+                for entry in entries {
+                    if !check_local_name(&entry.key, entry.key_span, "workflow alias", sink) {
+                        continue;
+                    }
+                    if let Some(id) =
+                        decode::uuid(entry.value, &format!("workflow `{}`", entry.key), sink)
+                    {
+                        workflows.insert(entry.key, id);
+                    }
+                }
+            }
+            other => sink.error(
+                span,
+                format!(
+                    "`workflows` must map aliases to workflow UUIDs, found {}",
+                    other.kind_name()
+                ),
+            ),
+        }
+    }
+    let mut defaults = DefaultsDecl::default();
+    if let Some(node) = fields.value("defaults")
+        && let Some(mut defaults_fields) = decode::mapping(node, DEFAULTS_KEYS, "`defaults`", sink)
+    {
+        defaults.workflow = defaults_fields.value("workflow").and_then(|node| {
+            let span = node.span;
+            decode::name(node, "`defaults.workflow`", sink).map(|text| (text, span))
+        });
+        defaults.priority_weight = defaults_fields.value("priority_weight").and_then(|node| {
+            let (min, max) = PRIORITY_RANGE;
+            decode::integer_in(node, min, max, "`defaults.priority_weight`", sink)
+                .and_then(|n| u8::try_from(n).ok())
+        });
+        defaults.job_type = defaults_fields
+            .value("type")
+            .and_then(|node| decode::word(node, JOB_TYPES, "`defaults.type`", sink));
+    }
+    let mut batches = Vec::new();
+    if let Some(node) = fields.value("batches") {
+        let span = node.span;
+        match node.value {
+            Value::Map(entries) => {
+                for entry in entries {
+                    if let Some(batch) =
+                        decode_batch(file, entry.key, entry.key_span, entry.value, sink)
+                    {
+                        batches.push(batch);
+                    }
+                }
+            }
+            other => sink.error(
+                span,
+                format!(
+                    "`batches` must be a mapping of batch names to batches, found {}",
+                    other.kind_name()
+                ),
+            ),
+        }
+    }
+    Some(ProjectDecl {
+        file: file.clone(),
+        key,
+        key_span,
+        defines,
+        id_given,
+        id,
+        name,
+        workflows,
+        defaults,
+        batches,
+    })
+}
+
+fn decode_batch(
+    file: &Arc<Path>,
+    name: String,
+    key_span: Span,
+    node: Node,
+    sink: &mut FileSink<'_>,
+) -> Option<BatchDecl> {
+    check_local_name(&name, key_span, "batch name", sink);
+    let what = format!("batch `{name}`");
+    // `week-48: {}` and `week-48:` (null) both declare an empty batch.
+    let node = if node.value == Value::Null {
+        Node::new(Value::Map(Vec::new()), node.span)
+    } else {
+        node
+    };
+    let mut fields = decode::mapping(node, BATCH_KEYS, &what, sink)?;
+    let description = fields.value("description").and_then(|node| {
+        let span = node.span;
+        decode::string(node, "batch `description`", sink).map(|text| (text, span))
+    });
+    let jobs = fields
+        .value("jobs")
+        .and_then(|node| decode::list(node, "`jobs`", sink))
+        .unwrap_or_default();
+    let mut generators = Vec::new();
+    if let Some(items) = fields
+        .value("jobs_from")
+        .and_then(|node| decode::list(node, "`jobs_from`", sink))
+    {
+        for item in items {
+            if let Some(generator) = decode_generator(file, item, sink) {
+                generators.push(generator);
+            }
+        }
+    }
+    Some(BatchDecl {
+        file: file.clone(),
+        name,
+        key_span,
+        description,
+        jobs,
+        generators,
+    })
+}
+
+/// A `jobs_from` entry: one manifest key plus job keys (templates).
+fn decode_generator(
+    file: &Arc<Path>,
+    node: Node,
+    sink: &mut FileSink<'_>,
+) -> Option<GeneratorDecl> {
+    let span = node.span;
+    let Value::Map(entries) = node.value else {
+        sink.error(
+            span,
+            format!(
+                "a `jobs_from` entry must be a mapping, found {}",
+                node.kind_name()
+            ),
+        );
+        return None;
+    };
+    let mut manifest: Option<(ManifestKind, String, Span, Span)> = None;
+    let mut template_entries = Vec::new();
+    let mut ok = true;
+    for entry in entries {
+        let kind = match entry.key.as_str() {
+            "csv" => Some(ManifestKind::Csv),
+            "jsonl" => Some(ManifestKind::Jsonl),
+            _ => None,
+        };
+        match kind {
+            Some(kind) => {
+                if let Some((first, _, _, first_key_span)) = &manifest {
+                    let label = sink.location(*first_key_span);
+                    sink.push(
+                        entry.key_span,
+                        Diagnostic::error(format!(
+                            "a `jobs_from` entry has both `{}` and `{}`",
+                            first.key(),
+                            kind.key()
+                        ))
+                        .label(label, "first manifest here")
+                        .hint("use one `jobs_from` entry per manifest"),
+                    );
+                    ok = false;
+                    continue;
+                }
+                let value_span = entry.value.span;
+                if let Some(path) = decode::name(
+                    entry.value,
+                    &format!("`{}` manifest path", kind.key()),
+                    sink,
+                ) {
+                    manifest = Some((kind, path, value_span, entry.key_span));
+                } else {
+                    ok = false;
+                }
+            }
+            None if JOB_KEYS.contains(&entry.key.as_str()) => template_entries.push(entry),
+            None if entry.key == "list" => {
+                sink.push(
+                    entry.key_span,
+                    Diagnostic::error("`list:` (jobs from a bucket listing) is not supported")
+                        .hint("list the objects into a `csv:` or `jsonl:` manifest and generate the jobs from it"),
+                );
+                ok = false;
+            }
+            None => {
+                let mut keys: Vec<&str> = MANIFEST_KEYS.to_vec();
+                keys.extend_from_slice(JOB_KEYS);
+                let mut diagnostic =
+                    Diagnostic::error(format!("unknown key `{}` in `jobs_from` entry", entry.key));
+                diagnostic = match closest(&entry.key, keys.iter().copied()) {
+                    Some(suggestion) => diagnostic.hint(format!("did you mean `{suggestion}`?")),
+                    None => diagnostic.hint(format!(
+                        "a `jobs_from` entry has `csv` or `jsonl` and job keys: {}",
+                        decode::one_of(JOB_KEYS)
+                    )),
+                };
+                sink.push(entry.key_span, diagnostic);
+                ok = false;
+            }
+        }
+    }
+    let Some((kind, path_text, path_span, _)) = manifest else {
+        if ok {
+            sink.push(
+                span,
+                Diagnostic::error("a `jobs_from` entry names no manifest")
+                    .hint("add `csv: path/to/rows.csv` or `jsonl: path/to/rows.jsonl`"),
+            );
+        }
+        return None;
+    };
+    ok.then(|| GeneratorDecl {
+        file: file.clone(),
+        kind,
+        path_text,
+        path_span,
+        template: Node::new(Value::Map(template_entries), span),
+    })
+}
