@@ -273,7 +273,7 @@ impl PolicySet {
             let name = terraform_name(&format!("kms_{key_id}"));
             let _ = write!(
                 text,
-                "\n# Add to the policy of {arn}, e.g. through `source_policy_documents` in the\n# aws_iam_policy_document that aws_kms_key_policy (or aws_kms_key.policy) uses.\n",
+                "\n# Add to the key policy of\n#   {arn}\n# e.g. through `source_policy_documents` in the aws_iam_policy_document that its\n# aws_kms_key_policy (or aws_kms_key.policy) uses.\n",
             );
             write_policy_data_source(&mut text, &name, std::slice::from_ref(statement));
         }
@@ -403,17 +403,32 @@ pub fn acl_commands(objects: &BTreeMap<String, Vec<String>>) -> String {
     text
 }
 
-/// `text` as one shell word: as is when it is plain, else single-quoted.
+/// `text` as one shell word: as is when it is plain, else single-quoted; with control
+/// characters, ANSI-C quoted (`$'…'`) so that none reaches the terminal or the shell raw.
 fn shell_quote(text: &str) -> String {
     let plain = !text.is_empty()
         && text
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./:@%+=,".contains(c));
     if plain {
-        text.to_owned()
-    } else {
-        format!("'{}'", text.replace('\'', "'\\''"))
+        return text.to_owned();
     }
+    if !text.chars().any(char::is_control) {
+        return format!("'{}'", text.replace('\'', "'\\''"));
+    }
+    let mut quoted = String::from("$'");
+    for character in text.chars() {
+        match character {
+            '\\' => quoted.push_str("\\\\"),
+            '\'' => quoted.push_str("\\'"),
+            c if c.is_control() => {
+                let _ = write!(quoted, "\\u{:04x}", c as u32);
+            }
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('\'');
+    quoted
 }
 
 #[cfg(test)]
@@ -573,5 +588,6 @@ mod tests {
         assert_eq!(shell_quote("week-48/0001.jpg"), "week-48/0001.jpg");
         assert_eq!(shell_quote("it's here.jpg"), "'it'\\''s here.jpg'");
         assert_eq!(shell_quote("$(rm -rf /)"), "'$(rm -rf /)'");
+        assert_eq!(shell_quote("a\nb'\\"), "$'a\\u000ab\\'\\\\'");
     }
 }
