@@ -411,4 +411,44 @@ mod tests {
             ["s3://b/1", "s3://b/2", "gs://g/3", "s3://b/5"]
         );
     }
+
+    #[test]
+    fn workspace_objects_come_with_their_jobs_locations() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("rows.csv"),
+            "id,url\nr1,s3://my-bucket/rows/1.jpg\nr2,https://example.com/2.jpg\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("gtform.yaml"),
+            "version: 1\nprojects:\n  p:\n    id: 905ea3ee-6f62-4bb7-8c31-471e486d9202\n    workflows: { w: 2aae1234-acac-4234-aeff-12a22a237bbc }\n    defaults: { workflow: w }\n    batches:\n      b:\n        jobs:\n          - reference_id: inline\n            image: s3://my-bucket/a/1.jpg\n          - reference_id: raw\n            data: { frames: [ { src: \"gs://g-bucket/f.jpg\" }, { src: \"s3://x\" } ] }\n        jobs_from:\n          - csv: rows.csv\n            reference_id: \"{{ row.id }}\"\n            image: \"{{ row.url }}\"\n",
+        )
+        .unwrap();
+        let workspace = crate::config::load(dir.path()).unwrap();
+
+        let found = workspace_attachments(&workspace);
+
+        let objects: Vec<(String, String, u32)> = found
+            .objects
+            .iter()
+            .map(|a| (a.url.to_string(), a.reference_id.clone(), a.location.line))
+            .collect();
+        assert_eq!(
+            objects,
+            [
+                ("s3://my-bucket/a/1.jpg".to_owned(), "inline".to_owned(), 10),
+                ("gs://g-bucket/f.jpg".to_owned(), "raw".to_owned(), 12),
+                ("s3://my-bucket/rows/1.jpg".to_owned(), "r1".to_owned(), 2),
+            ]
+        );
+        assert!(found.objects[2].location.file.ends_with("rows.csv"));
+        assert_eq!(found.problems.len(), 1);
+        assert_eq!(found.problems[0].reference_id, "raw");
+        assert!(matches!(
+            found.problems[0].error,
+            UrlError::InvalidBucket { .. }
+        ));
+        assert_eq!(found.of_scheme(Scheme::S3).count(), 2);
+    }
 }

@@ -260,16 +260,14 @@ fn run_check(args: CheckArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
     let buckets = parse_all(&args.buckets, |text| {
         match BucketPrefix::parse(text).map_err(|error| error.to_string())? {
             BucketPrefix { bucket, prefix } if prefix.is_empty() => Ok(bucket),
-            _ => Err(format!("`--bucket {text}`: give a bucket name, without a prefix")),
+            _ => Err(format!(
+                "`--bucket {text}`: give a bucket name, without a prefix"
+            )),
         }
     })?;
     let buckets: BTreeSet<String> = buckets.into_iter().collect();
     let objects = workspace_s3_objects(&args.path, ui)?;
-    let report = policy::check::check(
-        &policy,
-        &objects,
-        (!buckets.is_empty()).then_some(&buckets),
-    );
+    let report = policy::check::check(&policy, &objects, (!buckets.is_empty()).then_some(&buckets));
     if report.prefixes.is_empty() {
         let used: Vec<String> = objects.keys().map(|bucket| format!("`{bucket}`")).collect();
         return Err(CliError::new(format!(
@@ -278,7 +276,11 @@ fn run_check(args: CheckArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
         ))
         .hint("say which bucket the policy belongs to with `--bucket BUCKET`"));
     }
-    ui.out(&render_report(&report, &args.policy_file, !buckets.is_empty()));
+    ui.out(&render_report(
+        &report,
+        &args.policy_file,
+        !buckets.is_empty(),
+    ));
     let total: usize = report.prefixes.iter().map(|row| row.objects).sum();
     let missing: usize = report.prefixes.iter().map(|row| row.not_granted()).sum();
     if missing == 0 {
