@@ -103,7 +103,7 @@ pub fn run(args: PolicyArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
 }
 
 fn run_generate(args: S3Args, ui: &mut Ui) -> Result<ExitCode, CliError> {
-    let keys = parse_all(&args.kms_key_arns, |arn| KmsKeyArn::parse(arn))?;
+    let keys = parse_all(&args.kms_key_arns, KmsKeyArn::parse)?;
     let grant = if args.as_documented {
         Grant::AsDocumented
     } else {

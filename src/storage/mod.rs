@@ -87,8 +87,8 @@ pub enum StorageError {
         credentials: String,
         detail: String,
     },
-    #[error("the bucket `{bucket}` is in another region than `{region}`")]
-    WrongRegion { bucket: String, region: String },
+    #[error("the bucket `{bucket}` is in another region than the one requests went to{}", detail_suffix(.detail))]
+    WrongRegion { bucket: String, detail: String },
     #[error("cannot read `{url}`: {detail}")]
     Request { url: String, detail: String },
 }
@@ -232,12 +232,9 @@ impl Storage {
     /// soon as it is known (not in input order).
     pub fn head_all<T: Send + 'static>(
         &self,
-        objects: impl IntoIterator<Item = (T, ObjectUrl)> + Send + 'static,
+        objects: impl IntoIterator<Item = (T, ObjectUrl)>,
         concurrency: usize,
-    ) -> BoxStream<'static, (T, Result<ObjectInfo, StorageError>)>
-    where
-        <Vec<(T, ObjectUrl)> as IntoIterator>::IntoIter: Send,
-    {
+    ) -> BoxStream<'static, (T, Result<ObjectInfo, StorageError>)> {
         let storage = self.clone();
         let objects: Vec<(T, ObjectUrl)> = objects.into_iter().collect();
         stream::iter(objects)
@@ -494,10 +491,12 @@ fn classify(
                 detail,
             };
         }
-        "PermanentRedirect" | "AuthorizationHeaderMalformed" if text.contains("region") => {
+        "PermanentRedirect"
+        | "AuthorizationHeaderMalformed"
+        | "IllegalLocationConstraintException" => {
             return StorageError::WrongRegion {
                 bucket: url.bucket.clone(),
-                region: region_in(&text).unwrap_or_else(|| "the configured one".into()),
+                detail,
             };
         }
         "AccessDenied" | "AllAccessDisabled" => {
@@ -528,13 +527,6 @@ fn classify(
             },
         },
     }
-}
-
-/// The `<Region>` (or `x-amz-bucket-region`) an S3 error names, if any.
-fn region_in(text: &str) -> Option<String> {
-    let start = text.find("<Region>")? + "<Region>".len();
-    let end = text[start..].find("</Region>")? + start;
-    Some(text[start..end].to_owned())
 }
 
 /// At most 300 characters of a message, cut at a character boundary.

@@ -17,6 +17,8 @@ use gtform::storage::{Credentials, S3Config, Secret, Storage};
 /// The running moto server.
 pub struct Moto {
     pub url: String,
+    /// `serve.sh`; it ends by itself after the test binary, so it is never waited for.
+    _server: std::process::Child,
 }
 
 /// The shared server, started on first use. It stops when the test binary exits
@@ -36,7 +38,7 @@ fn start_moto() -> Moto {
         installed.status.success(),
         "installing the moto server failed: see the output above"
     );
-    let server = String::from_utf8(installed.stdout)
+    let moto_server = String::from_utf8(installed.stdout)
         .unwrap()
         .trim()
         .to_owned();
@@ -44,8 +46,8 @@ fn start_moto() -> Moto {
         .and_then(|listener| listener.local_addr())
         .expect("a free loopback port")
         .port();
-    Command::new(root.join("tests/moto/serve.sh"))
-        .args([&server, &port.to_string()])
+    let server = Command::new(root.join("tests/moto/serve.sh"))
+        .args([&moto_server, &port.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -61,6 +63,7 @@ fn start_moto() -> Moto {
     }
     Moto {
         url: format!("http://127.0.0.1:{port}"),
+        _server: server,
     }
 }
 
