@@ -350,22 +350,31 @@ fn render_report(report: &CheckReport, policy_file: &Path, buckets_given: bool) 
 }
 
 fn describe(verdict: &Verdict) -> (&'static str, String) {
+    // Sids and reasons come from the policy file: escaped like keys.
     match verdict {
-        Verdict::Granted { by, public: false } => ("ok", format!("allowed by {by}")),
+        Verdict::Granted { by, public: false } => ("ok", format!("allowed by {}", printable(by))),
         Verdict::Granted { by, public: true } => (
             "ok (public)",
-            format!("allowed to everyone by {by} (Principal \"*\")"),
+            format!("allowed to everyone by {} (Principal \"*\")", printable(by)),
         ),
         Verdict::Conditional { by, why } => (
             "CONDITIONAL",
-            format!("allowed by {by} only depending on {}", printable(why)),
+            format!(
+                "allowed by {} only depending on {}",
+                printable(by),
+                printable(why)
+            ),
         ),
         Verdict::NotGranted => ("MISSING", "no statement allows it".into()),
         Verdict::MaybeDenied { by, why } => (
             "MAYBE DENIED",
-            format!("{by} denies it depending on {}", printable(why)),
+            format!(
+                "{} denies it depending on {}",
+                printable(by),
+                printable(why)
+            ),
         ),
-        Verdict::Denied { by } => ("DENIED", format!("denied by {by}")),
+        Verdict::Denied { by } => ("DENIED", format!("denied by {}", printable(by))),
     }
 }
 
@@ -383,4 +392,21 @@ fn printable(text: &str) -> String {
         }
     }
     shown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_sids_cannot_rewrite_the_terminal() {
+        assert_eq!(
+            printable("a\u{1b}[31mb\u{202e}c\nd"),
+            "a\\u{1b}[31mb\\u{202e}c\\u{a}d"
+        );
+        let (_, reason) = describe(&Verdict::Denied {
+            by: "`Deny\u{7}`".into(),
+        });
+        assert_eq!(reason, "denied by `Deny\\u{7}`");
+    }
 }
