@@ -207,3 +207,38 @@ async fn without_credentials_a_clear_error_and_no_request() {
         "nothing connected"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_standard_aws_variables_reach_an_s3_compatible_endpoint() {
+    let moto = moto();
+    let bucket = moto.bucket("env").await;
+    moto.put(&bucket, "a/1.jpg", b"1").await;
+    let sources = gtform::storage::AwsSources {
+        vars: [
+            ("AWS_ENDPOINT_URL", moto.url.as_str()),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+            ("AWS_PROFILE", "data"),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect(),
+        credentials_file: Some(
+            "[data]\naws_access_key_id = testing\naws_secret_access_key = testing\n".into(),
+        ),
+        config_file: None,
+    };
+    let storage = Storage::new(S3Config::from_sources(&sources).unwrap());
+
+    assert_eq!(
+        keys(&storage, &prefix(&bucket, "a/"), None).await,
+        ["a/1.jpg"]
+    );
+    assert_eq!(
+        storage
+            .head(&object(&bucket, "a/1.jpg"))
+            .await
+            .unwrap()
+            .size,
+        1
+    );
+}
