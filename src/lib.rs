@@ -6,6 +6,9 @@
 //! * `diagnostic`: located problems (`file:line:col`) and their rendering.
 //! * `config`: loading and validating a workspace (YAML, manifests, templates) into a `Workspace`.
 //! * `schema`: the JSON Schema of the configuration, generated from the config types.
+//! * `attachments`: the `s3://` / `gs://` objects a workspace's jobs use, located.
+//! * `policy`: S3 bucket and KMS policies (and ACLs) that let GT Studio read them; policy checks.
+//! * `storage`: listing and HEAD of cloud objects (the only module that knows object_store).
 //! * `hex`: lower-case hexadecimal text of digests.
 //! * `api`: wire types shared by the client and the emulator, and nothing else.
 //! * `client`: the HTTP client of the GT Studio API (auth, retries, typed errors).
@@ -16,6 +19,7 @@
 
 pub mod api;
 pub mod apply;
+pub mod attachments;
 pub mod cli;
 pub mod client;
 pub mod config;
@@ -23,5 +27,7 @@ pub mod diagnostic;
 pub mod emulator;
 pub mod hex;
 pub mod plan;
+pub mod policy;
 pub mod schema;
 pub mod state;
+pub mod storage;

@@ -6,6 +6,7 @@
 mod apply;
 mod emulator;
 mod plan;
+mod policy;
 mod schema;
 mod session;
 mod show;
@@ -50,6 +51,8 @@ pub enum Command {
     Schema(schema::SchemaArgs),
     /// Run the local GT Studio emulator
     Emulator(emulator::EmulatorArgs),
+    /// Access grants for private attachments: S3 bucket and KMS key policies, and checks
+    Policy(policy::PolicyArgs),
 }
 
 /// An error that ends a command: printed as `error: …` with hints, exit code 1.
@@ -130,5 +133,6 @@ async fn run(command: Command, ui: &mut Ui) -> Result<ExitCode, CliError> {
         Command::Show(args) => show::run(args, ui).await,
         Command::Schema(args) => schema::run(args, ui),
         Command::Emulator(args) => emulator::run(args, ui).await,
+        Command::Policy(args) => policy::run(args, ui),
     }
 }

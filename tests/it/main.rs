@@ -7,6 +7,7 @@ mod emulator;
 mod examples;
 mod plan;
 mod properties;
+mod s3;
 mod schema;
 mod support;
 mod validate;

@@ -1,0 +1,412 @@
+//! `gtform policy s3 …`: the bucket and KMS key policies (or object ACLs) that let GT Studio read
+//! the workspace's S3 objects, and `policy s3 check`: does an existing bucket policy grant them?
+//!
+//! Both read the workspace only (no network): the objects are the `s3://` URLs in the jobs'
+//! payloads (`attachments`), the documents come from `policy`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Subcommand, ValueEnum};
+
+use super::{CliError, Ui, exit};
+use crate::attachments::{self, Scheme};
+use crate::config;
+use crate::diagnostic;
+use crate::plan::render::counted;
+use crate::policy::{
+    self, BucketPrefix, CheckReport, Grant, KmsKeyArn, Limits, Policy, PolicySet, Verdict,
+};
+
+#[derive(Debug, clap::Args)]
+pub struct PolicyArgs {
+    #[command(subcommand)]
+    pub command: PolicyCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// The least-privilege bucket (and KMS key) policy that lets GT Studio read the workspace's
+    /// S3 objects; `check` tests an existing one
+    S3(S3Args),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct S3Args {
+    #[command(subcommand)]
+    pub command: Option<S3Command>,
+    /// Workspace: a YAML file or a directory of them [default: .]
+    #[arg(conflicts_with = "buckets")]
+    pub path: Option<PathBuf>,
+    /// Grant read on this bucket, or this prefix of it, instead of the workspace's objects
+    /// (repeatable)
+    #[arg(long = "bucket", value_name = "BUCKET[/PREFIX]")]
+    pub buckets: Vec<String>,
+    /// Also print the statement to add to this customer-managed KMS key's policy (repeatable)
+    #[arg(long = "kms-key-arn", value_name = "ARN")]
+    pub kms_key_arns: Vec<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    pub format: Format,
+    /// The published samples' grant (list, read, write and delete; five KMS actions) instead
+    /// of least privilege
+    #[arg(long)]
+    pub as_documented: bool,
+    /// Print `aws s3api put-object-acl` commands granting read on each object instead of a
+    /// bucket policy
+    #[arg(long, conflicts_with_all = ["format", "as_documented", "buckets", "kms_key_arns"])]
+    pub acl: bool,
+    /// Most resources per bucket policy; more prefixes are collapsed into shorter ones
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_resources,
+          value_parser = clap::builder::TypedValueParser::map(
+              clap::value_parser!(u16).range(1..=1000), usize::from))]
+    pub max_prefixes: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum S3Command {
+    /// Does a bucket policy let GT Studio read every object the jobs use? Exit 1 if not
+    Check(CheckArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The bucket policy: as `aws s3api get-bucket-policy` prints it, or the document itself
+    #[arg(long, value_name = "FILE")]
+    pub policy_file: PathBuf,
+    /// Workspace: a YAML file or a directory of them
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+    /// The bucket the policy belongs to (repeatable) [default: the buckets its resources name]
+    #[arg(long = "bucket", value_name = "BUCKET")]
+    pub buckets: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// `{"bucket_policies": {BUCKET: policy}, "kms_key_policy_statements": {ARN: statement}}`
+    Json,
+    /// `aws_iam_policy_document` data sources and `aws_s3_bucket_policy` resources
+    Terraform,
+}
+
+pub fn run(args: PolicyArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
+    match args.command {
+        PolicyCommand::S3(args) => match args.command {
+            Some(S3Command::Check(check)) => run_check(check, ui),
+            None => run_generate(args, ui),
+        },
+    }
+}
+
+fn run_generate(args: S3Args, ui: &mut Ui) -> Result<ExitCode, CliError> {
+    let keys = parse_all(&args.kms_key_arns, KmsKeyArn::parse)?;
+    let grant = if args.as_documented {
+        Grant::AsDocumented
+    } else {
+        Grant::LeastPrivilege
+    };
+    if !args.buckets.is_empty() {
+        let prefixes = parse_all(&args.buckets, |text| {
+            BucketPrefix::parse(text).map_err(|error| error.to_string())
+        })?;
+        let grants = policy::grants_for_prefixes(&prefixes);
+        ui.status(&format!(
+            "GT Studio read access to {} ({}).",
+            counted(grants.len() as u64, "bucket", "buckets"),
+            grant_name(grant)
+        ));
+        let set = PolicySet::new(&grants, &keys, grant);
+        ui.out(&render_set(&set, args.format));
+        return Ok(exit::code(exit::SUCCESS));
+    }
+    let path = args.path.unwrap_or_else(|| PathBuf::from("."));
+    let objects = workspace_s3_objects(&path, ui)?;
+    let object_count: usize = objects.values().map(BTreeSet::len).sum();
+    if args.acl {
+        let by_bucket: BTreeMap<String, Vec<String>> = objects
+            .into_iter()
+            .map(|(bucket, keys)| (bucket, keys.into_iter().collect()))
+            .collect();
+        ui.status(&format!(
+            "GT Studio read access by object ACL: {}.",
+            counted(object_count as u64, "object", "objects")
+        ));
+        ui.out(&policy::document::acl_commands(&by_bucket));
+        return Ok(exit::code(exit::SUCCESS));
+    }
+    let limits = Limits {
+        max_resources: args.max_prefixes,
+        ..Limits::default()
+    };
+    let grants = policy::grants_for_objects(&objects, limits);
+    let scope_count: usize = grants.iter().map(|grant| grant.scopes.len()).sum();
+    let summary = match grant {
+        Grant::LeastPrivilege => format!(
+            "GT Studio read access to {} in {}: {}.",
+            counted(object_count as u64, "object", "objects"),
+            counted(grants.len() as u64, "bucket", "buckets"),
+            counted(scope_count as u64, "resource", "resources"),
+        ),
+        Grant::AsDocumented => format!(
+            "GT Studio access as documented (list, read, write, delete) to {} used by {}.",
+            counted(grants.len() as u64, "bucket", "buckets"),
+            counted(object_count as u64, "object", "objects"),
+        ),
+    };
+    ui.status(&summary);
+    let set = PolicySet::new(&grants, &keys, grant);
+    ui.out(&render_set(&set, args.format));
+    Ok(exit::code(exit::SUCCESS))
+}
+
+fn grant_name(grant: Grant) -> &'static str {
+    match grant {
+        Grant::LeastPrivilege => "s3:GetObject only",
+        Grant::AsDocumented => "as documented: list, read, write, delete",
+    }
+}
+
+fn render_set(set: &PolicySet, format: Format) -> String {
+    match format {
+        Format::Json => set.to_json(),
+        Format::Terraform => set.to_terraform(),
+    }
+}
+
+/// Parses every item, reporting all failures at once.
+fn parse_all<T>(
+    items: &[String],
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Vec<T>, CliError> {
+    let mut parsed = Vec::new();
+    let mut errors = Vec::new();
+    for item in items {
+        match parse(item) {
+            Ok(value) => parsed.push(value),
+            Err(error) => errors.push(error),
+        }
+    }
+    match errors.len() {
+        0 => Ok(parsed),
+        1 => Err(CliError::new(errors.remove(0))),
+        _ => Err(CliError::new(errors.join("\nerror: "))),
+    }
+}
+
+/// Loads the workspace and returns its S3 objects per bucket; warns about malformed object URLs
+/// and gs:// objects; fails when there is no S3 object.
+fn workspace_s3_objects(
+    path: &Path,
+    ui: &mut Ui,
+) -> Result<BTreeMap<String, BTreeSet<String>>, CliError> {
+    let workspace = match config::load(path) {
+        Ok(workspace) => workspace,
+        Err(diagnostics) => {
+            ui.err(&diagnostic::render(&diagnostics, ui.color));
+            let errors = diagnostics.error_count();
+            let noun = if errors == 1 { "error" } else { "errors" };
+            return Err(CliError::new(format!(
+                "could not validate `{}` ({errors} {noun})",
+                path.display()
+            )));
+        }
+    };
+    let found = attachments::workspace_attachments(&workspace);
+    for problem in &found.problems {
+        ui.status(&format!(
+            "warning: {}: job `{}`: {}",
+            problem.location,
+            printable(&problem.reference_id),
+            printable(&problem.error.to_string())
+        ));
+    }
+    let gs = found.of_scheme(Scheme::Gs).count();
+    if gs > 0 {
+        ui.status(&format!(
+            "warning: {} not covered: GT Studio's access to Google Cloud Storage is granted on the GCS side",
+            counted(gs as u64, "gs:// object is", "gs:// objects are")
+        ));
+    }
+    let objects = policy::s3_objects(&found);
+    if objects.is_empty() {
+        return Err(CliError::new(format!(
+            "the jobs in `{}` use no s3:// objects",
+            path.display()
+        ))
+        .hint("name the buckets to grant with `--bucket BUCKET[/PREFIX]`"));
+    }
+    Ok(objects)
+}
+
+fn run_check(args: CheckArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
+    let text = std::fs::read_to_string(&args.policy_file).map_err(|error| {
+        CliError::new(format!(
+            "cannot read the policy file `{}`: {error}",
+            args.policy_file.display()
+        ))
+    })?;
+    let policy = Policy::parse(&text).map_err(|error| {
+        CliError::new(format!(
+            "`{}` is not a bucket policy: {}",
+            args.policy_file.display(),
+            printable(&error.0.join("; "))
+        ))
+        .hint("give the output of `aws s3api get-bucket-policy --bucket BUCKET`, or the policy document itself")
+    })?;
+    let buckets = parse_all(&args.buckets, |text| {
+        match BucketPrefix::parse(text).map_err(|error| error.to_string())? {
+            BucketPrefix { bucket, prefix } if prefix.is_empty() => Ok(bucket),
+            _ => Err(format!(
+                "`--bucket {text}`: give a bucket name, without a prefix"
+            )),
+        }
+    })?;
+    let buckets: BTreeSet<String> = buckets.into_iter().collect();
+    let objects = workspace_s3_objects(&args.path, ui)?;
+    let report = policy::check::check(&policy, &objects, (!buckets.is_empty()).then_some(&buckets));
+    if report.prefixes.is_empty() {
+        let used: Vec<String> = objects.keys().map(|bucket| format!("`{bucket}`")).collect();
+        return Err(CliError::new(format!(
+            "the policy names none of the buckets the jobs use ({})",
+            used.join(", ")
+        ))
+        .hint("say which bucket the policy belongs to with `--bucket BUCKET`"));
+    }
+    ui.out(&render_report(
+        &report,
+        &args.policy_file,
+        !buckets.is_empty(),
+    ));
+    let total: usize = report.prefixes.iter().map(|row| row.objects).sum();
+    let missing: usize = report.prefixes.iter().map(|row| row.not_granted()).sum();
+    if missing == 0 {
+        ui.status(&format!(
+            "GT Studio may read all {} checked.",
+            counted(total as u64, "object", "objects")
+        ));
+        return Ok(exit::code(exit::SUCCESS));
+    }
+    Err(CliError::new(format!(
+        "GT Studio cannot read {missing} of {} under this policy",
+        counted(total as u64, "object", "objects")
+    ))
+    .hint("`gtform policy s3` prints a policy that grants them"))
+}
+
+/// The check, one block per prefix: its object count, then one line per verdict.
+fn render_report(report: &CheckReport, policy_file: &Path, buckets_given: bool) -> String {
+    let mut text = format!(
+        "Can GT Studio (AWS account {}) s3:GetObject the jobs' objects under `{}`?\n",
+        policy::GT_STUDIO_ACCOUNT_ID,
+        policy_file.display()
+    );
+    for row in &report.prefixes {
+        let _ = writeln!(
+            text,
+            "\ns3://{}/{}  ({})",
+            row.bucket,
+            printable(&row.scope.to_string()),
+            counted(row.objects as u64, "object", "objects")
+        );
+        let width = row
+            .verdicts
+            .iter()
+            .map(|(_, count, _)| counted(*count as u64, "", "").trim_end().len())
+            .max()
+            .unwrap_or(1);
+        for (verdict, count, example) in &row.verdicts {
+            let count = counted(*count as u64, "", "");
+            let (word, reason) = describe(verdict);
+            let example = if verdict.is_granted() {
+                String::new()
+            } else {
+                format!(" (e.g. `{}`)", printable(example))
+            };
+            let _ = writeln!(
+                text,
+                "  {word:<12} {:>width$}  {reason}{example}",
+                count.trim_end()
+            );
+        }
+    }
+    if !report.skipped_buckets.is_empty() {
+        let skipped: Vec<String> = report
+            .skipped_buckets
+            .iter()
+            .map(|bucket| format!("`{bucket}`"))
+            .collect();
+        let why = if buckets_given {
+            "not named by --bucket"
+        } else {
+            "the policy names no resource there; check that bucket's own policy, or pass --bucket"
+        };
+        let _ = writeln!(text, "\nNot checked: {} ({why}).", skipped.join(", "));
+    }
+    text
+}
+
+fn describe(verdict: &Verdict) -> (&'static str, String) {
+    // Sids and reasons come from the policy file: escaped like keys.
+    match verdict {
+        Verdict::Granted { by, public: false } => ("ok", format!("allowed by {}", printable(by))),
+        Verdict::Granted { by, public: true } => (
+            "ok (public)",
+            format!("allowed to everyone by {} (Principal \"*\")", printable(by)),
+        ),
+        Verdict::Conditional { by, why } => (
+            "CONDITIONAL",
+            format!(
+                "allowed by {} only depending on {}",
+                printable(by),
+                printable(why)
+            ),
+        ),
+        Verdict::NotGranted => ("MISSING", "no statement allows it".into()),
+        Verdict::MaybeDenied { by, why } => (
+            "MAYBE DENIED",
+            format!(
+                "{} denies it depending on {}",
+                printable(by),
+                printable(why)
+            ),
+        ),
+        Verdict::Denied { by } => ("DENIED", format!("denied by {}", printable(by))),
+    }
+}
+
+/// `text` with control and invisible characters escaped, so that a key cannot rewrite the
+/// terminal.
+fn printable(text: &str) -> String {
+    let mut shown = String::with_capacity(text.len());
+    for character in text.chars() {
+        let invisible = character.is_control()
+            || matches!(character, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}');
+        if invisible {
+            let _ = write!(shown, "\\u{{{:x}}}", character as u32);
+        } else {
+            shown.push(character);
+        }
+    }
+    shown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_sids_cannot_rewrite_the_terminal() {
+        assert_eq!(
+            printable("a\u{1b}[31mb\u{202e}c\nd"),
+            "a\\u{1b}[31mb\\u{202e}c\\u{a}d"
+        );
+        let (_, reason) = describe(&Verdict::Denied {
+            by: "`Deny\u{7}`".into(),
+        });
+        assert_eq!(reason, "denied by `Deny\\u{7}`");
+    }
+}

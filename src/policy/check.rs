@@ -1,0 +1,595 @@
+//! Does an existing bucket policy let GT Studio read the objects the jobs use?
+//!
+//! A static reading of the policy for one request: account 475757276268 calling `s3:GetObject` on
+//! `arn:aws:s3:::BUCKET/KEY`, over HTTPS. For each object, as AWS evaluates a resource policy: an
+//! explicit `Deny` that applies wins; otherwise an `Allow` that applies grants; otherwise nothing
+//! does. A statement applies when its `Principal` (or `NotPrincipal`), `Action` (or `NotAction`),
+//! `Resource` (or `NotResource`) and `Condition` all hold.
+//!
+//! What a static check can know is three-valued ([`Truth`]): a principal naming one role in GT
+//! Studio's account, a policy variable in a resource, or a condition on a key whose value depends
+//! on the request (`aws:SourceIp`, `aws:SourceVpce`…) is *maybe*. The known request facts are
+//! `aws:SecureTransport` = `true` and `aws:PrincipalAccount` = `475757276268`. A *maybe* is never
+//! reported as granted.
+//!
+//! Not covered, and said so in the README: GT Studio's own IAM side (out of the bucket owner's
+//! hands), object ownership by other accounts, Block Public Access for `Principal: "*"`, and KMS.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::pattern::Pattern;
+use super::scope::{self, Limits, ReadScope};
+use super::{GT_STUDIO_ACCOUNT_ID, GT_STUDIO_CANONICAL_ID};
+
+/// A three-valued answer: a static check cannot always know.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Truth {
+    Yes,
+    No,
+    /// Depends on something the policy does not fix; the text says what.
+    Maybe(String),
+}
+
+impl Truth {
+    fn and(self, other: Truth) -> Truth {
+        match (self, other) {
+            (Truth::No, _) | (_, Truth::No) => Truth::No,
+            (Truth::Maybe(why), _) | (_, Truth::Maybe(why)) => Truth::Maybe(why),
+            _ => Truth::Yes,
+        }
+    }
+
+    fn or(self, other: Truth) -> Truth {
+        match (self, other) {
+            (Truth::Yes, _) | (_, Truth::Yes) => Truth::Yes,
+            (Truth::Maybe(why), _) | (_, Truth::Maybe(why)) => Truth::Maybe(why),
+            _ => Truth::No,
+        }
+    }
+
+    fn not(self) -> Truth {
+        match self {
+            Truth::Yes => Truth::No,
+            Truth::No => Truth::Yes,
+            maybe => maybe,
+        }
+    }
+
+    fn any(items: impl IntoIterator<Item = Truth>) -> Truth {
+        items.into_iter().fold(Truth::No, Truth::or)
+    }
+
+    fn from_bool(value: bool) -> Truth {
+        if value { Truth::Yes } else { Truth::No }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Effect {
+    Allow,
+    Deny,
+}
+
+/// One statement, reduced to what matters for GT Studio's `s3:GetObject`.
+#[derive(Debug, Clone)]
+struct PolicyStatement {
+    /// `` `Sid` `` or `statement N`.
+    label: String,
+    effect: Effect,
+    /// Principal, action and condition together: they do not depend on the object.
+    applies: Truth,
+    /// `Principal: "*"` (or `{"AWS": "*"}`) without conditions.
+    public: bool,
+    resources: Vec<Result<Pattern, String>>,
+    not_resource: bool,
+}
+
+/// A bucket policy, parsed.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    statements: Vec<PolicyStatement>,
+    /// The buckets its resources name, or `None` when a resource could be any bucket.
+    buckets: Option<BTreeSet<String>>,
+}
+
+/// Everything wrong with a policy document, each message naming the statement.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.join("; "))]
+pub struct PolicyError(pub Vec<String>);
+
+impl Policy {
+    /// Parses a policy as `aws s3api get-bucket-policy` prints it (`{"Policy": "<JSON text>"}`)
+    /// or the policy document itself.
+    pub fn parse(text: &str) -> Result<Policy, PolicyError> {
+        let outer: Value = serde_json::from_str(text)
+            .map_err(|error| PolicyError(vec![format!("not JSON: {error}")]))?;
+        let document = match outer.get("Policy") {
+            Some(Value::String(inner)) => serde_json::from_str(inner).map_err(|error| {
+                PolicyError(vec![format!("the `Policy` string is not JSON: {error}")])
+            })?,
+            Some(_) => {
+                return Err(PolicyError(vec![
+                    "`Policy` must be the policy document as a JSON string, as `aws s3api get-bucket-policy` prints it".into(),
+                ]));
+            }
+            None => outer,
+        };
+        Policy::from_document(&document)
+    }
+
+    fn from_document(document: &Value) -> Result<Policy, PolicyError> {
+        let Some(object) = document.as_object() else {
+            return Err(PolicyError(vec![
+                "a policy document is a JSON object with a `Statement`".into(),
+            ]));
+        };
+        let statements: Vec<&Value> = match object.get("Statement") {
+            Some(Value::Array(items)) => items.iter().collect(),
+            Some(item @ Value::Object(_)) => vec![item],
+            _ => {
+                return Err(PolicyError(vec![
+                    "the policy has no `Statement` (an object or a list of them)".into(),
+                ]));
+            }
+        };
+        let mut errors = Vec::new();
+        let mut parsed = Vec::new();
+        for (index, statement) in statements.into_iter().enumerate() {
+            match parse_statement(index, statement) {
+                Ok(statement) => parsed.push(statement),
+                Err(mut messages) => errors.append(&mut messages),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(PolicyError(errors));
+        }
+        let buckets = named_buckets(&parsed);
+        Ok(Policy {
+            statements: parsed,
+            buckets,
+        })
+    }
+
+    /// The buckets the policy's resources name; `None` if a resource could be in any bucket.
+    pub fn buckets(&self) -> Option<&BTreeSet<String>> {
+        self.buckets.as_ref()
+    }
+
+    /// Whether GT Studio may `s3:GetObject` `key` in `bucket`.
+    pub fn get_object(&self, bucket: &str, key: &str) -> Verdict {
+        let arn = format!("arn:aws:s3:::{bucket}/{key}");
+        let mut denied = None;
+        let mut maybe_denied = None;
+        let mut granted = None;
+        let mut maybe_granted = None;
+        for statement in &self.statements {
+            let resource = Truth::any(statement.resources.iter().map(|pattern| match pattern {
+                Ok(pattern) => Truth::from_bool(pattern.matches(&arn)),
+                Err(variable) => Truth::Maybe(format!("the resource uses {variable}")),
+            }));
+            let resource = if statement.not_resource {
+                resource.not()
+            } else {
+                resource
+            };
+            match (statement.effect, statement.applies.clone().and(resource)) {
+                (_, Truth::No) => {}
+                (Effect::Deny, Truth::Yes) => {
+                    denied.get_or_insert_with(|| statement.label.clone());
+                }
+                (Effect::Deny, Truth::Maybe(why)) => {
+                    maybe_denied.get_or_insert((statement.label.clone(), why));
+                }
+                (Effect::Allow, Truth::Yes) => {
+                    granted.get_or_insert((statement.label.clone(), statement.public));
+                }
+                (Effect::Allow, Truth::Maybe(why)) => {
+                    maybe_granted.get_or_insert((statement.label.clone(), why));
+                }
+            }
+        }
+        if let Some(by) = denied {
+            Verdict::Denied { by }
+        } else if let Some((by, why)) = maybe_denied {
+            Verdict::MaybeDenied { by, why }
+        } else if let Some((by, public)) = granted {
+            Verdict::Granted { by, public }
+        } else if let Some((by, why)) = maybe_granted {
+            Verdict::Conditional { by, why }
+        } else {
+            Verdict::NotGranted
+        }
+    }
+}
+
+/// What the policy says about one object.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Verdict {
+    /// An `Allow` applies and no `Deny` may.
+    Granted { by: String, public: bool },
+    /// Only an `Allow` that may apply, depending on `why`.
+    Conditional { by: String, why: String },
+    /// No statement allows it.
+    NotGranted,
+    /// A `Deny` may apply, depending on `why`.
+    MaybeDenied { by: String, why: String },
+    /// A `Deny` applies.
+    Denied { by: String },
+}
+
+impl Verdict {
+    pub fn is_granted(&self) -> bool {
+        matches!(self, Verdict::Granted { .. })
+    }
+}
+
+/// The verdicts for the objects under one prefix the workspace uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrefixReport {
+    pub bucket: String,
+    pub scope: ReadScope,
+    pub objects: usize,
+    /// Each distinct verdict, with how many objects got it and the first of them.
+    pub verdicts: Vec<(Verdict, usize, String)>,
+}
+
+impl PrefixReport {
+    pub fn all_granted(&self) -> bool {
+        self.verdicts
+            .iter()
+            .all(|(verdict, _, _)| verdict.is_granted())
+    }
+
+    /// Objects not granted.
+    pub fn not_granted(&self) -> usize {
+        self.verdicts
+            .iter()
+            .filter(|(verdict, _, _)| !verdict.is_granted())
+            .map(|(_, count, _)| count)
+            .sum()
+    }
+}
+
+/// The check of one policy against the workspace's objects.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CheckReport {
+    /// Per bucket checked, per prefix (the prefixes `gtform policy s3` would grant).
+    pub prefixes: Vec<PrefixReport>,
+    /// Workspace buckets the policy does not name: another policy's business.
+    pub skipped_buckets: Vec<String>,
+}
+
+impl CheckReport {
+    pub fn all_granted(&self) -> bool {
+        !self.prefixes.is_empty() && self.prefixes.iter().all(PrefixReport::all_granted)
+    }
+}
+
+/// Checks `policy` against `objects` (bucket → keys). `buckets` says which buckets the policy is
+/// for; by default, those its resources name (or all, if a resource could be any bucket).
+pub fn check(
+    policy: &Policy,
+    objects: &BTreeMap<String, BTreeSet<String>>,
+    buckets: Option<&BTreeSet<String>>,
+) -> CheckReport {
+    let mut report = CheckReport::default();
+    for (bucket, keys) in objects {
+        let checked = match buckets.or(policy.buckets()) {
+            Some(names) => names.contains(bucket),
+            None => true,
+        };
+        if !checked {
+            report.skipped_buckets.push(bucket.clone());
+            continue;
+        }
+        let scopes = scope::narrowest(bucket, keys.iter().map(String::as_str), Limits::default());
+        let mut rows: Vec<PrefixReport> = scopes
+            .into_iter()
+            .map(|scope| PrefixReport {
+                bucket: bucket.clone(),
+                scope,
+                objects: 0,
+                verdicts: Vec::new(),
+            })
+            .collect();
+        for key in keys {
+            let Some(row) = rows.iter_mut().find(|row| row.scope.contains(key)) else {
+                continue;
+            };
+            row.objects += 1;
+            let verdict = policy.get_object(bucket, key);
+            match row
+                .verdicts
+                .iter_mut()
+                .find(|(seen, _, _)| *seen == verdict)
+            {
+                Some((_, count, _)) => *count += 1,
+                None => row.verdicts.push((verdict, 1, key.clone())),
+            }
+        }
+        for mut row in rows {
+            row.verdicts.sort();
+            report.prefixes.push(row);
+        }
+    }
+    report
+}
+
+fn parse_statement(index: usize, statement: &Value) -> Result<PolicyStatement, Vec<String>> {
+    let mut errors = Vec::new();
+    let Some(fields) = statement.as_object() else {
+        return Err(vec![format!("statement {} is not an object", index + 1)]);
+    };
+    let label = match fields.get("Sid").and_then(Value::as_str) {
+        Some(sid) if !sid.is_empty() => format!("`{sid}`"),
+        _ => format!("statement {}", index + 1),
+    };
+    let effect = match fields.get("Effect").and_then(Value::as_str) {
+        Some("Allow") => Effect::Allow,
+        Some("Deny") => Effect::Deny,
+        _ => {
+            errors.push(format!("{label}: `Effect` must be \"Allow\" or \"Deny\""));
+            Effect::Deny
+        }
+    };
+    let principal = match (fields.get("Principal"), fields.get("NotPrincipal")) {
+        (Some(principal), None) => {
+            principal_truth(principal).map(|truth| (truth, is_everyone(principal)))
+        }
+        (None, Some(principal)) => principal_truth(principal).map(|truth| (truth.not(), false)),
+        _ => Err(
+            "needs one of `Principal` or `NotPrincipal` (a bucket policy names who it is for)"
+                .into(),
+        ),
+    };
+    let action = match (fields.get("Action"), fields.get("NotAction")) {
+        (Some(actions), None) => action_truth(actions),
+        (None, Some(actions)) => action_truth(actions).map(Truth::not),
+        _ => Err("needs one of `Action` or `NotAction`".into()),
+    };
+    let resources = match (fields.get("Resource"), fields.get("NotResource")) {
+        (Some(resources), None) => strings(resources).map(|list| (list, false)),
+        (None, Some(resources)) => strings(resources).map(|list| (list, true)),
+        _ => Err("needs one of `Resource` or `NotResource`".into()),
+    };
+    let condition = match fields.get("Condition") {
+        None => Ok(Truth::Yes),
+        Some(condition) => condition_truth(condition),
+    };
+    let has_condition = fields
+        .get("Condition")
+        .is_some_and(|c| c.as_object().is_some_and(|c| !c.is_empty()));
+    let principal = take(&mut errors, &label, principal);
+    let action = take(&mut errors, &label, action);
+    let resources = take(&mut errors, &label, resources);
+    let condition = take(&mut errors, &label, condition);
+    let (
+        Some((principal, everyone)),
+        Some(action),
+        Some((resources, not_resource)),
+        Some(condition),
+    ) = (principal, action, resources, condition)
+    else {
+        return Err(errors);
+    };
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(PolicyStatement {
+        label,
+        effect,
+        applies: principal.and(action).and(condition),
+        public: everyone && !has_condition,
+        resources: resources
+            .iter()
+            .map(|resource| {
+                Pattern::new(resource, false).map_err(|variable| format!("`{}`", variable.0))
+            })
+            .collect(),
+        not_resource,
+    })
+}
+
+/// The value, or `None` with the message recorded against the statement.
+fn take<T>(errors: &mut Vec<String>, label: &str, result: Result<T, String>) -> Option<T> {
+    match result {
+        Ok(value) => Some(value),
+        Err(message) => {
+            errors.push(format!("{label}: {message}"));
+            None
+        }
+    }
+}
+
+/// A string or a list of strings.
+fn strings(value: &Value) -> Result<Vec<String>, String> {
+    match value {
+        Value::String(text) => Ok(vec![text.clone()]),
+        Value::Array(items) => items
+            .iter()
+            .map(|item| match item {
+                Value::String(text) => Ok(text.clone()),
+                other => Ok(other.to_string()),
+            })
+            .collect(),
+        _ => Err(format!(
+            "expected a string or a list of strings, found `{value}`"
+        )),
+    }
+}
+
+fn is_everyone(principal: &Value) -> bool {
+    match principal {
+        Value::String(text) => text == "*",
+        Value::Object(fields) => fields
+            .get("AWS")
+            .and_then(|aws| strings(aws).ok())
+            .is_some_and(|values| values.iter().any(|value| value == "*")),
+        _ => false,
+    }
+}
+
+/// Whether `Principal` names GT Studio's account.
+fn principal_truth(principal: &Value) -> Result<Truth, String> {
+    match principal {
+        Value::String(text) if text == "*" => Ok(Truth::Yes),
+        Value::Object(fields) => {
+            let mut truth = Truth::No;
+            for (kind, values) in fields {
+                let values =
+                    strings(values).map_err(|error| format!("`Principal.{kind}`: {error}"))?;
+                for value in values {
+                    truth = truth.or(match kind.as_str() {
+                        "AWS" => aws_principal_truth(&value),
+                        "CanonicalUser" => Truth::from_bool(value == GT_STUDIO_CANONICAL_ID),
+                        _ => Truth::No,
+                    });
+                }
+            }
+            Ok(truth)
+        }
+        other => Err(format!(
+            "`Principal` must be \"*\" or an object such as {{\"AWS\": …}}, found `{other}`"
+        )),
+    }
+}
+
+fn aws_principal_truth(value: &str) -> Truth {
+    let root = format!("arn:aws:iam::{GT_STUDIO_ACCOUNT_ID}:root");
+    if value == "*" || value == GT_STUDIO_ACCOUNT_ID || value == root {
+        return Truth::Yes;
+    }
+    let in_account = [
+        format!("arn:aws:iam::{GT_STUDIO_ACCOUNT_ID}:"),
+        format!("arn:aws:sts::{GT_STUDIO_ACCOUNT_ID}:"),
+    ];
+    if in_account
+        .iter()
+        .any(|prefix| value.starts_with(prefix.as_str()))
+    {
+        return Truth::Maybe(format!(
+            "it names `{value}`, one identity in GT Studio's account: the published grant is to the account (`{root}`)"
+        ));
+    }
+    Truth::No
+}
+
+/// Whether `Action` covers `s3:GetObject`.
+fn action_truth(actions: &Value) -> Result<Truth, String> {
+    let actions = strings(actions).map_err(|error| format!("`Action`: {error}"))?;
+    Ok(Truth::any(actions.iter().map(
+        |action| match Pattern::new(action, true) {
+            Ok(pattern) => Truth::from_bool(pattern.matches("s3:getobject")),
+            Err(_) => Truth::No,
+        },
+    )))
+}
+
+/// The request facts a static check knows: GT Studio's account, over HTTPS.
+fn context_value(key: &str) -> Option<&'static str> {
+    match key.to_ascii_lowercase().as_str() {
+        "aws:securetransport" => Some("true"),
+        "aws:principalaccount" => Some(GT_STUDIO_ACCOUNT_ID),
+        _ => None,
+    }
+}
+
+/// Whether a `Condition` block holds for GT Studio's request: every operator and key must.
+fn condition_truth(condition: &Value) -> Result<Truth, String> {
+    let Some(operators) = condition.as_object() else {
+        return Err("`Condition` must be an object of operators".into());
+    };
+    let mut truth = Truth::Yes;
+    for (operator, keys) in operators {
+        let Some(keys) = keys.as_object() else {
+            return Err(format!(
+                "`Condition.{operator}` must be an object of condition keys"
+            ));
+        };
+        for (key, values) in keys {
+            let values = strings(values)
+                .map_err(|error| format!("`Condition.{operator}.{key}`: {error}"))?;
+            truth = truth.and(condition_key_truth(operator, key, &values));
+        }
+    }
+    Ok(truth)
+}
+
+fn condition_key_truth(operator: &str, key: &str, values: &[String]) -> Truth {
+    let unknown = || Truth::Maybe(format!("the condition `{operator}` on `{key}`"));
+    let Some(actual) = context_value(key) else {
+        return unknown();
+    };
+    let base = operator
+        .strip_prefix("ForAnyValue:")
+        .or_else(|| operator.strip_prefix("ForAllValues:"))
+        .unwrap_or(operator);
+    let base = base.strip_suffix("IfExists").unwrap_or(base);
+    let any = |test: &dyn Fn(&str) -> bool| values.iter().any(|value| test(value));
+    match base {
+        "StringEquals" | "Bool" => Truth::from_bool(any(&|value| {
+            if base == "Bool" {
+                value.eq_ignore_ascii_case(actual)
+            } else {
+                value == actual
+            }
+        })),
+        "StringNotEquals" => Truth::from_bool(!any(&|value| value == actual)),
+        "StringEqualsIgnoreCase" => {
+            Truth::from_bool(any(&|value| value.eq_ignore_ascii_case(actual)))
+        }
+        "StringNotEqualsIgnoreCase" => {
+            Truth::from_bool(!any(&|value| value.eq_ignore_ascii_case(actual)))
+        }
+        "StringLike" | "StringNotLike" => {
+            let matched = values.iter().map(|value| match Pattern::new(value, false) {
+                Ok(pattern) => Truth::from_bool(pattern.matches(actual)),
+                Err(_) => unknown(),
+            });
+            let matched = Truth::any(matched);
+            if base == "StringLike" {
+                matched
+            } else {
+                matched.not()
+            }
+        }
+        // The known keys are always present.
+        "Null" => Truth::from_bool(any(&|value| value.eq_ignore_ascii_case("false"))),
+        _ => unknown(),
+    }
+}
+
+/// The buckets named by the resources, or `None` if one could be any bucket.
+fn named_buckets(statements: &[PolicyStatement]) -> Option<BTreeSet<String>> {
+    let mut buckets = BTreeSet::new();
+    for statement in statements {
+        if statement.not_resource {
+            return None;
+        }
+        for resource in &statement.resources {
+            let Ok(pattern) = resource else { return None };
+            let text = pattern.source();
+            let Some(rest) = text
+                .strip_prefix("arn:")
+                .and_then(|rest| rest.split_once(":s3:::"))
+                .map(|(_, rest)| rest)
+            else {
+                if text == "*" {
+                    return None;
+                }
+                continue;
+            };
+            let bucket = rest.split('/').next().unwrap_or(rest);
+            if bucket.contains(['*', '?', '$']) {
+                return None;
+            }
+            buckets.insert(bucket.to_owned());
+        }
+    }
+    Some(buckets)
+}
+
+#[cfg(test)]
+mod tests;

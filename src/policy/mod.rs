@@ -1,0 +1,153 @@
+//! Access grants that let GT Studio read private S3 objects: bucket policies, KMS key-policy
+//! statements and object ACLs, generated from the objects a workspace uses; and a check of an
+//! existing bucket policy against them.
+//!
+//! GT Studio fetches attachments as AWS account [`GT_STUDIO_ACCOUNT_ID`] (canonical user
+//! [`GT_STUDIO_CANONICAL_ID`]), so a private bucket must grant that account `s3:GetObject`, and a
+//! bucket encrypted with a customer-managed KMS key must let it decrypt with the key.
+//!
+//! * [`scope`]: the narrowest set of prefixes covering a bucket's keys, within a bound.
+//! * [`document`]: the bucket policy (least privilege or as documented), the KMS statement, the
+//!   same as Terraform, and `put-object-acl` commands.
+//! * [`check`]: does a given policy grant GT Studio each object, honouring `Deny`, wildcards,
+//!   principal forms, `Not*` elements and the conditions it can evaluate.
+//! * [`pattern`]: IAM wildcard matching and escaping.
+//!
+//! Pure: the documents are built from values, nothing is read from or sent to AWS.
+
+pub mod check;
+pub mod document;
+pub mod pattern;
+pub mod scope;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::attachments::{ObjectUrl, Scheme, UrlError, WorkspaceAttachments};
+
+pub use check::{CheckReport, Policy, PolicyError, Verdict};
+pub use document::{BucketGrant, Grant, KmsKeyArn, PolicySet};
+pub use scope::{Limits, ReadScope};
+
+/// The AWS account GT Studio reads customers' buckets with (gtstudio-api.md §10.3).
+pub const GT_STUDIO_ACCOUNT_ID: &str = "475757276268";
+/// The canonical user id of that account, for object ACLs.
+pub const GT_STUDIO_CANONICAL_ID: &str =
+    "d4b5723a54db6f9da8a68f4c24233880793bf1d68dd11e7e2b4989bd2c71c59a";
+/// The principal the published policies name: the account's root, i.e. the whole account.
+pub const GT_STUDIO_PRINCIPAL_ARN: &str = "arn:aws:iam::475757276268:root";
+
+/// The S3 objects of `attachments`, per bucket, each key once, sorted.
+pub fn s3_objects(attachments: &WorkspaceAttachments) -> BTreeMap<String, BTreeSet<String>> {
+    let mut objects: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for attachment in attachments.of_scheme(Scheme::S3) {
+        objects
+            .entry(attachment.url.bucket.clone())
+            .or_default()
+            .insert(attachment.url.key.clone());
+    }
+    objects
+}
+
+/// One grant per bucket: the narrowest prefixes covering its objects.
+pub fn grants_for_objects(
+    objects: &BTreeMap<String, BTreeSet<String>>,
+    limits: Limits,
+) -> Vec<BucketGrant> {
+    objects
+        .iter()
+        .map(|(bucket, keys)| BucketGrant {
+            bucket: bucket.clone(),
+            scopes: scope::narrowest(bucket, keys.iter().map(String::as_str), limits),
+        })
+        .collect()
+}
+
+/// A `--bucket BUCKET[/PREFIX]` argument (an `s3://` prefix is accepted too).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BucketPrefix {
+    pub bucket: String,
+    /// Empty: the whole bucket.
+    pub prefix: String,
+}
+
+impl BucketPrefix {
+    pub fn parse(text: &str) -> Result<BucketPrefix, UrlError> {
+        let url = if text.starts_with("s3://") {
+            text.to_owned()
+        } else {
+            format!("s3://{text}")
+        };
+        let parsed = ObjectUrl::parse_prefix(&url)?;
+        Ok(BucketPrefix {
+            bucket: parsed.bucket,
+            prefix: parsed.key,
+        })
+    }
+}
+
+/// One grant per bucket named: its prefixes, those inside another dropped.
+pub fn grants_for_prefixes(prefixes: &[BucketPrefix]) -> Vec<BucketGrant> {
+    let mut by_bucket: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for prefix in prefixes {
+        by_bucket
+            .entry(&prefix.bucket)
+            .or_default()
+            .push(&prefix.prefix);
+    }
+    by_bucket
+        .into_iter()
+        .map(|(bucket, prefixes)| BucketGrant {
+            bucket: bucket.to_owned(),
+            scopes: scope::given_prefixes(prefixes),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_arguments_take_an_optional_prefix_and_scheme() {
+        assert_eq!(
+            BucketPrefix::parse("my-bucket").unwrap(),
+            BucketPrefix {
+                bucket: "my-bucket".into(),
+                prefix: String::new()
+            }
+        );
+        assert_eq!(
+            BucketPrefix::parse("s3://my-bucket/week-48/")
+                .unwrap()
+                .prefix,
+            "week-48/"
+        );
+        assert!(BucketPrefix::parse("/x").is_err());
+        assert!(BucketPrefix::parse("gs://b/x").is_err());
+    }
+
+    #[test]
+    fn given_prefixes_are_grouped_per_bucket() {
+        let grants = grants_for_prefixes(&[
+            BucketPrefix::parse("bbb/img/").unwrap(),
+            BucketPrefix::parse("aaa").unwrap(),
+            BucketPrefix::parse("bbb/img/2024/").unwrap(),
+        ]);
+        let shown: Vec<(String, Vec<String>)> = grants
+            .iter()
+            .map(|grant| {
+                (
+                    grant.bucket.clone(),
+                    grant.scopes.iter().map(ToString::to_string).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("aaa".to_owned(), vec!["*".to_owned()]),
+                ("bbb".to_owned(), vec!["img/*".to_owned()])
+            ]
+        );
+    }
+}

@@ -1,0 +1,163 @@
+//! IAM wildcard patterns: `*` (any run of characters, `/` included) and `?` (one character), as
+//! in `Action` and `Resource`; and the escapes `${*}`, `${?}` and `${$}`, which stand for the
+//! literal characters in a policy.
+
+/// One element of a compiled pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Token {
+    Literal(char),
+    /// `?`
+    One,
+    /// `*`
+    Any,
+}
+
+/// A policy pattern, compiled once and matched many times.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pattern {
+    source: String,
+    tokens: Vec<Token>,
+}
+
+/// A `${…}` in a pattern other than the three escapes: a policy variable whose value depends on
+/// the request (e.g. `${aws:username}`), which a static check cannot know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownVariable(pub String);
+
+impl Pattern {
+    /// Compiles `text`; `fold_case` lowercases it (actions are case-insensitive, resources not).
+    pub fn new(text: &str, fold_case: bool) -> Result<Pattern, UnknownVariable> {
+        let mut tokens = Vec::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(character) = rest.chars().next() {
+            if let Some(after) = rest.strip_prefix("${") {
+                let Some(end) = after.find('}') else {
+                    return Err(UnknownVariable(rest.to_owned()));
+                };
+                match &after[..end] {
+                    "*" => tokens.push(Token::Literal('*')),
+                    "?" => tokens.push(Token::Literal('?')),
+                    "$" => tokens.push(Token::Literal('$')),
+                    other => return Err(UnknownVariable(format!("${{{other}}}"))),
+                }
+                rest = &after[end + 1..];
+                continue;
+            }
+            tokens.push(match character {
+                '*' => Token::Any,
+                '?' => Token::One,
+                c if fold_case => Token::Literal(c.to_ascii_lowercase()),
+                c => Token::Literal(c),
+            });
+            rest = &rest[character.len_utf8()..];
+        }
+        Ok(Pattern {
+            source: text.to_owned(),
+            tokens,
+        })
+    }
+
+    /// The text the pattern was compiled from.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Whether the pattern matches all of `text` (lowercase `text` first for a case-folded
+    /// pattern). Greedy with one backtracking point per `*`: linear on the patterns policies use.
+    pub fn matches(&self, text: &str) -> bool {
+        let text: Vec<char> = text.chars().collect();
+        let (mut p, mut t) = (0, 0);
+        let mut star: Option<(usize, usize)> = None;
+        while t < text.len() {
+            match self.tokens.get(p) {
+                Some(Token::Any) => {
+                    star = Some((p, t));
+                    p += 1;
+                }
+                Some(Token::One) => {
+                    p += 1;
+                    t += 1;
+                }
+                Some(Token::Literal(c)) if *c == text[t] => {
+                    p += 1;
+                    t += 1;
+                }
+                _ => match star {
+                    Some((star_p, star_t)) => {
+                        p = star_p + 1;
+                        t = star_t + 1;
+                        star = Some((star_p, star_t + 1));
+                    }
+                    None => return false,
+                },
+            }
+        }
+        self.tokens[p..].iter().all(|token| *token == Token::Any)
+    }
+}
+
+/// `text` as a literal in a policy pattern: `*`, `?` and `$` become `${*}`, `${?}` and `${$}`.
+pub fn escape_literal(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for character in text.chars() {
+        match character {
+            '*' | '?' | '$' => {
+                escaped.push_str("${");
+                escaped.push(character);
+                escaped.push('}');
+            }
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matches(pattern: &str, text: &str) -> bool {
+        Pattern::new(pattern, false).unwrap().matches(text)
+    }
+
+    #[test]
+    fn star_spans_slashes_and_question_mark_is_one_character() {
+        assert!(matches("arn:aws:s3:::b/*", "arn:aws:s3:::b/a/b/c.jpg"));
+        assert!(matches(
+            "arn:aws:s3:::b/*/c.jpg",
+            "arn:aws:s3:::b/a/b/c.jpg"
+        ));
+        assert!(matches("arn:aws:s3:::b/?.jpg", "arn:aws:s3:::b/c.jpg"));
+        assert!(!matches("arn:aws:s3:::b/?.jpg", "arn:aws:s3:::b/cc.jpg"));
+        assert!(!matches("arn:aws:s3:::b", "arn:aws:s3:::b/c.jpg"));
+        assert!(matches("*", ""));
+        assert!(matches("a*b*c", "aXXbYYbc"));
+        assert!(!matches("a*b*c", "aXXbYYb"));
+        assert!(
+            !matches("arn:aws:s3:::B/*", "arn:aws:s3:::b/x"),
+            "case-sensitive"
+        );
+    }
+
+    #[test]
+    fn folded_patterns_ignore_case() {
+        let pattern = Pattern::new("S3:Get*", true).unwrap();
+        assert!(pattern.matches("s3:getobject"));
+        assert!(!pattern.matches("s3:putobject"));
+    }
+
+    #[test]
+    fn escapes_are_literal_and_other_variables_are_unknown() {
+        assert!(matches("b/a${*}b", "b/a*b"));
+        assert!(!matches("b/a${*}b", "b/aXb"));
+        assert!(matches("b/${?}${$}", "b/?$"));
+        assert_eq!(
+            Pattern::new("b/${aws:username}/*", false),
+            Err(UnknownVariable("${aws:username}".into()))
+        );
+        assert_eq!(escape_literal("a*b?c$d"), "a${*}b${?}c${$}d");
+        let key = "weird*name?$.jpg";
+        assert!(matches(&escape_literal(key), key));
+        assert!(!matches(&escape_literal(key), "weirdXnameY$.jpg"));
+    }
+}

@@ -1,0 +1,608 @@
+//! Reading cloud storage: list the objects under an `s3://bucket/prefix/` and HEAD single objects.
+//! The only module that knows the object_store crate, as `config::yaml` is the only one that
+//! knows the YAML library.
+//!
+//! # Interface
+//!
+//! * [`S3Config`] says how to reach S3: credentials, region, endpoint (S3-compatible stores),
+//!   timeouts and retries. [`S3Config::from_sources`] resolves it from the standard AWS
+//!   environment variables and shared files, which the caller reads and passes in: this module
+//!   reads no environment.
+//! * [`Storage::list`]`(prefix, glob)` → a stream of [`ObjectInfo`] (`key`, `size`,
+//!   `last_modified`) in key order, page by page (S3 returns 1,000 keys a page): a million
+//!   objects are never held at once. For `jobs_from: list:`.
+//! * [`Storage::head`] and [`Storage::head_all`] (bounded concurrency, results as they come, each
+//!   with the caller's tag): does each object exist and may we read it. For the attachment
+//!   preflight.
+//! * Errors are [`StorageError`]s that say what failed and what to do: no credentials, no such
+//!   bucket, access denied, credentials rejected, wrong region.
+//!
+//! Requests are retried on transient failures (5xx, 429, connection errors) by object_store's
+//! backoff, within [`S3Config::timeout`] each. Without credentials nothing is sent.
+//!
+//! # gs://
+//!
+//! Google Cloud Storage URLs are recognised but refused ([`StorageError::UnsupportedScheme`]).
+//! Supporting them needs object_store's `gcp` feature (no new TLS stack: it shares reqwest and
+//! rustls) and a second branch in [`Storage`] building a `GoogleCloudStorage` from a service
+//! account key (`GOOGLE_APPLICATION_CREDENTIALS`); listing, HEAD and their errors would then work
+//! unchanged. Not done yet because nothing here can test it: there is no GCS emulator among the
+//! packages CI may install.
+
+mod config;
+mod glob;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use futures::stream::{self, BoxStream, StreamExt};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::path::Path;
+use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig};
+use time::OffsetDateTime;
+use tokio::sync::OnceCell;
+
+use crate::attachments::{ObjectUrl, Scheme};
+
+pub use config::{AwsSources, Credentials, S3Config, Secret};
+pub use glob::{Glob, GlobError};
+
+/// One object: what a listing or a HEAD reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub url: ObjectUrl,
+    pub size: u64,
+    pub last_modified: OffsetDateTime,
+    pub e_tag: Option<String>,
+}
+
+impl ObjectInfo {
+    pub fn key(&self) -> &str {
+        &self.url.key
+    }
+}
+
+/// What went wrong reading storage, with what to do about it ([`StorageError::hint`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StorageError {
+    #[error("no AWS credentials found to read `{url}`")]
+    MissingCredentials { url: String },
+    #[error("{message}")]
+    InvalidConfig { message: String },
+    #[error("`{url}`: {scheme}:// storage is not supported yet")]
+    UnsupportedScheme { url: String, scheme: &'static str },
+    #[error(
+        "`{url}`: gtform cannot address this key (empty, `.` or `..` segments, or control characters)"
+    )]
+    UnsupportedKey { url: String },
+    #[error("the bucket `{bucket}` does not exist")]
+    NoSuchBucket { bucket: String },
+    #[error("`{url}` does not exist")]
+    NotFound { url: String },
+    #[error("access denied to `{url}`{}", detail_suffix(.detail))]
+    AccessDenied { url: String, detail: String },
+    #[error("S3 rejected the credentials ({credentials}) reading `{url}`{}", detail_suffix(.detail))]
+    CredentialsRejected {
+        url: String,
+        credentials: String,
+        detail: String,
+    },
+    #[error("the bucket `{bucket}` is in another region than the one requests went to{}", detail_suffix(.detail))]
+    WrongRegion { bucket: String, detail: String },
+    #[error("cannot read `{url}`: {detail}")]
+    Request { url: String, detail: String },
+}
+
+fn detail_suffix(detail: &str) -> String {
+    if detail.is_empty() {
+        String::new()
+    } else {
+        format!(" ({detail})")
+    }
+}
+
+impl StorageError {
+    /// What to do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            StorageError::MissingCredentials { .. } => Some(
+                "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), or AWS_PROFILE naming a profile with keys; on EC2 set GTFORM_AWS_IMDS=1 to use the instance profile".into(),
+            ),
+            StorageError::UnsupportedScheme { .. } => Some(
+                "gtform lists and checks s3:// objects only; gs:// URLs are passed to GT Studio unchecked".into(),
+            ),
+            StorageError::NoSuchBucket { .. } => Some(
+                "check the bucket name; with an S3-compatible store, check AWS_ENDPOINT_URL".into(),
+            ),
+            StorageError::AccessDenied { .. } => Some(
+                "the credentials gtform uses need s3:ListBucket on the bucket and s3:GetObject on the objects".into(),
+            ),
+            StorageError::CredentialsRejected { .. } => Some(
+                "the access key is unknown, expired or does not match its secret: refresh the credentials".into(),
+            ),
+            StorageError::WrongRegion { .. } => {
+                Some("set AWS_REGION to the bucket's region".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Lists and HEADs objects; cheap to clone, one client per bucket, shared.
+#[derive(Clone)]
+pub struct Storage {
+    inner: Arc<Inner>,
+}
+
+/// A value computed once per bucket, by the first caller that needs it.
+type PerBucket<T> = Mutex<HashMap<String, Arc<OnceCell<T>>>>;
+
+struct Inner {
+    config: S3Config,
+    stores: PerBucket<Arc<AmazonS3>>,
+    bucket_exists: PerBucket<Result<bool, StorageError>>,
+}
+
+impl Storage {
+    pub fn new(config: S3Config) -> Storage {
+        Storage {
+            inner: Arc::new(Inner {
+                config,
+                stores: Mutex::new(HashMap::new()),
+                bucket_exists: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Every object under `prefix` (an `s3://bucket/prefix` URL; the key part is a plain string
+    /// prefix, `/`-terminated or not) whose key relative to the prefix matches `glob`, in key
+    /// order, fetched a page at a time as the stream is read.
+    pub fn list(
+        &self,
+        prefix: &ObjectUrl,
+        glob: Option<Glob>,
+    ) -> BoxStream<'static, Result<ObjectInfo, StorageError>> {
+        let storage = self.clone();
+        let prefix = prefix.clone();
+        stream::once(async move {
+            let store = storage.store(&prefix).await?;
+            // object_store lists whole path segments: list the directory holding the prefix,
+            // keep the keys that start with it.
+            let directory = crate::attachments::directory_of(&prefix.key);
+            let listed = if directory.is_empty() {
+                None
+            } else {
+                Some(
+                    Path::parse(directory).map_err(|_| StorageError::UnsupportedKey {
+                        url: prefix.to_string(),
+                    })?,
+                )
+            };
+            let url = prefix.clone();
+            let objects = store
+                .list(listed.as_ref())
+                .map(move |result| result.map_err(|error| classify(error, &url, None)))
+                .filter_map(move |result| {
+                    let keep = match &result {
+                        Ok(meta) => {
+                            let key = meta.location.as_ref();
+                            key.strip_prefix(prefix.key.as_str())
+                                .is_some_and(|relative| {
+                                    glob.as_ref().is_none_or(|glob| glob.matches(relative))
+                                })
+                        }
+                        Err(_) => true,
+                    };
+                    let bucket = prefix.bucket.clone();
+                    std::future::ready(
+                        keep.then(|| result.map(|meta| object_info(Scheme::S3, &bucket, meta))),
+                    )
+                });
+            Ok::<_, StorageError>(objects)
+        })
+        .flat_map(|result| match result {
+            Ok(objects) => objects.boxed(),
+            Err(error) => stream::once(std::future::ready(Err(error))).boxed(),
+        })
+        .boxed()
+    }
+
+    /// HEAD of one object. A missing object in a missing bucket is [`StorageError::NoSuchBucket`].
+    pub async fn head(&self, url: &ObjectUrl) -> Result<ObjectInfo, StorageError> {
+        let store = self.store(url).await?;
+        let path = object_path(url)?;
+        match store.head(&path).await {
+            Ok(meta) => Ok(object_info(url.scheme, &url.bucket, meta)),
+            Err(object_store::Error::NotFound { .. }) => {
+                if self.bucket_exists(url, &store).await? {
+                    Err(StorageError::NotFound {
+                        url: url.to_string(),
+                    })
+                } else {
+                    Err(StorageError::NoSuchBucket {
+                        bucket: url.bucket.clone(),
+                    })
+                }
+            }
+            Err(error) => Err(self.classify(error, url)),
+        }
+    }
+
+    /// HEADs every object, at most `concurrency` at once, yielding each result with its tag as
+    /// soon as it is known (not in input order).
+    pub fn head_all<T: Send + 'static>(
+        &self,
+        objects: impl IntoIterator<Item = (T, ObjectUrl)>,
+        concurrency: usize,
+    ) -> BoxStream<'static, (T, Result<ObjectInfo, StorageError>)> {
+        let storage = self.clone();
+        let objects: Vec<(T, ObjectUrl)> = objects.into_iter().collect();
+        stream::iter(objects)
+            .map(move |(tag, url)| {
+                let storage = storage.clone();
+                async move {
+                    let result = storage.head(&url).await;
+                    (tag, result)
+                }
+            })
+            .buffer_unordered(concurrency.max(1))
+            .boxed()
+    }
+
+    /// The client for `url`'s bucket, built once.
+    async fn store(&self, url: &ObjectUrl) -> Result<Arc<AmazonS3>, StorageError> {
+        if url.scheme != Scheme::S3 {
+            return Err(StorageError::UnsupportedScheme {
+                url: url.to_string(),
+                scheme: url.scheme.as_str(),
+            });
+        }
+        let Some(credentials) = &self.inner.config.credentials else {
+            return Err(StorageError::MissingCredentials {
+                url: url.to_string(),
+            });
+        };
+        let cell = self
+            .inner
+            .stores
+            .lock()
+            .expect("the store cache is never poisoned")
+            .entry(url.bucket.clone())
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| async {
+            let config = &self.inner.config;
+            let region = match (&config.region, &config.endpoint) {
+                (Some(region), _) => region.clone(),
+                (None, Some(_)) => "us-east-1".to_owned(),
+                (None, None) => {
+                    object_store::aws::resolve_bucket_region(&url.bucket, &client_options(config))
+                        .await
+                        .map_err(|error| classify(error, url, None))?
+                }
+            };
+            build_store(config, credentials, &url.bucket, &region).map(Arc::new)
+        })
+        .await
+        .cloned()
+    }
+
+    /// Whether `url`'s bucket exists: one listing request per bucket, remembered.
+    async fn bucket_exists(
+        &self,
+        url: &ObjectUrl,
+        store: &Arc<AmazonS3>,
+    ) -> Result<bool, StorageError> {
+        let cell = self
+            .inner
+            .bucket_exists
+            .lock()
+            .expect("the bucket cache is never poisoned")
+            .entry(url.bucket.clone())
+            .or_default()
+            .clone();
+        cell.get_or_init(|| async {
+            let probe = Path::from("gtform-bucket-probe");
+            let first = store.list(Some(&probe)).next().await;
+            match first {
+                None | Some(Ok(_)) => Ok(true),
+                Some(Err(error)) => match self.classify(error, url) {
+                    StorageError::NoSuchBucket { .. } => Ok(false),
+                    other => Err(other),
+                },
+            }
+        })
+        .await
+        .clone()
+    }
+
+    fn classify(&self, error: object_store::Error, url: &ObjectUrl) -> StorageError {
+        let credentials = self
+            .inner
+            .config
+            .credentials
+            .as_ref()
+            .map(Credentials::describe);
+        classify(error, url, credentials)
+    }
+}
+
+fn client_options(config: &S3Config) -> ClientOptions {
+    ClientOptions::new()
+        .with_timeout(config.timeout)
+        .with_connect_timeout(config.connect_timeout)
+        .with_allow_http(
+            config
+                .endpoint
+                .as_deref()
+                .is_some_and(|endpoint| endpoint.starts_with("http://")),
+        )
+}
+
+fn build_store(
+    config: &S3Config,
+    credentials: &Credentials,
+    bucket: &str,
+    region: &str,
+) -> Result<AmazonS3, StorageError> {
+    let mut builder = AmazonS3Builder::new()
+        .with_bucket_name(bucket)
+        .with_region(region)
+        .with_client_options(client_options(config))
+        .with_retry(RetryConfig {
+            max_retries: config.max_retries,
+            ..RetryConfig::default()
+        });
+    if let Some(endpoint) = &config.endpoint {
+        builder = builder.with_endpoint(endpoint);
+    }
+    builder = match credentials {
+        Credentials::Static {
+            access_key_id,
+            secret_access_key,
+            session_token,
+        } => {
+            let builder = builder
+                .with_access_key_id(access_key_id)
+                .with_secret_access_key(secret_access_key.expose());
+            match session_token {
+                Some(token) => builder.with_token(token.expose()),
+                None => builder,
+            }
+        }
+        Credentials::WebIdentity {
+            token_file,
+            role_arn,
+            session_name,
+        } => {
+            let builder = builder
+                .with_config(AmazonS3ConfigKey::WebIdentityTokenFile, token_file)
+                .with_config(AmazonS3ConfigKey::RoleArn, role_arn);
+            match session_name {
+                Some(name) => builder.with_config(AmazonS3ConfigKey::RoleSessionName, name),
+                None => builder,
+            }
+        }
+        Credentials::EcsContainer { relative_uri } => builder.with_config(
+            AmazonS3ConfigKey::ContainerCredentialsRelativeUri,
+            relative_uri,
+        ),
+        Credentials::EksPodIdentity {
+            full_uri,
+            token_file,
+        } => builder
+            .with_config(AmazonS3ConfigKey::ContainerCredentialsFullUri, full_uri)
+            .with_config(
+                AmazonS3ConfigKey::ContainerAuthorizationTokenFile,
+                token_file,
+            ),
+        // No explicit source: object_store falls back to the instance metadata service.
+        Credentials::InstanceMetadata => builder,
+    };
+    builder
+        .build()
+        .map_err(|error| StorageError::InvalidConfig {
+            message: format!(
+                "cannot set up S3 access to `{bucket}`: {}",
+                error_text(&error)
+            ),
+        })
+}
+
+fn object_path(url: &ObjectUrl) -> Result<Path, StorageError> {
+    match Path::parse(&url.key) {
+        Ok(path) if path.as_ref() == url.key => Ok(path),
+        _ => Err(StorageError::UnsupportedKey {
+            url: url.to_string(),
+        }),
+    }
+}
+
+fn object_info(scheme: Scheme, bucket: &str, meta: object_store::ObjectMeta) -> ObjectInfo {
+    let modified = meta.last_modified;
+    let nanos = i128::from(modified.timestamp()) * 1_000_000_000
+        + i128::from(modified.timestamp_subsec_nanos());
+    ObjectInfo {
+        url: ObjectUrl {
+            scheme,
+            bucket: bucket.to_owned(),
+            key: meta.location.to_string(),
+        },
+        size: meta.size,
+        last_modified: OffsetDateTime::from_unix_timestamp_nanos(nanos)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        e_tag: meta.e_tag,
+    }
+}
+
+/// The whole chain of an error's messages.
+fn error_text(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// S3's `<Code>` and `<Message>` from an error body, e.g. `AccessDenied: Access Denied`.
+fn s3_error_detail(text: &str) -> Option<String> {
+    let tag = |name: &str| {
+        let open = format!("<{name}>");
+        let start = text.find(&open)? + open.len();
+        let end = text[start..].find(&format!("</{name}>"))? + start;
+        Some(text[start..end].to_owned())
+    };
+    let code = tag("Code")?;
+    Some(match tag("Message") {
+        Some(message) if !message.is_empty() => format!("{code}: {message}"),
+        _ => code,
+    })
+}
+
+fn classify(
+    error: object_store::Error,
+    url: &ObjectUrl,
+    credentials: Option<String>,
+) -> StorageError {
+    let text = error_text(&error);
+    let detail = s3_error_detail(&text).unwrap_or_default();
+    let code = detail.split(':').next().unwrap_or_default();
+    let url_text = url.to_string();
+    match code {
+        "NoSuchBucket" => {
+            return StorageError::NoSuchBucket {
+                bucket: url.bucket.clone(),
+            };
+        }
+        "InvalidAccessKeyId"
+        | "SignatureDoesNotMatch"
+        | "ExpiredToken"
+        | "InvalidToken"
+        | "TokenRefreshRequired" => {
+            return StorageError::CredentialsRejected {
+                url: url_text,
+                credentials: credentials.unwrap_or_else(|| "none".into()),
+                detail,
+            };
+        }
+        "PermanentRedirect"
+        | "AuthorizationHeaderMalformed"
+        | "IllegalLocationConstraintException" => {
+            return StorageError::WrongRegion {
+                bucket: url.bucket.clone(),
+                detail,
+            };
+        }
+        "AccessDenied" | "AllAccessDisabled" => {
+            return StorageError::AccessDenied {
+                url: url_text,
+                detail,
+            };
+        }
+        _ => {}
+    }
+    match error {
+        object_store::Error::NotFound { .. } => StorageError::NotFound { url: url_text },
+        object_store::Error::PermissionDenied { .. } => StorageError::AccessDenied {
+            url: url_text,
+            detail,
+        },
+        object_store::Error::Unauthenticated { .. } => StorageError::CredentialsRejected {
+            url: url_text,
+            credentials: credentials.unwrap_or_else(|| "none".into()),
+            detail,
+        },
+        _ => StorageError::Request {
+            url: url_text,
+            detail: if detail.is_empty() {
+                shorten(&text)
+            } else {
+                detail
+            },
+        },
+    }
+}
+
+/// At most 300 characters of a message, cut at a character boundary.
+fn shorten(text: &str) -> String {
+    const LIMIT: usize = 300;
+    if text.chars().count() <= LIMIT {
+        return text.to_owned();
+    }
+    let cut: String = text.chars().take(LIMIT).collect();
+    format!("{cut}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_error_codes_and_messages_are_extracted() {
+        let body = "Server returned non-2xx status code: 404 Not Found: <?xml version=\"1.0\"?><Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist</Message></Error>";
+        assert_eq!(
+            s3_error_detail(body).as_deref(),
+            Some("NoSuchBucket: The specified bucket does not exist")
+        );
+        assert_eq!(s3_error_detail("connection refused"), None);
+    }
+
+    #[tokio::test]
+    async fn without_credentials_nothing_is_sent() {
+        // The endpoint is a closed port: reaching it would fail differently.
+        let storage = Storage::new(S3Config {
+            endpoint: Some("http://127.0.0.1:9".into()),
+            ..S3Config::default()
+        });
+        let url = ObjectUrl::parse("s3://bucket/key.jpg").unwrap();
+        let error = storage.head(&url).await.unwrap_err();
+        assert!(
+            matches!(error, StorageError::MissingCredentials { .. }),
+            "{error:?}"
+        );
+        assert!(error.hint().unwrap().contains("AWS_ACCESS_KEY_ID"));
+        let listed: Vec<_> = storage
+            .list(&ObjectUrl::parse_prefix("s3://bucket/").unwrap(), None)
+            .collect()
+            .await;
+        assert!(matches!(
+            listed.as_slice(),
+            [Err(StorageError::MissingCredentials { .. })]
+        ));
+    }
+
+    #[tokio::test]
+    async fn gs_urls_are_refused_with_a_hint() {
+        let storage = Storage::new(S3Config::default());
+        let url = ObjectUrl::parse("gs://bucket/key.jpg").unwrap();
+        let error = storage.head(&url).await.unwrap_err();
+        assert!(matches!(
+            error,
+            StorageError::UnsupportedScheme { scheme: "gs", .. }
+        ));
+        assert!(error.hint().is_some());
+    }
+
+    #[test]
+    fn keys_object_store_would_rewrite_are_refused() {
+        for key in ["a//b", "a/", "./a", "a/../b", "tab\there"] {
+            let url = ObjectUrl {
+                scheme: Scheme::S3,
+                bucket: "bucket".into(),
+                key: key.into(),
+            };
+            assert!(
+                matches!(object_path(&url), Err(StorageError::UnsupportedKey { .. })),
+                "{key}"
+            );
+        }
+        let url = ObjectUrl::parse("s3://bucket/a b/ü%20.jpg").unwrap();
+        assert_eq!(object_path(&url).unwrap().as_ref(), "a b/ü%20.jpg");
+    }
+}
