@@ -11,8 +11,8 @@ use std::time::Duration;
 use super::{CliError, Ui, exit};
 use crate::config;
 use crate::emulator::{
-    self, DEMO_API_KEY, DEMO_PROJECT_ID, DEMO_WORKFLOW_ID, EmulatorOptions, Faults, InjectedError,
-    Seed, duration_text,
+    self, DEMO_API_KEY, DEMO_PROJECT_ID, DEMO_WORKFLOW_ID, EchoForm, EmulatorOptions, Faults,
+    InjectedError, KeyEcho, Seed, duration_text,
 };
 
 /// Default port of `gtform emulator`.
@@ -60,6 +60,10 @@ pub struct EmulatorArgs {
     /// Seed of the fault generator, for reproducible fault sequences
     #[arg(long, value_name = "N")]
     pub fault_seed: Option<u64>,
+    /// Answer every API request with an error that echoes its API key, in this body form: json,
+    /// html or text (tests of a client's redaction)
+    #[arg(long, value_name = "FORM", value_parser = parse_echo_form)]
+    pub echo_api_key: Option<EchoForm>,
     /// Largest accepted request body in bytes
     #[arg(long, value_name = "BYTES", default_value_t = 8 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -67,6 +71,11 @@ pub struct EmulatorArgs {
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
     duration_text::parse(text)
+}
+
+fn parse_echo_form(text: &str) -> Result<EchoForm, String> {
+    EchoForm::from_name(text.trim())
+        .ok_or_else(|| format!("expected json, html or text, found `{text}`"))
 }
 
 fn parse_error_rate(text: &str) -> Result<(InjectedError, f64), String> {
@@ -99,6 +108,10 @@ impl EmulatorArgs {
             reset: self.reset_rate,
             rate_limit_per_second: self.rate_limit,
             rng_seed: self.fault_seed,
+            echo_api_key: self.echo_api_key.map(|form| KeyEcho {
+                form,
+                ..KeyEcho::default()
+            }),
             ..Faults::default()
         };
         for (error, rate) in &self.error_rate {

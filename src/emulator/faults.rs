@@ -46,6 +46,92 @@ pub struct Faults {
     pub rate_limit_burst: Option<u32>,
     /// Seed of the random generator; `None` seeds from the operating system.
     pub rng_seed: Option<u64>,
+    /// Answers that echo the API key the request carried, so that a client's redaction is
+    /// exercised end to end; `None`: never.
+    pub echo_api_key: Option<KeyEcho>,
+}
+
+/// An answer that echoes the API key it was sent, in the body and optionally in a header.
+///
+/// The body is `before + key + after`: for `json` that is the envelope's `error.message` (code
+/// `code`), for `html` and `text` the whole body. `before` and `after` default to a sentence that
+/// fits the form (see `docs/emulator.md`); set `before` to place the key at an exact offset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeyEcho {
+    /// Share of API requests answered with the echo instead of being handled (default 1).
+    pub rate: f64,
+    /// The body's form (default `json`).
+    pub form: EchoForm,
+    /// HTTP status of the answer (default 500).
+    pub status: u16,
+    /// Error code of the `json` form (default `api_error`).
+    pub code: String,
+    /// Text before the key; `None`: the form's default.
+    pub before: Option<String>,
+    /// Text after the key; `None`: the form's default.
+    pub after: Option<String>,
+    /// Also send the key in the [`ECHO_HEADER`] response header (default true).
+    pub header: bool,
+}
+
+/// The response header in which [`KeyEcho`] repeats the key.
+pub const ECHO_HEADER: &str = "x-echoed-api-key";
+
+impl Default for KeyEcho {
+    fn default() -> Self {
+        KeyEcho {
+            rate: 1.0,
+            form: EchoForm::Json,
+            status: 500,
+            code: "api_error".to_owned(),
+            before: None,
+            after: None,
+            header: true,
+        }
+    }
+}
+
+/// The body form of a [`KeyEcho`] answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EchoForm {
+    /// The API's envelope, `application/json`; the key is in `error.message`.
+    #[default]
+    Json,
+    /// A proxy's error page, `text/html`.
+    Html,
+    /// `text/plain`.
+    Text,
+}
+
+impl EchoForm {
+    /// Parses `json`, `html` or `text`.
+    pub fn from_name(name: &str) -> Option<EchoForm> {
+        match name {
+            "json" => Some(EchoForm::Json),
+            "html" => Some(EchoForm::Html),
+            "text" => Some(EchoForm::Text),
+            _ => None,
+        }
+    }
+}
+
+impl KeyEcho {
+    /// The text before and after the key.
+    pub fn surroundings(&self) -> (String, String) {
+        let (before, after) = match self.form {
+            EchoForm::Json | EchoForm::Text => ("the API key `", "` was refused by an upstream"),
+            EchoForm::Html => (
+                "<html>\r\n<head><title>Upstream error</title></head>\r\n<body>\r\n<p>request with x-api-key: ",
+                " failed</p>\r\n</body>\r\n</html>\r\n",
+            ),
+        };
+        (
+            self.before.clone().unwrap_or_else(|| before.to_owned()),
+            self.after.clone().unwrap_or_else(|| after.to_owned()),
+        )
+    }
 }
 
 /// Probability of each injected error, per request.
@@ -168,6 +254,18 @@ impl Faults {
                 "`rate_limit_per_second` must be a number of at least 0.001, found {rate}"
             ));
         }
+        if let Some(echo) = &self.echo_api_key {
+            probability("echo_api_key.rate", echo.rate)?;
+            if !(200..=599).contains(&echo.status) {
+                return Err(format!(
+                    "`echo_api_key.status` must be an HTTP status from 200 to 599, found {}",
+                    echo.status
+                ));
+            }
+            if echo.code.is_empty() {
+                return Err("`echo_api_key.code` must not be empty".into());
+            }
+        }
         if self.rate_limit_burst == Some(0) {
             return Err("`rate_limit_burst` must be at least 1".into());
         }
@@ -187,9 +285,10 @@ pub enum Admission {
     Reset,
     /// Answer 429; retry after this many whole seconds.
     RateLimited { retry_after_secs: u64 },
-    /// Sleep `delay`, then fail with `error` or handle the request.
+    /// Sleep `delay`, then echo the key (if `echo`), fail with `error`, or handle the request.
     Proceed {
         delay: Duration,
+        echo: bool,
         error: Option<InjectedError>,
     },
 }
@@ -278,6 +377,11 @@ impl FaultEngine {
             delay += Duration::try_from_secs_f64(state.rng.random_range(0.0..=jitter))
                 .unwrap_or_default();
         }
+        let echo = state
+            .faults
+            .echo_api_key
+            .as_ref()
+            .is_some_and(|echo| echo.rate > 0.0 && state.rng.random::<f64>() < echo.rate);
         let mut error = None;
         if state.faults.error_rates.total() > 0.0 {
             let draw = state.rng.random::<f64>();
@@ -290,7 +394,7 @@ impl FaultEngine {
                 }
             }
         }
-        Admission::Proceed { delay, error }
+        Admission::Proceed { delay, echo, error }
     }
 
     /// Whether a successful create should be dropped after it was stored.

@@ -44,7 +44,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-pub use faults::{ErrorRates, Faults, InjectedError, duration_text};
+pub use faults::{
+    ECHO_HEADER, EchoForm, ErrorRates, Faults, InjectedError, KeyEcho, duration_text,
+};
 pub use routes::RouteClass;
 pub use seed::{
     DEMO_API_KEY, DEMO_PROJECT_ID, DEMO_PROJECT_NAME, DEMO_WORKFLOW_ID, ProjectAccess, Seed,

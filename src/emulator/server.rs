@@ -31,11 +31,11 @@ use tower::ServiceExt;
 
 use super::Shared;
 use super::admin;
-use super::faults::{Admission, InjectedError};
-use super::http::{ApiError, RATE_LIMITED, ResponseCode};
+use super::faults::{Admission, ECHO_HEADER, EchoForm, InjectedError, KeyEcho};
+use super::http::{API_KEY_HEADER, ApiError, RATE_LIMITED, ResponseCode, json_response};
 use super::routes::RouteClass;
 use super::stats::{Finished, Outcome};
-use crate::api::codes;
+use crate::api::{Envelope, codes};
 
 /// How long shutdown waits for open connections to finish their requests.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -318,9 +318,18 @@ async fn handle(
                 flight.finish(Some(429), Some(RATE_LIMITED.to_owned()), Outcome::Answered);
                 return Ok(response);
             }
-            Admission::Proceed { delay, error } => {
+            Admission::Proceed { delay, echo, error } => {
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
+                }
+                if echo && let Some(echo) = shared.faults.faults().echo_api_key {
+                    let response = key_echo(&echo, request.headers().get(API_KEY_HEADER));
+                    flight.finish(
+                        Some(response.status().as_u16()),
+                        Some(KEY_ECHO.to_owned()),
+                        Outcome::Answered,
+                    );
+                    return Ok(response);
                 }
                 if let Some(error) = error {
                     let (response, code) = injected(error);
@@ -375,6 +384,47 @@ fn injected(error: InjectedError) -> (Response<Body>, String) {
         InjectedError::Http502 => (html(StatusCode::BAD_GATEWAY), "http_502".to_owned()),
         InjectedError::Http503 => (html(StatusCode::SERVICE_UNAVAILABLE), "http_503".to_owned()),
     }
+}
+
+/// The code the request log records for a [`KeyEcho`] answer.
+const KEY_ECHO: &str = "key_echo";
+
+/// An answer that echoes `key` (the request's `x-api-key`, if any) as `echo` says.
+fn key_echo(echo: &KeyEcho, key: Option<&HeaderValue>) -> Response<Body> {
+    let key_text = key.map_or_else(String::new, |value| {
+        String::from_utf8_lossy(value.as_bytes()).into_owned()
+    });
+    let (before, after) = echo.surroundings();
+    let text = format!("{before}{key_text}{after}");
+    let status = StatusCode::from_u16(echo.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = match echo.form {
+        EchoForm::Json => {
+            let mut response = json_response(status, &Envelope::<()>::err(echo.code.clone(), text));
+            response
+                .extensions_mut()
+                .insert(ResponseCode(KEY_ECHO.to_owned()));
+            response
+        }
+        EchoForm::Html | EchoForm::Text => {
+            let content_type = if echo.form == EchoForm::Html {
+                "text/html"
+            } else {
+                "text/plain; charset=utf-8"
+            };
+            let mut response = Response::new(Body::from(text));
+            *response.status_mut() = status;
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            response
+        }
+    };
+    if echo.header
+        && let Some(key) = key
+    {
+        response.headers_mut().insert(ECHO_HEADER, key.clone());
+    }
+    response
 }
 
 /// A proxy's error page, as a load balancer in front of the API would send it.

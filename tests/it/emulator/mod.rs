@@ -5,6 +5,7 @@
 
 mod admin;
 mod cli;
+mod echo;
 mod endpoints;
 mod faults;
 mod persistence;
