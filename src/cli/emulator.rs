@@ -64,6 +64,10 @@ pub struct EmulatorArgs {
     /// html or text (tests of a client's redaction)
     #[arg(long, value_name = "FORM", value_parser = parse_echo_form)]
     pub echo_api_key: Option<EchoForm>,
+    /// Turn the uniqueness rules off: no FS_0001 or BATCH_CREATION, every create stores a new
+    /// row (tests that a client never sends a create twice)
+    #[arg(long)]
+    pub allow_duplicates: bool,
     /// Largest accepted request body in bytes
     #[arg(long, value_name = "BYTES", default_value_t = 8 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -112,6 +116,7 @@ impl EmulatorArgs {
                 form,
                 ..KeyEcho::default()
             }),
+            allow_duplicates: self.allow_duplicates,
             ..Faults::default()
         };
         for (error, rate) in &self.error_rate {

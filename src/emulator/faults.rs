@@ -49,6 +49,15 @@ pub struct Faults {
     /// Answers that echo the API key the request carried, so that a client's redaction is
     /// exercised end to end; `None`: never.
     pub echo_api_key: Option<KeyEcho>,
+    /// Turns the uniqueness rules off: `FS_0001` and `BATCH_CREATION` are never raised and every
+    /// create stores a new row (a server that would duplicate whatever a client sends twice).
+    pub allow_duplicates: bool,
+}
+
+/// The switches that request handlers read (the rest of [`Faults`] is the server's business).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Behaviour {
+    pub allow_duplicates: bool,
 }
 
 /// An answer that echoes the API key it was sent, in the body and optionally in a header.
@@ -350,6 +359,14 @@ impl FaultEngine {
     /// The current setting.
     pub fn faults(&self) -> Faults {
         self.lock().faults.clone()
+    }
+
+    /// The switches handlers read.
+    pub fn behaviour(&self) -> Behaviour {
+        let state = self.lock();
+        Behaviour {
+            allow_duplicates: state.faults.allow_duplicates,
+        }
     }
 
     /// Replaces the setting; the random generator and the bucket start afresh.

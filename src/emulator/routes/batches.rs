@@ -45,10 +45,11 @@ pub async fn create(
         .unwrap_or("")
         .to_owned();
     let created_at = timestamp_now();
+    let unique = !shared.faults.behaviour().allow_duplicates;
     let batch_id = blocking(&shared, move |shared| {
         shared
             .store
-            .create_batch(&project.id, &name, &description, &created_at)
+            .create_batch(&project.id, &name, &description, &created_at, unique)
     })
     .await?;
     Ok(ok(api::CreateBatchResponse {

@@ -166,7 +166,8 @@ async fn create(
         annotations: analysis.annotations,
         created_ms: now_ms(),
     };
-    let (job_id, _batch) = blocking(&shared, move |shared| shared.store.create_job(&job))
+    let unique = !shared.faults.behaviour().allow_duplicates;
+    let (job_id, _batch) = blocking(&shared, move |shared| shared.store.create_job(&job, unique))
         .await
         .map_err(|error| {
             // In a create, a batch_id naming no batch of the project is an invalid parameter.

@@ -11,6 +11,7 @@ mod faults;
 mod persistence;
 mod robustness;
 mod rules;
+mod switches;
 
 use std::time::Duration;
 
