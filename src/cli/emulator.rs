@@ -12,7 +12,7 @@ use super::{CliError, Ui, exit};
 use crate::config;
 use crate::emulator::{
     self, DEMO_API_KEY, DEMO_PROJECT_ID, DEMO_WORKFLOW_ID, EchoForm, EmulatorOptions, Faults,
-    InjectedError, KeyEcho, Seed, duration_text,
+    InjectedError, KeyEcho, Paging, Seed, duration_text,
 };
 
 /// Default port of `gtform emulator`.
@@ -68,6 +68,10 @@ pub struct EmulatorArgs {
     /// row (tests that a client never sends a create twice)
     #[arg(long)]
     pub allow_duplicates: bool,
+    /// When the jobs listing hands out a page token: standard, token_on_last_page (also with the
+    /// last page; an empty page follows) or empty_last_page (with every full page)
+    #[arg(long, value_name = "MODE", default_value = "standard", value_parser = parse_paging)]
+    pub paging: Paging,
     /// Largest accepted request body in bytes
     #[arg(long, value_name = "BYTES", default_value_t = 8 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -75,6 +79,12 @@ pub struct EmulatorArgs {
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
     duration_text::parse(text)
+}
+
+fn parse_paging(text: &str) -> Result<Paging, String> {
+    Paging::from_name(text.trim()).ok_or_else(|| {
+        format!("expected standard, token_on_last_page or empty_last_page, found `{text}`")
+    })
 }
 
 fn parse_echo_form(text: &str) -> Result<EchoForm, String> {
@@ -117,6 +127,7 @@ impl EmulatorArgs {
                 ..KeyEcho::default()
             }),
             allow_duplicates: self.allow_duplicates,
+            paging: self.paging,
             ..Faults::default()
         };
         for (error, rate) in &self.error_rate {

@@ -52,12 +52,44 @@ pub struct Faults {
     /// Turns the uniqueness rules off: `FS_0001` and `BATCH_CREATION` are never raised and every
     /// create stores a new row (a server that would duplicate whatever a client sends twice).
     pub allow_duplicates: bool,
+    /// When the batch jobs listing hands out a page token.
+    pub paging: Paging,
+}
+
+/// When the batch jobs listing hands out a `next_page_token`. Every mode lists every job exactly
+/// once to a client that follows tokens until one is empty; they differ in the requests that
+/// takes for `n > 0` jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Paging {
+    /// A token only when more jobs follow: `⌈n/100⌉` requests.
+    #[default]
+    Standard,
+    /// A token with every page that holds jobs, the last one too; the request after the last
+    /// job answers an empty page with `""`: `⌈n/100⌉ + 1` requests.
+    TokenOnLastPage,
+    /// A token with every full page (a server that does not look ahead); after a full last page
+    /// comes an empty one: `⌈n/100⌉ + 1` requests when `n` is a multiple of 100, else `⌈n/100⌉`.
+    EmptyLastPage,
+}
+
+impl Paging {
+    /// Parses `standard`, `token_on_last_page` or `empty_last_page`.
+    pub fn from_name(name: &str) -> Option<Paging> {
+        match name {
+            "standard" => Some(Paging::Standard),
+            "token_on_last_page" => Some(Paging::TokenOnLastPage),
+            "empty_last_page" => Some(Paging::EmptyLastPage),
+            _ => None,
+        }
+    }
 }
 
 /// The switches that request handlers read (the rest of [`Faults`] is the server's business).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Behaviour {
     pub allow_duplicates: bool,
+    pub paging: Paging,
 }
 
 /// An answer that echoes the API key it was sent, in the body and optionally in a header.
@@ -366,6 +398,7 @@ impl FaultEngine {
         let state = self.lock();
         Behaviour {
             allow_duplicates: state.faults.allow_duplicates,
+            paging: state.faults.paging,
         }
     }
 

@@ -45,7 +45,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 pub use faults::{
-    ECHO_HEADER, EchoForm, ErrorRates, Faults, InjectedError, KeyEcho, duration_text,
+    ECHO_HEADER, EchoForm, ErrorRates, Faults, InjectedError, KeyEcho, Paging, duration_text,
 };
 pub use routes::RouteClass;
 pub use seed::{
