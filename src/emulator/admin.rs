@@ -1,4 +1,5 @@
-//! The admin endpoints under `/_emulator/`: faults, stats, completing batches, provisioning.
+//! The admin endpoints under `/_emulator/`: faults, stats, completing batches, provisioning,
+//! and the store read that tests use as their oracle.
 //!
 //! They need no API key, answer only to loopback peers (unless
 //! `EmulatorOptions::admin_from_any_address`), are never faulted and never counted. Answers use
@@ -19,7 +20,7 @@ use serde_json::json;
 use super::Shared;
 use super::faults::Faults;
 use super::http::{ApiError, internal, ok, parse_uuid, read_json};
-use super::lifecycle::{now_ms, timestamp_now};
+use super::lifecycle::{job_status, now_ms, timestamp_now};
 use super::seed::Seed;
 use super::store::{ExistingProjects, StoreError};
 use crate::api::codes;
@@ -45,6 +46,7 @@ pub fn router() -> Router<Arc<Shared>> {
             post(complete_batch),
         )
         .route("/_emulator/provision", post(provision))
+        .route("/_emulator/store", get(store_dump))
 }
 
 async fn health(State(shared): State<Arc<Shared>>) -> Response {
@@ -116,6 +118,38 @@ async fn complete_batch(
         other => ApiError::from(other),
     })?;
     Ok(ok(json!({ "completed": completed })))
+}
+
+#[derive(Debug, Deserialize)]
+struct DumpQuery {
+    project_id: Option<String>,
+    data: Option<bool>,
+}
+
+async fn store_dump(
+    State(shared): State<Arc<Shared>>,
+    query: Result<Query<DumpQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query
+        .map_err(|rejection| ApiError::new(codes::INVALID_PARAMETER, rejection.body_text()))?;
+    let project_id = query
+        .project_id
+        .as_deref()
+        .map(|id| parse_uuid(id, "project_id"))
+        .transpose()?;
+    let with_data = query.data.unwrap_or(false);
+    let worker = Arc::clone(&shared);
+    let dump = tokio::task::spawn_blocking(move || {
+        let now = now_ms();
+        worker
+            .store
+            .dump(project_id.as_ref(), with_data, &|created, completed| {
+                job_status(&worker, now, created, completed)
+            })
+    })
+    .await
+    .map_err(|error| internal(&error.to_string()))??;
+    Ok(ok(dump))
 }
 
 async fn provision(State(shared): State<Arc<Shared>>, body: Body) -> Result<Response, ApiError> {

@@ -21,6 +21,7 @@
 //! ```
 
 mod admin;
+mod dump;
 mod faults;
 mod http;
 mod lifecycle;
@@ -44,6 +45,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+pub use dump::{BatchDump, JobDump, ProjectDump, StoreDump};
 pub use faults::{
     ECHO_HEADER, EchoForm, ErrorRates, Faults, InjectedError, KeyEcho, Paging, duration_text,
 };
@@ -52,7 +54,7 @@ pub use seed::{
     DEMO_API_KEY, DEMO_PROJECT_ID, DEMO_PROJECT_NAME, DEMO_WORKFLOW_ID, ProjectAccess, Seed,
     SeedKey, SeedProject,
 };
-pub use stats::{LogEntry, Outcome, RouteClassStats, Stats};
+pub use stats::{LogEntry, Outcome, RequestDetails, RouteClassStats, Stats};
 pub use store::DEFAULT_BATCH_NAME;
 use store::ExistingProjects;
 
@@ -366,6 +368,16 @@ impl EmulatorHandle {
             &project_id,
         )?;
         Ok(BulkInsert { batch_id, inserted })
+    }
+
+    /// Everything the store holds (every project, batch and job, not through the paged API): the
+    /// independent oracle of what a client created. `with_data` adds each job's `data`.
+    pub fn dump(&self, with_data: bool) -> Result<StoreDump, EmulatorError> {
+        let shared = &self.shared;
+        let now = lifecycle::now_ms();
+        Ok(shared.store.dump(None, with_data, &|created, completed| {
+            lifecycle::job_status(shared, now, created, completed)
+        })?)
     }
 
     /// Completes every job of a batch now; returns how many jobs changed.

@@ -32,9 +32,9 @@ use tower::ServiceExt;
 use super::Shared;
 use super::admin;
 use super::faults::{Admission, ECHO_HEADER, EchoForm, InjectedError, KeyEcho};
-use super::http::{API_KEY_HEADER, ApiError, RATE_LIMITED, ResponseCode, json_response};
+use super::http::{API_KEY_HEADER, ApiError, Created, RATE_LIMITED, ResponseCode, json_response};
 use super::routes::RouteClass;
-use super::stats::{Finished, Outcome};
+use super::stats::{Finished, Outcome, RequestDetails};
 use crate::api::{Envelope, codes};
 
 /// How long shutdown waits for open connections to finish their requests.
@@ -237,6 +237,7 @@ struct Flight {
     endpoint: RouteClass,
     started: Instant,
     done: bool,
+    details: RequestDetails,
 }
 
 impl Flight {
@@ -253,6 +254,7 @@ impl Flight {
             code,
             outcome,
             duration: self.started.elapsed(),
+            details: std::mem::take(&mut self.details),
         });
     }
 }
@@ -286,6 +288,19 @@ async fn handle(
 
     let endpoint = shared.classifier.classify(request.method(), path);
     shared.stats.started();
+    let logs = shared.stats.logs();
+    let details = if logs {
+        RequestDetails {
+            api_key_sent: request.headers().contains_key(API_KEY_HEADER),
+            host: request
+                .headers()
+                .get(header::HOST)
+                .map(|host| truncate(&String::from_utf8_lossy(host.as_bytes()), 255)),
+            ..RequestDetails::default()
+        }
+    } else {
+        RequestDetails::default()
+    };
     let mut flight = Flight {
         shared: Arc::clone(&shared),
         method: request.method().to_string(),
@@ -296,6 +311,17 @@ async fn handle(
         endpoint,
         started: Instant::now(),
         done: false,
+        details,
+    };
+    // The log names what each create was for, whatever becomes of it (faults included), so the
+    // body is read first; the handler then reads the same bytes.
+    let request = if logs && endpoint.is_create() {
+        let (request, keys) = buffer_create_body(&shared, request).await;
+        flight.details.reference_id = keys.reference_id;
+        flight.details.batch_name = keys.batch_name;
+        request
+    } else {
+        request
     };
 
     if endpoint.is_api() {
@@ -346,6 +372,9 @@ async fn handle(
 
     let response = router.oneshot(request).await.into_response();
     let status = response.status();
+    if let Some(Created(id)) = response.extensions().get::<Created>() {
+        flight.details.created_id = Some(id.clone());
+    }
     if endpoint.is_create() && status == StatusCode::OK && shared.faults.drop_after_commit() {
         flight.finish(None, None, Outcome::Dropped);
         control.drop_connection();
@@ -383,6 +412,53 @@ fn injected(error: InjectedError) -> (Response<Body>, String) {
         ),
         InjectedError::Http502 => (html(StatusCode::BAD_GATEWAY), "http_502".to_owned()),
         InjectedError::Http503 => (html(StatusCode::SERVICE_UNAVAILABLE), "http_503".to_owned()),
+    }
+}
+
+/// What a create request's body names.
+#[derive(Default)]
+struct CreateKeys {
+    reference_id: Option<String>,
+    batch_name: Option<String>,
+}
+
+/// Reads a create request's body (up to the body limit) and what it names. A body that cannot be
+/// read is replaced by one that fails again, so the handler answers as it would have.
+async fn buffer_create_body(
+    shared: &Shared,
+    request: Request<Body>,
+) -> (Request<Body>, CreateKeys) {
+    #[derive(serde::Deserialize)]
+    struct Keys {
+        reference_id: Option<serde_json::Value>,
+        name: Option<serde_json::Value>,
+    }
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, shared.options.max_body_bytes).await {
+        Ok(bytes) => {
+            let keys = serde_json::from_slice::<Keys>(&bytes)
+                .map(|keys| {
+                    let text = |value: Option<serde_json::Value>| match value {
+                        Some(serde_json::Value::String(text)) => Some(truncate(&text, 2048)),
+                        _ => None,
+                    };
+                    CreateKeys {
+                        reference_id: text(keys.reference_id),
+                        batch_name: text(keys.name),
+                    }
+                })
+                .unwrap_or_default();
+            (Request::from_parts(parts, Body::from(bytes)), keys)
+        }
+        Err(_) => {
+            let failing = futures::stream::once(async {
+                Err::<axum::body::Bytes, io::Error>(io::Error::other("unreadable request body"))
+            });
+            (
+                Request::from_parts(parts, Body::from_stream(failing)),
+                CreateKeys::default(),
+            )
+        }
     }
 }
 

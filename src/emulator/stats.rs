@@ -54,6 +54,30 @@ pub struct LogEntry {
     pub outcome: Outcome,
     /// Time from the request's arrival to its end, in microseconds.
     pub duration_us: u64,
+    /// What the request was about and what it did, beyond its path.
+    #[serde(flatten)]
+    pub details: RequestDetails,
+}
+
+/// What the log records of a request beyond its method and path: enough for a test to count
+/// the create requests per reference_id or batch name, and to see which requests carried a key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RequestDetails {
+    /// The `reference_id` of a create-job request (when its body was JSON with a string there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference_id: Option<String>,
+    /// The `name` of a create-batch request (when its body was JSON with a string there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_name: Option<String>,
+    /// The id of the job or batch a create stored (also when its answer was then dropped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_id: Option<String>,
+    /// Whether the request carried an `x-api-key` header (whatever its value).
+    pub api_key_sent: bool,
+    /// The `Host` header the request carried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// A copy of the counters and the log.
@@ -72,6 +96,9 @@ pub struct Stats {
     pub in_flight: u64,
     /// The most requests ever handled at once since the last reset.
     pub max_in_flight: u64,
+    /// Log entries dropped to keep the log within `EmulatorOptions::log_capacity` since the last
+    /// reset: a test that counts requests in the log wants 0 here.
+    pub log_evicted: u64,
     /// The most recent requests, oldest first (bounded; see `EmulatorOptions::log_capacity`).
     pub log: Vec<LogEntry>,
 }
@@ -100,6 +127,33 @@ impl Stats {
     pub fn code_count(&self, code: &str) -> u64 {
         self.by_code.get(code).copied().unwrap_or(0)
     }
+
+    /// Create-job requests in the log per reference_id, whatever their outcome (check
+    /// `log_evicted` is 0 before trusting it).
+    pub fn create_requests_by_reference(&self) -> BTreeMap<String, u64> {
+        let mut counts = BTreeMap::new();
+        for entry in &self.log {
+            if entry.endpoint == RouteClass::CreateJob
+                && let Some(reference_id) = &entry.details.reference_id
+            {
+                *counts.entry(reference_id.clone()).or_default() += 1;
+            }
+        }
+        counts
+    }
+
+    /// Create-batch requests in the log per batch name, whatever their outcome.
+    pub fn create_requests_by_batch_name(&self) -> BTreeMap<String, u64> {
+        let mut counts = BTreeMap::new();
+        for entry in &self.log {
+            if entry.endpoint == RouteClass::CreateBatch
+                && let Some(name) = &entry.details.batch_name
+            {
+                *counts.entry(name.clone()).or_default() += 1;
+            }
+        }
+        counts
+    }
 }
 
 /// The live counters, behind one short lock.
@@ -118,6 +172,7 @@ pub struct Finished {
     pub code: Option<String>,
     pub outcome: Outcome,
     pub duration: Duration,
+    pub details: RequestDetails,
 }
 
 impl StatsRecorder {
@@ -128,6 +183,11 @@ impl StatsRecorder {
             log_capacity,
             log: Mutex::new(VecDeque::new()),
         }
+    }
+
+    /// Whether the request log is kept (a capacity above 0).
+    pub fn logs(&self) -> bool {
+        self.log_capacity > 0
     }
 
     /// Counts a request that starts being handled.
@@ -182,12 +242,20 @@ impl StatsRecorder {
             code: finished.code,
             outcome: finished.outcome,
             duration_us: u64::try_from(finished.duration.as_micros()).unwrap_or(u64::MAX),
+            details: finished.details,
         };
-        let mut log = self.log.lock().unwrap_or_else(|poison| poison.into_inner());
-        if log.len() == self.log_capacity {
-            log.pop_front();
+        let evicted = {
+            let mut log = self.log.lock().unwrap_or_else(|poison| poison.into_inner());
+            let evicted = log.len() == self.log_capacity;
+            if evicted {
+                log.pop_front();
+            }
+            log.push_back(entry);
+            evicted
+        };
+        if evicted {
+            self.lock().log_evicted += 1;
         }
-        log.push_back(entry);
     }
 
     /// A copy of the counters, with the log if `with_log`.

@@ -17,6 +17,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
 use super::EmulatorError;
+use super::dump::{BatchDump, JobDump, ProjectDump, StoreDump};
 use super::seed::{ProjectAccess, Seed};
 
 /// Name of the batch every project gets at creation.
@@ -715,6 +716,75 @@ impl Store {
             })
             .optional()?;
         Ok(job)
+    }
+
+    /// Every project (or only `project_id`) with its batches and jobs in creation order; `status`
+    /// names a job's status from its creation and completion times.
+    pub fn dump(
+        &self,
+        project_id: Option<&Uuid>,
+        with_data: bool,
+        status: &dyn Fn(i64, Option<i64>) -> &'static str,
+    ) -> Result<StoreDump, StoreError> {
+        let mut projects: Vec<ProjectInfo> = self
+            .directory()
+            .projects
+            .values()
+            .filter(|project| project_id.is_none_or(|id| &project.id == id))
+            .cloned()
+            .collect();
+        projects.sort_by_key(|project| project.default_batch_seq);
+        let connection = self.lock();
+        let mut batches = connection.prepare_cached(
+            "SELECT id, name, description, is_default, created_at FROM batches
+             WHERE project_id = ?1 ORDER BY is_default DESC, seq",
+        )?;
+        let mut jobs = connection.prepare_cached(
+            "SELECT j.id, j.reference_id, b.id, b.name, j.work_flow_id, j.created_ms,
+                j.completed_ms, CASE WHEN ?2 THEN j.data END
+             FROM jobs j JOIN batches b ON b.seq = j.batch_seq
+             WHERE j.project_id = ?1 ORDER BY j.seq",
+        )?;
+        let mut dump = StoreDump::default();
+        for project in projects {
+            let id = project.id.to_string();
+            let batches = batches
+                .query_map([&id], |row| {
+                    Ok(BatchDump {
+                        id: row.get(0)?,
+                        name: row.get(1)?,
+                        description: row.get(2)?,
+                        is_default: row.get(3)?,
+                        created_at: row.get(4)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            let jobs = jobs
+                .query_map(params![id, with_data], |row| {
+                    let created_ms: i64 = row.get(5)?;
+                    let completed_ms: Option<i64> = row.get(6)?;
+                    let data: Option<String> = row.get(7)?;
+                    Ok(JobDump {
+                        id: row.get(0)?,
+                        reference_id: row.get(1)?,
+                        batch_id: row.get(2)?,
+                        batch_name: row.get(3)?,
+                        work_flow_id: row.get(4)?,
+                        status: status(created_ms, completed_ms).to_owned(),
+                        created_ms,
+                        data: data.and_then(|text| serde_json::from_str(&text).ok()),
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            dump.projects.push(ProjectDump {
+                id: project.id,
+                name: project.name,
+                base: project.base,
+                batches,
+                jobs,
+            });
+        }
+        Ok(dump)
     }
 
     /// Marks every job of the batch complete at `now_ms` (jobs already complete keep their

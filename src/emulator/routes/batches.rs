@@ -13,8 +13,8 @@ use serde_json::Value;
 use super::super::Shared;
 use super::super::faults::Paging;
 use super::super::http::{
-    ApiError, ApiResult, MAX_TEXT_BYTES, authorize, blocking, ok, optional_string, parse_uuid,
-    path_error, query_error, read_object,
+    ApiError, ApiResult, Created, MAX_TEXT_BYTES, authorize, blocking, ok, optional_string,
+    parse_uuid, path_error, query_error, read_object,
 };
 use super::super::lifecycle::{job_status, now_ms, timestamp_now};
 use super::super::page_token;
@@ -53,9 +53,12 @@ pub async fn create(
             .create_batch(&project.id, &name, &description, &created_at, unique)
     })
     .await?;
-    Ok(ok(api::CreateBatchResponse {
-        batch_id: batch_id.to_string(),
-    }))
+    let batch_id = batch_id.to_string();
+    let mut response = ok(api::CreateBatchResponse {
+        batch_id: batch_id.clone(),
+    });
+    response.extensions_mut().insert(Created(batch_id));
+    Ok(response)
 }
 
 #[derive(Debug, Deserialize)]

@@ -8,6 +8,7 @@ mod cli;
 mod echo;
 mod endpoints;
 mod faults;
+mod oracle;
 mod persistence;
 mod robustness;
 mod rules;
@@ -113,6 +114,17 @@ impl Env {
         }
         self.post(&format!("/v1/projects/{}/jobs", project()), &body)
             .await
+    }
+
+    /// Sends an image-job create for `reference_id` with the demo key; `Err` if no answer came.
+    pub async fn create_job_raw(&self, reference_id: &str) -> Result<StatusCode, reqwest::Error> {
+        self.client
+            .post(self.url(&format!("/v1/projects/{}/jobs", project())))
+            .header("x-api-key", DEMO_API_KEY)
+            .json(&image_job(reference_id))
+            .send()
+            .await
+            .map(|response| response.status())
     }
 
     pub async fn details(&self) -> Value {
