@@ -12,7 +12,7 @@ use super::{CliError, Ui, exit};
 use crate::config;
 use crate::emulator::{
     self, DEMO_API_KEY, DEMO_PROJECT_ID, DEMO_WORKFLOW_ID, EchoForm, EmulatorOptions, Faults,
-    InjectedError, KeyEcho, Paging, Seed, duration_text,
+    InjectedError, KeyEcho, Paging, Seed, Stall, StallPoint, duration_text,
 };
 
 /// Default port of `gtform emulator`.
@@ -72,6 +72,14 @@ pub struct EmulatorArgs {
     /// last page; an empty page follows) or empty_last_page (with every full page)
     #[arg(long, value_name = "MODE", default_value = "standard", value_parser = parse_paging)]
     pub paging: Paging,
+    /// Hold the Nth create-job request open until `POST /_emulator/release` (tests that kill a
+    /// client while a create is in flight)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub stall_create: Option<u64>,
+    /// Where --stall-create holds the request: before_handling (nothing stored) or
+    /// after_handling (stored, unanswered)
+    #[arg(long, value_name = "POINT", default_value = "before_handling", value_parser = parse_stall_point)]
+    pub stall_at: StallPoint,
     /// Largest accepted request body in bytes
     #[arg(long, value_name = "BYTES", default_value_t = 8 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -79,6 +87,16 @@ pub struct EmulatorArgs {
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
     duration_text::parse(text)
+}
+
+fn parse_stall_point(text: &str) -> Result<StallPoint, String> {
+    match text.trim() {
+        "before_handling" => Ok(StallPoint::BeforeHandling),
+        "after_handling" => Ok(StallPoint::AfterHandling),
+        _ => Err(format!(
+            "expected before_handling or after_handling, found `{text}`"
+        )),
+    }
 }
 
 fn parse_paging(text: &str) -> Result<Paging, String> {
@@ -128,6 +146,11 @@ impl EmulatorArgs {
             }),
             allow_duplicates: self.allow_duplicates,
             paging: self.paging,
+            stall: self.stall_create.map(|nth| Stall {
+                nth,
+                at: self.stall_at,
+                ..Stall::default()
+            }),
             ..Faults::default()
         };
         for (error, rate) in &self.error_rate {

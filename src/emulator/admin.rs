@@ -6,6 +6,7 @@
 //! the same `{success, data}` envelope as the API.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -18,10 +19,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::Shared;
-use super::faults::Faults;
+use super::faults::{Faults, duration_text};
 use super::http::{ApiError, internal, ok, parse_uuid, read_json};
 use super::lifecycle::{job_status, now_ms, timestamp_now};
+use super::routes::RouteClass;
 use super::seed::Seed;
+use super::stats::WaitFor;
 use super::store::{ExistingProjects, StoreError};
 use crate::api::codes;
 
@@ -47,6 +50,8 @@ pub fn router() -> Router<Arc<Shared>> {
         )
         .route("/_emulator/provision", post(provision))
         .route("/_emulator/store", get(store_dump))
+        .route("/_emulator/wait", get(wait))
+        .route("/_emulator/release", post(release))
 }
 
 async fn health(State(shared): State<Arc<Shared>>) -> Response {
@@ -118,6 +123,48 @@ async fn complete_batch(
         other => ApiError::from(other),
     })?;
     Ok(ok(json!({ "completed": completed })))
+}
+
+/// The longest an admin wait may last.
+const MAX_WAIT: Duration = Duration::from_secs(600);
+
+#[derive(Debug, Deserialize)]
+struct WaitQuery {
+    class: Option<RouteClass>,
+    received: Option<u64>,
+    stalled: Option<u64>,
+    timeout: Option<String>,
+}
+
+async fn wait(
+    State(shared): State<Arc<Shared>>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query
+        .map_err(|rejection| ApiError::new(codes::INVALID_PARAMETER, rejection.body_text()))?;
+    let timeout = match query.timeout.as_deref() {
+        None => Duration::from_secs(30),
+        Some(text) => duration_text::parse(text)
+            .map_err(|message| ApiError::new(codes::INVALID_PARAMETER, message))?,
+    };
+    if timeout > MAX_WAIT {
+        return Err(ApiError::new(
+            codes::INVALID_PARAMETER,
+            "`timeout` is at most 10 minutes",
+        ));
+    }
+    let condition = WaitFor {
+        class: query.class.unwrap_or(RouteClass::CreateJob),
+        received: query.received,
+        stalled: query.stalled,
+    };
+    Ok(ok(shared.stats.wait_for(condition, timeout).await))
+}
+
+async fn release(State(shared): State<Arc<Shared>>) -> Response {
+    let held = shared.stats.snapshot(false).stalled;
+    shared.faults.release();
+    ok(json!({ "released": held }))
 }
 
 #[derive(Debug, Deserialize)]

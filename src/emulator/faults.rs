@@ -7,11 +7,15 @@
 //! the signed storage URLs. This module decides; the server (`server`) carries the decisions out.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use super::routes::RouteClass;
 
 /// What can go wrong, and how often. The default is "nothing".
 ///
@@ -54,6 +58,54 @@ pub struct Faults {
     pub allow_duplicates: bool,
     /// When the batch jobs listing hands out a page token.
     pub paging: Paging,
+    /// Holds chosen requests open until released, so that a test can act (e.g. kill the client)
+    /// while a request is provably in flight; `None`: never.
+    pub stall: Option<Stall>,
+}
+
+/// Which requests to hold open, and where.
+///
+/// Requests of `class` are numbered from 1 as they arrive after the faults were set; numbers
+/// `nth..nth + count` are held until `POST /_emulator/release` (or any change of the faults), or
+/// for at most `timeout`, and then go on as if nothing happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Stall {
+    /// The class of the requests to hold (default `create_job`).
+    pub class: RouteClass,
+    /// The first request held (1-based, default 1).
+    pub nth: u64,
+    /// How many consecutive requests are held (default 1).
+    pub count: u64,
+    /// Where they are held (default `before_handling`).
+    pub at: StallPoint,
+    /// The longest a request is held (default 60 s).
+    #[serde(with = "duration_text")]
+    pub timeout: Duration,
+}
+
+impl Default for Stall {
+    fn default() -> Self {
+        Stall {
+            class: RouteClass::CreateJob,
+            nth: 1,
+            count: 1,
+            at: StallPoint::BeforeHandling,
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Where a stalled request is held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StallPoint {
+    /// After the rate limit and before the latency, injected errors and handling: nothing is
+    /// stored until it is released.
+    #[default]
+    BeforeHandling,
+    /// After the request was handled (a create is stored), before its answer is sent.
+    AfterHandling,
 }
 
 /// When the batch jobs listing hands out a `next_page_token`. Every mode lists every job exactly
@@ -307,6 +359,14 @@ impl Faults {
                 return Err("`echo_api_key.code` must not be empty".into());
             }
         }
+        if let Some(stall) = &self.stall {
+            if stall.nth == 0 || stall.count == 0 {
+                return Err("`stall.nth` and `stall.count` must be at least 1".into());
+            }
+            if stall.timeout > Duration::from_secs(3600) {
+                return Err("`stall.timeout` above one hour is refused".into());
+            }
+        }
         if self.rate_limit_burst == Some(0) {
             return Err("`rate_limit_burst` must be at least 1".into());
         }
@@ -334,15 +394,22 @@ pub enum Admission {
     },
 }
 
-/// The live fault state: the setting, its random generator and the rate-limit bucket.
+/// The live fault state: the setting, its random generator, the rate-limit bucket, and the
+/// signal that releases stalled requests.
 pub struct FaultEngine {
     state: Mutex<EngineState>,
+    /// Bumped to release every stalled request.
+    release: watch::Sender<u64>,
+    /// Whether a stall is set (read without the lock on every request).
+    stalling: AtomicBool,
 }
 
 struct EngineState {
     faults: Faults,
     rng: StdRng,
     bucket: Option<TokenBucket>,
+    /// Requests of the stall's class seen since the faults were set.
+    stall_seen: u64,
 }
 
 struct TokenBucket {
@@ -383,9 +450,38 @@ impl TokenBucket {
 impl FaultEngine {
     /// An engine for `faults`, which must pass [`Faults::check`].
     pub fn new(faults: Faults) -> Self {
+        let faults_stall = faults.stall.is_some();
         FaultEngine {
             state: Mutex::new(EngineState::new(faults)),
+            release: watch::channel(0).0,
+            stalling: AtomicBool::new(faults_stall),
         }
+    }
+
+    /// Whether this request (of `class`, just arrived) is to be held, and where and how long.
+    pub fn stall(&self, class: RouteClass) -> Option<(StallPoint, Duration)> {
+        if !self.stalling.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut state = self.lock();
+        let stall = state.faults.stall.as_ref()?;
+        if stall.class != class {
+            return None;
+        }
+        let (first, count, at, timeout) = (stall.nth, stall.count, stall.at, stall.timeout);
+        state.stall_seen += 1;
+        let number = state.stall_seen;
+        (number >= first && number - first < count).then_some((at, timeout))
+    }
+
+    /// A receiver that changes when stalled requests are released (subscribe before holding).
+    pub fn release_signal(&self) -> watch::Receiver<u64> {
+        self.release.subscribe()
+    }
+
+    /// Releases every stalled request.
+    pub fn release(&self) {
+        self.release.send_modify(|generation| *generation += 1);
     }
 
     /// The current setting.
@@ -404,7 +500,10 @@ impl FaultEngine {
 
     /// Replaces the setting; the random generator and the bucket start afresh.
     pub fn set(&self, faults: Faults) {
+        let stalling = faults.stall.is_some();
         *self.lock() = EngineState::new(faults);
+        self.stalling.store(stalling, Ordering::Relaxed);
+        self.release();
     }
 
     /// Decides what happens to the next API request.
@@ -476,6 +575,7 @@ impl EngineState {
             faults,
             rng,
             bucket,
+            stall_seen: 0,
         }
     }
 }

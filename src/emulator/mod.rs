@@ -47,14 +47,15 @@ use uuid::Uuid;
 
 pub use dump::{BatchDump, JobDump, ProjectDump, StoreDump};
 pub use faults::{
-    ECHO_HEADER, EchoForm, ErrorRates, Faults, InjectedError, KeyEcho, Paging, duration_text,
+    ECHO_HEADER, EchoForm, ErrorRates, Faults, InjectedError, KeyEcho, Paging, Stall, StallPoint,
+    duration_text,
 };
 pub use routes::RouteClass;
 pub use seed::{
     DEMO_API_KEY, DEMO_PROJECT_ID, DEMO_PROJECT_NAME, DEMO_WORKFLOW_ID, ProjectAccess, Seed,
     SeedKey, SeedProject,
 };
-pub use stats::{LogEntry, Outcome, RequestDetails, RouteClassStats, Stats};
+pub use stats::{LogEntry, Outcome, RequestDetails, RouteClassStats, Stats, WaitFor, WaitOutcome};
 pub use store::DEFAULT_BATCH_NAME;
 use store::ExistingProjects;
 
@@ -293,6 +294,19 @@ impl EmulatorHandle {
     /// Counters and the request log since start or the last [`EmulatorHandle::reset_stats`].
     pub fn stats(&self) -> Stats {
         self.shared.stats.snapshot(true)
+    }
+
+    /// Waits until `condition` holds (e.g. "5 create-job requests arrived", "1 request is
+    /// stalled") or `timeout` passes.
+    pub async fn wait_for(&self, condition: WaitFor, timeout: Duration) -> WaitOutcome {
+        self.shared.stats.wait_for(condition, timeout).await
+    }
+
+    /// Lets every request held by the `stall` fault go on; returns how many were held.
+    pub fn release_stalled(&self) -> u64 {
+        let held = self.shared.stats.snapshot(false).stalled;
+        self.shared.faults.release();
+        held
     }
 
     /// Zeroes the counters and empties the request log.

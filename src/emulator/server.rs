@@ -31,7 +31,7 @@ use tower::ServiceExt;
 
 use super::Shared;
 use super::admin;
-use super::faults::{Admission, ECHO_HEADER, EchoForm, InjectedError, KeyEcho};
+use super::faults::{Admission, ECHO_HEADER, EchoForm, InjectedError, KeyEcho, StallPoint};
 use super::http::{API_KEY_HEADER, ApiError, Created, RATE_LIMITED, ResponseCode, json_response};
 use super::routes::RouteClass;
 use super::stats::{Finished, Outcome, RequestDetails};
@@ -287,7 +287,7 @@ async fn handle(
     }
 
     let endpoint = shared.classifier.classify(request.method(), path);
-    shared.stats.started();
+    shared.stats.started(endpoint);
     let logs = shared.stats.logs();
     let details = if logs {
         RequestDetails {
@@ -324,6 +324,7 @@ async fn handle(
         request
     };
 
+    let mut proceed = None;
     if endpoint.is_api() {
         match shared.faults.admit() {
             Admission::Reset => {
@@ -344,29 +345,34 @@ async fn handle(
                 flight.finish(Some(429), Some(RATE_LIMITED.to_owned()), Outcome::Answered);
                 return Ok(response);
             }
-            Admission::Proceed { delay, echo, error } => {
-                if !delay.is_zero() {
-                    tokio::time::sleep(delay).await;
-                }
-                if echo && let Some(echo) = shared.faults.faults().echo_api_key {
-                    let response = key_echo(&echo, request.headers().get(API_KEY_HEADER));
-                    flight.finish(
-                        Some(response.status().as_u16()),
-                        Some(KEY_ECHO.to_owned()),
-                        Outcome::Answered,
-                    );
-                    return Ok(response);
-                }
-                if let Some(error) = error {
-                    let (response, code) = injected(error);
-                    flight.finish(
-                        Some(response.status().as_u16()),
-                        Some(code),
-                        Outcome::Answered,
-                    );
-                    return Ok(response);
-                }
-            }
+            Admission::Proceed { delay, echo, error } => proceed = Some((delay, echo, error)),
+        }
+    }
+    let stall = shared.faults.stall(endpoint);
+    if let Some((StallPoint::BeforeHandling, timeout)) = stall {
+        hold(&shared, timeout).await;
+    }
+    if let Some((delay, echo, error)) = proceed {
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        if echo && let Some(echo) = shared.faults.faults().echo_api_key {
+            let response = key_echo(&echo, request.headers().get(API_KEY_HEADER));
+            flight.finish(
+                Some(response.status().as_u16()),
+                Some(KEY_ECHO.to_owned()),
+                Outcome::Answered,
+            );
+            return Ok(response);
+        }
+        if let Some(error) = error {
+            let (response, code) = injected(error);
+            flight.finish(
+                Some(response.status().as_u16()),
+                Some(code),
+                Outcome::Answered,
+            );
+            return Ok(response);
         }
     }
 
@@ -374,6 +380,9 @@ async fn handle(
     let status = response.status();
     if let Some(Created(id)) = response.extensions().get::<Created>() {
         flight.details.created_id = Some(id.clone());
+    }
+    if let Some((StallPoint::AfterHandling, timeout)) = stall {
+        hold(&shared, timeout).await;
     }
     if endpoint.is_create() && status == StatusCode::OK && shared.faults.drop_after_commit() {
         flight.finish(None, None, Outcome::Dropped);
@@ -413,6 +422,21 @@ fn injected(error: InjectedError) -> (Response<Body>, String) {
         InjectedError::Http502 => (html(StatusCode::BAD_GATEWAY), "http_502".to_owned()),
         InjectedError::Http503 => (html(StatusCode::SERVICE_UNAVAILABLE), "http_503".to_owned()),
     }
+}
+
+/// Holds the request until the stalled requests are released or `timeout` passes.
+async fn hold(shared: &Shared, timeout: Duration) {
+    /// Counts the request as stalled while it is held, also if its future is dropped.
+    struct Held<'a>(&'a Shared);
+    impl Drop for Held<'_> {
+        fn drop(&mut self) {
+            self.0.stats.stalled(false);
+        }
+    }
+    let mut released = shared.faults.release_signal();
+    shared.stats.stalled(true);
+    let _held = Held(shared);
+    let _ = tokio::time::timeout(timeout, released.changed()).await;
 }
 
 /// What a create request's body names.

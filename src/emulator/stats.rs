@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
 
 use super::routes::RouteClass;
 
@@ -96,6 +97,10 @@ pub struct Stats {
     pub in_flight: u64,
     /// The most requests ever handled at once since the last reset.
     pub max_in_flight: u64,
+    /// Requests that arrived, per class, counted on arrival (the others count on the end).
+    pub received: BTreeMap<RouteClass, u64>,
+    /// Requests held open by the `stall` fault right now.
+    pub stalled: u64,
     /// Log entries dropped to keep the log within `EmulatorOptions::log_capacity` since the last
     /// reset: a test that counts requests in the log wants 0 here.
     pub log_evicted: u64,
@@ -104,6 +109,11 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Requests of `class` that arrived (counted on arrival, unlike [`Stats::requests`]).
+    pub fn received(&self, class: RouteClass) -> u64 {
+        self.received.get(&class).copied().unwrap_or(0)
+    }
+
     /// Requests counted for `class`.
     pub fn requests(&self, class: RouteClass) -> u64 {
         self.endpoints.get(&class).map_or(0, |stats| stats.requests)
@@ -161,6 +171,30 @@ pub struct StatsRecorder {
     inner: Mutex<Stats>,
     log_capacity: usize,
     log: Mutex<VecDeque<LogEntry>>,
+    /// Woken whenever `received` or `stalled` change, for [`StatsRecorder::wait_for`].
+    changed: Notify,
+}
+
+/// A condition on the counters to wait for: every count given must be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitFor {
+    /// The class whose arrivals `received` counts.
+    pub class: RouteClass,
+    /// At least this many requests of `class` arrived since the last reset.
+    pub received: Option<u64>,
+    /// At least this many requests are held by the `stall` fault.
+    pub stalled: Option<u64>,
+}
+
+/// How a wait ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitOutcome {
+    /// Whether the condition was met (else the timeout passed).
+    pub reached: bool,
+    /// Requests of the class received when the wait ended.
+    pub received: u64,
+    /// Requests stalled when the wait ended.
+    pub stalled: u64,
 }
 
 /// What the server reports when a request ends.
@@ -182,6 +216,7 @@ impl StatsRecorder {
             inner: Mutex::new(Stats::default()),
             log_capacity,
             log: Mutex::new(VecDeque::new()),
+            changed: Notify::new(),
         }
     }
 
@@ -190,11 +225,51 @@ impl StatsRecorder {
         self.log_capacity > 0
     }
 
-    /// Counts a request that starts being handled.
-    pub fn started(&self) {
-        let mut stats = self.lock();
-        stats.in_flight += 1;
-        stats.max_in_flight = stats.max_in_flight.max(stats.in_flight);
+    /// Counts a request of `class` that starts being handled.
+    pub fn started(&self, class: RouteClass) {
+        {
+            let mut stats = self.lock();
+            stats.in_flight += 1;
+            stats.max_in_flight = stats.max_in_flight.max(stats.in_flight);
+            *stats.received.entry(class).or_default() += 1;
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// Counts a request that the `stall` fault starts (`true`) or stops (`false`) holding.
+    pub fn stalled(&self, held: bool) {
+        {
+            let mut stats = self.lock();
+            stats.stalled = if held {
+                stats.stalled + 1
+            } else {
+                stats.stalled.saturating_sub(1)
+            };
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// Waits until `condition` holds or `timeout` passes.
+    pub async fn wait_for(&self, condition: WaitFor, timeout: Duration) -> WaitOutcome {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let (received, stalled) = {
+                let stats = self.lock();
+                (stats.received(condition.class), stats.stalled)
+            };
+            let reached = condition.received.is_none_or(|wanted| received >= wanted)
+                && condition.stalled.is_none_or(|wanted| stalled >= wanted);
+            if reached || tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return WaitOutcome {
+                    reached,
+                    received,
+                    stalled,
+                };
+            }
+        }
     }
 
     /// Counts a request that ended.
@@ -272,10 +347,11 @@ impl StatsRecorder {
     /// Zeroes the counters and empties the log; requests in flight stay counted as in flight.
     pub fn reset(&self) {
         let mut stats = self.lock();
-        let in_flight = stats.in_flight;
+        let (in_flight, stalled) = (stats.in_flight, stats.stalled);
         *stats = Stats {
             in_flight,
             max_in_flight: in_flight,
+            stalled,
             ..Stats::default()
         };
         self.log

@@ -8,6 +8,7 @@ mod cli;
 mod echo;
 mod endpoints;
 mod faults;
+mod inflight;
 mod oracle;
 mod persistence;
 mod robustness;
@@ -125,6 +126,19 @@ impl Env {
             .send()
             .await
             .map(|response| response.status())
+    }
+
+    /// Creates an image job with `client` on the emulator at `base`; returns the status (for
+    /// requests sent from another task).
+    pub async fn post_with(client: &reqwest::Client, base: &str, reference_id: &str) -> StatusCode {
+        client
+            .post(format!("{base}/v1/projects/{}/jobs", project()))
+            .header("x-api-key", DEMO_API_KEY)
+            .json(&image_job(reference_id))
+            .send()
+            .await
+            .unwrap()
+            .status()
     }
 
     pub async fn details(&self) -> Value {
