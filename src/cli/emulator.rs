@@ -12,7 +12,7 @@ use super::{CliError, Ui, exit};
 use crate::config;
 use crate::emulator::{
     self, DEMO_API_KEY, DEMO_PROJECT_ID, DEMO_WORKFLOW_ID, EchoForm, EmulatorOptions, Faults,
-    InjectedError, KeyEcho, Paging, Seed, Stall, StallPoint, duration_text,
+    InjectedError, KeyEcho, Overload, Paging, Seed, Stall, StallPoint, duration_text,
 };
 
 /// Default port of `gtform emulator`.
@@ -80,6 +80,10 @@ pub struct EmulatorArgs {
     /// after_handling (stored, unanswered)
     #[arg(long, value_name = "POINT", default_value = "before_handling", value_parser = parse_stall_point)]
     pub stall_at: StallPoint,
+    /// Overload beyond this many API requests in flight: latency × (in flight ÷ N), and errors
+    /// (HTTP 503) with probability min(0.5, in flight ÷ N − 1)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub overload_capacity: Option<u32>,
     /// Largest accepted request body in bytes
     #[arg(long, value_name = "BYTES", default_value_t = 8 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -146,6 +150,10 @@ impl EmulatorArgs {
             }),
             allow_duplicates: self.allow_duplicates,
             paging: self.paging,
+            overload: self.overload_capacity.map(|capacity| Overload {
+                capacity,
+                ..Overload::default()
+            }),
             stall: self.stall_create.map(|nth| Stall {
                 nth,
                 at: self.stall_at,

@@ -7,7 +7,7 @@
 //! the signed storage URLs. This module decides; the server (`server`) carries the decisions out.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
@@ -61,6 +61,49 @@ pub struct Faults {
     /// Holds chosen requests open until released, so that a test can act (e.g. kill the client)
     /// while a request is provably in flight; `None`: never.
     pub stall: Option<Stall>,
+    /// A server whose latency and error rate grow with the requests in flight beyond a
+    /// capacity; `None`: load changes nothing.
+    pub overload: Option<Overload>,
+}
+
+/// An overloaded server. With `n` API requests in flight when a request arrives (itself
+/// included) and `load = n / capacity`:
+///
+/// * its latency is `(latency + jitter) × max(1, load)` (the base is `Faults::latency`), so the
+///   server completes at most about `capacity / latency` requests a second however many are sent;
+/// * it fails, after that latency, with probability
+///   `min(max_error_rate, error_slope × max(0, load − 1))`, answered as `error`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Overload {
+    /// Requests in flight handled at the base latency and without overload errors (default 16).
+    pub capacity: u32,
+    /// Error probability per unit of load beyond capacity (default 1).
+    pub error_slope: f64,
+    /// The highest error probability (default 0.5).
+    pub max_error_rate: f64,
+    /// How an overload error is answered (default `http_503`).
+    pub error: InjectedError,
+}
+
+impl Default for Overload {
+    fn default() -> Self {
+        Overload {
+            capacity: 16,
+            error_slope: 1.0,
+            max_error_rate: 0.5,
+            error: InjectedError::Http503,
+        }
+    }
+}
+
+impl Overload {
+    /// The latency factor and error probability at `in_flight` requests.
+    pub fn at(&self, in_flight: u64) -> (f64, f64) {
+        let load = in_flight as f64 / f64::from(self.capacity.max(1));
+        let error = (self.error_slope * (load - 1.0).max(0.0)).min(self.max_error_rate);
+        (load.max(1.0), error.max(0.0))
+    }
 }
 
 /// Which requests to hold open, and where.
@@ -245,14 +288,20 @@ pub struct ErrorRates {
     pub http_503: f64,
 }
 
-/// One injectable error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One injectable error (named as in `error_rates`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum InjectedError {
+    #[serde(rename = "FS_0000")]
     Fs0000,
+    #[serde(rename = "FS_0008")]
     Fs0008,
+    #[serde(rename = "api_error")]
     ApiError,
+    #[serde(rename = "http_500")]
     Http500,
+    #[serde(rename = "http_502")]
     Http502,
+    #[serde(rename = "http_503")]
     Http503,
 }
 
@@ -359,6 +408,15 @@ impl Faults {
                 return Err("`echo_api_key.code` must not be empty".into());
             }
         }
+        if let Some(overload) = &self.overload {
+            if overload.capacity == 0 {
+                return Err("`overload.capacity` must be at least 1".into());
+            }
+            probability("overload.max_error_rate", overload.max_error_rate)?;
+            if !(overload.error_slope.is_finite() && overload.error_slope >= 0.0) {
+                return Err("`overload.error_slope` must be a number of at least 0".into());
+            }
+        }
         if let Some(stall) = &self.stall {
             if stall.nth == 0 || stall.count == 0 {
                 return Err("`stall.nth` and `stall.count` must be at least 1".into());
@@ -385,13 +443,29 @@ pub enum Admission {
     /// Reset the connection now.
     Reset,
     /// Answer 429; retry after this many whole seconds.
-    RateLimited { retry_after_secs: u64 },
+    RateLimited {
+        retry_after_secs: u64,
+        rate_limit: RateLimitState,
+    },
     /// Sleep `delay`, then echo the key (if `echo`), fail with `error`, or handle the request.
     Proceed {
         delay: Duration,
         echo: bool,
         error: Option<InjectedError>,
+        /// The bucket after this request, when a rate limit is set.
+        rate_limit: Option<RateLimitState>,
     },
+}
+
+/// What the `X-RateLimit-*` headers say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitState {
+    /// `X-RateLimit-Limit`: the bucket size (one second's worth of the rate by default).
+    pub limit: u64,
+    /// `X-RateLimit-Remaining`: whole requests the bucket holds now.
+    pub remaining: u64,
+    /// `X-RateLimit-Reset`: whole seconds until the bucket is full again.
+    pub reset_secs: u64,
 }
 
 /// The live fault state: the setting, its random generator, the rate-limit bucket, and the
@@ -402,6 +476,21 @@ pub struct FaultEngine {
     release: watch::Sender<u64>,
     /// Whether a stall is set (read without the lock on every request).
     stalling: AtomicBool,
+    /// API requests being handled (the load of `overload`).
+    api_in_flight: AtomicU64,
+}
+
+/// Counts an API request as in flight until dropped.
+pub struct InFlight<'a> {
+    engine: &'a FaultEngine,
+    /// API requests in flight when this one arrived, itself included.
+    pub count: u64,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.engine.api_in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 struct EngineState {
@@ -430,6 +519,16 @@ impl TokenBucket {
         }
     }
 
+    /// The headers' view of the bucket.
+    fn state(&self) -> RateLimitState {
+        let missing = (self.capacity - self.tokens).max(0.0);
+        RateLimitState {
+            limit: self.capacity as u64,
+            remaining: self.tokens.max(0.0).floor() as u64,
+            reset_secs: ((missing / self.rate).ceil() as u64).min(86_400),
+        }
+    }
+
     /// Takes one token, or returns how long until one is available.
     fn take(&mut self, now: Instant) -> Result<(), Duration> {
         let elapsed = now
@@ -455,6 +554,16 @@ impl FaultEngine {
             state: Mutex::new(EngineState::new(faults)),
             release: watch::channel(0).0,
             stalling: AtomicBool::new(faults_stall),
+            api_in_flight: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts an API request in flight until the returned guard is dropped.
+    pub fn enter(&self) -> InFlight<'_> {
+        let count = self.api_in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        InFlight {
+            engine: self,
+            count,
         }
     }
 
@@ -507,18 +616,24 @@ impl FaultEngine {
     }
 
     /// Decides what happens to the next API request.
-    pub fn admit(&self) -> Admission {
+    /// `in_flight` is the number of API requests being handled, this one included.
+    pub fn admit(&self, in_flight: u64) -> Admission {
         let mut state = self.lock();
         let state = &mut *state;
         if state.faults.reset > 0.0 && state.rng.random::<f64>() < state.faults.reset {
             return Admission::Reset;
         }
-        if let Some(bucket) = &mut state.bucket
-            && let Err(wait) = bucket.take(Instant::now())
-        {
-            return Admission::RateLimited {
-                retry_after_secs: (wait.as_secs_f64().ceil().max(1.0) as u64).min(86_400),
-            };
+        let mut rate_limit = None;
+        if let Some(bucket) = &mut state.bucket {
+            let taken = bucket.take(Instant::now());
+            let bucket_state = bucket.state();
+            if let Err(wait) = taken {
+                return Admission::RateLimited {
+                    retry_after_secs: (wait.as_secs_f64().ceil().max(1.0) as u64).min(86_400),
+                    rate_limit: bucket_state,
+                };
+            }
+            rate_limit = Some(bucket_state);
         }
         let mut delay = state.faults.latency;
         if !state.faults.latency_jitter.is_zero() {
@@ -526,13 +641,21 @@ impl FaultEngine {
             delay += Duration::try_from_secs_f64(state.rng.random_range(0.0..=jitter))
                 .unwrap_or_default();
         }
+        let mut overload_error = None;
+        if let Some(overload) = state.faults.overload {
+            let (factor, error_probability) = overload.at(in_flight);
+            delay = delay.mul_f64(factor.min(1e6));
+            if error_probability > 0.0 && state.rng.random::<f64>() < error_probability {
+                overload_error = Some(overload.error);
+            }
+        }
         let echo = state
             .faults
             .echo_api_key
             .as_ref()
             .is_some_and(|echo| echo.rate > 0.0 && state.rng.random::<f64>() < echo.rate);
-        let mut error = None;
-        if state.faults.error_rates.total() > 0.0 {
+        let mut error = overload_error;
+        if error.is_none() && state.faults.error_rates.total() > 0.0 {
             let draw = state.rng.random::<f64>();
             let mut cumulative = 0.0;
             for candidate in InjectedError::ALL {
@@ -543,7 +666,12 @@ impl FaultEngine {
                 }
             }
         }
-        Admission::Proceed { delay, echo, error }
+        Admission::Proceed {
+            delay,
+            echo,
+            error,
+            rate_limit,
+        }
     }
 
     /// Whether a successful create should be dropped after it was stored.
@@ -662,7 +790,7 @@ mod tests {
             ..Faults::default()
         };
         let draws =
-            |engine: FaultEngine| -> Vec<Admission> { (0..50).map(|_| engine.admit()).collect() };
+            |engine: FaultEngine| -> Vec<Admission> { (0..50).map(|_| engine.admit(1)).collect() };
         let first = draws(FaultEngine::new(faults.clone()));
         assert_eq!(first, draws(FaultEngine::new(faults)));
         let errors = first
@@ -673,6 +801,35 @@ mod tests {
             (10..=40).contains(&errors),
             "{errors} errors in 50 draws at 0.5"
         );
+    }
+
+    #[test]
+    fn overload_grows_latency_with_load_and_errors_beyond_capacity() {
+        let overload = Overload {
+            capacity: 10,
+            error_slope: 0.5,
+            max_error_rate: 0.4,
+            ..Overload::default()
+        };
+        assert_eq!(overload.at(1), (1.0, 0.0));
+        assert_eq!(overload.at(10), (1.0, 0.0));
+        let (factor, error) = overload.at(15);
+        assert!((factor - 1.5).abs() < 1e-9 && (error - 0.25).abs() < 1e-9);
+        assert_eq!(overload.at(100), (10.0, 0.4));
+    }
+
+    #[test]
+    fn bucket_state_reports_limit_remaining_and_reset() {
+        let mut bucket = TokenBucket::new(4.0, None);
+        let start = Instant::now();
+        bucket.take(start).unwrap();
+        let state = bucket.state();
+        assert_eq!((state.limit, state.remaining, state.reset_secs), (4, 3, 1));
+        for _ in 0..3 {
+            bucket.take(start).unwrap();
+        }
+        assert!(bucket.take(start).is_err());
+        assert_eq!(bucket.state().remaining, 0);
     }
 
     #[test]

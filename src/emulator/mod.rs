@@ -47,8 +47,8 @@ use uuid::Uuid;
 
 pub use dump::{BatchDump, JobDump, ProjectDump, StoreDump};
 pub use faults::{
-    ECHO_HEADER, EchoForm, ErrorRates, Faults, InjectedError, KeyEcho, Paging, Stall, StallPoint,
-    duration_text,
+    ECHO_HEADER, EchoForm, ErrorRates, Faults, InjectedError, KeyEcho, Overload, Paging, Stall,
+    StallPoint, duration_text,
 };
 pub use routes::RouteClass;
 pub use seed::{

@@ -31,7 +31,9 @@ use tower::ServiceExt;
 
 use super::Shared;
 use super::admin;
-use super::faults::{Admission, ECHO_HEADER, EchoForm, InjectedError, KeyEcho, StallPoint};
+use super::faults::{
+    Admission, ECHO_HEADER, EchoForm, InjectedError, KeyEcho, RateLimitState, StallPoint,
+};
 use super::http::{API_KEY_HEADER, ApiError, Created, RATE_LIMITED, ResponseCode, json_response};
 use super::routes::RouteClass;
 use super::stats::{Finished, Outcome, RequestDetails};
@@ -325,14 +327,18 @@ async fn handle(
     };
 
     let mut proceed = None;
-    if endpoint.is_api() {
-        match shared.faults.admit() {
+    let in_flight = endpoint.is_api().then(|| shared.faults.enter());
+    if let Some(in_flight) = &in_flight {
+        match shared.faults.admit(in_flight.count) {
             Admission::Reset => {
                 flight.finish(None, None, Outcome::Reset);
                 control.reset();
                 return std::future::pending().await;
             }
-            Admission::RateLimited { retry_after_secs } => {
+            Admission::RateLimited {
+                retry_after_secs,
+                rate_limit,
+            } => {
                 let mut response = ApiError::new(
                     RATE_LIMITED,
                     format!("too many requests, retry after {retry_after_secs} s"),
@@ -342,22 +348,30 @@ async fn handle(
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                rate_limit_headers(&mut response, Some(rate_limit));
                 flight.finish(Some(429), Some(RATE_LIMITED.to_owned()), Outcome::Answered);
                 return Ok(response);
             }
-            Admission::Proceed { delay, echo, error } => proceed = Some((delay, echo, error)),
+            Admission::Proceed {
+                delay,
+                echo,
+                error,
+                rate_limit,
+            } => proceed = Some((delay, echo, error, rate_limit)),
         }
     }
+    let rate_limit = proceed.and_then(|(.., rate_limit)| rate_limit);
     let stall = shared.faults.stall(endpoint);
     if let Some((StallPoint::BeforeHandling, timeout)) = stall {
         hold(&shared, timeout).await;
     }
-    if let Some((delay, echo, error)) = proceed {
+    if let Some((delay, echo, error, _)) = proceed {
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
         if echo && let Some(echo) = shared.faults.faults().echo_api_key {
-            let response = key_echo(&echo, request.headers().get(API_KEY_HEADER));
+            let mut response = key_echo(&echo, request.headers().get(API_KEY_HEADER));
+            rate_limit_headers(&mut response, rate_limit);
             flight.finish(
                 Some(response.status().as_u16()),
                 Some(KEY_ECHO.to_owned()),
@@ -366,7 +380,8 @@ async fn handle(
             return Ok(response);
         }
         if let Some(error) = error {
-            let (response, code) = injected(error);
+            let (mut response, code) = injected(error);
+            rate_limit_headers(&mut response, rate_limit);
             flight.finish(
                 Some(response.status().as_u16()),
                 Some(code),
@@ -394,7 +409,19 @@ async fn handle(
         .get::<ResponseCode>()
         .map(|code| code.0.clone());
     flight.finish(Some(status.as_u16()), code, Outcome::Answered);
+    let mut response = response;
+    rate_limit_headers(&mut response, rate_limit);
     Ok(response)
+}
+
+/// Adds the `X-RateLimit-*` headers when a rate limit is in force.
+fn rate_limit_headers(response: &mut Response<Body>, state: Option<RateLimitState>) {
+    if let Some(state) = state {
+        let headers = response.headers_mut();
+        headers.insert("x-ratelimit-limit", HeaderValue::from(state.limit));
+        headers.insert("x-ratelimit-remaining", HeaderValue::from(state.remaining));
+        headers.insert("x-ratelimit-reset", HeaderValue::from(state.reset_secs));
+    }
 }
 
 /// The answer of an injected error, and the code the log records for it.

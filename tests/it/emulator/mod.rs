@@ -9,6 +9,7 @@ mod echo;
 mod endpoints;
 mod faults;
 mod inflight;
+mod load;
 mod oracle;
 mod persistence;
 mod robustness;
