@@ -11,8 +11,8 @@ use std::time::Duration;
 use super::{CliError, Ui, exit};
 use crate::config;
 use crate::emulator::{
-    self, DEMO_API_KEY, DEMO_PROJECT_ID, DEMO_WORKFLOW_ID, EmulatorOptions, Faults, InjectedError,
-    Seed, duration_text,
+    self, DEMO_API_KEY, DEMO_PROJECT_ID, DEMO_WORKFLOW_ID, EchoForm, EmulatorOptions, Faults,
+    InjectedError, KeyEcho, Overload, Paging, Seed, Stall, StallPoint, duration_text,
 };
 
 /// Default port of `gtform emulator`.
@@ -60,6 +60,30 @@ pub struct EmulatorArgs {
     /// Seed of the fault generator, for reproducible fault sequences
     #[arg(long, value_name = "N")]
     pub fault_seed: Option<u64>,
+    /// Answer every API request with an error that echoes its API key, in this body form: json,
+    /// html or text (tests of a client's redaction)
+    #[arg(long, value_name = "FORM", value_parser = parse_echo_form)]
+    pub echo_api_key: Option<EchoForm>,
+    /// Turn the uniqueness rules off: no FS_0001 or BATCH_CREATION, every create stores a new
+    /// row (tests that a client never sends a create twice)
+    #[arg(long)]
+    pub allow_duplicates: bool,
+    /// When the jobs listing hands out a page token: standard, token_on_last_page (also with the
+    /// last page; an empty page follows) or empty_last_page (with every full page)
+    #[arg(long, value_name = "MODE", default_value = "standard", value_parser = parse_paging)]
+    pub paging: Paging,
+    /// Hold the Nth create-job request open until `POST /_emulator/release` (tests that kill a
+    /// client while a create is in flight)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub stall_create: Option<u64>,
+    /// Where --stall-create holds the request: before_handling (nothing stored) or
+    /// after_handling (stored, unanswered)
+    #[arg(long, value_name = "POINT", default_value = "before_handling", value_parser = parse_stall_point)]
+    pub stall_at: StallPoint,
+    /// Overload beyond this many API requests in flight: latency × (in flight ÷ N), and errors
+    /// (HTTP 503) with probability min(0.5, in flight ÷ N − 1)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub overload_capacity: Option<u32>,
     /// Largest accepted request body in bytes
     #[arg(long, value_name = "BYTES", default_value_t = 8 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -67,6 +91,27 @@ pub struct EmulatorArgs {
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
     duration_text::parse(text)
+}
+
+fn parse_stall_point(text: &str) -> Result<StallPoint, String> {
+    match text.trim() {
+        "before_handling" => Ok(StallPoint::BeforeHandling),
+        "after_handling" => Ok(StallPoint::AfterHandling),
+        _ => Err(format!(
+            "expected before_handling or after_handling, found `{text}`"
+        )),
+    }
+}
+
+fn parse_paging(text: &str) -> Result<Paging, String> {
+    Paging::from_name(text.trim()).ok_or_else(|| {
+        format!("expected standard, token_on_last_page or empty_last_page, found `{text}`")
+    })
+}
+
+fn parse_echo_form(text: &str) -> Result<EchoForm, String> {
+    EchoForm::from_name(text.trim())
+        .ok_or_else(|| format!("expected json, html or text, found `{text}`"))
 }
 
 fn parse_error_rate(text: &str) -> Result<(InjectedError, f64), String> {
@@ -99,6 +144,21 @@ impl EmulatorArgs {
             reset: self.reset_rate,
             rate_limit_per_second: self.rate_limit,
             rng_seed: self.fault_seed,
+            echo_api_key: self.echo_api_key.map(|form| KeyEcho {
+                form,
+                ..KeyEcho::default()
+            }),
+            allow_duplicates: self.allow_duplicates,
+            paging: self.paging,
+            overload: self.overload_capacity.map(|capacity| Overload {
+                capacity,
+                ..Overload::default()
+            }),
+            stall: self.stall_create.map(|nth| Stall {
+                nth,
+                at: self.stall_at,
+                ..Stall::default()
+            }),
             ..Faults::default()
         };
         for (error, rate) in &self.error_rate {

@@ -1,10 +1,12 @@
-//! The admin endpoints under `/_emulator/`: faults, stats, completing batches, provisioning.
+//! The admin endpoints under `/_emulator/`: faults, stats, completing batches, provisioning,
+//! and the store read that tests use as their oracle.
 //!
 //! They need no API key, answer only to loopback peers (unless
 //! `EmulatorOptions::admin_from_any_address`), are never faulted and never counted. Answers use
 //! the same `{success, data}` envelope as the API.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -17,10 +19,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::Shared;
-use super::faults::Faults;
+use super::faults::{Faults, duration_text};
 use super::http::{ApiError, internal, ok, parse_uuid, read_json};
-use super::lifecycle::{now_ms, timestamp_now};
+use super::lifecycle::{job_status, now_ms, timestamp_now};
+use super::routes::RouteClass;
 use super::seed::Seed;
+use super::stats::WaitFor;
 use super::store::{ExistingProjects, StoreError};
 use crate::api::codes;
 
@@ -45,6 +49,9 @@ pub fn router() -> Router<Arc<Shared>> {
             post(complete_batch),
         )
         .route("/_emulator/provision", post(provision))
+        .route("/_emulator/store", get(store_dump))
+        .route("/_emulator/wait", get(wait))
+        .route("/_emulator/release", post(release))
 }
 
 async fn health(State(shared): State<Arc<Shared>>) -> Response {
@@ -116,6 +123,80 @@ async fn complete_batch(
         other => ApiError::from(other),
     })?;
     Ok(ok(json!({ "completed": completed })))
+}
+
+/// The longest an admin wait may last.
+const MAX_WAIT: Duration = Duration::from_secs(600);
+
+#[derive(Debug, Deserialize)]
+struct WaitQuery {
+    class: Option<RouteClass>,
+    received: Option<u64>,
+    stalled: Option<u64>,
+    timeout: Option<String>,
+}
+
+async fn wait(
+    State(shared): State<Arc<Shared>>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query
+        .map_err(|rejection| ApiError::new(codes::INVALID_PARAMETER, rejection.body_text()))?;
+    let timeout = match query.timeout.as_deref() {
+        None => Duration::from_secs(30),
+        Some(text) => duration_text::parse(text)
+            .map_err(|message| ApiError::new(codes::INVALID_PARAMETER, message))?,
+    };
+    if timeout > MAX_WAIT {
+        return Err(ApiError::new(
+            codes::INVALID_PARAMETER,
+            "`timeout` is at most 10 minutes",
+        ));
+    }
+    let condition = WaitFor {
+        class: query.class.unwrap_or(RouteClass::CreateJob),
+        received: query.received,
+        stalled: query.stalled,
+    };
+    Ok(ok(shared.stats.wait_for(condition, timeout).await))
+}
+
+async fn release(State(shared): State<Arc<Shared>>) -> Response {
+    let held = shared.stats.snapshot(false).stalled;
+    shared.faults.release();
+    ok(json!({ "released": held }))
+}
+
+#[derive(Debug, Deserialize)]
+struct DumpQuery {
+    project_id: Option<String>,
+    data: Option<bool>,
+}
+
+async fn store_dump(
+    State(shared): State<Arc<Shared>>,
+    query: Result<Query<DumpQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query
+        .map_err(|rejection| ApiError::new(codes::INVALID_PARAMETER, rejection.body_text()))?;
+    let project_id = query
+        .project_id
+        .as_deref()
+        .map(|id| parse_uuid(id, "project_id"))
+        .transpose()?;
+    let with_data = query.data.unwrap_or(false);
+    let worker = Arc::clone(&shared);
+    let dump = tokio::task::spawn_blocking(move || {
+        let now = now_ms();
+        worker
+            .store
+            .dump(project_id.as_ref(), with_data, &|created, completed| {
+                job_status(&worker, now, created, completed)
+            })
+    })
+    .await
+    .map_err(|error| internal(&error.to_string()))??;
+    Ok(ok(dump))
 }
 
 async fn provision(State(shared): State<Arc<Shared>>, body: Body) -> Result<Response, ApiError> {

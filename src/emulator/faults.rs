@@ -7,11 +7,15 @@
 //! the signed storage URLs. This module decides; the server (`server`) carries the decisions out.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use super::routes::RouteClass;
 
 /// What can go wrong, and how often. The default is "nothing".
 ///
@@ -46,6 +50,224 @@ pub struct Faults {
     pub rate_limit_burst: Option<u32>,
     /// Seed of the random generator; `None` seeds from the operating system.
     pub rng_seed: Option<u64>,
+    /// Answers that echo the API key the request carried, so that a client's redaction is
+    /// exercised end to end; `None`: never.
+    pub echo_api_key: Option<KeyEcho>,
+    /// Turns the uniqueness rules off: `FS_0001` and `BATCH_CREATION` are never raised and every
+    /// create stores a new row (a server that would duplicate whatever a client sends twice).
+    pub allow_duplicates: bool,
+    /// When the batch jobs listing hands out a page token.
+    pub paging: Paging,
+    /// Holds chosen requests open until released, so that a test can act (e.g. kill the client)
+    /// while a request is provably in flight; `None`: never.
+    pub stall: Option<Stall>,
+    /// A server whose latency and error rate grow with the requests in flight beyond a
+    /// capacity; `None`: load changes nothing.
+    pub overload: Option<Overload>,
+}
+
+/// An overloaded server. With `n` API requests in flight when a request arrives (itself
+/// included) and `load = n / capacity`:
+///
+/// * its latency is `(latency + jitter) × max(1, load)` (the base is `Faults::latency`), so the
+///   server completes at most about `capacity / latency` requests a second however many are sent;
+/// * it fails, after that latency, with probability
+///   `min(max_error_rate, error_slope × max(0, load − 1))`, answered as `error`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Overload {
+    /// Requests in flight handled at the base latency and without overload errors (default 16).
+    pub capacity: u32,
+    /// Error probability per unit of load beyond capacity (default 1).
+    pub error_slope: f64,
+    /// The highest error probability (default 0.5).
+    pub max_error_rate: f64,
+    /// How an overload error is answered (default `http_503`).
+    pub error: InjectedError,
+}
+
+impl Default for Overload {
+    fn default() -> Self {
+        Overload {
+            capacity: 16,
+            error_slope: 1.0,
+            max_error_rate: 0.5,
+            error: InjectedError::Http503,
+        }
+    }
+}
+
+impl Overload {
+    /// The latency factor and error probability at `in_flight` requests.
+    pub fn at(&self, in_flight: u64) -> (f64, f64) {
+        let load = in_flight as f64 / f64::from(self.capacity.max(1));
+        let error = (self.error_slope * (load - 1.0).max(0.0)).min(self.max_error_rate);
+        (load.max(1.0), error.max(0.0))
+    }
+}
+
+/// Which requests to hold open, and where.
+///
+/// Requests of `class` are numbered from 1 as they arrive after the faults were set; numbers
+/// `nth..nth + count` are held until `POST /_emulator/release` (or any change of the faults), or
+/// for at most `timeout`, and then go on as if nothing happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Stall {
+    /// The class of the requests to hold (default `create_job`).
+    pub class: RouteClass,
+    /// The first request held (1-based, default 1).
+    pub nth: u64,
+    /// How many consecutive requests are held (default 1).
+    pub count: u64,
+    /// Where they are held (default `before_handling`).
+    pub at: StallPoint,
+    /// The longest a request is held (default 60 s).
+    #[serde(with = "duration_text")]
+    pub timeout: Duration,
+}
+
+impl Default for Stall {
+    fn default() -> Self {
+        Stall {
+            class: RouteClass::CreateJob,
+            nth: 1,
+            count: 1,
+            at: StallPoint::BeforeHandling,
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Where a stalled request is held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StallPoint {
+    /// After the rate limit and before the latency, injected errors and handling: nothing is
+    /// stored until it is released.
+    #[default]
+    BeforeHandling,
+    /// After the request was handled (a create is stored), before its answer is sent.
+    AfterHandling,
+}
+
+/// When the batch jobs listing hands out a `next_page_token`. Every mode lists every job exactly
+/// once to a client that follows tokens until one is empty; they differ in the requests that
+/// takes for `n > 0` jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Paging {
+    /// A token only when more jobs follow: `⌈n/100⌉` requests.
+    #[default]
+    Standard,
+    /// A token with every page that holds jobs, the last one too; the request after the last
+    /// job answers an empty page with `""`: `⌈n/100⌉ + 1` requests.
+    TokenOnLastPage,
+    /// A token with every full page (a server that does not look ahead); after a full last page
+    /// comes an empty one: `⌈n/100⌉ + 1` requests when `n` is a multiple of 100, else `⌈n/100⌉`.
+    EmptyLastPage,
+}
+
+impl Paging {
+    /// Parses `standard`, `token_on_last_page` or `empty_last_page`.
+    pub fn from_name(name: &str) -> Option<Paging> {
+        match name {
+            "standard" => Some(Paging::Standard),
+            "token_on_last_page" => Some(Paging::TokenOnLastPage),
+            "empty_last_page" => Some(Paging::EmptyLastPage),
+            _ => None,
+        }
+    }
+}
+
+/// The switches that request handlers read (the rest of [`Faults`] is the server's business).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Behaviour {
+    pub allow_duplicates: bool,
+    pub paging: Paging,
+}
+
+/// An answer that echoes the API key it was sent, in the body and optionally in a header.
+///
+/// The body is `before + key + after`: for `json` that is the envelope's `error.message` (code
+/// `code`), for `html` and `text` the whole body. `before` and `after` default to a sentence that
+/// fits the form (see `docs/emulator.md`); set `before` to place the key at an exact offset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeyEcho {
+    /// Share of API requests answered with the echo instead of being handled (default 1).
+    pub rate: f64,
+    /// The body's form (default `json`).
+    pub form: EchoForm,
+    /// HTTP status of the answer (default 500).
+    pub status: u16,
+    /// Error code of the `json` form (default `api_error`).
+    pub code: String,
+    /// Text before the key; `None`: the form's default.
+    pub before: Option<String>,
+    /// Text after the key; `None`: the form's default.
+    pub after: Option<String>,
+    /// Also send the key in the [`ECHO_HEADER`] response header (default true).
+    pub header: bool,
+}
+
+/// The response header in which [`KeyEcho`] repeats the key.
+pub const ECHO_HEADER: &str = "x-echoed-api-key";
+
+impl Default for KeyEcho {
+    fn default() -> Self {
+        KeyEcho {
+            rate: 1.0,
+            form: EchoForm::Json,
+            status: 500,
+            code: "api_error".to_owned(),
+            before: None,
+            after: None,
+            header: true,
+        }
+    }
+}
+
+/// The body form of a [`KeyEcho`] answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EchoForm {
+    /// The API's envelope, `application/json`; the key is in `error.message`.
+    #[default]
+    Json,
+    /// A proxy's error page, `text/html`.
+    Html,
+    /// `text/plain`.
+    Text,
+}
+
+impl EchoForm {
+    /// Parses `json`, `html` or `text`.
+    pub fn from_name(name: &str) -> Option<EchoForm> {
+        match name {
+            "json" => Some(EchoForm::Json),
+            "html" => Some(EchoForm::Html),
+            "text" => Some(EchoForm::Text),
+            _ => None,
+        }
+    }
+}
+
+impl KeyEcho {
+    /// The text before and after the key.
+    pub fn surroundings(&self) -> (String, String) {
+        let (before, after) = match self.form {
+            EchoForm::Json | EchoForm::Text => ("the API key `", "` was refused by an upstream"),
+            EchoForm::Html => (
+                "<html>\r\n<head><title>Upstream error</title></head>\r\n<body>\r\n<p>request with x-api-key: ",
+                " failed</p>\r\n</body>\r\n</html>\r\n",
+            ),
+        };
+        (
+            self.before.clone().unwrap_or_else(|| before.to_owned()),
+            self.after.clone().unwrap_or_else(|| after.to_owned()),
+        )
+    }
 }
 
 /// Probability of each injected error, per request.
@@ -66,14 +288,20 @@ pub struct ErrorRates {
     pub http_503: f64,
 }
 
-/// One injectable error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One injectable error (named as in `error_rates`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum InjectedError {
+    #[serde(rename = "FS_0000")]
     Fs0000,
+    #[serde(rename = "FS_0008")]
     Fs0008,
+    #[serde(rename = "api_error")]
     ApiError,
+    #[serde(rename = "http_500")]
     Http500,
+    #[serde(rename = "http_502")]
     Http502,
+    #[serde(rename = "http_503")]
     Http503,
 }
 
@@ -168,6 +396,35 @@ impl Faults {
                 "`rate_limit_per_second` must be a number of at least 0.001, found {rate}"
             ));
         }
+        if let Some(echo) = &self.echo_api_key {
+            probability("echo_api_key.rate", echo.rate)?;
+            if !(200..=599).contains(&echo.status) {
+                return Err(format!(
+                    "`echo_api_key.status` must be an HTTP status from 200 to 599, found {}",
+                    echo.status
+                ));
+            }
+            if echo.code.is_empty() {
+                return Err("`echo_api_key.code` must not be empty".into());
+            }
+        }
+        if let Some(overload) = &self.overload {
+            if overload.capacity == 0 {
+                return Err("`overload.capacity` must be at least 1".into());
+            }
+            probability("overload.max_error_rate", overload.max_error_rate)?;
+            if !(overload.error_slope.is_finite() && overload.error_slope >= 0.0) {
+                return Err("`overload.error_slope` must be a number of at least 0".into());
+            }
+        }
+        if let Some(stall) = &self.stall {
+            if stall.nth == 0 || stall.count == 0 {
+                return Err("`stall.nth` and `stall.count` must be at least 1".into());
+            }
+            if stall.timeout > Duration::from_secs(3600) {
+                return Err("`stall.timeout` above one hour is refused".into());
+            }
+        }
         if self.rate_limit_burst == Some(0) {
             return Err("`rate_limit_burst` must be at least 1".into());
         }
@@ -186,23 +443,62 @@ pub enum Admission {
     /// Reset the connection now.
     Reset,
     /// Answer 429; retry after this many whole seconds.
-    RateLimited { retry_after_secs: u64 },
-    /// Sleep `delay`, then fail with `error` or handle the request.
+    RateLimited {
+        retry_after_secs: u64,
+        rate_limit: RateLimitState,
+    },
+    /// Sleep `delay`, then echo the key (if `echo`), fail with `error`, or handle the request.
     Proceed {
         delay: Duration,
+        echo: bool,
         error: Option<InjectedError>,
+        /// The bucket after this request, when a rate limit is set.
+        rate_limit: Option<RateLimitState>,
     },
 }
 
-/// The live fault state: the setting, its random generator and the rate-limit bucket.
+/// What the `X-RateLimit-*` headers say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitState {
+    /// `X-RateLimit-Limit`: the bucket size (one second's worth of the rate by default).
+    pub limit: u64,
+    /// `X-RateLimit-Remaining`: whole requests the bucket holds now.
+    pub remaining: u64,
+    /// `X-RateLimit-Reset`: whole seconds until the bucket is full again.
+    pub reset_secs: u64,
+}
+
+/// The live fault state: the setting, its random generator, the rate-limit bucket, and the
+/// signal that releases stalled requests.
 pub struct FaultEngine {
     state: Mutex<EngineState>,
+    /// Bumped to release every stalled request.
+    release: watch::Sender<u64>,
+    /// Whether a stall is set (read without the lock on every request).
+    stalling: AtomicBool,
+    /// API requests being handled (the load of `overload`).
+    api_in_flight: AtomicU64,
+}
+
+/// Counts an API request as in flight until dropped.
+pub struct InFlight<'a> {
+    engine: &'a FaultEngine,
+    /// API requests in flight when this one arrived, itself included.
+    pub count: u64,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.engine.api_in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 struct EngineState {
     faults: Faults,
     rng: StdRng,
     bucket: Option<TokenBucket>,
+    /// Requests of the stall's class seen since the faults were set.
+    stall_seen: u64,
 }
 
 struct TokenBucket {
@@ -220,6 +516,16 @@ impl TokenBucket {
             capacity,
             tokens: capacity,
             refilled_at: Instant::now(),
+        }
+    }
+
+    /// The headers' view of the bucket.
+    fn state(&self) -> RateLimitState {
+        let missing = (self.capacity - self.tokens).max(0.0);
+        RateLimitState {
+            limit: self.capacity as u64,
+            remaining: self.tokens.max(0.0).floor() as u64,
+            reset_secs: ((missing / self.rate).ceil() as u64).min(86_400),
         }
     }
 
@@ -243,9 +549,48 @@ impl TokenBucket {
 impl FaultEngine {
     /// An engine for `faults`, which must pass [`Faults::check`].
     pub fn new(faults: Faults) -> Self {
+        let faults_stall = faults.stall.is_some();
         FaultEngine {
             state: Mutex::new(EngineState::new(faults)),
+            release: watch::channel(0).0,
+            stalling: AtomicBool::new(faults_stall),
+            api_in_flight: AtomicU64::new(0),
         }
+    }
+
+    /// Counts an API request in flight until the returned guard is dropped.
+    pub fn enter(&self) -> InFlight<'_> {
+        let count = self.api_in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        InFlight {
+            engine: self,
+            count,
+        }
+    }
+
+    /// Whether this request (of `class`, just arrived) is to be held, and where and how long.
+    pub fn stall(&self, class: RouteClass) -> Option<(StallPoint, Duration)> {
+        if !self.stalling.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut state = self.lock();
+        let stall = state.faults.stall.as_ref()?;
+        if stall.class != class {
+            return None;
+        }
+        let (first, count, at, timeout) = (stall.nth, stall.count, stall.at, stall.timeout);
+        state.stall_seen += 1;
+        let number = state.stall_seen;
+        (number >= first && number - first < count).then_some((at, timeout))
+    }
+
+    /// A receiver that changes when stalled requests are released (subscribe before holding).
+    pub fn release_signal(&self) -> watch::Receiver<u64> {
+        self.release.subscribe()
+    }
+
+    /// Releases every stalled request.
+    pub fn release(&self) {
+        self.release.send_modify(|generation| *generation += 1);
     }
 
     /// The current setting.
@@ -253,24 +598,42 @@ impl FaultEngine {
         self.lock().faults.clone()
     }
 
+    /// The switches handlers read.
+    pub fn behaviour(&self) -> Behaviour {
+        let state = self.lock();
+        Behaviour {
+            allow_duplicates: state.faults.allow_duplicates,
+            paging: state.faults.paging,
+        }
+    }
+
     /// Replaces the setting; the random generator and the bucket start afresh.
     pub fn set(&self, faults: Faults) {
+        let stalling = faults.stall.is_some();
         *self.lock() = EngineState::new(faults);
+        self.stalling.store(stalling, Ordering::Relaxed);
+        self.release();
     }
 
     /// Decides what happens to the next API request.
-    pub fn admit(&self) -> Admission {
+    /// `in_flight` is the number of API requests being handled, this one included.
+    pub fn admit(&self, in_flight: u64) -> Admission {
         let mut state = self.lock();
         let state = &mut *state;
         if state.faults.reset > 0.0 && state.rng.random::<f64>() < state.faults.reset {
             return Admission::Reset;
         }
-        if let Some(bucket) = &mut state.bucket
-            && let Err(wait) = bucket.take(Instant::now())
-        {
-            return Admission::RateLimited {
-                retry_after_secs: (wait.as_secs_f64().ceil().max(1.0) as u64).min(86_400),
-            };
+        let mut rate_limit = None;
+        if let Some(bucket) = &mut state.bucket {
+            let taken = bucket.take(Instant::now());
+            let bucket_state = bucket.state();
+            if let Err(wait) = taken {
+                return Admission::RateLimited {
+                    retry_after_secs: (wait.as_secs_f64().ceil().max(1.0) as u64).min(86_400),
+                    rate_limit: bucket_state,
+                };
+            }
+            rate_limit = Some(bucket_state);
         }
         let mut delay = state.faults.latency;
         if !state.faults.latency_jitter.is_zero() {
@@ -278,8 +641,21 @@ impl FaultEngine {
             delay += Duration::try_from_secs_f64(state.rng.random_range(0.0..=jitter))
                 .unwrap_or_default();
         }
-        let mut error = None;
-        if state.faults.error_rates.total() > 0.0 {
+        let mut overload_error = None;
+        if let Some(overload) = state.faults.overload {
+            let (factor, error_probability) = overload.at(in_flight);
+            delay = delay.mul_f64(factor.min(1e6));
+            if error_probability > 0.0 && state.rng.random::<f64>() < error_probability {
+                overload_error = Some(overload.error);
+            }
+        }
+        let echo = state
+            .faults
+            .echo_api_key
+            .as_ref()
+            .is_some_and(|echo| echo.rate > 0.0 && state.rng.random::<f64>() < echo.rate);
+        let mut error = overload_error;
+        if error.is_none() && state.faults.error_rates.total() > 0.0 {
             let draw = state.rng.random::<f64>();
             let mut cumulative = 0.0;
             for candidate in InjectedError::ALL {
@@ -290,7 +666,12 @@ impl FaultEngine {
                 }
             }
         }
-        Admission::Proceed { delay, error }
+        Admission::Proceed {
+            delay,
+            echo,
+            error,
+            rate_limit,
+        }
     }
 
     /// Whether a successful create should be dropped after it was stored.
@@ -322,6 +703,7 @@ impl EngineState {
             faults,
             rng,
             bucket,
+            stall_seen: 0,
         }
     }
 }
@@ -408,7 +790,7 @@ mod tests {
             ..Faults::default()
         };
         let draws =
-            |engine: FaultEngine| -> Vec<Admission> { (0..50).map(|_| engine.admit()).collect() };
+            |engine: FaultEngine| -> Vec<Admission> { (0..50).map(|_| engine.admit(1)).collect() };
         let first = draws(FaultEngine::new(faults.clone()));
         assert_eq!(first, draws(FaultEngine::new(faults)));
         let errors = first
@@ -419,6 +801,35 @@ mod tests {
             (10..=40).contains(&errors),
             "{errors} errors in 50 draws at 0.5"
         );
+    }
+
+    #[test]
+    fn overload_grows_latency_with_load_and_errors_beyond_capacity() {
+        let overload = Overload {
+            capacity: 10,
+            error_slope: 0.5,
+            max_error_rate: 0.4,
+            ..Overload::default()
+        };
+        assert_eq!(overload.at(1), (1.0, 0.0));
+        assert_eq!(overload.at(10), (1.0, 0.0));
+        let (factor, error) = overload.at(15);
+        assert!((factor - 1.5).abs() < 1e-9 && (error - 0.25).abs() < 1e-9);
+        assert_eq!(overload.at(100), (10.0, 0.4));
+    }
+
+    #[test]
+    fn bucket_state_reports_limit_remaining_and_reset() {
+        let mut bucket = TokenBucket::new(4.0, None);
+        let start = Instant::now();
+        bucket.take(start).unwrap();
+        let state = bucket.state();
+        assert_eq!((state.limit, state.remaining, state.reset_secs), (4, 3, 1));
+        for _ in 0..3 {
+            bucket.take(start).unwrap();
+        }
+        assert!(bucket.take(start).is_err());
+        assert_eq!(bucket.state().remaining, 0);
     }
 
     #[test]

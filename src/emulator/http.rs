@@ -32,6 +32,11 @@ pub const API_KEY_HEADER: &str = "x-api-key";
 #[derive(Debug, Clone)]
 pub struct ResponseCode(pub String);
 
+/// The id of the job or batch a successful create stored, kept in its response's extensions for
+/// the request log.
+#[derive(Debug, Clone)]
+pub struct Created(pub String);
+
 /// A failure answer: an envelope `{success: false, error: {code, message}}`.
 #[derive(Debug)]
 pub struct ApiError {

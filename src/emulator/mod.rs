@@ -21,6 +21,7 @@
 //! ```
 
 mod admin;
+mod dump;
 mod faults;
 mod http;
 mod lifecycle;
@@ -44,13 +45,17 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-pub use faults::{ErrorRates, Faults, InjectedError, duration_text};
+pub use dump::{BatchDump, JobDump, ProjectDump, StoreDump};
+pub use faults::{
+    ECHO_HEADER, EchoForm, ErrorRates, Faults, InjectedError, KeyEcho, Overload, Paging, Stall,
+    StallPoint, duration_text,
+};
 pub use routes::RouteClass;
 pub use seed::{
     DEMO_API_KEY, DEMO_PROJECT_ID, DEMO_PROJECT_NAME, DEMO_WORKFLOW_ID, ProjectAccess, Seed,
     SeedKey, SeedProject,
 };
-pub use stats::{LogEntry, Outcome, RouteClassStats, Stats};
+pub use stats::{LogEntry, Outcome, RequestDetails, RouteClassStats, Stats, WaitFor, WaitOutcome};
 pub use store::DEFAULT_BATCH_NAME;
 use store::ExistingProjects;
 
@@ -291,6 +296,19 @@ impl EmulatorHandle {
         self.shared.stats.snapshot(true)
     }
 
+    /// Waits until `condition` holds (e.g. "5 create-job requests arrived", "1 request is
+    /// stalled") or `timeout` passes.
+    pub async fn wait_for(&self, condition: WaitFor, timeout: Duration) -> WaitOutcome {
+        self.shared.stats.wait_for(condition, timeout).await
+    }
+
+    /// Lets every request held by the `stall` fault go on; returns how many were held.
+    pub fn release_stalled(&self) -> u64 {
+        let held = self.shared.stats.snapshot(false).stalled;
+        self.shared.faults.release();
+        held
+    }
+
     /// Zeroes the counters and empties the request log.
     pub fn reset_stats(&self) {
         self.shared.stats.reset();
@@ -364,6 +382,16 @@ impl EmulatorHandle {
             &project_id,
         )?;
         Ok(BulkInsert { batch_id, inserted })
+    }
+
+    /// Everything the store holds (every project, batch and job, not through the paged API): the
+    /// independent oracle of what a client created. `with_data` adds each job's `data`.
+    pub fn dump(&self, with_data: bool) -> Result<StoreDump, EmulatorError> {
+        let shared = &self.shared;
+        let now = lifecycle::now_ms();
+        Ok(shared.store.dump(None, with_data, &|created, completed| {
+            lifecycle::job_status(shared, now, created, completed)
+        })?)
     }
 
     /// Completes every job of a batch now; returns how many jobs changed.

@@ -31,11 +31,13 @@ use tower::ServiceExt;
 
 use super::Shared;
 use super::admin;
-use super::faults::{Admission, InjectedError};
-use super::http::{ApiError, RATE_LIMITED, ResponseCode};
+use super::faults::{
+    Admission, ECHO_HEADER, EchoForm, InjectedError, KeyEcho, RateLimitState, StallPoint,
+};
+use super::http::{API_KEY_HEADER, ApiError, Created, RATE_LIMITED, ResponseCode, json_response};
 use super::routes::RouteClass;
-use super::stats::{Finished, Outcome};
-use crate::api::codes;
+use super::stats::{Finished, Outcome, RequestDetails};
+use crate::api::{Envelope, codes};
 
 /// How long shutdown waits for open connections to finish their requests.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -237,6 +239,7 @@ struct Flight {
     endpoint: RouteClass,
     started: Instant,
     done: bool,
+    details: RequestDetails,
 }
 
 impl Flight {
@@ -253,6 +256,7 @@ impl Flight {
             code,
             outcome,
             duration: self.started.elapsed(),
+            details: std::mem::take(&mut self.details),
         });
     }
 }
@@ -285,7 +289,20 @@ async fn handle(
     }
 
     let endpoint = shared.classifier.classify(request.method(), path);
-    shared.stats.started();
+    shared.stats.started(endpoint);
+    let logs = shared.stats.logs();
+    let details = if logs {
+        RequestDetails {
+            api_key_sent: request.headers().contains_key(API_KEY_HEADER),
+            host: request
+                .headers()
+                .get(header::HOST)
+                .map(|host| truncate(&String::from_utf8_lossy(host.as_bytes()), 255)),
+            ..RequestDetails::default()
+        }
+    } else {
+        RequestDetails::default()
+    };
     let mut flight = Flight {
         shared: Arc::clone(&shared),
         method: request.method().to_string(),
@@ -296,16 +313,32 @@ async fn handle(
         endpoint,
         started: Instant::now(),
         done: false,
+        details,
+    };
+    // The log names what each create was for, whatever becomes of it (faults included), so the
+    // body is read first; the handler then reads the same bytes.
+    let request = if logs && endpoint.is_create() {
+        let (request, keys) = buffer_create_body(&shared, request).await;
+        flight.details.reference_id = keys.reference_id;
+        flight.details.batch_name = keys.batch_name;
+        request
+    } else {
+        request
     };
 
-    if endpoint.is_api() {
-        match shared.faults.admit() {
+    let mut proceed = None;
+    let in_flight = endpoint.is_api().then(|| shared.faults.enter());
+    if let Some(in_flight) = &in_flight {
+        match shared.faults.admit(in_flight.count) {
             Admission::Reset => {
                 flight.finish(None, None, Outcome::Reset);
                 control.reset();
                 return std::future::pending().await;
             }
-            Admission::RateLimited { retry_after_secs } => {
+            Admission::RateLimited {
+                retry_after_secs,
+                rate_limit,
+            } => {
                 let mut response = ApiError::new(
                     RATE_LIMITED,
                     format!("too many requests, retry after {retry_after_secs} s"),
@@ -315,28 +348,57 @@ async fn handle(
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                rate_limit_headers(&mut response, Some(rate_limit));
                 flight.finish(Some(429), Some(RATE_LIMITED.to_owned()), Outcome::Answered);
                 return Ok(response);
             }
-            Admission::Proceed { delay, error } => {
-                if !delay.is_zero() {
-                    tokio::time::sleep(delay).await;
-                }
-                if let Some(error) = error {
-                    let (response, code) = injected(error);
-                    flight.finish(
-                        Some(response.status().as_u16()),
-                        Some(code),
-                        Outcome::Answered,
-                    );
-                    return Ok(response);
-                }
-            }
+            Admission::Proceed {
+                delay,
+                echo,
+                error,
+                rate_limit,
+            } => proceed = Some((delay, echo, error, rate_limit)),
+        }
+    }
+    let rate_limit = proceed.and_then(|(.., rate_limit)| rate_limit);
+    let stall = shared.faults.stall(endpoint);
+    if let Some((StallPoint::BeforeHandling, timeout)) = stall {
+        hold(&shared, timeout).await;
+    }
+    if let Some((delay, echo, error, _)) = proceed {
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        if echo && let Some(echo) = shared.faults.faults().echo_api_key {
+            let mut response = key_echo(&echo, request.headers().get(API_KEY_HEADER));
+            rate_limit_headers(&mut response, rate_limit);
+            flight.finish(
+                Some(response.status().as_u16()),
+                Some(KEY_ECHO.to_owned()),
+                Outcome::Answered,
+            );
+            return Ok(response);
+        }
+        if let Some(error) = error {
+            let (mut response, code) = injected(error);
+            rate_limit_headers(&mut response, rate_limit);
+            flight.finish(
+                Some(response.status().as_u16()),
+                Some(code),
+                Outcome::Answered,
+            );
+            return Ok(response);
         }
     }
 
     let response = router.oneshot(request).await.into_response();
     let status = response.status();
+    if let Some(Created(id)) = response.extensions().get::<Created>() {
+        flight.details.created_id = Some(id.clone());
+    }
+    if let Some((StallPoint::AfterHandling, timeout)) = stall {
+        hold(&shared, timeout).await;
+    }
     if endpoint.is_create() && status == StatusCode::OK && shared.faults.drop_after_commit() {
         flight.finish(None, None, Outcome::Dropped);
         control.drop_connection();
@@ -347,7 +409,19 @@ async fn handle(
         .get::<ResponseCode>()
         .map(|code| code.0.clone());
     flight.finish(Some(status.as_u16()), code, Outcome::Answered);
+    let mut response = response;
+    rate_limit_headers(&mut response, rate_limit);
     Ok(response)
+}
+
+/// Adds the `X-RateLimit-*` headers when a rate limit is in force.
+fn rate_limit_headers(response: &mut Response<Body>, state: Option<RateLimitState>) {
+    if let Some(state) = state {
+        let headers = response.headers_mut();
+        headers.insert("x-ratelimit-limit", HeaderValue::from(state.limit));
+        headers.insert("x-ratelimit-remaining", HeaderValue::from(state.remaining));
+        headers.insert("x-ratelimit-reset", HeaderValue::from(state.reset_secs));
+    }
 }
 
 /// The answer of an injected error, and the code the log records for it.
@@ -375,6 +449,109 @@ fn injected(error: InjectedError) -> (Response<Body>, String) {
         InjectedError::Http502 => (html(StatusCode::BAD_GATEWAY), "http_502".to_owned()),
         InjectedError::Http503 => (html(StatusCode::SERVICE_UNAVAILABLE), "http_503".to_owned()),
     }
+}
+
+/// Holds the request until the stalled requests are released or `timeout` passes.
+async fn hold(shared: &Shared, timeout: Duration) {
+    /// Counts the request as stalled while it is held, also if its future is dropped.
+    struct Held<'a>(&'a Shared);
+    impl Drop for Held<'_> {
+        fn drop(&mut self) {
+            self.0.stats.stalled(false);
+        }
+    }
+    let mut released = shared.faults.release_signal();
+    shared.stats.stalled(true);
+    let _held = Held(shared);
+    let _ = tokio::time::timeout(timeout, released.changed()).await;
+}
+
+/// What a create request's body names.
+#[derive(Default)]
+struct CreateKeys {
+    reference_id: Option<String>,
+    batch_name: Option<String>,
+}
+
+/// Reads a create request's body (up to the body limit) and what it names. A body that cannot be
+/// read is replaced by one that fails again, so the handler answers as it would have.
+async fn buffer_create_body(
+    shared: &Shared,
+    request: Request<Body>,
+) -> (Request<Body>, CreateKeys) {
+    #[derive(serde::Deserialize)]
+    struct Keys {
+        reference_id: Option<serde_json::Value>,
+        name: Option<serde_json::Value>,
+    }
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, shared.options.max_body_bytes).await {
+        Ok(bytes) => {
+            let keys = serde_json::from_slice::<Keys>(&bytes)
+                .map(|keys| {
+                    let text = |value: Option<serde_json::Value>| match value {
+                        Some(serde_json::Value::String(text)) => Some(truncate(&text, 2048)),
+                        _ => None,
+                    };
+                    CreateKeys {
+                        reference_id: text(keys.reference_id),
+                        batch_name: text(keys.name),
+                    }
+                })
+                .unwrap_or_default();
+            (Request::from_parts(parts, Body::from(bytes)), keys)
+        }
+        Err(_) => {
+            let failing = futures::stream::once(async {
+                Err::<axum::body::Bytes, io::Error>(io::Error::other("unreadable request body"))
+            });
+            (
+                Request::from_parts(parts, Body::from_stream(failing)),
+                CreateKeys::default(),
+            )
+        }
+    }
+}
+
+/// The code the request log records for a [`KeyEcho`] answer.
+const KEY_ECHO: &str = "key_echo";
+
+/// An answer that echoes `key` (the request's `x-api-key`, if any) as `echo` says.
+fn key_echo(echo: &KeyEcho, key: Option<&HeaderValue>) -> Response<Body> {
+    let key_text = key.map_or_else(String::new, |value| {
+        String::from_utf8_lossy(value.as_bytes()).into_owned()
+    });
+    let (before, after) = echo.surroundings();
+    let text = format!("{before}{key_text}{after}");
+    let status = StatusCode::from_u16(echo.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = match echo.form {
+        EchoForm::Json => {
+            let mut response = json_response(status, &Envelope::<()>::err(echo.code.clone(), text));
+            response
+                .extensions_mut()
+                .insert(ResponseCode(KEY_ECHO.to_owned()));
+            response
+        }
+        EchoForm::Html | EchoForm::Text => {
+            let content_type = if echo.form == EchoForm::Html {
+                "text/html"
+            } else {
+                "text/plain; charset=utf-8"
+            };
+            let mut response = Response::new(Body::from(text));
+            *response.status_mut() = status;
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            response
+        }
+    };
+    if echo.header
+        && let Some(key) = key
+    {
+        response.headers_mut().insert(ECHO_HEADER, key.clone());
+    }
+    response
 }
 
 /// A proxy's error page, as a load balancer in front of the API would send it.

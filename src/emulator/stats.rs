@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
 
 use super::routes::RouteClass;
 
@@ -54,6 +55,30 @@ pub struct LogEntry {
     pub outcome: Outcome,
     /// Time from the request's arrival to its end, in microseconds.
     pub duration_us: u64,
+    /// What the request was about and what it did, beyond its path.
+    #[serde(flatten)]
+    pub details: RequestDetails,
+}
+
+/// What the log records of a request beyond its method and path: enough for a test to count
+/// the create requests per reference_id or batch name, and to see which requests carried a key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RequestDetails {
+    /// The `reference_id` of a create-job request (when its body was JSON with a string there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference_id: Option<String>,
+    /// The `name` of a create-batch request (when its body was JSON with a string there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_name: Option<String>,
+    /// The id of the job or batch a create stored (also when its answer was then dropped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_id: Option<String>,
+    /// Whether the request carried an `x-api-key` header (whatever its value).
+    pub api_key_sent: bool,
+    /// The `Host` header the request carried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// A copy of the counters and the log.
@@ -72,11 +97,23 @@ pub struct Stats {
     pub in_flight: u64,
     /// The most requests ever handled at once since the last reset.
     pub max_in_flight: u64,
+    /// Requests that arrived, per class, counted on arrival (the others count on the end).
+    pub received: BTreeMap<RouteClass, u64>,
+    /// Requests held open by the `stall` fault right now.
+    pub stalled: u64,
+    /// Log entries dropped to keep the log within `EmulatorOptions::log_capacity` since the last
+    /// reset: a test that counts requests in the log wants 0 here.
+    pub log_evicted: u64,
     /// The most recent requests, oldest first (bounded; see `EmulatorOptions::log_capacity`).
     pub log: Vec<LogEntry>,
 }
 
 impl Stats {
+    /// Requests of `class` that arrived (counted on arrival, unlike [`Stats::requests`]).
+    pub fn received(&self, class: RouteClass) -> u64 {
+        self.received.get(&class).copied().unwrap_or(0)
+    }
+
     /// Requests counted for `class`.
     pub fn requests(&self, class: RouteClass) -> u64 {
         self.endpoints.get(&class).map_or(0, |stats| stats.requests)
@@ -100,6 +137,33 @@ impl Stats {
     pub fn code_count(&self, code: &str) -> u64 {
         self.by_code.get(code).copied().unwrap_or(0)
     }
+
+    /// Create-job requests in the log per reference_id, whatever their outcome (check
+    /// `log_evicted` is 0 before trusting it).
+    pub fn create_requests_by_reference(&self) -> BTreeMap<String, u64> {
+        let mut counts = BTreeMap::new();
+        for entry in &self.log {
+            if entry.endpoint == RouteClass::CreateJob
+                && let Some(reference_id) = &entry.details.reference_id
+            {
+                *counts.entry(reference_id.clone()).or_default() += 1;
+            }
+        }
+        counts
+    }
+
+    /// Create-batch requests in the log per batch name, whatever their outcome.
+    pub fn create_requests_by_batch_name(&self) -> BTreeMap<String, u64> {
+        let mut counts = BTreeMap::new();
+        for entry in &self.log {
+            if entry.endpoint == RouteClass::CreateBatch
+                && let Some(name) = &entry.details.batch_name
+            {
+                *counts.entry(name.clone()).or_default() += 1;
+            }
+        }
+        counts
+    }
 }
 
 /// The live counters, behind one short lock.
@@ -107,6 +171,30 @@ pub struct StatsRecorder {
     inner: Mutex<Stats>,
     log_capacity: usize,
     log: Mutex<VecDeque<LogEntry>>,
+    /// Woken whenever `received` or `stalled` change, for [`StatsRecorder::wait_for`].
+    changed: Notify,
+}
+
+/// A condition on the counters to wait for: every count given must be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitFor {
+    /// The class whose arrivals `received` counts.
+    pub class: RouteClass,
+    /// At least this many requests of `class` arrived since the last reset.
+    pub received: Option<u64>,
+    /// At least this many requests are held by the `stall` fault.
+    pub stalled: Option<u64>,
+}
+
+/// How a wait ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitOutcome {
+    /// Whether the condition was met (else the timeout passed).
+    pub reached: bool,
+    /// Requests of the class received when the wait ended.
+    pub received: u64,
+    /// Requests stalled when the wait ended.
+    pub stalled: u64,
 }
 
 /// What the server reports when a request ends.
@@ -118,6 +206,7 @@ pub struct Finished {
     pub code: Option<String>,
     pub outcome: Outcome,
     pub duration: Duration,
+    pub details: RequestDetails,
 }
 
 impl StatsRecorder {
@@ -127,14 +216,60 @@ impl StatsRecorder {
             inner: Mutex::new(Stats::default()),
             log_capacity,
             log: Mutex::new(VecDeque::new()),
+            changed: Notify::new(),
         }
     }
 
-    /// Counts a request that starts being handled.
-    pub fn started(&self) {
-        let mut stats = self.lock();
-        stats.in_flight += 1;
-        stats.max_in_flight = stats.max_in_flight.max(stats.in_flight);
+    /// Whether the request log is kept (a capacity above 0).
+    pub fn logs(&self) -> bool {
+        self.log_capacity > 0
+    }
+
+    /// Counts a request of `class` that starts being handled.
+    pub fn started(&self, class: RouteClass) {
+        {
+            let mut stats = self.lock();
+            stats.in_flight += 1;
+            stats.max_in_flight = stats.max_in_flight.max(stats.in_flight);
+            *stats.received.entry(class).or_default() += 1;
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// Counts a request that the `stall` fault starts (`true`) or stops (`false`) holding.
+    pub fn stalled(&self, held: bool) {
+        {
+            let mut stats = self.lock();
+            stats.stalled = if held {
+                stats.stalled + 1
+            } else {
+                stats.stalled.saturating_sub(1)
+            };
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// Waits until `condition` holds or `timeout` passes.
+    pub async fn wait_for(&self, condition: WaitFor, timeout: Duration) -> WaitOutcome {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let (received, stalled) = {
+                let stats = self.lock();
+                (stats.received(condition.class), stats.stalled)
+            };
+            let reached = condition.received.is_none_or(|wanted| received >= wanted)
+                && condition.stalled.is_none_or(|wanted| stalled >= wanted);
+            if reached || tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return WaitOutcome {
+                    reached,
+                    received,
+                    stalled,
+                };
+            }
+        }
     }
 
     /// Counts a request that ended.
@@ -182,12 +317,20 @@ impl StatsRecorder {
             code: finished.code,
             outcome: finished.outcome,
             duration_us: u64::try_from(finished.duration.as_micros()).unwrap_or(u64::MAX),
+            details: finished.details,
         };
-        let mut log = self.log.lock().unwrap_or_else(|poison| poison.into_inner());
-        if log.len() == self.log_capacity {
-            log.pop_front();
+        let evicted = {
+            let mut log = self.log.lock().unwrap_or_else(|poison| poison.into_inner());
+            let evicted = log.len() == self.log_capacity;
+            if evicted {
+                log.pop_front();
+            }
+            log.push_back(entry);
+            evicted
+        };
+        if evicted {
+            self.lock().log_evicted += 1;
         }
-        log.push_back(entry);
     }
 
     /// A copy of the counters, with the log if `with_log`.
@@ -204,10 +347,11 @@ impl StatsRecorder {
     /// Zeroes the counters and empties the log; requests in flight stay counted as in flight.
     pub fn reset(&self) {
         let mut stats = self.lock();
-        let in_flight = stats.in_flight;
+        let (in_flight, stalled) = (stats.in_flight, stats.stalled);
         *stats = Stats {
             in_flight,
             max_in_flight: in_flight,
+            stalled,
             ..Stats::default()
         };
         self.log

@@ -1,8 +1,10 @@
 //! Persistence: keys, projects, workflows, batches and jobs in SQLite.
 //!
-//! One connection behind a mutex: every operation is one short critical section, and the
-//! uniqueness rules (reference_id per project, batch name per project) are unique indexes, so they
-//! hold under any concurrency. Job completion is not a background job: a job is complete once an
+//! One connection behind a mutex: every operation is one short critical section. The uniqueness
+//! rules (reference_id per project, batch name per project) are checked by the insert itself
+//! (`INSERT … WHERE NOT EXISTS` over an index) inside that section, so they hold under any
+//! concurrency; they are not table constraints, so that the `allow_duplicates` test switch can
+//! store a second row (databases made before that switch are migrated at open). Job completion is not a background job: a job is complete once an
 //! admin call stamped it, or once `complete_after` has passed since its creation, which callers
 //! pass in as a `cutoff` (creation time in ms at or before which jobs count as complete). This
 //! module knows SQL and nothing of HTTP.
@@ -15,6 +17,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
 use super::EmulatorError;
+use super::dump::{BatchDump, JobDump, ProjectDump, StoreDump};
 use super::seed::{ProjectAccess, Seed};
 
 /// Name of the batch every project gets at creation.
@@ -53,9 +56,9 @@ CREATE TABLE IF NOT EXISTS batches (
     name TEXT NOT NULL,
     description TEXT NOT NULL,
     is_default INTEGER NOT NULL,
-    created_at TEXT NOT NULL,
-    UNIQUE (project_id, name)
+    created_at TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS batches_by_name ON batches (project_id, name);
 CREATE TABLE IF NOT EXISTS jobs (
     seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -71,9 +74,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     frames INTEGER NOT NULL,
     annotations INTEGER NOT NULL,
     created_ms INTEGER NOT NULL,
-    completed_ms INTEGER,
-    UNIQUE (project_id, reference_id)
+    completed_ms INTEGER
 );
+CREATE INDEX IF NOT EXISTS jobs_by_reference ON jobs (project_id, reference_id);
 CREATE INDEX IF NOT EXISTS jobs_by_batch ON jobs (batch_seq, seq);
 CREATE INDEX IF NOT EXISTS jobs_counts ON jobs (batch_seq, created_ms, completed_ms, frames, annotations);
 ";
@@ -210,7 +213,7 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the database at `path`, or an in-memory one for `None`.
     pub fn open(path: Option<&Path>) -> Result<Store, EmulatorError> {
-        let connection = match path {
+        let mut connection = match path {
             Some(path) => Connection::open(path),
             None => Connection::open_in_memory(),
         }
@@ -239,8 +242,8 @@ impl Store {
             )
             .map_err(EmulatorError::Database)?;
         connection.set_prepared_statement_cache_capacity(64);
-        connection
-            .execute_batch(SCHEMA)
+        drop_unique_constraints(&mut connection)
+            .and_then(|()| connection.execute_batch(SCHEMA))
             .map_err(|error| match path {
                 Some(path) => EmulatorError::DatabaseFile {
                     path: path.to_path_buf(),
@@ -435,21 +438,27 @@ impl Store {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// Creates a batch; `BATCH_CREATION` semantics for a taken name.
+    /// Creates a batch; `BATCH_CREATION` semantics for a taken name, unless `unique` is false
+    /// (the `allow_duplicates` switch).
     pub fn create_batch(
         &self,
         project_id: &Uuid,
         name: &str,
         description: &str,
         created_at: &str,
+        unique: bool,
     ) -> Result<Uuid, StoreError> {
         let id = Uuid::new_v4();
         let connection = self.lock();
         let inserted = connection
-            .prepare_cached(
+            .prepare_cached(if unique {
                 "INSERT INTO batches (id, project_id, name, description, is_default, created_at)
-                 VALUES (?1, ?2, ?3, ?4, 0, ?5) ON CONFLICT (project_id, name) DO NOTHING",
-            )?
+                 SELECT ?1, ?2, ?3, ?4, 0, ?5
+                 WHERE NOT EXISTS (SELECT 1 FROM batches WHERE project_id = ?2 AND name = ?3)"
+            } else {
+                "INSERT INTO batches (id, project_id, name, description, is_default, created_at)
+                 VALUES (?1, ?2, ?3, ?4, 0, ?5)"
+            })?
             .execute(params![
                 id.to_string(),
                 project_id.to_string(),
@@ -463,9 +472,9 @@ impl Store {
         Ok(id)
     }
 
-    /// Inserts a job; `FS_0001` semantics for a taken reference_id. Returns the job id and the
-    /// id of the batch it went to.
-    pub fn create_job(&self, job: &NewJob) -> Result<(Uuid, String), StoreError> {
+    /// Inserts a job; `FS_0001` semantics for a taken reference_id, unless `unique` is false (the
+    /// `allow_duplicates` switch). Returns the job id and the id of the batch it went to.
+    pub fn create_job(&self, job: &NewJob, unique: bool) -> Result<(Uuid, String), StoreError> {
         let project = self
             .project(&job.project_id)
             .ok_or(StoreError::UnknownProject)?;
@@ -485,12 +494,17 @@ impl Store {
             }
         };
         let inserted = connection
-            .prepare_cached(
+            .prepare_cached(if unique {
                 "INSERT INTO jobs (id, project_id, batch_seq, reference_id, work_flow_id, tag,
                     priority_weight, job_type, task, data, frames, annotations, created_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-                 ON CONFLICT (project_id, reference_id) DO NOTHING",
-            )?
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13
+                 WHERE NOT EXISTS
+                    (SELECT 1 FROM jobs WHERE project_id = ?2 AND reference_id = ?4)"
+            } else {
+                "INSERT INTO jobs (id, project_id, batch_seq, reference_id, work_flow_id, tag,
+                    priority_weight, job_type, task, data, frames, annotations, created_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+            })?
             .execute(params![
                 id.to_string(),
                 project_id,
@@ -549,10 +563,12 @@ impl Store {
             let mut insert = transaction.prepare(
                 "INSERT INTO jobs (id, project_id, batch_seq, reference_id, work_flow_id, tag,
                     priority_weight, job_type, task, data, frames, annotations, created_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13
+                 WHERE NOT EXISTS
+                    (SELECT 1 FROM jobs WHERE project_id = ?2 AND reference_id = ?4)",
             )?;
             for job in jobs {
-                let result = insert.execute(params![
+                let inserted = insert.execute(params![
                     Uuid::new_v4().to_string(),
                     project_text,
                     batch_seq,
@@ -566,17 +582,11 @@ impl Store {
                     job.frames as i64,
                     job.annotations as i64,
                     job.created_ms,
-                ]);
-                match result {
-                    Ok(_) => count += 1,
-                    Err(error)
-                        if error.sqlite_error_code()
-                            == Some(rusqlite::ErrorCode::ConstraintViolation) =>
-                    {
-                        return Err(StoreError::DuplicateReference);
-                    }
-                    Err(error) => return Err(error.into()),
+                ])?;
+                if inserted == 0 {
+                    return Err(StoreError::DuplicateReference);
                 }
+                count += 1;
             }
         }
         transaction.commit()?;
@@ -708,6 +718,75 @@ impl Store {
         Ok(job)
     }
 
+    /// Every project (or only `project_id`) with its batches and jobs in creation order; `status`
+    /// names a job's status from its creation and completion times.
+    pub fn dump(
+        &self,
+        project_id: Option<&Uuid>,
+        with_data: bool,
+        status: &dyn Fn(i64, Option<i64>) -> &'static str,
+    ) -> Result<StoreDump, StoreError> {
+        let mut projects: Vec<ProjectInfo> = self
+            .directory()
+            .projects
+            .values()
+            .filter(|project| project_id.is_none_or(|id| &project.id == id))
+            .cloned()
+            .collect();
+        projects.sort_by_key(|project| project.default_batch_seq);
+        let connection = self.lock();
+        let mut batches = connection.prepare_cached(
+            "SELECT id, name, description, is_default, created_at FROM batches
+             WHERE project_id = ?1 ORDER BY is_default DESC, seq",
+        )?;
+        let mut jobs = connection.prepare_cached(
+            "SELECT j.id, j.reference_id, b.id, b.name, j.work_flow_id, j.created_ms,
+                j.completed_ms, CASE WHEN ?2 THEN j.data END
+             FROM jobs j JOIN batches b ON b.seq = j.batch_seq
+             WHERE j.project_id = ?1 ORDER BY j.seq",
+        )?;
+        let mut dump = StoreDump::default();
+        for project in projects {
+            let id = project.id.to_string();
+            let batches = batches
+                .query_map([&id], |row| {
+                    Ok(BatchDump {
+                        id: row.get(0)?,
+                        name: row.get(1)?,
+                        description: row.get(2)?,
+                        is_default: row.get(3)?,
+                        created_at: row.get(4)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            let jobs = jobs
+                .query_map(params![id, with_data], |row| {
+                    let created_ms: i64 = row.get(5)?;
+                    let completed_ms: Option<i64> = row.get(6)?;
+                    let data: Option<String> = row.get(7)?;
+                    Ok(JobDump {
+                        id: row.get(0)?,
+                        reference_id: row.get(1)?,
+                        batch_id: row.get(2)?,
+                        batch_name: row.get(3)?,
+                        work_flow_id: row.get(4)?,
+                        status: status(created_ms, completed_ms).to_owned(),
+                        created_ms,
+                        data: data.and_then(|text| serde_json::from_str(&text).ok()),
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            dump.projects.push(ProjectDump {
+                id: project.id,
+                name: project.name,
+                base: project.base,
+                batches,
+                jobs,
+            });
+        }
+        Ok(dump)
+    }
+
     /// Marks every job of the batch complete at `now_ms` (jobs already complete keep their
     /// time). Returns how many jobs changed.
     pub fn complete_batch(
@@ -725,6 +804,41 @@ impl Store {
             .execute(params![batch.seq, now_ms])?;
         Ok(changed as u64)
     }
+}
+
+/// Rebuilds `batches` and `jobs` of a database made when the uniqueness rules were table
+/// constraints (which SQLite cannot drop), keeping every row and its `seq`. A no-op otherwise.
+fn drop_unique_constraints(connection: &mut Connection) -> rusqlite::Result<()> {
+    let table_sql = |name: &str| -> rusqlite::Result<String> {
+        Ok(connection
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [name],
+                |row| row.get::<_, String>(0),
+            )
+            .optional()?
+            .unwrap_or_default())
+    };
+    let constrained = table_sql("jobs")?.contains("UNIQUE (project_id, reference_id)")
+        || table_sql("batches")?.contains("UNIQUE (project_id, name)");
+    if !constrained {
+        return Ok(());
+    }
+    let transaction = connection.transaction()?;
+    transaction.execute_batch(
+        "DROP INDEX IF EXISTS jobs_by_batch;
+         DROP INDEX IF EXISTS jobs_counts;
+         ALTER TABLE jobs RENAME TO jobs_constrained;
+         ALTER TABLE batches RENAME TO batches_constrained;",
+    )?;
+    transaction.execute_batch(SCHEMA)?;
+    transaction.execute_batch(
+        "INSERT INTO batches SELECT * FROM batches_constrained;
+         INSERT INTO jobs SELECT * FROM jobs_constrained;
+         DROP TABLE jobs_constrained;
+         DROP TABLE batches_constrained;",
+    )?;
+    transaction.commit()
 }
 
 fn load_secret(connection: &Connection) -> rusqlite::Result<Vec<u8>> {
@@ -746,4 +860,127 @@ fn load_secret(connection: &Connection) -> rusqlite::Result<Vec<u8>> {
         }
     };
     Ok(text.into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The schema as it was while the uniqueness rules were table constraints.
+    const CONSTRAINED_SCHEMA: &str = "
+        CREATE TABLE batches (
+            seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, project_id TEXT NOT NULL,
+            name TEXT NOT NULL, description TEXT NOT NULL, is_default INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (project_id, name)
+        );
+        CREATE TABLE jobs (
+            seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, project_id TEXT NOT NULL,
+            batch_seq INTEGER NOT NULL, reference_id TEXT NOT NULL, work_flow_id TEXT NOT NULL,
+            tag TEXT, priority_weight INTEGER NOT NULL, job_type TEXT NOT NULL, task TEXT NOT NULL,
+            data TEXT NOT NULL, frames INTEGER NOT NULL, annotations INTEGER NOT NULL,
+            created_ms INTEGER NOT NULL, completed_ms INTEGER,
+            UNIQUE (project_id, reference_id)
+        );
+        CREATE INDEX jobs_by_batch ON jobs (batch_seq, seq);
+        CREATE INDEX jobs_counts ON jobs (batch_seq, created_ms, completed_ms, frames, annotations);
+        INSERT INTO batches VALUES (7, 'b-id', 'p-id', 'week-1', '', 0, 'then');
+        INSERT INTO jobs VALUES (42, 'j-id', 'p-id', 7, 'ref-1', 'w', NULL, 5, 'NON_TEST',
+            'image', '{}', 1, 1, 1000, NULL);
+    ";
+
+    fn job(project_id: Uuid, batch_id: Uuid, reference_id: &str) -> NewJob {
+        NewJob {
+            project_id,
+            batch_id: Some(batch_id),
+            reference_id: reference_id.to_owned(),
+            work_flow_id: Uuid::nil(),
+            tag: None,
+            priority_weight: 5,
+            job_type: "NON_TEST".into(),
+            task: "image".into(),
+            data: "{}".into(),
+            frames: 1,
+            annotations: 1,
+            created_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_database_with_unique_constraints_is_migrated_keeping_every_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(CONSTRAINED_SCHEMA)
+            .unwrap();
+        let store = Store::open(Some(&path)).unwrap();
+        let connection = store.lock();
+        let sql: String = connection
+            .query_row(
+                "SELECT group_concat(sql, ';') FROM sqlite_master WHERE type = 'table'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert!(!sql.contains("UNIQUE (project_id, name)"), "{sql}");
+        assert!(!sql.contains("UNIQUE (project_id, reference_id)"), "{sql}");
+        let (seq, batch_seq, reference_id): (i64, i64, String) = connection
+            .query_row(
+                "SELECT seq, batch_seq, reference_id FROM jobs WHERE id = 'j-id'",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((seq, batch_seq, reference_id.as_str()), (42, 7, "ref-1"));
+        let batch_seq: i64 = connection
+            .query_row("SELECT seq FROM batches WHERE id = 'b-id'", [], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        assert_eq!(batch_seq, 7);
+    }
+
+    #[test]
+    fn uniqueness_holds_unless_switched_off() {
+        let store = Store::open(None).unwrap();
+        let project = Uuid::from_u128(1);
+        store
+            .provision(
+                &Seed {
+                    keys: Vec::new(),
+                    projects: vec![super::super::seed::SeedProject {
+                        id: project,
+                        name: "P".into(),
+                        base: "IMAGE".into(),
+                        workflows: vec![Uuid::nil()],
+                    }],
+                },
+                "now",
+                ExistingProjects::Update,
+            )
+            .unwrap();
+        let batch = store.create_batch(&project, "b", "", "now", true).unwrap();
+        assert!(matches!(
+            store.create_batch(&project, "b", "", "now", true),
+            Err(StoreError::DuplicateBatchName)
+        ));
+        let again = store.create_batch(&project, "b", "", "now", false).unwrap();
+        assert_ne!(batch, again);
+        store.create_job(&job(project, batch, "r"), true).unwrap();
+        assert!(matches!(
+            store.create_job(&job(project, batch, "r"), true),
+            Err(StoreError::DuplicateReference)
+        ));
+        store.create_job(&job(project, again, "r"), false).unwrap();
+        let count: i64 = store
+            .lock()
+            .query_row(
+                "SELECT COUNT(*) FROM jobs WHERE reference_id = 'r'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(count, 2);
+    }
 }

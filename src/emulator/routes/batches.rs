@@ -11,9 +11,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::super::Shared;
+use super::super::faults::Paging;
 use super::super::http::{
-    ApiError, ApiResult, MAX_TEXT_BYTES, authorize, blocking, ok, optional_string, parse_uuid,
-    path_error, query_error, read_object,
+    ApiError, ApiResult, Created, MAX_TEXT_BYTES, authorize, blocking, ok, optional_string,
+    parse_uuid, path_error, query_error, read_object,
 };
 use super::super::lifecycle::{job_status, now_ms, timestamp_now};
 use super::super::page_token;
@@ -45,15 +46,19 @@ pub async fn create(
         .unwrap_or("")
         .to_owned();
     let created_at = timestamp_now();
+    let unique = !shared.faults.behaviour().allow_duplicates;
     let batch_id = blocking(&shared, move |shared| {
         shared
             .store
-            .create_batch(&project.id, &name, &description, &created_at)
+            .create_batch(&project.id, &name, &description, &created_at, unique)
     })
     .await?;
-    Ok(ok(api::CreateBatchResponse {
-        batch_id: batch_id.to_string(),
-    }))
+    let batch_id = batch_id.to_string();
+    let mut response = ok(api::CreateBatchResponse {
+        batch_id: batch_id.clone(),
+    });
+    response.extensions_mut().insert(Created(batch_id));
+    Ok(response)
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,13 +99,16 @@ pub async fn jobs(
         shared.store.batch_jobs(batch_seq, after_seq, page_size + 1)
     })
     .await?;
-    let next_page_token = if rows.len() > page_size {
-        rows.truncate(page_size);
-        rows.last()
-            .map(|row| page_token::encode(shared.store.secret(), &batch.id, row.seq))
-            .unwrap_or_default()
-    } else {
-        String::new()
+    let more_follow = rows.len() > page_size;
+    rows.truncate(page_size);
+    let token_due = match shared.faults.behaviour().paging {
+        Paging::Standard => more_follow,
+        Paging::TokenOnLastPage => !rows.is_empty(),
+        Paging::EmptyLastPage => rows.len() == page_size,
+    };
+    let next_page_token = match rows.last() {
+        Some(last) if token_due => page_token::encode(shared.store.secret(), &batch.id, last.seq),
+        _ => String::new(),
     };
     let now = now_ms();
     let jobs = rows

@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use super::super::Shared;
 use super::super::http::{
-    ApiError, ApiResult, MAX_TEXT_BYTES, authorize, blocking, internal, ok, optional_string,
-    origin, parse_uuid, path_error, read_object,
+    ApiError, ApiResult, Created, MAX_TEXT_BYTES, authorize, blocking, internal, ok,
+    optional_string, origin, parse_uuid, path_error, read_object,
 };
 use super::super::lifecycle::{job_status, now_ms};
 use super::super::store::NewJob;
@@ -166,7 +166,8 @@ async fn create(
         annotations: analysis.annotations,
         created_ms: now_ms(),
     };
-    let (job_id, _batch) = blocking(&shared, move |shared| shared.store.create_job(&job))
+    let unique = !shared.faults.behaviour().allow_duplicates;
+    let (job_id, _batch) = blocking(&shared, move |shared| shared.store.create_job(&job, unique))
         .await
         .map_err(|error| {
             // In a create, a batch_id naming no batch of the project is an invalid parameter.
@@ -177,8 +178,9 @@ async fn create(
             }
         })?;
     let work_flow_id = work_flow_id.to_string();
-    Ok(ok(api::CreateJobResponse {
-        job_id: job_id.to_string(),
+    let job_id = job_id.to_string();
+    let mut response = ok(api::CreateJobResponse {
+        job_id: job_id.clone(),
         reference_id,
         tag: if legacy || tag.is_some() {
             Some(tag.unwrap_or_else(|| work_flow_id.clone()))
@@ -186,7 +188,9 @@ async fn create(
             None
         },
         work_flow_id: Some(work_flow_id),
-    }))
+    });
+    response.extensions_mut().insert(Created(job_id));
+    Ok(response)
 }
 
 /// `GET /v1/projects/{project_id}/jobs/{job_id}` (and `/v0/…`).

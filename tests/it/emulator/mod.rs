@@ -5,11 +5,16 @@
 
 mod admin;
 mod cli;
+mod echo;
 mod endpoints;
 mod faults;
+mod inflight;
+mod load;
+mod oracle;
 mod persistence;
 mod robustness;
 mod rules;
+mod switches;
 
 use std::time::Duration;
 
@@ -111,6 +116,30 @@ impl Env {
         }
         self.post(&format!("/v1/projects/{}/jobs", project()), &body)
             .await
+    }
+
+    /// Sends an image-job create for `reference_id` with the demo key; `Err` if no answer came.
+    pub async fn create_job_raw(&self, reference_id: &str) -> Result<StatusCode, reqwest::Error> {
+        self.client
+            .post(self.url(&format!("/v1/projects/{}/jobs", project())))
+            .header("x-api-key", DEMO_API_KEY)
+            .json(&image_job(reference_id))
+            .send()
+            .await
+            .map(|response| response.status())
+    }
+
+    /// Creates an image job with `client` on the emulator at `base`; returns the status (for
+    /// requests sent from another task).
+    pub async fn post_with(client: &reqwest::Client, base: &str, reference_id: &str) -> StatusCode {
+        client
+            .post(format!("{base}/v1/projects/{}/jobs", project()))
+            .header("x-api-key", DEMO_API_KEY)
+            .json(&image_job(reference_id))
+            .send()
+            .await
+            .unwrap()
+            .status()
     }
 
     pub async fn details(&self) -> Value {
