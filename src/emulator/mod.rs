@@ -48,7 +48,7 @@ use uuid::Uuid;
 pub use dump::{BatchDump, JobDump, ProjectDump, StoreDump};
 pub use faults::{
     ECHO_HEADER, EchoForm, ErrorRates, Faults, InjectedError, KeyEcho, Overload, Paging, Stall,
-    StallPoint, duration_text,
+    StallPoint, StorageFaults, duration_text,
 };
 pub use routes::RouteClass;
 pub use seed::{
@@ -90,6 +90,11 @@ pub struct EmulatorOptions {
     pub log_capacity: usize,
     /// Whether `/_emulator/` answers clients that are not on loopback (default false).
     pub admin_from_any_address: bool,
+    /// Host name of storage URLs (result files, masks, the attachments redirect), with this
+    /// server's port: e.g. `localhost` while the API is used as `127.0.0.1`, so that a test can
+    /// tell requests to the storage host from requests to the API. `None`: the host the client
+    /// used for the API.
+    pub storage_host: Option<String>,
 }
 
 impl Default for EmulatorOptions {
@@ -106,6 +111,7 @@ impl Default for EmulatorOptions {
             attachment_ttl: Duration::from_secs(15 * 60),
             log_capacity: 10_000,
             admin_from_any_address: false,
+            storage_host: None,
         }
     }
 }
@@ -169,6 +175,8 @@ pub(crate) struct Shared {
     stats: stats::StatsRecorder,
     options: RuntimeOptions,
     base_url: String,
+    /// `http://{storage_host}:{port}`, if a storage host is set.
+    storage_origin: Option<String>,
     /// The class of each request, by the same route table as the router.
     classifier: routes::Classifier,
 }
@@ -189,6 +197,17 @@ pub async fn start(options: EmulatorOptions) -> Result<EmulatorHandle, EmulatorE
         .check()
         .map_err(EmulatorError::InvalidOptions)?;
     options.seed.check()?;
+    if let Some(host) = &options.storage_host
+        && (host.is_empty()
+            || host.len() > 253
+            || !host
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || b".-[]:".contains(&byte)))
+    {
+        return Err(EmulatorError::InvalidOptions(format!(
+            "storage_host must be a host name or IP address, found `{host}`"
+        )));
+    }
     if options.max_body_bytes == 0 {
         return Err(EmulatorError::InvalidOptions(
             "max_body_bytes must be positive".into(),
@@ -226,6 +245,10 @@ pub async fn start(options: EmulatorOptions) -> Result<EmulatorHandle, EmulatorE
             admin_from_any_address: options.admin_from_any_address,
         },
         base_url: base_url.clone(),
+        storage_origin: options
+            .storage_host
+            .as_ref()
+            .map(|host| format!("http://{host}:{}", local.port())),
         classifier,
     });
     let router = api_router
@@ -307,6 +330,13 @@ impl EmulatorHandle {
         let held = self.shared.stats.snapshot(false).stalled;
         self.shared.faults.release();
         held
+    }
+
+    /// Expires every signed storage URL handed out so far (they answer 403 from now on; new ones
+    /// from the attachments endpoint work).
+    pub fn expire_storage_urls(&self) -> Result<(), EmulatorError> {
+        self.shared.store.expire_storage_urls()?;
+        Ok(())
     }
 
     /// Zeroes the counters and empties the request log.

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::super::Shared;
 use super::super::http::{
     ApiError, ApiResult, Created, MAX_TEXT_BYTES, authorize, blocking, internal, ok,
-    optional_string, origin, parse_uuid, path_error, read_object,
+    optional_string, parse_uuid, path_error, read_object,
 };
 use super::super::lifecycle::{job_status, now_ms};
 use super::super::store::NewJob;
@@ -212,7 +212,7 @@ pub async fn result(
     let result = (status == api::job_status::COMPLETED).then(|| {
         format!(
             "{}{}",
-            origin(&shared, &headers),
+            storage::origin(&shared, &headers),
             storage::result_path(&job)
         )
     });

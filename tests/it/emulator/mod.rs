@@ -14,6 +14,7 @@ mod oracle;
 mod persistence;
 mod robustness;
 mod rules;
+mod storage;
 mod switches;
 
 use std::time::Duration;
