@@ -33,6 +33,7 @@ mod signing;
 mod stats;
 mod store;
 mod tasks;
+mod validation;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -58,6 +59,7 @@ pub use seed::{
 pub use stats::{LogEntry, Outcome, RequestDetails, RouteClassStats, Stats, WaitFor, WaitOutcome};
 pub use store::DEFAULT_BATCH_NAME;
 use store::ExistingProjects;
+pub use validation::AttachmentValidation;
 
 /// The admin path prefix (`/_emulator`); see `docs/emulator.md` for its endpoints.
 pub const ADMIN_PREFIX: &str = admin::PREFIX;
@@ -95,6 +97,9 @@ pub struct EmulatorOptions {
     /// tell requests to the storage host from requests to the API. `None`: the host the client
     /// used for the API.
     pub storage_host: Option<String>,
+    /// Refuse job creates whose attachments cannot be read with `FS_0007`, as the real service
+    /// does (see `docs/emulator.md`); `None` (default): attachments are not looked at.
+    pub attachment_validation: Option<AttachmentValidation>,
 }
 
 impl Default for EmulatorOptions {
@@ -112,6 +117,7 @@ impl Default for EmulatorOptions {
             log_capacity: 10_000,
             admin_from_any_address: false,
             storage_host: None,
+            attachment_validation: None,
         }
     }
 }
@@ -177,6 +183,8 @@ pub(crate) struct Shared {
     base_url: String,
     /// `http://{storage_host}:{port}`, if a storage host is set.
     storage_origin: Option<String>,
+    /// Checks attachments of job creates, if attachment validation is on.
+    validator: Option<validation::Validator>,
     /// The class of each request, by the same route table as the router.
     classifier: routes::Classifier,
 }
@@ -208,6 +216,12 @@ pub async fn start(options: EmulatorOptions) -> Result<EmulatorHandle, EmulatorE
             "storage_host must be a host name or IP address, found `{host}`"
         )));
     }
+    let validator = options
+        .attachment_validation
+        .clone()
+        .map(validation::Validator::new)
+        .transpose()
+        .map_err(EmulatorError::InvalidOptions)?;
     if options.max_body_bytes == 0 {
         return Err(EmulatorError::InvalidOptions(
             "max_body_bytes must be positive".into(),
@@ -249,6 +263,7 @@ pub async fn start(options: EmulatorOptions) -> Result<EmulatorHandle, EmulatorE
             .storage_host
             .as_ref()
             .map(|host| format!("http://{host}:{}", local.port())),
+        validator,
         classifier,
     });
     let router = api_router

@@ -507,6 +507,18 @@ impl Store {
         Ok(id)
     }
 
+    /// Whether `reference_id` is taken in the project.
+    pub fn reference_taken(
+        &self,
+        project_id: &Uuid,
+        reference_id: &str,
+    ) -> Result<bool, StoreError> {
+        let connection = self.lock();
+        Ok(connection
+            .prepare_cached("SELECT 1 FROM jobs WHERE project_id = ?1 AND reference_id = ?2")?
+            .exists(params![project_id.to_string(), reference_id])?)
+    }
+
     /// Inserts a job; `FS_0001` semantics for a taken reference_id, unless `unique` is false (the
     /// `allow_duplicates` switch). Returns the job id and the id of the batch it went to.
     pub fn create_job(&self, job: &NewJob, unique: bool) -> Result<(Uuid, String), StoreError> {

@@ -4,6 +4,7 @@
 //! and talks to it with reqwest, as any client would.
 
 mod admin;
+mod attachments;
 mod cli;
 mod echo;
 mod endpoints;
