@@ -1,10 +1,14 @@
-//! Fault injection: latency, injected errors, dropped and reset connections, a rate limit.
+//! Fault injection: latency, injected errors, dropped and reset connections, a rate limit, an
+//! overload mode, storage faults, and the test switches (key echo, duplicates allowed, paging
+//! modes, stalled requests) that tests need to be able to fail.
 //!
 //! [`Faults`] is the plain, serialisable setting (options, CLI flags, `PUT /_emulator/faults`).
 //! [`FaultEngine`] turns it into decisions, one per request, from a seedable random generator,
-//! so that a test with `rng_seed` set sees the same sequence of faults on every run. Faults only
-//! ever apply to the API endpoints (`/v0`, `/v1`, `/projectsvc`), never to `/_emulator/` or to
-//! the signed storage URLs. This module decides; the server (`server`) carries the decisions out.
+//! so that a test with `rng_seed` set sees the same sequence of faults on every run. API faults
+//! apply to the API endpoints (`/v0`, `/v1`, `/projectsvc`), `storage` faults to the signed
+//! storage URLs, nothing to `/_emulator/`. The switches handlers need (duplicates, paging) are
+//! read through [`FaultEngine::behaviour`]. This module decides; the server (`server`) carries
+//! the decisions out. Everything is off by default; `docs/emulator.md` gives the semantics.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -4,7 +4,10 @@
 //! integration test and benchmark talks to, and the reference for what the client must handle.
 //! It serves every endpoint of `gtstudio-api.md` §5 with the path variants of §2, enforces every
 //! documented rule, keeps its state in SQLite, moves jobs to `completed` over time, and injects
-//! faults on demand. `docs/emulator.md` lists the choices made where the API docs are silent.
+//! faults on demand. For tests that must be able to fail it also has switches no good server
+//! has (echoing the key, allowing duplicates, paging modes, stalled requests, overload) and an
+//! oracle independent of gtform's reader (the store read and the request log).
+//! `docs/emulator.md` lists the choices made where the API docs are silent.
 //!
 //! **Boundary:** this module imports nothing from the crate except `crate::api` (the wire
 //! types), so that a bug in the config, planner or client code cannot hide behind an emulator

@@ -1,5 +1,10 @@
 //! The accept loop: connections, faults, counters and shutdown.
 //!
+//! Each request is classified (by the route table), counted on arrival, given its faults in the
+//! documented order (reset, rate limit, stall, latency, key echo, injected or overload error),
+//! handled by the router, and counted again when it ends, whatever its end; create bodies are
+//! read first while the request log is kept, so the log names every create.
+//!
 //! The emulator runs its own loop over hyper-util's `auto::Builder` instead of `axum::serve`
 //! because two faults act on the connection, not on a response: *commit-then-drop* closes the
 //! connection after a create was stored, without writing a byte, and *reset* closes it with
