@@ -11,8 +11,9 @@ use std::time::Duration;
 use super::{CliError, Ui, exit};
 use crate::config;
 use crate::emulator::{
-    self, DEMO_API_KEY, DEMO_PROJECT_ID, DEMO_WORKFLOW_ID, EchoForm, EmulatorOptions, Faults,
-    InjectedError, KeyEcho, Overload, Paging, Seed, Stall, StallPoint, duration_text,
+    self, AttachmentValidation, DEMO_API_KEY, DEMO_PROJECT_ID, DEMO_WORKFLOW_ID, EchoForm,
+    EmulatorOptions, Faults, InjectedError, KeyEcho, Overload, Paging, Seed, Stall, StallPoint,
+    StorageFaults, duration_text,
 };
 
 /// Default port of `gtform emulator`.
@@ -84,6 +85,24 @@ pub struct EmulatorArgs {
     /// (HTTP 503) with probability min(0.5, in flight ÷ N − 1)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub overload_capacity: Option<u32>,
+    /// Host name of storage URLs (result files, masks, the attachments redirect), e.g.
+    /// localhost while clients use 127.0.0.1 for the API (default: the host the client used)
+    #[arg(long, value_name = "NAME")]
+    pub storage_host: Option<String>,
+    /// Probability that a storage download is answered 503
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub storage_error_rate: f64,
+    /// Probability that a storage download drops mid-body
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub storage_drop_rate: f64,
+    /// Refuse job creates whose attachments cannot be read (FS_0007): http(s) files on loopback
+    /// are fetched, s3:// objects looked up on --s3-endpoint
+    #[arg(long)]
+    pub validate_attachments: bool,
+    /// S3-compatible endpoint for s3:// attachments, e.g. http://127.0.0.1:5000 (implies
+    /// --validate-attachments)
+    #[arg(long, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
     /// Largest accepted request body in bytes
     #[arg(long, value_name = "BYTES", default_value_t = 8 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -150,6 +169,11 @@ impl EmulatorArgs {
             }),
             allow_duplicates: self.allow_duplicates,
             paging: self.paging,
+            storage: StorageFaults {
+                error_rate: self.storage_error_rate,
+                drop_rate: self.storage_drop_rate,
+                ..StorageFaults::default()
+            },
             overload: self.overload_capacity.map(|capacity| Overload {
                 capacity,
                 ..Overload::default()
@@ -195,6 +219,13 @@ pub async fn run(args: EmulatorArgs, ui: &mut Ui) -> Result<ExitCode, CliError> 
         auth_failure_status: args.auth_failure_status,
         faults,
         max_body_bytes: args.max_body_bytes,
+        storage_host: args.storage_host.clone(),
+        attachment_validation: (args.validate_attachments || args.s3_endpoint.is_some()).then(
+            || AttachmentValidation {
+                s3_endpoint: args.s3_endpoint.clone(),
+                ..AttachmentValidation::default()
+            },
+        ),
         ..EmulatorOptions::default()
     };
     let handle = emulator::start(options).await.map_err(|error| {

@@ -52,6 +52,7 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/_emulator/store", get(store_dump))
         .route("/_emulator/wait", get(wait))
         .route("/_emulator/release", post(release))
+        .route("/_emulator/storage/expire", post(expire_storage_urls))
 }
 
 async fn health(State(shared): State<Arc<Shared>>) -> Response {
@@ -159,6 +160,14 @@ async fn wait(
         stalled: query.stalled,
     };
     Ok(ok(shared.stats.wait_for(condition, timeout).await))
+}
+
+async fn expire_storage_urls(State(shared): State<Arc<Shared>>) -> Result<Response, ApiError> {
+    let worker = Arc::clone(&shared);
+    let generation = tokio::task::spawn_blocking(move || worker.store.expire_storage_urls())
+        .await
+        .map_err(|error| internal(&error.to_string()))??;
+    Ok(ok(json!({ "generation": generation })))
 }
 
 async fn release(State(shared): State<Arc<Shared>>) -> Response {

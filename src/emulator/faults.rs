@@ -1,10 +1,14 @@
-//! Fault injection: latency, injected errors, dropped and reset connections, a rate limit.
+//! Fault injection: latency, injected errors, dropped and reset connections, a rate limit, an
+//! overload mode, storage faults, and the test switches (key echo, duplicates allowed, paging
+//! modes, stalled requests) that tests need to be able to fail.
 //!
 //! [`Faults`] is the plain, serialisable setting (options, CLI flags, `PUT /_emulator/faults`).
 //! [`FaultEngine`] turns it into decisions, one per request, from a seedable random generator,
-//! so that a test with `rng_seed` set sees the same sequence of faults on every run. Faults only
-//! ever apply to the API endpoints (`/v0`, `/v1`, `/projectsvc`), never to `/_emulator/` or to
-//! the signed storage URLs. This module decides; the server (`server`) carries the decisions out.
+//! so that a test with `rng_seed` set sees the same sequence of faults on every run. API faults
+//! apply to the API endpoints (`/v0`, `/v1`, `/projectsvc`), `storage` faults to the signed
+//! storage URLs, nothing to `/_emulator/`. The switches handlers need (duplicates, paging) are
+//! read through [`FaultEngine::behaviour`]. This module decides; the server (`server`) carries
+//! the decisions out. Everything is off by default; `docs/emulator.md` gives the semantics.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -64,6 +68,31 @@ pub struct Faults {
     /// A server whose latency and error rate grow with the requests in flight beyond a
     /// capacity; `None`: load changes nothing.
     pub overload: Option<Overload>,
+    /// Faults of the storage URLs (downloads of result files and masks); the others never apply
+    /// to them.
+    pub storage: StorageFaults,
+}
+
+/// Faults of storage downloads, per request, in this order: latency, error, drop.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageFaults {
+    /// Delay before a storage request is handled.
+    #[serde(with = "duration_text")]
+    pub latency: Duration,
+    /// Probability of an HTTP 503 with a cloud store's XML error body (`SlowDown`).
+    pub error_rate: f64,
+    /// Probability that a download drops mid-body: status, headers (with the full
+    /// `Content-Length`) and half the body are sent, then the connection closes.
+    pub drop_rate: f64,
+}
+
+/// What happens to one storage request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StorageAdmission {
+    pub delay: Duration,
+    pub error: bool,
+    pub drop: bool,
 }
 
 /// An overloaded server. With `n` API requests in flight when a request arrives (itself
@@ -417,6 +446,11 @@ impl Faults {
                 return Err("`overload.error_slope` must be a number of at least 0".into());
             }
         }
+        probability("storage.error_rate", self.storage.error_rate)?;
+        probability("storage.drop_rate", self.storage.drop_rate)?;
+        if self.storage.latency > Duration::from_secs(3600) {
+            return Err("latencies above one hour are refused".into());
+        }
         if let Some(stall) = &self.stall {
             if stall.nth == 0 || stall.count == 0 {
                 return Err("`stall.nth` and `stall.count` must be at least 1".into());
@@ -671,6 +705,22 @@ impl FaultEngine {
             echo,
             error,
             rate_limit,
+        }
+    }
+
+    /// Decides what happens to the next storage request.
+    pub fn admit_storage(&self) -> StorageAdmission {
+        let mut state = self.lock();
+        let state = &mut *state;
+        let faults = state.faults.storage;
+        let mut draw =
+            |probability: f64| probability > 0.0 && state.rng.random::<f64>() < probability;
+        let error = draw(faults.error_rate);
+        let drop = !error && draw(faults.drop_rate);
+        StorageAdmission {
+            delay: faults.latency,
+            error,
+            drop,
         }
     }
 

@@ -4,7 +4,10 @@
 //! integration test and benchmark talks to, and the reference for what the client must handle.
 //! It serves every endpoint of `gtstudio-api.md` §5 with the path variants of §2, enforces every
 //! documented rule, keeps its state in SQLite, moves jobs to `completed` over time, and injects
-//! faults on demand. `docs/emulator.md` lists the choices made where the API docs are silent.
+//! faults on demand. For tests that must be able to fail it also has switches no good server
+//! has (echoing the key, allowing duplicates, paging modes, stalled requests, overload) and an
+//! oracle independent of gtform's reader (the store read and the request log).
+//! `docs/emulator.md` lists the choices made where the API docs are silent.
 //!
 //! **Boundary:** this module imports nothing from the crate except `crate::api` (the wire
 //! types), so that a bug in the config, planner or client code cannot hide behind an emulator
@@ -33,6 +36,7 @@ mod signing;
 mod stats;
 mod store;
 mod tasks;
+mod validation;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -48,7 +52,7 @@ use uuid::Uuid;
 pub use dump::{BatchDump, JobDump, ProjectDump, StoreDump};
 pub use faults::{
     ECHO_HEADER, EchoForm, ErrorRates, Faults, InjectedError, KeyEcho, Overload, Paging, Stall,
-    StallPoint, duration_text,
+    StallPoint, StorageFaults, duration_text,
 };
 pub use routes::RouteClass;
 pub use seed::{
@@ -58,6 +62,7 @@ pub use seed::{
 pub use stats::{LogEntry, Outcome, RequestDetails, RouteClassStats, Stats, WaitFor, WaitOutcome};
 pub use store::DEFAULT_BATCH_NAME;
 use store::ExistingProjects;
+pub use validation::AttachmentValidation;
 
 /// The admin path prefix (`/_emulator`); see `docs/emulator.md` for its endpoints.
 pub const ADMIN_PREFIX: &str = admin::PREFIX;
@@ -90,6 +95,14 @@ pub struct EmulatorOptions {
     pub log_capacity: usize,
     /// Whether `/_emulator/` answers clients that are not on loopback (default false).
     pub admin_from_any_address: bool,
+    /// Host name of storage URLs (result files, masks, the attachments redirect), with this
+    /// server's port: e.g. `localhost` while the API is used as `127.0.0.1`, so that a test can
+    /// tell requests to the storage host from requests to the API. `None`: the host the client
+    /// used for the API.
+    pub storage_host: Option<String>,
+    /// Refuse job creates whose attachments cannot be read with `FS_0007`, as the real service
+    /// does (see `docs/emulator.md`); `None` (default): attachments are not looked at.
+    pub attachment_validation: Option<AttachmentValidation>,
 }
 
 impl Default for EmulatorOptions {
@@ -106,6 +119,8 @@ impl Default for EmulatorOptions {
             attachment_ttl: Duration::from_secs(15 * 60),
             log_capacity: 10_000,
             admin_from_any_address: false,
+            storage_host: None,
+            attachment_validation: None,
         }
     }
 }
@@ -169,6 +184,10 @@ pub(crate) struct Shared {
     stats: stats::StatsRecorder,
     options: RuntimeOptions,
     base_url: String,
+    /// `http://{storage_host}:{port}`, if a storage host is set.
+    storage_origin: Option<String>,
+    /// Checks attachments of job creates, if attachment validation is on.
+    validator: Option<validation::Validator>,
     /// The class of each request, by the same route table as the router.
     classifier: routes::Classifier,
 }
@@ -189,6 +208,23 @@ pub async fn start(options: EmulatorOptions) -> Result<EmulatorHandle, EmulatorE
         .check()
         .map_err(EmulatorError::InvalidOptions)?;
     options.seed.check()?;
+    if let Some(host) = &options.storage_host
+        && (host.is_empty()
+            || host.len() > 253
+            || !host
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || b".-[]:".contains(&byte)))
+    {
+        return Err(EmulatorError::InvalidOptions(format!(
+            "storage_host must be a host name or IP address, found `{host}`"
+        )));
+    }
+    let validator = options
+        .attachment_validation
+        .clone()
+        .map(validation::Validator::new)
+        .transpose()
+        .map_err(EmulatorError::InvalidOptions)?;
     if options.max_body_bytes == 0 {
         return Err(EmulatorError::InvalidOptions(
             "max_body_bytes must be positive".into(),
@@ -226,6 +262,11 @@ pub async fn start(options: EmulatorOptions) -> Result<EmulatorHandle, EmulatorE
             admin_from_any_address: options.admin_from_any_address,
         },
         base_url: base_url.clone(),
+        storage_origin: options
+            .storage_host
+            .as_ref()
+            .map(|host| format!("http://{host}:{}", local.port())),
+        validator,
         classifier,
     });
     let router = api_router
@@ -307,6 +348,13 @@ impl EmulatorHandle {
         let held = self.shared.stats.snapshot(false).stalled;
         self.shared.faults.release();
         held
+    }
+
+    /// Expires every signed storage URL handed out so far (they answer 403 from now on; new ones
+    /// from the attachments endpoint work).
+    pub fn expire_storage_urls(&self) -> Result<(), EmulatorError> {
+        self.shared.store.expire_storage_urls()?;
+        Ok(())
     }
 
     /// Zeroes the counters and empties the request log.

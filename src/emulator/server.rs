@@ -1,5 +1,10 @@
 //! The accept loop: connections, faults, counters and shutdown.
 //!
+//! Each request is classified (by the route table), counted on arrival, given its faults in the
+//! documented order (reset, rate limit, stall, latency, key echo, injected or overload error),
+//! handled by the router, and counted again when it ends, whatever its end; create bodies are
+//! read first while the request log is kept, so the log names every create.
+//!
 //! The emulator runs its own loop over hyper-util's `auto::Builder` instead of `axum::serve`
 //! because two faults act on the connection, not on a response: *commit-then-drop* closes the
 //! connection after a create was stored, without writing a byte, and *reset* closes it with
@@ -20,6 +25,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderValue, Request, Response, StatusCode, header};
 use axum::response::IntoResponse;
+use futures::StreamExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -361,6 +367,16 @@ async fn handle(
         }
     }
     let rate_limit = proceed.and_then(|(.., rate_limit)| rate_limit);
+    let storage_faults = (endpoint == RouteClass::Storage).then(|| shared.faults.admit_storage());
+    if let Some(storage) = storage_faults {
+        if !storage.delay.is_zero() {
+            tokio::time::sleep(storage.delay).await;
+        }
+        if storage.error {
+            flight.finish(Some(503), Some(STORAGE_503.to_owned()), Outcome::Answered);
+            return Ok(storage_unavailable());
+        }
+    }
     let stall = shared.faults.stall(endpoint);
     if let Some((StallPoint::BeforeHandling, timeout)) = stall {
         hold(&shared, timeout).await;
@@ -399,6 +415,10 @@ async fn handle(
     if let Some((StallPoint::AfterHandling, timeout)) = stall {
         hold(&shared, timeout).await;
     }
+    if storage_faults.is_some_and(|storage| storage.drop) && status == StatusCode::OK {
+        flight.finish(Some(status.as_u16()), None, Outcome::Truncated);
+        return Ok(truncated(response).await);
+    }
     if endpoint.is_create() && status == StatusCode::OK && shared.faults.drop_after_commit() {
         flight.finish(None, None, Outcome::Dropped);
         control.drop_connection();
@@ -412,6 +432,43 @@ async fn handle(
     let mut response = response;
     rate_limit_headers(&mut response, rate_limit);
     Ok(response)
+}
+
+/// The code the request log records for a storage 503.
+const STORAGE_503: &str = "storage_503";
+
+/// A cloud store's "slow down" answer.
+fn storage_unavailable() -> Response<Body> {
+    let mut response = Response::new(Body::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code>\
+         <Message>Please reduce your request rate.</Message></Error>",
+    ));
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
+    response
+}
+
+/// `response` with its full `Content-Length` but only half its body, after which the body fails
+/// and the connection closes.
+async fn truncated(response: Response<Body>) -> Response<Body> {
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    let half = bytes.slice(..bytes.len() / 2);
+    // The pause lets the server flush the status, headers and first half before the failure
+    // closes the connection.
+    let chunks = futures::stream::iter([Ok(half)]).chain(futures::stream::once(async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        Err(io::Error::other("dropped by fault injection"))
+    }));
+    Response::from_parts(parts, Body::from_stream(chunks))
 }
 
 /// Adds the `X-RateLimit-*` headers when a rate limit is in force.

@@ -25,6 +25,9 @@ pub enum Outcome {
     Reset,
     /// The client went away before the answer was ready.
     Abandoned,
+    /// The answer was cut short: status, headers and part of the body, then the connection
+    /// closed (the storage `drop_rate` fault).
+    Truncated,
 }
 
 /// Counters of one route class.
@@ -283,7 +286,7 @@ impl StatsRecorder {
             match finished.outcome {
                 Outcome::Dropped => stats.dropped += 1,
                 Outcome::Reset => stats.reset += 1,
-                Outcome::Answered | Outcome::Abandoned => {}
+                Outcome::Answered | Outcome::Abandoned | Outcome::Truncated => {}
             }
             if let Some(status) = finished.status {
                 *stats.by_status.entry(status).or_default() += 1;
@@ -296,7 +299,7 @@ impl StatsRecorder {
             match finished.outcome {
                 Outcome::Dropped => class.dropped += 1,
                 Outcome::Reset => class.reset += 1,
-                Outcome::Answered | Outcome::Abandoned => {}
+                Outcome::Answered | Outcome::Abandoned | Outcome::Truncated => {}
             }
             if let Some(status) = finished.status {
                 *class.by_status.entry(status).or_default() += 1;

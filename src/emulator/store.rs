@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, RwLock};
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -208,6 +209,8 @@ pub struct Store {
     connection: Mutex<Connection>,
     directory: RwLock<Directory>,
     secret: Vec<u8>,
+    /// Signed storage URLs of an older generation are expired (kept in `meta`).
+    storage_generation: AtomicU64,
 }
 
 impl Store {
@@ -252,10 +255,23 @@ impl Store {
                 None => EmulatorError::Database(error),
             })?;
         let secret = load_secret(&connection).map_err(EmulatorError::Database)?;
+        let storage_generation: Option<String> = connection
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'storage_generation'",
+                [],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(EmulatorError::Database)?;
         let store = Store {
             connection: Mutex::new(connection),
             directory: RwLock::new(Directory::default()),
             secret,
+            storage_generation: AtomicU64::new(
+                storage_generation
+                    .and_then(|text| text.parse().ok())
+                    .unwrap_or(0),
+            ),
         };
         store.reload_directory()?;
         Ok(store)
@@ -264,6 +280,25 @@ impl Store {
     /// The per-database secret that signs page tokens and storage URLs (kept across restarts).
     pub fn secret(&self) -> &[u8] {
         &self.secret
+    }
+
+    /// The generation signed storage URLs must have to be valid.
+    pub fn storage_generation(&self) -> u64 {
+        self.storage_generation.load(Ordering::SeqCst)
+    }
+
+    /// Expires every signed storage URL handed out so far; returns the new generation.
+    pub fn expire_storage_urls(&self) -> Result<u64, StoreError> {
+        let connection = self.lock();
+        let generation = self.storage_generation.load(Ordering::SeqCst) + 1;
+        connection
+            .prepare_cached(
+                "INSERT INTO meta (key, value) VALUES ('storage_generation', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute([generation.to_string()])?;
+        self.storage_generation.store(generation, Ordering::SeqCst);
+        Ok(generation)
     }
 
     /// Upserts the keys, workflows and access of `seed` and adds its new projects, creating
@@ -470,6 +505,18 @@ impl Store {
             return Err(StoreError::DuplicateBatchName);
         }
         Ok(id)
+    }
+
+    /// Whether `reference_id` is taken in the project.
+    pub fn reference_taken(
+        &self,
+        project_id: &Uuid,
+        reference_id: &str,
+    ) -> Result<bool, StoreError> {
+        let connection = self.lock();
+        Ok(connection
+            .prepare_cached("SELECT 1 FROM jobs WHERE project_id = ?1 AND reference_id = ?2")?
+            .exists(params![project_id.to_string(), reference_id])?)
     }
 
     /// Inserts a job; `FS_0001` semantics for a taken reference_id, unless `unique` is false (the

@@ -10,9 +10,7 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 
 use super::super::Shared;
-use super::super::http::{
-    ApiError, ApiResult, blocking, internal, key_access, origin, query_error,
-};
+use super::super::http::{ApiError, ApiResult, blocking, internal, key_access, query_error};
 use super::super::lifecycle::now_secs;
 use super::super::signing::storage_signature;
 use super::storage::{self, StoragePath};
@@ -65,15 +63,17 @@ pub async fn redirect(
     })
     .await?
     .ok_or_else(not_found)?;
-    let origin = origin(&shared, &headers);
+    let origin = storage::origin(&shared, &headers);
     if storage::content(&shared, &job, &batch_id, &object, &origin).is_none() {
         return Err(not_found());
     }
     let expires = Duration::from_secs(now_secs())
         .saturating_add(shared.options.attachment_ttl)
         .as_secs();
-    let signature = storage_signature(shared.store.secret(), path, expires);
-    let location = format!("{origin}{path}?expires={expires}&signature={signature}");
+    let generation = shared.store.storage_generation();
+    let signature = storage_signature(shared.store.secret(), path, expires, generation);
+    let location =
+        format!("{origin}{path}?expires={expires}&generation={generation}&signature={signature}");
     let mut response = StatusCode::FOUND.into_response();
     match HeaderValue::from_str(&location) {
         Ok(value) => {

@@ -13,13 +13,17 @@ use uuid::Uuid;
 use super::super::Shared;
 use super::super::http::{
     ApiError, ApiResult, Created, MAX_TEXT_BYTES, authorize, blocking, internal, ok,
-    optional_string, origin, parse_uuid, path_error, read_object,
+    optional_string, parse_uuid, path_error, read_object, truncate,
 };
 use super::super::lifecycle::{job_status, now_ms};
-use super::super::store::NewJob;
+use super::super::store::{NewJob, StoreError};
 use super::super::tasks::{self, DataError};
 use super::storage;
 use crate::api::{self, codes};
+
+/// `FS_0007`: an attachment could not be accessed or copied (`gtstudio-api.md` §11; not in
+/// `api::codes`, which holds what the client needs).
+const ATTACHMENT_UNREADABLE: &str = "FS_0007";
 
 /// `POST /v1/projects/{project_id}/jobs`.
 pub async fn create_v1(
@@ -167,6 +171,32 @@ async fn create(
         created_ms: now_ms(),
     };
     let unique = !shared.faults.behaviour().allow_duplicates;
+    if let Some(validator) = &shared.validator {
+        // A taken reference_id is FS_0001 whatever its attachments, so that a client retrying
+        // a create it lost the answer to learns that its job exists.
+        if unique {
+            let (project_id, reference_id) = (job.project_id, job.reference_id.clone());
+            if blocking(&shared, move |shared| {
+                shared.store.reference_taken(&project_id, &reference_id)
+            })
+            .await?
+            {
+                return Err(StoreError::DuplicateReference.into());
+            }
+        }
+        if let Some((url, problem)) = validator
+            .unreadable(body.get("data").unwrap_or(&Value::Null))
+            .await
+        {
+            return Err(ApiError::new(
+                ATTACHMENT_UNREADABLE,
+                format!(
+                    "Attachment could not be accessed or copied: `{}` ({problem})",
+                    truncate(&url, 300)
+                ),
+            ));
+        }
+    }
     let (job_id, _batch) = blocking(&shared, move |shared| shared.store.create_job(&job, unique))
         .await
         .map_err(|error| {
@@ -212,7 +242,7 @@ pub async fn result(
     let result = (status == api::job_status::COMPLETED).then(|| {
         format!(
             "{}{}",
-            origin(&shared, &headers),
+            storage::origin(&shared, &headers),
             storage::result_path(&job)
         )
     });

@@ -14,7 +14,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::super::Shared;
-use super::super::http::{ApiError, ApiResult, blocking, origin};
+use super::super::http::{self, ApiError, ApiResult, blocking};
 use super::super::lifecycle::{job_status, now_ms, now_secs};
 use super::super::signing::storage_signature;
 use super::super::store::JobFull;
@@ -23,6 +23,15 @@ use crate::api::{self, codes};
 
 /// The route pattern of storage objects.
 pub const ROUTE: &str = "/storage/{*object}";
+
+/// `http://host:port` of storage URLs: the configured storage host (`storage_host`), else the
+/// host the client used for the API.
+pub fn origin(shared: &Shared, headers: &HeaderMap) -> String {
+    shared
+        .storage_origin
+        .clone()
+        .unwrap_or_else(|| http::origin(shared, headers))
+}
 
 /// `/storage/pr/{project}/bt/{batch}/jb/{job}`: where a job's objects live.
 fn job_prefix(job: &JobFull) -> String {
@@ -137,6 +146,7 @@ pub fn content(
 #[derive(Debug, Deserialize)]
 pub struct SignedQuery {
     expires: Option<String>,
+    generation: Option<String>,
     signature: Option<String>,
 }
 
@@ -154,17 +164,18 @@ pub async fn serve(
     let Ok(Query(query)) = query else {
         return Err(forbidden("missing or invalid signature"));
     };
-    let expires = query
-        .expires
-        .as_deref()
-        .and_then(|text| text.parse::<u64>().ok());
-    let (Some(expires), Some(signature)) = (expires, query.signature) else {
+    let number = |text: Option<&str>| text.and_then(|text| text.parse::<u64>().ok());
+    let (Some(expires), Some(generation), Some(signature)) = (
+        number(query.expires.as_deref()),
+        number(query.generation.as_deref()),
+        query.signature,
+    ) else {
         return Err(forbidden("missing or invalid signature"));
     };
-    if storage_signature(shared.store.secret(), path, expires) != signature {
+    if storage_signature(shared.store.secret(), path, expires, generation) != signature {
         return Err(forbidden("missing or invalid signature"));
     }
-    if now_secs() > expires {
+    if now_secs() > expires || generation < shared.store.storage_generation() {
         return Err(forbidden("the signed URL has expired"));
     }
     let not_found =

@@ -90,6 +90,14 @@ fn bad_flags_and_seeds_exit_1_with_a_message() {
         vec!["--complete-after", "soon"],
         vec!["--seed", seed.to_str().unwrap()],
         vec!["--seed", "/nonexistent/seed.yaml"],
+        vec!["--echo-api-key", "xml"],
+        vec!["--paging", "sometimes"],
+        vec!["--stall-create", "0"],
+        vec!["--stall-at", "midway"],
+        vec!["--overload-capacity", "0"],
+        vec!["--storage-drop-rate", "2"],
+        vec!["--storage-host", "no such host"],
+        vec!["--s3-endpoint", "ftp://x"],
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_gtform"))
             .arg("emulator")
@@ -101,4 +109,71 @@ fn bad_flags_and_seeds_exit_1_with_a_message() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains("error"), "{args:?}: {stderr}");
     }
+}
+
+#[tokio::test]
+async fn test_switch_flags_take_effect() {
+    let (mut child, line) = spawn(&[
+        "--port",
+        "0",
+        "--echo-api-key",
+        "html",
+        "--allow-duplicates",
+        "--paging",
+        "empty_last_page",
+        "--stall-create",
+        "3",
+        "--stall-at",
+        "after_handling",
+        "--overload-capacity",
+        "12",
+        "--storage-error-rate",
+        "0.25",
+        "--storage-drop-rate",
+        "0.5",
+        "--storage-host",
+        "localhost",
+        "--validate-attachments",
+    ]);
+    let url = line
+        .trim()
+        .strip_prefix("gtform emulator listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+        .to_owned();
+    let body: Value = reqwest::get(format!("{url}/_emulator/faults"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let echo: Value = reqwest::Client::new()
+        .get(format!(
+            "{url}/v1/projects/{}/details",
+            gtform::emulator::DEMO_PROJECT_ID
+        ))
+        .header("x-api-key", gtform::emulator::DEMO_API_KEY)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .map(Value::String)
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let faults = &body["data"];
+    assert_eq!(faults["echo_api_key"]["form"], "html", "{faults}");
+    assert_eq!(faults["allow_duplicates"], true);
+    assert_eq!(faults["paging"], "empty_last_page");
+    assert_eq!(faults["stall"]["nth"], 3);
+    assert_eq!(faults["stall"]["at"], "after_handling");
+    assert_eq!(faults["overload"]["capacity"], 12);
+    assert_eq!(faults["storage"]["error_rate"], 0.25);
+    assert_eq!(faults["storage"]["drop_rate"], 0.5);
+    assert!(
+        echo.as_str()
+            .unwrap()
+            .contains(gtform::emulator::DEMO_API_KEY),
+        "{echo}"
+    );
 }

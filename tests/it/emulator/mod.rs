@@ -4,6 +4,7 @@
 //! and talks to it with reqwest, as any client would.
 
 mod admin;
+mod attachments;
 mod cli;
 mod echo;
 mod endpoints;
@@ -14,6 +15,7 @@ mod oracle;
 mod persistence;
 mod robustness;
 mod rules;
+mod storage;
 mod switches;
 
 use std::time::Duration;
