@@ -12,6 +12,7 @@
 //! * `state`: reading the remote state of the projects a workspace names.
 //! * `plan`: the pure planner (`Workspace` + `RemoteState` → `Plan`) and its renderers.
 //! * `apply`: executing a plan: concurrent, adaptive, exactly-once creates.
+//! * `text`: counts, plurals and thousands separators in messages.
 //! * `emulator`: a faithful local GT Studio server (axum + SQLite) with fault injection.
 
 pub mod api;
@@ -25,3 +26,4 @@ pub mod hex;
 pub mod plan;
 pub mod schema;
 pub mod state;
+pub mod text;

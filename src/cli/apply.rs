@@ -12,7 +12,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::apply::{self, ApplyEvent, ApplyObserver, ApplyOptions, ApplyReport};
 use crate::plan::Plan;
-use crate::plan::render::{self, RenderOptions, counted, group_thousands};
+use crate::plan::render::{self, RenderOptions};
+use crate::text::{counted, group_thousands};
 
 use super::plan::fail_on_conflicts;
 use super::session::{self, ConnectionArgs, Session};

@@ -7,6 +7,7 @@ use crate::diagnostic;
 use crate::plan::render::{self, RenderOptions};
 use crate::plan::saved::SavedPlan;
 use crate::plan::{Plan, json};
+use crate::text::counted;
 
 use super::session::{self, ConnectionArgs};
 use super::show::is_saved_plan_file;
@@ -84,9 +85,8 @@ pub fn fail_on_conflicts(plan: &Plan, ui: &mut Ui) -> Result<(), CliError> {
     }
     ui.err(&diagnostic::render(&conflicts, ui.color));
     Err(CliError::new(format!(
-        "the plan has {} {}: the workspace cannot be reached as written",
-        conflicts.len(),
-        if conflicts.len() == 1 { "conflict" } else { "conflicts" }
+        "the plan has {}: the workspace cannot be reached as written",
+        counted(conflicts.len() as u64, "conflict", "conflicts")
     ))
     .hint("nothing on the server can be changed or deleted through the API; change the workspace to match it"))
 }

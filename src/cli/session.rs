@@ -14,6 +14,7 @@ use crate::plan::render::EndpointInfo;
 use crate::plan::saved::SavedEndpoint;
 use crate::plan::{self, Plan, Scope, Target};
 use crate::state::{self, FetchOptions, RemoteState};
+use crate::text::{counted, plural};
 
 use super::{CliError, Ui};
 
@@ -58,11 +59,7 @@ pub fn load_workspace(path: &Path, ui: &mut Ui) -> Result<Workspace, CliError> {
             "could not load `{}` ({} {})",
             path.display(),
             diagnostics.len(),
-            if diagnostics.len() == 1 {
-                "error"
-            } else {
-                "errors"
-            }
+            plural(diagnostics.len() as u64, "error", "errors")
         ))
     })
 }
@@ -339,13 +336,8 @@ pub async fn read_state(
     ui: &mut Ui,
 ) -> Result<RemoteState, CliError> {
     ui.status(&format!(
-        "Reading {} {} from {}…",
-        project_ids.len(),
-        if project_ids.len() == 1 {
-            "project"
-        } else {
-            "projects"
-        },
+        "Reading {} from {}…",
+        counted(project_ids.len() as u64, "project", "projects"),
         session.endpoint_info.url
     ));
     state::fetch(&session.client, project_ids, FetchOptions::default())
