@@ -4,8 +4,10 @@
 //! `Result<ExitCode, CliError>`; `main` renders the error and maps it to exit code 1.
 
 mod apply;
+mod apply_summary;
 mod emulator;
 mod plan;
+mod progress;
 mod schema;
 mod session;
 mod show;

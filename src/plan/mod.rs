@@ -11,7 +11,7 @@
 pub mod json;
 pub mod render;
 pub mod saved;
-mod serde_location;
+pub(crate) mod serde_location;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;

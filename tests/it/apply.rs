@@ -481,6 +481,10 @@ async fn a_batch_created_meanwhile_is_adopted_and_a_job_created_elsewhere_is_rep
     assert_eq!(report.failures.len(), 1, "{report:?}");
     let failure = &report.failures[0];
     assert_eq!(failure.reference_id.as_deref(), Some("cam-0002"));
+    assert_eq!(
+        failure.kind, None,
+        "no request failed: the job sits elsewhere"
+    );
     assert!(
         failure.error.contains("batch `elsewhere`"),
         "{}",
@@ -538,6 +542,13 @@ async fn a_key_the_server_stops_accepting_ends_apply_early() {
         rig.server.stats().api_requests()
     );
     assert!(report.jobs_not_attempted > 250, "{report:?}");
+    assert!(
+        report
+            .failures
+            .iter()
+            .any(|failure| failure.kind == Some(gtform::client::FailureKind::BadKey)),
+        "the failures keep what the server's answer meant: {report:?}"
+    );
 }
 
 /// Runs `gtform ARGS` on a pseudo-terminal (util-linux `script`), typing `input`.
