@@ -73,3 +73,14 @@ pub(crate) fn as_text<T: Display, S: Serializer>(
 ) -> Result<S::Ok, S::Error> {
     serializer.collect_str(value)
 }
+
+/// The same for an optional value: its text, or `null`.
+pub(crate) fn as_optional_text<T: Display, S: Serializer>(
+    value: &Option<T>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => serializer.collect_str(value),
+        None => serializer.serialize_none(),
+    }
+}
