@@ -106,7 +106,7 @@ async fn prepare_workspace(args: &ApplyArgs, ui: &mut Ui) -> Result<(Session, Pl
     if !args.json {
         ui.out(&render::human(
             &planned.plan,
-            &planned.session.endpoint_info,
+            &planned.session.endpoint_label,
             RenderOptions {
                 verbose: args.connection.verbose,
                 color: ui.stdout_color,
@@ -135,7 +135,7 @@ async fn prepare_saved(args: &ApplyArgs, ui: &mut Ui) -> Result<(Session, Plan),
     if !args.json {
         ui.out(&render::human(
             &saved.plan,
-            &session.endpoint_info,
+            &session.endpoint_label,
             RenderOptions {
                 verbose: args.connection.verbose,
                 color: ui.stdout_color,

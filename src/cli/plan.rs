@@ -37,7 +37,7 @@ pub struct PlanArgs {
 pub async fn run(args: PlanArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
     let planned = session::load_and_plan(&args.path, &args.target, &args.connection, ui).await?;
     let fingerprint = planned.plan.state_fingerprint(&planned.remote);
-    let endpoint_info = &planned.session.endpoint_info;
+    let endpoint_info = &planned.session.endpoint_label;
     if args.json {
         ui.out(&json::document(&planned.plan, endpoint_info, &fingerprint));
     } else {
@@ -54,7 +54,7 @@ pub async fn run(args: PlanArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
     if let Some(out) = &args.out {
         let saved = SavedPlan::new(
             args.path.clone(),
-            planned.session.saved_endpoint.clone(),
+            planned.session.endpoint.clone(),
             endpoint_info.clone(),
             planned.scope.clone(),
             fingerprint,

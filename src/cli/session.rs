@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::client::{ApiKey, Client, ClientOptions, RequestObserver, RequestRecord};
-use crate::config::{self, Endpoint, Workspace};
+use crate::client::{
+    ApiKey, Client, ClientOptions, EMBEDDED_DB_FILE, Endpoint, EndpointLabel, RequestObserver,
+    RequestRecord,
+};
+use crate::config::{self, EndpointSetting, Workspace};
 use crate::diagnostic;
 use crate::emulator;
-use crate::plan::render::EndpointInfo;
-use crate::plan::saved::SavedEndpoint;
 use crate::plan::{self, Plan, Scope, Target};
 use crate::state::{self, FetchOptions, RemoteState};
 use crate::text::{counted, plural};
@@ -22,8 +23,6 @@ use super::{CliError, Ui};
 pub const DEFAULT_ENDPOINT: &str = "https://api.playment.io";
 /// The directory, next to the workspace, where the embedded emulator keeps its state.
 pub const EMBEDDED_STATE_DIR: &str = ".gtform";
-/// The embedded emulator's database file inside `EMBEDDED_STATE_DIR`.
-pub const EMBEDDED_DB_FILE: &str = "emulator.sqlite";
 /// How long a run waits for another gtform process to release the embedded emulator's state.
 const EMBEDDED_LOCK_WAIT: Duration = Duration::from_secs(300);
 /// The key gtform uses with its own embedded emulator. Not a secret: the emulator is local.
@@ -46,8 +45,8 @@ pub struct ConnectionArgs {
 /// A connection to the server a workspace names; keeps the embedded emulator alive.
 pub struct Session {
     pub client: Client,
-    pub endpoint_info: EndpointInfo,
-    pub saved_endpoint: SavedEndpoint,
+    pub endpoint: Endpoint,
+    pub endpoint_label: EndpointLabel,
     _embedded: Option<emulator::EmulatorHandle>,
 }
 
@@ -82,23 +81,23 @@ pub fn scope(targets: &[String], workspace: &Workspace, ui: &mut Ui) -> Result<S
 }
 
 /// Which endpoint to use: `GTFORM_ENDPOINT`, else the workspace's, else the public API.
-pub fn endpoint_setting(workspace: &Workspace) -> Result<SavedEndpoint, CliError> {
+pub fn endpoint_setting(workspace: &Workspace) -> Result<Endpoint, CliError> {
     let from_env = std::env::var("GTFORM_ENDPOINT")
         .ok()
         .filter(|value| !value.trim().is_empty());
     let endpoint = match from_env {
-        Some(value) if value.trim() == "embedded" => Endpoint::Embedded,
-        Some(value) => Endpoint::Url(value.trim().to_owned()),
+        Some(value) if value.trim() == "embedded" => EndpointSetting::Embedded,
+        Some(value) => EndpointSetting::Url(value.trim().to_owned()),
         None => workspace
             .endpoint
             .clone()
-            .unwrap_or_else(|| Endpoint::Url(DEFAULT_ENDPOINT.to_owned())),
+            .unwrap_or_else(|| EndpointSetting::Url(DEFAULT_ENDPOINT.to_owned())),
     };
     Ok(match endpoint {
-        Endpoint::Embedded => SavedEndpoint::Embedded {
+        EndpointSetting::Embedded => Endpoint::Embedded {
             state_dir: embedded_state_dir(&workspace.root),
         },
-        Endpoint::Url(url) => SavedEndpoint::Url { url },
+        EndpointSetting::Url(url) => Endpoint::Url { url },
     })
 }
 
@@ -115,16 +114,6 @@ pub fn embedded_state_dir(workspace_root: &Path) -> PathBuf {
     };
     let base = std::fs::canonicalize(&base).unwrap_or(base);
     base.join(EMBEDDED_STATE_DIR)
-}
-
-/// `path` relative to the working directory when it lies below it, for display.
-fn display_path(path: &Path) -> String {
-    std::env::current_dir()
-        .ok()
-        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
-        .unwrap_or_else(|| path.to_path_buf())
-        .display()
-        .to_string()
 }
 
 fn read_api_key(args: &ConnectionArgs) -> Result<ApiKey, CliError> {
@@ -185,7 +174,7 @@ impl RequestObserver for StderrRequestLog {
 
 /// Connects to the endpoint: starts the embedded emulator when asked to.
 pub async fn connect(
-    endpoint: &SavedEndpoint,
+    endpoint: &Endpoint,
     projects: &[emulator::SeedProject],
     args: &ConnectionArgs,
 ) -> Result<Session, CliError> {
@@ -195,22 +184,19 @@ pub async fn connect(
         None
     };
     match endpoint {
-        SavedEndpoint::Url { url } => {
+        Endpoint::Url { url } => {
             let mut options = ClientOptions::new(url.clone(), read_api_key(args)?);
             options.allow_insecure_http = args.allow_insecure_http;
             options.observer = observer;
             let client = Client::new(options).map_err(client_setup_error)?;
             Ok(Session {
+                endpoint_label: endpoint.label(client.base_url(), None),
                 client,
-                endpoint_info: EndpointInfo {
-                    url: url.clone(),
-                    embedded_state: None,
-                },
-                saved_endpoint: endpoint.clone(),
+                endpoint: endpoint.clone(),
                 _embedded: None,
             })
         }
-        SavedEndpoint::Embedded { state_dir } => {
+        Endpoint::Embedded { state_dir } => {
             std::fs::create_dir_all(state_dir).map_err(|error| {
                 CliError::new(format!(
                     "cannot create the embedded emulator's state directory `{}`: {error}",
@@ -223,12 +209,10 @@ pub async fn connect(
             options.observer = observer;
             let client = Client::new(options).map_err(client_setup_error)?;
             Ok(Session {
+                endpoint_label: endpoint
+                    .label(client.base_url(), std::env::current_dir().ok().as_deref()),
                 client,
-                endpoint_info: EndpointInfo {
-                    url: handle.base_url(),
-                    embedded_state: Some(display_path(&db)),
-                },
-                saved_endpoint: endpoint.clone(),
+                endpoint: endpoint.clone(),
                 _embedded: Some(handle),
             })
         }
@@ -338,7 +322,7 @@ pub async fn read_state(
     ui.status(&format!(
         "Reading {} from {}…",
         counted(project_ids.len() as u64, "project", "projects"),
-        session.endpoint_info.url
+        session.endpoint_label.url
     ));
     state::fetch(&session.client, project_ids, FetchOptions::default())
         .await

@@ -26,13 +26,13 @@ pub async fn run(args: ShowArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
     if args.json {
         ui.out(&json::document(
             &saved.plan,
-            &saved.endpoint_info,
+            &saved.endpoint_label,
             &saved.state_fingerprint,
         ));
     } else {
         ui.out(&render::human(
             &saved.plan,
-            &saved.endpoint_info,
+            &saved.endpoint_label,
             RenderOptions {
                 verbose: args.verbose,
                 color: ui.stdout_color,

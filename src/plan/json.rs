@@ -13,10 +13,10 @@
 
 use serde::Serialize;
 
-use super::render::EndpointInfo;
 use super::serde_location::{as_optional_text, as_text};
 use super::{BatchPlan, JobConflict, JobCreate, Plan, ProjectPlan, Summary};
 use crate::api::CreateJobRequest;
+use crate::client::EndpointLabel;
 use crate::diagnostic::Location;
 
 /// Version of this document's shape. Bumped on incompatible changes.
@@ -27,7 +27,7 @@ pub const FORMAT_VERSION: &str = "1.0";
 pub struct PlanDocument<'a> {
     pub format_version: &'static str,
     pub gtform_version: &'static str,
-    pub endpoint: &'a EndpointInfo,
+    pub endpoint: &'a EndpointLabel,
     pub state_fingerprint: &'a str,
     pub resource_changes: Vec<ResourceChange<'a>>,
     pub conflicts: Vec<Conflict<'a>>,
@@ -215,7 +215,7 @@ fn quoted(name: &str) -> String {
 
 impl<'a> PlanDocument<'a> {
     /// The document of `plan`, read from `endpoint` in the state `state_fingerprint` names.
-    pub fn new(plan: &'a Plan, endpoint: &'a EndpointInfo, state_fingerprint: &'a str) -> Self {
+    pub fn new(plan: &'a Plan, endpoint: &'a EndpointLabel, state_fingerprint: &'a str) -> Self {
         let mut document = PlanDocument {
             format_version: FORMAT_VERSION,
             gtform_version: env!("CARGO_PKG_VERSION"),
@@ -368,7 +368,7 @@ fn job_in_other_batch<'a>(
 }
 
 /// Renders the document of `plan` as pretty JSON.
-pub fn document(plan: &Plan, endpoint: &EndpointInfo, state_fingerprint: &str) -> String {
+pub fn document(plan: &Plan, endpoint: &EndpointLabel, state_fingerprint: &str) -> String {
     PlanDocument::new(plan, endpoint, state_fingerprint).to_json()
 }
 
@@ -419,7 +419,7 @@ mod tests {
     #[test]
     fn findings_keep_the_shape_and_key_order_of_version_1_0() {
         let plan = plan();
-        let endpoint = EndpointInfo {
+        let endpoint = EndpointLabel {
             url: "https://api.playment.io".into(),
             embedded_state: None,
         };

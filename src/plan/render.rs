@@ -7,16 +7,8 @@ use std::fmt::Write;
 use owo_colors::OwoColorize;
 
 use super::{BatchPlan, Plan, ProjectPlan, Summary};
+use crate::client::EndpointLabel;
 use crate::text::{counted, group_thousands};
-
-/// Which endpoint a plan was made against, for the header.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct EndpointInfo {
-    /// Base URL that was read.
-    pub url: String,
-    /// The embedded emulator, and where it keeps its state.
-    pub embedded_state: Option<String>,
-}
 
 /// How much to show.
 #[derive(Debug, Clone, Copy, Default)]
@@ -67,7 +59,7 @@ fn shown(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Renders the whole plan: header, projects, summary line.
-pub fn human(plan: &Plan, endpoint: &EndpointInfo, options: RenderOptions) -> String {
+pub fn human(plan: &Plan, endpoint: &EndpointLabel, options: RenderOptions) -> String {
     let painter = Painter {
         color: options.color,
     };

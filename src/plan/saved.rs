@@ -7,23 +7,13 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::render::EndpointInfo;
 use super::{Plan, Scope};
+use crate::client::{Endpoint, EndpointLabel};
 
 /// Marks a JSON document as a gtform saved plan.
 pub const KIND: &str = "gtform-saved-plan";
 /// Version of the saved-plan format; a different one is refused.
 pub const FORMAT_VERSION: u32 = 1;
-
-/// The endpoint setting a plan was made with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum SavedEndpoint {
-    /// The embedded emulator, with its state in `state_dir`.
-    Embedded { state_dir: PathBuf },
-    /// A server at `url`.
-    Url { url: String },
-}
 
 /// Everything `apply FILE` needs, and nothing secret.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,9 +23,11 @@ pub struct SavedPlan {
     pub gtform_version: String,
     /// The workspace path the plan was made from, as given.
     pub workspace: PathBuf,
-    pub endpoint: SavedEndpoint,
-    /// The endpoint as shown in the plan header when it was made.
-    pub endpoint_info: EndpointInfo,
+    /// The endpoint the plan was made against, and that `apply FILE` connects to.
+    pub endpoint: Endpoint,
+    /// The endpoint as shown in the plan header when the plan was made.
+    #[serde(rename = "endpoint_info")]
+    pub endpoint_label: EndpointLabel,
     pub scope: Scope,
     /// `Plan::state_fingerprint` of the state the plan was made from.
     pub state_fingerprint: String,
@@ -58,8 +50,8 @@ pub enum SavedPlanError {
 impl SavedPlan {
     pub fn new(
         workspace: PathBuf,
-        endpoint: SavedEndpoint,
-        endpoint_info: EndpointInfo,
+        endpoint: Endpoint,
+        endpoint_label: EndpointLabel,
         scope: Scope,
         state_fingerprint: String,
         plan: Plan,
@@ -70,7 +62,7 @@ impl SavedPlan {
             gtform_version: env!("CARGO_PKG_VERSION").to_owned(),
             workspace,
             endpoint,
-            endpoint_info,
+            endpoint_label,
             scope,
             state_fingerprint,
             plan,
@@ -125,10 +117,10 @@ mod tests {
     fn saved() -> SavedPlan {
         SavedPlan::new(
             "ws.yaml".into(),
-            SavedEndpoint::Url {
+            Endpoint::Url {
                 url: "https://api.playment.io".into(),
             },
-            EndpointInfo {
+            EndpointLabel {
                 url: "https://api.playment.io".into(),
                 embedded_state: None,
             },

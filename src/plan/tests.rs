@@ -417,7 +417,7 @@ proptest! {
         let shuffled = remote("X", shuffled_batches);
         let a = build(&workspace, &forward, &Scope::default());
         let b = build(&workspace, &shuffled, &Scope::default());
-        let endpoint = render::EndpointInfo { url: "http://x".into(), embedded_state: None };
+        let endpoint = crate::client::EndpointLabel { url: "http://x".into(), embedded_state: None };
         prop_assert_eq!(
             render::human(&a, &endpoint, render::RenderOptions { verbose: true, color: false }),
             render::human(&b, &endpoint, render::RenderOptions { verbose: true, color: false })
