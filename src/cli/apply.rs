@@ -8,13 +8,14 @@ use tokio_util::sync::CancellationToken;
 use crate::apply::{self, ApplyOptions, ApplyReport};
 use crate::plan::Plan;
 use crate::plan::render::{self, RenderOptions};
+use crate::plan::saved::{self, is_saved_plan_file};
 use crate::text::group_thousands;
 
 use super::apply_summary;
+use super::errors::plan_file_error;
 use super::plan::fail_on_conflicts;
 use super::progress::{Progress, ProgressMode};
 use super::session::{self, ConnectionArgs, Session};
-use super::show::{is_saved_plan_file, read_plan_file};
 use super::{CliError, Ui, exit};
 
 #[derive(Debug, clap::Args)]
@@ -121,13 +122,12 @@ async fn prepare_workspace(args: &ApplyArgs, ui: &mut Ui) -> Result<(Session, Pl
 }
 
 async fn prepare_saved(args: &ApplyArgs, ui: &mut Ui) -> Result<(Session, Plan), CliError> {
-    let saved = read_plan_file(&args.path)?;
+    let saved = saved::read(&args.path).map_err(|error| plan_file_error(&error))?;
     let session = session::connect(&saved.endpoint, &[], &args.connection).await?;
-    let project_ids: Vec<String> = saved.plan.projects.iter().map(|p| p.id.clone()).collect();
-    let remote = session::read_state(&session, &project_ids, ui).await?;
-    if saved.plan.state_fingerprint(&remote) != saved.state_fingerprint {
+    let remote = session::read_state(&session, &saved.project_ids(), ui).await?;
+    if let Err(stale) = saved.check_current(&remote) {
         return Err(CliError::new(format!(
-            "the saved plan `{}` is stale: the server changed since the plan was made",
+            "the saved plan `{}` is stale: {stale}",
             args.path.display()
         ))
         .hint("make a new plan with `gtform plan --out FILE` and review it"));

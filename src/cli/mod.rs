@@ -6,6 +6,7 @@
 mod apply;
 mod apply_summary;
 mod emulator;
+mod errors;
 mod plan;
 mod progress;
 mod schema;

@@ -1,16 +1,16 @@
 //! `gtform plan`: read the server, compare with the workspace, show (and optionally save) a plan.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::diagnostic;
 use crate::plan::render::{self, RenderOptions};
-use crate::plan::saved::SavedPlan;
+use crate::plan::saved::{self, SavedPlan};
 use crate::plan::{Plan, json};
 use crate::text::counted;
 
+use super::errors::plan_file_error;
 use super::session::{self, ConnectionArgs};
-use super::show::is_saved_plan_file;
 use super::{CliError, Ui, exit};
 
 #[derive(Debug, clap::Args)]
@@ -60,7 +60,7 @@ pub async fn run(args: PlanArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
             fingerprint,
             planned.plan.clone(),
         );
-        write_plan_file(out, &saved)?;
+        saved::write(out, &saved).map_err(|error| plan_file_error(&error))?;
         if !args.json {
             ui.status(&format!(
                 "Saved the plan to `{}`. Apply exactly this plan with: gtform apply {}",
@@ -89,35 +89,4 @@ pub fn fail_on_conflicts(plan: &Plan, ui: &mut Ui) -> Result<(), CliError> {
         counted(conflicts.len() as u64, "conflict", "conflicts")
     ))
     .hint("nothing on the server can be changed or deleted through the API; change the workspace to match it"))
-}
-
-fn write_plan_file(path: &Path, saved: &SavedPlan) -> Result<(), CliError> {
-    // Replacing an earlier plan is expected; replacing anything else (a workspace file) is not.
-    if path.exists() && !is_saved_plan_file(path) {
-        return Err(CliError::new(format!(
-            "`{}` exists and is not a gtform plan; refusing to overwrite it",
-            path.display()
-        ))
-        .hint("choose another file for --out, e.g. `gtform.plan`"));
-    }
-    let bytes = saved
-        .to_json()
-        .map_err(|error| CliError::new(format!("cannot save the plan: {error}")))?;
-    let directory = path
-        .parent()
-        .filter(|parent| !parent.as_os_str().is_empty())
-        .unwrap_or_else(|| Path::new("."));
-    // Written beside the target and renamed into place, so a reader never sees half a plan.
-    let write = || -> std::io::Result<()> {
-        let mut file = tempfile::NamedTempFile::new_in(directory)?;
-        std::io::Write::write_all(&mut file, &bytes)?;
-        file.persist(path).map_err(|error| error.error)?;
-        Ok(())
-    };
-    write().map_err(|error| {
-        CliError::new(format!(
-            "cannot write the plan to `{}`: {error}",
-            path.display()
-        ))
-    })
 }

@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use crate::plan::json;
 use crate::plan::render::{self, RenderOptions};
-use crate::plan::saved::SavedPlan;
+use crate::plan::saved;
 
+use super::errors::plan_file_error;
 use super::{CliError, Ui, exit};
 
 #[derive(Debug, clap::Args)]
@@ -22,7 +23,7 @@ pub struct ShowArgs {
 }
 
 pub async fn run(args: ShowArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
-    let saved = read_plan_file(&args.plan_file)?;
+    let saved = saved::read(&args.plan_file).map_err(|error| plan_file_error(&error))?;
     if args.json {
         ui.out(&json::document(
             &saved.plan,
@@ -40,28 +41,4 @@ pub async fn run(args: ShowArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
         ));
     }
     Ok(exit::code(exit::SUCCESS))
-}
-
-/// Whether `path` is a file that starts like a saved plan (only its head is read).
-pub fn is_saved_plan_file(path: &std::path::Path) -> bool {
-    let Ok(mut file) = std::fs::File::open(path) else {
-        return false;
-    };
-    let mut head = vec![0u8; 4096];
-    let read = std::io::Read::read(&mut file, &mut head).unwrap_or(0);
-    path.is_file() && SavedPlan::looks_like_one(&head[..read])
-}
-
-/// Reads and parses a saved plan file.
-pub fn read_plan_file(path: &std::path::Path) -> Result<SavedPlan, CliError> {
-    let bytes = std::fs::read(path).map_err(|error| {
-        CliError::new(format!(
-            "cannot read the plan file `{}`: {error}",
-            path.display()
-        ))
-    })?;
-    SavedPlan::from_json(&bytes).map_err(|error| {
-        CliError::new(format!("`{}`: {error}", path.display()))
-            .hint("save a plan with `gtform plan --out FILE`")
-    })
 }
