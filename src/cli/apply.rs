@@ -6,16 +6,14 @@ use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
 use crate::apply::{self, ApplyOptions, ApplyReport};
-use crate::plan::Plan;
-use crate::plan::render::{self, RenderOptions};
-use crate::plan::saved::{self, is_saved_plan_file};
+use crate::ops::{self, Planned};
+use crate::plan::saved::is_saved_plan_file;
 use crate::text::group_thousands;
 
 use super::apply_summary;
-use super::errors::plan_file_error;
-use super::plan::fail_on_conflicts;
+use super::connection::{self, ConnectionArgs};
+use super::output;
 use super::progress::{Progress, ProgressMode};
-use super::session::{self, ConnectionArgs, Session};
 use super::{CliError, Ui, exit};
 
 #[derive(Debug, clap::Args)]
@@ -43,24 +41,20 @@ pub struct ApplyArgs {
     pub connection: ConnectionArgs,
 }
 
-pub async fn run(args: ApplyArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
-    if args.json && !args.auto_approve && !is_saved_plan_file(&args.path) {
+pub(crate) async fn run(args: ApplyArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
+    let saved_plan = is_saved_plan_file(&args.path);
+    if args.json && !args.auto_approve && !saved_plan {
         return Err(
             CliError::new("--json needs --auto-approve: there is no one to ask")
                 .hint("review the plan with `gtform plan` first"),
         );
     }
-    let (session, plan) = if is_saved_plan_file(&args.path) {
-        if !args.target.is_empty() {
-            return Err(CliError::new(
-                "--target cannot be used with a saved plan: the plan already has its scope",
-            ));
-        }
+    let planned = if saved_plan {
         prepare_saved(&args, ui).await?
     } else {
         prepare_workspace(&args, ui).await?
     };
-    let jobs_to_create = plan.summary().jobs_to_create;
+    let jobs_to_create = planned.plan.summary().jobs_to_create;
     if let Some(max) = args.max_create
         && jobs_to_create > max
     {
@@ -71,7 +65,7 @@ pub async fn run(args: ApplyArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
         ))
         .hint("raise --max-create if this is intended, or narrow the plan with --target"));
     }
-    if !plan.has_changes() {
+    if !planned.plan.has_changes() {
         if args.json {
             apply_summary::completion_json(&ApplyReport::default(), ui);
         }
@@ -82,14 +76,21 @@ pub async fn run(args: ApplyArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
     watch_interrupts(cancel.clone());
     let progress = Progress::new(
         ProgressMode::choose(args.json, args.connection.verbose, ui),
-        plan.summary().jobs_to_create,
+        jobs_to_create,
     );
     let options = ApplyOptions {
         parallelism: args.parallelism,
         ..ApplyOptions::default()
     };
     let ticker = progress.start_ticker();
-    let report = apply::run(&session.client, &plan, &options, &progress, &cancel).await;
+    let report = ops::apply(
+        &planned.connection,
+        &planned.plan,
+        &options,
+        &progress,
+        &cancel,
+    )
+    .await;
     ticker.abort();
     progress.finish();
     apply_summary::finish(&report, args.json, ui)
@@ -102,47 +103,42 @@ fn parse_parallelism(text: &str) -> Result<usize, String> {
     }
 }
 
-async fn prepare_workspace(args: &ApplyArgs, ui: &mut Ui) -> Result<(Session, Plan), CliError> {
-    let planned = session::load_and_plan(&args.path, &args.target, &args.connection, ui).await?;
+/// Plans the workspace, shows the plan and asks (unless `--auto-approve`).
+async fn prepare_workspace(args: &ApplyArgs, ui: &mut Ui) -> Result<Planned, CliError> {
+    let planned =
+        connection::plan_workspace(&args.path, &args.target, &args.connection, ui).await?;
     if !args.json {
-        ui.out(&render::human(
+        output::plan_text(
+            ui,
             &planned.plan,
-            &planned.session.endpoint_label,
-            RenderOptions {
-                verbose: args.connection.verbose,
-                color: ui.stdout_color,
-            },
-        ));
+            planned.connection.label(),
+            args.connection.verbose,
+        );
     }
-    fail_on_conflicts(&planned.plan, ui)?;
+    output::fail_on_conflicts(&planned.plan, ui)?;
     if planned.plan.has_changes() && !args.auto_approve {
         confirm(ui)?;
     }
-    Ok((planned.session, planned.plan))
+    Ok(planned)
 }
 
-async fn prepare_saved(args: &ApplyArgs, ui: &mut Ui) -> Result<(Session, Plan), CliError> {
-    let saved = saved::read(&args.path).map_err(|error| plan_file_error(&error))?;
-    let session = session::connect(&saved.endpoint, &[], &args.connection).await?;
-    let remote = session::read_state(&session, &saved.project_ids(), ui).await?;
-    if let Err(stale) = saved.check_current(&remote) {
-        return Err(CliError::new(format!(
-            "the saved plan `{}` is stale: {stale}",
-            args.path.display()
-        ))
-        .hint("make a new plan with `gtform plan --out FILE` and review it"));
-    }
-    if !args.json {
-        ui.out(&render::human(
-            &saved.plan,
-            &session.endpoint_label,
-            RenderOptions {
-                verbose: args.connection.verbose,
-                color: ui.stdout_color,
-            },
+/// Checks a saved plan against the server and shows it: it was reviewed when it was saved.
+async fn prepare_saved(args: &ApplyArgs, ui: &mut Ui) -> Result<Planned, CliError> {
+    if !args.target.is_empty() {
+        return Err(CliError::new(
+            "--target cannot be used with a saved plan: the plan already has its scope",
         ));
     }
-    Ok((session, saved.plan))
+    let planned = connection::recheck_saved(&args.path, &args.connection, ui).await?;
+    if !args.json {
+        output::plan_text(
+            ui,
+            &planned.plan,
+            planned.connection.label(),
+            args.connection.verbose,
+        );
+    }
+    Ok(planned)
 }
 
 /// Asks for `yes` on a terminal; refuses without one.

@@ -5,12 +5,13 @@
 
 mod apply;
 mod apply_summary;
+mod connection;
 mod emulator;
 mod errors;
+mod output;
 mod plan;
 mod progress;
 mod schema;
-mod session;
 mod show;
 mod ui;
 mod validate;

@@ -3,14 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::diagnostic;
-use crate::plan::render::{self, RenderOptions};
-use crate::plan::saved::{self, SavedPlan};
-use crate::plan::{Plan, json};
-use crate::text::counted;
-
-use super::errors::plan_file_error;
-use super::session::{self, ConnectionArgs};
+use super::connection::{self, ConnectionArgs};
+use super::errors::ops_error;
+use super::output;
 use super::{CliError, Ui, exit};
 
 #[derive(Debug, clap::Args)]
@@ -34,33 +29,21 @@ pub struct PlanArgs {
     pub connection: ConnectionArgs,
 }
 
-pub async fn run(args: PlanArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
-    let planned = session::load_and_plan(&args.path, &args.target, &args.connection, ui).await?;
-    let fingerprint = planned.plan.state_fingerprint(&planned.remote);
-    let endpoint_info = &planned.session.endpoint_label;
+pub(crate) async fn run(args: PlanArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
+    let planned =
+        connection::plan_workspace(&args.path, &args.target, &args.connection, ui).await?;
+    let fingerprint = planned.state_fingerprint();
+    let endpoint = planned.connection.label();
     if args.json {
-        ui.out(&json::document(&planned.plan, endpoint_info, &fingerprint));
+        output::plan_json(ui, &planned.plan, endpoint, &fingerprint);
     } else {
-        ui.out(&render::human(
-            &planned.plan,
-            endpoint_info,
-            RenderOptions {
-                verbose: args.connection.verbose,
-                color: ui.stdout_color,
-            },
-        ));
+        output::plan_text(ui, &planned.plan, endpoint, args.connection.verbose);
     }
-    fail_on_conflicts(&planned.plan, ui)?;
+    output::fail_on_conflicts(&planned.plan, ui)?;
     if let Some(out) = &args.out {
-        let saved = SavedPlan::new(
-            args.path.clone(),
-            planned.session.endpoint.clone(),
-            endpoint_info.clone(),
-            planned.scope.clone(),
-            fingerprint,
-            planned.plan.clone(),
-        );
-        saved::write(out, &saved).map_err(|error| plan_file_error(&error))?;
+        planned
+            .save(out, &fingerprint)
+            .map_err(|error| ops_error(error, ui))?;
         if !args.json {
             ui.status(&format!(
                 "Saved the plan to `{}`. Apply exactly this plan with: gtform apply {}",
@@ -75,18 +58,4 @@ pub async fn run(args: PlanArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
     } else {
         exit::SUCCESS
     }))
-}
-
-/// Prints every conflict, located in the workspace, and fails when there is one.
-pub fn fail_on_conflicts(plan: &Plan, ui: &mut Ui) -> Result<(), CliError> {
-    let conflicts = plan.conflict_diagnostics();
-    if conflicts.is_empty() {
-        return Ok(());
-    }
-    ui.err(&diagnostic::render(&conflicts, ui.color));
-    Err(CliError::new(format!(
-        "the plan has {}: the workspace cannot be reached as written",
-        counted(conflicts.len() as u64, "conflict", "conflicts")
-    ))
-    .hint("nothing on the server can be changed or deleted through the API; change the workspace to match it"))
 }

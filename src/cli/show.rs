@@ -3,11 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::plan::json;
-use crate::plan::render::{self, RenderOptions};
-use crate::plan::saved;
+use crate::ops;
 
-use super::errors::plan_file_error;
+use super::errors::ops_error;
+use super::output;
 use super::{CliError, Ui, exit};
 
 #[derive(Debug, clap::Args)]
@@ -22,23 +21,19 @@ pub struct ShowArgs {
     pub verbose: bool,
 }
 
-pub async fn run(args: ShowArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
-    let saved = saved::read(&args.plan_file).map_err(|error| plan_file_error(&error))?;
+pub(crate) async fn run(args: ShowArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
+    let saved = ops::open_saved(&args.plan_file)
+        .map_err(|error| ops_error(error, ui))?
+        .saved;
     if args.json {
-        ui.out(&json::document(
+        output::plan_json(
+            ui,
             &saved.plan,
             &saved.endpoint_label,
             &saved.state_fingerprint,
-        ));
+        );
     } else {
-        ui.out(&render::human(
-            &saved.plan,
-            &saved.endpoint_label,
-            RenderOptions {
-                verbose: args.verbose,
-                color: ui.stdout_color,
-            },
-        ));
+        output::plan_text(ui, &saved.plan, &saved.endpoint_label, args.verbose);
     }
     Ok(exit::code(exit::SUCCESS))
 }
