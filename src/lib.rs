@@ -13,8 +13,10 @@
 //! * `api`: wire types shared by the client and the emulator, and nothing else.
 //! * `client`: the HTTP client of the GT Studio API (auth, retries, typed errors).
 //! * `state`: reading the remote state of the projects a workspace names.
-//! * `plan`: the pure planner (`Workspace` + `RemoteState` → `Plan`) and its renderers.
+//! * `plan`: the pure planner (`Workspace` + `RemoteState` → `Plan`), its renderers and saved plans.
 //! * `apply`: executing a plan: concurrent, adaptive, exactly-once creates.
+//! * `ops`: the pipeline every command and test uses: load, connect, read, plan, apply.
+//! * `text`: counts, plurals and thousands separators in messages.
 //! * `emulator`: a faithful local GT Studio server (axum + SQLite) with fault injection.
 
 pub mod api;
@@ -26,8 +28,10 @@ pub mod config;
 pub mod diagnostic;
 pub mod emulator;
 pub mod hex;
+pub mod ops;
 pub mod plan;
 pub mod policy;
 pub mod schema;
 pub mod state;
 pub mod storage;
+pub mod text;

@@ -4,11 +4,15 @@
 //! `Result<ExitCode, CliError>`; `main` renders the error and maps it to exit code 1.
 
 mod apply;
+mod apply_summary;
+mod connection;
 mod emulator;
+mod errors;
+mod output;
 mod plan;
 mod policy;
+mod progress;
 mod schema;
-mod session;
 mod show;
 mod ui;
 mod validate;

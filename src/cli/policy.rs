@@ -15,10 +15,10 @@ use super::{CliError, Ui, exit};
 use crate::attachments::{self, Scheme};
 use crate::config;
 use crate::diagnostic;
-use crate::plan::render::counted;
 use crate::policy::{
     self, BucketPrefix, CheckReport, Grant, KmsKeyArn, Limits, Policy, PolicySet, Verdict,
 };
+use crate::text::counted;
 
 #[derive(Debug, clap::Args)]
 pub struct PolicyArgs {

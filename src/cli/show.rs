@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::plan::json;
-use crate::plan::render::{self, RenderOptions};
-use crate::plan::saved::SavedPlan;
+use crate::ops;
 
+use super::errors::ops_error;
+use super::output;
 use super::{CliError, Ui, exit};
 
 #[derive(Debug, clap::Args)]
@@ -21,47 +21,19 @@ pub struct ShowArgs {
     pub verbose: bool,
 }
 
-pub async fn run(args: ShowArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
-    let saved = read_plan_file(&args.plan_file)?;
+pub(crate) async fn run(args: ShowArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
+    let saved = ops::open_saved(&args.plan_file)
+        .map_err(|error| ops_error(error, ui))?
+        .saved;
     if args.json {
-        ui.out(&json::document(
+        output::plan_json(
+            ui,
             &saved.plan,
-            &saved.endpoint_info,
+            &saved.endpoint_label,
             &saved.state_fingerprint,
-        ));
+        );
     } else {
-        ui.out(&render::human(
-            &saved.plan,
-            &saved.endpoint_info,
-            RenderOptions {
-                verbose: args.verbose,
-                color: ui.stdout_color,
-            },
-        ));
+        output::plan_text(ui, &saved.plan, &saved.endpoint_label, args.verbose);
     }
     Ok(exit::code(exit::SUCCESS))
-}
-
-/// Whether `path` is a file that starts like a saved plan (only its head is read).
-pub fn is_saved_plan_file(path: &std::path::Path) -> bool {
-    let Ok(mut file) = std::fs::File::open(path) else {
-        return false;
-    };
-    let mut head = vec![0u8; 4096];
-    let read = std::io::Read::read(&mut file, &mut head).unwrap_or(0);
-    path.is_file() && SavedPlan::looks_like_one(&head[..read])
-}
-
-/// Reads and parses a saved plan file.
-pub fn read_plan_file(path: &std::path::Path) -> Result<SavedPlan, CliError> {
-    let bytes = std::fs::read(path).map_err(|error| {
-        CliError::new(format!(
-            "cannot read the plan file `{}`: {error}",
-            path.display()
-        ))
-    })?;
-    SavedPlan::from_json(&bytes).map_err(|error| {
-        CliError::new(format!("`{}`: {error}", path.display()))
-            .hint("save a plan with `gtform plan --out FILE`")
-    })
 }

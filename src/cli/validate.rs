@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use super::{CliError, Ui, exit};
 use crate::config;
 use crate::diagnostic;
-use crate::plan::render::counted;
+use crate::text::{counted, plural};
 
 #[derive(Debug, clap::Args)]
 pub struct ValidateArgs {
@@ -24,10 +24,10 @@ pub fn run(args: ValidateArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
         Err(diagnostics) => {
             ui.err(&diagnostic::render(&diagnostics, ui.color));
             let errors = diagnostics.error_count();
-            let noun = if errors == 1 { "error" } else { "errors" };
             Err(CliError::new(format!(
-                "could not validate `{}` ({errors} {noun})",
-                args.path.display()
+                "could not validate `{}` ({errors} {})",
+                args.path.display(),
+                plural(errors as u64, "error", "errors")
             )))
         }
     }

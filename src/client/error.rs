@@ -11,9 +11,7 @@ use crate::api::codes;
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The endpoint is plain `http://` to a host that is not loopback.
-    #[error(
-        "refusing to send the API key over plain http to `{url}`; use https, or pass --allow-insecure-http"
-    )]
+    #[error("refusing to send the API key over plain http to `{url}`; use https")]
     InsecureEndpoint { url: String },
 
     /// The endpoint is not a usable URL.
@@ -162,12 +160,11 @@ impl ClientError {
         self.kind() == FailureKind::Transient
     }
 
-    /// What the user can do about it, in one line.
+    /// What the user can do about it, in one line. Front ends may say it in their own words
+    /// (the CLI names where it reads the key from).
     pub fn hint(&self) -> Option<&'static str> {
         match self.kind() {
-            FailureKind::BadKey => Some(
-                "check the API key in GTFORM_API_KEY or --api-key-file (GT Manage → Settings → API Keys)",
-            ),
+            FailureKind::BadKey => Some("check the API key (GT Manage → Settings → API Keys)"),
             FailureKind::NoAccess => Some(
                 "the API key works but may not use this project; check the project id or ask the project's owner for access",
             ),

@@ -9,6 +9,7 @@
 //! error, a log record or `Debug` output; a server that echoes it back has it replaced by
 //! `[redacted]` in any excerpt we keep.
 
+mod endpoint;
 mod error;
 mod retry;
 
@@ -26,6 +27,7 @@ use crate::api::{
     CreateJobResponse, Envelope, JobResult, ProjectDetails,
 };
 
+pub use endpoint::{EMBEDDED_DB_FILE, Endpoint, EndpointLabel};
 pub use error::{ClientError, FailureKind};
 pub use retry::RetryPolicy;
 

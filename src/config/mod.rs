@@ -35,21 +35,25 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+// The old name, for the submodules only, until the split of `workspace.rs` (in flight on
+// another branch) lands; they then say `EndpointSetting` and this line goes.
+use EndpointSetting as Endpoint;
 
-/// Where the API is: the emulator inside gtform, or a URL.
+/// The workspace's `endpoint:` as written: the emulator inside gtform, or a URL. The pipeline
+/// (`ops`) resolves it into a `client::Endpoint`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Endpoint {
+pub enum EndpointSetting {
     /// `endpoint: embedded`: gtform runs the emulator in-process.
     Embedded,
     /// An `http://` or `https://` base URL, e.g. `https://api.playment.io`.
     Url(String),
 }
 
-impl fmt::Display for Endpoint {
+impl fmt::Display for EndpointSetting {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Endpoint::Embedded => f.write_str("embedded"),
-            Endpoint::Url(url) => f.write_str(url),
+            EndpointSetting::Embedded => f.write_str("embedded"),
+            EndpointSetting::Url(url) => f.write_str(url),
         }
     }
 }
@@ -59,8 +63,8 @@ impl fmt::Display for Endpoint {
 pub struct Workspace {
     /// The path given to [`load`].
     pub root: PathBuf,
-    /// `None` if no file sets it; the CLI then applies `GTFORM_ENDPOINT` or the default.
-    pub endpoint: Option<Endpoint>,
+    /// `None` if no file sets it; the pipeline then applies the caller's override or the default.
+    pub endpoint: Option<EndpointSetting>,
     pub endpoint_location: Option<Location>,
     /// Keyed by local name.
     pub projects: BTreeMap<String, Project>,

@@ -6,153 +6,441 @@
 //! counted per batch (`unchanged_jobs`) rather than listed, so that a no-op plan over a million
 //! jobs stays small. Conflicts, drift and unmanaged objects have their own arrays. Addresses
 //! quote every name as a JSON string: `project["street"].batch["week-48"].job["cam-0001"]`.
+//!
+//! The document is [`PlanDocument`] and the types below it. Below the top level, the fields of
+//! every object are declared in alphabetical order because that is how version 1.0 of the
+//! document lists them; the request body (`after` of a job) keeps its keys sorted too.
 
 use serde::Serialize;
-use serde_json::{Value, json};
 
-use super::Plan;
-use super::render::EndpointInfo;
+use super::serde_location::{as_optional_text, as_text};
+use super::{BatchPlan, JobConflict, JobCreate, Plan, ProjectPlan, Summary};
+use crate::api::CreateJobRequest;
+use crate::client::EndpointLabel;
+use crate::diagnostic::Location;
 
 /// Version of this document's shape. Bumped on incompatible changes.
 pub const FORMAT_VERSION: &str = "1.0";
 
-#[derive(Serialize)]
-struct Document<'a> {
-    format_version: &'static str,
-    gtform_version: &'static str,
-    endpoint: &'a EndpointInfo,
-    state_fingerprint: &'a str,
-    resource_changes: Vec<Value>,
-    conflicts: Vec<Value>,
-    resource_drift: Vec<Value>,
-    unmanaged: Vec<Value>,
-    summary: Value,
+/// The whole document.
+#[derive(Debug, Serialize)]
+pub struct PlanDocument<'a> {
+    pub format_version: &'static str,
+    pub gtform_version: &'static str,
+    pub endpoint: &'a EndpointLabel,
+    pub state_fingerprint: &'a str,
+    pub resource_changes: Vec<ResourceChange<'a>>,
+    pub conflicts: Vec<Conflict<'a>>,
+    pub resource_drift: Vec<Drift<'a>>,
+    pub unmanaged: Vec<Unmanaged<'a>>,
+    pub summary: DocumentSummary,
 }
+
+/// A configured batch, or a job to create.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum ResourceChange<'a> {
+    Batch(BatchChange<'a>),
+    Job(JobChange<'a>),
+}
+
+/// A configured batch: created, or already there (`no-op`).
+#[derive(Debug, Serialize)]
+pub struct BatchChange<'a> {
+    pub address: String,
+    pub change: Change<BatchIdentity<'a>, BatchAttributes<'a>>,
+    pub name: &'a str,
+    pub project: &'a str,
+    pub project_id: &'a str,
+    pub r#type: &'static str,
+    pub unchanged_jobs: u64,
+}
+
+/// A job to create.
+#[derive(Debug, Serialize)]
+pub struct JobChange<'a> {
+    pub address: String,
+    pub batch: &'a str,
+    pub change: Change<(), RequestBody<'a>>,
+    #[serde(serialize_with = "as_text")]
+    pub location: &'a Location,
+    pub name: &'a str,
+    pub project: &'a str,
+    pub project_id: &'a str,
+    pub r#type: &'static str,
+}
+
+/// Terraform's change: what is done, and the object before and after.
+#[derive(Debug, Serialize)]
+pub struct Change<Before, After> {
+    pub actions: [&'static str; 1],
+    pub after: After,
+    pub before: Option<Before>,
+}
+
+/// A batch as the server knows it.
+#[derive(Debug, Serialize)]
+pub struct BatchIdentity<'a> {
+    pub id: Option<&'a str>,
+    pub name: &'a str,
+}
+
+/// A batch as configured.
+#[derive(Debug, Serialize)]
+pub struct BatchAttributes<'a> {
+    pub description: Option<&'a str>,
+    pub name: &'a str,
+}
+
+/// The body of the create-job request, with its keys (and those of `data`) sorted.
+#[derive(Debug)]
+pub struct RequestBody<'a>(pub &'a CreateJobRequest);
+
+impl Serialize for RequestBody<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // Through a `Value`, whose maps are sorted: `data` is raw JSON text as the workspace
+        // produced it, and the document shows it indented and ordered like everything else.
+        serde_json::to_value(self.0)
+            .map_err(serde::ser::Error::custom)?
+            .serialize(serializer)
+    }
+}
+
+/// Something that makes the workspace unreachable.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Conflict<'a> {
+    ProjectName(ProjectNameConflict<'a>),
+    JobInOtherBatch(JobInOtherBatch<'a>),
+}
+
+/// The project's name on the server is not the configured one.
+#[derive(Debug, Serialize)]
+pub struct ProjectNameConflict<'a> {
+    pub address: String,
+    pub configured: &'a str,
+    /// `project_name`.
+    pub kind: &'static str,
+    #[serde(serialize_with = "as_optional_text")]
+    pub location: Option<&'a Location>,
+    pub remote: &'a str,
+}
+
+/// A configured job whose reference_id the server holds in another batch.
+#[derive(Debug, Serialize)]
+pub struct JobInOtherBatch<'a> {
+    pub address: String,
+    pub configured_batch: &'a str,
+    /// `job_in_other_batch`.
+    pub kind: &'static str,
+    #[serde(serialize_with = "as_text")]
+    pub location: &'a Location,
+    pub reference_id: &'a str,
+    pub remote_batch: &'a str,
+}
+
+/// A batch description that differs on the server.
+#[derive(Debug, Serialize)]
+pub struct Drift<'a> {
+    pub address: String,
+    /// `description`.
+    pub attribute: &'static str,
+    pub configured: &'a str,
+    #[serde(serialize_with = "as_optional_text")]
+    pub location: Option<&'a Location>,
+    pub remote: &'a str,
+}
+
+/// An object on the server the workspace does not mention.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Unmanaged<'a> {
+    Job(UnmanagedJob<'a>),
+    Batch(UnmanagedBatch<'a>),
+}
+
+/// A job of a managed batch that the workspace does not mention.
+#[derive(Debug, Serialize)]
+pub struct UnmanagedJob<'a> {
+    pub address: String,
+    pub reference_id: &'a str,
+    pub status: &'a str,
+    pub r#type: &'static str,
+}
+
+/// A batch that the workspace does not mention.
+#[derive(Debug, Serialize)]
+pub struct UnmanagedBatch<'a> {
+    pub address: String,
+    pub id: &'a str,
+    pub is_default: bool,
+    pub name: &'a str,
+    pub total_jobs: u64,
+    pub r#type: &'static str,
+}
+
+/// The counts of the summary line.
+#[derive(Debug, Serialize)]
+pub struct DocumentSummary {
+    pub batches_to_create: u64,
+    pub conflicts: u64,
+    pub create: u64,
+    pub drifted: u64,
+    pub jobs_to_create: u64,
+    pub no_op: u64,
+    pub unmanaged: u64,
+}
+
+impl From<Summary> for DocumentSummary {
+    fn from(summary: Summary) -> Self {
+        DocumentSummary {
+            batches_to_create: summary.batches_to_create,
+            conflicts: summary.conflicts,
+            create: summary.create,
+            drifted: summary.drifted,
+            jobs_to_create: summary.jobs_to_create,
+            no_op: summary.no_op,
+            unmanaged: summary.unmanaged,
+        }
+    }
+}
+
+const BATCH_TYPE: &str = "gtstudio_batch";
+const JOB_TYPE: &str = "gtstudio_job";
 
 /// A name as a JSON string literal, for unambiguous addresses: `project["a.b"].batch["c"]`.
 fn quoted(name: &str) -> String {
     serde_json::to_string(name).unwrap_or_else(|_| format!("{name:?}"))
 }
 
-/// Renders the document as pretty JSON.
-pub fn document(plan: &Plan, endpoint: &EndpointInfo, state_fingerprint: &str) -> String {
-    let mut resource_changes = Vec::new();
-    let mut conflicts = Vec::new();
-    let mut resource_drift = Vec::new();
-    let mut unmanaged = Vec::new();
-    for project in &plan.projects {
+impl<'a> PlanDocument<'a> {
+    /// The document of `plan`, read from `endpoint` in the state `state_fingerprint` names.
+    pub fn new(plan: &'a Plan, endpoint: &'a EndpointLabel, state_fingerprint: &'a str) -> Self {
+        let mut document = PlanDocument {
+            format_version: FORMAT_VERSION,
+            gtform_version: env!("CARGO_PKG_VERSION"),
+            endpoint,
+            state_fingerprint,
+            resource_changes: Vec::new(),
+            conflicts: Vec::new(),
+            resource_drift: Vec::new(),
+            unmanaged: Vec::new(),
+            summary: plan.summary().into(),
+        };
+        for project in &plan.projects {
+            document.add_project(project);
+        }
+        document
+    }
+
+    fn add_project(&mut self, project: &'a ProjectPlan) {
         let project_address = format!("project[{}]", quoted(&project.key));
         if let Some(conflict) = &project.name_conflict {
-            conflicts.push(json!({
-                "address": project_address,
-                "kind": "project_name",
-                "configured": conflict.configured,
-                "remote": conflict.remote,
-                "location": conflict.location.as_ref().map(ToString::to_string),
-            }));
+            self.conflicts
+                .push(Conflict::ProjectName(ProjectNameConflict {
+                    address: project_address.clone(),
+                    configured: &conflict.configured,
+                    kind: "project_name",
+                    location: conflict.location.as_ref(),
+                    remote: &conflict.remote,
+                }));
         }
         for batch in &project.batches {
-            let batch_address = format!("{project_address}.batch[{}]", quoted(&batch.name));
-            let actions = if batch.creates_batch() {
-                "create"
-            } else {
-                "no-op"
-            };
-            let after = json!({"name": batch.name, "description": batch.description});
-            resource_changes.push(json!({
-                "address": batch_address,
-                "type": "gtstudio_batch",
-                "project": project.key,
-                "project_id": project.id,
-                "name": batch.name,
-                "change": {
-                    "actions": [actions],
-                    "before": if batch.creates_batch() { Value::Null } else {
-                        json!({"id": batch.remote_id, "name": batch.name})
-                    },
-                    "after": after,
-                },
-                "unchanged_jobs": batch.unchanged_jobs,
-            }));
-            for job in &batch.creates {
-                resource_changes.push(json!({
-                    "address": format!("{batch_address}.job[{}]", quoted(&job.request.reference_id)),
-                    "type": "gtstudio_job",
-                    "project": project.key,
-                    "project_id": project.id,
-                    "batch": batch.name,
-                    "name": job.request.reference_id,
-                    "location": job.location.to_string(),
-                    "change": {
-                        "actions": ["create"],
-                        "before": Value::Null,
-                        "after": &job.request,
-                    },
-                }));
-            }
-            for conflict in &batch.conflicts {
-                conflicts.push(json!({
-                    "address": format!("{batch_address}.job[{}]", quoted(&conflict.reference_id)),
-                    "kind": "job_in_other_batch",
-                    "reference_id": conflict.reference_id,
-                    "configured_batch": batch.name,
-                    "remote_batch": conflict.remote_batch,
-                    "location": conflict.location.to_string(),
-                }));
-            }
-            if let Some(drift) = &batch.drift {
-                resource_drift.push(json!({
-                    "address": batch_address,
-                    "attribute": "description",
-                    "configured": drift.configured,
-                    "remote": drift.remote,
-                    "location": drift.location.as_ref().map(ToString::to_string),
-                }));
-            }
-            for job in &batch.unmanaged_jobs {
-                unmanaged.push(json!({
-                    "address": format!("{batch_address}.job[{}]", quoted(&job.reference_id)),
-                    "type": "gtstudio_job",
-                    "reference_id": job.reference_id,
-                    "status": job.status,
-                }));
-            }
+            self.add_batch(project, &project_address, batch);
         }
         for batch in &project.unmanaged_batches {
-            unmanaged.push(json!({
-                "address": format!("{project_address}.batch[{}]", quoted(&batch.name)),
-                "type": "gtstudio_batch",
-                "id": batch.id,
-                "name": batch.name,
-                "is_default": batch.is_default,
-                "total_jobs": batch.total_jobs,
+            self.unmanaged.push(Unmanaged::Batch(UnmanagedBatch {
+                address: format!("{project_address}.batch[{}]", quoted(&batch.name)),
+                id: &batch.id,
+                is_default: batch.is_default,
+                name: &batch.name,
+                total_jobs: batch.total_jobs,
+                r#type: BATCH_TYPE,
             }));
         }
     }
-    let summary = plan.summary();
-    let document = Document {
-        format_version: FORMAT_VERSION,
-        gtform_version: env!("CARGO_PKG_VERSION"),
-        endpoint,
-        state_fingerprint,
-        resource_changes,
-        conflicts,
-        resource_drift,
-        unmanaged,
-        summary: json!({
-            "create": summary.create,
-            "batches_to_create": summary.batches_to_create,
-            "jobs_to_create": summary.jobs_to_create,
-            "no_op": summary.no_op,
-            "conflicts": summary.conflicts,
-            "drifted": summary.drifted,
-            "unmanaged": summary.unmanaged,
-        }),
-    };
-    let mut text = serde_json::to_string_pretty(&document).unwrap_or_else(|error| {
-        // Serialising plain values into a string cannot fail; keep the process alive regardless.
-        format!("{{\"error\": \"cannot serialise the plan: {error}\"}}")
-    });
-    text.push('\n');
-    text
+
+    fn add_batch(&mut self, project: &'a ProjectPlan, project_address: &str, batch: &'a BatchPlan) {
+        let batch_address = format!("{project_address}.batch[{}]", quoted(&batch.name));
+        let creates_batch = batch.creates_batch();
+        self.resource_changes
+            .push(ResourceChange::Batch(BatchChange {
+                address: batch_address.clone(),
+                change: Change {
+                    actions: [if creates_batch { "create" } else { "no-op" }],
+                    after: BatchAttributes {
+                        description: batch.description.as_deref(),
+                        name: &batch.name,
+                    },
+                    before: (!creates_batch).then(|| BatchIdentity {
+                        id: batch.remote_id.as_deref(),
+                        name: &batch.name,
+                    }),
+                },
+                name: &batch.name,
+                project: &project.key,
+                project_id: &project.id,
+                r#type: BATCH_TYPE,
+                unchanged_jobs: batch.unchanged_jobs,
+            }));
+        for job in &batch.creates {
+            self.resource_changes.push(ResourceChange::Job(job_change(
+                project,
+                &batch_address,
+                batch,
+                job,
+            )));
+        }
+        for conflict in &batch.conflicts {
+            self.conflicts
+                .push(Conflict::JobInOtherBatch(job_in_other_batch(
+                    &batch_address,
+                    batch,
+                    conflict,
+                )));
+        }
+        if let Some(drift) = &batch.drift {
+            self.resource_drift.push(Drift {
+                address: batch_address.clone(),
+                attribute: "description",
+                configured: &drift.configured,
+                location: drift.location.as_ref(),
+                remote: &drift.remote,
+            });
+        }
+        for job in &batch.unmanaged_jobs {
+            self.unmanaged.push(Unmanaged::Job(UnmanagedJob {
+                address: format!("{batch_address}.job[{}]", quoted(&job.reference_id)),
+                reference_id: &job.reference_id,
+                status: &job.status,
+                r#type: JOB_TYPE,
+            }));
+        }
+    }
+
+    /// The document as pretty JSON, with a final newline.
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_else(|error| {
+            // Plain values and maps with string keys always serialise; keep the process alive
+            // regardless.
+            format!("{{\"error\": \"cannot serialise the plan: {error}\"}}")
+        });
+        text.push('\n');
+        text
+    }
+}
+
+fn job_change<'a>(
+    project: &'a ProjectPlan,
+    batch_address: &str,
+    batch: &'a BatchPlan,
+    job: &'a JobCreate,
+) -> JobChange<'a> {
+    JobChange {
+        address: format!("{batch_address}.job[{}]", quoted(&job.request.reference_id)),
+        batch: &batch.name,
+        change: Change {
+            actions: ["create"],
+            after: RequestBody(&job.request),
+            before: None,
+        },
+        location: &job.location,
+        name: &job.request.reference_id,
+        project: &project.key,
+        project_id: &project.id,
+        r#type: JOB_TYPE,
+    }
+}
+
+fn job_in_other_batch<'a>(
+    batch_address: &str,
+    batch: &'a BatchPlan,
+    conflict: &'a JobConflict,
+) -> JobInOtherBatch<'a> {
+    JobInOtherBatch {
+        address: format!("{batch_address}.job[{}]", quoted(&conflict.reference_id)),
+        configured_batch: &batch.name,
+        kind: "job_in_other_batch",
+        location: &conflict.location,
+        reference_id: &conflict.reference_id,
+        remote_batch: &conflict.remote_batch,
+    }
+}
+
+/// Renders the document of `plan` as pretty JSON.
+pub fn document(plan: &Plan, endpoint: &EndpointLabel, state_fingerprint: &str) -> String {
+    PlanDocument::new(plan, endpoint, state_fingerprint).to_json()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::plan::{DescriptionDrift, NameConflict};
+
+    fn location(line: u32) -> Location {
+        Location::new(Arc::from(Path::new("gtform.yaml")), line, 7)
+    }
+
+    /// A project whose name differs and a batch whose description drifted, without a location.
+    fn plan() -> Plan {
+        Plan {
+            projects: vec![ProjectPlan {
+                key: "street".into(),
+                id: "p1".into(),
+                remote_name: "Highway".into(),
+                name_conflict: Some(NameConflict {
+                    configured: "Street".into(),
+                    remote: "Highway".into(),
+                    location: Some(location(3)),
+                }),
+                batches: vec![BatchPlan {
+                    name: "week-48".into(),
+                    description: None,
+                    location: location(5),
+                    remote_id: Some("b1".into()),
+                    drift: Some(DescriptionDrift {
+                        configured: "a".into(),
+                        remote: "b".into(),
+                        location: None,
+                    }),
+                    creates: Vec::new(),
+                    unchanged_jobs: 4,
+                    conflicts: Vec::new(),
+                    unmanaged_jobs: Vec::new(),
+                }],
+                unmanaged_batches: Vec::new(),
+            }],
+        }
+    }
+
+    #[test]
+    fn findings_keep_the_shape_and_key_order_of_version_1_0() {
+        let plan = plan();
+        let endpoint = EndpointLabel {
+            url: "https://api.playment.io".into(),
+            embedded_state: None,
+        };
+        let document = PlanDocument::new(&plan, &endpoint, "sha256:00");
+        assert_eq!(
+            serde_json::to_string(&document.conflicts).unwrap(),
+            r#"[{"address":"project[\"street\"]","configured":"Street","kind":"project_name","location":"gtform.yaml:3:7","remote":"Highway"}]"#
+        );
+        assert_eq!(
+            serde_json::to_string(&document.resource_drift).unwrap(),
+            r#"[{"address":"project[\"street\"].batch[\"week-48\"]","attribute":"description","configured":"a","location":null,"remote":"b"}]"#
+        );
+        assert_eq!(
+            serde_json::to_string(&document.resource_changes).unwrap(),
+            r#"[{"address":"project[\"street\"].batch[\"week-48\"]","change":{"actions":["no-op"],"after":{"description":null,"name":"week-48"},"before":{"id":"b1","name":"week-48"}},"name":"week-48","project":"street","project_id":"p1","type":"gtstudio_batch","unchanged_jobs":4}]"#
+        );
+        let text = document.to_json();
+        assert!(
+            text.starts_with("{\n  \"format_version\": \"1.0\",\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("}\n"));
+    }
 }

@@ -11,10 +11,10 @@
 pub mod json;
 pub mod render;
 pub mod saved;
-mod serde_location;
+mod scope;
+pub(crate) mod serde_location;
 
 use std::collections::{HashMap, HashSet};
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -24,104 +24,7 @@ use crate::config::{Batch, Project, Workspace};
 use crate::diagnostic::{Diagnostic, Location};
 use crate::state::{RemoteProject, RemoteState};
 
-/// `--target PROJECT[/BATCH]`: limits a plan to a project, or to one batch of it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Target {
-    pub project: String,
-    pub batch: Option<String>,
-}
-
-impl Target {
-    /// Parses `PROJECT` or `PROJECT/BATCH`.
-    pub fn parse(text: &str) -> Result<Target, String> {
-        let (project, batch) = match text.split_once('/') {
-            Some((project, batch)) => (project, Some(batch)),
-            None => (text, None),
-        };
-        if project.is_empty() || batch.is_some_and(str::is_empty) {
-            return Err(format!(
-                "invalid target `{text}`: expected PROJECT or PROJECT/BATCH"
-            ));
-        }
-        Ok(Target {
-            project: project.to_owned(),
-            batch: batch.map(str::to_owned),
-        })
-    }
-}
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.batch {
-            Some(batch) => write!(f, "{}/{}", self.project, batch),
-            None => f.write_str(&self.project),
-        }
-    }
-}
-
-/// Which parts of a workspace a plan covers.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Scope {
-    /// Empty: everything.
-    pub targets: Vec<Target>,
-}
-
-impl Scope {
-    /// Checks that every target names a project (and batch) of the workspace.
-    pub fn check(&self, workspace: &Workspace) -> Result<(), Diagnostic> {
-        for target in &self.targets {
-            let Some(project) = workspace.projects.get(&target.project) else {
-                let known: Vec<&str> = workspace.projects.keys().map(String::as_str).collect();
-                return Err(Diagnostic::error(format!(
-                    "--target `{target}`: no project `{}` in the workspace",
-                    target.project
-                ))
-                .hint(format!("projects: {}", known.join(", "))));
-            };
-            if let Some(batch) = &target.batch
-                && !project.batches.contains_key(batch)
-            {
-                return Err(Diagnostic::error(format!(
-                    "--target `{target}`: project `{}` has no batch `{batch}`",
-                    target.project
-                ))
-                .at(project.location.clone()));
-            }
-        }
-        Ok(())
-    }
-
-    /// Whether `project` is (wholly or partly) in scope.
-    pub fn includes_project(&self, project: &str) -> bool {
-        self.targets.is_empty() || self.targets.iter().any(|t| t.project == project)
-    }
-
-    /// Whether the whole project is in scope (not just some batches).
-    pub fn includes_whole_project(&self, project: &str) -> bool {
-        self.targets.is_empty()
-            || self
-                .targets
-                .iter()
-                .any(|t| t.project == project && t.batch.is_none())
-    }
-
-    /// Whether `batch` of `project` is in scope.
-    pub fn includes_batch(&self, project: &str, batch: &str) -> bool {
-        self.targets.is_empty()
-            || self.targets.iter().any(|t| {
-                t.project == project && t.batch.as_deref().is_none_or(|name| name == batch)
-            })
-    }
-
-    /// The local names of the projects in scope, in workspace order.
-    pub fn projects<'w>(&self, workspace: &'w Workspace) -> Vec<&'w Project> {
-        workspace
-            .projects
-            .values()
-            .filter(|project| self.includes_project(&project.key))
-            .collect()
-    }
-}
+pub use scope::{Scope, ScopeError, SelectedProject, Selection, Target};
 
 /// The full set of changes and findings, per project. Serialisable: saved plans hold it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -381,14 +284,15 @@ fn hash_field(hasher: &mut Sha256, tag: &str, value: &str) {
     hasher.update(value.as_bytes());
 }
 
-/// Compares the workspace with the remote state, within `scope`.
+/// Compares the workspace with the remote state, within `selection` (made from `workspace`).
 ///
-/// Every project in scope must be present in `remote`: `state::fetch` reads exactly those.
-pub fn build(workspace: &Workspace, remote: &RemoteState, scope: &Scope) -> Plan {
-    let projects = scope
-        .projects(workspace)
-        .into_iter()
-        .map(|project| {
+/// Every selected project must be present in `remote`: `state::fetch` reads exactly those.
+pub fn build(workspace: &Workspace, remote: &RemoteState, selection: &Selection) -> Plan {
+    let projects = selection
+        .projects()
+        .iter()
+        .filter_map(|selected| {
+            let project = workspace.projects.get(&selected.key)?;
             let project_id = project.id.to_string();
             let empty = RemoteProject {
                 id: project_id.clone(),
@@ -397,13 +301,17 @@ pub fn build(workspace: &Workspace, remote: &RemoteState, scope: &Scope) -> Plan
                 batches: Vec::new(),
             };
             let remote_project = remote.projects.get(&project_id).unwrap_or(&empty);
-            plan_project(project, remote_project, scope)
+            Some(plan_project(project, remote_project, selected))
         })
         .collect();
     Plan { projects }
 }
 
-fn plan_project(project: &Project, remote: &RemoteProject, scope: &Scope) -> ProjectPlan {
+fn plan_project(
+    project: &Project,
+    remote: &RemoteProject,
+    selected: &SelectedProject,
+) -> ProjectPlan {
     // Where each reference_id sits on the server: index into `remote.batches`.
     let mut remote_batch_of: HashMap<&str, usize> = HashMap::new();
     for (index, batch) in remote.batches.iter().enumerate() {
@@ -426,10 +334,10 @@ fn plan_project(project: &Project, remote: &RemoteProject, scope: &Scope) -> Pro
         .map(|(index, batch)| (batch.summary.name.as_str(), index))
         .collect();
 
-    let batches = project
+    let batches = selected
         .batches
-        .values()
-        .filter(|batch| scope.includes_batch(&project.key, &batch.name))
+        .iter()
+        .filter_map(|name| project.batches.get(name))
         .map(|batch| {
             plan_batch(
                 batch,
@@ -441,7 +349,7 @@ fn plan_project(project: &Project, remote: &RemoteProject, scope: &Scope) -> Pro
         })
         .collect();
 
-    let mut unmanaged_batches: Vec<UnmanagedBatch> = if scope.includes_whole_project(&project.key) {
+    let mut unmanaged_batches: Vec<UnmanagedBatch> = if selected.whole {
         remote
             .batches
             .iter()

@@ -7,15 +7,8 @@ use std::fmt::Write;
 use owo_colors::OwoColorize;
 
 use super::{BatchPlan, Plan, ProjectPlan, Summary};
-
-/// Which endpoint a plan was made against, for the header.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct EndpointInfo {
-    /// Base URL that was read.
-    pub url: String,
-    /// The embedded emulator, and where it keeps its state.
-    pub embedded_state: Option<String>,
-}
+use crate::client::EndpointLabel;
+use crate::text::{counted, group_thousands};
 
 /// How much to show.
 #[derive(Debug, Clone, Copy, Default)]
@@ -65,30 +58,8 @@ fn shown(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Formats `n` with thousands separators: `1,240`.
-pub fn group_thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
-}
-
-/// `1 job`, `1,240 jobs`.
-pub fn counted(n: u64, singular: &str, plural: &str) -> String {
-    format!(
-        "{} {}",
-        group_thousands(n),
-        if n == 1 { singular } else { plural }
-    )
-}
-
 /// Renders the whole plan: header, projects, summary line.
-pub fn human(plan: &Plan, endpoint: &EndpointInfo, options: RenderOptions) -> String {
+pub fn human(plan: &Plan, endpoint: &EndpointLabel, options: RenderOptions) -> String {
     let painter = Painter {
         color: options.color,
     };
@@ -312,14 +283,6 @@ mod tests {
     fn control_characters_from_the_server_are_escaped() {
         assert_eq!(shown("week-48"), "week-48");
         assert_eq!(shown("evil\u{1b}[2Jname"), "evil\\u{1b}[2Jname");
-    }
-
-    #[test]
-    fn thousands_are_grouped() {
-        assert_eq!(group_thousands(0), "0");
-        assert_eq!(group_thousands(999), "999");
-        assert_eq!(group_thousands(1_240), "1,240");
-        assert_eq!(group_thousands(1_000_000), "1,000,000");
     }
 
     #[test]

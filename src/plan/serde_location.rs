@@ -1,5 +1,8 @@
-//! Serde form of `diagnostic::Location` in saved plans: `{ "file", "line", "column" }`.
+//! Serde forms of `diagnostic::Location`: in saved plans an object, `{ "file", "line",
+//! "column" }`, that reads back; in output documents (the plan document, apply events) the text
+//! a user reads, `file:line:col` ([`as_text`]).
 
+use std::fmt::Display;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -14,7 +17,10 @@ struct LocationForm {
     column: u32,
 }
 
-pub fn serialize<S: Serializer>(location: &Location, serializer: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn serialize<S: Serializer>(
+    location: &Location,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     LocationForm {
         file: location.file.to_path_buf(),
         line: location.line,
@@ -23,7 +29,9 @@ pub fn serialize<S: Serializer>(location: &Location, serializer: S) -> Result<S:
     .serialize(serializer)
 }
 
-pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Location, D::Error> {
+pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Location, D::Error> {
     let form = LocationForm::deserialize(deserializer)?;
     Ok(Location {
         file: Arc::<Path>::from(form.file),
@@ -33,10 +41,10 @@ pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Locatio
 }
 
 /// The same for `Option<Location>`.
-pub mod optional {
+pub(crate) mod optional {
     use super::*;
 
-    pub fn serialize<S: Serializer>(
+    pub(crate) fn serialize<S: Serializer>(
         location: &Option<Location>,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
@@ -46,7 +54,7 @@ pub mod optional {
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Option<Location>, D::Error> {
         let form = Option::<LocationForm>::deserialize(deserializer)?;
@@ -55,5 +63,24 @@ pub mod optional {
             line: form.line,
             column: form.column,
         }))
+    }
+}
+
+/// Serialises a location (or anything shown as text) as its text: `gtform.yaml:12:27`.
+pub(crate) fn as_text<T: Display, S: Serializer>(
+    value: &T,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
+}
+
+/// The same for an optional value: its text, or `null`.
+pub(crate) fn as_optional_text<T: Display, S: Serializer>(
+    value: &Option<T>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => serializer.collect_str(value),
+        None => serializer.serialize_none(),
     }
 }

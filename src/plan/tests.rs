@@ -69,6 +69,12 @@ fn workspace(name: Option<&str>, batches: Vec<Batch>) -> Workspace {
     }
 }
 
+fn everything(workspace: &Workspace) -> Selection {
+    Scope::default()
+        .select(workspace)
+        .expect("no targets select everything")
+}
+
 fn remote_batch(
     id: &str,
     name: &str,
@@ -129,7 +135,7 @@ fn new_workspace_creates_every_batch_and_job() {
     let plan = build(
         &workspace,
         &remote("Street scenes", vec![]),
-        &Scope::default(),
+        &everything(&workspace),
     );
     let summary = plan.summary();
     assert_eq!(summary.batches_to_create, 2);
@@ -151,7 +157,7 @@ fn new_workspace_creates_every_batch_and_job() {
 fn partly_applied_workspace_creates_only_what_is_missing() {
     let workspace = workspace(None, vec![batch("week-48", None, &["a", "b", "c"])]);
     let remote = remote("X", vec![remote_batch("b1", "week-48", "", false, &["a"])]);
-    let plan = build(&workspace, &remote, &Scope::default());
+    let plan = build(&workspace, &remote, &everything(&workspace));
     let batch = &plan.projects[0].batches[0];
     assert_eq!(batch.remote_id.as_deref(), Some("b1"));
     assert_eq!(batch.unchanged_jobs, 1);
@@ -171,7 +177,7 @@ fn applied_workspace_has_no_changes() {
         "X",
         vec![remote_batch("b1", "week-48", "d", false, &["b", "a"])],
     );
-    let plan = build(&workspace, &remote, &Scope::default());
+    let plan = build(&workspace, &remote, &everything(&workspace));
     assert!(!plan.has_changes());
     assert_eq!(
         plan.summary(),
@@ -190,7 +196,7 @@ fn applied_workspace_has_no_changes() {
 fn job_in_another_batch_is_a_conflict_located_in_the_workspace() {
     let workspace = workspace(None, vec![batch("week-49", None, &["a", "b"])]);
     let remote = remote("X", vec![remote_batch("b1", "week-48", "", false, &["a"])]);
-    let plan = build(&workspace, &remote, &Scope::default());
+    let plan = build(&workspace, &remote, &everything(&workspace));
     let batch = &plan.projects[0].batches[0];
     assert_eq!(batch.conflicts.len(), 1);
     assert_eq!(batch.conflicts[0].remote_batch, "week-48");
@@ -209,7 +215,11 @@ fn job_in_another_batch_is_a_conflict_located_in_the_workspace() {
 #[test]
 fn project_name_mismatch_is_a_conflict() {
     let workspace = workspace(Some("Street scenes"), vec![]);
-    let plan = build(&workspace, &remote("Highway", vec![]), &Scope::default());
+    let plan = build(
+        &workspace,
+        &remote("Highway", vec![]),
+        &everything(&workspace),
+    );
     let conflict = plan.projects[0].name_conflict.as_ref().unwrap();
     assert_eq!(conflict.remote, "Highway");
     assert_eq!(plan.summary().conflicts, 1);
@@ -227,7 +237,7 @@ fn project_name_mismatch_is_a_conflict() {
 fn description_difference_is_drift_not_a_change() {
     let workspace = workspace(None, vec![batch("week-48", Some("new"), &[])]);
     let remote = remote("X", vec![remote_batch("b1", "week-48", "old", false, &[])]);
-    let plan = build(&workspace, &remote, &Scope::default());
+    let plan = build(&workspace, &remote, &everything(&workspace));
     let drift = plan.projects[0].batches[0].drift.as_ref().unwrap();
     assert_eq!(
         (drift.configured.as_str(), drift.remote.as_str()),
@@ -247,7 +257,7 @@ fn unmanaged_batches_and_jobs_are_counted_and_the_empty_default_batch_is_not() {
             remote_batch("b2", "old", "", false, &["q"]),
         ],
     );
-    let plan = build(&workspace, &remote, &Scope::default());
+    let plan = build(&workspace, &remote, &everything(&workspace));
     let project = &plan.projects[0];
     assert_eq!(project.unmanaged_batches.len(), 1);
     assert_eq!(project.unmanaged_batches[0].name, "old");
@@ -271,7 +281,7 @@ fn default_batch_with_jobs_is_unmanaged() {
             reference_id: "stray".into(),
             status: "created".into(),
         });
-    let plan = build(&workspace, &remote, &Scope::default());
+    let plan = build(&workspace, &remote, &everything(&workspace));
     assert!(plan.projects[0].unmanaged_batches[0].is_default);
 }
 
@@ -288,7 +298,7 @@ fn targets_limit_the_plan() {
     let scope = Scope {
         targets: vec![Target::parse("street/week-49").unwrap()],
     };
-    let plan = build(&workspace, &remote, &scope);
+    let plan = build(&workspace, &remote, &scope.select(&workspace).unwrap());
     let names: Vec<&str> = plan.projects[0]
         .batches
         .iter()
@@ -299,15 +309,21 @@ fn targets_limit_the_plan() {
         plan.projects[0].unmanaged_batches.is_empty(),
         "unmanaged batches are reported only when the whole project is in scope"
     );
-    assert!(scope.check(&workspace).is_ok());
+    assert!(scope.select(&workspace).is_ok());
     let wrong = Scope {
         targets: vec![Target::parse("street/week-50").unwrap()],
     };
-    assert!(wrong.check(&workspace).is_err());
+    assert!(matches!(
+        wrong.select(&workspace),
+        Err(ScopeError::UnknownBatch { .. })
+    ));
     let other = Scope {
         targets: vec![Target::parse("nope").unwrap()],
     };
-    assert!(build(&workspace, &remote, &other).projects.is_empty());
+    assert!(matches!(
+        other.select(&workspace),
+        Err(ScopeError::UnknownProject { .. })
+    ));
 }
 
 #[test]
@@ -331,7 +347,7 @@ fn plan_round_trips_through_json() {
         "Y",
         vec![remote_batch("b1", "week-48", "e", false, &["a", "q"])],
     );
-    let plan = build(&workspace, &remote, &Scope::default());
+    let plan = build(&workspace, &remote, &everything(&workspace));
     let text = serde_json::to_string(&plan).unwrap();
     let back: Plan = serde_json::from_str(&text).unwrap();
     assert_eq!(back, plan);
@@ -344,7 +360,7 @@ fn fingerprint_follows_what_the_plan_depends_on_only() {
         vec![batch("week-48", Some("d"), &["a", "b", "c"])],
     );
     let base = remote("X", vec![remote_batch("b1", "week-48", "d", false, &["a"])]);
-    let plan = build(&workspace, &base, &Scope::default());
+    let plan = build(&workspace, &base, &everything(&workspace));
     let fingerprint = plan.state_fingerprint(&base);
     assert!(fingerprint.starts_with("sha256:"));
 
@@ -415,9 +431,9 @@ proptest! {
             batch.jobs.reverse();
         }
         let shuffled = remote("X", shuffled_batches);
-        let a = build(&workspace, &forward, &Scope::default());
-        let b = build(&workspace, &shuffled, &Scope::default());
-        let endpoint = render::EndpointInfo { url: "http://x".into(), embedded_state: None };
+        let a = build(&workspace, &forward, &everything(&workspace));
+        let b = build(&workspace, &shuffled, &everything(&workspace));
+        let endpoint = crate::client::EndpointLabel { url: "http://x".into(), embedded_state: None };
         prop_assert_eq!(
             render::human(&a, &endpoint, render::RenderOptions { verbose: true, color: false }),
             render::human(&b, &endpoint, render::RenderOptions { verbose: true, color: false })

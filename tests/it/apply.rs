@@ -7,7 +7,7 @@ use std::time::Duration;
 use gtform::emulator::{EmulatorOptions, ErrorRates, Faults, RouteClass};
 use rand::Rng;
 
-use crate::support::{API_KEY, BatchSpec, PROJECT_ID, Rig, filters, gtform_command, ids};
+use crate::support::{API_KEY, BatchSpec, Rig, filters, gtform_command, ids};
 
 fn desired(batches: &[BatchSpec]) -> Vec<(String, String)> {
     let mut jobs: Vec<(String, String)> = batches
@@ -434,28 +434,26 @@ async fn two_concurrent_embedded_applies_take_turns_and_converge() {
     assert!(plan.stdout().contains("No changes."));
 }
 
-/// The plan as `gtform plan` would make it, through the library: for tests that change the server
-/// between planning and applying.
-async fn plan_through_the_library(rig: &Rig) -> (gtform::client::Client, gtform::plan::Plan) {
-    let workspace = gtform::config::load(&rig.dir.path().join("gtform.yaml")).expect("valid");
-    let client = gtform::client::Client::new(gtform::client::ClientOptions::new(
-        rig.url(),
-        gtform::client::ApiKey::new(API_KEY),
-    ))
-    .unwrap();
-    let remote = gtform::state::fetch(&client, &[PROJECT_ID.to_owned()], Default::default())
+/// The plan as `gtform plan` makes it, through the library's pipeline: for tests that change the
+/// server between planning and applying.
+async fn plan_through_the_library(rig: &Rig) -> gtform::ops::Planned {
+    let path = rig.dir.path().join("gtform.yaml");
+    let loaded = gtform::ops::load(&gtform::ops::LoadRequest::new(&path)).expect("valid");
+    gtform::ops::plan(loaded, &connect_with(API_KEY), &gtform::ops::Silent)
         .await
-        .unwrap();
-    let plan = gtform::plan::build(&workspace, &remote, &gtform::plan::Scope::default());
-    (client, plan)
+        .expect("planned")
+}
+
+fn connect_with(key: &str) -> gtform::ops::ConnectOptions {
+    gtform::ops::ConnectOptions::with_api_key(gtform::client::ApiKey::new(key))
 }
 
 async fn apply_through_the_library(
-    client: &gtform::client::Client,
+    connection: &gtform::ops::Connection,
     plan: &gtform::plan::Plan,
 ) -> gtform::apply::ApplyReport {
-    gtform::apply::run(
-        client,
+    gtform::ops::apply(
+        connection,
         plan,
         &gtform::apply::ApplyOptions::default(),
         &gtform::apply::NoObserver,
@@ -468,12 +466,12 @@ async fn apply_through_the_library(
 async fn a_batch_created_meanwhile_is_adopted_and_a_job_created_elsewhere_is_reported() {
     let rig = Rig::start().await;
     rig.workspace(&[BatchSpec::new("week-48", ids("cam", 0..4))]);
-    let (client, plan) = plan_through_the_library(&rig).await;
-    assert!(plan.projects[0].batches[0].creates_batch());
+    let planned = plan_through_the_library(&rig).await;
+    assert!(planned.plan.projects[0].batches[0].creates_batch());
     // Meanwhile, another run creates the batch, and someone puts cam-0002 in another batch.
     rig.fill_batch("week-48", ids("cam", 0..1));
     rig.fill_batch("elsewhere", ids("cam", 2..3));
-    let report = apply_through_the_library(&client, &plan).await;
+    let report = apply_through_the_library(&planned.connection, &planned.plan).await;
     assert_eq!(report.batches_adopted, 1, "{report:?}");
     assert_eq!(report.batches_created, 0);
     assert_eq!(report.jobs_created, 2, "cam-0001 and cam-0003");
@@ -481,6 +479,10 @@ async fn a_batch_created_meanwhile_is_adopted_and_a_job_created_elsewhere_is_rep
     assert_eq!(report.failures.len(), 1, "{report:?}");
     let failure = &report.failures[0];
     assert_eq!(failure.reference_id.as_deref(), Some("cam-0002"));
+    assert_eq!(
+        failure.kind, None,
+        "no request failed: the job sits elsewhere"
+    );
     assert!(
         failure.error.contains("batch `elsewhere`"),
         "{}",
@@ -517,14 +519,17 @@ async fn a_key_the_server_stops_accepting_ends_apply_early() {
     let rig = Rig::start().await;
     rig.fill_batch("week-48", ids("old", 0..1));
     rig.workspace(&[BatchSpec::new("week-48", ids("cam", 0..300))]);
-    let (_, plan) = plan_through_the_library(&rig).await;
-    let client = gtform::client::Client::new(gtform::client::ClientOptions::new(
-        rig.url(),
-        gtform::client::ApiKey::new("revoked-key"),
-    ))
+    let planned = plan_through_the_library(&rig).await;
+    let revoked = gtform::ops::connect(
+        planned.connection.endpoint(),
+        &[],
+        &connect_with("revoked-key"),
+        &gtform::ops::Silent,
+    )
+    .await
     .unwrap();
     rig.server.reset_stats();
-    let report = apply_through_the_library(&client, &plan).await;
+    let report = apply_through_the_library(&revoked, &planned.plan).await;
     assert!(
         report
             .stopped_early
@@ -538,6 +543,13 @@ async fn a_key_the_server_stops_accepting_ends_apply_early() {
         rig.server.stats().api_requests()
     );
     assert!(report.jobs_not_attempted > 250, "{report:?}");
+    assert!(
+        report
+            .failures
+            .iter()
+            .any(|failure| failure.kind == Some(gtform::client::FailureKind::BadKey)),
+        "the failures keep what the server's answer meant: {report:?}"
+    );
 }
 
 /// Runs `gtform ARGS` on a pseudo-terminal (util-linux `script`), typing `input`.

@@ -84,7 +84,7 @@ fn examples_cover_every_task_type() {
 #[test]
 fn quickstart_uses_the_embedded_emulator() {
     let workspace = config::load(&root().join("examples/quickstart")).unwrap();
-    assert_eq!(workspace.endpoint, Some(config::Endpoint::Embedded));
+    assert_eq!(workspace.endpoint, Some(config::EndpointSetting::Embedded));
     let project = &workspace.projects["street-scenes"];
     assert_eq!(
         project.id.to_string(),

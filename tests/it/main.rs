@@ -5,6 +5,7 @@ mod cli;
 mod client;
 mod emulator;
 mod examples;
+mod ops;
 mod plan;
 mod properties;
 mod s3;

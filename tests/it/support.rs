@@ -130,13 +130,17 @@ impl Rig {
         names
     }
 
+    /// The test project as the server reports it, read through the library's pipeline.
     pub async fn remote_state(&self) -> gtform::state::RemoteState {
-        let client = gtform::client::Client::new(gtform::client::ClientOptions::new(
-            self.url(),
-            gtform::client::ApiKey::new(API_KEY),
-        ))
-        .unwrap();
-        gtform::state::fetch(&client, &[PROJECT_ID.to_owned()], Default::default())
+        let connection = gtform::ops::connect(
+            &gtform::client::Endpoint::Url { url: self.url() },
+            &[],
+            &gtform::ops::ConnectOptions::with_api_key(gtform::client::ApiKey::new(API_KEY)),
+            &gtform::ops::Silent,
+        )
+        .await
+        .expect("a client for the emulator");
+        gtform::ops::read(&connection, &[PROJECT_ID.to_owned()], &gtform::ops::Silent)
             .await
             .expect("the state can be read")
     }

@@ -1,0 +1,545 @@
+//! The executor: sends the plan's creates through the limiter, batches first, then jobs from a
+//! pool of workers, and settles what the server says already exists.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use tokio_util::sync::CancellationToken;
+
+use super::ApplyOptions;
+use super::events::{ApplyEvent, ApplyObserver};
+use super::limiter::{self, Limiter, Signal};
+use super::report::{ApplyFailure, ApplyReport};
+use crate::api::{CreateBatchRequest, codes};
+use crate::client::{Client, ClientError, FailureKind};
+use crate::plan::{BatchPlan, JobCreate, Plan};
+use crate::state::{self, FetchOptions};
+
+/// Applies `plan`: creates its batches, then its jobs. Never returns early on a failed create.
+pub async fn run(
+    client: &Client,
+    plan: &Plan,
+    options: &ApplyOptions,
+    observer: &dyn ApplyObserver,
+    cancel: &CancellationToken,
+) -> ApplyReport {
+    let started = Instant::now();
+    let summary = plan.summary();
+    observer.on_event(&ApplyEvent::Started {
+        batches: summary.batches_to_create,
+        jobs: summary.jobs_to_create,
+    });
+    let targets: Vec<BatchTarget<'_>> = plan
+        .projects
+        .iter()
+        .flat_map(|project| {
+            project.batches.iter().map(move |batch| BatchTarget {
+                project_key: &project.key,
+                project_id: &project.id,
+                batch,
+            })
+        })
+        .collect();
+    let applier = Applier {
+        client,
+        limiter: Limiter::new(options.parallelism),
+        options,
+        observer,
+        stop: cancel.child_token(),
+        create_requests: AtomicU64::new(0),
+    };
+    let mut report = ApplyReport::default();
+    let batch_ids = applier.ensure_batches(&targets, &mut report).await;
+    let adopted = applier.create_jobs(&targets, &batch_ids, &mut report).await;
+    report.cancelled = cancel.is_cancelled();
+    if report.cancelled {
+        // Reading whole projects again is not what an interrupted user wants; say what is open.
+        for &(batch_index, job_index) in &adopted {
+            let target = &targets[batch_index];
+            report.failures.push(target.failure(
+                Some(&target.batch.creates[job_index]),
+                Failed::unsettled(
+                    "already existed (FS_0001), not confirmed because apply was interrupted; run `gtform plan` to check",
+                ),
+            ));
+        }
+    } else if !adopted.is_empty() {
+        applier
+            .confirm_adopted(&targets, &batch_ids, &adopted, &mut report)
+            .await;
+    }
+    report.create_requests += applier.create_requests.into_inner();
+    report.elapsed = started.elapsed();
+    observer.on_event(&ApplyEvent::Finished);
+    report
+}
+
+/// One batch of the plan, with the project it belongs to.
+struct BatchTarget<'p> {
+    project_key: &'p str,
+    project_id: &'p str,
+    batch: &'p BatchPlan,
+}
+
+impl BatchTarget<'_> {
+    /// The failure of this batch (`job: None`) or of one of its jobs.
+    fn failure(&self, job: Option<&JobCreate>, failed: Failed) -> ApplyFailure {
+        ApplyFailure {
+            project: self.project_key.to_owned(),
+            batch: self.batch.name.clone(),
+            reference_id: job.map(|job| job.request.reference_id.clone()),
+            location: job
+                .map_or(&self.batch.location, |job| &job.location)
+                .clone(),
+            error: failed.message,
+            kind: failed.kind,
+        }
+    }
+}
+
+/// Why one create failed.
+struct Failed {
+    /// What went wrong, and what to do about it.
+    message: String,
+    /// What the server's answer meant; `None` when apply gave up on the item itself.
+    kind: Option<FailureKind>,
+}
+
+impl Failed {
+    /// The server refused or failed the request.
+    fn request(error: &ClientError) -> Self {
+        Failed {
+            message: describe(error),
+            kind: Some(error.kind()),
+        }
+    }
+
+    /// Apply gave up on the item without a failed request of its own.
+    fn unsettled(message: impl Into<String>) -> Self {
+        Failed {
+            message: message.into(),
+            kind: None,
+        }
+    }
+
+    /// Whether no other create can succeed either (the key is refused or may not write here).
+    fn dooms_every_create(&self) -> bool {
+        matches!(self.kind, Some(FailureKind::BadKey | FailureKind::NoAccess))
+    }
+}
+
+enum JobOutcome {
+    Created,
+    Adopted,
+    Failed(Failed),
+    NotAttempted,
+}
+
+/// What every create of one apply shares.
+struct Applier<'a> {
+    client: &'a Client,
+    limiter: Limiter,
+    options: &'a ApplyOptions,
+    observer: &'a dyn ApplyObserver,
+    /// Fires on Ctrl-C, and on its own when the server stops accepting the key.
+    stop: CancellationToken,
+    create_requests: AtomicU64,
+}
+
+impl Applier<'_> {
+    /// Stops sending creates because `failed` means none can succeed; the first reason is kept.
+    fn stop_early(&self, failed: &Failed, stopped_early: &mut Option<String>) {
+        if failed.dooms_every_create() && !self.stop.is_cancelled() {
+            stopped_early.get_or_insert_with(|| failed.message.clone());
+            self.stop.cancel();
+        }
+    }
+
+    /// Waits for a permit, unless apply stops first.
+    async fn permit(&self) -> Option<limiter::Permit<'_>> {
+        tokio::select! {
+            permit = self.limiter.acquire() => (!self.stop.is_cancelled()).then_some(permit),
+            _ = self.stop.cancelled() => None,
+        }
+    }
+
+    /// Creates (or adopts) every batch the plan creates; returns each target's batch id, `None`
+    /// for batches that could not be created.
+    async fn ensure_batches(
+        &self,
+        targets: &[BatchTarget<'_>],
+        report: &mut ApplyReport,
+    ) -> Vec<Option<String>> {
+        let mut ids: Vec<Option<String>> = targets
+            .iter()
+            .map(|target| target.batch.remote_id.clone())
+            .collect();
+        let mut pending: FuturesUnordered<_> = targets
+            .iter()
+            .enumerate()
+            .filter(|(_, target)| target.batch.creates_batch())
+            .map(|(index, target)| async move { (index, self.create_batch(target).await) })
+            .collect();
+        while let Some((index, outcome)) = pending.next().await {
+            let target = &targets[index];
+            match outcome {
+                Ok((batch_id, adopted)) => {
+                    let event = if adopted {
+                        report.batches_adopted += 1;
+                        ApplyEvent::BatchAdopted {
+                            project: target.project_key.to_owned(),
+                            batch: target.batch.name.clone(),
+                            batch_id: batch_id.clone(),
+                        }
+                    } else {
+                        report.batches_created += 1;
+                        ApplyEvent::BatchCreated {
+                            project: target.project_key.to_owned(),
+                            batch: target.batch.name.clone(),
+                            batch_id: batch_id.clone(),
+                        }
+                    };
+                    self.observer.on_event(&event);
+                    ids[index] = Some(batch_id);
+                }
+                Err(failed) => {
+                    self.stop_early(&failed, &mut report.stopped_early);
+                    self.observer.on_event(&ApplyEvent::BatchFailed {
+                        project: target.project_key.to_owned(),
+                        batch: target.batch.name.clone(),
+                        error: failed.message.clone(),
+                        kind: failed.kind,
+                    });
+                    report.failures.push(target.failure(None, failed));
+                }
+            }
+        }
+        ids
+    }
+
+    /// The batch id and whether the batch was adopted.
+    async fn create_batch(&self, target: &BatchTarget<'_>) -> Result<(String, bool), Failed> {
+        let request = CreateBatchRequest {
+            name: target.batch.name.clone(),
+            description: target.batch.description.clone(),
+        };
+        let what = format!("batch {}/{}", target.project_key, target.batch.name);
+        let mut attempt = 1;
+        loop {
+            let Some(permit) = self.permit().await else {
+                return Err(Failed::unsettled("not created: apply was stopped"));
+            };
+            self.create_requests.fetch_add(1, Ordering::Relaxed);
+            let sent = Instant::now();
+            let result = self.client.create_batch(target.project_id, &request).await;
+            let latency = sent.elapsed();
+            let error = match result {
+                Ok(response) => {
+                    permit.finish(Signal::Success { latency });
+                    return Ok((response.batch_id, false));
+                }
+                Err(error) => error,
+            };
+            permit.finish(signal_for(&error, latency));
+            if error.code() == Some(codes::BATCH_EXISTS) {
+                return self.find_batch_id(target).await.map(|id| (id, true));
+            }
+            if !error.is_transient() || attempt >= self.options.create_retry.max_attempts {
+                return Err(Failed::request(&error));
+            }
+            self.wait_before_retry(&what, attempt, &error).await;
+            attempt += 1;
+        }
+    }
+
+    /// After `BATCH_CREATION`: the id of the batch with our name, from project details.
+    async fn find_batch_id(&self, target: &BatchTarget<'_>) -> Result<String, Failed> {
+        let details = self
+            .client
+            .project_details(target.project_id)
+            .await
+            .map_err(|error| Failed {
+                message: format!(
+                    "the batch exists (BATCH_CREATION) but reading its id failed: {}",
+                    describe(&error)
+                ),
+                kind: Some(error.kind()),
+            })?;
+        details
+            .batches
+            .into_iter()
+            .find(|batch| batch.name == target.batch.name)
+            .map(|batch| batch.id)
+            .ok_or_else(|| {
+                Failed::unsettled(
+                    "the server answered BATCH_CREATION (name taken) but lists no batch of that name",
+                )
+            })
+    }
+
+    /// Creates the jobs of every batch that exists, from `parallelism` workers; returns the jobs
+    /// the server said already existed, as (batch index, job index), to be confirmed.
+    async fn create_jobs(
+        &self,
+        targets: &[BatchTarget<'_>],
+        batch_ids: &[Option<String>],
+        report: &mut ApplyReport,
+    ) -> Vec<(usize, usize)> {
+        // Jobs of batches that exist, flattened: (batch index, job index).
+        let mut queue: Vec<(usize, usize)> = Vec::new();
+        for (batch_index, target) in targets.iter().enumerate() {
+            if batch_ids[batch_index].is_some() {
+                queue.extend(
+                    (0..target.batch.creates.len()).map(|job_index| (batch_index, job_index)),
+                );
+            } else {
+                report.jobs_not_attempted += target.batch.creates.len() as u64;
+            }
+        }
+        let next = AtomicUsize::new(0);
+        let created = AtomicU64::new(0);
+        let not_attempted = AtomicU64::new(0);
+        let adopted: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
+        let failures: Mutex<Vec<ApplyFailure>> = Mutex::new(Vec::new());
+        let stopped_early: Mutex<Option<String>> = Mutex::new(None);
+        let workers: FuturesUnordered<_> = (0..self.options.parallelism.max(1))
+            .map(|_| async {
+                loop {
+                    let slot = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&(batch_index, job_index)) = queue.get(slot) else {
+                        break;
+                    };
+                    let target = &targets[batch_index];
+                    let batch_id = batch_ids[batch_index].as_deref().unwrap_or_default();
+                    let job = &target.batch.creates[job_index];
+                    match self.create_job(target, batch_id, job).await {
+                        JobOutcome::Created => {
+                            created.fetch_add(1, Ordering::Relaxed);
+                        }
+                        JobOutcome::Adopted => lock(&adopted).push((batch_index, job_index)),
+                        JobOutcome::Failed(failed) => {
+                            self.stop_early(&failed, &mut lock(&stopped_early));
+                            lock(&failures).push(target.failure(Some(job), failed));
+                        }
+                        JobOutcome::NotAttempted => {
+                            not_attempted.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            })
+            .collect();
+        workers.collect::<Vec<()>>().await;
+        report.jobs_created = created.into_inner();
+        report.jobs_not_attempted += not_attempted.into_inner();
+        report.failures.extend(into_inner(failures));
+        if let Some(reason) = into_inner(stopped_early) {
+            report.stopped_early.get_or_insert(reason);
+        }
+        into_inner(adopted)
+    }
+
+    async fn create_job(
+        &self,
+        target: &BatchTarget<'_>,
+        batch_id: &str,
+        job: &JobCreate,
+    ) -> JobOutcome {
+        let mut request = job.request.clone();
+        request.batch_id = Some(batch_id.to_owned());
+        let mut attempt = 1;
+        loop {
+            let Some(permit) = self.permit().await else {
+                return if attempt == 1 {
+                    JobOutcome::NotAttempted
+                } else {
+                    JobOutcome::Failed(Failed::unsettled(
+                        "apply stopped before this create was confirmed; run apply again",
+                    ))
+                };
+            };
+            self.create_requests.fetch_add(1, Ordering::Relaxed);
+            let sent = Instant::now();
+            let result = self.client.create_job(target.project_id, &request).await;
+            let latency = sent.elapsed();
+            let error = match result {
+                Ok(_) => {
+                    permit.finish(Signal::Success { latency });
+                    self.observer.on_event(&ApplyEvent::JobCreated {
+                        project: target.project_key.to_owned(),
+                        batch: target.batch.name.clone(),
+                        reference_id: request.reference_id.clone(),
+                    });
+                    return JobOutcome::Created;
+                }
+                Err(error) => error,
+            };
+            permit.finish(signal_for(&error, latency));
+            if error.code() == Some(codes::DUPLICATE_REFERENCE_ID) {
+                self.observer.on_event(&ApplyEvent::JobAdopted {
+                    project: target.project_key.to_owned(),
+                    batch: target.batch.name.clone(),
+                    reference_id: request.reference_id.clone(),
+                });
+                return JobOutcome::Adopted;
+            }
+            if !error.is_transient() || attempt >= self.options.create_retry.max_attempts {
+                let mut failed = Failed::request(&error);
+                if error.is_transient() {
+                    failed.message = format!(
+                        "{} (gave up after {attempt} attempts; run apply again)",
+                        failed.message
+                    );
+                }
+                self.observer.on_event(&ApplyEvent::JobFailed {
+                    project: target.project_key.to_owned(),
+                    batch: target.batch.name.clone(),
+                    reference_id: request.reference_id.clone(),
+                    error: failed.message.clone(),
+                    kind: failed.kind,
+                });
+                return JobOutcome::Failed(failed);
+            }
+            let what = format!(
+                "job {}/{}/{}",
+                target.project_key, target.batch.name, request.reference_id
+            );
+            self.wait_before_retry(&what, attempt, &error).await;
+            attempt += 1;
+        }
+    }
+
+    /// Announces a retry and waits out its backoff (or until apply stops).
+    async fn wait_before_retry(&self, what: &str, attempt: u32, error: &ClientError) {
+        let delay = self
+            .options
+            .create_retry
+            .delay(attempt, error.retry_after());
+        self.observer.on_event(&ApplyEvent::Retrying {
+            what: what.to_owned(),
+            attempt,
+            error: error.to_string(),
+            delay,
+        });
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = self.stop.cancelled() => {}
+        }
+    }
+
+    /// Reads the batches of every project with adopted jobs and checks each sits where
+    /// configured.
+    async fn confirm_adopted(
+        &self,
+        targets: &[BatchTarget<'_>],
+        batch_ids: &[Option<String>],
+        adopted: &[(usize, usize)],
+        report: &mut ApplyReport,
+    ) {
+        let project_ids: Vec<String> = adopted
+            .iter()
+            .map(|&(batch_index, _)| targets[batch_index].project_id.to_owned())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        self.observer.on_event(&ApplyEvent::Confirming {
+            projects: project_ids.len(),
+        });
+        let remote = match state::fetch(self.client, &project_ids, FetchOptions::default()).await {
+            Ok(remote) => remote,
+            Err(error) => {
+                for &(batch_index, job_index) in adopted {
+                    let target = &targets[batch_index];
+                    report.failures.push(target.failure(
+                        Some(&target.batch.creates[job_index]),
+                        Failed {
+                            message: format!(
+                                "the job already existed (FS_0001) and could not be confirmed: {error}"
+                            ),
+                            kind: Some(error.source.kind()),
+                        },
+                    ));
+                }
+                return;
+            }
+        };
+        // (project id, reference_id) → (batch id, batch name) on the server.
+        let mut placement: HashMap<(&str, &str), (&str, &str)> = HashMap::new();
+        for (project_id, project) in &remote.projects {
+            for batch in &project.batches {
+                for job in &batch.jobs {
+                    placement.insert(
+                        (project_id.as_str(), job.reference_id.as_str()),
+                        (batch.summary.id.as_str(), batch.summary.name.as_str()),
+                    );
+                }
+            }
+        }
+        let mut confirmed = 0;
+        let mut misplaced: BTreeMap<usize, ApplyFailure> = BTreeMap::new();
+        for (position, &(batch_index, job_index)) in adopted.iter().enumerate() {
+            let target = &targets[batch_index];
+            let job = &target.batch.creates[job_index];
+            let expected_batch = batch_ids[batch_index].as_deref().unwrap_or_default();
+            match placement.get(&(target.project_id, job.request.reference_id.as_str())) {
+                Some(&(batch_id, _)) if batch_id == expected_batch => confirmed += 1,
+                found => {
+                    let failed = Failed::unsettled(match found {
+                        Some((_, batch_name)) => format!(
+                            "reference_id already used by a job in batch `{batch_name}` (created by another run or another workspace); jobs cannot be moved"
+                        ),
+                        None => {
+                            "the server answered FS_0001 (reference_id taken) but lists no such job"
+                                .to_owned()
+                        }
+                    });
+                    self.observer.on_event(&ApplyEvent::JobFailed {
+                        project: target.project_key.to_owned(),
+                        batch: target.batch.name.clone(),
+                        reference_id: job.request.reference_id.clone(),
+                        error: failed.message.clone(),
+                        kind: failed.kind,
+                    });
+                    misplaced.insert(position, target.failure(Some(job), failed));
+                }
+            }
+        }
+        report.jobs_adopted += confirmed;
+        report.failures.extend(misplaced.into_values());
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn into_inner<T>(mutex: Mutex<T>) -> T {
+    mutex
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn signal_for(error: &ClientError, latency: Duration) -> Signal {
+    if error.is_rate_limited() {
+        Signal::Overloaded {
+            retry_after: error.retry_after(),
+        }
+    } else if error.is_transient() {
+        Signal::Failure
+    } else {
+        Signal::Success { latency }
+    }
+}
+
+/// The error and, when there is one, what to do about it.
+fn describe(error: &ClientError) -> String {
+    match error.hint() {
+        Some(hint) => format!("{error} ({hint})"),
+        None => error.to_string(),
+    }
+}

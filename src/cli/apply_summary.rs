@@ -1,0 +1,99 @@
+//! The end of `gtform apply`: the summary line and the failures (or the last JSON event), and
+//! the exit code they mean.
+
+use std::process::ExitCode;
+
+use crate::apply::{ApplyCompletion, ApplyReport};
+use crate::text::{counted, group_thousands};
+
+use super::{CliError, Ui, exit};
+
+/// Failures listed one by one in the summary; the rest are counted.
+const FAILURES_LISTED: usize = 20;
+
+/// The last JSON event of `apply --json`, on stdout.
+pub(crate) fn completion_json(report: &ApplyReport, ui: &mut Ui) {
+    ui.out(&format!(
+        "{}\n",
+        ApplyCompletion::new(report).to_json_line()
+    ));
+}
+
+/// Prints what apply did; success when everything in the plan now exists.
+pub(crate) fn finish(report: &ApplyReport, json: bool, ui: &mut Ui) -> Result<ExitCode, CliError> {
+    if json {
+        completion_json(report, ui);
+    } else {
+        summary_text(report, ui);
+    }
+    if report.is_complete() {
+        return Ok(exit::code(exit::SUCCESS));
+    }
+    let mut problems = Vec::new();
+    if !report.failures.is_empty() {
+        problems.push(counted(
+            report.failures.len() as u64,
+            "create failed",
+            "creates failed",
+        ));
+    }
+    if report.jobs_not_attempted > 0 {
+        problems.push(format!(
+            "{} not attempted",
+            counted(report.jobs_not_attempted, "job", "jobs")
+        ));
+    }
+    if report.cancelled {
+        problems.push("apply was interrupted".to_owned());
+    }
+    if let Some(reason) = &report.stopped_early {
+        problems.push(format!("apply stopped early: {reason}"));
+    }
+    Err(CliError::new(problems.join(", "))
+        .hint("everything created so far is kept; run `gtform apply` again to finish the rest"))
+}
+
+/// `Apply complete: …` on stderr, then the first failures, located.
+fn summary_text(report: &ApplyReport, ui: &mut Ui) {
+    let seconds = report.elapsed.as_secs_f64().max(0.001);
+    let jobs_done = report.jobs_created + report.jobs_adopted;
+    let adopted = if report.jobs_adopted + report.batches_adopted > 0 {
+        format!(
+            ", {} already there (adopted)",
+            group_thousands(report.jobs_adopted + report.batches_adopted)
+        )
+    } else {
+        String::new()
+    };
+    let verdict = if report.is_complete() {
+        "Apply complete"
+    } else {
+        "Apply incomplete"
+    };
+    ui.status(&format!(
+        "\n{verdict}: {} and {} created{adopted} in {:.2}s ({:.0} jobs/s, {} create requests).",
+        counted(report.batches_created, "batch", "batches"),
+        counted(report.jobs_created, "job", "jobs"),
+        seconds,
+        jobs_done as f64 / seconds,
+        group_thousands(report.create_requests),
+    ));
+    for failure in report.failures.iter().take(FAILURES_LISTED) {
+        let what = match &failure.reference_id {
+            Some(reference_id) => {
+                format!("job {}/{}/{}", failure.project, failure.batch, reference_id)
+            }
+            None => format!("batch {}/{}", failure.project, failure.batch),
+        };
+        ui.status(&format!(
+            "  failed: {what} ({}): {}",
+            failure.location, failure.error
+        ));
+    }
+    if report.failures.len() > FAILURES_LISTED {
+        ui.status(&format!(
+            "  … and {} more failures",
+            group_thousands((report.failures.len() - FAILURES_LISTED) as u64)
+        ));
+    }
+}

@@ -1,0 +1,160 @@
+//! What `plan`, `apply` and `show` share: the connection flags, the values the CLI reads from
+//! its environment for the pipeline (`GTFORM_ENDPOINT`, `GTFORM_API_KEY` or the key file, the
+//! working directory), and the pipeline's messages as stderr lines.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::client::{ApiKey, Endpoint, RequestObserver, RequestRecord};
+use crate::ops::{self, ConnectOptions, LoadRequest, Loaded, Planned, Step};
+use crate::text::counted;
+
+use super::errors::ops_error;
+use super::{CliError, Ui};
+
+/// Flags for commands that talk to the server.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConnectionArgs {
+    /// Read the API key from this file instead of GTFORM_API_KEY
+    #[arg(long, value_name = "FILE")]
+    pub api_key_file: Option<PathBuf>,
+    /// Permit plain http:// to a host that is not loopback (the key would travel in clear)
+    #[arg(long)]
+    pub allow_insecure_http: bool,
+    /// Log every request to stderr (the key is never shown) and list every job
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+/// Loads the workspace at `path` for `targets`, at `GTFORM_ENDPOINT` if set, printing every
+/// diagnostic on failure.
+pub(crate) fn load(path: &Path, targets: &[String], ui: &mut Ui) -> Result<Loaded, CliError> {
+    let endpoint_override = std::env::var("GTFORM_ENDPOINT").ok();
+    ops::load(&LoadRequest {
+        path,
+        targets,
+        endpoint_override: endpoint_override.as_deref(),
+    })
+    .map_err(|error| ops_error(error, ui))
+}
+
+/// Loads, connects, reads and plans the workspace at `path`.
+pub(crate) async fn plan_workspace(
+    path: &Path,
+    targets: &[String],
+    args: &ConnectionArgs,
+    ui: &mut Ui,
+) -> Result<Planned, CliError> {
+    let loaded = load(path, targets, ui)?;
+    let options = connect_options(&loaded.endpoint, args)?;
+    ops::plan(loaded, &options, &StderrSteps)
+        .await
+        .map_err(|error| ops_error(error, ui))
+}
+
+/// Reads the saved plan at `path`, connects to its endpoint and checks it is not stale.
+pub(crate) async fn recheck_saved(
+    path: &Path,
+    args: &ConnectionArgs,
+    ui: &mut Ui,
+) -> Result<Planned, CliError> {
+    let file = ops::open_saved(path).map_err(|error| ops_error(error, ui))?;
+    let options = connect_options(&file.saved.endpoint, args)?;
+    ops::recheck(file, &options, &StderrSteps)
+        .await
+        .map_err(|error| ops_error(error, ui))
+}
+
+/// How to connect to `endpoint`: the user's key is read only when the endpoint needs one.
+fn connect_options(endpoint: &Endpoint, args: &ConnectionArgs) -> Result<ConnectOptions, CliError> {
+    let api_key = if endpoint.needs_api_key() {
+        Some(read_api_key(args)?)
+    } else {
+        None
+    };
+    let request_observer: Option<Arc<dyn RequestObserver>> = if args.verbose {
+        Some(Arc::new(StderrRequestLog))
+    } else {
+        None
+    };
+    Ok(ConnectOptions {
+        api_key,
+        allow_insecure_http: args.allow_insecure_http,
+        request_observer,
+        display_root: std::env::current_dir().ok(),
+    })
+}
+
+/// `--api-key-file`, else `GTFORM_API_KEY`.
+fn read_api_key(args: &ConnectionArgs) -> Result<ApiKey, CliError> {
+    if let Some(path) = &args.api_key_file {
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            CliError::new(format!(
+                "cannot read the API key file `{}`: {error}",
+                path.display()
+            ))
+        })?;
+        if text.trim().is_empty() {
+            return Err(CliError::new(format!(
+                "the API key file `{}` is empty",
+                path.display()
+            )));
+        }
+        return Ok(ApiKey::new(text));
+    }
+    match std::env::var("GTFORM_API_KEY") {
+        Ok(value) if !value.trim().is_empty() => Ok(ApiKey::new(value)),
+        _ => Err(super::errors::no_api_key()),
+    }
+}
+
+/// The pipeline's messages, each a line on stderr.
+struct StderrSteps;
+
+impl ops::Observer for StderrSteps {
+    fn on_step(&self, step: &Step<'_>) {
+        match step {
+            Step::WaitingForEmbedded { db } => Ui::log_line(&format!(
+                "Waiting for another gtform process using `{}`…",
+                db.display()
+            )),
+            Step::Reading { projects, url } => Ui::log_line(&format!(
+                "Reading {} from {url}…",
+                counted(*projects as u64, "project", "projects")
+            )),
+        }
+    }
+}
+
+/// `-v`: one stderr line per request attempt. Records carry no header, so never the key.
+struct StderrRequestLog;
+
+impl RequestObserver for StderrRequestLog {
+    fn on_request(&self, record: &RequestRecord) {
+        let status = record
+            .status
+            .map_or_else(|| "---".to_owned(), |status| status.to_string());
+        let code = record
+            .code
+            .as_deref()
+            .map(|code| format!(" {code}"))
+            .unwrap_or_default();
+        let retry = if record.attempt > 1 {
+            format!(" (attempt {})", record.attempt)
+        } else {
+            String::new()
+        };
+        let error = record
+            .error
+            .as_deref()
+            .filter(|_| record.status.is_none())
+            .map(|error| format!(": {error}"))
+            .unwrap_or_default();
+        Ui::log_line(&format!(
+            "request: {} {} → {status}{code} in {}ms{retry}{error}",
+            record.method,
+            record.path,
+            record.duration.as_millis()
+        ));
+    }
+}

@@ -1,0 +1,119 @@
+//! How library errors read on the command line: the library says what failed; here that gets
+//! the CLI's own advice, naming its flags and environment variables, which the library never
+//! does.
+
+use crate::client::{ClientError, FailureKind};
+use crate::diagnostic::{self, Diagnostic};
+use crate::ops;
+use crate::plan::ScopeError;
+use crate::plan::saved::PlanFileError;
+
+use super::{CliError, Ui};
+
+/// No key for an endpoint that needs one.
+pub(crate) fn no_api_key() -> CliError {
+    CliError::new("no API key: GTFORM_API_KEY is not set")
+        .hint("export GTFORM_API_KEY=… (GT Manage → Settings → API Keys), or pass --api-key-file FILE")
+        .hint("to try gtform without an account, set `endpoint: embedded` in the workspace")
+}
+
+/// A failed request or client set-up, with what the user can do about it.
+pub(crate) fn client_error(error: &ClientError) -> CliError {
+    if let ClientError::InsecureEndpoint { url } = error {
+        return CliError::new(format!(
+            "refusing to send the API key over plain http to `{url}`; use https, or pass --allow-insecure-http"
+        ));
+    }
+    with_hint(CliError::new(error.to_string()), client_hint(error))
+}
+
+/// The client's hint, except that a refused key names where the CLI takes the key from.
+fn client_hint(error: &ClientError) -> Option<&'static str> {
+    match error.kind() {
+        FailureKind::BadKey => Some(
+            "check the API key in GTFORM_API_KEY or --api-key-file (GT Manage → Settings → API Keys)",
+        ),
+        _ => error.hint(),
+    }
+}
+
+fn with_hint(error: CliError, hint: Option<&str>) -> CliError {
+    match hint {
+        Some(hint) => error.hint(hint),
+        None => error,
+    }
+}
+
+/// A failed pipeline step. Located problems (the workspace's, a `--target`'s) are printed here,
+/// rendered with their source lines; the returned error sums them up.
+pub(crate) fn ops_error(error: ops::Error, ui: &mut Ui) -> CliError {
+    match error {
+        ops::Error::Load {
+            ref diagnostics, ..
+        } => {
+            ui.err(&diagnostic::render(diagnostics, ui.color));
+            CliError::new(error.to_string())
+        }
+        ops::Error::Scope(scope_error) => target_error(scope_error, ui),
+        ops::Error::NoApiKey => no_api_key(),
+        ops::Error::Client(client) => client_error(&client),
+        ops::Error::Read(fetch) => {
+            with_hint(CliError::new(fetch.to_string()), client_hint(&fetch.source))
+        }
+        ops::Error::EmbeddedStart { ref state_dir, .. } => {
+            CliError::new(error.to_string()).hint(format!(
+                "its state is in `{}`; delete that directory to start afresh",
+                state_dir.display()
+            ))
+        }
+        ops::Error::EmbeddedBusy { .. } => {
+            CliError::new(error.to_string()).hint("wait for it to finish, or stop it")
+        }
+        ops::Error::PlanFile(file_error) => plan_file_error(&file_error),
+        ops::Error::Stale { .. } => CliError::new(error.to_string())
+            .hint("make a new plan with `gtform plan --out FILE` and review it"),
+        ops::Error::EmbeddedStateDir { .. } => CliError::new(error.to_string()),
+    }
+}
+
+/// A saved plan that cannot be read or written.
+pub(crate) fn plan_file_error(error: &PlanFileError) -> CliError {
+    let cli_error = CliError::new(error.to_string());
+    match error {
+        PlanFileError::Invalid { .. } => {
+            cli_error.hint("save a plan with `gtform plan --out FILE`")
+        }
+        PlanFileError::NotAPlanFile { .. } => {
+            cli_error.hint("choose another file for --out, e.g. `gtform.plan`")
+        }
+        PlanFileError::Read { .. } | PlanFileError::Encode(_) | PlanFileError::Write { .. } => {
+            cli_error
+        }
+    }
+}
+
+/// A `--target` that cannot be read, or names nothing in the workspace.
+fn target_error(error: ScopeError, ui: &mut Ui) -> CliError {
+    let diagnostic = match &error {
+        ScopeError::InvalidTarget { .. } => return CliError::new(error.to_string()),
+        ScopeError::UnknownProject { target, known } => Diagnostic::error(format!(
+            "--target `{target}`: no project `{}` in the workspace",
+            target.project
+        ))
+        .hint(format!("projects: {}", known.join(", "))),
+        ScopeError::UnknownBatch {
+            target,
+            batch,
+            project_location,
+        } => Diagnostic::error(format!(
+            "--target `{target}`: project `{}` has no batch `{batch}`",
+            target.project
+        ))
+        .at(project_location.clone()),
+    };
+    ui.err(&diagnostic::render(
+        std::slice::from_ref(&diagnostic),
+        ui.color,
+    ));
+    CliError::new("invalid --target")
+}

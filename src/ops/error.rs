@@ -1,0 +1,62 @@
+//! Why a step of the pipeline failed, typed so that a front end can say what to do about it in
+//! its own words (the CLI names its flags and variables; the library never does).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::client::ClientError;
+use crate::diagnostic::Diagnostics;
+use crate::emulator::EmulatorError;
+use crate::plan::ScopeError;
+use crate::plan::saved::{PlanFileError, StalePlan};
+use crate::state::FetchError;
+use crate::text::plural;
+
+/// A step of the pipeline failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The workspace has problems; every one of them is in `diagnostics`, located.
+    #[error(
+        "could not load `{}` ({} {})",
+        path.display(),
+        diagnostics.len(),
+        plural(diagnostics.len() as u64, "error", "errors")
+    )]
+    Load {
+        path: PathBuf,
+        diagnostics: Diagnostics,
+    },
+    /// A target that cannot be read or names nothing in the workspace.
+    #[error(transparent)]
+    Scope(#[from] ScopeError),
+    /// The endpoint is a server and the caller gave no API key.
+    #[error("no API key")]
+    NoApiKey,
+    /// The client could not be set up (an insecure or invalid endpoint, TLS).
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("cannot create the embedded emulator's state directory `{}`: {source}", dir.display())]
+    EmbeddedStateDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start the embedded emulator: {source}")]
+    EmbeddedStart {
+        /// Deleting it starts afresh.
+        state_dir: PathBuf,
+        source: EmulatorError,
+    },
+    #[error(
+        "another gtform process has held the embedded emulator's state `{}` for {}s",
+        db.display(),
+        waited.as_secs()
+    )]
+    EmbeddedBusy { db: PathBuf, waited: Duration },
+    /// Reading the server failed (after the client's own retries).
+    #[error(transparent)]
+    Read(#[from] FetchError),
+    #[error(transparent)]
+    PlanFile(#[from] PlanFileError),
+    #[error("the saved plan `{}` is stale: {source}", path.display())]
+    Stale { path: PathBuf, source: StalePlan },
+}

@@ -1,0 +1,220 @@
+//! The pipeline every command and test uses: load, connect, read, plan, apply.
+//!
+//! Each command of the CLI is a thin wrapper around these steps, as cargo's commands are around
+//! its `ops`:
+//!
+//! 1. [`load`]: the workspace (every problem, located, before any request), the scope resolved
+//!    against it once ([`Selection`]), and the endpoint resolved ([`resolve_endpoint`]).
+//! 2. [`connect`]: a client for the server, or the embedded emulator started and seeded with the
+//!    selected projects.
+//! 3. [`read`]: the remote state of the selected projects.
+//! 4. [`plan`](fn@plan): steps 2–4 for a loaded workspace, giving a [`Planned`]; [`recheck`]
+//!    does the same for a saved plan, refusing it when it is stale.
+//! 5. [`apply()`]: a plan's creates.
+//!
+//! Nothing here reads the environment or prints. What a caller finds in its environment (an
+//! endpoint override, the API key, its working directory for display) comes in as arguments;
+//! what the steps have to tell while they work goes to an [`Observer`]; failures are [`Error`]s,
+//! which name no flag or variable of any front end.
+
+mod connection;
+mod endpoint;
+mod error;
+
+use std::path::{Path, PathBuf};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::apply::{self, ApplyObserver, ApplyOptions, ApplyReport};
+use crate::client::Endpoint;
+use crate::config::{self, Workspace};
+use crate::plan::saved::{self, SavedPlan};
+use crate::plan::{self as planner, Plan, Scope, Selection};
+use crate::state::{self, FetchOptions, RemoteState};
+
+pub use connection::{ConnectOptions, Connection, EMBEDDED_LOCK_WAIT, connect, embedded_projects};
+pub use endpoint::{DEFAULT_ENDPOINT, EMBEDDED_STATE_DIR, embedded_state_dir, resolve_endpoint};
+pub use error::Error;
+
+/// Something a step has to tell while it works, for the caller to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step<'a> {
+    /// Another process holds the embedded emulator's state: waiting for it (told once).
+    WaitingForEmbedded { db: &'a Path },
+    /// Reading `projects` projects from `url`.
+    Reading { projects: usize, url: &'a str },
+}
+
+/// Receives the steps' messages.
+pub trait Observer: Send + Sync {
+    fn on_step(&self, step: &Step<'_>);
+}
+
+/// An observer that ignores everything.
+pub struct Silent;
+
+impl Observer for Silent {
+    fn on_step(&self, _step: &Step<'_>) {}
+}
+
+/// What to load.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadRequest<'a> {
+    /// The workspace: a YAML file or a directory of them.
+    pub path: &'a Path,
+    /// `PROJECT` or `PROJECT/BATCH`, as given; none means everything.
+    pub targets: &'a [String],
+    /// An endpoint that overrides the workspace's (`embedded` or a URL; blank is none).
+    pub endpoint_override: Option<&'a str>,
+}
+
+impl<'a> LoadRequest<'a> {
+    /// The whole workspace at `path`, at the endpoint it names.
+    pub fn new(path: &'a Path) -> Self {
+        LoadRequest {
+            path,
+            targets: &[],
+            endpoint_override: None,
+        }
+    }
+}
+
+/// A loaded workspace, what of it is in scope, and where its server is.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The workspace path, as given.
+    pub path: PathBuf,
+    pub workspace: Workspace,
+    pub selection: Selection,
+    pub endpoint: Endpoint,
+}
+
+/// Loads the workspace, resolves the scope against it and resolves the endpoint. No network.
+pub fn load(request: &LoadRequest<'_>) -> Result<Loaded, Error> {
+    let workspace = config::load(request.path).map_err(|diagnostics| Error::Load {
+        path: request.path.to_path_buf(),
+        diagnostics,
+    })?;
+    let selection = Scope::parse(request.targets)?.select(&workspace)?;
+    let endpoint = resolve_endpoint(&workspace, request.endpoint_override);
+    Ok(Loaded {
+        path: request.path.to_path_buf(),
+        workspace,
+        selection,
+        endpoint,
+    })
+}
+
+/// Reads the projects `project_ids` through `connection`.
+pub async fn read(
+    connection: &Connection,
+    project_ids: &[String],
+    observer: &dyn Observer,
+) -> Result<RemoteState, Error> {
+    observer.on_step(&Step::Reading {
+        projects: project_ids.len(),
+        url: &connection.label().url,
+    });
+    Ok(state::fetch(connection.client(), project_ids, FetchOptions::default()).await?)
+}
+
+/// A plan, the state it was made from and the connection it was read through.
+pub struct Planned {
+    /// The workspace the plan was made from, as given.
+    pub workspace_path: PathBuf,
+    pub scope: Scope,
+    pub connection: Connection,
+    pub remote: RemoteState,
+    pub plan: Plan,
+}
+
+impl Planned {
+    /// What a saved plan of this one depends on (`Plan::state_fingerprint`).
+    pub fn state_fingerprint(&self) -> String {
+        self.plan.state_fingerprint(&self.remote)
+    }
+
+    /// Saves the plan to `path` for `apply FILE` (see `plan::saved::write`).
+    pub fn save(&self, path: &Path, state_fingerprint: &str) -> Result<(), Error> {
+        let saved = SavedPlan::new(
+            self.workspace_path.clone(),
+            self.connection.endpoint().clone(),
+            self.connection.label().clone(),
+            self.scope.clone(),
+            state_fingerprint.to_owned(),
+            self.plan.clone(),
+        );
+        Ok(saved::write(path, &saved)?)
+    }
+}
+
+/// Connects to the loaded workspace's endpoint, reads the selected projects and plans. The
+/// workspace itself is dropped once planned: apply needs the plan only.
+pub async fn plan(
+    loaded: Loaded,
+    options: &ConnectOptions,
+    observer: &dyn Observer,
+) -> Result<Planned, Error> {
+    let seed = match loaded.endpoint {
+        Endpoint::Embedded { .. } => embedded_projects(&loaded.workspace, &loaded.selection),
+        Endpoint::Url { .. } => Vec::new(),
+    };
+    let connection = connect(&loaded.endpoint, &seed, options, observer).await?;
+    let remote = read(&connection, &loaded.selection.project_ids(), observer).await?;
+    let plan = planner::build(&loaded.workspace, &remote, &loaded.selection);
+    Ok(Planned {
+        workspace_path: loaded.path,
+        scope: loaded.selection.scope().clone(),
+        connection,
+        remote,
+        plan,
+    })
+}
+
+/// A saved plan and the file it came from.
+#[derive(Debug, Clone)]
+pub struct SavedPlanFile {
+    pub path: PathBuf,
+    pub saved: SavedPlan,
+}
+
+/// Reads the saved plan at `path`. No network.
+pub fn open_saved(path: &Path) -> Result<SavedPlanFile, Error> {
+    Ok(SavedPlanFile {
+        path: path.to_path_buf(),
+        saved: saved::read(path)?,
+    })
+}
+
+/// Connects to a saved plan's endpoint and reads its projects again; the plan is returned only
+/// if the server has not changed in anything it depends on.
+pub async fn recheck(
+    file: SavedPlanFile,
+    options: &ConnectOptions,
+    observer: &dyn Observer,
+) -> Result<Planned, Error> {
+    let SavedPlanFile { path, saved } = file;
+    let connection = connect(&saved.endpoint, &[], options, observer).await?;
+    let remote = read(&connection, &saved.project_ids(), observer).await?;
+    saved
+        .check_current(&remote)
+        .map_err(|source| Error::Stale { path, source })?;
+    Ok(Planned {
+        workspace_path: saved.workspace,
+        scope: saved.scope,
+        connection,
+        remote,
+        plan: saved.plan,
+    })
+}
+
+/// Applies `plan`'s creates through `connection` (see `apply::run`).
+pub async fn apply(
+    connection: &Connection,
+    plan: &Plan,
+    options: &ApplyOptions,
+    observer: &dyn ApplyObserver,
+    cancel: &CancellationToken,
+) -> ApplyReport {
+    apply::run(connection.client(), plan, options, observer, cancel).await
+}

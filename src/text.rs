@@ -1,0 +1,55 @@
+//! Words and numbers in messages: thousands separators, counts with the right plural.
+//!
+//! Every count a user reads goes through here, so that `1 job` and `1,240 jobs` look the same in
+//! the plan, the apply report, progress lines and errors.
+
+/// Formats `n` with thousands separators: `1,240`.
+pub fn group_thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// `singular` when `n` is 1, else `plural`.
+pub fn plural<'a>(n: u64, singular: &'a str, plural: &'a str) -> &'a str {
+    if n == 1 { singular } else { plural }
+}
+
+/// `1 job`, `1,240 jobs`.
+pub fn counted(n: u64, singular: &str, plural_form: &str) -> String {
+    format!(
+        "{} {}",
+        group_thousands(n),
+        plural(n, singular, plural_form)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(group_thousands(0), "0");
+        assert_eq!(group_thousands(999), "999");
+        assert_eq!(group_thousands(1_240), "1,240");
+        assert_eq!(group_thousands(1_000_000), "1,000,000");
+        assert_eq!(group_thousands(u64::MAX), "18,446,744,073,709,551,615");
+    }
+
+    #[test]
+    fn one_is_singular_and_everything_else_plural() {
+        assert_eq!(counted(0, "job", "jobs"), "0 jobs");
+        assert_eq!(counted(1, "job", "jobs"), "1 job");
+        assert_eq!(counted(2, "batch", "batches"), "2 batches");
+        assert_eq!(counted(12_000, "job", "jobs"), "12,000 jobs");
+        assert_eq!(plural(1, "error", "errors"), "error");
+        assert_eq!(plural(3, "error", "errors"), "errors");
+    }
+}
