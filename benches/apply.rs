@@ -14,6 +14,8 @@
 //! `BENCH_SCENARIOS=latency` or `=rate` runs one scenario only; `BENCH_PARALLELISM=16,32`
 //! picks the levels of scenario 1.
 
+// A harness, not the library: it may read its environment and print (clippy.toml).
+#![allow(clippy::disallowed_methods)]
 // A benchmark prints its figures: that is its output.
 #![allow(clippy::print_stdout)]
 

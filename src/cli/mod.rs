@@ -3,6 +3,9 @@
 //! This is the only layer that prints or reads the environment. Commands return
 //! `Result<ExitCode, CliError>`; `main` renders the error and maps it to exit code 1.
 
+// The one layer that reads the environment and the standard streams (clippy.toml).
+#![allow(clippy::disallowed_methods)]
+
 mod apply;
 mod apply_summary;
 mod connection;

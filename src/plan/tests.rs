@@ -1,3 +1,5 @@
+//! Unit tests of the planner: creates, no-ops, conflicts, drift, unmanaged objects, scope and determinism.
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;

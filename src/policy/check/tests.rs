@@ -1,3 +1,5 @@
+//! Unit tests of the policy checker: grants, denials, wildcards and principal forms.
+
 use super::*;
 use crate::policy::document::{BucketGrant, Grant, bucket_policy};
 
