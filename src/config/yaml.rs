@@ -75,6 +75,33 @@ fn span_of(marker: &Marker) -> Span {
     )
 }
 
+/// Where the tab an error complains about is: the parser may report the character after it,
+/// or the end of the line before it. Looks back over the reported line's indentation first, then
+/// forward.
+fn locate_tab(text: &str, reported: Span) -> Option<Span> {
+    let first_line = usize::try_from(reported.line).ok()?.checked_sub(1)?;
+    let column = usize::try_from(reported.column).ok()?.saturating_sub(1);
+    let mut lines = text.split('\n').enumerate().skip(first_line);
+    let (_, line) = lines.next()?;
+    let chars: Vec<char> = line.chars().collect();
+    let before = &chars[..column.min(chars.len())];
+    let indentation = before.iter().rev().take_while(|c| matches!(c, ' ' | '\t'));
+    if let Some(back) = indentation.clone().position(|c| *c == '\t') {
+        let index = before.len() - 1 - back;
+        return Some(Span::new(reported.line, u32::try_from(index + 1).ok()?));
+    }
+    if let Some(index) = chars.iter().skip(column).position(|c| *c == '\t') {
+        return Some(Span::new(reported.line, u32::try_from(column + index + 1).ok()?));
+    }
+    lines.find_map(|(number, line)| {
+        let index = line.chars().position(|c| c == '\t')?;
+        Some(Span::new(
+            u32::try_from(number + 1).ok()?,
+            u32::try_from(index + 1).ok()?,
+        ))
+    })
+}
+
 enum Frame {
     Seq {
         span: Span,
@@ -103,10 +130,11 @@ impl Builder {
         let mut documents = 0;
         for event in Parser::new_from_str(text) {
             let (event, span) = event.map_err(|error| {
-                YamlProblem::new(
-                    span_of(error.marker()),
-                    format!("invalid YAML: {}", error.info()),
-                )
+                let mut at = span_of(error.marker());
+                if error.info().contains("tab") {
+                    at = locate_tab(text, at).unwrap_or(at);
+                }
+                YamlProblem::new(at, format!("invalid YAML: {}", error.info()))
             })?;
             let at = span_of(&span.start);
             match event {
@@ -545,6 +573,14 @@ mod tests {
         let parsed = parse("# only a comment\n");
         assert!(parsed.root.is_none());
         assert!(parsed.problems.is_empty());
+    }
+
+    #[test]
+    fn tab_errors_point_at_the_tab() {
+        let parsed = parse("version: 1\n\tprojects: {}\n");
+        assert_eq!(parsed.problems[0].span, Span::new(2, 1), "{:?}", parsed.problems);
+        let parsed = parse("a:\n  b:\n\tc: 1\n");
+        assert_eq!(parsed.problems[0].span, Span::new(3, 1), "{:?}", parsed.problems);
     }
 
     #[test]
