@@ -718,9 +718,20 @@ mod tests {
             .at(Location::new(path.clone(), 1, 7))
             .hint("hint\r\u{0}");
         let text = render(&[diagnostic], false);
-        assert!(!text.chars().any(|c| c != '\n' && crate::escape::is_hidden(c)), "{text:?}");
-        assert!(text.starts_with("error: bad `a\\u{1b}[2J`\\nsecond line\n"), "{text}");
-        assert!(text.contains("1 | name: a\\u{1b}[2Jb\\u{202e}c\n  |       ^^^^^^^^^^^^^^^^^^^^\n"), "{text}");
+        assert!(
+            !text
+                .chars()
+                .any(|c| c != '\n' && crate::escape::is_hidden(c)),
+            "{text:?}"
+        );
+        assert!(
+            text.starts_with("error: bad `a\\u{1b}[2J`\\nsecond line\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("1 | name: a\\u{1b}[2Jb\\u{202e}c\n  |       ^^^^^^^^^^^^^^^^^^^^\n"),
+            "{text}"
+        );
         assert!(text.contains("= hint: hint\\r\\0"), "{text}");
     }
 

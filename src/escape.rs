@@ -113,7 +113,10 @@ mod tests {
     #[test]
     fn plain_text_is_borrowed_unchanged() {
         for text in ["week-48", "Straßenszenen", "街景 2026", "a b\\c", "😀"] {
-            assert!(matches!(escape(text), Cow::Borrowed(t) if t == text), "{text}");
+            assert!(
+                matches!(escape(text), Cow::Borrowed(t) if t == text),
+                "{text}"
+            );
         }
     }
 
@@ -132,7 +135,13 @@ mod tests {
 
     #[test]
     fn two_names_that_differ_never_print_the_same() {
-        let names = ["batch", "batch\u{200b}", "bat\u{200d}ch", "batch\u{fe0f}", "batch\u{a0}"];
+        let names = [
+            "batch",
+            "batch\u{200b}",
+            "bat\u{200d}ch",
+            "batch\u{fe0f}",
+            "batch\u{a0}",
+        ];
         let printed: std::collections::HashSet<String> =
             names.iter().map(|name| escape(name).into_owned()).collect();
         assert_eq!(printed.len(), names.len());

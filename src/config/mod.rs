@@ -5,7 +5,8 @@
 //! * [`load`]`(path) -> Result<Workspace, Diagnostics>`: `path` is one YAML file or a directory
 //!   whose `*.yaml`/`*.yml` files (recursively, sorted, hidden entries skipped) are merged. It
 //!   reports **every** problem it finds, each located (`file:line:col`), and never touches the
-//!   network.
+//!   network. [`load_with`] takes [`LoadOptions`] (size caps). Only regular files inside the
+//!   workspace root are read (`boundary`).
 //! * [`Workspace`] → [`Project`] (keyed by local name) → [`Batch`] (keyed by batch name) →
 //!   [`Job`], whose `request` is the exact body of `POST /v1/projects/{id}/jobs`
 //!   (`api::CreateJobRequest`, `batch_id: None`: the planner fills it in).
@@ -21,9 +22,11 @@
 //! This module does no printing, reads no environment variables and sends nothing over the
 //! network; it reads the workspace files and the manifests they name.
 
+mod boundary;
 mod decode;
 mod generate;
 mod job;
+mod manifest;
 mod node;
 pub mod raw;
 mod template;
@@ -35,6 +38,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+pub use boundary::{DEFAULT_MAX_MANIFEST_BYTES, DEFAULT_MAX_YAML_BYTES, LoadOptions};
 
 /// Where the API is: the emulator inside gtform, or a URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,9 +127,16 @@ impl Workspace {
     }
 }
 
-/// Loads and validates the workspace at `path` (a YAML file or a directory of them).
+/// Loads and validates the workspace at `path` (a YAML file or a directory of them), with the
+/// default [`LoadOptions`].
 ///
 /// Returns every problem found, not just the first; warnings alone do not fail the load.
 pub fn load(path: &Path) -> Result<Workspace, Diagnostics> {
-    workspace::load(path)
+    load_with(path, &LoadOptions::default())
+}
+
+/// [`load`] with explicit limits. Reads only regular files inside the workspace root (see
+/// `boundary`), each within its size cap.
+pub fn load_with(path: &Path, options: &LoadOptions) -> Result<Workspace, Diagnostics> {
+    workspace::load(path, options)
 }

@@ -91,7 +91,10 @@ fn locate_tab(text: &str, reported: Span) -> Option<Span> {
         return Some(Span::new(reported.line, u32::try_from(index + 1).ok()?));
     }
     if let Some(index) = chars.iter().skip(column).position(|c| *c == '\t') {
-        return Some(Span::new(reported.line, u32::try_from(column + index + 1).ok()?));
+        return Some(Span::new(
+            reported.line,
+            u32::try_from(column + index + 1).ok()?,
+        ));
     }
     lines.find_map(|(number, line)| {
         let index = line.chars().position(|c| c == '\t')?;
@@ -113,6 +116,8 @@ enum Frame {
         anchor: usize,
         entries: Vec<Entry>,
         key: Option<(String, Span)>,
+        /// The pending key is a refused merge key: its value is dropped.
+        dropping: bool,
     },
 }
 
@@ -151,6 +156,25 @@ impl Builder {
                     }
                 }
                 Event::Scalar(text, style, anchor, tag) => {
+                    if text == "<<"
+                        && style == ScalarStyle::Plain
+                        && tag.is_none()
+                        && let Some(Frame::Map {
+                            key: None,
+                            dropping,
+                            ..
+                        }) = self.stack.last_mut()
+                    {
+                        // YAML 1.1 merge keys are not part of YAML 1.2; refused with a hint
+                        // rather than read as a key named `<<`.
+                        *dropping = true;
+                        let mut problem =
+                            YamlProblem::new(at, "YAML merge keys (`<<`) are not supported");
+                        problem.hint = Some(
+                            "write the keys out; for jobs, `defaults:` on the project sets `workflow`, `priority_weight` and `type`".into(),
+                        );
+                        self.problems.push(problem);
+                    }
                     let value =
                         resolve_scalar(&text, style, tag.as_deref(), at, &mut self.problems);
                     self.finish(Node::new(value, at), anchor, &mut root, Some(text.as_ref()))?;
@@ -181,6 +205,7 @@ impl Builder {
                             anchor,
                             entries: Vec::new(),
                             key: None,
+                            dropping: false,
                         },
                         at,
                     )?;
@@ -274,7 +299,12 @@ impl Builder {
         match self.stack.last_mut() {
             None => *root = Some(node),
             Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { entries, key, .. }) => match key.take() {
+            Some(Frame::Map {
+                entries,
+                key,
+                dropping,
+                ..
+            }) => match key.take() {
                 None => {
                     let Some(text) = key_text else {
                         return Err(YamlProblem::new(
@@ -284,6 +314,7 @@ impl Builder {
                     };
                     *key = Some((text.to_string(), node.span));
                 }
+                Some(_) if *dropping => *dropping = false,
                 Some((name, key_span)) => {
                     if let Some(first) = entries.iter().find(|entry| entry.key == name) {
                         let mut problem =
@@ -393,9 +424,7 @@ fn resolve_plain(text: &str) -> Value {
     if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
         return match text.parse::<i64>() {
             Ok(number) => Value::Int(number),
-            Err(_) => text
-                .parse::<f64>()
-                .map_or(Value::Str(text.to_string()), Value::Float),
+            Err(_) => Value::BigInt(big_integer(text.starts_with('-'), digits)),
         };
     }
     if is_core_float(digits)
@@ -404,6 +433,13 @@ fn resolve_plain(text: &str) -> Value {
         return Value::Float(number);
     }
     Value::Str(text.to_string())
+}
+
+/// The JSON text of a decimal integer too large for 64 bits: no `+`, no leading zeros.
+fn big_integer(negative: bool, digits: &str) -> String {
+    let digits = digits.trim_start_matches('0');
+    let sign = if negative { "-" } else { "" };
+    format!("{sign}{digits}")
 }
 
 /// `(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?` (sign already stripped).
@@ -487,6 +523,16 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v))
             .collect();
         assert_eq!(values, expected);
+    }
+
+    #[test]
+    fn integers_beyond_64_bits_keep_their_digits() {
+        let values = map_values(
+            "a: 12345678901234567890\nb: -0099999999999999999999\nc: +18446744073709551616\n",
+        );
+        assert_eq!(values[0].1, Value::BigInt("12345678901234567890".into()));
+        assert_eq!(values[1].1, Value::BigInt("-99999999999999999999".into()));
+        assert_eq!(values[2].1, Value::BigInt("18446744073709551616".into()));
     }
 
     #[test]
@@ -578,9 +624,29 @@ mod tests {
     #[test]
     fn tab_errors_point_at_the_tab() {
         let parsed = parse("version: 1\n\tprojects: {}\n");
-        assert_eq!(parsed.problems[0].span, Span::new(2, 1), "{:?}", parsed.problems);
+        assert_eq!(
+            parsed.problems[0].span,
+            Span::new(2, 1),
+            "{:?}",
+            parsed.problems
+        );
         let parsed = parse("a:\n  b:\n\tc: 1\n");
-        assert_eq!(parsed.problems[0].span, Span::new(3, 1), "{:?}", parsed.problems);
+        assert_eq!(
+            parsed.problems[0].span,
+            Span::new(3, 1),
+            "{:?}",
+            parsed.problems
+        );
+    }
+
+    #[test]
+    fn merge_keys_are_refused_with_a_hint() {
+        let parsed = parse("base: &b { x: 1 }\njob:\n  <<: *b\n  y: 2\n");
+        assert_eq!(parsed.problems.len(), 1, "{:?}", parsed.problems);
+        assert!(parsed.problems[0].message.contains("merge keys"));
+        assert_eq!(parsed.problems[0].span, Span::new(3, 3));
+        // A quoted `<<` is an ordinary key.
+        assert!(parse("'<<': 1\n").problems.is_empty());
     }
 
     #[test]
