@@ -14,6 +14,7 @@ use crate::apply::{self, ApplyEvent, ApplyObserver, ApplyOptions, ApplyReport};
 use crate::plan::Plan;
 use crate::plan::render::{self, RenderOptions, counted, group_thousands};
 
+use super::load_args::LoadArgs;
 use super::plan::fail_on_conflicts;
 use super::session::{self, ConnectionArgs, Session};
 use super::show::{is_saved_plan_file, read_plan_file};
@@ -47,6 +48,8 @@ pub struct ApplyArgs {
     pub target: Vec<String>,
     #[command(flatten)]
     pub connection: ConnectionArgs,
+    #[command(flatten)]
+    pub load: LoadArgs,
 }
 
 pub async fn run(args: ApplyArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
@@ -107,7 +110,14 @@ fn parse_parallelism(text: &str) -> Result<usize, String> {
 }
 
 async fn prepare_workspace(args: &ApplyArgs, ui: &mut Ui) -> Result<(Session, Plan), CliError> {
-    let planned = session::load_and_plan(&args.path, &args.target, &args.connection, ui).await?;
+    let planned = session::load_and_plan(
+        &args.path,
+        &args.target,
+        &args.connection,
+        &args.load.options(),
+        ui,
+    )
+    .await?;
     if !args.json {
         ui.out(&render::human(
             &planned.plan,

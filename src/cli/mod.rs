@@ -5,6 +5,7 @@
 
 mod apply;
 mod emulator;
+mod load_args;
 mod plan;
 mod schema;
 mod session;

@@ -8,6 +8,7 @@ use crate::plan::render::{self, RenderOptions};
 use crate::plan::saved::SavedPlan;
 use crate::plan::{Plan, json};
 
+use super::load_args::LoadArgs;
 use super::session::{self, ConnectionArgs};
 use super::show::is_saved_plan_file;
 use super::{CliError, Ui, exit};
@@ -31,10 +32,19 @@ pub struct PlanArgs {
     pub target: Vec<String>,
     #[command(flatten)]
     pub connection: ConnectionArgs,
+    #[command(flatten)]
+    pub load: LoadArgs,
 }
 
 pub async fn run(args: PlanArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
-    let planned = session::load_and_plan(&args.path, &args.target, &args.connection, ui).await?;
+    let planned = session::load_and_plan(
+        &args.path,
+        &args.target,
+        &args.connection,
+        &args.load.options(),
+        ui,
+    )
+    .await?;
     let fingerprint = planned.plan.state_fingerprint(&planned.remote);
     let endpoint_info = &planned.session.endpoint_info;
     if args.json {

@@ -51,8 +51,12 @@ pub struct Session {
 }
 
 /// Loads the workspace, printing every diagnostic on failure.
-pub fn load_workspace(path: &Path, ui: &mut Ui) -> Result<Workspace, CliError> {
-    config::load(path).map_err(|diagnostics| {
+pub fn load_workspace(
+    path: &Path,
+    options: &config::LoadOptions,
+    ui: &mut Ui,
+) -> Result<Workspace, CliError> {
+    config::load_with(path, options).map_err(|diagnostics| {
         ui.err(&diagnostic::render(&diagnostics, ui.color));
         CliError::new(format!(
             "could not load `{}` ({} {})",
@@ -381,9 +385,10 @@ pub async fn load_and_plan(
     path: &Path,
     targets: &[String],
     connection: &ConnectionArgs,
+    load: &config::LoadOptions,
     ui: &mut Ui,
 ) -> Result<Planned, CliError> {
-    let workspace = load_workspace(path, ui)?;
+    let workspace = load_workspace(path, load, ui)?;
     let scope = scope(targets, &workspace, ui)?;
     let endpoint = endpoint_setting(&workspace)?;
     let session = connect(
