@@ -119,7 +119,8 @@ pub(crate) fn parse_json_row(bytes: &[u8]) -> Result<JinjaValue, String> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let raw: &RawValue = serde_json::from_str(text).map_err(|error| {
         let mut reason = format!("invalid JSON: {error}");
-        if error.is_eof() || text.trim_start().starts_with('{') && !text.trim_end().ends_with('}') {
+        let whole_object = text.trim_start().starts_with('{') && text.trim_end().ends_with('}');
+        if error.is_eof() || !whole_object {
             reason.push_str(" (each line of a JSONL manifest holds one whole JSON object)");
         }
         reason
