@@ -5,6 +5,7 @@ mod cli;
 mod client;
 mod emulator;
 mod examples;
+mod hostile;
 mod plan;
 mod properties;
 mod schema;
