@@ -423,6 +423,11 @@ struct Bounded {
 /// Runs gtform with `args` in `dir` under [`TIME_LIMIT`] and [`ADDRESS_SPACE_KIB`]; a run that
 /// outlives the limit is killed and fails the test.
 fn run_bounded(dir: &Path, args: &[&str], case: &str) -> Bounded {
+    run_bounded_at(dir, args, None, case)
+}
+
+/// [`run_bounded`] with `GTFORM_ENDPOINT` set to `endpoint`.
+fn run_bounded_at(dir: &Path, args: &[&str], endpoint: Option<&str>, case: &str) -> Bounded {
     let gtform = gtform_command(dir);
     let mut command = Command::new("sh");
     command
@@ -434,6 +439,7 @@ fn run_bounded(dir: &Path, args: &[&str], case: &str) -> Bounded {
         .arg(gtform.get_program())
         .args(args)
         .env_remove("GTFORM_ENDPOINT")
+        .envs(endpoint.map(|endpoint| ("GTFORM_ENDPOINT", endpoint)))
         .env("NO_COLOR", "1")
         .env("GTFORM_API_KEY", API_KEY)
         .stdin(Stdio::null())
@@ -553,6 +559,27 @@ async fn hostile_workspaces_fail_located_bounded_silent_and_offline() {
             case.name
         );
     }
+}
+
+/// Every committed invalid fixture, through the binary as well: `validate`, and `plan` against
+/// the emulator (`GTFORM_ENDPOINT`), each bounded, exit 1, located, silent about the key and
+/// control characters, and offline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_invalid_fixture_fails_through_the_binary_without_a_request() {
+    let rig = Rig::start().await;
+    let fixtures = crate::support::workspaces_in(
+        &crate::support::root().join("tests/fixtures/config/invalid"),
+    );
+    assert!(fixtures.len() >= 80, "only {} fixtures", fixtures.len());
+    for fixture in &fixtures {
+        let name = fixture.display().to_string();
+        for command in ["validate", "plan"] {
+            let args = [command, name.as_str()];
+            let run = run_bounded_at(crate::support::root(), &args, Some(&rig.url()), &name);
+            check_output(&name, &args.join(" "), &run, "error: ");
+        }
+    }
+    assert_eq!(rig.server.stats().total_requests, 0);
 }
 
 /// The caps are limits, not bans: the flag that names them lets the same workspace load.
