@@ -13,7 +13,7 @@
 //!
 //! # Stages
 //!
-//! `yaml` (text → located [`node`] tree; the only module that knows the YAML library) →
+//! `yaml` (text → located `node` tree; the only module that knows the YAML library) →
 //! `workspace` (files → declarations → merged projects and batches) → `job` (one job's typed form →
 //! wire JSON) and `generate` (`jobs_from` manifests through `template`s) → checks across the
 //! workspace (duplicate projects, batches, reference_ids). `raw` holds the serde mirror of the file

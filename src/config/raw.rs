@@ -54,7 +54,7 @@ const NAME_PATTERN: &str = concat!(
 );
 
 schema_newtype! {
-    /// A name or id (see [`NAME_PATTERN`]).
+    /// A name or id (see `NAME_PATTERN`).
     RawName(String) as "Name" => {
             "description": "A name or id: not blank, no surrounding spaces, no control or invisible characters.",
             "type": "string",
