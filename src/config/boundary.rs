@@ -6,8 +6,8 @@
 //! workspace root: the directory given, or the directory of the YAML file given. It must be a
 //! regular file (never a FIFO, which would block, a device such as `/dev/zero`, or a directory),
 //! and no bigger than its cap ([`LoadOptions`]), checked on the open handle before a byte is read;
-//! reading then stops at the cap even if the file grows. A refusal names the path as written and
-//! never shows the file's contents.
+//! a file that grows past its cap while it is read is an error, not silently cut. A refusal names
+//! the path as written and never shows the file's contents.
 //!
 //! Files are opened with `O_NONBLOCK` and checked with `fstat` on the handle, so swapping a file
 //! for a FIFO between the check and the open cannot block the load.
@@ -195,32 +195,50 @@ impl Boundary {
             });
         }
         Ok(OpenedFile {
-            reader: file.take(limit.saturating_add(1)),
-            limit,
+            reader: CappedReader {
+                file,
+                remaining: limit,
+                limit,
+            },
         })
     }
 }
 
-/// A workspace file open for reading, which never yields more than its cap plus one byte (so
-/// growth past the cap is seen as such).
+/// A workspace file open for reading.
 pub(crate) struct OpenedFile {
-    pub reader: io::Take<File>,
-    pub limit: u64,
+    pub reader: CappedReader,
 }
 
 impl OpenedFile {
-    /// Reads the whole file, refusing it if it grew past its cap.
+    /// Reads the whole file.
     pub fn read_all(mut self) -> Result<Vec<u8>, Refusal> {
         let mut bytes = Vec::new();
         self.reader.read_to_end(&mut bytes).map_err(refusal_of)?;
-        let size = bytes.len() as u64;
-        if size > self.limit {
-            return Err(Refusal::TooBig {
-                size,
-                limit: self.limit,
-            });
-        }
         Ok(bytes)
+    }
+}
+
+/// A file that fails to read past its cap, should it grow after its size was checked: a reader
+/// never silently stops at the cap, which would lose the rows beyond it.
+pub(crate) struct CappedReader {
+    file: File,
+    remaining: u64,
+    limit: u64,
+}
+
+impl Read for CappedReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let read = self.file.read(buf)?;
+        match self.remaining.checked_sub(read as u64) {
+            Some(remaining) => {
+                self.remaining = remaining;
+                Ok(read)
+            }
+            None => Err(io::Error::other(format!(
+                "the file grew past the limit of {} while it was read",
+                human_size(self.limit)
+            ))),
+        }
     }
 }
 
@@ -348,6 +366,65 @@ mod tests {
         assert_eq!(human_size(600), "600 B");
         assert_eq!(human_size(16 << 20), "16 MiB");
         assert_eq!(human_size(1536), "1.5 KiB");
+    }
+
+    #[test]
+    fn a_file_that_grew_past_its_cap_is_an_error_not_a_cut() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), b"0123456789").unwrap();
+        let reader = CappedReader {
+            file: File::open(file.path()).unwrap(),
+            remaining: 5,
+            limit: 5,
+        };
+        let refusal = OpenedFile { reader }.read_all().unwrap_err();
+        assert!(
+            refusal.reason().contains("grew past the limit of 5 B"),
+            "{refusal:?}"
+        );
+    }
+
+    #[test]
+    fn only_regular_files_inside_the_root_are_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("ws");
+        std::fs::create_dir(&root).unwrap();
+        std::fs::write(root.join("a.csv"), b"id\n1\n").unwrap();
+        std::fs::write(dir.path().join("outside.csv"), b"secret\n").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("outside.csv"), root.join("link.csv")).unwrap();
+        let boundary = Boundary::new(&root, &LoadOptions::default()).unwrap();
+        let bytes = boundary
+            .open(&root.join("a.csv"), FileKind::Manifest)
+            .unwrap()
+            .read_all();
+        assert_eq!(bytes.unwrap(), b"id\n1\n");
+        for outside in [
+            root.join("link.csv"),
+            root.join("../outside.csv"),
+            "/etc/hostname".into(),
+        ] {
+            assert!(
+                matches!(
+                    boundary.open(&outside, FileKind::Manifest),
+                    Err(Refusal::Outside)
+                ),
+                "{}",
+                outside.display()
+            );
+        }
+        assert!(matches!(
+            boundary.open(&root, FileKind::Manifest),
+            Err(Refusal::NotRegular("a directory"))
+        ));
+        let small = LoadOptions {
+            max_manifest_bytes: 3,
+            ..LoadOptions::default()
+        };
+        let boundary = Boundary::new(&root, &small).unwrap();
+        assert!(matches!(
+            boundary.open(&root.join("a.csv"), FileKind::Manifest),
+            Err(Refusal::TooBig { size: 5, limit: 3 })
+        ));
     }
 
     #[test]
