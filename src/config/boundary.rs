@@ -401,7 +401,7 @@ mod tests {
         for outside in [
             root.join("link.csv"),
             root.join("../outside.csv"),
-            "/etc/hostname".into(),
+            dir.path().join("outside.csv"),
         ] {
             assert!(
                 matches!(
