@@ -5,13 +5,25 @@
 //! prints; [`render`] returns text and the CLI decides where it goes. Rendering reads the lines it
 //! quotes from the files the locations name (YAML files and manifest files alike), so a location
 //! stays three small fields whatever the file.
+//!
+//! Rendering is safe with hostile files: every message, hint, label, path and quoted line goes
+//! through [`crate::escape`] (control and invisible characters are shown escaped); a quoted line is
+//! read only from a regular file, only if it is UTF-8, and never from a file a diagnostic marks as
+//! not to be shown ([`Diagnostic::without_source`]: outside the workspace, not text). Carets are
+//! placed by display columns: a CJK character takes two, a tab four, an escaped character the
+//! width of its escape. (annotate-snippets, in the dependency tree through serde-saphyr, computes
+//! widths the same way but leaves messages and zero-width characters unescaped and would change
+//! every rendering; this renderer keeps the output format and does both.)
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::sync::Arc;
 
 use owo_colors::OwoColorize;
+
+use crate::escape::escape;
 
 /// A place in a file: 1-based line and column (in characters).
 ///
@@ -65,6 +77,9 @@ pub struct Diagnostic {
     pub labels: Vec<(Location, String)>,
     /// Advice on how to fix it, e.g. "did you mean `description`?".
     pub hints: Vec<String>,
+    /// Whether the rendering may quote lines of the files the locations name. Off for files whose
+    /// contents must not be shown (outside the workspace, not text).
+    pub show_source: bool,
 }
 
 impl Diagnostic {
@@ -76,6 +91,7 @@ impl Diagnostic {
             location: None,
             labels: Vec::new(),
             hints: Vec::new(),
+            show_source: true,
         }
     }
 
@@ -102,6 +118,12 @@ impl Diagnostic {
     /// Adds a hint.
     pub fn hint(mut self, text: impl Into<String>) -> Self {
         self.hints.push(text.into());
+        self
+    }
+
+    /// Renders without quoting any line of the files it names.
+    pub fn without_source(mut self) -> Self {
+        self.show_source = false;
         self
     }
 
@@ -186,48 +208,116 @@ impl std::error::Error for Diagnostics {}
 /// The quoted lines are read from the files the locations name; a file that cannot be read
 /// renders without a snippet. The closing summary line is the caller's.
 pub fn render(diagnostics: &[Diagnostic], color: bool) -> String {
-    let mut sources = SourceCache::default();
+    let sources = SourceCache::for_diagnostics(diagnostics);
     let mut out = String::new();
     for diagnostic in diagnostics {
-        render_one(diagnostic, color, &mut sources, &mut out);
+        render_one(diagnostic, color, &sources, &mut out);
         out.push('\n');
     }
     out
 }
 
-/// File contents read once per rendering, split into lines on demand.
+/// Largest file quoted from; lines of bigger files are not shown.
+const MAX_QUOTED_FILE_BYTES: u64 = 1 << 30;
+/// Longest line quoted; longer lines are not shown.
+const MAX_QUOTED_LINE_BYTES: usize = 1 << 20;
+
+/// The lines the diagnostics quote, read in one pass per file.
 #[derive(Default)]
 struct SourceCache {
-    files: HashMap<Arc<Path>, Option<String>>,
+    lines: HashMap<(Arc<Path>, u32), String>,
 }
 
 impl SourceCache {
-    fn line(&mut self, file: &Arc<Path>, line: u32) -> Option<String> {
-        let text = self.files.entry(file.clone()).or_insert_with(|| {
-            std::fs::read(file)
-                .ok()
-                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-        });
-        let text = text.as_deref()?;
-        let index = usize::try_from(line).ok()?.checked_sub(1)?;
-        text.split('\n')
-            .nth(index)
-            .map(|l| l.strip_suffix('\r').unwrap_or(l).replace('\t', " "))
+    /// Reads every line `diagnostics` may quote.
+    fn for_diagnostics(diagnostics: &[Diagnostic]) -> Self {
+        let mut wanted: HashMap<Arc<Path>, BTreeSet<u32>> = HashMap::new();
+        for diagnostic in diagnostics.iter().filter(|d| d.show_source) {
+            let locations = diagnostic
+                .location
+                .iter()
+                .chain(diagnostic.labels.iter().map(|(location, _)| location));
+            for location in locations {
+                wanted
+                    .entry(location.file.clone())
+                    .or_default()
+                    .insert(location.line);
+            }
+        }
+        let mut cache = SourceCache::default();
+        for (file, lines) in wanted {
+            cache.read_lines(&file, &lines);
+        }
+        cache
+    }
+
+    /// Reads `lines` of `file`, if it is a regular file of text that is not too big.
+    fn read_lines(&mut self, file: &Arc<Path>, lines: &BTreeSet<u32>) {
+        let Some(last) = lines.last().copied() else {
+            return;
+        };
+        let Ok(handle) = open_regular(file) else {
+            return;
+        };
+        let mut reader = BufReader::new(handle);
+        let mut buffer = Vec::new();
+        let mut number = 0u32;
+        while number < last {
+            buffer.clear();
+            match reader.read_until(b'\n', &mut buffer) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => number += 1,
+            }
+            if !lines.contains(&number) || buffer.len() > MAX_QUOTED_LINE_BYTES {
+                continue;
+            }
+            let Ok(text) = std::str::from_utf8(&buffer) else {
+                continue;
+            };
+            let text = text.strip_suffix('\n').unwrap_or(text);
+            let text = text.strip_suffix('\r').unwrap_or(text);
+            self.lines.insert((file.clone(), number), text.to_string());
+        }
+    }
+
+    fn line(&self, file: &Arc<Path>, line: u32) -> Option<&str> {
+        self.lines.get(&(file.clone(), line)).map(String::as_str)
     }
 }
 
-/// Longest stretch of a quoted line shown; longer lines are cut around the column.
-const MAX_SHOWN_CHARS: usize = 160;
+/// Opens `path` for reading only if it is a regular file of at most [`MAX_QUOTED_FILE_BYTES`]:
+/// never a FIFO (which would block), a device or a directory.
+fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    let metadata = file.metadata()?;
+    if !metadata.is_file() || metadata.len() > MAX_QUOTED_FILE_BYTES {
+        return Err(std::io::Error::other("not a regular file of quotable size"));
+    }
+    Ok(file)
+}
+
+/// Widest stretch of a quoted line shown, in columns; longer lines are cut around the column.
+const MAX_SHOWN_COLUMNS: usize = 160;
+/// Columns a tab takes in a quoted line.
+const TAB_COLUMNS: usize = 4;
 
 struct Snippet {
     location: Location,
-    /// The line, possibly cut, and the caret's start column within it (0-based chars).
+    /// The line as shown (escaped, possibly cut), and the marked stretch's start and width in
+    /// display columns.
     shown: Option<(String, usize, usize)>,
     text: String,
     primary: bool,
 }
 
-fn render_one(diagnostic: &Diagnostic, color: bool, sources: &mut SourceCache, out: &mut String) {
+fn render_one(diagnostic: &Diagnostic, color: bool, sources: &SourceCache, out: &mut String) {
     let paint = Paint { color };
     let word = diagnostic.severity.word();
     let head = match diagnostic.severity {
@@ -237,15 +327,27 @@ fn render_one(diagnostic: &Diagnostic, color: bool, sources: &mut SourceCache, o
     out.push_str(&format!(
         "{head}{} {}\n",
         paint.bold(":"),
-        paint.bold(&diagnostic.message)
+        paint.bold(&escape(&diagnostic.message))
     ));
 
     let mut snippets = Vec::new();
     if let Some(location) = &diagnostic.location {
-        snippets.push(make_snippet(location, String::new(), true, sources));
+        snippets.push(make_snippet(
+            location,
+            String::new(),
+            true,
+            diagnostic.show_source,
+            sources,
+        ));
     }
     for (location, text) in &diagnostic.labels {
-        snippets.push(make_snippet(location, text.clone(), false, sources));
+        snippets.push(make_snippet(
+            location,
+            escape(text).into_owned(),
+            false,
+            diagnostic.show_source,
+            sources,
+        ));
     }
     let width = snippets
         .iter()
@@ -267,7 +369,7 @@ fn render_one(diagnostic: &Diagnostic, color: bool, sources: &mut SourceCache, o
         out.push_str(&format!(
             "{pad}{} {}\n",
             paint.gutter(arrow),
-            snippet.location
+            escape(&snippet.location.to_string())
         ));
         match &snippet.shown {
             Some((line_text, start, len)) => {
@@ -294,6 +396,7 @@ fn render_one(diagnostic: &Diagnostic, color: bool, sources: &mut SourceCache, o
         }
     }
     for hint in &diagnostic.hints {
+        let hint = escape(hint);
         if snippets.is_empty() {
             out.push_str(&format!(
                 "{}{} {hint}\n",
@@ -315,9 +418,13 @@ fn make_snippet(
     location: &Location,
     text: String,
     primary: bool,
-    sources: &mut SourceCache,
+    show_source: bool,
+    sources: &SourceCache,
 ) -> Snippet {
-    let shown = sources.line(&location.file, location.line).map(|line| {
+    let line = show_source
+        .then(|| sources.line(&location.file, location.line))
+        .flatten();
+    let shown = line.map(|line| {
         let chars: Vec<char> = line.chars().collect();
         let column = usize::try_from(location.column)
             .unwrap_or(1)
@@ -333,7 +440,7 @@ fn make_snippet(
         } else {
             token_width(&chars, column)
         };
-        cut_line(&chars, column, len)
+        shown_line(&chars, column, len)
     });
     Snippet {
         location: location.clone(),
@@ -343,30 +450,64 @@ fn make_snippet(
     }
 }
 
-/// Cuts a long line to a window around the marked stretch; returns the shown text, the marked
-/// stretch's start in it, and its length.
-fn cut_line(chars: &[char], column: usize, len: usize) -> (String, usize, usize) {
-    if chars.len() <= MAX_SHOWN_CHARS {
-        return (
-            chars.iter().collect::<String>().trim_end().to_string(),
-            column,
-            len,
-        );
+/// One character of a quoted line as printed: a tab as spaces, a hidden character escaped.
+fn shown_char(c: char) -> (String, usize) {
+    if c == '\t' {
+        return (" ".repeat(TAB_COLUMNS), TAB_COLUMNS);
     }
-    let start = column.saturating_sub(MAX_SHOWN_CHARS / 4);
-    let end = (start + MAX_SHOWN_CHARS).min(chars.len());
+    let mut piece = String::new();
+    crate::escape::push_escaped(&mut piece, c);
+    let width = crate::escape::char_width(c);
+    (piece, width)
+}
+
+/// The quoted line as printed, cut to a window around the marked stretch (`len` characters from
+/// character `column`) when it is wider than [`MAX_SHOWN_COLUMNS`]; returns the text and the
+/// marked stretch's start and width in display columns.
+fn shown_line(chars: &[char], column: usize, len: usize) -> (String, usize, usize) {
+    let mut end = chars.len();
+    while end > column + len && end > 0 && matches!(chars[end - 1], ' ' | '\t') {
+        end -= 1;
+    }
+    let pieces: Vec<(String, usize)> = chars[..end].iter().map(|c| shown_char(*c)).collect();
+    let mark_end = (column + len).min(pieces.len());
+    let width_of = |range: std::ops::Range<usize>| -> usize {
+        pieces[range].iter().map(|(_, width)| width).sum()
+    };
+    let total = width_of(0..pieces.len());
+    let (first, last, ellipsis_before) = if total <= MAX_SHOWN_COLUMNS {
+        (0, pieces.len(), false)
+    } else {
+        // Start about a quarter of the window before the column, then fill the window.
+        let mut first = column.min(pieces.len());
+        let mut before = 0;
+        while first > 0 && before + pieces[first - 1].1 <= MAX_SHOWN_COLUMNS / 4 {
+            first -= 1;
+            before += pieces[first].1;
+        }
+        let mut last = first;
+        let mut width = 0;
+        while last < pieces.len() && width + pieces[last].1 <= MAX_SHOWN_COLUMNS {
+            width += pieces[last].1;
+            last += 1;
+        }
+        (first, last.max((column + 1).min(pieces.len())), first > 0)
+    };
     let mut shown = String::new();
     let mut offset = 0;
-    if start > 0 {
+    if ellipsis_before {
         shown.push('…');
         offset = 1;
     }
-    shown.extend(&chars[start..end]);
-    if end < chars.len() {
+    for (piece, _) in &pieces[first..last] {
+        shown.push_str(piece);
+    }
+    if last < pieces.len() {
         shown.push('…');
     }
-    let len = len.min(end.saturating_sub(column)).max(1);
-    (shown, column - start + offset, len)
+    let start = offset + width_of(first..column.clamp(first, last));
+    let marked = width_of(column.clamp(first, last)..mark_end.clamp(first, last));
+    (shown, start, marked.max(1))
 }
 
 /// Width of the YAML token (or manifest line) starting at `column`, for the caret underline.
@@ -397,7 +538,7 @@ fn token_width(chars: &[char], column: usize) -> usize {
             }
             chars.len() - column
         }
-        '{' | '[' | '|' | '>' | '&' | '*' | '!' => 1,
+        '{' | '[' | '|' | '>' | '&' | '*' | '!' | '\t' => 1,
         '-' if chars.get(column + 1).is_none_or(|c| c.is_whitespace()) => 1,
         _ => {
             let in_flow = chars[..column].iter().fold(0i32, |depth, c| match c {
@@ -552,10 +693,61 @@ mod tests {
     #[test]
     fn long_lines_are_cut_around_the_column() {
         let line: Vec<char> = "x".repeat(500).chars().collect();
-        let (shown, start, len) = cut_line(&line, 300, 5);
+        let (shown, start, len) = shown_line(&line, 300, 5);
         assert!(shown.starts_with('…') && shown.ends_with('…'));
         assert_eq!(shown.chars().nth(start), Some('x'));
         assert_eq!(len, 5);
+        assert!(shown.chars().count() <= MAX_SHOWN_COLUMNS + 2);
+    }
+
+    #[test]
+    fn carets_sit_under_the_column_after_wide_characters_and_tabs() {
+        let (_guard, path) = file_with("街景: 1\nid:\tx\n");
+        let diagnostic = Diagnostic::error("e").at(Location::new(path.clone(), 1, 5));
+        let text = render(&[diagnostic], false);
+        assert!(text.contains("1 | 街景: 1\n  |       ^\n"), "{text}");
+        let diagnostic = Diagnostic::error("e").at(Location::new(path.clone(), 2, 5));
+        let text = render(&[diagnostic], false);
+        assert!(text.contains("2 | id:    x\n  |        ^\n"), "{text}");
+    }
+
+    #[test]
+    fn control_characters_are_escaped_everywhere() {
+        let (_guard, path) = file_with("name: a\u{1b}[2Jb\u{202e}c\n");
+        let diagnostic = Diagnostic::error("bad `a\u{1b}[2J`\nsecond line")
+            .at(Location::new(path.clone(), 1, 7))
+            .hint("hint\r\u{0}");
+        let text = render(&[diagnostic], false);
+        assert!(
+            !text
+                .chars()
+                .any(|c| c != '\n' && crate::escape::is_hidden(c)),
+            "{text:?}"
+        );
+        assert!(
+            text.starts_with("error: bad `a\\u{1b}[2J`\\nsecond line\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("1 | name: a\\u{1b}[2Jb\\u{202e}c\n  |       ^^^^^^^^^^^^^^^^^^^^\n"),
+            "{text}"
+        );
+        assert!(text.contains("= hint: hint\\r\\0"), "{text}");
+    }
+
+    #[test]
+    fn lines_of_files_not_to_be_shown_are_not_quoted() {
+        let (_guard, path) = file_with("secret line\n");
+        let diagnostic = Diagnostic::error("outside")
+            .at(Location::new(path.clone(), 1, 1))
+            .without_source();
+        let text = render(&[diagnostic], false);
+        assert!(!text.contains("secret"), "{text}");
+        let (guard, path) = file_with("");
+        std::fs::write(guard.path(), b"ok\n\xff\xfebad\n").unwrap();
+        let diagnostic = Diagnostic::error("not utf-8").at(Location::new(path.clone(), 2, 1));
+        let text = render(&[diagnostic], false);
+        assert!(!text.contains(" 2 |"), "{text}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //!
 //! * `cli`: argument parsing, the only module that prints or reads the environment.
 //! * `diagnostic`: located problems (`file:line:col`) and their rendering.
+//! * `escape`: control and invisible characters escaped in everything printed.
 //! * `config`: loading and validating a workspace (YAML, manifests, templates) into a `Workspace`.
 //! * `schema`: the JSON Schema of the configuration, generated from the config types.
 //! * `attachments`: the `s3://` / `gs://` objects a workspace's jobs use, located.
@@ -27,6 +28,7 @@ pub mod client;
 pub mod config;
 pub mod diagnostic;
 pub mod emulator;
+pub mod escape;
 pub mod hex;
 pub mod ops;
 pub mod plan;

@@ -12,6 +12,7 @@ use crate::text::group_thousands;
 
 use super::apply_summary;
 use super::connection::{self, ConnectionArgs};
+use super::load_args::LoadArgs;
 use super::output;
 use super::progress::{Progress, ProgressMode};
 use super::{CliError, Ui, exit};
@@ -39,6 +40,8 @@ pub struct ApplyArgs {
     pub target: Vec<String>,
     #[command(flatten)]
     pub connection: ConnectionArgs,
+    #[command(flatten)]
+    pub load: LoadArgs,
 }
 
 pub(crate) async fn run(args: ApplyArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
@@ -106,7 +109,8 @@ fn parse_parallelism(text: &str) -> Result<usize, String> {
 /// Plans the workspace, shows the plan and asks (unless `--auto-approve`).
 async fn prepare_workspace(args: &ApplyArgs, ui: &mut Ui) -> Result<Planned, CliError> {
     let planned =
-        connection::plan_workspace(&args.path, &args.target, &args.connection, ui).await?;
+        connection::plan_workspace(&args.path, &args.target, &args.connection, &args.load, ui)
+            .await?;
     if !args.json {
         output::plan_text(
             ui,

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::load_args::LoadArgs;
 use crate::client::{ApiKey, Endpoint, RequestObserver, RequestRecord};
 use crate::ops::{self, ConnectOptions, LoadRequest, Loaded, Planned, Step};
 use crate::text::counted;
@@ -28,12 +29,18 @@ pub struct ConnectionArgs {
 
 /// Loads the workspace at `path` for `targets`, at `GTFORM_ENDPOINT` if set, printing every
 /// diagnostic on failure.
-pub(crate) fn load(path: &Path, targets: &[String], ui: &mut Ui) -> Result<Loaded, CliError> {
+pub(crate) fn load(
+    path: &Path,
+    targets: &[String],
+    load_args: &LoadArgs,
+    ui: &mut Ui,
+) -> Result<Loaded, CliError> {
     let endpoint_override = std::env::var("GTFORM_ENDPOINT").ok();
     ops::load(&LoadRequest {
         path,
         targets,
         endpoint_override: endpoint_override.as_deref(),
+        options: load_args.options(),
     })
     .map_err(|error| ops_error(error, ui))
 }
@@ -43,9 +50,10 @@ pub(crate) async fn plan_workspace(
     path: &Path,
     targets: &[String],
     args: &ConnectionArgs,
+    load_args: &LoadArgs,
     ui: &mut Ui,
 ) -> Result<Planned, CliError> {
-    let loaded = load(path, targets, ui)?;
+    let loaded = load(path, targets, load_args, ui)?;
     let options = connect_options(&loaded.endpoint, args)?;
     ops::plan(loaded, &options, &StderrSteps)
         .await

@@ -11,6 +11,7 @@ mod apply_summary;
 mod connection;
 mod emulator;
 mod errors;
+mod load_args;
 mod output;
 mod plan;
 mod policy;

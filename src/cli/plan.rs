@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use super::connection::{self, ConnectionArgs};
 use super::errors::ops_error;
+use super::load_args::LoadArgs;
 use super::output;
 use super::{CliError, Ui, exit};
 
@@ -27,11 +28,14 @@ pub struct PlanArgs {
     pub target: Vec<String>,
     #[command(flatten)]
     pub connection: ConnectionArgs,
+    #[command(flatten)]
+    pub load: LoadArgs,
 }
 
 pub(crate) async fn run(args: PlanArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
     let planned =
-        connection::plan_workspace(&args.path, &args.target, &args.connection, ui).await?;
+        connection::plan_workspace(&args.path, &args.target, &args.connection, &args.load, ui)
+            .await?;
     let fingerprint = planned.state_fingerprint();
     let endpoint = planned.connection.label();
     if args.json {

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use super::load_args::LoadArgs;
 use super::{CliError, Ui, exit};
 use crate::config;
 use crate::diagnostic;
@@ -13,10 +14,12 @@ pub struct ValidateArgs {
     /// Workspace: a YAML file or a directory of them
     #[arg(default_value = ".")]
     pub path: PathBuf,
+    #[command(flatten)]
+    pub load: LoadArgs,
 }
 
 pub fn run(args: ValidateArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
-    match config::load(&args.path) {
+    match config::load_with(&args.path, &args.load.options()) {
         Ok(workspace) => {
             ui.out(&format!("{}\n", summary(&workspace)));
             Ok(exit::code(exit::SUCCESS))

@@ -4,18 +4,25 @@
 //! Manifests are streamed (a million rows never sit in memory as text or as template values), the
 //! templates are compiled once, and problems name the manifest, the row and its line, with a label
 //! at the template in the YAML. After [`MAX_FAILED_ROWS`] failing rows the rest are counted, not
-//! listed, so a typo does not print a million errors.
+//! listed, so a typo does not print a million errors; after [`MAX_FAILED_ROWS`] rows over the
+//! template budget (see `template`) the manifest is not read further, so a runaway template costs
+//! a bounded time, not a budget per row of a million rows.
+//!
+//! The manifest is opened through the workspace boundary (inside the root, a regular file within
+//! its size cap) and read strictly (`manifest`). The templates' filters, tests and functions are
+//! checked before the manifest is opened, so a misspelt filter is found even in an empty one.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::Job;
+use super::boundary::{Boundary, FileKind, Refusal, encoding_problem, not_text};
 use super::decode::DiagnosticSink;
 use super::job::{self, JobDefaults};
+use super::manifest::{QuoteTracker, parse_json_row};
 use super::node::{Node, Span, Value};
-use super::template::{self, Columns, CsvHeader, Instantiator, Part, Row};
+use super::template::{self, Columns, CsvHeader, Instantiator, Part, Row, TemplateProblem};
 use crate::diagnostic::{Diagnostic, Location};
 
 /// Failing rows listed per generator; further ones are only counted.
@@ -100,6 +107,7 @@ impl DiagnosticSink for RowSink<'_> {
 pub(crate) fn expand(
     decl: &GeneratorDecl,
     defaults: &JobDefaults<'_>,
+    boundary: &Boundary,
     jobs: &mut Vec<Job>,
     out: &mut Vec<Diagnostic>,
 ) {
@@ -108,17 +116,27 @@ pub(crate) fn expand(
         decl.path_span.line,
         decl.path_span.column,
     );
+    let env = template::environment();
+    let mut callable_problems = Vec::new();
+    template::check_callables(&env, &decl.template, &mut callable_problems);
+    let callables_ok = callable_problems.is_empty();
+    push_template_problems(&decl.file, callable_problems, out);
+
     let path = decl.manifest_path();
-    let file = match File::open(&path) {
-        Ok(file) => file,
-        Err(error) => {
-            let mut diagnostic = Diagnostic::error(format!(
-                "cannot read manifest `{}`: {}",
-                decl.path_text,
-                io_reason(&error)
-            ))
+    let opened = match boundary.open(&path, FileKind::Manifest) {
+        Ok(opened) => opened,
+        Err(refusal) => {
+            let mut diagnostic = match &refusal {
+                Refusal::NotRegular("a directory") => {
+                    Diagnostic::error(format!("manifest `{}` is a directory", decl.path_text))
+                }
+                _ => refusal.diagnostic(
+                    &format!("manifest `{}`", decl.path_text),
+                    boundary.options(),
+                ),
+            }
             .at(path_location);
-            if Path::new(&decl.path_text).is_relative() {
+            if matches!(refusal, Refusal::NotFound) && Path::new(&decl.path_text).is_relative() {
                 diagnostic = diagnostic.hint(format!(
                     "the path is relative to the directory of `{}`",
                     decl.file.display()
@@ -128,14 +146,32 @@ pub(crate) fn expand(
             return;
         }
     };
-    if path.is_dir() {
-        out.push(
-            Diagnostic::error(format!("manifest `{}` is a directory", decl.path_text))
+    let mut reader = BufReader::with_capacity(1 << 16, opened.reader);
+    // The start of the file says whether it is text at all (UTF-16, binary), before any parsing.
+    match reader.fill_buf() {
+        Ok(head) => {
+            if let Some(problem) = encoding_problem(&head[..head.len().min(1024)]) {
+                out.push(
+                    not_text(&format!("manifest `{}`", decl.path_text), &problem).at(path_location),
+                );
+                return;
+            }
+        }
+        Err(error) => {
+            out.push(
+                Diagnostic::error(format!(
+                    "cannot read manifest `{}`: {}",
+                    decl.path_text,
+                    io_reason(&error)
+                ))
                 .at(path_location),
-        );
+            );
+            return;
+        }
+    }
+    if !callables_ok {
         return;
     }
-    let env = template::environment();
     let mut expansion = Expansion {
         decl,
         defaults,
@@ -143,11 +179,23 @@ pub(crate) fn expand(
         jobs,
         out,
         failed_rows: 0,
+        over_budget_rows: 0,
         instantiator: Instantiator::new(),
     };
     match decl.kind {
-        ManifestKind::Csv => expansion.csv(&env, file),
-        ManifestKind::Jsonl => expansion.jsonl(&env, file),
+        ManifestKind::Csv => expansion.csv(&env, reader),
+        ManifestKind::Jsonl => expansion.jsonl(&env, reader),
+    }
+    if expansion.over_budget_rows >= MAX_FAILED_ROWS {
+        expansion.out.push(
+            Diagnostic::error(format!(
+                "stopped reading `{}`: the job template went over its budget on {MAX_FAILED_ROWS} rows",
+                decl.path_text
+            ))
+            .at(path_location.clone())
+            .hint("a template may run about a million instructions and give at most 4 MiB per row; simplify it"),
+        );
+        return;
     }
     if expansion.failed_rows > MAX_FAILED_ROWS {
         let hidden = expansion.failed_rows - MAX_FAILED_ROWS;
@@ -160,6 +208,25 @@ pub(crate) fn expand(
             ))
             .at(path_location),
         );
+    }
+}
+
+/// Template problems found at compile time, located at the template strings in the YAML.
+fn push_template_problems(
+    yaml_file: &Arc<Path>,
+    problems: Vec<TemplateProblem>,
+    out: &mut Vec<Diagnostic>,
+) {
+    for problem in problems {
+        let mut diagnostic = Diagnostic::error(problem.message).at(Location::new(
+            yaml_file.clone(),
+            problem.span.line,
+            problem.span.column,
+        ));
+        if let Some(hint) = problem.hint {
+            diagnostic = diagnostic.hint(hint);
+        }
+        out.push(diagnostic);
     }
 }
 
@@ -180,6 +247,8 @@ struct Expansion<'a, 's> {
     out: &'a mut Vec<Diagnostic>,
     /// Rows with problems so far; only the first [`MAX_FAILED_ROWS`] are listed.
     failed_rows: usize,
+    /// Rows whose template went over its budget (fuel or output size).
+    over_budget_rows: usize,
     instantiator: Instantiator,
 }
 
@@ -225,19 +294,9 @@ impl<'a> Expansion<'a, '_> {
     {
         let mut problems = Vec::new();
         let part = template::compile(env, &self.decl.template, columns, &mut problems);
-        for problem in &problems {
-            let span = problem.span;
-            let mut diagnostic = Diagnostic::error(problem.message.clone()).at(Location::new(
-                self.decl.file.clone(),
-                span.line,
-                span.column,
-            ));
-            if let Some(hint) = &problem.hint {
-                diagnostic = diagnostic.hint(hint.clone());
-            }
-            self.out.push(diagnostic);
-        }
-        problems.is_empty().then_some(part)
+        let ok = problems.is_empty();
+        push_template_problems(&self.decl.file, problems, self.out);
+        ok.then_some(part)
     }
 
     /// Renders the template for one row and decodes the job.
@@ -263,6 +322,9 @@ impl<'a> Expansion<'a, '_> {
                 }
             }
             Err(problem) => {
+                if problem.over_budget {
+                    self.over_budget_rows += 1;
+                }
                 let mut diagnostic = Diagnostic::error(problem.message);
                 if let Some(hint) = problem.hint {
                     diagnostic = diagnostic.hint(hint);
@@ -273,10 +335,15 @@ impl<'a> Expansion<'a, '_> {
         self.add_row_problems(diagnostics);
     }
 
-    fn csv(&mut self, env: &minijinja::Environment<'_>, file: File) {
+    /// Whether reading should stop: the template went over its budget on too many rows.
+    fn exhausted(&self) -> bool {
+        self.over_budget_rows >= MAX_FAILED_ROWS
+    }
+
+    fn csv(&mut self, env: &minijinja::Environment<'_>, input: impl Read) {
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
-            .from_reader(BufReader::with_capacity(1 << 16, file));
+            .from_reader(QuoteTracker::new(input));
         let path_text = &self.decl.path_text;
         let names: Vec<String> = match reader.headers() {
             Ok(header) => header.iter().map(str::to_string).collect(),
@@ -312,49 +379,89 @@ impl<'a> Expansion<'a, '_> {
         let Some(part) = self.compile(env, &columns) else {
             return;
         };
+        // Each row is generated once the next one has been read: only then is it known whether it
+        // is the last, which an unclosed quote would have stretched to the end of the file.
+        let mut pending: Option<(csv::StringRecord, u64, u64)> = None;
         let mut record = csv::StringRecord::new();
         let mut row_number = 0u64;
         loop {
+            if self.exhausted() {
+                return;
+            }
             let line = reader.position().line();
             match reader.read_record(&mut record) {
                 Ok(false) => break,
                 Ok(true) => {
                     row_number += 1;
                     let line = record.position().map_or(line, csv::Position::line);
-                    // The record moves into the row and back, so one buffer serves every row.
-                    let row = Row::Csv {
-                        header: header.clone(),
-                        record: std::mem::take(&mut record),
-                    };
-                    self.generate(&part, &row, row_number, line);
-                    if let Row::Csv { record: used, .. } = row {
-                        record = used;
+                    let current = (std::mem::take(&mut record), row_number, line);
+                    if let Some((previous, number, at)) = pending.replace(current) {
+                        record = self.generate_csv_row(&part, &header, previous, number, at);
                     }
                 }
                 Err(error) => {
                     row_number += 1;
                     let line = error.position().map_or(line, csv::Position::line);
+                    if let Some((previous, number, at)) = pending.take() {
+                        record = self.generate_csv_row(&part, &header, previous, number, at);
+                    }
                     self.row_problem(row_number, line, &csv_reason(&error));
                     if !matches!(
                         error.kind(),
                         csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }
                     ) {
-                        break;
+                        return;
                     }
+                }
+            }
+        }
+        let unclosed = reader.get_ref().unclosed_quote();
+        if let Some((last, number, at)) = pending {
+            match unclosed {
+                Some(opened_on) => {
+                    let reason = format!(
+                        "the quote opened on line {opened_on} is never closed, so the rest of the file would be one field"
+                    );
+                    self.row_problem(number, opened_on.max(at), &reason);
+                }
+                None => {
+                    self.generate_csv_row(&part, &header, last, number, at);
                 }
             }
         }
     }
 
-    fn jsonl(&mut self, env: &minijinja::Environment<'_>, file: File) {
+    /// Generates the job of one CSV row; hands the record back so its buffer is reused.
+    fn generate_csv_row(
+        &mut self,
+        part: &Part<'_>,
+        header: &Arc<CsvHeader>,
+        record: csv::StringRecord,
+        row_number: u64,
+        line: u64,
+    ) -> csv::StringRecord {
+        let row = Row::Csv {
+            header: header.clone(),
+            record,
+        };
+        self.generate(part, &row, row_number, line);
+        match row {
+            Row::Csv { record, .. } => record,
+            Row::Json(_) => csv::StringRecord::new(),
+        }
+    }
+
+    fn jsonl(&mut self, env: &minijinja::Environment<'_>, mut reader: impl BufRead) {
         let Some(part) = self.compile(env, &Columns { header: None }) else {
             return;
         };
-        let mut reader = BufReader::with_capacity(1 << 16, file);
         let mut buffer = Vec::new();
         let mut line = 0u64;
         let mut row_number = 0u64;
         loop {
+            if self.exhausted() {
+                return;
+            }
             buffer.clear();
             match reader.read_until(b'\n', &mut buffer) {
                 Ok(0) => break,
@@ -378,18 +485,6 @@ impl<'a> Expansion<'a, '_> {
                 Err(reason) => self.row_problem(row_number, line, &reason),
             }
         }
-    }
-}
-
-/// One JSONL line: a JSON object.
-fn parse_json_row(bytes: &[u8]) -> Result<minijinja::Value, String> {
-    let text = std::str::from_utf8(bytes).map_err(|_| "the line is not valid UTF-8".to_string())?;
-    let value: minijinja::Value =
-        serde_json::from_str(text).map_err(|error| format!("invalid JSON: {error}"))?;
-    if value.kind() == minijinja::value::ValueKind::Map {
-        Ok(value)
-    } else {
-        Err(format!("expected a JSON object, found {}", value.kind()))
     }
 }
 

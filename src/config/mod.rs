@@ -5,14 +5,15 @@
 //! * [`load`]`(path) -> Result<Workspace, Diagnostics>`: `path` is one YAML file or a directory
 //!   whose `*.yaml`/`*.yml` files (recursively, sorted, hidden entries skipped) are merged. It
 //!   reports **every** problem it finds, each located (`file:line:col`), and never touches the
-//!   network.
+//!   network. [`load_with`] takes [`LoadOptions`] (size caps). Only regular files inside the
+//!   workspace root are read (`boundary`).
 //! * [`Workspace`] → [`Project`] (keyed by local name) → [`Batch`] (keyed by batch name) →
 //!   [`Job`], whose `request` is the exact body of `POST /v1/projects/{id}/jobs`
 //!   (`api::CreateJobRequest`, `batch_id: None`: the planner fills it in).
 //!
 //! # Stages
 //!
-//! `yaml` (text → located [`node`] tree; the only module that knows the YAML library) →
+//! `yaml` (text → located `node` tree; the only module that knows the YAML library) →
 //! `workspace` (files → declarations → merged projects and batches) → `job` (one job's typed form →
 //! wire JSON) and `generate` (`jobs_from` manifests through `template`s) → checks across the
 //! workspace (duplicate projects, batches, reference_ids). `raw` holds the serde mirror of the file
@@ -21,9 +22,11 @@
 //! This module does no printing, reads no environment variables and sends nothing over the
 //! network; it reads the workspace files and the manifests they name.
 
+mod boundary;
 mod decode;
 mod generate;
 mod job;
+mod manifest;
 mod node;
 pub mod raw;
 mod template;
@@ -35,9 +38,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use crate::diagnostic::{Diagnostic, Diagnostics, Location};
-// The old name, for the submodules only, until the split of `workspace.rs` (in flight on
-// another branch) lands; they then say `EndpointSetting` and this line goes.
-use EndpointSetting as Endpoint;
+pub use boundary::{DEFAULT_MAX_MANIFEST_BYTES, DEFAULT_MAX_YAML_BYTES, LoadOptions};
 
 /// The workspace's `endpoint:` as written: the emulator inside gtform, or a URL. The pipeline
 /// (`ops`) resolves it into a `client::Endpoint`.
@@ -127,9 +128,16 @@ impl Workspace {
     }
 }
 
-/// Loads and validates the workspace at `path` (a YAML file or a directory of them).
+/// Loads and validates the workspace at `path` (a YAML file or a directory of them), with the
+/// default [`LoadOptions`].
 ///
 /// Returns every problem found, not just the first; warnings alone do not fail the load.
 pub fn load(path: &Path) -> Result<Workspace, Diagnostics> {
-    workspace::load(path)
+    load_with(path, &LoadOptions::default())
+}
+
+/// [`load`] with explicit limits. Reads only regular files inside the workspace root (see
+/// `boundary`), each within its size cap.
+pub fn load_with(path: &Path, options: &LoadOptions) -> Result<Workspace, Diagnostics> {
+    workspace::load(path, options)
 }

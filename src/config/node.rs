@@ -41,6 +41,9 @@ pub(crate) enum Value {
     Null,
     Bool(bool),
     Int(i64),
+    /// An integer beyond the 64-bit range, kept as its decimal digits (with a leading `-` if
+    /// negative) so that it reaches the wire exactly, never rounded through a float.
+    BigInt(String),
     Float(f64),
     Str(String),
     Seq(Vec<Node>),
@@ -77,7 +80,7 @@ impl Value {
         match self {
             Value::Null => "null",
             Value::Bool(_) => "a boolean",
-            Value::Int(_) => "an integer",
+            Value::Int(_) | Value::BigInt(_) => "an integer",
             Value::Float(_) => "a number",
             Value::Str(_) => "a string",
             Value::Seq(_) => "a list",
@@ -92,6 +95,12 @@ impl Serialize for Node {
             Value::Null => serializer.serialize_unit(),
             Value::Bool(value) => serializer.serialize_bool(*value),
             Value::Int(value) => serializer.serialize_i64(*value),
+            Value::BigInt(digits) => {
+                // Written as the number itself: JSON numbers have no size limit.
+                let raw = serde_json::value::RawValue::from_string(digits.clone())
+                    .map_err(serde::ser::Error::custom)?;
+                raw.serialize(serializer)
+            }
             Value::Float(value) => serializer.serialize_f64(*value),
             Value::Str(value) => serializer.serialize_str(value),
             Value::Seq(items) => {
@@ -134,13 +143,14 @@ mod tests {
                 value: leaf(Value::Seq(vec![
                     leaf(Value::Null),
                     leaf(Value::Float(0.5)),
+                    leaf(Value::BigInt("-123456789012345678901234567890".into())),
                     leaf(Value::Str("x\"y".into())),
                 ])),
             },
         ]));
         assert_eq!(
             serde_json::to_string(&node).unwrap(),
-            r#"{"z":1,"a":[null,0.5,"x\"y"]}"#
+            r#"{"z":1,"a":[null,0.5,-123456789012345678901234567890,"x\"y"]}"#
         );
     }
 

@@ -35,6 +35,55 @@ macro_rules! schema_newtype {
     };
 }
 
+/// The characters [`crate::escape::is_hidden`] refuses in names, as a regex class body.
+macro_rules! hidden_characters {
+    () => {
+        "\\u0000-\\u001F\\u007F-\\u00A0\\u00AD\\u034F\\u061C\\u115F\\u1160\\u1680\\u17B4\\u17B5\\u180B-\\u180F\\u2000-\\u200F\\u2028-\\u202F\\u205F-\\u206F\\u3000\\u3164\\uFE00-\\uFE0F\\uFEFF\\uFFA0\\uFFF9-\\uFFFB"
+    };
+}
+/// A name: no leading or trailing space, no control or invisible character (`escape::is_hidden`;
+/// the characters beyond the Basic Multilingual Plane are left to `gtform validate`).
+const NAME_PATTERN: &str = concat!(
+    "^[^",
+    hidden_characters!(),
+    " ](?:[^",
+    hidden_characters!(),
+    "]*[^",
+    hidden_characters!(),
+    " ])?$"
+);
+
+schema_newtype! {
+    /// A name or id (see `NAME_PATTERN`).
+    RawName(String) as "Name" => {
+            "description": "A name or id: not blank, no surrounding spaces, no control or invisible characters.",
+            "type": "string",
+            "pattern": NAME_PATTERN
+        }
+}
+
+schema_newtype! {
+    /// A name GT Studio stores (reference_id): also at most 1,024 bytes (the schema counts
+    /// characters, so it is looser for non-ASCII text; `gtform validate` counts bytes).
+    RawSentName(String) as "SentName" => {
+            "description": "A reference_id: not blank, no surrounding spaces, no control or invisible characters, at most 1,024 bytes.",
+            "type": "string",
+            "maxLength": 1024,
+            "pattern": NAME_PATTERN
+        }
+}
+
+schema_newtype! {
+    /// The raw `data` payload: a non-empty JSON object.
+    RawData(serde_json::Map<String, serde_json::Value>) as "Data" => { "description": "The raw `data` payload: any non-empty JSON object, sent exactly as written.", "type": "object", "minProperties": 1 }
+}
+
+/// A list that must hold at least one item (`frames`, `sensors`, `sensor_meta`).
+#[derive(Debug, JsonSchema)]
+#[serde(transparent)]
+#[schemars(rename = "ListOf{T}")]
+pub struct NonEmpty<T>(#[schemars(length(min = 1))] pub Vec<T>);
+
 schema_newtype! {
     /// A JSON object, passed through unchanged.
     RawObject(serde_json::Map<String, serde_json::Value>) as "JsonObject" => { "description": "Any JSON object, passed through unchanged.", "type": "object" }
@@ -53,6 +102,7 @@ pub struct RawConfig {
     pub endpoint: Option<RawEndpoint>,
     /// GT Studio projects, keyed by a local name used in output and `--target`.
     #[serde(default)]
+    #[schemars(extend("propertyNames" = { "pattern": NAME_PATTERN }))]
     pub projects: Option<BTreeMap<String, RawProject>>,
 }
 
@@ -67,7 +117,7 @@ schema_newtype! {
             "description": "`embedded` (the built-in emulator) or an http(s) base URL.",
             "anyOf": [
                 { "const": "embedded" },
-                { "type": "string", "pattern": "^[hH][tT][tT][pP][sS]?://[^/?#\\s]+" }
+                { "type": "string", "pattern": "^[hH][tT][tT][pP][sS]?://[^/?#\\s]+/?$" }
             ]
         }
 }
@@ -86,7 +136,7 @@ schema_newtype! {
     RawUrl(String) as "AttachmentUrl" => {
             "description": "An attachment URL: `https://…`, `http://…`, `s3://bucket/key` or `gs://bucket/key` (or, in `jobs_from`, a template).",
             "type": "string",
-            "pattern": "^(([hH][tT][tT][pP][sS]?|[sS]3|[gG][sS])://\\S+|.*\\{[{%].*)$"
+            "pattern": "^(?:[hH][tT][tT][pP][sS]?://[^/?#\\s<>\"{}|\\\\^`\\u0000-\\u001F\\u007F][^\\s<>\"{}|\\\\^`\\u0000-\\u001F\\u007F]*|[sS]3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\\S+|[gG][sS]://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]/\\S+|.*\\{[{%].*)$"
         }
 }
 
@@ -139,15 +189,17 @@ pub struct RawProject {
     pub id: Option<RawUuid>,
     /// The expected project name; `plan` checks it against the server to catch a wrong id.
     #[serde(default)]
-    pub name: Option<String>,
+    pub name: Option<RawName>,
     /// Workflow aliases: a name used by jobs → the workflow id.
     #[serde(default)]
+    #[schemars(extend("propertyNames" = { "pattern": NAME_PATTERN }))]
     pub workflows: Option<BTreeMap<String, RawUuid>>,
     /// Values for jobs that do not set them.
     #[serde(default)]
     pub defaults: Option<RawDefaults>,
     /// Batches keyed by name (unique in the project). Missing batches are created by `apply`.
     #[serde(default)]
+    #[schemars(extend("propertyNames" = { "maxLength": 1024, "pattern": NAME_PATTERN }))]
     pub batches: Option<BTreeMap<String, Option<RawBatch>>>,
 }
 
@@ -158,7 +210,7 @@ pub struct RawProject {
 pub struct RawDefaults {
     /// A workflow alias of this project, or a workflow UUID.
     #[serde(default)]
-    pub workflow: Option<String>,
+    pub workflow: Option<RawName>,
     /// Priority from 1 to 9 (9 is highest).
     #[serde(default)]
     pub priority_weight: Option<RawPriority>,
@@ -206,13 +258,16 @@ pub struct RawBatch {
     { "required": ["image"] }, { "required": ["video"] }, { "required": ["point_cloud"] },
     { "required": ["point_cloud_segmentation"] }, { "required": ["data"] }
 ]))]
+#[schemars(extend("dependentSchemas" = {
+    "data": { "not": { "anyOf": [{ "required": ["metadata"] }, { "required": ["maker_response"] }] } }
+}))]
 #[schemars(rename = "Job")]
 pub struct RawJob {
     /// Your unique id for the job, unique within the project.
-    pub reference_id: String,
+    pub reference_id: RawSentName,
     /// A workflow alias of the project, or a workflow UUID. Defaults to `defaults.workflow`.
     #[serde(default)]
-    pub workflow: Option<String>,
+    pub workflow: Option<RawName>,
     /// Priority from 1 to 9 (9 is highest).
     #[serde(default)]
     pub priority_weight: Option<RawPriority>,
@@ -221,19 +276,24 @@ pub struct RawJob {
     pub job_type: Option<RawJobType>,
     /// An image to annotate or segment: a URL, or `{url, reference_images}`.
     #[serde(default)]
+    #[schemars(with = "RawImage")]
     pub image: Option<RawImage>,
     /// A video as a sequence of frames (annotation or segmentation).
     #[serde(default)]
+    #[schemars(with = "RawVideo")]
     pub video: Option<RawVideo>,
     /// 3D point cloud / sensor fusion: frames of sensor data plus sensor metadata.
     #[serde(default)]
+    #[schemars(with = "RawPointCloud")]
     pub point_cloud: Option<RawPointCloud>,
     /// Single-frame point-cloud segmentation.
     #[serde(default)]
+    #[schemars(with = "RawPointCloudSegmentation")]
     pub point_cloud_segmentation: Option<RawPointCloudSegmentation>,
     /// The raw `data` payload, sent exactly as written.
     #[serde(default)]
-    pub data: Option<RawObject>,
+    #[schemars(with = "RawData")]
+    pub data: Option<RawData>,
     /// Pre-labels in GT Studio's annotation format (`data.maker_response`).
     #[serde(default)]
     pub maker_response: Option<RawMakerResponse>,
@@ -270,7 +330,7 @@ pub struct RawImageObject {
 pub struct RawReferenceImage {
     pub url: RawUrl,
     /// Shown with the image, e.g. `camera 2`.
-    pub label: String,
+    pub label: RawName,
 }
 
 /// A video: frames shown in order (`data.video_data.frames`).
@@ -278,7 +338,7 @@ pub struct RawReferenceImage {
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 #[schemars(rename = "Video")]
 pub struct RawVideo {
-    pub frames: Templated<Vec<RawVideoFrame>>,
+    pub frames: Templated<NonEmpty<RawVideoFrame>>,
 }
 
 /// One video frame.
@@ -287,7 +347,7 @@ pub struct RawVideo {
 #[schemars(rename = "VideoFrame")]
 pub struct RawVideoFrame {
     /// Unique within the job.
-    pub frame_id: String,
+    pub frame_id: RawName,
     /// The frame image.
     pub src: RawUrl,
     /// Reference images for this frame (`data.reference_data.raster.images[{frame_id, data}]`).
@@ -301,9 +361,9 @@ pub struct RawVideoFrame {
 #[schemars(rename = "PointCloud")]
 pub struct RawPointCloud {
     /// One entry per frame, each with one entry per sensor.
-    pub frames: Templated<Vec<RawPointCloudFrame>>,
+    pub frames: Templated<NonEmpty<RawPointCloudFrame>>,
     /// The sensors: lidars and cameras.
-    pub sensor_meta: Templated<Vec<RawSensorMeta>>,
+    pub sensor_meta: Templated<NonEmpty<RawSensorMeta>>,
 }
 
 /// One point-cloud frame.
@@ -312,12 +372,12 @@ pub struct RawPointCloud {
 #[schemars(rename = "PointCloudFrame")]
 pub struct RawPointCloudFrame {
     /// Unique within the job.
-    pub frame_id: String,
+    pub frame_id: RawName,
     /// The vehicle's pose in this frame.
     #[serde(default)]
     pub ego_pose: Option<Templated<RawPose>>,
     /// The data of each sensor in this frame.
-    pub sensors: Templated<Vec<RawSensor>>,
+    pub sensors: Templated<NonEmpty<RawSensor>>,
 }
 
 /// Single-frame point-cloud segmentation (no frames).
@@ -325,10 +385,10 @@ pub struct RawPointCloudFrame {
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 #[schemars(rename = "PointCloudSegmentation")]
 pub struct RawPointCloudSegmentation {
-    pub sensors: Templated<Vec<RawSensor>>,
+    pub sensors: Templated<NonEmpty<RawSensor>>,
     #[serde(default)]
     pub ego_pose: Option<Templated<RawPose>>,
-    pub sensor_meta: Templated<Vec<RawSensorMeta>>,
+    pub sensor_meta: Templated<NonEmpty<RawSensorMeta>>,
 }
 
 /// One sensor's data in a frame.
@@ -337,7 +397,7 @@ pub struct RawPointCloudSegmentation {
 #[schemars(rename = "Sensor")]
 pub struct RawSensor {
     /// An `id` of `sensor_meta`.
-    pub sensor_id: String,
+    pub sensor_id: RawName,
     /// The point cloud (`.pcd`) or camera image.
     pub data_url: RawUrl,
     pub sensor_pose: Templated<RawPose>,
@@ -376,13 +436,23 @@ pub struct RawHeading {
 /// A sensor (`data.sensor_data.sensor_meta[]`).
 #[derive(Debug, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
+#[schemars(extend("allOf" = [
+    {
+        "if": { "properties": { "modality": { "const": "camera" } }, "required": ["modality"] },
+        "then": { "required": ["intrinsics"] }
+    },
+    {
+        "if": { "properties": { "modality": { "const": "lidar" } }, "required": ["modality"] },
+        "then": { "not": { "anyOf": [{ "required": ["intrinsics"] }, { "required": ["camera_model"] }] } }
+    }
+]))]
 #[schemars(rename = "SensorMeta")]
 pub struct RawSensorMeta {
     /// Referenced by `sensor_id` in frames.
-    pub id: String,
+    pub id: RawName,
     /// Display name; defaults to `id`.
     #[serde(default)]
-    pub name: Option<String>,
+    pub name: Option<RawName>,
     pub modality: Templated<RawModality>,
     /// `non_editable` sensors are not annotated.
     #[serde(default)]
@@ -457,6 +527,7 @@ pub struct RawIntrinsics {
 /// Pre-labels by kind (§7 of the API notes); their contents pass through unchanged.
 #[derive(Debug, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
+#[schemars(extend("not" = { "required": ["video2d", "video_2d"] }))]
 #[schemars(rename = "MakerResponse")]
 pub struct RawMakerResponse {
     #[serde(default)]
@@ -486,6 +557,9 @@ pub struct RawMakerResponse {
 #[derive(Debug, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 #[schemars(extend("oneOf" = [{ "required": ["csv"] }, { "required": ["jsonl"] }]))]
+#[schemars(extend("dependentSchemas" = {
+    "data": { "not": { "anyOf": [{ "required": ["metadata"] }, { "required": ["maker_response"] }] } }
+}))]
 #[schemars(rename = "Generator")]
 pub struct RawGenerator {
     /// A CSV manifest with a header row, relative to this file.
@@ -503,15 +577,20 @@ pub struct RawGenerator {
     #[serde(default, rename = "type")]
     pub job_type: Option<Templated<RawJobType>>,
     #[serde(default)]
+    #[schemars(with = "RawImage")]
     pub image: Option<RawImage>,
     #[serde(default)]
+    #[schemars(with = "Templated<RawVideo>")]
     pub video: Option<Templated<RawVideo>>,
     #[serde(default)]
+    #[schemars(with = "Templated<RawPointCloud>")]
     pub point_cloud: Option<Templated<RawPointCloud>>,
     #[serde(default)]
+    #[schemars(with = "Templated<RawPointCloudSegmentation>")]
     pub point_cloud_segmentation: Option<Templated<RawPointCloudSegmentation>>,
     #[serde(default)]
-    pub data: Option<Templated<RawObject>>,
+    #[schemars(with = "Templated<RawData>")]
+    pub data: Option<Templated<RawData>>,
     #[serde(default)]
     pub maker_response: Option<Templated<RawMakerResponse>>,
     #[serde(default)]

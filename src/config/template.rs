@@ -10,8 +10,14 @@
 //!
 //! The common leaf `{{ row.column }}` is read straight from the row, without the template engine:
 //! that is most of the work of a million-row manifest.
+//!
+//! Budget: each evaluation (one template string, one row) runs with [`TEMPLATE_FUEL`]
+//! instructions (minijinja's fuel) and may give at most [`MAX_TEMPLATE_OUTPUT_BYTES`]; going over
+//! either is a problem of that row, marked `over_budget`. Filters, tests and functions a template
+//! uses are checked against the environment once, before any row ([`check_callables`]): a
+//! misspelt filter is found even when the manifest is empty.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use minijinja::value::{Enumerator, Object, Rest};
@@ -20,12 +26,33 @@ use minijinja::{
 };
 use sha2::{Digest, Sha256};
 
+use super::manifest::BigInteger;
 use super::node::{Entry, Node, Span, Value};
 
-/// Builds the environment templates run in: strict about undefined values, with `content_hash`.
+/// Instructions one evaluation of a template string may run (minijinja's fuel): far more than a
+/// job template needs, far less than a second of CPU.
+pub(crate) const TEMPLATE_FUEL: u64 = 1_000_000;
+/// Most bytes one evaluation may give (a rendered string, or the text of an expression's value).
+pub(crate) const MAX_TEMPLATE_OUTPUT_BYTES: usize = 4 << 20;
+
+/// Builds the environment templates run in: strict about undefined values, with `content_hash`,
+/// a fuel budget, and `int` / `float` filters that say which text is not a number.
 pub(crate) fn environment<'source>() -> Environment<'source> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(TEMPLATE_FUEL));
+    env.add_filter(
+        "int",
+        |state: &minijinja::State<'_, '_>, value: JinjaValue| {
+            minijinja::filters::int(state, &value).map_err(|_| not_a_number(&value, "an integer"))
+        },
+    );
+    env.add_filter(
+        "float",
+        |state: &minijinja::State<'_, '_>, value: JinjaValue| {
+            minijinja::filters::float(state, &value).map_err(|_| not_a_number(&value, "a number"))
+        },
+    );
     env.add_function("content_hash", content_hash);
     env.add_filter(
         "content_hash",
@@ -36,6 +63,18 @@ pub(crate) fn environment<'source>() -> Environment<'source> {
         },
     );
     env
+}
+
+/// "`abc` is not an integer", for the `int` and `float` filters.
+fn not_a_number(value: &JinjaValue, what: &str) -> Error {
+    let shown = match value.as_str() {
+        Some(text) => format!("`{text}`"),
+        None => format!("a value of kind {}", value.kind()),
+    };
+    Error::new(
+        ErrorKind::InvalidOperation,
+        format!("{shown} is not {what}"),
+    )
 }
 
 /// `content_hash(a, b, …)`: hex SHA-256 of the arguments' text joined by `\n`. Strings hash as
@@ -118,6 +157,24 @@ pub(crate) struct TemplateProblem {
     pub span: Span,
     pub message: String,
     pub hint: Option<String>,
+    /// The evaluation ran out of fuel or gave too much output.
+    pub over_budget: bool,
+}
+
+impl TemplateProblem {
+    pub fn new(span: Span, message: impl Into<String>) -> Self {
+        TemplateProblem {
+            span,
+            message: message.into(),
+            hint: None,
+            over_budget: false,
+        }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
 }
 
 /// A compiled job template: the generator's YAML with its template strings compiled.
@@ -194,6 +251,177 @@ pub(crate) fn compile<'env>(
     }
 }
 
+/// Filters minijinja has built in, for "did you mean" hints only (the environment decides what
+/// exists).
+const KNOWN_FILTERS: &[&str] = &[
+    "abs",
+    "attr",
+    "batch",
+    "bool",
+    "capitalize",
+    "content_hash",
+    "count",
+    "default",
+    "dictsort",
+    "escape",
+    "first",
+    "float",
+    "format",
+    "groupby",
+    "indent",
+    "int",
+    "items",
+    "join",
+    "last",
+    "length",
+    "lines",
+    "list",
+    "lower",
+    "map",
+    "max",
+    "min",
+    "pprint",
+    "reject",
+    "rejectattr",
+    "replace",
+    "reverse",
+    "round",
+    "safe",
+    "select",
+    "selectattr",
+    "slice",
+    "sort",
+    "split",
+    "string",
+    "sum",
+    "title",
+    "tojson",
+    "trim",
+    "unique",
+    "upper",
+    "urlencode",
+];
+
+/// What a template calls by name.
+#[derive(Default)]
+struct Called {
+    filters: BTreeSet<String>,
+    tests: BTreeSet<String>,
+    functions: BTreeSet<String>,
+}
+
+/// The filters, tests and functions `text` calls (macros it defines itself excluded).
+fn called(text: &str) -> Result<Called, Error> {
+    use minijinja::machinery::{CodeGenerator, Instruction, WhitespaceConfig, parse, parse_expr};
+    let mut generator = CodeGenerator::new("<template>", text);
+    match sole_expression(text) {
+        Some(expression) => generator.compile_expr(&parse_expr(expression)?),
+        None => generator.compile_stmt(&parse(
+            text,
+            "<template>",
+            Default::default(),
+            WhitespaceConfig::default(),
+        )?),
+    }
+    let (instructions, blocks) = generator.finish();
+    let mut called = Called::default();
+    let mut local = BTreeSet::new();
+    for code in std::iter::once(&instructions).chain(blocks.values()) {
+        for index in 0..code.len() {
+            let Some(instruction) = u32::try_from(index).ok().and_then(|i| code.get(i)) else {
+                continue;
+            };
+            match instruction {
+                Instruction::ApplyFilter(name, ..) => {
+                    called.filters.insert((*name).to_string());
+                }
+                Instruction::PerformTest(name, ..) => {
+                    called.tests.insert((*name).to_string());
+                }
+                Instruction::CallFunction(name, ..) => {
+                    called.functions.insert((*name).to_string());
+                }
+                Instruction::StoreLocal(name) => {
+                    local.insert((*name).to_string());
+                }
+                _ => {}
+            }
+        }
+    }
+    called.functions.retain(|name| {
+        !local.contains(name) && !matches!(name.as_str(), "loop" | "caller" | "super" | "self")
+    });
+    Ok(called)
+}
+
+/// Reports every filter, test or function the templates below `node` use that the environment
+/// lacks, once, at the template string, before any row is read. (Syntax errors are left to
+/// [`compile`].)
+pub(crate) fn check_callables(
+    env: &Environment<'_>,
+    node: &Node,
+    problems: &mut Vec<TemplateProblem>,
+) {
+    match &node.value {
+        Value::Str(text) if is_template(text) => {
+            let Ok(called) = called(text) else {
+                return;
+            };
+            let state = env.empty_state();
+            for filter in &called.filters {
+                let missing = state
+                    .apply_filter(filter, &[])
+                    .is_err_and(|error| error.kind() == ErrorKind::UnknownFilter);
+                if missing {
+                    let hint = match super::decode::closest(filter, KNOWN_FILTERS.iter().copied()) {
+                        Some(suggestion) => format!("did you mean `{suggestion}`?"),
+                        None => "see minijinja's built-in filters (`upper`, `lower`, `int`, `replace`, `default`, …) and `content_hash`".to_string(),
+                    };
+                    problems.push(
+                        TemplateProblem::new(node.span, format!("unknown filter `{filter}`"))
+                            .with_hint(hint),
+                    );
+                }
+            }
+            for test in &called.tests {
+                let missing = state
+                    .perform_test(test, &[])
+                    .is_err_and(|error| error.kind() == ErrorKind::UnknownTest);
+                if missing {
+                    problems.push(TemplateProblem::new(
+                        node.span,
+                        format!("unknown test `{test}`"),
+                    ));
+                }
+            }
+            for function in &called.functions {
+                if !env.globals().any(|(name, _)| name == function) {
+                    let known: Vec<&str> = env.globals().map(|(name, _)| name).collect();
+                    let hint = match super::decode::closest(function, known.iter().copied()) {
+                        Some(suggestion) => format!("did you mean `{suggestion}`?"),
+                        None => format!("the functions are {}", super::decode::one_of(&known)),
+                    };
+                    problems.push(
+                        TemplateProblem::new(node.span, format!("unknown function `{function}`"))
+                            .with_hint(hint),
+                    );
+                }
+            }
+        }
+        Value::Seq(items) => {
+            for item in items {
+                check_callables(env, item, problems);
+            }
+        }
+        Value::Map(entries) => {
+            for entry in entries {
+                check_callables(env, &entry.value, problems);
+            }
+        }
+        _ => {}
+    }
+}
+
 fn contains_template(node: &Node) -> bool {
     match &node.value {
         Value::Str(text) => is_template(text),
@@ -210,10 +438,11 @@ fn compile_string<'env>(
     columns: &Columns<'_>,
     problems: &mut Vec<TemplateProblem>,
 ) -> Option<Part<'env>> {
-    let invalid = |error: Error| TemplateProblem {
-        span,
-        message: format!("invalid template: {}", describe_error(&error)),
-        hint: None,
+    let invalid = |error: Error| {
+        TemplateProblem::new(
+            span,
+            format!("invalid template: {}", describe_error(&error)),
+        )
     };
     let (part, variables) = if let Some(expression) = sole_expression(text) {
         if let Some(name) = plain_column(expression) {
@@ -262,9 +491,17 @@ fn compile_string<'env>(
         )
     };
     let before = problems.len();
+    // Functions are checked by `check_callables`; here only data is.
+    let functions = called(text)
+        .map(|called| called.functions)
+        .unwrap_or_default();
     let mut variables: Vec<String> = variables.into_iter().collect();
     variables.sort();
     for variable in variables {
+        let root = variable.split('.').next().unwrap_or(&variable);
+        if functions.contains(root) {
+            continue;
+        }
         check_variable(env, &variable, span, columns, problems);
     }
     (problems.len() == before).then_some(part)
@@ -294,11 +531,10 @@ fn check_variable(
                         super::decode::one_of(&names)
                     ),
                 };
-                problems.push(TemplateProblem {
-                    span,
-                    message: format!("the manifest has no column `{column}`"),
-                    hint: Some(hint),
-                });
+                problems.push(
+                    TemplateProblem::new(span, format!("the manifest has no column `{column}`"))
+                        .with_hint(hint),
+                );
             }
         }
         "row_number" => {}
@@ -308,11 +544,10 @@ fn check_variable(
                 Some(suggestion) => format!("did you mean `{suggestion}`?"),
                 None => "templates can use `row` (the manifest row) and `row_number`".to_string(),
             };
-            problems.push(TemplateProblem {
-                span,
-                message: format!("unknown template variable `{root}`"),
-                hint: Some(hint),
-            });
+            problems.push(
+                TemplateProblem::new(span, format!("unknown template variable `{root}`"))
+                    .with_hint(hint),
+            );
         }
     }
 }
@@ -446,11 +681,7 @@ impl Instantiator {
                         _ => None,
                     },
                 };
-                found.ok_or_else(|| TemplateProblem {
-                    span: *span,
-                    message: format!("the row has no `{name}`"),
-                    hint: None,
-                })
+                found.ok_or_else(|| TemplateProblem::new(*span, format!("the row has no `{name}`")))
             }
             Part::Expression {
                 expression,
@@ -462,19 +693,25 @@ impl Instantiator {
                     .eval(context)
                     .map_err(|error| render_problem(&error, *span))?;
                 if value.is_undefined() {
-                    return Err(TemplateProblem {
-                        span: *span,
-                        message: format!("`{source}` is undefined for this row"),
-                        hint: None,
-                    });
+                    return Err(TemplateProblem::new(
+                        *span,
+                        format!("`{source}` is undefined for this row"),
+                    ));
                 }
                 to_node(&value, *span)
             }
             Part::Render { template, span } => {
                 let context = self.context(row, row_number);
-                let text = template
-                    .render(context)
+                let mut output = BoundedOutput(Vec::new());
+                // `render_captured_to`, its replacement, builds a self-referential state per call;
+                // this runs once per row of a million-row manifest.
+                #[allow(deprecated)]
+                template
+                    .render_to_write(context, &mut output)
                     .map_err(|error| render_problem(&error, *span))?;
+                let text = String::from_utf8(output.0).map_err(|_| {
+                    TemplateProblem::new(*span, "the template gave text that is not UTF-8")
+                })?;
                 Ok(Node::new(Value::Str(text), *span))
             }
             Part::Seq { items, span } => {
@@ -500,37 +737,92 @@ impl Instantiator {
 }
 
 fn render_problem(error: &Error, span: Span) -> TemplateProblem {
-    TemplateProblem {
+    if error.kind() == ErrorKind::OutOfFuel {
+        return over_budget(
+            span,
+            format!("the template ran more than {TEMPLATE_FUEL} instructions"),
+        );
+    }
+    if error.kind() == ErrorKind::WriteFailure {
+        return output_too_big(span);
+    }
+    TemplateProblem::new(span, format!("template failed: {}", describe_error(error)))
+}
+
+fn over_budget(span: Span, message: String) -> TemplateProblem {
+    let mut problem = TemplateProblem::new(span, message)
+        .with_hint("a job template may run about a million instructions and give at most 4 MiB");
+    problem.over_budget = true;
+    problem
+}
+
+fn output_too_big(span: Span) -> TemplateProblem {
+    over_budget(
         span,
-        message: format!("template failed: {}", describe_error(error)),
-        hint: None,
+        format!(
+            "the template gave more than {} bytes",
+            MAX_TEMPLATE_OUTPUT_BYTES
+        ),
+    )
+}
+
+/// A writer that refuses to grow past [`MAX_TEMPLATE_OUTPUT_BYTES`].
+struct BoundedOutput(Vec<u8>);
+
+impl std::io::Write for BoundedOutput {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + bytes.len() > MAX_TEMPLATE_OUTPUT_BYTES {
+            return Err(std::io::Error::other("template output over the limit"));
+        }
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
 /// Converts a template value to a node (all at the template string's place).
 fn to_node(value: &JinjaValue, span: Span) -> Result<Node, TemplateProblem> {
-    to_node_at_depth(value, span, 0)
+    let mut remaining = MAX_TEMPLATE_OUTPUT_BYTES;
+    to_node_at_depth(value, span, 0, &mut remaining)
 }
 
-fn to_node_at_depth(value: &JinjaValue, span: Span, depth: usize) -> Result<Node, TemplateProblem> {
+/// Takes `bytes` (and one for the value itself) from the output budget.
+fn spend(remaining: &mut usize, bytes: usize, span: Span) -> Result<(), TemplateProblem> {
+    *remaining = remaining
+        .checked_sub(bytes.saturating_add(1))
+        .ok_or_else(|| output_too_big(span))?;
+    Ok(())
+}
+
+/// Converts `value`, counting the bytes of its text against `remaining` (the output budget).
+fn to_node_at_depth(
+    value: &JinjaValue,
+    span: Span,
+    depth: usize,
+    remaining: &mut usize,
+) -> Result<Node, TemplateProblem> {
     use minijinja::value::ValueKind;
-    let fail = |message: String| TemplateProblem {
-        span,
-        message,
-        hint: None,
-    };
+    let fail = |message: String| TemplateProblem::new(span, message);
     if depth > super::yaml::MAX_DEPTH {
         return Err(fail(format!(
             "value nested deeper than {} levels",
             super::yaml::MAX_DEPTH
         )));
     }
+    if let Some(big) = value.downcast_object_ref::<BigInteger>() {
+        spend(remaining, big.0.len(), span)?;
+        return Ok(Node::new(Value::BigInt(big.0.clone()), span));
+    }
+    spend(remaining, value.as_str().map_or(0, str::len), span)?;
     let converted = match value.kind() {
         ValueKind::Undefined => return Err(fail("undefined value".into())),
         ValueKind::None => Value::Null,
         ValueKind::Bool => Value::Bool(value.is_true()),
         ValueKind::Number => match value.as_i64() {
             Some(number) if value.is_integer() => Value::Int(number),
+            None if value.is_integer() => Value::BigInt(value.to_string()),
             _ => Value::Float(
                 f64::try_from(value.clone()).map_err(|error| fail(describe_error(&error)))?,
             ),
@@ -544,7 +836,7 @@ fn to_node_at_depth(value: &JinjaValue, span: Span, depth: usize) -> Result<Node
                 .try_iter()
                 .map_err(|error| fail(describe_error(&error)))?;
             Value::Seq(
-                iter.map(|item| to_node_at_depth(&item, span, depth + 1))
+                iter.map(|item| to_node_at_depth(&item, span, depth + 1, remaining))
                     .collect::<Result<_, _>>()?,
             )
         }
@@ -558,10 +850,11 @@ fn to_node_at_depth(value: &JinjaValue, span: Span, depth: usize) -> Result<Node
                     .get_item(&key)
                     .map_err(|error| fail(describe_error(&error)))?;
                 let key = key.as_str().map_or_else(|| key.to_string(), str::to_string);
+                spend(remaining, key.len(), span)?;
                 entries.push(Entry {
                     key,
                     key_span: span,
-                    value: to_node_at_depth(&item, span, depth + 1)?,
+                    value: to_node_at_depth(&item, span, depth + 1, remaining)?,
                 });
             }
             Value::Map(entries)

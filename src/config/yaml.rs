@@ -85,6 +85,36 @@ fn span_of(marker: &Marker) -> Span {
     )
 }
 
+/// Where the tab an error complains about is: the parser may report the character after it,
+/// or the end of the line before it. Looks back over the reported line's indentation first, then
+/// forward.
+fn locate_tab(text: &str, reported: Span) -> Option<Span> {
+    let first_line = usize::try_from(reported.line).ok()?.checked_sub(1)?;
+    let column = usize::try_from(reported.column).ok()?.saturating_sub(1);
+    let mut lines = text.split('\n').enumerate().skip(first_line);
+    let (_, line) = lines.next()?;
+    let chars: Vec<char> = line.chars().collect();
+    let before = &chars[..column.min(chars.len())];
+    let indentation = before.iter().rev().take_while(|c| matches!(c, ' ' | '\t'));
+    if let Some(back) = indentation.clone().position(|c| *c == '\t') {
+        let index = before.len() - 1 - back;
+        return Some(Span::new(reported.line, u32::try_from(index + 1).ok()?));
+    }
+    if let Some(index) = chars.iter().skip(column).position(|c| *c == '\t') {
+        return Some(Span::new(
+            reported.line,
+            u32::try_from(column + index + 1).ok()?,
+        ));
+    }
+    lines.find_map(|(number, line)| {
+        let index = line.chars().position(|c| c == '\t')?;
+        Some(Span::new(
+            u32::try_from(number + 1).ok()?,
+            u32::try_from(index + 1).ok()?,
+        ))
+    })
+}
+
 enum Frame {
     Seq {
         span: Span,
@@ -96,6 +126,8 @@ enum Frame {
         anchor: usize,
         entries: Vec<Entry>,
         key: Option<(String, Span)>,
+        /// The pending key is a refused merge key: its value is dropped.
+        dropping: bool,
     },
 }
 
@@ -113,10 +145,11 @@ impl Builder {
         let mut documents = 0;
         for event in Parser::new_from_str(text) {
             let (event, span) = event.map_err(|error| {
-                YamlProblem::new(
-                    span_of(error.marker()),
-                    format!("invalid YAML: {}", error.info()),
-                )
+                let mut at = span_of(error.marker());
+                if error.info().contains("tab") {
+                    at = locate_tab(text, at).unwrap_or(at);
+                }
+                YamlProblem::new(at, format!("invalid YAML: {}", error.info()))
             })?;
             let at = span_of(&span.start);
             match event {
@@ -133,6 +166,25 @@ impl Builder {
                     }
                 }
                 Event::Scalar(text, style, anchor, tag) => {
+                    if text == "<<"
+                        && style == ScalarStyle::Plain
+                        && tag.is_none()
+                        && let Some(Frame::Map {
+                            key: None,
+                            dropping,
+                            ..
+                        }) = self.stack.last_mut()
+                    {
+                        // YAML 1.1 merge keys are not part of YAML 1.2; refused with a hint
+                        // rather than read as a key named `<<`.
+                        *dropping = true;
+                        let mut problem =
+                            YamlProblem::new(at, "YAML merge keys (`<<`) are not supported");
+                        problem.hint = Some(
+                            "write the keys out; for jobs, `defaults:` on the project sets `workflow`, `priority_weight` and `type`".into(),
+                        );
+                        self.problems.push(problem);
+                    }
                     let value =
                         resolve_scalar(&text, style, tag.as_deref(), at, &mut self.problems);
                     self.finish(Node::new(value, at), anchor, &mut root, Some(text.as_ref()))?;
@@ -163,6 +215,7 @@ impl Builder {
                             anchor,
                             entries: Vec::new(),
                             key: None,
+                            dropping: false,
                         },
                         at,
                     )?;
@@ -256,7 +309,12 @@ impl Builder {
         match self.stack.last_mut() {
             None => *root = Some(node),
             Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { entries, key, .. }) => match key.take() {
+            Some(Frame::Map {
+                entries,
+                key,
+                dropping,
+                ..
+            }) => match key.take() {
                 None => {
                     let Some(text) = key_text else {
                         return Err(YamlProblem::new(
@@ -266,6 +324,7 @@ impl Builder {
                     };
                     *key = Some((text.to_string(), node.span));
                 }
+                Some(_) if *dropping => *dropping = false,
                 Some((name, key_span)) => {
                     if let Some(first) = entries.iter().find(|entry| entry.key == name) {
                         let mut problem =
@@ -375,9 +434,7 @@ fn resolve_plain(text: &str) -> Value {
     if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
         return match text.parse::<i64>() {
             Ok(number) => Value::Int(number),
-            Err(_) => text
-                .parse::<f64>()
-                .map_or(Value::Str(text.to_string()), Value::Float),
+            Err(_) => Value::BigInt(big_integer(text.starts_with('-'), digits)),
         };
     }
     if is_core_float(digits)
@@ -386,6 +443,13 @@ fn resolve_plain(text: &str) -> Value {
         return Value::Float(number);
     }
     Value::Str(text.to_string())
+}
+
+/// The JSON text of a decimal integer too large for 64 bits: no `+`, no leading zeros.
+fn big_integer(negative: bool, digits: &str) -> String {
+    let digits = digits.trim_start_matches('0');
+    let sign = if negative { "-" } else { "" };
+    format!("{sign}{digits}")
 }
 
 /// `(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?` (sign already stripped).
@@ -489,6 +553,16 @@ mod tests {
     }
 
     #[test]
+    fn integers_beyond_64_bits_keep_their_digits() {
+        let values = map_values(
+            "a: 12345678901234567890\nb: -0099999999999999999999\nc: +18446744073709551616\n",
+        );
+        assert_eq!(values[0].1, Value::BigInt("12345678901234567890".into()));
+        assert_eq!(values[1].1, Value::BigInt("-99999999999999999999".into()));
+        assert_eq!(values[2].1, Value::BigInt("18446744073709551616".into()));
+    }
+
+    #[test]
     fn core_tags_force_the_type() {
         let values = map_values("a: !!str 12\nb: !!float 3\n");
         assert_eq!(values[0].1, Value::Str("12".into()));
@@ -572,6 +646,34 @@ mod tests {
         let parsed = parse("# only a comment\n");
         assert!(parsed.root.is_none());
         assert!(parsed.problems.is_empty());
+    }
+
+    #[test]
+    fn tab_errors_point_at_the_tab() {
+        let parsed = parse("version: 1\n\tprojects: {}\n");
+        assert_eq!(
+            parsed.problems[0].span,
+            Span::new(2, 1),
+            "{:?}",
+            parsed.problems
+        );
+        let parsed = parse("a:\n  b:\n\tc: 1\n");
+        assert_eq!(
+            parsed.problems[0].span,
+            Span::new(3, 1),
+            "{:?}",
+            parsed.problems
+        );
+    }
+
+    #[test]
+    fn merge_keys_are_refused_with_a_hint() {
+        let parsed = parse("base: &b { x: 1 }\njob:\n  <<: *b\n  y: 2\n");
+        assert_eq!(parsed.problems.len(), 1, "{:?}", parsed.problems);
+        assert!(parsed.problems[0].message.contains("merge keys"));
+        assert_eq!(parsed.problems[0].span, Span::new(3, 3));
+        // A quoted `<<` is an ordinary key.
+        assert!(parse("'<<': 1\n").problems.is_empty());
     }
 
     #[test]

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::apply::{self, ApplyObserver, ApplyOptions, ApplyReport};
 use crate::client::Endpoint;
-use crate::config::{self, Workspace};
+use crate::config::{self, LoadOptions, Workspace};
 use crate::plan::saved::{self, SavedPlan};
 use crate::plan::{self as planner, Plan, Scope, Selection};
 use crate::state::{self, FetchOptions, RemoteState};
@@ -58,7 +58,7 @@ impl Observer for Silent {
 }
 
 /// What to load.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct LoadRequest<'a> {
     /// The workspace: a YAML file or a directory of them.
     pub path: &'a Path,
@@ -66,6 +66,8 @@ pub struct LoadRequest<'a> {
     pub targets: &'a [String],
     /// An endpoint that overrides the workspace's (`embedded` or a URL; blank is none).
     pub endpoint_override: Option<&'a str>,
+    /// What loading may read (size caps).
+    pub options: LoadOptions,
 }
 
 impl<'a> LoadRequest<'a> {
@@ -75,6 +77,7 @@ impl<'a> LoadRequest<'a> {
             path,
             targets: &[],
             endpoint_override: None,
+            options: LoadOptions::default(),
         }
     }
 }
@@ -91,10 +94,11 @@ pub struct Loaded {
 
 /// Loads the workspace, resolves the scope against it and resolves the endpoint. No network.
 pub fn load(request: &LoadRequest<'_>) -> Result<Loaded, Error> {
-    let workspace = config::load(request.path).map_err(|diagnostics| Error::Load {
-        path: request.path.to_path_buf(),
-        diagnostics,
-    })?;
+    let workspace =
+        config::load_with(request.path, &request.options).map_err(|diagnostics| Error::Load {
+            path: request.path.to_path_buf(),
+            diagnostics,
+        })?;
     let selection = Scope::parse(request.targets)?.select(&workspace)?;
     let endpoint = resolve_endpoint(&workspace, request.endpoint_override);
     Ok(Loaded {

@@ -253,14 +253,22 @@ async fn the_cli_explains_a_misbehaving_server_without_panicking() {
         ("html", "HTTP 502"),
         ("shape", "not the documented JSON"),
     ] {
+        // A workspace `endpoint` is a base URL (a path is refused at validate time), so the
+        // bad server's variant, a path prefix, comes through the environment.
         rig.write(
             "gtform.yaml",
-            &workspace_yaml(
-                &format!("{base}/{prefix}"),
-                &[BatchSpec::new("b", ids("x", 0..1))],
-            ),
+            &workspace_yaml(&base, &[BatchSpec::new("b", ids("x", 0..1))]),
         );
-        let run = rig.run(&["plan"]).expect_code(1);
+        let endpoint = format!("{base}/{prefix}");
+        let run = rig
+            .run_with_env(
+                &["plan"],
+                &[
+                    ("GTFORM_API_KEY", crate::support::API_KEY),
+                    ("GTFORM_ENDPOINT", &endpoint),
+                ],
+            )
+            .expect_code(1);
         assert!(
             run.stderr().contains(expected),
             "{prefix}: {}",

@@ -8,6 +8,7 @@ mod cli;
 mod client;
 mod emulator;
 mod examples;
+mod hostile;
 mod ops;
 mod plan;
 mod properties;

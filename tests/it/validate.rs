@@ -176,3 +176,29 @@ fn a_symlink_loop_in_a_directory_workspace_is_read_once() {
     let workspace = config::load(dir.path()).unwrap_or_else(|diagnostics| panic!("{diagnostics}"));
     assert_eq!(workspace.projects.len(), 1);
 }
+
+/// Integers beyond 64 bits in raw `data` (YAML) and in JSONL rows reach the request body with
+/// exactly the digits written, never rounded through a float.
+#[test]
+fn big_integers_reach_the_wire_exactly() {
+    let dir = root().join("tests/fixtures/config/exact");
+    let workspace = config::load(&relative(&dir.join("big-integers.yaml"))).unwrap();
+    let job = &workspace.projects["street-scenes"].batches["week-48"].jobs[0];
+    let body = serde_json::to_string(&job.request).unwrap();
+    for digits in [
+        "12345678901234567890",
+        "-98765432109876543210987654321",
+        "[1,9223372036854775807,9223372036854775808]",
+    ] {
+        assert!(body.contains(digits), "{digits} in {body}");
+    }
+    let workspace = config::load(&relative(&dir.join("jsonl-big-integers"))).unwrap();
+    let job = &workspace.projects["street-scenes"].batches["week-48"].jobs[0];
+    let body = serde_json::to_string(&job.request).unwrap();
+    for digits in [
+        "\"tracking_id\":12345678901234567890",
+        "\"huge\":123456789012345678901234567890123456789012345",
+    ] {
+        assert!(body.contains(digits), "{digits} in {body}");
+    }
+}

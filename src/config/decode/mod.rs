@@ -25,7 +25,8 @@ pub(crate) use fields::{
     Fields, list, mapping, non_empty_list, optional, report_unknown_key, required, unique,
 };
 pub(crate) use scalar::{
-    Number, boolean, describe, integer_in, name, number, parse_uuid, string, uuid, word,
+    NameProblem, Number, boolean, describe, integer_in, name, name_problem, number, parse_uuid,
+    sent_name, sent_name_problem, string, uuid, word,
 };
 pub(crate) use url::attachment_url;
 

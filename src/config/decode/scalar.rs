@@ -14,6 +14,7 @@ pub(crate) fn string(node: Node, what: &str, sink: &mut dyn DiagnosticSink) -> O
     match node.value {
         Value::Str(text) => Some(text),
         Value::Int(number) if sink.generated() => Some(number.to_string()),
+        Value::BigInt(digits) if sink.generated() => Some(digits),
         Value::Float(number) if sink.generated() => Some(number.to_string()),
         Value::Bool(value) if sink.generated() => Some(value.to_string()),
         _ => {
@@ -26,22 +27,77 @@ pub(crate) fn string(node: Node, what: &str, sink: &mut dyn DiagnosticSink) -> O
     }
 }
 
-/// A non-empty string without surrounding whitespace (names, ids).
+/// Longest `reference_id` and batch name GT Studio accepts, in bytes of UTF-8.
+pub(crate) const MAX_SENT_NAME_BYTES: usize = 1024;
+
+/// A non-empty string without surrounding whitespace and without control or invisible characters
+/// (names, ids): two names that differ never print the same.
 pub(crate) fn name(node: Node, what: &str, sink: &mut dyn DiagnosticSink) -> Option<String> {
     let span = node.span;
     let text = string(node, what, sink)?;
-    if text.is_empty() {
-        sink.error(span, format!("{what} must not be empty"));
-        return None;
+    match name_problem(&text) {
+        None => Some(text),
+        Some(problem) => {
+            sink.push(span, problem.diagnostic(what, &text));
+            None
+        }
     }
-    if text.trim() != text {
-        sink.error(
-            span,
-            format!("{what} `{text}` has leading or trailing whitespace"),
-        );
+}
+
+/// A [`name`] the server stores: also at most [`MAX_SENT_NAME_BYTES`] bytes.
+pub(crate) fn sent_name(node: Node, what: &str, sink: &mut dyn DiagnosticSink) -> Option<String> {
+    let span = node.span;
+    let text = name(node, what, sink)?;
+    if let Some(problem) = sent_name_problem(&text) {
+        sink.push(span, problem.diagnostic(what, &text));
         return None;
     }
     Some(text)
+}
+
+/// Why a name is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum NameProblem {
+    Empty,
+    SurroundingWhitespace,
+    Hidden(char),
+    TooLong(usize),
+}
+
+impl NameProblem {
+    /// The error for `what` (e.g. "`reference_id`") named `text`.
+    pub fn diagnostic(&self, what: &str, text: &str) -> Diagnostic {
+        match self {
+            NameProblem::Empty => Diagnostic::error(format!("{what} must not be empty")),
+            NameProblem::SurroundingWhitespace => Diagnostic::error(format!(
+                "{what} `{text}` has leading or trailing whitespace"
+            )),
+            NameProblem::Hidden(c) => Diagnostic::error(format!(
+                "{what} `{text}` holds the invisible or control character U+{:04X}",
+                u32::from(*c)
+            ))
+            .hint("names may not hold control characters, zero-width characters, bidi controls or spaces other than ` `: two names would print the same and differ"),
+            NameProblem::TooLong(bytes) => Diagnostic::error(format!(
+                "{what} is {bytes} bytes long; GT Studio accepts at most {MAX_SENT_NAME_BYTES}"
+            )),
+        }
+    }
+}
+
+/// What is wrong with `text` as a name, if anything.
+pub(crate) fn name_problem(text: &str) -> Option<NameProblem> {
+    if text.is_empty() {
+        return Some(NameProblem::Empty);
+    }
+    if text.trim() != text {
+        return Some(NameProblem::SurroundingWhitespace);
+    }
+    crate::escape::first_hidden(text).map(NameProblem::Hidden)
+}
+
+/// What is wrong with `text` as a name the server stores, beyond [`name_problem`].
+pub(crate) fn sent_name_problem(text: &str) -> Option<NameProblem> {
+    (text.len() > MAX_SENT_NAME_BYTES).then_some(NameProblem::TooLong(text.len()))
 }
 
 /// A UUID such as `905ea3ee-6f62-4bb7-8c31-471e486d9202`.
@@ -77,6 +133,24 @@ pub(crate) fn integer_in(
     let number = match &node.value {
         Value::Int(number) => Some(*number),
         Value::Str(text) if sink.generated() => text.trim().parse::<i64>().ok(),
+        Value::Float(_) => {
+            sink.push(
+                node.span,
+                Diagnostic::error(format!(
+                    "{what} must be an integer, found {}",
+                    describe(&node)
+                ))
+                .hint(format!("write it without a decimal point, e.g. `{min}`")),
+            );
+            return None;
+        }
+        Value::BigInt(digits) => {
+            sink.error(
+                node.span,
+                format!("{what} must be from {min} to {max}, found {digits}"),
+            );
+            return None;
+        }
         _ => None,
     };
     let Some(number) = number else {
@@ -121,6 +195,8 @@ impl serde::Serialize for Number {
 pub(crate) fn number(node: Node, what: &str, sink: &mut dyn DiagnosticSink) -> Option<Number> {
     let parsed = match &node.value {
         Value::Int(number) => Some(Number::Int(*number)),
+        // Coordinates and intrinsics: a float is what GT Studio reads there anyway.
+        Value::BigInt(digits) => digits.parse::<f64>().ok().map(Number::Float),
         Value::Float(number) if number.is_finite() => Some(Number::Float(*number)),
         Value::Str(text) if sink.generated() => {
             let text = text.trim();
@@ -190,7 +266,9 @@ pub(crate) fn describe(node: &Node) -> String {
     match &node.value {
         Value::Str(text) => format!("`{text}`"),
         Value::Int(number) => format!("`{number}`"),
-        Value::Float(number) => format!("`{number}`"),
+        Value::BigInt(digits) => format!("`{digits}`"),
+        // `{:?}` keeps the decimal point: `5.0`, not `5`.
+        Value::Float(number) => format!("`{number:?}`"),
         Value::Bool(value) => format!("`{value}`"),
         _ => node.kind_name().to_string(),
     }

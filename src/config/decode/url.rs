@@ -25,22 +25,26 @@ pub(crate) fn attachment_url(
     }
 }
 
+/// Characters a URL must not hold unencoded (RFC 3986 excludes them; servers refuse them).
+const UNSAFE_IN_URLS: &[char] = &['<', '>', '"', '{', '}', '|', '\\', '^', '`'];
+
 /// Why `text` is not an acceptable attachment URL.
 pub(crate) fn check_attachment_url(text: &str) -> Result<(), String> {
-    if text.trim() != text || text.chars().any(char::is_whitespace) {
-        return Err("contains whitespace".into());
+    if text.trim() != text || text.contains(' ') {
+        return Err("contains whitespace (spaces in a URL are written `%20`)".into());
+    }
+    if let Some(hidden) = crate::escape::first_hidden(text) {
+        return Err(format!(
+            "contains the control or invisible character U+{:04X}",
+            u32::from(hidden)
+        ));
     }
     let Some((scheme, rest)) = text.split_once("://") else {
         return Err("is not a URL".into());
     };
     let scheme = scheme.to_ascii_lowercase();
     match scheme.as_str() {
-        "http" | "https" if is_plain_web_url(rest) => Ok(()),
-        "http" | "https" => match url::Url::parse(text) {
-            Ok(parsed) if parsed.host_str().is_some_and(|host| !host.is_empty()) => Ok(()),
-            Ok(_) => Err("has no host".into()),
-            Err(error) => Err(format!("is not a valid URL ({error})")),
-        },
+        "http" | "https" => check_web_url(text, rest),
         "s3" | "gs" => {
             let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() {
@@ -49,12 +53,78 @@ pub(crate) fn check_attachment_url(text: &str) -> Result<(), String> {
                 Err(format!(
                     "has no object key (expected `{scheme}://bucket/key`)"
                 ))
+            } else if let Err(rule) = check_bucket(&scheme, bucket) {
+                Err(format!("has an invalid bucket name `{bucket}` ({rule})"))
+            } else if key.len() > 1024 {
+                Err("has an object key longer than 1,024 bytes".into())
             } else {
                 Ok(())
             }
         }
         other => Err(format!("has the unsupported scheme `{other}`")),
     }
+}
+
+/// An http(s) URL: a host, and no character that must be percent-encoded.
+fn check_web_url(text: &str, rest: &str) -> Result<(), String> {
+    if let Some(unsafe_char) = text.chars().find(|c| UNSAFE_IN_URLS.contains(c)) {
+        return Err(format!(
+            "contains `{unsafe_char}`, which a URL holds only percent-encoded (`%{:02X}`)",
+            u32::from(unsafe_char)
+        ));
+    }
+    // The authority as written: `https:///a.jpg` has none, though a lenient parser would take
+    // `a.jpg` for the host.
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let host = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    if host.is_empty() {
+        return Err("has no host".into());
+    }
+    if is_plain_web_url(rest) {
+        return Ok(());
+    }
+    match url::Url::parse(text) {
+        Ok(parsed) if parsed.host_str().is_some_and(|host| !host.is_empty()) => Ok(()),
+        Ok(_) => Err("has no host".into()),
+        Err(error) => Err(format!("is not a valid URL ({error})")),
+    }
+}
+
+/// The bucket naming rules of S3 (`s3`) and Google Cloud Storage (`gs`); the rule broken.
+fn check_bucket(scheme: &str, bucket: &str) -> Result<(), &'static str> {
+    let (max, allowed, rule): (usize, fn(u8) -> bool, &'static str) = if scheme == "s3" {
+        (
+            63,
+            |b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-',
+            "S3 bucket names are 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit",
+        )
+    } else {
+        (
+            222,
+            |b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'_'),
+            "Cloud Storage bucket names are 3 to 63 lowercase letters, digits, dots, hyphens and underscores, starting and ending with a letter or digit",
+        )
+    };
+    let bytes = bucket.as_bytes();
+    let ends_ok = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let looks_like_ip = bucket.split('.').count() == 4
+        && bucket
+            .split('.')
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()));
+    let ok = (3..=max).contains(&bytes.len())
+        && bytes.iter().all(|b| allowed(*b))
+        && ends_ok(bytes.first())
+        && ends_ok(bytes.last())
+        && !bucket.contains("..")
+        && bucket.split('.').all(|part| part.len() <= 63)
+        && !looks_like_ip;
+    if ok { Ok(()) } else { Err(rule) }
 }
 
 /// Whether the part after `http(s)://` is plainly valid: a host of letters, digits, dots and
@@ -128,18 +198,33 @@ mod tests {
             "https://example.com/a.jpg",
             "http://127.0.0.1:9000/x.png",
             "s3://bucket/key/a.jpg",
-            "gs://b/k",
+            "gs://my_bucket-1/k",
+            "s3://my.bucket-01/a/b%20c.jpg",
             "HTTPS://EXAMPLE.COM/A",
         ] {
             assert_eq!(check_attachment_url(ok), Ok(()), "{ok}");
         }
         let rejected = [
+            ("https:///a.jpg", "has no host"),
+            ("https://user@/a.jpg", "has no host"),
+            ("https://a.com/a b.jpg", "contains whitespace"),
+            ("https://a.com/a\u{200b}.jpg", "U+200B"),
+            ("https://a.com/a\u{1b}.jpg", "U+001B"),
+            ("https://a.com/<x>.jpg", "contains `<`"),
+            ("https://a.com/a`.jpg", "contains `"),
+            ("https://a.com/a{1}.jpg", "contains `{`"),
+            ("s3://My_Bucket/a.jpg", "invalid bucket name `My_Bucket`"),
+            ("s3://ab/a.jpg", "invalid bucket name"),
+            ("s3://-bucket/a.jpg", "invalid bucket name"),
+            ("s3://192.168.1.1/a.jpg", "invalid bucket name"),
+            ("s3://a..b/a.jpg", "invalid bucket name"),
+            ("gs://Bucket/a.jpg", "invalid bucket name"),
             ("ftp://host/a.jpg", "unsupported scheme `ftp`"),
             ("file:///etc/passwd", "unsupported scheme `file`"),
             ("images/a.jpg", "is not a URL"),
             ("s3://bucket", "has no object key"),
             ("s3:///key", "has no bucket"),
-            ("https://", "is not a valid URL"),
+            ("https://", "has no host"),
             (" https://a/b", "contains whitespace"),
         ];
         for (bad, why) in rejected {

@@ -9,9 +9,22 @@ pub(crate) const IMAGE_KEYS: &[&str] = &["url", "reference_images"];
 pub(crate) const REFERENCE_IMAGE_KEYS: &[&str] = &["url", "label"];
 
 pub(super) fn image(node: Node, wire: &mut WireData, sink: &mut dyn DiagnosticSink) -> bool {
-    if matches!(node.value, Value::Str(_)) {
-        wire.image_url = attachment_url(node, "`image`", sink);
-        return wire.image_url.is_some();
+    match node.value {
+        Value::Str(_) => {
+            wire.image_url = attachment_url(node, "`image`", sink);
+            return wire.image_url.is_some();
+        }
+        Value::Map(_) => {}
+        _ => {
+            sink.error(
+                node.span,
+                format!(
+                    "`image` must be a URL or a mapping with `url`, found {}",
+                    node.kind_name()
+                ),
+            );
+            return false;
+        }
     }
     let Some(mut fields) = mapping(node, IMAGE_KEYS, "`image`", sink) else {
         return false;

@@ -31,7 +31,8 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use super::decode::{
-    DiagnosticSink, Fields, closest, integer_in, mapping, name, one_of, required, unique, word,
+    DiagnosticSink, Fields, closest, integer_in, mapping, name, one_of, required, sent_name,
+    unique, word,
 };
 use super::node::{Node, Span, Value};
 use crate::api::CreateJobRequest;
@@ -91,14 +92,14 @@ pub(crate) fn decode(
     defaults: &JobDefaults<'_>,
     sink: &mut dyn DiagnosticSink,
 ) -> Option<DecodedJob> {
+    let mut ok = sink.generated() || !report_inline_templates(&node, sink);
     let mut fields = mapping(node, JOB_KEYS, "job", sink)?;
     let job_span = fields.span;
-    let mut ok = true;
 
     let reference = match fields.take("reference_id") {
         Some(entry) => {
             let span = entry.value.span;
-            name(entry.value, "`reference_id`", sink).map(|text| (text, span))
+            sent_name(entry.value, "`reference_id`", sink).map(|text| (text, span))
         }
         None if fields.suggested_any(&["reference_id"]) => None,
         None => {
@@ -188,6 +189,40 @@ impl std::fmt::Display for JobLabel<'_> {
             None => f.write_str("job"),
         }
     }
+}
+
+/// Reports template syntax in an inline job's own values (the raw `data`, `metadata` and
+/// `maker_response` pass through as written); returns whether there was any. Templates are
+/// rendered only in `jobs_from`, so here `{{ row.id }}` would be taken literally.
+fn report_inline_templates(node: &Node, sink: &mut dyn DiagnosticSink) -> bool {
+    fn walk(node: &Node, sink: &mut dyn DiagnosticSink) -> bool {
+        match &node.value {
+            Value::Str(text) if super::template::is_template(text) => {
+                sink.push(
+                    node.span,
+                    Diagnostic::error(
+                        "templates (`{{ … }}`, `{% … %}`) are rendered only in `jobs_from` entries",
+                    )
+                    .hint("move the job into a `jobs_from` entry with a `csv:` or `jsonl:` manifest, or write the value out"),
+                );
+                true
+            }
+            Value::Seq(items) => items
+                .iter()
+                .fold(false, |found, item| walk(item, sink) | found),
+            Value::Map(entries) => entries
+                .iter()
+                .fold(false, |found, entry| walk(&entry.value, sink) | found),
+            _ => false,
+        }
+    }
+    let Value::Map(entries) = &node.value else {
+        return false;
+    };
+    entries
+        .iter()
+        .filter(|entry| !matches!(entry.key.as_str(), "data" | "metadata" | "maker_response"))
+        .fold(false, |found, entry| walk(&entry.value, sink) | found)
 }
 
 /// A workflow reference: a UUID, or an alias declared under the project's `workflows`.

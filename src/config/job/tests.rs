@@ -290,7 +290,7 @@ point_cloud:
   frames:
     - frame_id: f1
       sensors:
-        - { sensor_id: lidr, data_url: 's3://b/f1.pcd', sensor_pose: { position: { x: 0, y: 0, z: 0 }, heading: { w: 1, x: 0, y: 0, z: 0 } } }
+        - { sensor_id: lidr, data_url: 's3://bkt/f1.pcd', sensor_pose: { position: { x: 0, y: 0, z: 0 }, heading: { w: 1, x: 0, y: 0, z: 0 } } }
     - frame_id: f1
       sensors: []
   sensor_meta:
@@ -318,7 +318,7 @@ point_cloud:
   frames:
     - frame_id: f1
       sensors:
-        - { sensor_id: lidr, data_url: 's3://b/f1.pcd', sensor_pose: { position: { x: 0, y: 0, z: 0 }, heading: { w: 1, x: 0, y: 0 } } }
+        - { sensor_id: lidr, data_url: 's3://bkt/f1.pcd', sensor_pose: { position: { x: 0, y: 0, z: 0 }, heading: { w: 1, x: 0, y: 0 } } }
     - frame_id: f1
       sensors: []
   sensor_meta:

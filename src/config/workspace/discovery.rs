@@ -1,15 +1,23 @@
 //! Discovery: the YAML files a workspace path stands for (the file itself, or every `*.yaml` /
 //! `*.yml` below a directory, hidden entries skipped, sorted).
+//!
+//! Symbolic links are followed only while they stay inside the workspace root; a link that leads
+//! out of it is an error at the link (its target's contents are never read or shown).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::super::boundary::{Boundary, Refusal};
 use super::error_reason;
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Diagnostic, Location};
 
-/// The YAML files of the workspace, sorted.
-pub(super) fn find_files(path: &Path) -> Result<Vec<Arc<Path>>, Diagnostic> {
+/// The YAML files of the workspace, sorted, and the problems met on the way (links leading out of
+/// the workspace). `Err` when there is nothing to load at all.
+pub(super) fn find_files(
+    path: &Path,
+    boundary: &Boundary,
+) -> Result<(Vec<Arc<Path>>, Vec<Diagnostic>), Diagnostic> {
     let metadata = std::fs::metadata(path).map_err(|error| {
         Diagnostic::error(format!(
             "cannot read `{}`: {}",
@@ -18,60 +26,106 @@ pub(super) fn find_files(path: &Path) -> Result<Vec<Arc<Path>>, Diagnostic> {
         ))
     })?;
     if !metadata.is_dir() {
-        return Ok(vec![Arc::from(path)]);
+        return Ok((vec![Arc::from(path)], Vec::new()));
     }
-    let mut files = Vec::new();
-    collect_yaml_files(path, &mut files, &mut HashSet::new()).map_err(|(dir, error)| {
+    let mut walk = Walk {
+        boundary,
+        files: Vec::new(),
+        problems: Vec::new(),
+        visited: HashSet::new(),
+    };
+    walk.directory(path).map_err(|(dir, error)| {
         Diagnostic::error(format!(
             "cannot read directory `{}`: {}",
             dir.display(),
             error_reason(&error)
         ))
     })?;
-    if files.is_empty() {
+    if walk.files.is_empty() && walk.problems.is_empty() {
         return Err(Diagnostic::error(format!(
             "no `*.yaml` or `*.yml` files in `{}`",
             path.display()
         ))
         .hint("a workspace is one YAML file or a directory of them"));
     }
-    files.sort();
-    Ok(files.into_iter().map(Arc::from).collect())
+    walk.files.sort();
+    Ok((
+        walk.files.into_iter().map(Arc::from).collect(),
+        walk.problems,
+    ))
 }
 
-fn collect_yaml_files(
-    dir: &Path,
-    files: &mut Vec<PathBuf>,
-    visited: &mut HashSet<PathBuf>,
-) -> Result<(), (PathBuf, std::io::Error)> {
-    // A symbolic link may lead back up the tree; each real directory is read once.
-    let real = std::fs::canonicalize(dir).map_err(|error| (dir.to_path_buf(), error))?;
-    if !visited.insert(real) {
-        return Ok(());
-    }
-    let entries = std::fs::read_dir(dir).map_err(|error| (dir.to_path_buf(), error))?;
-    for entry in entries {
-        let entry = entry.map_err(|error| (dir.to_path_buf(), error))?;
-        let name = entry.file_name();
-        // Hidden entries (`.git`, `.github`, `.gtform`) are never part of a workspace.
-        if name.to_string_lossy().starts_with('.') {
-            continue;
+struct Walk<'a> {
+    boundary: &'a Boundary,
+    files: Vec<PathBuf>,
+    problems: Vec<Diagnostic>,
+    /// Real directories read so far: a link may lead back up the tree.
+    visited: HashSet<PathBuf>,
+}
+
+impl Walk<'_> {
+    fn directory(&mut self, dir: &Path) -> Result<(), (PathBuf, std::io::Error)> {
+        let real = std::fs::canonicalize(dir).map_err(|error| (dir.to_path_buf(), error))?;
+        if !self.visited.insert(real) {
+            return Ok(());
         }
-        let path = entry.path();
-        let file_type = entry.file_type().map_err(|error| (path.clone(), error))?;
-        let is_dir = if file_type.is_symlink() {
-            path.is_dir()
-        } else {
-            file_type.is_dir()
-        };
-        if is_dir {
-            collect_yaml_files(&path, files, visited)?;
-        } else if path
-            .extension()
-            .is_some_and(|ext| ext == "yaml" || ext == "yml")
-        {
-            files.push(path);
+        let mut entries = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(|error| (dir.to_path_buf(), error))? {
+            entries.push(entry.map_err(|error| (dir.to_path_buf(), error))?);
         }
+        entries.sort_by_key(std::fs::DirEntry::file_name);
+        for entry in entries {
+            let name = entry.file_name();
+            // Hidden entries (`.git`, `.github`, `.gtform`) are never part of a workspace.
+            if name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let path = entry.path();
+            let file_type = entry.file_type().map_err(|error| (path.clone(), error))?;
+            let is_yaml = path
+                .extension()
+                .is_some_and(|ext| ext == "yaml" || ext == "yml");
+            let is_dir = if file_type.is_symlink() {
+                match self.boundary.resolve(&path) {
+                    Ok(real) => real.is_dir(),
+                    Err(Refusal::Outside) => {
+                        self.problems.push(leads_outside(&path));
+                        continue;
+                    }
+                    // A dangling link is not a file of the workspace, unless it claims to be one.
+                    Err(refusal) if is_yaml => {
+                        self.problems.push(
+                            Diagnostic::error(format!(
+                                "cannot read `{}`: {}",
+                                path.display(),
+                                refusal.reason()
+                            ))
+                            .at(Location::new(Arc::from(path.as_path()), 1, 1))
+                            .without_source(),
+                        );
+                        continue;
+                    }
+                    Err(_) => continue,
+                }
+            } else {
+                file_type.is_dir()
+            };
+            if is_dir {
+                self.directory(&path)?;
+            } else if is_yaml {
+                self.files.push(path);
+            }
+        }
+        Ok(())
     }
-    Ok(())
+}
+
+fn leads_outside(path: &Path) -> Diagnostic {
+    Diagnostic::error(format!(
+        "`{}` is a symbolic link to a place outside the workspace",
+        path.display()
+    ))
+    .at(Location::new(Arc::from(path), 1, 1))
+    .without_source()
+    .hint("gtform reads only files inside the workspace; copy what the link points to into it")
 }

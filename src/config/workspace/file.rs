@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use super::super::decode::{self, DiagnosticSink, FileSink, closest};
+use super::super::boundary::{Boundary, FileKind, OpenedFile, not_text, not_utf8_text};
+use super::super::decode::{self, DiagnosticSink, FileSink, NameProblem, closest};
 use super::super::generate::{GeneratorDecl, ManifestKind};
 use super::super::job::{JOB_KEYS, JOB_TYPES, PRIORITY_RANGE};
 use super::super::node::{Node, Span, Value};
-use super::super::{Endpoint, yaml};
-use super::error_reason;
+use super::super::{EndpointSetting, yaml};
 use crate::diagnostic::{Diagnostic, Location};
 
 /// The only configuration format version.
@@ -28,7 +28,7 @@ pub(crate) const MANIFEST_KEYS: &[&str] = &["csv", "jsonl"];
 /// One file's contribution.
 pub(super) struct FileDecl {
     pub(super) file: Arc<Path>,
-    pub(super) endpoint: Option<(Endpoint, Span)>,
+    pub(super) endpoint: Option<(EndpointSetting, Span)>,
     pub(super) projects: Vec<ProjectDecl>,
 }
 
@@ -64,34 +64,31 @@ pub(super) struct BatchDecl {
 }
 
 /// Reads and decodes one file; `None` if it cannot be parsed at all.
-pub(super) fn read_file(file: Arc<Path>, out: &mut Vec<Diagnostic>) -> Option<FileDecl> {
-    let bytes = match std::fs::read(&file) {
+pub(super) fn read_file(
+    file: Arc<Path>,
+    boundary: &Boundary,
+    out: &mut Vec<Diagnostic>,
+) -> Option<FileDecl> {
+    let at_start = Location::new(file.clone(), 1, 1);
+    let bytes = match boundary
+        .open(&file, FileKind::Yaml)
+        .and_then(OpenedFile::read_all)
+    {
         Ok(bytes) => bytes,
-        Err(error) => {
-            out.push(Diagnostic::error(format!(
-                "cannot read `{}`: {}",
-                file.display(),
-                error_reason(&error)
-            )));
+        Err(refusal) => {
+            let what = format!("`{}`", file.display());
+            let diagnostic = refusal.diagnostic(&what, boundary.options());
+            out.push(diagnostic.at(at_start).without_source());
             return None;
         }
     };
-    let text = match String::from_utf8(bytes) {
-        Ok(text) => text,
-        Err(error) => {
-            let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
-            let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
-            let column = valid.iter().rev().take_while(|b| **b != b'\n').count() + 1;
-            out.push(
-                Diagnostic::error("the file is not valid UTF-8").at(Location::new(
-                    file.clone(),
-                    u32::try_from(line).unwrap_or(u32::MAX),
-                    u32::try_from(column).unwrap_or(u32::MAX),
-                )),
-            );
-            return None;
-        }
-    };
+    if let Some(problem) = not_utf8_text(&bytes) {
+        let diagnostic = not_text(&format!("`{}`", file.display()), &problem);
+        out.push(diagnostic.at(at_start).without_source());
+        return None;
+    }
+    // `not_utf8_text` found none of: invalid UTF-8, NUL bytes, UTF-16.
+    let text = String::from_utf8(bytes).unwrap_or_default();
     let parsed = yaml::parse(&text);
     let mut sink = FileSink {
         file: file.clone(),
@@ -138,7 +135,16 @@ fn decode_file(file: Arc<Path>, root: Node, sink: &mut FileSink<'_>) -> FileDecl
     };
     match fields.take("version") {
         Some(entry) => {
-            if entry.value.value != Value::Int(FORMAT_VERSION) {
+            if matches!(entry.value.value, Value::Float(_)) {
+                sink.push(
+                    entry.value.span,
+                    Diagnostic::error(format!(
+                        "`version` must be an integer, found {}",
+                        decode::describe(&entry.value)
+                    ))
+                    .hint(format!("write `version: {FORMAT_VERSION}`")),
+                );
+            } else if entry.value.value != Value::Int(FORMAT_VERSION) {
                 sink.push(
                     entry.value.span,
                     Diagnostic::error(format!(
@@ -160,7 +166,16 @@ fn decode_file(file: Arc<Path>, root: Node, sink: &mut FileSink<'_>) -> FileDecl
         if let Some(text) = decode::string(node, "`endpoint`", sink) {
             match parse_endpoint(&text) {
                 Ok(endpoint) => decl.endpoint = Some((endpoint, span)),
-                Err(problem) => sink.push(
+                Err(EndpointProblem::HasPath { base }) => sink.push(
+                    span,
+                    Diagnostic::error(format!(
+                        "`endpoint`: `{text}` has a path; the endpoint is the API's base URL"
+                    ))
+                    .hint(format!(
+                        "use `{base}`: gtform adds `/v1/projects/…` to it itself"
+                    )),
+                ),
+                Err(EndpointProblem::Other(problem)) => sink.push(
                     span,
                     Diagnostic::error(format!("`endpoint`: `{text}` {problem}"))
                         .hint("use `embedded` (the built-in emulator) or an `https://` URL such as `https://api.playment.io`"),
@@ -192,33 +207,81 @@ fn decode_file(file: Arc<Path>, root: Node, sink: &mut FileSink<'_>) -> FileDecl
     decl
 }
 
-/// `embedded`, or an http(s) URL with a host.
-fn parse_endpoint(text: &str) -> Result<Endpoint, String> {
-    if text == "embedded" {
-        return Ok(Endpoint::Embedded);
-    }
-    let parsed = url::Url::parse(text).map_err(|error| format!("is not a URL ({error})"))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(format!("has the unsupported scheme `{}`", parsed.scheme()));
-    }
-    if parsed.host_str().is_none_or(str::is_empty) {
-        return Err("has no host".into());
-    }
-    if parsed.query().is_some() || parsed.fragment().is_some() {
-        return Err("must not have a query or fragment".into());
-    }
-    Ok(Endpoint::Url(text.trim_end_matches('/').to_string()))
+/// Why an `endpoint` value is refused.
+enum EndpointProblem {
+    /// A URL with a path (`https://api.playment.io/v1`): the base URL it should be.
+    HasPath {
+        base: String,
+    },
+    Other(String),
 }
 
-fn check_local_name(key: &str, span: Span, what: &str, sink: &mut dyn DiagnosticSink) -> bool {
-    if key.is_empty() || key.trim() != key {
-        sink.error(
-            span,
-            format!("{what} `{key}` must not be empty or have surrounding whitespace"),
-        );
-        return false;
+/// `embedded`, or an http(s) base URL: a host, no path (a trailing `/` aside), no query.
+fn parse_endpoint(text: &str) -> Result<EndpointSetting, EndpointProblem> {
+    if text == "embedded" {
+        return Ok(EndpointSetting::Embedded);
     }
-    true
+    let other = |problem: String| EndpointProblem::Other(problem);
+    if let Some(hidden) = crate::escape::first_hidden(text) {
+        return Err(other(format!(
+            "contains the control or invisible character U+{:04X}",
+            u32::from(hidden)
+        )));
+    }
+    let parsed = url::Url::parse(text).map_err(|error| other(format!("is not a URL ({error})")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(other(format!(
+            "has the unsupported scheme `{}`",
+            parsed.scheme()
+        )));
+    }
+    let authority = text.split_once("://").map_or("", |(_, rest)| {
+        &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())]
+    });
+    if authority.is_empty() || parsed.host_str().is_none_or(str::is_empty) {
+        return Err(other("has no host".into()));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(other("must not have a query or fragment".into()));
+    }
+    if parsed.path() != "/" {
+        let mut base = parsed.clone();
+        base.set_path("");
+        return Err(EndpointProblem::HasPath {
+            base: base.as_str().trim_end_matches('/').to_string(),
+        });
+    }
+    Ok(EndpointSetting::Url(text.trim_end_matches('/').to_string()))
+}
+
+/// Whether a name written as a mapping key is acceptable; reports it if not. Batch names are
+/// `sent` to the server, which also limits their length.
+fn check_local_name(
+    key: &str,
+    span: Span,
+    what: &str,
+    sent: bool,
+    sink: &mut dyn DiagnosticSink,
+) -> bool {
+    let problem = match decode::name_problem(key) {
+        Some(NameProblem::Empty | NameProblem::SurroundingWhitespace) => {
+            sink.error(
+                span,
+                format!("{what} `{key}` must not be empty or have surrounding whitespace"),
+            );
+            return false;
+        }
+        Some(problem) => Some(problem),
+        None if sent => decode::sent_name_problem(key),
+        None => None,
+    };
+    match problem {
+        Some(problem) => {
+            sink.push(span, problem.diagnostic(what, key));
+            false
+        }
+        None => true,
+    }
 }
 
 fn decode_project(
@@ -228,7 +291,7 @@ fn decode_project(
     node: Node,
     sink: &mut FileSink<'_>,
 ) -> Option<ProjectDecl> {
-    check_local_name(&key, key_span, "project name", sink);
+    check_local_name(&key, key_span, "project name", false, sink);
     let what = format!("project `{key}`");
     let mut fields = decode::mapping(node, PROJECT_KEYS, &what, sink)?;
     let defines = ["id", "name", "workflows", "defaults"]
@@ -249,7 +312,8 @@ fn decode_project(
         match node.value {
             Value::Map(entries) => {
                 for entry in entries {
-                    if !check_local_name(&entry.key, entry.key_span, "workflow alias", sink) {
+                    if !check_local_name(&entry.key, entry.key_span, "workflow alias", false, sink)
+                    {
                         continue;
                     }
                     if let Some(id) =
@@ -328,7 +392,7 @@ fn decode_batch(
     node: Node,
     sink: &mut FileSink<'_>,
 ) -> Option<BatchDecl> {
-    check_local_name(&name, key_span, "batch name", sink);
+    check_local_name(&name, key_span, "batch name", true, sink);
     let what = format!("batch `{name}`");
     // `week-48: {}` and `week-48:` (null) both declare an empty batch.
     let node = if node.value == Value::Null {

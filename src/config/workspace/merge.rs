@@ -9,11 +9,12 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use super::super::boundary::Boundary;
 use super::super::decode::{DiagnosticSink, FileSink};
 use super::super::generate;
 use super::super::job::{self, JobDefaults};
 use super::super::node::Span;
-use super::super::{Batch, Endpoint, Job, Project};
+use super::super::{Batch, EndpointSetting, Job, Project};
 use super::file::{BatchDecl, FileDecl, ProjectDecl};
 use crate::diagnostic::{Diagnostic, Location};
 
@@ -23,8 +24,8 @@ const MAX_DUPLICATES_SHOWN: usize = 20;
 pub(super) fn merge_endpoints(
     decls: &[FileDecl],
     out: &mut Vec<Diagnostic>,
-) -> (Option<Endpoint>, Option<Location>) {
-    let mut chosen: Option<(Endpoint, Location)> = None;
+) -> (Option<EndpointSetting>, Option<Location>) {
+    let mut chosen: Option<(EndpointSetting, Location)> = None;
     for decl in decls {
         let Some((endpoint, span)) = &decl.endpoint else {
             continue;
@@ -55,6 +56,7 @@ fn location(file: &Arc<Path>, span: Span) -> Location {
 
 pub(super) fn merge_projects(
     decls: Vec<FileDecl>,
+    boundary: &Boundary,
     out: &mut Vec<Diagnostic>,
 ) -> BTreeMap<String, Project> {
     let mut by_key: BTreeMap<String, Vec<ProjectDecl>> = BTreeMap::new();
@@ -66,7 +68,7 @@ pub(super) fn merge_projects(
     let mut projects = BTreeMap::new();
     let mut ids: HashMap<Uuid, (String, Location)> = HashMap::new();
     for (key, entries) in by_key {
-        let project = merge_project(&key, entries, out);
+        let project = merge_project(&key, entries, boundary, out);
         let Some(project) = project else { continue };
         if let Some((other, other_location)) = ids.get(&project.0.id) {
             out.push(
@@ -90,6 +92,7 @@ pub(super) fn merge_projects(
 fn merge_project(
     key: &str,
     entries: Vec<ProjectDecl>,
+    boundary: &Boundary,
     out: &mut Vec<Diagnostic>,
 ) -> Option<(Project, Location)> {
     let definers: Vec<usize> = (0..entries.len())
@@ -158,7 +161,7 @@ fn merge_project(
                 );
                 continue;
             }
-            let batch = build_batch(batch_decl, batch_location, &defaults, out);
+            let batch = build_batch(batch_decl, batch_location, &defaults, boundary, out);
             batches.insert(batch.name.clone(), batch);
         }
     }
@@ -188,6 +191,7 @@ fn build_batch(
     decl: &BatchDecl,
     batch_location: Location,
     defaults: &JobDefaults<'_>,
+    boundary: &Boundary,
     out: &mut Vec<Diagnostic>,
 ) -> Batch {
     let mut jobs = Vec::with_capacity(decl.jobs.len());
@@ -206,7 +210,7 @@ fn build_batch(
         }
     }
     for generator in &decl.generators {
-        generate::expand(generator, defaults, &mut jobs, out);
+        generate::expand(generator, defaults, boundary, &mut jobs, out);
     }
     Batch {
         name: decl.name.clone(),

@@ -19,23 +19,30 @@ mod merge;
 use std::path::Path;
 
 use super::Workspace;
-use crate::diagnostic::Diagnostics;
+use super::boundary::{Boundary, LoadOptions};
+use crate::diagnostic::{Diagnostic, Diagnostics};
 
-/// See [`super::load`].
-pub(crate) fn load(path: &Path) -> Result<Workspace, Diagnostics> {
-    let mut diagnostics = Vec::new();
-    let files = match discovery::find_files(path) {
-        Ok(files) => files,
+/// See [`super::load_with`].
+pub(crate) fn load(path: &Path, options: &LoadOptions) -> Result<Workspace, Diagnostics> {
+    let boundary = Boundary::new(path, options).map_err(|error| {
+        Diagnostics(vec![Diagnostic::error(format!(
+            "cannot read `{}`: {}",
+            path.display(),
+            error_reason(&error)
+        ))])
+    })?;
+    let (files, mut diagnostics) = match discovery::find_files(path, &boundary) {
+        Ok(found) => found,
         Err(diagnostic) => return Err(Diagnostics(vec![diagnostic])),
     };
     let mut decls = Vec::new();
     for file in files {
-        if let Some(decl) = file::read_file(file, &mut diagnostics) {
+        if let Some(decl) = file::read_file(file, &boundary, &mut diagnostics) {
             decls.push(decl);
         }
     }
     let (endpoint, endpoint_location) = merge::merge_endpoints(&decls, &mut diagnostics);
-    let projects = merge::merge_projects(decls, &mut diagnostics);
+    let projects = merge::merge_projects(decls, &boundary, &mut diagnostics);
     let diagnostics = Diagnostics(diagnostics);
     if diagnostics.has_errors() {
         return Err(diagnostics);
