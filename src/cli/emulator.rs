@@ -17,7 +17,7 @@ use crate::emulator::{
 };
 
 /// Default port of `gtform emulator`.
-pub const DEFAULT_PORT: u16 = 8765;
+pub(super) const DEFAULT_PORT: u16 = 8765;
 
 #[derive(Debug, clap::Args)]
 pub struct EmulatorArgs {
@@ -192,7 +192,7 @@ impl EmulatorArgs {
     }
 }
 
-pub async fn run(args: EmulatorArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
+pub(super) async fn run(args: EmulatorArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
     let (seed, demo) = match &args.seed {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|error| {

@@ -93,7 +93,7 @@ pub enum Format {
     Terraform,
 }
 
-pub fn run(args: PolicyArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
+pub(super) fn run(args: PolicyArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
     match args.command {
         PolicyCommand::S3(args) => match args.command {
             Some(S3Command::Check(check)) => run_check(check, ui),

@@ -7,7 +7,7 @@ use super::{CliError, Ui, exit};
 #[derive(Debug, clap::Args)]
 pub struct SchemaArgs {}
 
-pub fn run(_args: SchemaArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
+pub(super) fn run(_args: SchemaArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
     ui.out(&crate::schema::config_schema_json());
     Ok(exit::code(exit::SUCCESS))
 }

@@ -18,7 +18,7 @@ pub struct ValidateArgs {
     pub load: LoadArgs,
 }
 
-pub fn run(args: ValidateArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
+pub(super) fn run(args: ValidateArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
     match config::load_with(&args.path, &args.load.options()) {
         Ok(workspace) => {
             ui.out(&format!("{}\n", summary(&workspace)));
@@ -37,7 +37,7 @@ pub fn run(args: ValidateArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
 }
 
 /// `Valid: 1 project, 2 batches, 1,003 jobs.`
-pub fn summary(workspace: &config::Workspace) -> String {
+pub(super) fn summary(workspace: &config::Workspace) -> String {
     format!(
         "Valid: {}, {}, {}.",
         counted(workspace.projects.len() as u64, "project", "projects"),

@@ -77,7 +77,7 @@ pub(crate) enum Refusal {
 
 impl Refusal {
     /// The reason, to follow "cannot read `path`: ".
-    pub fn reason(&self) -> String {
+    pub(super) fn reason(&self) -> String {
         match self {
             Refusal::NotFound => "no such file".to_string(),
             Refusal::PermissionDenied => "permission denied".to_string(),
@@ -94,7 +94,7 @@ impl Refusal {
 
     /// "cannot read {what}: why", with a hint where one helps. (Its location is the caller's: a
     /// diagnostic located in the refused file itself must also be marked `without_source`.)
-    pub fn diagnostic(&self, what: &str, options: &LoadOptions) -> Diagnostic {
+    pub(super) fn diagnostic(&self, what: &str, options: &LoadOptions) -> Diagnostic {
         let mut diagnostic = Diagnostic::error(format!("cannot read {what}: {}", self.reason()));
         match self {
             Refusal::Outside => {
@@ -144,7 +144,7 @@ pub(crate) fn human_size(bytes: u64) -> String {
 impl Boundary {
     /// The boundary of the workspace at `path` (a directory, or a YAML file whose directory is
     /// the root).
-    pub fn new(path: &Path, options: &LoadOptions) -> io::Result<Boundary> {
+    pub(super) fn new(path: &Path, options: &LoadOptions) -> io::Result<Boundary> {
         let metadata = std::fs::metadata(path)?;
         let directory = if metadata.is_dir() {
             path.to_path_buf()
@@ -161,12 +161,12 @@ impl Boundary {
     }
 
     /// The caps and hints this boundary was made with.
-    pub fn options(&self) -> &LoadOptions {
+    pub(super) fn options(&self) -> &LoadOptions {
         &self.options
     }
 
     /// The real path of `path`, if it lies inside the root.
-    pub fn resolve(&self, path: &Path) -> Result<PathBuf, Refusal> {
+    pub(super) fn resolve(&self, path: &Path) -> Result<PathBuf, Refusal> {
         let real = std::fs::canonicalize(path).map_err(refusal_of)?;
         if is_inside(&real, &self.root) {
             Ok(real)
@@ -176,7 +176,7 @@ impl Boundary {
     }
 
     /// Opens `path` for reading: inside the root, a regular file, within the cap of `kind`.
-    pub fn open(&self, path: &Path, kind: FileKind) -> Result<OpenedFile, Refusal> {
+    pub(super) fn open(&self, path: &Path, kind: FileKind) -> Result<OpenedFile, Refusal> {
         let real = self.resolve(path)?;
         let file = open_without_blocking(&real).map_err(refusal_of)?;
         let metadata = file.metadata().map_err(refusal_of)?;
@@ -211,7 +211,7 @@ pub(crate) struct OpenedFile {
 
 impl OpenedFile {
     /// Reads the whole file.
-    pub fn read_all(mut self) -> Result<Vec<u8>, Refusal> {
+    pub(super) fn read_all(mut self) -> Result<Vec<u8>, Refusal> {
         let mut bytes = Vec::new();
         self.reader.read_to_end(&mut bytes).map_err(refusal_of)?;
         Ok(bytes)

@@ -39,7 +39,7 @@ pub(crate) enum ManifestKind {
 }
 
 impl ManifestKind {
-    pub fn key(self) -> &'static str {
+    pub(super) fn key(self) -> &'static str {
         match self {
             ManifestKind::Csv => "csv",
             ManifestKind::Jsonl => "jsonl",
@@ -61,7 +61,7 @@ pub(crate) struct GeneratorDecl {
 
 impl GeneratorDecl {
     /// The manifest path, relative to the directory of the YAML file naming it.
-    pub fn manifest_path(&self) -> PathBuf {
+    pub(super) fn manifest_path(&self) -> PathBuf {
         let written = Path::new(&self.path_text);
         match self.file.parent() {
             Some(directory) if written.is_relative() => directory.join(written),

@@ -44,7 +44,7 @@ pub(crate) struct QuoteTracker<R> {
 }
 
 impl<R: Read> QuoteTracker<R> {
-    pub fn new(inner: R) -> Self {
+    pub(super) fn new(inner: R) -> Self {
         QuoteTracker {
             inner,
             state: Quoting::FieldStart,
@@ -55,7 +55,7 @@ impl<R: Read> QuoteTracker<R> {
     }
 
     /// The line of a quote still open after everything was read, if any.
-    pub fn unclosed_quote(&self) -> Option<u64> {
+    pub(super) fn unclosed_quote(&self) -> Option<u64> {
         (self.state == Quoting::Quoted).then_some(self.opened_on)
     }
 

@@ -16,7 +16,7 @@ pub(crate) struct Span {
 }
 
 impl Span {
-    pub fn new(line: u32, column: u32) -> Self {
+    pub(crate) fn new(line: u32, column: u32) -> Self {
         Span { line, column }
     }
 }
@@ -52,17 +52,17 @@ pub(crate) enum Value {
 }
 
 impl Node {
-    pub fn new(value: Value, span: Span) -> Self {
+    pub(crate) fn new(value: Value, span: Span) -> Self {
         Node { value, span }
     }
 
     /// How the value is described in "expected …, found …" messages.
-    pub fn kind_name(&self) -> &'static str {
+    pub(crate) fn kind_name(&self) -> &'static str {
         self.value.kind_name()
     }
 
     /// The first place below this node holding a float JSON cannot represent (NaN, ±infinity).
-    pub fn find_non_finite(&self) -> Option<Span> {
+    pub(crate) fn find_non_finite(&self) -> Option<Span> {
         match &self.value {
             Value::Float(number) if !number.is_finite() => Some(self.span),
             Value::Seq(items) => items.iter().find_map(Node::find_non_finite),
@@ -76,7 +76,7 @@ impl Node {
 
 impl Value {
     /// How the value is described in "expected …, found …" messages.
-    pub fn kind_name(&self) -> &'static str {
+    pub(crate) fn kind_name(&self) -> &'static str {
         match self {
             Value::Null => "null",
             Value::Bool(_) => "a boolean",

@@ -162,7 +162,7 @@ pub(crate) struct TemplateProblem {
 }
 
 impl TemplateProblem {
-    pub fn new(span: Span, message: impl Into<String>) -> Self {
+    pub(super) fn new(span: Span, message: impl Into<String>) -> Self {
         TemplateProblem {
             span,
             message: message.into(),
@@ -171,7 +171,7 @@ impl TemplateProblem {
         }
     }
 
-    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+    pub(super) fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
     }
@@ -632,12 +632,12 @@ pub(crate) struct Instantiator {
 }
 
 impl Instantiator {
-    pub fn new() -> Self {
+    pub(super) fn new() -> Self {
         Instantiator { context: None }
     }
 
     /// Renders `part` for `row`.
-    pub fn run(
+    pub(super) fn run(
         &mut self,
         part: &Part<'_>,
         row: &Row,

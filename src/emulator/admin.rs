@@ -29,10 +29,10 @@ use super::store::{ExistingProjects, StoreError};
 use crate::api::codes;
 
 /// The prefix of every admin path.
-pub const PREFIX: &str = "/_emulator";
+pub(super) const PREFIX: &str = "/_emulator";
 
 /// The admin router.
-pub fn router() -> Router<Arc<Shared>> {
+pub(super) fn router() -> Router<Arc<Shared>> {
     Router::new()
         .route("/_emulator/health", get(health))
         .route(

@@ -89,7 +89,7 @@ pub struct StorageFaults {
 
 /// What happens to one storage request.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct StorageAdmission {
+pub(super) struct StorageAdmission {
     pub delay: Duration,
     pub error: bool,
     pub drop: bool,
@@ -211,7 +211,7 @@ impl Paging {
 
 /// The switches that request handlers read (the rest of [`Faults`] is the server's business).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Behaviour {
+pub(super) struct Behaviour {
     pub allow_duplicates: bool,
     pub paging: Paging,
 }
@@ -473,7 +473,7 @@ impl Faults {
 
 /// What the engine decided for one request, before it is handled.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Admission {
+pub(super) enum Admission {
     /// Reset the connection now.
     Reset,
     /// Answer 429; retry after this many whole seconds.
@@ -493,7 +493,7 @@ pub enum Admission {
 
 /// What the `X-RateLimit-*` headers say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimitState {
+pub(super) struct RateLimitState {
     /// `X-RateLimit-Limit`: the bucket size (one second's worth of the rate by default).
     pub limit: u64,
     /// `X-RateLimit-Remaining`: whole requests the bucket holds now.
@@ -504,7 +504,7 @@ pub struct RateLimitState {
 
 /// The live fault state: the setting, its random generator, the rate-limit bucket, and the
 /// signal that releases stalled requests.
-pub struct FaultEngine {
+pub(super) struct FaultEngine {
     state: Mutex<EngineState>,
     /// Bumped to release every stalled request.
     release: watch::Sender<u64>,
@@ -515,7 +515,7 @@ pub struct FaultEngine {
 }
 
 /// Counts an API request as in flight until dropped.
-pub struct InFlight<'a> {
+pub(super) struct InFlight<'a> {
     engine: &'a FaultEngine,
     /// API requests in flight when this one arrived, itself included.
     pub count: u64,
@@ -582,7 +582,7 @@ impl TokenBucket {
 
 impl FaultEngine {
     /// An engine for `faults`, which must pass [`Faults::check`].
-    pub fn new(faults: Faults) -> Self {
+    pub(super) fn new(faults: Faults) -> Self {
         let faults_stall = faults.stall.is_some();
         FaultEngine {
             state: Mutex::new(EngineState::new(faults)),
@@ -593,7 +593,7 @@ impl FaultEngine {
     }
 
     /// Counts an API request in flight until the returned guard is dropped.
-    pub fn enter(&self) -> InFlight<'_> {
+    pub(super) fn enter(&self) -> InFlight<'_> {
         let count = self.api_in_flight.fetch_add(1, Ordering::Relaxed) + 1;
         InFlight {
             engine: self,
@@ -602,7 +602,7 @@ impl FaultEngine {
     }
 
     /// Whether this request (of `class`, just arrived) is to be held, and where and how long.
-    pub fn stall(&self, class: RouteClass) -> Option<(StallPoint, Duration)> {
+    pub(super) fn stall(&self, class: RouteClass) -> Option<(StallPoint, Duration)> {
         if !self.stalling.load(Ordering::Relaxed) {
             return None;
         }
@@ -618,22 +618,22 @@ impl FaultEngine {
     }
 
     /// A receiver that changes when stalled requests are released (subscribe before holding).
-    pub fn release_signal(&self) -> watch::Receiver<u64> {
+    pub(super) fn release_signal(&self) -> watch::Receiver<u64> {
         self.release.subscribe()
     }
 
     /// Releases every stalled request.
-    pub fn release(&self) {
+    pub(super) fn release(&self) {
         self.release.send_modify(|generation| *generation += 1);
     }
 
     /// The current setting.
-    pub fn faults(&self) -> Faults {
+    pub(super) fn faults(&self) -> Faults {
         self.lock().faults.clone()
     }
 
     /// The switches handlers read.
-    pub fn behaviour(&self) -> Behaviour {
+    pub(super) fn behaviour(&self) -> Behaviour {
         let state = self.lock();
         Behaviour {
             allow_duplicates: state.faults.allow_duplicates,
@@ -642,7 +642,7 @@ impl FaultEngine {
     }
 
     /// Replaces the setting; the random generator and the bucket start afresh.
-    pub fn set(&self, faults: Faults) {
+    pub(super) fn set(&self, faults: Faults) {
         let stalling = faults.stall.is_some();
         *self.lock() = EngineState::new(faults);
         self.stalling.store(stalling, Ordering::Relaxed);
@@ -651,7 +651,7 @@ impl FaultEngine {
 
     /// Decides what happens to the next API request.
     /// `in_flight` is the number of API requests being handled, this one included.
-    pub fn admit(&self, in_flight: u64) -> Admission {
+    pub(super) fn admit(&self, in_flight: u64) -> Admission {
         let mut state = self.lock();
         let state = &mut *state;
         if state.faults.reset > 0.0 && state.rng.random::<f64>() < state.faults.reset {
@@ -709,7 +709,7 @@ impl FaultEngine {
     }
 
     /// Decides what happens to the next storage request.
-    pub fn admit_storage(&self) -> StorageAdmission {
+    pub(super) fn admit_storage(&self) -> StorageAdmission {
         let mut state = self.lock();
         let state = &mut *state;
         let faults = state.faults.storage;
@@ -725,7 +725,7 @@ impl FaultEngine {
     }
 
     /// Whether a successful create should be dropped after it was stored.
-    pub fn drop_after_commit(&self) -> bool {
+    pub(super) fn drop_after_commit(&self) -> bool {
         let mut state = self.lock();
         let probability = state.faults.commit_then_drop;
         probability > 0.0 && state.rng.random::<f64>() < probability

@@ -22,24 +22,24 @@ use super::store::{ProjectInfo, StoreError};
 use crate::api::{Envelope, codes};
 
 /// Longest accepted `reference_id`, batch name or description, in bytes.
-pub const MAX_TEXT_BYTES: usize = 1024;
+pub(super) const MAX_TEXT_BYTES: usize = 1024;
 /// Error code of a 429 answer (the API documents none).
-pub const RATE_LIMITED: &str = "rate_limited";
+pub(super) const RATE_LIMITED: &str = "rate_limited";
 /// The header that carries the API key.
-pub const API_KEY_HEADER: &str = "x-api-key";
+pub(super) const API_KEY_HEADER: &str = "x-api-key";
 
 /// The error code of an error response, kept in its extensions for the request log.
 #[derive(Debug, Clone)]
-pub struct ResponseCode(pub String);
+pub(super) struct ResponseCode(pub String);
 
 /// The id of the job or batch a successful create stored, kept in its response's extensions for
 /// the request log.
 #[derive(Debug, Clone)]
-pub struct Created(pub String);
+pub(super) struct Created(pub String);
 
 /// A failure answer: an envelope `{success: false, error: {code, message}}`.
 #[derive(Debug)]
-pub struct ApiError {
+pub(super) struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
@@ -47,7 +47,7 @@ pub struct ApiError {
 
 impl ApiError {
     /// A documented error with HTTP 400.
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub(super) fn new(code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status: StatusCode::BAD_REQUEST,
             code,
@@ -56,13 +56,13 @@ impl ApiError {
     }
 
     /// The same error with another HTTP status.
-    pub fn with_status(mut self, status: StatusCode) -> Self {
+    pub(super) fn with_status(mut self, status: StatusCode) -> Self {
         self.status = status;
         self
     }
 
     /// `GE_0001`: a parameter is invalid.
-    pub fn invalid(message: impl Into<String>) -> Self {
+    pub(super) fn invalid(message: impl Into<String>) -> Self {
         ApiError::new(codes::INVALID_PARAMETER, message)
     }
 }
@@ -99,10 +99,10 @@ impl From<StoreError> for ApiError {
 }
 
 /// What a handler returns.
-pub type ApiResult = Result<Response, ApiError>;
+pub(super) type ApiResult = Result<Response, ApiError>;
 
 /// The answer to an unexpected internal failure: HTTP 500 with `api_error`.
-pub fn internal(detail: &str) -> ApiError {
+pub(super) fn internal(detail: &str) -> ApiError {
     ApiError::new(
         codes::API_ERROR,
         format!("internal error, please retry later ({detail})"),
@@ -111,7 +111,7 @@ pub fn internal(detail: &str) -> ApiError {
 }
 
 /// Serialises `body` as a JSON response with `status`.
-pub fn json_response<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
+pub(super) fn json_response<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
     match serde_json::to_vec(body) {
         Ok(bytes) => {
             let mut response = Response::new(Body::from(bytes));
@@ -134,12 +134,12 @@ pub fn json_response<T: serde::Serialize>(status: StatusCode, body: &T) -> Respo
 }
 
 /// HTTP 200 with `{success: true, data}`.
-pub fn ok<T: serde::Serialize>(data: T) -> Response {
+pub(super) fn ok<T: serde::Serialize>(data: T) -> Response {
     json_response(StatusCode::OK, &Envelope::ok(data))
 }
 
 /// The answer for a path no endpoint serves.
-pub async fn not_found(method: Method, uri: Uri) -> ApiError {
+pub(super) async fn not_found(method: Method, uri: Uri) -> ApiError {
     ApiError::new(
         codes::NOT_FOUND,
         format!("no endpoint `{method} {}`", truncate(uri.path(), 200)),
@@ -148,7 +148,7 @@ pub async fn not_found(method: Method, uri: Uri) -> ApiError {
 }
 
 /// The answer for a known path with the wrong method.
-pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+pub(super) async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     ApiError::new(
         codes::NOT_FOUND,
         format!(
@@ -160,7 +160,7 @@ pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
 }
 
 /// `text` cut to at most `max` characters.
-pub fn truncate(text: &str, max: usize) -> &str {
+pub(super) fn truncate(text: &str, max: usize) -> &str {
     match text.char_indices().nth(max) {
         Some((index, _)) => &text[..index],
         None => text,
@@ -168,7 +168,7 @@ pub fn truncate(text: &str, max: usize) -> &str {
 }
 
 /// Parses a canonical hyphenated UUID (any case); anything else is `GE_0001`.
-pub fn parse_uuid(text: &str, what: &str) -> Result<Uuid, ApiError> {
+pub(super) fn parse_uuid(text: &str, what: &str) -> Result<Uuid, ApiError> {
     if text.len() == 36
         && let Ok(id) = Uuid::parse_str(text)
     {
@@ -181,17 +181,17 @@ pub fn parse_uuid(text: &str, what: &str) -> Result<Uuid, ApiError> {
 }
 
 /// A path parameter axum could not extract.
-pub fn path_error(rejection: PathRejection) -> ApiError {
+pub(super) fn path_error(rejection: PathRejection) -> ApiError {
     ApiError::invalid(format!("invalid path parameter: {}", rejection.body_text()))
 }
 
 /// A query string axum could not extract.
-pub fn query_error(rejection: QueryRejection) -> ApiError {
+pub(super) fn query_error(rejection: QueryRejection) -> ApiError {
     ApiError::invalid(format!("invalid query: {}", rejection.body_text()))
 }
 
 /// The API key a request carries (`""` if none or not text).
-pub fn api_key(headers: &HeaderMap) -> &str {
+pub(super) fn api_key(headers: &HeaderMap) -> &str {
     headers
         .get(API_KEY_HEADER)
         .and_then(|value| value.to_str().ok())
@@ -199,7 +199,7 @@ pub fn api_key(headers: &HeaderMap) -> &str {
 }
 
 /// Checks the key; returns the projects it may use.
-pub fn key_access(shared: &Shared, headers: &HeaderMap) -> Result<ProjectAccess, ApiError> {
+pub(super) fn key_access(shared: &Shared, headers: &HeaderMap) -> Result<ProjectAccess, ApiError> {
     let key = api_key(headers);
     (!key.is_empty())
         .then(|| shared.store.key_access(key))
@@ -211,7 +211,7 @@ pub fn key_access(shared: &Shared, headers: &HeaderMap) -> Result<ProjectAccess,
 }
 
 /// Checks the key and its access to the project; returns the project.
-pub fn authorize(
+pub(super) fn authorize(
     shared: &Shared,
     headers: &HeaderMap,
     project_id: &str,
@@ -237,7 +237,7 @@ async fn read_bytes(shared: &Shared, body: Body) -> Result<axum::body::Bytes, Ap
 }
 
 /// Reads a JSON object body of an API request: content type, size limit, syntax.
-pub async fn read_object(
+pub(super) async fn read_object(
     shared: &Shared,
     headers: &HeaderMap,
     body: Body,
@@ -262,14 +262,17 @@ pub async fn read_object(
 }
 
 /// Reads a JSON body into `T` (admin requests: any content type).
-pub async fn read_json<T: DeserializeOwned>(shared: &Shared, body: Body) -> Result<T, ApiError> {
+pub(super) async fn read_json<T: DeserializeOwned>(
+    shared: &Shared,
+    body: Body,
+) -> Result<T, ApiError> {
     let bytes = read_bytes(shared, body).await?;
     serde_json::from_slice(&bytes)
         .map_err(|error| ApiError::invalid(format!("invalid body: {error}")))
 }
 
 /// An optional string field: absent, null and `""` are `None`.
-pub fn optional_string<'a>(
+pub(super) fn optional_string<'a>(
     body: &'a Map<String, Value>,
     key: &str,
 ) -> Result<Option<&'a str>, ApiError> {
@@ -285,7 +288,7 @@ pub fn optional_string<'a>(
 }
 
 /// Runs a store operation off the async workers.
-pub async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     shared: &Arc<Shared>,
     operation: impl FnOnce(&Shared) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -298,7 +301,7 @@ pub async fn blocking<T: Send + 'static>(
 
 /// `http://host:port` of this server as the client addressed it (its `Host` header when that is
 /// a plausible host, else the address it listens on).
-pub fn origin(shared: &Shared, headers: &HeaderMap) -> String {
+pub(super) fn origin(shared: &Shared, headers: &HeaderMap) -> String {
     headers
         .get(header::HOST)
         .and_then(|host| host.to_str().ok())

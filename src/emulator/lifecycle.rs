@@ -11,7 +11,7 @@ use super::Shared;
 use crate::api;
 
 /// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| {
@@ -20,14 +20,14 @@ pub fn now_ms() -> i64 {
 }
 
 /// Seconds since the Unix epoch.
-pub fn now_secs() -> u64 {
+pub(super) fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 /// Now as `2026-11-28T07:14:00.123456+00:00` (ISO-8601, microseconds, offset).
-pub fn timestamp_now() -> String {
+pub(super) fn timestamp_now() -> String {
     let format = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6][offset_hour sign:mandatory]:[offset_minute]"
     );
@@ -37,7 +37,7 @@ pub fn timestamp_now() -> String {
 }
 
 /// The creation time at or before which jobs count as complete (`None`: only stamped jobs).
-pub fn cutoff(shared: &Shared, now: i64) -> Option<i64> {
+pub(super) fn cutoff(shared: &Shared, now: i64) -> Option<i64> {
     shared
         .options
         .complete_after
@@ -46,7 +46,7 @@ pub fn cutoff(shared: &Shared, now: i64) -> Option<i64> {
 
 /// A job's status: `completed` once stamped or `complete_after` old, `in_progress` after half
 /// of it, `created` before.
-pub fn job_status(
+pub(super) fn job_status(
     shared: &Shared,
     now: i64,
     created_ms: i64,

@@ -7,14 +7,14 @@
 use super::signing::{hex, mac};
 
 /// The token for "the jobs of `batch_id` after job `seq`".
-pub fn encode(secret: &[u8], batch_id: &str, seq: i64) -> String {
+pub(super) fn encode(secret: &[u8], batch_id: &str, seq: i64) -> String {
     let position = seq.to_be_bytes();
     let tag = mac(secret, &[b"page", batch_id.as_bytes(), &position]);
     format!("{}{}", hex(&position), hex(&tag[..8]))
 }
 
 /// The position a token of `batch_id` stands for; `None` if it is not one this server made.
-pub fn decode(secret: &[u8], batch_id: &str, token: &str) -> Option<i64> {
+pub(super) fn decode(secret: &[u8], batch_id: &str, token: &str) -> Option<i64> {
     if token.len() != 32 || !token.bytes().all(|byte| byte.is_ascii_hexdigit()) {
         return None;
     }

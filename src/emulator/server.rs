@@ -54,7 +54,7 @@ const RESET: u8 = 2;
 
 /// The fate of one connection, shared by its stream and its requests.
 #[derive(Default)]
-pub struct ConnectionControl {
+pub(super) struct ConnectionControl {
     state: AtomicU8,
     killed: Notify,
 }
@@ -158,7 +158,7 @@ impl AsyncWrite for ControlledStream {
 }
 
 /// Accepts connections until `shutdown` turns true, then lets open connections finish.
-pub async fn run(
+pub(super) async fn run(
     listener: TcpListener,
     shared: Arc<Shared>,
     router: Router,

@@ -10,7 +10,7 @@
 use sha2::{Digest, Sha256};
 
 /// SHA-256 over the secret and each part, length-prefixed (so parts cannot shift into each other).
-pub fn mac(secret: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+pub(super) fn mac(secret: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(secret);
     for part in parts {
@@ -21,13 +21,18 @@ pub fn mac(secret: &[u8], parts: &[&[u8]]) -> [u8; 32] {
 }
 
 /// Lower-case hexadecimal text of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// The signature of the storage object at `path`, valid until `expires` (Unix seconds) while
 /// signed URLs of `generation` are.
-pub fn storage_signature(secret: &[u8], path: &str, expires: u64, generation: u64) -> String {
+pub(super) fn storage_signature(
+    secret: &[u8],
+    path: &str,
+    expires: u64,
+    generation: u64,
+) -> String {
     hex(&mac(
         secret,
         &[

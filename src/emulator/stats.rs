@@ -170,7 +170,7 @@ impl Stats {
 }
 
 /// The live counters, behind one short lock.
-pub struct StatsRecorder {
+pub(super) struct StatsRecorder {
     inner: Mutex<Stats>,
     log_capacity: usize,
     log: Mutex<VecDeque<LogEntry>>,
@@ -201,7 +201,7 @@ pub struct WaitOutcome {
 }
 
 /// What the server reports when a request ends.
-pub struct Finished {
+pub(super) struct Finished {
     pub method: String,
     pub path: String,
     pub endpoint: RouteClass,
@@ -214,7 +214,7 @@ pub struct Finished {
 
 impl StatsRecorder {
     /// An empty recorder keeping the last `log_capacity` log entries.
-    pub fn new(log_capacity: usize) -> Self {
+    pub(super) fn new(log_capacity: usize) -> Self {
         StatsRecorder {
             inner: Mutex::new(Stats::default()),
             log_capacity,
@@ -224,12 +224,12 @@ impl StatsRecorder {
     }
 
     /// Whether the request log is kept (a capacity above 0).
-    pub fn logs(&self) -> bool {
+    pub(super) fn logs(&self) -> bool {
         self.log_capacity > 0
     }
 
     /// Counts a request of `class` that starts being handled.
-    pub fn started(&self, class: RouteClass) {
+    pub(super) fn started(&self, class: RouteClass) {
         {
             let mut stats = self.lock();
             stats.in_flight += 1;
@@ -240,7 +240,7 @@ impl StatsRecorder {
     }
 
     /// Counts a request that the `stall` fault starts (`true`) or stops (`false`) holding.
-    pub fn stalled(&self, held: bool) {
+    pub(super) fn stalled(&self, held: bool) {
         {
             let mut stats = self.lock();
             stats.stalled = if held {
@@ -253,7 +253,7 @@ impl StatsRecorder {
     }
 
     /// Waits until `condition` holds or `timeout` passes.
-    pub async fn wait_for(&self, condition: WaitFor, timeout: Duration) -> WaitOutcome {
+    pub(super) async fn wait_for(&self, condition: WaitFor, timeout: Duration) -> WaitOutcome {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let changed = self.changed.notified();
@@ -276,7 +276,7 @@ impl StatsRecorder {
     }
 
     /// Counts a request that ended.
-    pub fn finished(&self, finished: Finished) {
+    pub(super) fn finished(&self, finished: Finished) {
         let seq;
         {
             let mut stats = self.lock();
@@ -337,7 +337,7 @@ impl StatsRecorder {
     }
 
     /// A copy of the counters, with the log if `with_log`.
-    pub fn snapshot(&self, with_log: bool) -> Stats {
+    pub(super) fn snapshot(&self, with_log: bool) -> Stats {
         let mut stats = self.lock().clone();
         if with_log {
             let log = self.log.lock().unwrap_or_else(|poison| poison.into_inner());
@@ -348,7 +348,7 @@ impl StatsRecorder {
     }
 
     /// Zeroes the counters and empties the log; requests in flight stay counted as in flight.
-    pub fn reset(&self) {
+    pub(super) fn reset(&self) {
         let mut stats = self.lock();
         let (in_flight, stalled) = (stats.in_flight, stats.stalled);
         *stats = Stats {

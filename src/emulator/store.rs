@@ -84,7 +84,7 @@ CREATE INDEX IF NOT EXISTS jobs_counts ON jobs (batch_seq, created_ms, completed
 
 /// A project as the request handlers need it (cached in memory).
 #[derive(Debug, Clone)]
-pub struct ProjectInfo {
+pub(super) struct ProjectInfo {
     pub id: Uuid,
     pub name: String,
     pub base: String,
@@ -96,7 +96,7 @@ pub struct ProjectInfo {
 
 /// What provisioning does to a project that is already stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExistingProjects {
+pub(super) enum ExistingProjects {
     /// It takes the seed's name and base (a seed file describes the emulator's projects).
     Update,
     /// It keeps its name and base, as a real project does: only the dashboard renames one.
@@ -112,7 +112,7 @@ struct Directory {
 
 /// A batch with its counts, for project details.
 #[derive(Debug, Clone)]
-pub struct BatchRow {
+pub(super) struct BatchRow {
     pub id: String,
     pub name: String,
     pub description: String,
@@ -127,7 +127,7 @@ pub struct BatchRow {
 
 /// A batch's identity, for the jobs listing.
 #[derive(Debug, Clone)]
-pub struct BatchMeta {
+pub(super) struct BatchMeta {
     pub seq: i64,
     pub id: String,
     pub name: String,
@@ -135,7 +135,7 @@ pub struct BatchMeta {
 
 /// One job of a listing page.
 #[derive(Debug, Clone)]
-pub struct JobRow {
+pub(super) struct JobRow {
     pub seq: i64,
     pub id: String,
     pub reference_id: String,
@@ -147,7 +147,7 @@ pub struct JobRow {
 
 /// A job with everything stored about it.
 #[derive(Debug, Clone)]
-pub struct JobFull {
+pub(super) struct JobFull {
     pub id: String,
     pub project_id: String,
     pub batch_id: String,
@@ -164,7 +164,7 @@ pub struct JobFull {
 
 /// A job to insert; validated by the caller.
 #[derive(Debug, Clone)]
-pub struct NewJob {
+pub(super) struct NewJob {
     pub project_id: Uuid,
     /// `None`: the project's Default batch.
     pub batch_id: Option<Uuid>,
@@ -205,7 +205,7 @@ impl From<StoreError> for EmulatorError {
 }
 
 /// The database and the in-memory directory of keys and projects.
-pub struct Store {
+pub(super) struct Store {
     connection: Mutex<Connection>,
     directory: RwLock<Directory>,
     secret: Vec<u8>,
@@ -215,7 +215,7 @@ pub struct Store {
 
 impl Store {
     /// Opens (or creates) the database at `path`, or an in-memory one for `None`.
-    pub fn open(path: Option<&Path>) -> Result<Store, EmulatorError> {
+    pub(super) fn open(path: Option<&Path>) -> Result<Store, EmulatorError> {
         let mut connection = match path {
             Some(path) => Connection::open(path),
             None => Connection::open_in_memory(),
@@ -278,17 +278,17 @@ impl Store {
     }
 
     /// The per-database secret that signs page tokens and storage URLs (kept across restarts).
-    pub fn secret(&self) -> &[u8] {
+    pub(super) fn secret(&self) -> &[u8] {
         &self.secret
     }
 
     /// The generation signed storage URLs must have to be valid.
-    pub fn storage_generation(&self) -> u64 {
+    pub(super) fn storage_generation(&self) -> u64 {
         self.storage_generation.load(Ordering::SeqCst)
     }
 
     /// Expires every signed storage URL handed out so far; returns the new generation.
-    pub fn expire_storage_urls(&self) -> Result<u64, StoreError> {
+    pub(super) fn expire_storage_urls(&self) -> Result<u64, StoreError> {
         let connection = self.lock();
         let generation = self.storage_generation.load(Ordering::SeqCst) + 1;
         connection
@@ -304,7 +304,7 @@ impl Store {
     /// Upserts the keys, workflows and access of `seed` and adds its new projects, creating
     /// their Default batch; `existing` says whether projects already stored take the seed's name
     /// and base. Deletes nothing.
-    pub fn provision(
+    pub(super) fn provision(
         &self,
         seed: &Seed,
         created_at: &str,
@@ -450,12 +450,12 @@ impl Store {
     }
 
     /// The access of `key`, or `None` for an unknown key.
-    pub fn key_access(&self, key: &str) -> Option<ProjectAccess> {
+    pub(super) fn key_access(&self, key: &str) -> Option<ProjectAccess> {
         self.directory().keys.get(key).cloned()
     }
 
     /// The project `id`, if it exists.
-    pub fn project(&self, id: &Uuid) -> Option<ProjectInfo> {
+    pub(super) fn project(&self, id: &Uuid) -> Option<ProjectInfo> {
         self.directory().projects.get(id).cloned()
     }
 
@@ -475,7 +475,7 @@ impl Store {
 
     /// Creates a batch; `BATCH_CREATION` semantics for a taken name, unless `unique` is false
     /// (the `allow_duplicates` switch).
-    pub fn create_batch(
+    pub(super) fn create_batch(
         &self,
         project_id: &Uuid,
         name: &str,
@@ -508,7 +508,7 @@ impl Store {
     }
 
     /// Whether `reference_id` is taken in the project.
-    pub fn reference_taken(
+    pub(super) fn reference_taken(
         &self,
         project_id: &Uuid,
         reference_id: &str,
@@ -521,7 +521,11 @@ impl Store {
 
     /// Inserts a job; `FS_0001` semantics for a taken reference_id, unless `unique` is false (the
     /// `allow_duplicates` switch). Returns the job id and the id of the batch it went to.
-    pub fn create_job(&self, job: &NewJob, unique: bool) -> Result<(Uuid, String), StoreError> {
+    pub(super) fn create_job(
+        &self,
+        job: &NewJob,
+        unique: bool,
+    ) -> Result<(Uuid, String), StoreError> {
         let project = self
             .project(&job.project_id)
             .ok_or(StoreError::UnknownProject)?;
@@ -575,7 +579,7 @@ impl Store {
 
     /// Inserts many jobs in one transaction into the batch named `batch_name` (created if
     /// missing). All or nothing: a taken reference_id rolls everything back.
-    pub fn insert_jobs_bulk(
+    pub(super) fn insert_jobs_bulk(
         &self,
         batch_name: &str,
         created_at: &str,
@@ -642,7 +646,7 @@ impl Store {
     }
 
     /// The batches of a project in creation order (the Default batch first), with counts.
-    pub fn project_batches(
+    pub(super) fn project_batches(
         &self,
         project_id: &Uuid,
         cutoff: Option<i64>,
@@ -691,7 +695,11 @@ impl Store {
     }
 
     /// The batch `batch_id` of `project_id`.
-    pub fn batch(&self, project_id: &Uuid, batch_id: &Uuid) -> Result<BatchMeta, StoreError> {
+    pub(super) fn batch(
+        &self,
+        project_id: &Uuid,
+        batch_id: &Uuid,
+    ) -> Result<BatchMeta, StoreError> {
         let connection = self.lock();
         connection
             .prepare_cached("SELECT seq, id, name FROM batches WHERE id = ?1 AND project_id = ?2")?
@@ -710,7 +718,7 @@ impl Store {
     }
 
     /// Up to `limit` jobs of the batch `batch_seq` created after the job `after_seq`.
-    pub fn batch_jobs(
+    pub(super) fn batch_jobs(
         &self,
         batch_seq: i64,
         after_seq: i64,
@@ -736,7 +744,11 @@ impl Store {
     }
 
     /// The job `job_id` of `project_id`, if it exists.
-    pub fn job(&self, project_id: &Uuid, job_id: &Uuid) -> Result<Option<JobFull>, StoreError> {
+    pub(super) fn job(
+        &self,
+        project_id: &Uuid,
+        job_id: &Uuid,
+    ) -> Result<Option<JobFull>, StoreError> {
         let connection = self.lock();
         let job = connection
             .prepare_cached(
@@ -767,7 +779,7 @@ impl Store {
 
     /// Every project (or only `project_id`) with its batches and jobs in creation order; `status`
     /// names a job's status from its creation and completion times.
-    pub fn dump(
+    pub(super) fn dump(
         &self,
         project_id: Option<&Uuid>,
         with_data: bool,
@@ -836,7 +848,7 @@ impl Store {
 
     /// Marks every job of the batch complete at `now_ms` (jobs already complete keep their
     /// time). Returns how many jobs changed.
-    pub fn complete_batch(
+    pub(super) fn complete_batch(
         &self,
         project_id: &Uuid,
         batch_id: &Uuid,

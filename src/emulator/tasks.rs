@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 /// The kind of labeling a job asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TaskType {
+pub(super) enum TaskType {
     Image,
     ImageSegmentation,
     Video,
@@ -25,7 +25,7 @@ pub enum TaskType {
 
 impl TaskType {
     /// The name stored with the job.
-    pub fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             TaskType::Image => "image",
             TaskType::ImageSegmentation => "image_segmentation",
@@ -37,7 +37,7 @@ impl TaskType {
     }
 
     /// Parses [`TaskType::name`].
-    pub fn from_name(name: &str) -> Option<TaskType> {
+    pub(super) fn from_name(name: &str) -> Option<TaskType> {
         [
             TaskType::Image,
             TaskType::ImageSegmentation,
@@ -51,7 +51,7 @@ impl TaskType {
     }
 
     /// The file extension of this task's masks, if it has masks.
-    pub fn mask_extension(self) -> Option<&'static str> {
+    pub(super) fn mask_extension(self) -> Option<&'static str> {
         match self {
             TaskType::ImageSegmentation | TaskType::VideoSegmentation => Some("png"),
             TaskType::PointCloudSegmentation => Some("pcd"),
@@ -62,7 +62,7 @@ impl TaskType {
 
 /// A checked job payload: its type and counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Analysis {
+pub(super) struct Analysis {
     pub task: TaskType,
     pub frames: u64,
     /// Annotations the job reports once complete.
@@ -71,7 +71,7 @@ pub struct Analysis {
 
 /// Why `data` is rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DataError {
+pub(super) enum DataError {
     /// `FS_0004`: missing, null or `{}`.
     Empty,
     /// `FS_0003`: present but not a valid payload.
@@ -79,7 +79,7 @@ pub enum DataError {
 }
 
 /// Checks `data` (the job's `data` value, `None` if absent) for `project_base`.
-pub fn analyse(data: Option<&Value>, project_base: &str) -> Result<Analysis, DataError> {
+pub(super) fn analyse(data: Option<&Value>, project_base: &str) -> Result<Analysis, DataError> {
     let data = match data {
         None | Some(Value::Null) => return Err(DataError::Empty),
         Some(Value::Object(map)) if map.is_empty() => return Err(DataError::Empty),
@@ -286,7 +286,7 @@ fn image_prelabels(data: &Map<String, Value>) -> Option<Vec<(&'static str, Value
 }
 
 /// What a result file needs to know about its job.
-pub struct ResultContext<'a> {
+pub(super) struct ResultContext<'a> {
     pub job_id: &'a str,
     pub task: TaskType,
     pub data: &'a Value,
@@ -295,7 +295,7 @@ pub struct ResultContext<'a> {
 }
 
 /// The result file of a completed job (§8), as JSON.
-pub fn result_file(context: &ResultContext<'_>) -> Value {
+pub(super) fn result_file(context: &ResultContext<'_>) -> Value {
     let data = context.data;
     let job_id = context.job_id;
     match context.task {
@@ -454,7 +454,7 @@ fn derived_id(job_id: &str, index: usize) -> String {
 }
 
 /// A 1×1 RGBA PNG with every channel 0 ("unlabeled"), the mask of segmentation results.
-pub const MASK_PNG: [u8; 68] = [
+pub(super) const MASK_PNG: [u8; 68] = [
     0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
     0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
     0x89, 0x00, 0x00, 0x00, 0x0b, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x60, 0x00, 0x02, 0x00,
@@ -463,7 +463,7 @@ pub const MASK_PNG: [u8; 68] = [
 ];
 
 /// The ASCII PCD v0.7 mask of a point-cloud segmentation result: a few points, label key 0.
-pub fn mask_pcd() -> String {
+pub(super) fn mask_pcd() -> String {
     let points = [
         (0.0, 0.0, 0.0),
         (1.0, 0.0, 0.0),

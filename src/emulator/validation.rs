@@ -59,14 +59,14 @@ const S3_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// A checker with its HTTP client.
-pub struct Validator {
+pub(super) struct Validator {
     settings: AttachmentValidation,
     client: reqwest::Client,
 }
 
 impl Validator {
     /// A validator for `settings`.
-    pub fn new(settings: AttachmentValidation) -> Result<Validator, String> {
+    pub(super) fn new(settings: AttachmentValidation) -> Result<Validator, String> {
         if let Some(endpoint) = &settings.s3_endpoint
             && url::Url::parse(endpoint)
                 .ok()
@@ -92,7 +92,7 @@ impl Validator {
     }
 
     /// The first attachment of `data` that cannot be read, with why; `None` if all can.
-    pub async fn unreadable(&self, data: &Value) -> Option<(String, String)> {
+    pub(super) async fn unreadable(&self, data: &Value) -> Option<(String, String)> {
         let mut urls = Vec::new();
         collect(data, &mut urls);
         urls.sort_unstable();

@@ -17,32 +17,32 @@ pub(crate) struct Fields {
 
 impl Fields {
     /// Removes and returns the entry for `key`.
-    pub fn take(&mut self, key: &str) -> Option<Entry> {
+    pub(crate) fn take(&mut self, key: &str) -> Option<Entry> {
         let index = self.entries.iter().position(|entry| entry.key == key)?;
         Some(self.entries.remove(index))
     }
 
     /// Removes and returns the value of `key`, treating an explicit `null` as absent.
-    pub fn value(&mut self, key: &str) -> Option<Node> {
+    pub(crate) fn value(&mut self, key: &str) -> Option<Node> {
         self.take(key)
             .map(|entry| entry.value)
             .filter(|node| node.value != Value::Null)
     }
 
     /// Whether an unknown key was reported as a likely typo of one of `keys`.
-    pub fn suggested_any(&self, keys: &[&str]) -> bool {
+    pub(crate) fn suggested_any(&self, keys: &[&str]) -> bool {
         self.suggested
             .iter()
             .any(|key| keys.contains(&key.as_str()))
     }
 
     /// Whether `key` is present.
-    pub fn has(&self, key: &str) -> bool {
+    pub(crate) fn has(&self, key: &str) -> bool {
         self.entries.iter().any(|entry| entry.key == key)
     }
 
     /// The place of `key`, if present.
-    pub fn key_span(&self, key: &str) -> Option<Span> {
+    pub(crate) fn key_span(&self, key: &str) -> Option<Span> {
         self.entries
             .iter()
             .find(|entry| entry.key == key)

@@ -66,7 +66,7 @@ pub(crate) enum NameProblem {
 
 impl NameProblem {
     /// The error for `what` (e.g. "`reference_id`") named `text`.
-    pub fn diagnostic(&self, what: &str, text: &str) -> Diagnostic {
+    pub(crate) fn diagnostic(&self, what: &str, text: &str) -> Diagnostic {
         match self {
             NameProblem::Empty => Diagnostic::error(format!("{what} must not be empty")),
             NameProblem::SurroundingWhitespace => Diagnostic::error(format!(

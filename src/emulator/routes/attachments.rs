@@ -17,12 +17,12 @@ use super::storage::{self, StoragePath};
 use crate::api::codes;
 
 #[derive(Debug, Deserialize)]
-pub struct AttachmentQuery {
+pub(super) struct AttachmentQuery {
     url: Option<String>,
 }
 
 /// `GET /v1/attachments?url=…`.
-pub async fn redirect(
+pub(super) async fn redirect(
     State(shared): State<Arc<Shared>>,
     query: Result<Query<AttachmentQuery>, QueryRejection>,
     headers: HeaderMap,

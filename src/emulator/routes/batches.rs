@@ -21,7 +21,7 @@ use super::super::page_token;
 use crate::api::{self, codes};
 
 /// `POST /v1/projects/{project_id}/batch` (and `/v1/project/…`).
-pub async fn create(
+pub(super) async fn create(
     State(shared): State<Arc<Shared>>,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
@@ -62,12 +62,12 @@ pub async fn create(
 }
 
 #[derive(Debug, Deserialize)]
-pub struct PageQuery {
+pub(super) struct PageQuery {
     page_token: Option<String>,
 }
 
 /// `GET /v1/projects/{project_id}/batch/{batch_id}?page_token=` (and `/v0/…`).
-pub async fn jobs(
+pub(super) async fn jobs(
     State(shared): State<Arc<Shared>>,
     path: Result<Path<(String, String)>, PathRejection>,
     query: Result<Query<PageQuery>, QueryRejection>,

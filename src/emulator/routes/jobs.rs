@@ -26,7 +26,7 @@ use crate::api::{self, codes};
 const ATTACHMENT_UNREADABLE: &str = "FS_0007";
 
 /// `POST /v1/projects/{project_id}/jobs`.
-pub async fn create_v1(
+pub(super) async fn create_v1(
     State(shared): State<Arc<Shared>>,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
@@ -36,7 +36,7 @@ pub async fn create_v1(
 }
 
 /// `POST /v0/projects/{project_id}/jobs` and `/projectsvc/…`: answers carry `tag`.
-pub async fn create_legacy(
+pub(super) async fn create_legacy(
     State(shared): State<Arc<Shared>>,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
@@ -224,7 +224,7 @@ async fn create(
 }
 
 /// `GET /v1/projects/{project_id}/jobs/{job_id}` (and `/v0/…`).
-pub async fn result(
+pub(super) async fn result(
     State(shared): State<Arc<Shared>>,
     path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,

@@ -67,7 +67,7 @@ impl RouteClass {
 }
 
 /// One row of the route table.
-pub struct Route {
+pub(super) struct Route {
     pub method: Method,
     pub path: &'static str,
     pub class: RouteClass,
@@ -103,7 +103,7 @@ impl Route {
 }
 
 /// Every API route and the storage route.
-pub fn table() -> Vec<Route> {
+pub(super) fn table() -> Vec<Route> {
     use RouteClass::*;
     vec![
         Route::post(
@@ -168,14 +168,14 @@ pub fn table() -> Vec<Route> {
 }
 
 /// Names the class of a request from its method and path, by the route table.
-pub struct Classifier {
+pub(super) struct Classifier {
     matcher: matchit::Router<Vec<(Method, RouteClass)>>,
 }
 
 impl Classifier {
     /// The class of `method path`; [`RouteClass::Other`] if no route serves it (HEAD counts as
     /// GET, as axum serves it).
-    pub fn classify(&self, method: &Method, path: &str) -> RouteClass {
+    pub(super) fn classify(&self, method: &Method, path: &str) -> RouteClass {
         let Ok(found) = self.matcher.at(path) else {
             return RouteClass::Other;
         };
@@ -191,7 +191,7 @@ impl Classifier {
 
 /// The router of the API endpoints and storage URLs (without faults or counters) and the
 /// classifier of the same table.
-pub fn build() -> (Router<Arc<Shared>>, Classifier) {
+pub(super) fn build() -> (Router<Arc<Shared>>, Classifier) {
     let mut router = Router::new();
     let mut by_path: BTreeMap<&'static str, Vec<(Method, RouteClass)>> = BTreeMap::new();
     for route in table() {

@@ -14,7 +14,7 @@ use super::super::store::ProjectInfo;
 use crate::api;
 
 /// `GET /v1/projects/{project_id}/details` (and `/v0/…`).
-pub async fn details(
+pub(super) async fn details(
     State(shared): State<Arc<Shared>>,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
@@ -30,7 +30,7 @@ pub async fn details(
 }
 
 /// `GET /v0/projects/{project_id}/stats`.
-pub async fn stats(
+pub(super) async fn stats(
     State(shared): State<Arc<Shared>>,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,

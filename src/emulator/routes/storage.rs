@@ -22,11 +22,11 @@ use super::super::tasks::{self, ResultContext, TaskType};
 use crate::api::{self, codes};
 
 /// The route pattern of storage objects.
-pub const ROUTE: &str = "/storage/{*object}";
+pub(super) const ROUTE: &str = "/storage/{*object}";
 
 /// `http://host:port` of storage URLs: the configured storage host (`storage_host`), else the
 /// host the client used for the API.
-pub fn origin(shared: &Shared, headers: &HeaderMap) -> String {
+pub(super) fn origin(shared: &Shared, headers: &HeaderMap) -> String {
     shared
         .storage_origin
         .clone()
@@ -42,18 +42,18 @@ fn job_prefix(job: &JobFull) -> String {
 }
 
 /// The path of a job's result file.
-pub fn result_path(job: &JobFull) -> String {
+pub(super) fn result_path(job: &JobFull) -> String {
     format!("{}/submission_result/{}.json", job_prefix(job), job.id)
 }
 
 /// A storage object: the result file or one mask of a job.
-pub enum StorageObject {
+pub(super) enum StorageObject {
     Result,
     Mask { index: usize, extension: String },
 }
 
 /// A storage path split into its ids and object.
-pub struct StoragePath {
+pub(super) struct StoragePath {
     pub project_id: Uuid,
     pub batch_id: Uuid,
     pub job_id: Uuid,
@@ -61,7 +61,7 @@ pub struct StoragePath {
 }
 
 /// Splits `/storage/pr/{p}/bt/{b}/jb/{j}/…` into ids and object; `None` if it is no such path.
-pub fn parse_path(path: &str) -> Option<StoragePath> {
+pub(super) fn parse_path(path: &str) -> Option<StoragePath> {
     let rest = path.strip_prefix("/storage/")?;
     let parts: Vec<&str> = rest.split('/').collect();
     let [pr, project, bt, batch, jb, job, kind, file] = parts.as_slice() else {
@@ -96,7 +96,7 @@ pub fn parse_path(path: &str) -> Option<StoragePath> {
 }
 
 /// The content of a storage object, if the job is complete and the object exists.
-pub fn content(
+pub(super) fn content(
     shared: &Shared,
     job: &JobFull,
     batch_id: &Uuid,
@@ -144,14 +144,14 @@ pub fn content(
 }
 
 #[derive(Debug, Deserialize)]
-pub struct SignedQuery {
+pub(super) struct SignedQuery {
     expires: Option<String>,
     generation: Option<String>,
     signature: Option<String>,
 }
 
 /// `GET /storage/…?expires=&signature=`: a storage object, if the signature is good and fresh.
-pub async fn serve(
+pub(super) async fn serve(
     State(shared): State<Arc<Shared>>,
     uri: Uri,
     query: Result<Query<SignedQuery>, QueryRejection>,
