@@ -208,10 +208,10 @@ fn workspace_s3_objects(
         Err(diagnostics) => {
             ui.err(&diagnostic::render(&diagnostics, ui.color));
             let errors = diagnostics.error_count();
-            let noun = if errors == 1 { "error" } else { "errors" };
             return Err(CliError::new(format!(
-                "could not validate `{}` ({errors} {noun})",
-                path.display()
+                "could not validate `{}` ({})",
+                path.display(),
+                crate::text::counted(errors as u64, "error", "errors")
             )));
         }
     };

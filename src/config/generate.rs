@@ -202,9 +202,9 @@ pub(crate) fn expand(
         expansion.out.push(
             Diagnostic::error(format!(
                 "{hidden} more {} of `{}` {} errors (the first {MAX_FAILED_ROWS} are shown above)",
-                if hidden == 1 { "row" } else { "rows" },
+                crate::text::plural(hidden as u64, "row", "rows"),
                 decl.path_text,
-                if hidden == 1 { "has" } else { "have" },
+                crate::text::plural(hidden as u64, "has", "have"),
             ))
             .at(path_location),
         );

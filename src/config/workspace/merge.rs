@@ -267,11 +267,7 @@ fn check_reference_ids(
     }
     if duplicates > MAX_DUPLICATES_SHOWN {
         let hidden = duplicates - MAX_DUPLICATES_SHOWN;
-        let noun = if hidden == 1 {
-            "reference_id"
-        } else {
-            "reference_ids"
-        };
+        let noun = crate::text::plural(hidden as u64, "reference_id", "reference_ids");
         out.push(Diagnostic::error(format!(
             "{hidden} more duplicate {noun} in project `{project}` (the first {MAX_DUPLICATES_SHOWN} are shown above)"
         )));
