@@ -64,23 +64,6 @@ async fn bad_server() -> String {
             }),
         )
         .route(
-            "/longecho/v1/projects/{id}/details",
-            get(|| async {
-                let padding = "x".repeat(190);
-                (
-                    StatusCode::BAD_REQUEST,
-                    format!(r#"{{"success": false, "error": {{"code": "auth-failure", "message": "{padding} bad key {SECRET}"}}}}"#),
-                )
-            }),
-        )
-        .route(
-            "/html-echo/v1/projects/{id}/details",
-            get(|| async {
-                let padding = "y ".repeat(96);
-                (StatusCode::BAD_GATEWAY, format!("<html>{padding}\n{SECRET}</html>"))
-            }),
-        )
-        .route(
             "/absurd-retry-after/v1/projects/{id}/details",
             get(|| async {
                 (
@@ -188,16 +171,6 @@ async fn a_key_echoed_by_the_server_is_redacted() {
     let message = error.to_string();
     assert!(!message.contains(SECRET), "{message}");
     assert!(message.contains("[redacted]"), "{message}");
-}
-
-#[tokio::test]
-async fn a_key_echoed_across_the_excerpt_limit_is_still_redacted() {
-    let base = bad_server().await;
-    for prefix in ["longecho", "html-echo"] {
-        let message = details_error(&base, prefix).await.to_string();
-        // No fragment of the key survives, wherever the excerpt is cut.
-        assert!(!message.contains(&SECRET[..6]), "{prefix}: {message}");
-    }
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ mod examples;
 mod ops;
 mod plan;
 mod properties;
+mod redaction;
 mod s3;
 mod schema;
 mod support;
