@@ -4,6 +4,7 @@ mod apply;
 mod cli;
 mod client;
 mod emulator;
+mod exactly_once;
 mod examples;
 mod ops;
 mod plan;

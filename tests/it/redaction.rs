@@ -129,8 +129,11 @@ async fn a_key_in_every_body_form_is_redacted_wherever_it_sits() {
         for status in [200, 400, 401, 429, 500, 502] {
             // The form's own surroundings (an HTML page, a sentence), the key at the very
             // start, and the key alone.
-            for (before, after) in [(None, None), (Some(""), Some(" tail")), (Some(""), Some(""))]
-            {
+            for (before, after) in [
+                (None, None),
+                (Some(""), Some(" tail")),
+                (Some(""), Some("")),
+            ] {
                 rig.faults(echo(KeyEcho {
                     form,
                     status,
@@ -154,8 +157,14 @@ async fn a_key_echoed_inside_a_success_body_of_the_wrong_shape_is_redacted() {
     let rig = rig().await;
     for (before, after) in [
         (r#"{"success": true, "data": ""#, r#""}"#),
-        (r#"{"success": true, "data": {"name": 1, "base": ""#, r#""}}"#),
-        (r#"{"success": false, "error": {"code": ""#, r#"", "message": "m"}}"#),
+        (
+            r#"{"success": true, "data": {"name": 1, "base": ""#,
+            r#""}}"#,
+        ),
+        (
+            r#"{"success": false, "error": {"code": ""#,
+            r#"", "message": "m"}}"#,
+        ),
     ] {
         rig.faults(echo(KeyEcho {
             form: EchoForm::Text,
