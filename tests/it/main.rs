@@ -7,6 +7,7 @@ mod emulator;
 mod exactly_once;
 mod examples;
 mod ops;
+mod paging;
 mod plan;
 mod properties;
 mod redaction;
