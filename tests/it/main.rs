@@ -6,6 +6,7 @@ mod client;
 mod emulator;
 mod exactly_once;
 mod examples;
+mod kills;
 mod ops;
 mod paging;
 mod plan;
