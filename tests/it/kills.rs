@@ -171,10 +171,6 @@ async fn a_kill_while_the_nth_create_is_in_flight_leaves_bounded_work_and_a_reru
         );
         release_and_settle(&rig).await;
         let (settled, _) = stored(&rig);
-        eprintln!(
-            "DEBUG {context}: {new} at kill, {} settled",
-            settled - before
-        );
         assert!(
             (new..=nth + workers - 1).contains(&(settled - before)),
             "{context}: {} new jobs once the held requests ended",
