@@ -3,6 +3,7 @@
 mod apply;
 mod cli;
 mod client;
+mod diagnostic_order;
 mod emulator;
 mod exactly_once;
 mod examples;
