@@ -71,8 +71,8 @@ fn client(rig: &Rig) -> Client {
     Client::new(options).expect("a client")
 }
 
-async fn details_error(rig: &Rig) -> ClientError {
-    client(rig)
+async fn details_error(client: &Client) -> ClientError {
+    client
         .project_details(PROJECT_ID)
         .await
         .expect_err("the echo is an error")
@@ -81,6 +81,7 @@ async fn details_error(rig: &Rig) -> ClientError {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_straddling_the_excerpt_cut_is_redacted_at_every_offset() {
     let rig = rig().await;
+    let client = client(&rig);
     // (form, status): the JSON envelope as an error (`Api`), HTML and text error pages
     // (`HttpStatus`), and bodies with a success status that are not the documented JSON
     // (`Decode`), each with its own excerpt.
@@ -104,7 +105,7 @@ async fn a_key_straddling_the_excerpt_cut_is_redacted_at_every_offset() {
                 after: Some(" and more text after the key".into()),
                 ..KeyEcho::default()
             }));
-            let error = details_error(&rig).await;
+            let error = details_error(&client).await;
             let message = error.to_string();
             let context = format!("{form:?} {status}, {inside} key characters before the cut");
             assert_no_leak(&message, &context);
@@ -125,6 +126,7 @@ async fn a_key_straddling_the_excerpt_cut_is_redacted_at_every_offset() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_in_every_body_form_is_redacted_wherever_it_sits() {
     let rig = rig().await;
+    let client = client(&rig);
     for form in [EchoForm::Json, EchoForm::Html, EchoForm::Text] {
         for status in [200, 400, 401, 429, 500, 502] {
             // The form's own surroundings (an HTML page, a sentence), the key at the very
@@ -141,7 +143,7 @@ async fn a_key_in_every_body_form_is_redacted_wherever_it_sits() {
                     after: after.map(str::to_owned),
                     ..KeyEcho::default()
                 }));
-                let error = details_error(&rig).await;
+                let error = details_error(&client).await;
                 let context = format!("{form:?} {status} {before:?}/{after:?}");
                 assert_no_leak(&error.to_string(), &context);
                 assert_no_leak(&format!("{error:?}"), &context);
@@ -155,6 +157,7 @@ async fn a_key_echoed_inside_a_success_body_of_the_wrong_shape_is_redacted() {
     // `{"success": true, "data": "<key>"}`: the JSON decoder's own message quotes the string it
     // did not expect, so the reason of a decode error must be redacted too, not only the excerpt.
     let rig = rig().await;
+    let client = client(&rig);
     for (before, after) in [
         (r#"{"success": true, "data": ""#, r#""}"#),
         (
@@ -174,7 +177,7 @@ async fn a_key_echoed_inside_a_success_body_of_the_wrong_shape_is_redacted() {
             header: false,
             ..KeyEcho::default()
         }));
-        let error = details_error(&rig).await;
+        let error = details_error(&client).await;
         assert_no_leak(&error.to_string(), before);
         assert_no_leak(&format!("{error:?}"), before);
     }
@@ -251,10 +254,13 @@ async fn the_key_appears_in_no_output_channel_when_the_server_echoes_it() {
     let mut runs: Vec<(String, Run)> = Vec::new();
 
     // Every read echoed, in each form, the key straddling the cut: the command fails and says
-    // why, with `-v` logging every attempt.
+    // why, with `-v` logging the attempt. (HTTP 400 with a code that is not transient: one
+    // attempt, no retries to wait for.)
     for form in [EchoForm::Json, EchoForm::Html, EchoForm::Text] {
         rig.faults(echo(KeyEcho {
             form,
+            status: 400,
+            code: "FS_0003".into(),
             before: Some("x".repeat(EXCERPT_CHARS - 4)),
             ..KeyEcho::default()
         }));
