@@ -266,3 +266,30 @@ async fn a_slow_server_times_out_as_a_transient_failure() {
     assert!(matches!(error, ClientError::Timeout { .. }), "{error}");
     assert_eq!(error.kind(), FailureKind::Transient);
 }
+
+#[test]
+fn backoff_grows_with_each_retry_up_to_its_cap() {
+    let policy = RetryPolicy {
+        max_attempts: 10,
+        base_delay: Duration::from_millis(100),
+        max_delay: Duration::from_secs(1),
+    };
+    let longest = |retry| (0..300).map(|_| policy.delay(retry, None)).max().unwrap();
+    // Full jitter draws from [0, cap]: over 300 draws the longest is near the cap.
+    assert!(longest(1) <= Duration::from_millis(100));
+    let fourth = longest(4);
+    assert!(
+        fourth > Duration::from_millis(400) && fourth <= Duration::from_millis(800),
+        "the fourth retry waits up to 100 ms × 2³: {fourth:?}"
+    );
+    let tenth = longest(10);
+    assert!(
+        tenth > Duration::from_millis(800) && tenth <= Duration::from_secs(1),
+        "capped at max_delay: {tenth:?}"
+    );
+    assert_eq!(
+        policy.delay(1, Some(Duration::from_secs(3))),
+        Duration::from_secs(3),
+        "Retry-After is a floor above the cap"
+    );
+}
