@@ -346,7 +346,9 @@ impl Client {
                 serde_json::from_slice(bytes).map_err(|error| ClientError::Decode {
                     request: request_name.to_owned(),
                     status: status.as_u16(),
-                    reason: error.to_string(),
+                    // The decoder quotes the value it did not expect, whole: a server that put
+                    // the key (or megabytes) where an object belongs would have it repeated here.
+                    reason: truncate(&self.api_key.redact(&error.to_string()), EXCERPT_CHARS),
                     body_excerpt: self.excerpt(bytes),
                 })?;
             return match (envelope.success, envelope.data, envelope.error) {

@@ -1,11 +1,9 @@
 //! `gtform apply` against the emulator: idempotence, chaos, kills, concurrency, saved plans.
 
-use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::time::Duration;
 
-use gtform::emulator::{EmulatorOptions, ErrorRates, Faults, RouteClass};
-use rand::Rng;
+use gtform::emulator::{Faults, RouteClass};
 
 use crate::support::{API_KEY, BatchSpec, Rig, filters, gtform_command, ids};
 
@@ -61,136 +59,6 @@ async fn after_apply_the_plan_is_empty_and_a_second_apply_sends_no_create() {
     let stats = rig.server.stats();
     assert_eq!(stats.requests(RouteClass::CreateJob), 0);
     assert_eq!(stats.requests(RouteClass::CreateBatch), 0);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chaos_apply_ends_with_exactly_the_desired_jobs() {
-    let rig = Rig::start().await;
-    let batches = five_batches(400);
-    rig.workspace(&batches);
-    rig.faults(Faults {
-        error_rates: ErrorRates {
-            fs_0000: 0.04,
-            fs_0008: 0.03,
-            api_error: 0.03,
-            http_500: 0.04,
-            http_502: 0.03,
-            http_503: 0.03,
-        },
-        commit_then_drop: 0.05,
-        reset: 0.05,
-        ..Faults::default()
-    });
-    let run = rig
-        .run(&["apply", "--auto-approve", "--parallelism", "32"])
-        .expect_code(0);
-    rig.faults(Faults::default());
-    assert_eq!(
-        rig.remote_jobs().await,
-        desired(&batches),
-        "none missing, none extra"
-    );
-    let stats = rig.server.stats();
-    let job_stats = &stats.endpoints[&RouteClass::CreateJob];
-    assert!(
-        job_stats.dropped > 0 && job_stats.reset > 0,
-        "the faults did happen: {job_stats:?}"
-    );
-    assert!(
-        job_stats.by_code.get("FS_0001").copied().unwrap_or(0) > 0,
-        "dropped creates were retried and adopted"
-    );
-    // Every job was stored exactly once: 2,000 successful commits (answered or dropped).
-    let answered_ok = job_stats.by_status.get(&200).copied().unwrap_or(0);
-    assert_eq!(answered_ok + job_stats.dropped, 2_000, "{job_stats:?}");
-    assert!(run.stderr().contains("Apply complete"), "{}", run.stderr());
-    rig.run(&["plan", "--detailed-exitcode"]).expect_code(0);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn apply_killed_at_random_points_converges_when_rerun() {
-    let db_dir = tempfile::tempdir().unwrap();
-    let rig = Rig::start_with(EmulatorOptions {
-        db: Some(db_dir.path().join("emulator.sqlite")),
-        ..EmulatorOptions::default()
-    })
-    .await;
-    let batches = five_batches(60);
-    rig.workspace(&batches);
-    // Slow enough that kills land in the middle of the work.
-    rig.faults(Faults {
-        latency: Duration::from_millis(8),
-        latency_jitter: Duration::from_millis(8),
-        ..Faults::default()
-    });
-    let mut rng = rand::rng();
-    for _ in 0..4 {
-        let mut child = gtform_command(rig.dir.path())
-            .args(["apply", "--auto-approve", "--parallelism", "4"])
-            .env("GTFORM_API_KEY", crate::support::API_KEY)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(rng.random_range(150..500)));
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-    }
-    let partial = rig.remote_jobs().await.len();
-    assert!(
-        partial < 300,
-        "the kills interrupted the work ({partial} jobs)"
-    );
-    rig.run(&["apply", "--auto-approve"]).expect_code(0);
-    assert_eq!(rig.remote_jobs().await, desired(&batches));
-    rig.run(&["plan", "--detailed-exitcode"]).expect_code(0);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_concurrent_applies_converge_without_duplicates() {
-    let rig = Rig::start().await;
-    let batches = five_batches(100);
-    rig.workspace(&batches);
-    rig.faults(Faults {
-        latency: Duration::from_millis(1),
-        latency_jitter: Duration::from_millis(3),
-        ..Faults::default()
-    });
-    let spawn = || {
-        gtform_command(rig.dir.path())
-            .args(["apply", "--auto-approve", "--parallelism", "8"])
-            .env("GTFORM_API_KEY", crate::support::API_KEY)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let (first, second) = (spawn(), spawn());
-    let outputs = [
-        first.wait_with_output().unwrap(),
-        second.wait_with_output().unwrap(),
-    ];
-    for output in &outputs {
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    assert_eq!(rig.remote_jobs().await, desired(&batches));
-    let names = rig.remote_batch_names().await;
-    let unique: BTreeSet<&String> = names.iter().collect();
-    assert_eq!(names.len(), unique.len(), "no batch twice: {names:?}");
-    assert_eq!(names.len(), 6, "five batches and the Default batch");
-    let stats = rig.server.stats();
-    assert_eq!(
-        stats.endpoints[&RouteClass::CreateJob]
-            .by_status
-            .get(&200)
-            .copied(),
-        Some(500),
-        "each job was created by exactly one of the two runs"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -305,43 +173,6 @@ async fn json_streams_one_event_per_line() {
     let last = events.last().unwrap();
     assert_eq!(last["type"], "apply_complete");
     assert_eq!(last["jobs_created"], 3);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_interrupt_exits_at_once() {
-    let rig = Rig::start().await;
-    rig.workspace(&[BatchSpec::new("week-48", ids("cam", 0..50))]);
-    rig.faults(Faults {
-        latency: Duration::from_secs(3),
-        ..Faults::default()
-    });
-    let child = gtform_command(rig.dir.path())
-        .args(["apply", "--auto-approve", "--parallelism", "2"])
-        .env("GTFORM_API_KEY", crate::support::API_KEY)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Reading the project takes 3 s, then the batch create another 3 s: interrupt meanwhile.
-    std::thread::sleep(Duration::from_millis(4_000));
-    let interrupt = || {
-        std::process::Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .unwrap()
-    };
-    assert!(interrupt().success());
-    std::thread::sleep(Duration::from_millis(300));
-    let second = std::time::Instant::now();
-    assert!(interrupt().success());
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        second.elapsed() < Duration::from_millis(1_500),
-        "the second Ctrl-C does not wait for the 3 s request in flight"
-    );
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("Stopped at once"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -118,18 +118,6 @@ impl Rig {
         jobs
     }
 
-    /// The server's batch names (the Default batch included), sorted.
-    pub async fn remote_batch_names(&self) -> Vec<String> {
-        let remote = self.remote_state().await;
-        let mut names: Vec<String> = remote.projects[PROJECT_ID]
-            .batches
-            .iter()
-            .map(|batch| batch.summary.name.clone())
-            .collect();
-        names.sort();
-        names
-    }
-
     /// The test project as the server reports it, read through the library's pipeline.
     pub async fn remote_state(&self) -> gtform::state::RemoteState {
         let connection = gtform::ops::connect(

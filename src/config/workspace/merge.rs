@@ -66,24 +66,31 @@ pub(super) fn merge_projects(
         }
     }
     let mut projects = BTreeMap::new();
-    let mut ids: HashMap<Uuid, (String, Location)> = HashMap::new();
+    let mut id_locations: Vec<(Location, String, Uuid)> = Vec::new();
     for (key, entries) in by_key {
-        let project = merge_project(&key, entries, boundary, out);
-        let Some(project) = project else { continue };
-        if let Some((other, other_location)) = ids.get(&project.0.id) {
+        let Some((project, id_location)) = merge_project(&key, entries, boundary, out) else {
+            continue;
+        };
+        id_locations.push((id_location, key.clone(), project.id));
+        projects.insert(key, project);
+    }
+    // In the order of the files, not of the local names: the later place is the error, the
+    // earlier one its label.
+    id_locations.sort();
+    let mut ids: HashMap<Uuid, (&str, &Location)> = HashMap::new();
+    for (location, key, id) in &id_locations {
+        if let Some((other, other_location)) = ids.get(id) {
             out.push(
                 Diagnostic::error(format!(
-                    "projects `{other}` and `{key}` have the same id `{}`",
-                    project.0.id
+                    "projects `{other}` and `{key}` have the same id `{id}`"
                 ))
-                .at(project.1.clone())
-                .label(other_location.clone(), format!("`{other}` has it here"))
+                .at(location.clone())
+                .label((*other_location).clone(), format!("`{other}` has it here"))
                 .hint("one GT Studio project is declared once; merge the two entries"),
             );
         } else {
-            ids.insert(project.0.id, (key.clone(), project.1.clone()));
+            ids.insert(*id, (key, location));
         }
-        projects.insert(key, project.0);
     }
     projects
 }
