@@ -72,7 +72,9 @@ pub(crate) fn ops_error(error: ops::Error, ui: &mut Ui) -> CliError {
         ops::Error::PlanFile(file_error) => plan_file_error(&file_error),
         ops::Error::Stale { .. } => CliError::new(error.to_string())
             .hint("make a new plan with `gtform plan --out FILE` and review it"),
-        ops::Error::EmbeddedStateDir { .. } => CliError::new(error.to_string()),
+        ops::Error::EmbeddedStateDir { .. } | ops::Error::Output { .. } => {
+            CliError::new(error.to_string())
+        }
     }
 }
 

@@ -59,4 +59,10 @@ pub enum Error {
     PlanFile(#[from] PlanFileError),
     #[error("the saved plan `{}` is stale: {source}", path.display())]
     Stale { path: PathBuf, source: StalePlan },
+    /// Writing downloaded results (the output directory, the index) failed.
+    #[error("cannot write `{}`: {source}", path.display())]
+    Output {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }

@@ -64,19 +64,8 @@ pub fn human(plan: &Plan, endpoint: &EndpointLabel, options: RenderOptions) -> S
     let painter = Painter {
         color: options.color,
     };
-    let mut out = String::new();
-    match &endpoint.embedded_state {
-        Some(state) => {
-            let _ = writeln!(
-                out,
-                "Endpoint: embedded GT Studio emulator at {} (state in {state})",
-                endpoint.url
-            );
-        }
-        None => {
-            let _ = writeln!(out, "Endpoint: {}", endpoint.url);
-        }
-    }
+    let mut out = endpoint_line(endpoint);
+    out.push('\n');
     for project in &plan.projects {
         out.push('\n');
         render_project(&mut out, project, &painter, options);
@@ -85,6 +74,17 @@ pub fn human(plan: &Plan, endpoint: &EndpointLabel, options: RenderOptions) -> S
     out.push_str(&summary_line(&plan.summary()));
     out.push('\n');
     out
+}
+
+/// `Endpoint: …`: which server a plan (or a status) was read from.
+pub fn endpoint_line(endpoint: &EndpointLabel) -> String {
+    match &endpoint.embedded_state {
+        Some(state) => format!(
+            "Endpoint: embedded GT Studio emulator at {} (state in {state})",
+            endpoint.url
+        ),
+        None => format!("Endpoint: {}", endpoint.url),
+    }
 }
 
 /// `Plan: N to create, C conflicts, D drifted, U unmanaged.` or `No changes.`
