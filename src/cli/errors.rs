@@ -66,6 +66,8 @@ pub(crate) fn ops_error(error: ops::Error, ui: &mut Ui) -> CliError {
                 state_dir.display()
             ))
         }
+        ops::Error::OutputBusy { .. } => CliError::new(error.to_string())
+            .hint("wait for it to finish, or choose another --out directory"),
         ops::Error::EmbeddedBusy { .. } => {
             CliError::new(error.to_string()).hint("wait for it to finish, or stop it")
         }

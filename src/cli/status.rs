@@ -356,8 +356,9 @@ fn render_batch(
     if let Some(not_created) = batch.not_created.filter(|n| *n > 0) {
         let _ = writeln!(
             out,
-            "      + {} in the workspace not on the server yet (`gtform apply` creates them)",
-            counted(not_created, "job", "jobs")
+            "      + {} in the workspace not on the server yet (`gtform apply` creates {})",
+            counted(not_created, "job", "jobs"),
+            plural(not_created, "it", "them")
         );
     }
 }

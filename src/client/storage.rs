@@ -183,7 +183,19 @@ impl Download {
                 }),
                 _ => Ok(None),
             },
-            Err(error) => Err(transport_error(&self.shown, &error)),
+            Err(error) => Err(StorageError {
+                failure: StorageFailure::Transient,
+                message: format!(
+                    "GET {}: the download broke off after {} bytes{} ({})",
+                    self.shown,
+                    self.received,
+                    self.expected
+                        .map(|expected| format!(" of {expected}"))
+                        .unwrap_or_default(),
+                    error_chain(&error)
+                ),
+                status: None,
+            }),
         }
     }
 }

@@ -12,9 +12,10 @@
 //! * **The key never reaches storage.** The attachments redirect is not followed by the API
 //!   client; the signed URL is fetched by a [`StorageClient`], which has no key.
 //! * **Expired signed URLs** (403) are asked for again through the attachments endpoint.
-//! * **Atomic files.** Each file is written beside its destination under a `.gtform-partial-`
-//!   name and renamed into place once complete (and, for a result, parsed as JSON): a reader
-//!   never sees half a file.
+//! * **Atomic files.** Each file is written in `DIR/.gtform-partial/` and renamed into place once
+//!   complete (and, for a result, parsed as JSON): a reader never sees half a file, and what a
+//!   killed run leaves there is cleared by the next. One run at a time writes to a directory
+//!   (`DIR/.gtform.lock`).
 //! * **Resumable.** `DIR/index.jsonl` has one line per job ([`IndexEntry`]). A job whose line
 //!   names the same job id and whose files are on disk with the recorded size and SHA-256 is
 //!   complete and skipped without a request. Lines are appended as jobs finish, so an
@@ -53,8 +54,11 @@ use super::{Connection, Error, Loaded};
 
 /// The index file in the output directory.
 pub const INDEX_FILE: &str = "index.jsonl";
-/// Prefix of files being written; renamed once complete.
-pub const PARTIAL_PREFIX: &str = ".gtform-partial-";
+/// The directory (inside the output directory) where files are written before they are
+/// renamed into place.
+pub const PARTIAL_DIR: &str = ".gtform-partial";
+/// The lock file that keeps a second run from writing to the same output directory.
+pub const LOCK_FILE: &str = ".gtform.lock";
 /// Default `parallelism`.
 pub const DEFAULT_PARALLELISM: usize = 16;
 /// How often one file's signed URL is asked for again after a 403.
@@ -249,6 +253,18 @@ pub async fn results(
     tokio::fs::create_dir_all(&out_dir)
         .await
         .map_err(|source| output_error(&out_dir, source))?;
+    let _lock = lock_output(&out_dir)?;
+    // Whatever a killed run left half-written goes; nobody else writes here (the lock).
+    let partial_dir = out_dir.join(PARTIAL_DIR);
+    match tokio::fs::remove_dir_all(&partial_dir).await {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            return Err(output_error(&partial_dir, error));
+        }
+        _ => {}
+    }
+    tokio::fs::create_dir(&partial_dir)
+        .await
+        .map_err(|source| output_error(&partial_dir, source))?;
     let index_path = out_dir.join(INDEX_FILE);
     let previous = {
         let path = index_path.clone();
@@ -269,6 +285,7 @@ pub async fn results(
         options,
         observer,
         out_dir: out_dir.clone(),
+        partial_dir: partial_dir.clone(),
         previous,
         appender: Mutex::new(appender),
         entries: Mutex::new(BTreeMap::new()),
@@ -338,12 +355,14 @@ pub async fn results(
     let lines: Vec<IndexEntry> = merged.into_values().collect();
     {
         let path = index_path.clone();
-        let out_dir = out_dir.clone();
-        tokio::task::spawn_blocking(move || write_index(&out_dir, &path, &lines))
+        let partial_dir = partial_dir.clone();
+        tokio::task::spawn_blocking(move || write_index(&partial_dir, &path, &lines))
             .await
             .unwrap_or_else(|_| Err(std::io::Error::other("the index writer stopped")))
             .map_err(|source| output_error(&index_path, source))?;
     }
+    // Empty unless a write failed half-way; then the next run clears it.
+    let _ = tokio::fs::remove_dir(&partial_dir).await;
     // A batch that could not be listed ends the run, once what was done is in the index.
     let listed = listed?;
     report.jobs_listed = listed.jobs;
@@ -362,6 +381,27 @@ pub async fn results(
     report.urls_refreshed = counters.refreshed.into_inner();
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// Locks the output directory for this run: the lock goes with the returned file.
+fn lock_output(out_dir: &Path) -> Result<std::fs::File, Error> {
+    let path = out_dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| Error::Output {
+            path: path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::OutputBusy {
+            dir: out_dir.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(Error::Output { path, source }),
+    }
 }
 
 fn into_inner<T>(mutex: Mutex<T>) -> T {
@@ -449,6 +489,8 @@ struct Downloader<'a> {
     options: &'a ResultsOptions,
     observer: &'a dyn ResultsObserver,
     out_dir: PathBuf,
+    /// Where files are written before they are renamed into place.
+    partial_dir: PathBuf,
     /// The index as the last run left it.
     previous: HashMap<EntryKey, IndexEntry>,
     /// `index.jsonl`, opened for appending the jobs this run completes.
@@ -609,6 +651,19 @@ impl Downloader<'_> {
             .complete(&mut entry, previous, &result_path, &masks_path)
             .await;
         match outcome {
+            // Masks looked for in a result already on disk, and there were none: the job was
+            // complete; only its line changed.
+            Ok(Work::Downloaded { files: 0, .. }) => {
+                self.counters
+                    .already_on_disk
+                    .fetch_add(1, Ordering::Relaxed);
+                self.append(&entry);
+                self.observer.on_event(&ResultsEvent::AlreadyOnDisk {
+                    project: &entry.project,
+                    batch: &entry.batch,
+                    reference_id: &entry.reference_id,
+                });
+            }
             Ok(Work::AlreadyOnDisk) => {
                 self.counters
                     .already_on_disk
@@ -815,9 +870,7 @@ impl Downloader<'_> {
         tokio::fs::create_dir_all(&directory)
             .await
             .map_err(|error| output("create the directory for", error))?;
-        let partial = tempfile::Builder::new()
-            .prefix(PARTIAL_PREFIX)
-            .tempfile_in(&directory)
+        let partial = tempfile::NamedTempFile::new_in(&self.partial_dir)
             .map_err(|error| output("write", error))?;
         let (file, partial_path) = partial.into_parts();
         let mut file = tokio::fs::File::from_std(file);
@@ -951,11 +1004,9 @@ fn read_index(path: &Path) -> std::io::Result<HashMap<EntryKey, IndexEntry>> {
     Ok(entries)
 }
 
-/// Writes the index whole, atomically.
-fn write_index(out_dir: &Path, path: &Path, entries: &[IndexEntry]) -> std::io::Result<()> {
-    let mut file = tempfile::Builder::new()
-        .prefix(PARTIAL_PREFIX)
-        .tempfile_in(out_dir)?;
+/// Writes the index whole, atomically (written in `partial_dir`, then renamed).
+fn write_index(partial_dir: &Path, path: &Path, entries: &[IndexEntry]) -> std::io::Result<()> {
+    let mut file = tempfile::NamedTempFile::new_in(partial_dir)?;
     {
         let mut writer = std::io::BufWriter::new(file.as_file_mut());
         for entry in entries {
