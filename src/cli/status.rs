@@ -411,6 +411,9 @@ struct PollPrinter {
 
 /// `2.1 jobs/s, ETA 2m 13s`, or what is known so far.
 fn pace(poll: &Poll<'_>) -> String {
+    if poll.report.totals.jobs_left() == 0 {
+        return "done".to_owned();
+    }
     match (poll.jobs_per_second, poll.eta) {
         (Some(rate), Some(eta)) => format!("{rate:.1} jobs/s, ETA {}", short_duration(eta)),
         (Some(rate), None) => format!("{rate:.1} jobs/s"),
