@@ -40,6 +40,53 @@ pub struct RemoteBatch {
     pub jobs: Vec<RemoteJob>,
 }
 
+impl RemoteBatch {
+    /// The batch's labelling progress, as project details reported it.
+    pub fn progress(&self) -> BatchProgress {
+        BatchProgress::from(&self.summary)
+    }
+}
+
+/// Labelling progress of one batch, as project details report it: no request beyond the
+/// details themselves.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BatchProgress {
+    /// The server's word: `Inactive` (no jobs), `Active`, `Complete` (§9 of the API notes).
+    pub status: String,
+    pub total_jobs: u64,
+    pub completed_jobs: u64,
+    pub total_frames: u64,
+    pub completed_frames: u64,
+    /// Annotations produced so far.
+    pub annotations: u64,
+}
+
+impl BatchProgress {
+    /// Whether every job of the batch is labelled (an empty batch is: there is nothing to wait
+    /// for).
+    pub fn is_complete(&self) -> bool {
+        self.completed_jobs >= self.total_jobs
+    }
+
+    /// Jobs not labelled yet.
+    pub fn jobs_left(&self) -> u64 {
+        self.total_jobs.saturating_sub(self.completed_jobs)
+    }
+}
+
+impl From<&BatchSummary> for BatchProgress {
+    fn from(summary: &BatchSummary) -> Self {
+        BatchProgress {
+            status: summary.status.clone(),
+            total_jobs: summary.total_jobs,
+            completed_jobs: summary.completed_jobs,
+            total_frames: summary.total_frames,
+            completed_frames: summary.completed_frames,
+            annotations: summary.annotations,
+        }
+    }
+}
+
 /// One job of a batch listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteJob {

@@ -1,4 +1,4 @@
-//! What `plan`, `apply` and `show` share: the connection flags, the values the CLI reads from
+//! What the commands that talk to the server share: the connection flags, the values the CLI reads from
 //! its environment for the pipeline (`GTFORM_ENDPOINT`, `GTFORM_API_KEY` or the key file, the
 //! working directory), and the pipeline's messages as stderr lines.
 
@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::load_args::LoadArgs;
 use crate::client::{ApiKey, Endpoint, RequestObserver, RequestRecord};
-use crate::ops::{self, ConnectOptions, LoadRequest, Loaded, Planned, Step};
+use crate::ops::{self, ConnectOptions, Connection, LoadRequest, Loaded, Planned, Step};
 use crate::text::counted;
 
 use super::errors::ops_error;
@@ -60,6 +60,24 @@ pub(crate) async fn plan_workspace(
         .map_err(|error| ops_error(error, ui))
 }
 
+/// Connects to the loaded workspace's endpoint (the embedded emulator learns its projects).
+pub(crate) async fn connect_loaded(
+    loaded: &Loaded,
+    args: &ConnectionArgs,
+    ui: &mut Ui,
+) -> Result<Connection, CliError> {
+    let options = connect_options(&loaded.endpoint, args)?;
+    ops::connect_workspace(loaded, &options, &StderrSteps)
+        .await
+        .map_err(|error| ops_error(error, ui))
+}
+
+/// Whether the embedded emulator completes jobs on its own in this run (see
+/// `GTFORM_EMBEDDED_COMPLETE_AFTER`).
+pub(crate) fn embedded_completes_jobs() -> bool {
+    matches!(embedded_complete_after(), Ok(Some(_)))
+}
+
 /// Reads the saved plan at `path`, connects to its endpoint and checks it is not stale.
 pub(crate) async fn recheck_saved(
     path: &Path,
@@ -90,7 +108,25 @@ fn connect_options(endpoint: &Endpoint, args: &ConnectionArgs) -> Result<Connect
         allow_insecure_http: args.allow_insecure_http,
         request_observer,
         display_root: std::env::current_dir().ok(),
+        embedded_complete_after: embedded_complete_after()?,
     })
+}
+
+/// `GTFORM_EMBEDDED_COMPLETE_AFTER`: the embedded emulator completes each job this long after
+/// its creation (simulated annotators); unset, jobs stay unlabelled.
+fn embedded_complete_after() -> Result<Option<std::time::Duration>, CliError> {
+    match std::env::var("GTFORM_EMBEDDED_COMPLETE_AFTER") {
+        Ok(text) if !text.trim().is_empty() => humantime::parse_duration(text.trim())
+            .map(Some)
+            .map_err(|error| {
+                CliError::new(format!(
+                    "GTFORM_EMBEDDED_COMPLETE_AFTER `{}` is not a duration: {error}",
+                    text.trim()
+                ))
+                .hint("for example 30s, 2m or 1h")
+            }),
+        _ => Ok(None),
+    }
 }
 
 /// `--api-key-file`, else `GTFORM_API_KEY`.

@@ -66,13 +66,17 @@ pub(crate) fn ops_error(error: ops::Error, ui: &mut Ui) -> CliError {
                 state_dir.display()
             ))
         }
+        ops::Error::OutputBusy { .. } => CliError::new(error.to_string())
+            .hint("wait for it to finish, or choose another --out directory"),
         ops::Error::EmbeddedBusy { .. } => {
             CliError::new(error.to_string()).hint("wait for it to finish, or stop it")
         }
         ops::Error::PlanFile(file_error) => plan_file_error(&file_error),
         ops::Error::Stale { .. } => CliError::new(error.to_string())
             .hint("make a new plan with `gtform plan --out FILE` and review it"),
-        ops::Error::EmbeddedStateDir { .. } => CliError::new(error.to_string()),
+        ops::Error::EmbeddedStateDir { .. } | ops::Error::Output { .. } => {
+            CliError::new(error.to_string())
+        }
     }
 }
 

@@ -16,8 +16,10 @@ mod output;
 mod plan;
 mod policy;
 mod progress;
+mod results;
 mod schema;
 mod show;
+mod status;
 mod ui;
 mod validate;
 
@@ -27,7 +29,8 @@ use clap::{Parser, Subcommand};
 
 pub use ui::Ui;
 
-/// Declarative GT Studio batches and jobs: validate, plan, apply.
+/// Declarative GT Studio batches and jobs: validate, plan, apply; follow the labelling, download
+/// the results.
 #[derive(Debug, Parser)]
 #[command(name = "gtform", version, about, propagate_version = true)]
 pub struct Cli {
@@ -55,6 +58,10 @@ pub enum Command {
     Apply(apply::ApplyArgs),
     /// Render a saved plan
     Show(show::ShowArgs),
+    /// Labelling progress of the workspace's batches; --wait polls until they are complete
+    Status(status::StatusArgs),
+    /// Download the result files (and masks) of completed jobs into a directory, resumably
+    Results(results::ResultsArgs),
     /// Print the JSON Schema of the configuration
     Schema(schema::SchemaArgs),
     /// Run the local GT Studio emulator
@@ -139,6 +146,8 @@ async fn run(command: Command, ui: &mut Ui) -> Result<ExitCode, CliError> {
         Command::Plan(args) => plan::run(args, ui).await,
         Command::Apply(args) => apply::run(args, ui).await,
         Command::Show(args) => show::run(args, ui).await,
+        Command::Status(args) => status::run(args, ui).await,
+        Command::Results(args) => results::run(args, ui).await,
         Command::Schema(args) => schema::run(args, ui),
         Command::Emulator(args) => emulator::run(args, ui).await,
         Command::Policy(args) => policy::run(args, ui),

@@ -5,6 +5,10 @@
 //! jitter; creates are sent once and their retries are decided by `apply`, which knows how to
 //! recognise a create that already happened.
 //!
+//! The attachments endpoint answers with a redirect to a signed storage URL. The client never
+//! follows it: [`Client::attachment_location`] returns the location, and the file is fetched
+//! with a [`StorageClient`], which has no key at all, so the key cannot reach the storage host.
+//!
 //! The API key travels only in the `x-api-key` header, marked sensitive. It is never part of an
 //! error, a log record or `Debug` output; a server that echoes it back has it replaced by
 //! `[redacted]` in any excerpt we keep.
@@ -12,6 +16,7 @@
 mod endpoint;
 mod error;
 mod retry;
+mod storage;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -30,6 +35,7 @@ use crate::api::{
 pub use endpoint::{EMBEDDED_DB_FILE, Endpoint, EndpointLabel};
 pub use error::{ClientError, FailureKind};
 pub use retry::RetryPolicy;
+pub use storage::{Download, StorageClient, StorageError, StorageFailure, StorageOptions};
 
 /// Responses larger than this are refused rather than buffered.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
@@ -178,6 +184,117 @@ impl Client {
         &self.base_url
     }
 
+    /// The same client (same connection pool and key) with another retry policy for reads;
+    /// `RetryPolicy::none()` for a caller that retries on its own (polls, the results
+    /// downloader, whose limiter must see every attempt).
+    pub fn with_read_retry(&self, read_retry: RetryPolicy) -> Client {
+        Client {
+            read_retry,
+            ..self.clone()
+        }
+    }
+
+    /// `GET /v1/attachments?url=…`: the signed storage URL the server redirects to, without
+    /// following the redirect (following it would send the key to the storage host). Retried on
+    /// transient failures like every read.
+    pub async fn attachment_location(&self, url: &str) -> Result<String, ClientError> {
+        let mut attempt = 1;
+        loop {
+            match self.attachment_attempt(url, attempt).await {
+                Ok(location) => return Ok(location),
+                Err(error) if error.is_transient() && attempt < self.read_retry.max_attempts => {
+                    tokio::time::sleep(self.read_retry.delay(attempt, error.retry_after())).await;
+                    attempt += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    async fn attachment_attempt(&self, url: &str, attempt: u32) -> Result<String, ClientError> {
+        let started = Instant::now();
+        let path = api::paths::ATTACHMENTS;
+        let request_name = format!("GET {path}");
+        let outcome = self.attachment_exchange(path, url, &request_name).await;
+        if let Some(observer) = &self.observer {
+            let (status, code, error) = match &outcome {
+                Ok(_) => (Some(302), None, None),
+                Err(error) => (
+                    error.status(),
+                    error.code().map(str::to_owned),
+                    Some(self.api_key.redact(&error.to_string())),
+                ),
+            };
+            observer.on_request(&RequestRecord {
+                method: "GET",
+                path: format!("{path}?url={}", self.api_key.redact(url)),
+                status,
+                code,
+                duration: started.elapsed(),
+                attempt,
+                error,
+            });
+        }
+        outcome
+    }
+
+    async fn attachment_exchange(
+        &self,
+        path: &str,
+        url: &str,
+        request_name: &str,
+    ) -> Result<String, ClientError> {
+        let request_url = format!("{}{}", self.base_url, path);
+        let response = self
+            .http
+            .get(&request_url)
+            .query(&[("url", url)])
+            .send()
+            .await
+            .map_err(|error| self.transport_error(request_name, &error))?;
+        let status = response.status();
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|value| value.to_str().ok())
+                .ok_or_else(|| ClientError::Decode {
+                    request: request_name.to_owned(),
+                    status: status.as_u16(),
+                    reason: "a redirect without a usable `Location`".into(),
+                    body_excerpt: String::new(),
+                })?;
+            // A relative location is relative to the API: resolve it the way a browser would.
+            let base = Url::parse(&request_url).map_err(|error| ClientError::Setup {
+                reason: error.to_string(),
+            })?;
+            let resolved = base.join(location).map_err(|error| ClientError::Decode {
+                request: request_name.to_owned(),
+                status: status.as_u16(),
+                reason: format!("the redirect's `Location` is not a URL: {error}"),
+                body_excerpt: String::new(),
+            })?;
+            return match resolved.scheme() {
+                "http" | "https" => Ok(resolved.into()),
+                other => Err(ClientError::Decode {
+                    request: request_name.to_owned(),
+                    status: status.as_u16(),
+                    reason: format!("the redirect goes to an unsupported scheme `{other}`"),
+                    body_excerpt: String::new(),
+                }),
+            };
+        }
+        let retry_after = parse_retry_after(response.headers());
+        let bytes = self.read_body(response, request_name).await?;
+        self.decode::<serde::de::IgnoredAny>(request_name, status, retry_after, &bytes)?;
+        Err(ClientError::Decode {
+            request: request_name.to_owned(),
+            status: status.as_u16(),
+            reason: "expected a redirect to the attachment's signed URL".into(),
+            body_excerpt: self.excerpt(&bytes),
+        })
+    }
+
     /// `GET /v1/projects/{id}/details`, retried on transient failures.
     pub async fn project_details(&self, project_id: &str) -> Result<ProjectDetails, ClientError> {
         let path = api::paths::project_details(project_id);
@@ -308,12 +425,23 @@ impl Client {
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body);
         }
-        let mut response = builder
+        let response = builder
             .send()
             .await
             .map_err(|error| self.transport_error(request_name, &error))?;
         let status = response.status();
         let retry_after = parse_retry_after(response.headers());
+        let bytes = self.read_body(response, request_name).await?;
+        self.decode(request_name, status, retry_after, &bytes)
+            .map(|value| (value, status.as_u16()))
+    }
+
+    /// The whole body, refused beyond `MAX_RESPONSE_BYTES`.
+    async fn read_body(
+        &self,
+        mut response: reqwest::Response,
+        request_name: &str,
+    ) -> Result<Vec<u8>, ClientError> {
         let mut bytes = Vec::new();
         loop {
             match response.chunk().await {
@@ -326,12 +454,10 @@ impl Client {
                     }
                     bytes.extend_from_slice(&chunk);
                 }
-                Ok(None) => break,
+                Ok(None) => return Ok(bytes),
                 Err(error) => return Err(self.transport_error(request_name, &error)),
             }
         }
-        self.decode(request_name, status, retry_after, &bytes)
-            .map(|value| (value, status.as_u16()))
     }
 
     fn decode<T: DeserializeOwned>(

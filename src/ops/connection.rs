@@ -33,6 +33,10 @@ pub struct ConnectOptions {
     pub request_observer: Option<Arc<dyn RequestObserver>>,
     /// Paths below this directory (the caller's working directory) are shown relative to it.
     pub display_root: Option<PathBuf>,
+    /// The embedded emulator completes each job this long after its creation (simulated
+    /// annotators, for trying `status --wait` and `results`); `None`: jobs stay unlabelled.
+    /// Ignored for a server.
+    pub embedded_complete_after: Option<Duration>,
 }
 
 impl ConnectOptions {
@@ -90,7 +94,8 @@ pub async fn connect(
                 source,
             })?;
             let db = state_dir.join(EMBEDDED_DB_FILE);
-            let handle = start_embedded(&db, seed, observer).await?;
+            let handle =
+                start_embedded(&db, seed, options.embedded_complete_after, observer).await?;
             let client_options =
                 ClientOptions::new(handle.base_url(), ApiKey::new(EMBEDDED_API_KEY));
             (client_options, Some(handle))
@@ -114,6 +119,7 @@ pub async fn connect(
 async fn start_embedded(
     db: &Path,
     seed: &[emulator::SeedProject],
+    complete_after: Option<Duration>,
     observer: &dyn Observer,
 ) -> Result<emulator::EmulatorHandle, Error> {
     let state_dir = db.parent().unwrap_or(Path::new(".")).to_path_buf();
@@ -133,6 +139,7 @@ async fn start_embedded(
                 }],
                 projects: Vec::new(),
             },
+            complete_after,
             ..emulator::EmulatorOptions::default()
         };
         match emulator::start(options).await {

@@ -59,4 +59,13 @@ pub enum Error {
     PlanFile(#[from] PlanFileError),
     #[error("the saved plan `{}` is stale: {source}", path.display())]
     Stale { path: PathBuf, source: StalePlan },
+    /// Another run is writing results to the same directory.
+    #[error("another gtform process is writing results to `{}`", dir.display())]
+    OutputBusy { dir: PathBuf },
+    /// Writing downloaded results (the output directory, the index) failed.
+    #[error("cannot write `{}`: {source}", path.display())]
+    Output {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }

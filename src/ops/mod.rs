@@ -12,6 +12,11 @@
 //!    does the same for a saved plan, refusing it when it is stale.
 //! 5. [`apply()`]: a plan's creates.
 //!
+//! After apply, two commands follow the work: [`status()`] and [`wait`] read the labelling
+//! progress of the selected batches (project details only), and [`results()`] downloads what
+//! the annotators produced. Both work from a [`Loaded`] workspace and a [`Connection`]
+//! ([`connect_workspace`]).
+//!
 //! Nothing here reads the environment or prints. What a caller finds in its environment (an
 //! endpoint override, the API key, its working directory for display) comes in as arguments;
 //! what the steps have to tell while they work goes to an [`Observer`]; failures are [`Error`]s,
@@ -20,6 +25,8 @@
 mod connection;
 mod endpoint;
 mod error;
+pub mod results;
+pub mod status;
 
 use std::path::{Path, PathBuf};
 
@@ -35,6 +42,8 @@ use crate::state::{self, FetchOptions, RemoteState};
 pub use connection::{ConnectOptions, Connection, EMBEDDED_LOCK_WAIT, connect, embedded_projects};
 pub use endpoint::{DEFAULT_ENDPOINT, EMBEDDED_STATE_DIR, embedded_state_dir, resolve_endpoint};
 pub use error::Error;
+pub use results::{ResultsOptions, ResultsReport, results};
+pub use status::{StatusOptions, StatusReport, WaitOptions, WaitOutcome, status, wait};
 
 /// Something a step has to tell while it works, for the caller to show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,6 +161,20 @@ impl Planned {
     }
 }
 
+/// Connects to the loaded workspace's endpoint; the embedded emulator learns the selected
+/// projects first.
+pub async fn connect_workspace(
+    loaded: &Loaded,
+    options: &ConnectOptions,
+    observer: &dyn Observer,
+) -> Result<Connection, Error> {
+    let seed = match loaded.endpoint {
+        Endpoint::Embedded { .. } => embedded_projects(&loaded.workspace, &loaded.selection),
+        Endpoint::Url { .. } => Vec::new(),
+    };
+    connect(&loaded.endpoint, &seed, options, observer).await
+}
+
 /// Connects to the loaded workspace's endpoint, reads the selected projects and plans. The
 /// workspace itself is dropped once planned: apply needs the plan only.
 pub async fn plan(
@@ -159,11 +182,7 @@ pub async fn plan(
     options: &ConnectOptions,
     observer: &dyn Observer,
 ) -> Result<Planned, Error> {
-    let seed = match loaded.endpoint {
-        Endpoint::Embedded { .. } => embedded_projects(&loaded.workspace, &loaded.selection),
-        Endpoint::Url { .. } => Vec::new(),
-    };
-    let connection = connect(&loaded.endpoint, &seed, options, observer).await?;
+    let connection = connect_workspace(&loaded, options, observer).await?;
     let remote = read(&connection, &loaded.selection.project_ids(), observer).await?;
     let plan = planner::build(&loaded.workspace, &remote, &loaded.selection);
     Ok(Planned {

@@ -4,7 +4,8 @@
 //! `resource_changes` lists every configured batch (`["create"]` or `["no-op"]`) and every job to
 //! create (`["create"]`, with the request body as `after`). Jobs already on the server are
 //! counted per batch (`unchanged_jobs`) rather than listed, so that a no-op plan over a million
-//! jobs stays small. Conflicts, drift and unmanaged objects have their own arrays. Addresses
+//! jobs stays small; each existing batch carries its labelling progress (`progress`, from the
+//! project details the plan read anyway). Conflicts, drift and unmanaged objects have their own arrays. Addresses
 //! quote every name as a JSON string: `project["street"].batch["week-48"].job["cam-0001"]`.
 //!
 //! The document is [`PlanDocument`] and the types below it. Below the top level, the fields of
@@ -18,6 +19,7 @@ use super::{BatchPlan, JobConflict, JobCreate, Plan, ProjectPlan, Summary};
 use crate::api::CreateJobRequest;
 use crate::client::EndpointLabel;
 use crate::diagnostic::Location;
+use crate::state::BatchProgress;
 
 /// Version of this document's shape. Bumped on incompatible changes.
 pub const FORMAT_VERSION: &str = "1.0";
@@ -50,10 +52,38 @@ pub struct BatchChange<'a> {
     pub address: String,
     pub change: Change<BatchIdentity<'a>, BatchAttributes<'a>>,
     pub name: &'a str,
+    /// Labelling progress on the server; `null` for a batch to create. Added in 1.0 without a
+    /// version bump: a new field changes the meaning of none.
+    pub progress: Option<Progress<'a>>,
     pub project: &'a str,
     pub project_id: &'a str,
     pub r#type: &'static str,
     pub unchanged_jobs: u64,
+}
+
+/// A batch's labelling progress, as project details report it.
+#[derive(Debug, Serialize)]
+pub struct Progress<'a> {
+    pub annotations: u64,
+    pub completed_frames: u64,
+    pub completed_jobs: u64,
+    /// The server's word: `Inactive`, `Active` or `Complete`.
+    pub status: &'a str,
+    pub total_frames: u64,
+    pub total_jobs: u64,
+}
+
+impl<'a> From<&'a BatchProgress> for Progress<'a> {
+    fn from(progress: &'a BatchProgress) -> Self {
+        Progress {
+            annotations: progress.annotations,
+            completed_frames: progress.completed_frames,
+            completed_jobs: progress.completed_jobs,
+            status: &progress.status,
+            total_frames: progress.total_frames,
+            total_jobs: progress.total_jobs,
+        }
+    }
 }
 
 /// A job to create.
@@ -278,6 +308,7 @@ impl<'a> PlanDocument<'a> {
                     }),
                 },
                 name: &batch.name,
+                progress: batch.progress.as_ref().map(Progress::from),
                 project: &project.key,
                 project_id: &project.id,
                 r#type: BATCH_TYPE,
@@ -401,6 +432,14 @@ mod tests {
                     description: None,
                     location: location(5),
                     remote_id: Some("b1".into()),
+                    progress: Some(BatchProgress {
+                        status: "Active".into(),
+                        total_jobs: 4,
+                        completed_jobs: 1,
+                        total_frames: 8,
+                        completed_frames: 2,
+                        annotations: 3,
+                    }),
                     drift: Some(DescriptionDrift {
                         configured: "a".into(),
                         remote: "b".into(),
@@ -434,7 +473,7 @@ mod tests {
         );
         assert_eq!(
             serde_json::to_string(&document.resource_changes).unwrap(),
-            r#"[{"address":"project[\"street\"].batch[\"week-48\"]","change":{"actions":["no-op"],"after":{"description":null,"name":"week-48"},"before":{"id":"b1","name":"week-48"}},"name":"week-48","project":"street","project_id":"p1","type":"gtstudio_batch","unchanged_jobs":4}]"#
+            r#"[{"address":"project[\"street\"].batch[\"week-48\"]","change":{"actions":["no-op"],"after":{"description":null,"name":"week-48"},"before":{"id":"b1","name":"week-48"}},"name":"week-48","progress":{"annotations":3,"completed_frames":2,"completed_jobs":1,"status":"Active","total_frames":8,"total_jobs":4},"project":"street","project_id":"p1","type":"gtstudio_batch","unchanged_jobs":4}]"#
         );
         let text = document.to_json();
         assert!(

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use crate::api::CreateJobRequest;
 use crate::config::{Batch, Project, Workspace};
 use crate::diagnostic::{Diagnostic, Location};
-use crate::state::{RemoteProject, RemoteState};
+use crate::state::{BatchProgress, RemoteProject, RemoteState};
 
 pub use scope::{Scope, ScopeError, SelectedProject, Selection, Target};
 
@@ -68,6 +68,11 @@ pub struct BatchPlan {
     pub location: Location,
     /// The batch id on the server, if it exists; `None` means the batch will be created.
     pub remote_id: Option<String>,
+    /// Labelling progress of the batch on the server, from the project details already read
+    /// (`None` when the batch will be created). Informational: apply ignores it, and it is not
+    /// part of the state fingerprint. Absent from plans saved before it existed.
+    #[serde(default)]
+    pub progress: Option<BatchProgress>,
     pub drift: Option<DescriptionDrift>,
     /// Jobs to create, in workspace order.
     pub creates: Vec<JobCreate>,
@@ -444,6 +449,7 @@ fn plan_batch(
         description: batch.description.clone(),
         location: batch.location.clone(),
         remote_id: remote_batch.map(|remote_batch| remote_batch.summary.id.clone()),
+        progress: remote_batch.map(crate::state::RemoteBatch::progress),
         drift,
         creates,
         unchanged_jobs,

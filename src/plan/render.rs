@@ -8,7 +8,8 @@ use owo_colors::OwoColorize;
 
 use super::{BatchPlan, Plan, ProjectPlan, Summary};
 use crate::client::EndpointLabel;
-use crate::text::{counted, group_thousands};
+use crate::state::BatchProgress;
+use crate::text::{counted, group_thousands, plural};
 
 /// How much to show.
 #[derive(Debug, Clone, Copy, Default)]
@@ -50,7 +51,7 @@ impl Painter {
 
 /// `text` safe to print: control characters (a server's name could carry terminal escapes)
 /// are shown escaped.
-fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn shown(text: &str) -> std::borrow::Cow<'_, str> {
     if text.chars().any(char::is_control) {
         std::borrow::Cow::Owned(text.chars().flat_map(char::escape_default).collect())
     } else {
@@ -63,19 +64,8 @@ pub fn human(plan: &Plan, endpoint: &EndpointLabel, options: RenderOptions) -> S
     let painter = Painter {
         color: options.color,
     };
-    let mut out = String::new();
-    match &endpoint.embedded_state {
-        Some(state) => {
-            let _ = writeln!(
-                out,
-                "Endpoint: embedded GT Studio emulator at {} (state in {state})",
-                endpoint.url
-            );
-        }
-        None => {
-            let _ = writeln!(out, "Endpoint: {}", endpoint.url);
-        }
-    }
+    let mut out = endpoint_line(endpoint);
+    out.push('\n');
     for project in &plan.projects {
         out.push('\n');
         render_project(&mut out, project, &painter, options);
@@ -84,6 +74,17 @@ pub fn human(plan: &Plan, endpoint: &EndpointLabel, options: RenderOptions) -> S
     out.push_str(&summary_line(&plan.summary()));
     out.push('\n');
     out
+}
+
+/// `Endpoint: …`: which server a plan (or a status) was read from.
+pub fn endpoint_line(endpoint: &EndpointLabel) -> String {
+    match &endpoint.embedded_state {
+        Some(state) => format!(
+            "Endpoint: embedded GT Studio emulator at {} (state in {state})",
+            endpoint.url
+        ),
+        None => format!("Endpoint: {}", endpoint.url),
+    }
 }
 
 /// `Plan: N to create, C conflicts, D drifted, U unmanaged.` or `No changes.`
@@ -182,6 +183,25 @@ fn render_project(
     }
 }
 
+/// `Active, 120/400 jobs labelled`: a batch's status and progress on the server.
+pub fn progress_text(progress: &BatchProgress) -> String {
+    let counts = if progress.total_jobs == 0 {
+        "no jobs".to_owned()
+    } else {
+        format!(
+            "{}/{} {} labelled",
+            group_thousands(progress.completed_jobs),
+            group_thousands(progress.total_jobs),
+            plural(progress.total_jobs, "job", "jobs")
+        )
+    };
+    if progress.status.is_empty() {
+        counts
+    } else {
+        format!("{}, {counts}", shown(&progress.status))
+    }
+}
+
 fn render_batch(out: &mut String, batch: &BatchPlan, painter: &Painter, options: RenderOptions) {
     let n_creates = batch.creates.len() as u64;
     if batch.creates_batch() {
@@ -192,9 +212,14 @@ fn render_batch(out: &mut String, batch: &BatchPlan, painter: &Painter, options:
             shown(&batch.name)
         );
     } else {
+        let progress = batch
+            .progress
+            .as_ref()
+            .map(|progress| format!(": {}", progress_text(progress)))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "  {} batch {} exists ({})",
+            "  {} batch {} exists ({}){progress}",
             painter.paint(Tone::Keep, "="),
             shown(&batch.name),
             shown(batch.remote_id.as_deref().unwrap_or_default())
@@ -283,6 +308,33 @@ mod tests {
     fn control_characters_from_the_server_are_escaped() {
         assert_eq!(shown("week-48"), "week-48");
         assert_eq!(shown("evil\u{1b}[2Jname"), "evil\\u{1b}[2Jname");
+    }
+
+    #[test]
+    fn progress_reads_as_status_and_labelled_jobs() {
+        let progress = BatchProgress {
+            status: "Active".into(),
+            total_jobs: 1_400,
+            completed_jobs: 120,
+            total_frames: 1_400,
+            completed_frames: 120,
+            annotations: 800,
+        };
+        assert_eq!(progress_text(&progress), "Active, 120/1,400 jobs labelled");
+        let one = BatchProgress {
+            total_jobs: 1,
+            completed_jobs: 1,
+            status: "Complete".into(),
+            ..progress.clone()
+        };
+        assert_eq!(progress_text(&one), "Complete, 1/1 job labelled");
+        let empty = BatchProgress {
+            status: String::new(),
+            total_jobs: 0,
+            completed_jobs: 0,
+            ..progress
+        };
+        assert_eq!(progress_text(&empty), "no jobs");
     }
 
     #[test]

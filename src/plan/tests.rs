@@ -173,6 +173,39 @@ fn partly_applied_workspace_creates_only_what_is_missing() {
 }
 
 #[test]
+fn existing_batches_carry_their_progress_from_project_details() {
+    let workspace = workspace(
+        None,
+        vec![
+            batch("week-48", None, &["a", "b", "c"]),
+            batch("week-49", None, &["d"]),
+        ],
+    );
+    let mut labelled = remote_batch("b1", "week-48", "", false, &["a", "b"]);
+    labelled.summary.completed_jobs = 1;
+    labelled.summary.completed_frames = 1;
+    labelled.summary.annotations = 7;
+    let remote = remote("X", vec![labelled]);
+    let plan = build(&workspace, &remote, &everything(&workspace));
+    let progress = plan.projects[0].batches[0].progress.as_ref().unwrap();
+    assert_eq!(
+        (
+            progress.status.as_str(),
+            progress.completed_jobs,
+            progress.total_jobs,
+            progress.annotations
+        ),
+        ("Active", 1, 2, 7)
+    );
+    assert!(!progress.is_complete());
+    assert_eq!(progress.jobs_left(), 1);
+    assert_eq!(
+        plan.projects[0].batches[1].progress, None,
+        "a batch to create has no progress"
+    );
+}
+
+#[test]
 fn applied_workspace_has_no_changes() {
     let workspace = workspace(Some("X"), vec![batch("week-48", Some("d"), &["a", "b"])]);
     let remote = remote(
@@ -375,6 +408,12 @@ fn fingerprint_follows_what_the_plan_depends_on_only() {
         ],
     );
     busy.projects.get_mut(PROJECT_ID).unwrap().batches[1].jobs[0].status = "completed".into();
+    busy.projects.get_mut(PROJECT_ID).unwrap().batches[1]
+        .summary
+        .completed_jobs = 1;
+    busy.projects.get_mut(PROJECT_ID).unwrap().batches[1]
+        .summary
+        .status = "Complete".into();
     assert_eq!(plan.state_fingerprint(&busy), fingerprint);
 
     // A job the plan creates appeared; the batch's description changed; the project was renamed.

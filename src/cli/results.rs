@@ -1,0 +1,297 @@
+//! `gtform results`: download the result files (and masks) of the workspace's completed jobs
+//! into a directory, resumably, with a progress bar on a terminal and a line every few seconds
+//! otherwise.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio_util::sync::CancellationToken;
+
+use crate::ops::results::{DEFAULT_PARALLELISM, ResultsEvent, ResultsObserver};
+use crate::ops::{self, ResultsOptions, ResultsReport};
+use crate::plan::render::shown;
+use crate::text::{counted, group_thousands};
+
+use super::load_args::LoadArgs;
+use super::connection::{self, ConnectionArgs};
+use super::errors::ops_error;
+use super::{CliError, Ui, exit};
+
+/// Time between plain progress lines when stderr is not a terminal.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(2);
+/// Failures listed one by one; the rest are counted.
+const FAILURES_LISTED: usize = 20;
+
+#[derive(Debug, clap::Args)]
+pub struct ResultsArgs {
+    /// Workspace: a YAML file or a directory of them
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+    /// Directory to write to (created if missing): DIR/<project>/<batch>/<reference_id>.json and
+    /// DIR/index.jsonl
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Limit the download to PROJECT or PROJECT/BATCH (can be repeated)
+    #[arg(long, value_name = "PROJECT[/BATCH]")]
+    pub target: Vec<String>,
+    /// Also download the masks and PCD label files each result references (segmentation)
+    #[arg(long)]
+    pub masks: bool,
+    /// Jobs downloaded at once; the adaptive limiter may use fewer API requests in flight
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_PARALLELISM,
+          value_parser = parse_parallelism)]
+    pub parallelism: usize,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+fn parse_parallelism(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=1024).contains(&n) => Ok(n),
+        _ => Err("expected a number from 1 to 1024".to_owned()),
+    }
+}
+
+pub(crate) async fn run(args: ResultsArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
+    let loaded = connection::load(&args.path, &args.target, &args.load, ui)?;
+    let connection = connection::connect_loaded(&loaded, &args.connection, ui).await?;
+    let cancel = CancellationToken::new();
+    watch_interrupts(cancel.clone());
+    let progress = Progress::new(ui.stderr_is_tty && !args.connection.verbose);
+    let ticker = progress.start_ticker();
+    let options = ResultsOptions {
+        masks: args.masks,
+        parallelism: args.parallelism,
+        ..ResultsOptions::new(&args.out)
+    };
+    let report = ops::results(&connection, &loaded, &options, progress.as_ref(), &cancel).await;
+    ticker.abort();
+    progress.finish();
+    let report = report.map_err(|error| ops_error(error, ui))?;
+    summary(&report, ui);
+    if report.is_complete() {
+        return Ok(exit::code(exit::SUCCESS));
+    }
+    let mut problems = Vec::new();
+    if !report.failures.is_empty() {
+        problems.push(format!(
+            "{} could not be downloaded",
+            counted(report.failures.len() as u64, "job", "jobs")
+        ));
+    }
+    if report.cancelled {
+        problems.push("the download was interrupted".to_owned());
+    }
+    Err(CliError::new(problems.join(", "))
+        .hint("files written so far are kept; run `gtform results` again to download the rest"))
+}
+
+/// What the run did, on stderr: a summary line, notes, the first failures.
+fn summary(report: &ResultsReport, ui: &mut Ui) {
+    let seconds = report.elapsed.as_secs_f64().max(0.001);
+    let masks = if report.masks_downloaded > 0 {
+        format!(
+            " with {}",
+            counted(report.masks_downloaded, "mask", "masks")
+        )
+    } else {
+        String::new()
+    };
+    ui.status(&format!(
+        "\nResults: {} downloaded{masks} ({}) in {seconds:.2}s ({:.0} jobs/s); {} already on disk; {} not labelled yet.",
+        counted(report.downloaded, "job", "jobs"),
+        bytes(report.bytes_written),
+        report.downloaded as f64 / seconds,
+        group_thousands(report.already_on_disk),
+        group_thousands(report.not_completed),
+    ));
+    ui.status(&format!(
+        "Index: {} ({} API requests, {} downloads{}).",
+        report.index.display(),
+        group_thousands(report.api_requests),
+        group_thousands(report.storage_requests),
+        if report.urls_refreshed > 0 {
+            format!(
+                ", {} expired and asked for again",
+                counted(report.urls_refreshed, "signed URL", "signed URLs")
+            )
+        } else {
+            String::new()
+        }
+    ));
+    for (project, batch) in &report.missing_batches {
+        ui.status(&format!(
+            "note: batch {}/{} is not on the server: nothing to download",
+            shown(project),
+            shown(batch)
+        ));
+    }
+    for failure in report.failures.iter().take(FAILURES_LISTED) {
+        ui.status(&format!(
+            "  failed: {}/{}/{}: {}",
+            shown(&failure.project),
+            shown(&failure.batch),
+            shown(&failure.reference_id),
+            failure.error
+        ));
+    }
+    if report.failures.len() > FAILURES_LISTED {
+        ui.status(&format!(
+            "  … and {} more failures",
+            group_thousands((report.failures.len() - FAILURES_LISTED) as u64)
+        ));
+    }
+}
+
+/// `48.2 MiB`.
+fn bytes(count: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if count < 1024 {
+        return format!("{count} B");
+    }
+    let mut value = count as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// The download's progress: a bar of jobs done out of the completed jobs listed so far, or a
+/// line every `PROGRESS_INTERVAL`.
+struct Progress {
+    bar: Option<ProgressBar>,
+    listed: AtomicU64,
+    done: AtomicU64,
+    failed: AtomicU64,
+    started: Instant,
+}
+
+impl Progress {
+    fn new(bar: bool) -> Arc<Progress> {
+        let bar = bar.then(|| {
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            let style = ProgressStyle::with_template(
+                "{spinner} [{bar:40}] {human_pos}/{human_len} jobs  {per_sec}  ETA {eta}  {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            bar.set_style(style);
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Arc::new(Progress {
+            bar,
+            listed: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            started: Instant::now(),
+        })
+    }
+
+    fn start_ticker(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let progress = self.clone();
+        tokio::spawn(async move {
+            if progress.bar.is_some() {
+                return;
+            }
+            let mut interval = tokio::time::interval(PROGRESS_INTERVAL);
+            interval.tick().await;
+            loop {
+                interval.tick().await;
+                progress.print_line();
+            }
+        })
+    }
+
+    fn print_line(&self) {
+        let listed = self.listed.load(Ordering::Relaxed);
+        let done = self.done.load(Ordering::Relaxed);
+        let seconds = self.started.elapsed().as_secs_f64().max(0.001);
+        Ui::log_line(&format!(
+            "results: {}/{} jobs, {:.0} jobs/s, {} failed",
+            group_thousands(done),
+            group_thousands(listed),
+            done as f64 / seconds,
+            group_thousands(self.failed.load(Ordering::Relaxed))
+        ));
+    }
+
+    fn finish(&self) {
+        match &self.bar {
+            Some(bar) => bar.finish_and_clear(),
+            None => {
+                if self.listed.load(Ordering::Relaxed) > 0 {
+                    self.print_line();
+                }
+            }
+        }
+    }
+
+    fn step(&self) {
+        self.done.fetch_add(1, Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+    }
+}
+
+impl ResultsObserver for Progress {
+    fn on_event(&self, event: &ResultsEvent<'_>) {
+        match event {
+            ResultsEvent::Listed { completed, .. } => {
+                self.listed.fetch_add(*completed, Ordering::Relaxed);
+                if let Some(bar) = &self.bar {
+                    bar.inc_length(*completed);
+                }
+            }
+            ResultsEvent::AlreadyOnDisk { .. } | ResultsEvent::Downloaded { .. } => self.step(),
+            ResultsEvent::Failed { .. } => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                self.step();
+                if let Some(bar) = &self.bar {
+                    bar.set_message(format!("{} failed", self.failed.load(Ordering::Relaxed)));
+                }
+            }
+        }
+    }
+}
+
+/// First Ctrl-C: start no new job, finish those under way and write the index. Second: exit.
+fn watch_interrupts(cancel: CancellationToken) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        Ui::log_line(
+            "\nInterrupted: finishing the files under way, then writing the index. Press Ctrl-C again to stop at once.",
+        );
+        cancel.cancel();
+        if tokio::signal::ctrl_c().await.is_ok() {
+            Ui::log_line(
+                "Stopped at once; run `gtform results` again: what is complete on disk is kept.",
+            );
+            std::process::exit(i32::from(exit::ERROR));
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_counts_read_in_binary_units() {
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(1023), "1023 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(48 * 1024 * 1024 + 200 * 1024), "48.2 MiB");
+    }
+}
