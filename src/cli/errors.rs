@@ -73,6 +73,16 @@ pub(crate) fn ops_error(error: ops::Error, ui: &mut Ui) -> CliError {
         ops::Error::Stale { .. } => CliError::new(error.to_string())
             .hint("make a new plan with `gtform plan --out FILE` and review it"),
         ops::Error::EmbeddedStateDir { .. } => CliError::new(error.to_string()),
+        ops::Error::Listing { ref source, .. } => {
+            let cli_error = CliError::new(crate::escape::escape(&error.to_string()).into_owned());
+            let cli_error = match source.hint() {
+                Some(hint) => cli_error.hint(hint),
+                None => cli_error,
+            };
+            cli_error.hint("nothing was sent to GT Studio")
+        }
+        ops::Error::Storage(source) => super::aws::storage_error(&source),
+        ops::Error::Unlisted { .. } => CliError::new(error.to_string()),
     }
 }
 

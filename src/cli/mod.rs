@@ -8,6 +8,7 @@
 
 mod apply;
 mod apply_summary;
+mod aws;
 mod connection;
 mod emulator;
 mod errors;

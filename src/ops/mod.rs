@@ -5,6 +5,9 @@
 //!
 //! 1. [`load`]: the workspace (every problem, located, before any request), the scope resolved
 //!    against it once ([`Selection`]), and the endpoint resolved ([`resolve_endpoint`]).
+//!    [`list()`]: for a workspace with bucket listings ([`Workspace::listing_count`]), the
+//!    selected batches' objects listed and their jobs added, before anything is sent to the
+//!    server ([`plan`](fn@plan) refuses a workspace whose selected listings are not expanded).
 //! 2. [`connect`]: a client for the server, or the embedded emulator started and seeded with the
 //!    selected projects.
 //! 3. [`read`]: the remote state of the selected projects.
@@ -20,6 +23,7 @@
 mod connection;
 mod endpoint;
 mod error;
+mod listing;
 
 use std::path::{Path, PathBuf};
 
@@ -35,6 +39,7 @@ use crate::state::{self, FetchOptions, RemoteState};
 pub use connection::{ConnectOptions, Connection, EMBEDDED_LOCK_WAIT, connect, embedded_projects};
 pub use endpoint::{DEFAULT_ENDPOINT, EMBEDDED_STATE_DIR, embedded_state_dir, resolve_endpoint};
 pub use error::Error;
+pub use listing::list;
 
 /// Something a step has to tell while it works, for the caller to show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +48,13 @@ pub enum Step<'a> {
     WaitingForEmbedded { db: &'a Path },
     /// Reading `projects` projects from `url`.
     Reading { projects: usize, url: &'a str },
+    /// Listing the objects under `prefix` (an `s3://` URL): `objects` so far, told when it
+    /// starts, every thousand objects, and once `done`.
+    Listing {
+        prefix: &'a str,
+        objects: u64,
+        done: bool,
+    },
 }
 
 /// Receives the steps' messages.
@@ -90,6 +102,14 @@ pub struct Loaded {
     pub workspace: Workspace,
     pub selection: Selection,
     pub endpoint: Endpoint,
+}
+
+impl Loaded {
+    /// Whether a selected batch takes jobs from a bucket listing not expanded yet: [`list()`]
+    /// comes before [`plan`](fn@plan).
+    pub fn needs_listing(&self) -> bool {
+        unlisted(self).is_some()
+    }
 }
 
 /// Loads the workspace, resolves the scope against it and resolves the endpoint. No network.
@@ -159,6 +179,9 @@ pub async fn plan(
     options: &ConnectOptions,
     observer: &dyn Observer,
 ) -> Result<Planned, Error> {
+    if let Some((project, batch)) = unlisted(&loaded) {
+        return Err(Error::Unlisted { project, batch });
+    }
     let seed = match loaded.endpoint {
         Endpoint::Embedded { .. } => embedded_projects(&loaded.workspace, &loaded.selection),
         Endpoint::Url { .. } => Vec::new(),
@@ -172,6 +195,23 @@ pub async fn plan(
         connection,
         remote,
         plan,
+    })
+}
+
+/// The first selected batch with a listing not expanded yet.
+fn unlisted(loaded: &Loaded) -> Option<(String, String)> {
+    loaded.selection.projects().iter().find_map(|selected| {
+        let project = loaded.workspace.projects.get(&selected.key)?;
+        selected
+            .batches
+            .iter()
+            .find(|batch| {
+                project
+                    .batches
+                    .get(*batch)
+                    .is_some_and(|batch| !batch.listings.is_empty())
+            })
+            .map(|batch| (selected.key.clone(), batch.clone()))
     })
 }
 
