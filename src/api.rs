@@ -62,7 +62,8 @@ pub mod attachments {
     /// Keys whose string values are attachment URLs.
     pub const KEYS: [&str; 4] = ["image_url", "src", "data_url", "url"];
 
-    /// Every attachment URL in `data`, in document order, repeats included. A value under one of
+    /// Every attachment URL in `data`, depth first (an object's keys in the order serde_json
+    /// keeps them: sorted), repeats included. A value under one of
     /// the [`KEYS`] that is not a string (a list, an object) is searched further, like any other.
     pub fn urls(data: &Value) -> Vec<&str> {
         let mut found = Vec::new();
@@ -341,7 +342,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn attachments_are_the_strings_under_url_keys_at_any_depth_in_order() {
+    fn attachments_are_the_strings_under_url_keys_at_any_depth() {
         let data = serde_json::json!({
             "image_url": "http://a/1.jpg",
             "reference_data": { "raster": { "images": [{ "image_url": "http://a/2.jpg", "label": "x" }] } },
@@ -354,10 +355,10 @@ mod tests {
             attachments::urls(&data),
             [
                 "http://a/1.jpg",
-                "http://a/2.jpg",
-                "s3://b/k.jpg",
-                "gs://g/p.pcd",
                 "http://a/mask.png",
+                "http://a/2.jpg",
+                "gs://g/p.pcd",
+                "s3://b/k.jpg",
             ]
         );
     }

@@ -164,6 +164,29 @@ impl ops::Observer for StderrSteps {
                     Ui::log_line(&line);
                 }
             }
+            Step::CheckingAttachments {
+                done,
+                total,
+                finished,
+            } => {
+                let line = format!(
+                    "Checking {}… {}",
+                    counted(*total as u64, "attachment", "attachments"),
+                    crate::text::group_thousands(*done as u64)
+                );
+                if self.terminal {
+                    if *finished {
+                        Ui::progress_line("", false);
+                    } else {
+                        Ui::progress_line(&line, false);
+                    }
+                } else if *done == 0 {
+                    Ui::log_line(&format!(
+                        "Checking {}…",
+                        counted(*total as u64, "attachment", "attachments")
+                    ));
+                }
+            }
             Step::WaitingForEmbedded { db } => Ui::log_line(&format!(
                 "Waiting for another gtform process using `{}`…",
                 db.display()

@@ -16,6 +16,7 @@ mod load_args;
 mod output;
 mod plan;
 mod policy;
+mod preflight;
 mod progress;
 mod schema;
 mod show;

@@ -22,13 +22,13 @@ use std::sync::Arc;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-use super::{Job, Listing};
 use super::boundary::{Boundary, FileKind, Refusal, encoding_problem, not_text};
 use super::decode::DiagnosticSink;
 use super::job::{self, JobDefaults};
 use super::manifest::{QuoteTracker, parse_json_row};
 use super::node::{Node, Span, Value};
 use super::template::{self, Columns, CsvHeader, Instantiator, Part, Row, TemplateProblem};
+use super::{Job, Listing};
 use crate::attachments::ObjectUrl;
 use crate::diagnostic::{Diagnostic, Location};
 use crate::storage::{Glob, ObjectInfo};
@@ -367,10 +367,7 @@ impl<'a> ObjectFields<'a> {
             stem,
             extension,
             size: object.size,
-            last_modified: object
-                .last_modified
-                .format(&Rfc3339)
-                .unwrap_or_default(),
+            last_modified: object.last_modified.format(&Rfc3339).unwrap_or_default(),
         }
     }
 }

@@ -215,9 +215,7 @@ impl Workspace {
         }
         // Last first, so that each listing's position still counts only the jobs before it.
         for (listing, jobs) in listings.iter().zip(jobs).rev() {
-            target
-                .jobs
-                .splice(listing.position..listing.position, jobs);
+            target.jobs.splice(listing.position..listing.position, jobs);
         }
         workspace::check_reference_ids(&project.key, &project.batches, &mut diagnostics);
         diagnostics

@@ -1043,7 +1043,9 @@ mod tests {
     fn listing_templates_read_the_object_and_nothing_else() {
         let object = serde_json::json!({ "key": "a/b.jpg", "stem": "b", "size": 12 });
         assert_eq!(
-            render_object("{{ object.key }}", object.clone()).unwrap().value,
+            render_object("{{ object.key }}", object.clone())
+                .unwrap()
+                .value,
             Value::Str("a/b.jpg".into())
         );
         assert_eq!(

@@ -106,7 +106,7 @@ async fn list_one(
         failed = object.is_err();
         if !failed {
             listed += 1;
-            if listed % PROGRESS_EVERY == 0 {
+            if listed.is_multiple_of(PROGRESS_EVERY) {
                 report(listed, false);
             }
         }

@@ -13,13 +13,15 @@
 //! 3. [`read`]: the remote state of the selected projects.
 //! 4. [`plan`](fn@plan): steps 2–4 for a loaded workspace, giving a [`Planned`]; [`recheck`]
 //!    does the same for a saved plan, refusing it when it is stale.
-//! 5. [`apply()`]: a plan's creates.
+//! 5. [`apply()`]: a plan's creates. Before it, optionally, [`check_attachments`]: can GT Studio
+//!    read every file the plan's new jobs name ([`attachment_targets`] says which).
 //!
 //! Nothing here reads the environment or prints. What a caller finds in its environment (an
 //! endpoint override, the API key, its working directory for display) comes in as arguments;
 //! what the steps have to tell while they work goes to an [`Observer`]; failures are [`Error`]s,
 //! which name no flag or variable of any front end.
 
+mod attachments;
 mod connection;
 mod endpoint;
 mod error;
@@ -36,6 +38,7 @@ use crate::plan::saved::{self, SavedPlan};
 use crate::plan::{self as planner, Plan, Scope, Selection};
 use crate::state::{self, FetchOptions, RemoteState};
 
+pub use attachments::{attachment_targets, check_attachments};
 pub use connection::{ConnectOptions, Connection, EMBEDDED_LOCK_WAIT, connect, embedded_projects};
 pub use endpoint::{DEFAULT_ENDPOINT, EMBEDDED_STATE_DIR, embedded_state_dir, resolve_endpoint};
 pub use error::Error;
@@ -54,6 +57,13 @@ pub enum Step<'a> {
         prefix: &'a str,
         objects: u64,
         done: bool,
+    },
+    /// Checking attachments: `done` of `total` checked; told when it starts, every hundred, and
+    /// once `finished`.
+    CheckingAttachments {
+        done: usize,
+        total: usize,
+        finished: bool,
     },
 }
 

@@ -545,8 +545,10 @@ fn decode_generator(
             if let Some((_, match_span)) = &glob {
                 sink.push(
                     *match_span,
-                    Diagnostic::error("`match` filters a bucket listing; a manifest has no keys to match")
-                        .hint("use `match` with `list: s3://bucket/prefix/`"),
+                    Diagnostic::error(
+                        "`match` filters a bucket listing; a manifest has no keys to match",
+                    )
+                    .hint("use `match` with `list: s3://bucket/prefix/`"),
                 );
                 ok = false;
             }
@@ -580,10 +582,11 @@ fn decode_generator(
 fn listing_prefix(text: &str) -> Result<ObjectUrl, Diagnostic> {
     match ObjectUrl::parse_prefix(text) {
         Ok(prefix) if prefix.scheme == Scheme::S3 => Ok(prefix),
-        Ok(_) => Err(Diagnostic::error(format!(
-            "`{text}`: gtform lists s3:// buckets only"
-        ))
-        .hint("list the objects into a `csv:` or `jsonl:` manifest and generate the jobs from it")),
+        Ok(_) => Err(
+            Diagnostic::error(format!("`{text}`: gtform lists s3:// buckets only")).hint(
+                "list the objects into a `csv:` or `jsonl:` manifest and generate the jobs from it",
+            ),
+        ),
         Err(UrlError::NotObjectUrl(_)) => Err(Diagnostic::error(format!(
             "`list` needs an `s3://bucket/prefix/` URL, found `{text}`"
         ))
