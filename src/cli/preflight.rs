@@ -178,9 +178,11 @@ fn summary(report: &Report, args: &PreflightArgs) -> String {
 fn diagnostic_of(problem: &Problem) -> Diagnostic {
     let url = crate::escape::escape(&problem.url);
     let others = if problem.jobs > 1 {
+        let more = problem.jobs as u64 - 1;
         format!(
-            " (used by {} more)",
-            counted(problem.jobs as u64 - 1, "job", "jobs")
+            " (and {} more {})",
+            group_thousands(more),
+            crate::text::plural(more, "job", "jobs")
         )
     } else {
         String::new()
@@ -207,6 +209,9 @@ fn hint_of(reason: &Reason) -> Option<String> {
         } => Some(
             "the server refuses to serve it; GT Studio would be refused too, unless it has a grant you lack".into(),
         ),
+        Reason::Storage(StorageError::NotFound { .. }) => {
+            Some("there is no object with this key in the bucket".into())
+        }
         Reason::Storage(error) => error.hint(),
         Reason::Expired { .. } | Reason::ExpiresTooSoon { .. } => {
             Some("sign the URL again with a later expiry".into())
