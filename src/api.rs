@@ -1,8 +1,9 @@
 //! Wire types of the GT Studio API: the JSON bodies that cross HTTP.
 //!
 //! This is the only module the client (`client`) and the emulator (`emulator`) share. It holds
-//! plain serde types and the error codes of the published error table, nothing else, so that a
-//! bug in the planner or the client cannot hide behind an emulator that shares it. Field names and
+//! plain serde types, the error codes of the published error table and where a job's `data`
+//! holds its attachments ([`attachments`]), nothing else, so that a bug in the planner or the
+//! client cannot hide behind an emulator that shares it. Field names and
 //! shapes follow `gtstudio-api.md` §4–§5 exactly. Every response type tolerates unknown fields and
 //! missing optional fields, because the server adds fields over time.
 
@@ -36,6 +37,8 @@ pub mod codes {
     pub const INTERNAL_FS_0008: &str = "FS_0008";
     /// Internal error: retry later.
     pub const API_ERROR: &str = "api_error";
+    /// An attachment of the job could not be accessed or copied.
+    pub const ATTACHMENT_UNREADABLE: &str = "FS_0007";
     /// A batch with this name already exists in the project.
     pub const BATCH_EXISTS: &str = "BATCH_CREATION";
     /// The page token is not one the server handed out.
@@ -46,6 +49,41 @@ pub mod codes {
     /// Whether a code means "internal error, retry later".
     pub fn is_transient(code: &str) -> bool {
         matches!(code, INTERNAL_FS_0000 | INTERNAL_FS_0008 | API_ERROR)
+    }
+}
+
+/// Where a job's `data` names the files GT Studio fetches: the string values under the keys
+/// `image_url` (images, reference images), `src` (video frames), `data_url` (point-cloud and
+/// sensor files) and `url` (pre-label masks, image objects), at any depth. What the service
+/// reads when it validates a create (`FS_0007`), and so what the attachment preflight checks.
+pub mod attachments {
+    use serde_json::Value;
+
+    /// Keys whose string values are attachment URLs.
+    pub const KEYS: [&str; 4] = ["image_url", "src", "data_url", "url"];
+
+    /// Every attachment URL in `data`, depth first (an object's keys in the order serde_json
+    /// keeps them: sorted), repeats included. A value under one of
+    /// the [`KEYS`] that is not a string (a list, an object) is searched further, like any other.
+    pub fn urls(data: &Value) -> Vec<&str> {
+        let mut found = Vec::new();
+        // An explicit stack, children pushed in reverse: payloads can nest deeply.
+        let mut pending: Vec<(Option<&str>, &Value)> = vec![(None, data)];
+        while let Some((key, value)) = pending.pop() {
+            match value {
+                Value::String(text) if key.is_some_and(|key| KEYS.contains(&key)) => {
+                    found.push(text.as_str());
+                }
+                Value::Object(map) => pending.extend(
+                    map.iter()
+                        .rev()
+                        .map(|(key, value)| (Some(key.as_str()), value)),
+                ),
+                Value::Array(items) => pending.extend(items.iter().rev().map(|item| (None, item))),
+                _ => {}
+            }
+        }
+        found
     }
 }
 
@@ -302,6 +340,28 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attachments_are_the_strings_under_url_keys_at_any_depth() {
+        let data = serde_json::json!({
+            "image_url": "http://a/1.jpg",
+            "reference_data": { "raster": { "images": [{ "image_url": "http://a/2.jpg", "label": "x" }] } },
+            "video_data": { "frames": [{ "frame_id": "f", "src": "s3://b/k.jpg" }] },
+            "sensor_data": { "sensors": [{ "sensor_id": "l", "data_url": "gs://g/p.pcd" }] },
+            "maker_response": { "raster": { "data": { "url": "http://a/mask.png" } } },
+            "other": { "name": "http://not/an/attachment", "url": 3, "src": ["http://a/in-a-list"] },
+        });
+        assert_eq!(
+            attachments::urls(&data),
+            [
+                "http://a/1.jpg",
+                "http://a/mask.png",
+                "http://a/2.jpg",
+                "gs://g/p.pcd",
+                "s3://b/k.jpg",
+            ]
+        );
+    }
 
     #[test]
     fn documented_project_details_sample_parses() {

@@ -10,6 +10,7 @@
 //! * `attachments`: the `s3://` / `gs://` objects a workspace's jobs use, located.
 //! * `policy`: S3 bucket and KMS policies (and ACLs) that let GT Studio read them; policy checks.
 //! * `storage`: listing and HEAD of cloud objects (the only module that knows object_store).
+//! * `preflight`: can every attachment of the jobs a plan creates be read (`plan --check-attachments`).
 //! * `hex`: lower-case hexadecimal text of digests.
 //! * `api`: wire types shared by the client and the emulator, and nothing else.
 //! * `client`: the HTTP client of the GT Studio API (auth, retries, typed errors).
@@ -33,6 +34,7 @@ pub mod hex;
 pub mod ops;
 pub mod plan;
 pub mod policy;
+pub mod preflight;
 pub mod schema;
 pub mod state;
 pub mod storage;

@@ -97,6 +97,7 @@ impl BatchTarget<'_> {
                 .clone(),
             error: failed.message,
             kind: failed.kind,
+            code: failed.code,
         }
     }
 }
@@ -107,6 +108,8 @@ struct Failed {
     message: String,
     /// What the server's answer meant; `None` when apply gave up on the item itself.
     kind: Option<FailureKind>,
+    /// The server's error code, if it sent one.
+    code: Option<String>,
 }
 
 impl Failed {
@@ -115,6 +118,7 @@ impl Failed {
         Failed {
             message: describe(error),
             kind: Some(error.kind()),
+            code: error.code().map(str::to_owned),
         }
     }
 
@@ -123,6 +127,7 @@ impl Failed {
         Failed {
             message: message.into(),
             kind: None,
+            code: None,
         }
     }
 
@@ -268,6 +273,7 @@ impl Applier<'_> {
                     describe(&error)
                 ),
                 kind: Some(error.kind()),
+                code: error.code().map(str::to_owned),
             })?;
         details
             .batches
@@ -460,6 +466,7 @@ impl Applier<'_> {
                                 "the job already existed (FS_0001) and could not be confirmed: {error}"
                             ),
                             kind: Some(error.source.kind()),
+                            code: error.source.code().map(str::to_owned),
                         },
                     ));
                 }

@@ -28,6 +28,9 @@ pub struct ApplyFailure {
     /// item itself (it was stopped, or the job turned out to sit in another batch).
     #[serde(skip)]
     pub kind: Option<FailureKind>,
+    /// The server's error code, when it sent one (`FS_0007`: an attachment it cannot read).
+    #[serde(skip)]
+    pub code: Option<String>,
 }
 
 /// What apply did.
@@ -112,6 +115,7 @@ mod tests {
                 location: Location::new(Arc::from(Path::new("gtform.yaml")), 12, 27),
                 error: "rejected".into(),
                 kind: Some(FailureKind::Rejected),
+                code: Some("FS_0003".into()),
             }],
             stopped_early: Some("auth-failure".into()),
             create_requests: 3,

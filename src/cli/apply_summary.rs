@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use crate::api::codes;
 use crate::apply::{ApplyCompletion, ApplyReport};
 use crate::text::{counted, group_thousands};
 
@@ -49,8 +50,20 @@ pub(crate) fn finish(report: &ApplyReport, json: bool, ui: &mut Ui) -> Result<Ex
     if let Some(reason) = &report.stopped_early {
         problems.push(format!("apply stopped early: {reason}"));
     }
-    Err(CliError::new(problems.join(", "))
-        .hint("everything created so far is kept; run `gtform apply` again to finish the rest"))
+    let error = CliError::new(problems.join(", "))
+        .hint("everything created so far is kept; run `gtform apply` again to finish the rest");
+    let unreadable = report
+        .failures
+        .iter()
+        .filter(|failure| failure.code.as_deref() == Some(codes::ATTACHMENT_UNREADABLE))
+        .count();
+    if unreadable == 0 {
+        return Err(error);
+    }
+    Err(error.hint(format!(
+        "{} failed because GT Studio could not read an attachment (FS_0007): running apply again fails them again until the files exist and GT Studio may read them; `gtform plan --check-attachments` checks every attachment before any job is created, `gtform policy s3` prints the grant a private bucket needs",
+        counted(unreadable as u64, "job", "jobs")
+    )))
 }
 
 /// `Apply complete: …` on stderr, then the first failures, located.

@@ -1,6 +1,7 @@
 //! What the commands that talk to the server share: the connection flags, the values the CLI reads from
 //! its environment for the pipeline (`GTFORM_ENDPOINT`, `GTFORM_API_KEY` or the key file, the
-//! working directory), and the pipeline's messages as stderr lines.
+//! working directory, and the AWS environment when a bucket must be listed), and the pipeline's
+//! messages as stderr lines.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -45,7 +46,7 @@ pub(crate) fn load(
     .map_err(|error| ops_error(error, ui))
 }
 
-/// Loads, connects, reads and plans the workspace at `path`.
+/// Loads, lists (bucket listings), connects, reads and plans the workspace at `path`.
 pub(crate) async fn plan_workspace(
     path: &Path,
     targets: &[String],
@@ -53,9 +54,16 @@ pub(crate) async fn plan_workspace(
     load_args: &LoadArgs,
     ui: &mut Ui,
 ) -> Result<Planned, CliError> {
-    let loaded = load(path, targets, load_args, ui)?;
+    let mut loaded = load(path, targets, load_args, ui)?;
+    let steps = StderrSteps::new(ui);
+    if loaded.needs_listing() {
+        let storage = super::aws::storage()?;
+        ops::list(&mut loaded, &storage, &steps)
+            .await
+            .map_err(|error| ops_error(error, ui))?;
+    }
     let options = connect_options(&loaded.endpoint, args)?;
-    ops::plan(loaded, &options, &StderrSteps)
+    ops::plan(loaded, &options, &steps)
         .await
         .map_err(|error| ops_error(error, ui))
 }
@@ -67,7 +75,7 @@ pub(crate) async fn connect_loaded(
     ui: &mut Ui,
 ) -> Result<Connection, CliError> {
     let options = connect_options(&loaded.endpoint, args)?;
-    ops::connect_workspace(loaded, &options, &StderrSteps)
+    ops::connect_workspace(loaded, &options, &StderrSteps::new(ui))
         .await
         .map_err(|error| ops_error(error, ui))
 }
@@ -86,7 +94,7 @@ pub(crate) async fn recheck_saved(
 ) -> Result<Planned, CliError> {
     let file = ops::open_saved(path).map_err(|error| ops_error(error, ui))?;
     let options = connect_options(&file.saved.endpoint, args)?;
-    ops::recheck(file, &options, &StderrSteps)
+    ops::recheck(file, &options, &StderrSteps::new(ui))
         .await
         .map_err(|error| ops_error(error, ui))
 }
@@ -152,12 +160,69 @@ fn read_api_key(args: &ConnectionArgs) -> Result<ApiKey, CliError> {
     }
 }
 
-/// The pipeline's messages, each a line on stderr.
-struct StderrSteps;
+/// The pipeline's messages, each a line on stderr; a listing's progress rewrites its line on a
+/// terminal and is one line when done otherwise.
+pub(crate) struct StderrSteps {
+    terminal: bool,
+}
+
+impl StderrSteps {
+    pub(crate) fn new(ui: &Ui) -> Self {
+        StderrSteps {
+            terminal: ui.stderr_is_tty,
+        }
+    }
+}
 
 impl ops::Observer for StderrSteps {
     fn on_step(&self, step: &Step<'_>) {
         match step {
+            Step::Listing {
+                prefix,
+                objects,
+                done,
+            } => {
+                let prefix = crate::escape::escape(prefix);
+                let line = if *done {
+                    format!(
+                        "Listed {} under {prefix}.",
+                        counted(*objects, "object", "objects")
+                    )
+                } else {
+                    format!(
+                        "Listing {prefix}… {}",
+                        counted(*objects, "object", "objects")
+                    )
+                };
+                if self.terminal {
+                    Ui::progress_line(&line, *done);
+                } else if *done {
+                    Ui::log_line(&line);
+                }
+            }
+            Step::CheckingAttachments {
+                done,
+                total,
+                finished,
+            } => {
+                let line = format!(
+                    "Checking {}… {}",
+                    counted(*total as u64, "attachment", "attachments"),
+                    crate::text::group_thousands(*done as u64)
+                );
+                if self.terminal {
+                    if *finished {
+                        Ui::progress_line("", false);
+                    } else {
+                        Ui::progress_line(&line, false);
+                    }
+                } else if *done == 0 {
+                    Ui::log_line(&format!(
+                        "Checking {}…",
+                        counted(*total as u64, "attachment", "attachments")
+                    ));
+                }
+            }
             Step::WaitingForEmbedded { db } => Ui::log_line(&format!(
                 "Waiting for another gtform process using `{}`…",
                 db.display()

@@ -77,6 +77,16 @@ pub(crate) fn ops_error(error: ops::Error, ui: &mut Ui) -> CliError {
         ops::Error::EmbeddedStateDir { .. } | ops::Error::Output { .. } => {
             CliError::new(error.to_string())
         }
+        ops::Error::Listing { ref source, .. } => {
+            let cli_error = CliError::new(crate::escape::escape(&error.to_string()).into_owned());
+            let cli_error = match source.hint() {
+                Some(hint) => cli_error.hint(hint),
+                None => cli_error,
+            };
+            cli_error.hint("nothing was sent to GT Studio")
+        }
+        ops::Error::Storage(source) => super::aws::storage_error(&source),
+        ops::Error::Unlisted { .. } => CliError::new(error.to_string()),
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod apply;
 mod apply_summary;
+mod aws;
 mod connection;
 mod emulator;
 mod errors;
@@ -15,6 +16,7 @@ mod load_args;
 mod output;
 mod plan;
 mod policy;
+mod preflight;
 mod progress;
 mod results;
 mod schema;

@@ -7,6 +7,7 @@ use super::connection::{self, ConnectionArgs};
 use super::errors::ops_error;
 use super::load_args::LoadArgs;
 use super::output;
+use super::preflight::{self, PreflightArgs};
 use super::{CliError, Ui, exit};
 
 #[derive(Debug, clap::Args)]
@@ -27,6 +28,8 @@ pub struct PlanArgs {
     #[arg(long, value_name = "PROJECT[/BATCH]")]
     pub target: Vec<String>,
     #[command(flatten)]
+    pub preflight: PreflightArgs,
+    #[command(flatten)]
     pub connection: ConnectionArgs,
     #[command(flatten)]
     pub load: LoadArgs,
@@ -44,6 +47,7 @@ pub(crate) async fn run(args: PlanArgs, ui: &mut Ui) -> Result<ExitCode, CliErro
         output::plan_text(ui, &planned.plan, endpoint, args.connection.verbose);
     }
     output::fail_on_conflicts(&planned.plan, ui)?;
+    preflight::run(&args.preflight, &planned.plan, args.connection.verbose, ui).await?;
     if let Some(out) = &args.out {
         planned
             .save(out, &fingerprint)

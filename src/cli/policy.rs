@@ -1,8 +1,10 @@
 //! `gtform policy s3 …`: the bucket and KMS key policies (or object ACLs) that let GT Studio read
 //! the workspace's S3 objects, and `policy s3 check`: does an existing bucket policy grant them?
 //!
-//! Both read the workspace only (no network): the objects are the `s3://` URLs in the jobs'
-//! payloads (`attachments`), the documents come from `policy`.
+//! Both read the workspace only (no network), loaded through the pipeline's `ops::load`: the
+//! objects are the `s3://` URLs in the jobs' payloads (`attachments`), and a bucket listing's
+//! (`jobs_from: - list:`) whole prefix, whose objects are not listed here; the documents come
+//! from `policy`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -13,8 +15,7 @@ use clap::{Subcommand, ValueEnum};
 
 use super::{CliError, Ui, exit};
 use crate::attachments::{self, Scheme};
-use crate::config;
-use crate::diagnostic;
+use crate::ops::{self, LoadRequest};
 use crate::policy::{
     self, BucketPrefix, CheckReport, Grant, KmsKeyArn, Limits, Policy, PolicySet, Verdict,
 };
@@ -124,9 +125,16 @@ fn run_generate(args: S3Args, ui: &mut Ui) -> Result<ExitCode, CliError> {
         return Ok(exit::code(exit::SUCCESS));
     }
     let path = args.path.unwrap_or_else(|| PathBuf::from("."));
-    let objects = workspace_s3_objects(&path, ui)?;
+    let WorkspaceObjects { objects, listings } = workspace_s3_objects(&path, ui)?;
     let object_count: usize = objects.values().map(BTreeSet::len).sum();
     if args.acl {
+        if !listings.is_empty() {
+            return Err(CliError::new(format!(
+                "the objects of {} are not known before they are listed, so no per-object ACL can be written for them",
+                counted(listings.len() as u64, "bucket listing", "bucket listings")
+            ))
+            .hint("grant the listed prefixes with a bucket policy: `gtform policy s3` without --acl"));
+        }
         let by_bucket: BTreeMap<String, Vec<String>> = objects
             .into_iter()
             .map(|(bucket, keys)| (bucket, keys.into_iter().collect()))
@@ -142,12 +150,13 @@ fn run_generate(args: S3Args, ui: &mut Ui) -> Result<ExitCode, CliError> {
         max_resources: args.max_prefixes,
         ..Limits::default()
     };
-    let grants = policy::grants_for_objects(&objects, limits);
+    let grants = policy::with_prefixes(policy::grants_for_objects(&objects, limits), &listings);
     let scope_count: usize = grants.iter().map(|grant| grant.scopes.len()).sum();
     let summary = match grant {
         Grant::LeastPrivilege => format!(
-            "GT Studio read access to {} in {}: {}.",
+            "GT Studio read access to {}{} in {}: {}.",
             counted(object_count as u64, "object", "objects"),
+            listed_suffix(&listings),
             counted(grants.len() as u64, "bucket", "buckets"),
             counted(scope_count as u64, "resource", "resources"),
         ),
@@ -197,24 +206,39 @@ fn parse_all<T>(
     }
 }
 
-/// Loads the workspace and returns its S3 objects per bucket; warns about malformed object URLs
-/// and gs:// objects; fails when there is no S3 object.
-fn workspace_s3_objects(
-    path: &Path,
-    ui: &mut Ui,
-) -> Result<BTreeMap<String, BTreeSet<String>>, CliError> {
-    let workspace = match config::load(path) {
-        Ok(workspace) => workspace,
-        Err(diagnostics) => {
-            ui.err(&diagnostic::render(&diagnostics, ui.color));
-            let errors = diagnostics.error_count();
-            return Err(CliError::new(format!(
-                "could not validate `{}` ({})",
-                path.display(),
-                crate::text::counted(errors as u64, "error", "errors")
-            )));
-        }
-    };
+/// ` and the objects under 2 listed prefixes`, or nothing.
+fn listed_suffix(listings: &[BucketPrefix]) -> String {
+    if listings.is_empty() {
+        return String::new();
+    }
+    format!(
+        " and the objects under {}",
+        counted(listings.len() as u64, "listed prefix", "listed prefixes")
+    )
+}
+
+/// The S3 objects of a workspace's jobs, per bucket, and the prefixes its bucket listings read.
+struct WorkspaceObjects {
+    objects: BTreeMap<String, BTreeSet<String>>,
+    listings: Vec<BucketPrefix>,
+}
+
+/// Loads the workspace and returns its S3 objects per bucket and its listed prefixes; warns
+/// about malformed object URLs and gs:// objects; fails when there is no S3 object.
+fn workspace_s3_objects(path: &Path, ui: &mut Ui) -> Result<WorkspaceObjects, CliError> {
+    let workspace = ops::load(&LoadRequest::new(path))
+        .map_err(|error| super::errors::ops_error(error, ui))?
+        .workspace;
+    let listings: Vec<BucketPrefix> = workspace
+        .projects
+        .values()
+        .flat_map(|project| project.batches.values())
+        .flat_map(|batch| &batch.listings)
+        .map(|listing| BucketPrefix {
+            bucket: listing.prefix.bucket.clone(),
+            prefix: listing.prefix.key.clone(),
+        })
+        .collect();
     let found = attachments::workspace_attachments(&workspace);
     for problem in &found.problems {
         ui.status(&format!(
@@ -232,14 +256,14 @@ fn workspace_s3_objects(
         ));
     }
     let objects = policy::s3_objects(&found);
-    if objects.is_empty() {
+    if objects.is_empty() && listings.is_empty() {
         return Err(CliError::new(format!(
             "the jobs in `{}` use no s3:// objects",
             path.display()
         ))
         .hint("name the buckets to grant with `--bucket BUCKET[/PREFIX]`"));
     }
-    Ok(objects)
+    Ok(WorkspaceObjects { objects, listings })
 }
 
 fn run_check(args: CheckArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
@@ -266,7 +290,22 @@ fn run_check(args: CheckArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
         }
     })?;
     let buckets: BTreeSet<String> = buckets.into_iter().collect();
-    let objects = workspace_s3_objects(&args.path, ui)?;
+    let WorkspaceObjects { objects, listings } = workspace_s3_objects(&args.path, ui)?;
+    if !listings.is_empty() {
+        let shown: Vec<String> = listings
+            .iter()
+            .map(|listing| format!("`s3://{}/{}`", listing.bucket, printable(&listing.prefix)))
+            .collect();
+        ui.status(&format!(
+            "warning: not checked: the objects under {} (bucket listings are listed by `gtform plan`, not here)",
+            shown.join(", ")
+        ));
+        if objects.is_empty() {
+            return Err(CliError::new(
+                "the jobs name no s3:// object apart from their bucket listings: nothing to check",
+            ));
+        }
+    }
     let report = policy::check::check(&policy, &objects, (!buckets.is_empty()).then_some(&buckets));
     if report.prefixes.is_empty() {
         let used: Vec<String> = objects.keys().map(|bucket| format!("`{bucket}`")).collect();

@@ -64,6 +64,14 @@ impl Ui {
         let _ = writeln!(stderr, "{text}");
     }
 
+    /// A progress line on a terminal's stderr, rewritten in place; `done` ends it.
+    pub fn progress_line(text: &str, done: bool) {
+        let mut stderr = std::io::stderr().lock();
+        let end = if done { "\n" } else { "" };
+        let _ = write!(stderr, "\r\x1b[2K{text}{end}");
+        let _ = stderr.flush();
+    }
+
     /// Prints `error: …` and its hints to stderr.
     pub fn error(&mut self, error: &CliError) {
         let mut text = format!("error: {}\n", error.message);

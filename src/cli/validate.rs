@@ -36,10 +36,20 @@ pub(super) fn run(args: ValidateArgs, ui: &mut Ui) -> Result<ExitCode, CliError>
     }
 }
 
-/// `Valid: 1 project, 2 batches, 1,003 jobs.`
+/// `Valid: 1 project, 2 batches, 1,003 jobs.` (and `, plus 1 bucket listing (listed by plan)`:
+/// validate never touches the network).
 pub(super) fn summary(workspace: &config::Workspace) -> String {
+    let listings = workspace.listing_count() as u64;
+    let listed = if listings > 0 {
+        format!(
+            ", plus the jobs of {} (listed by plan)",
+            counted(listings, "bucket listing", "bucket listings")
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "Valid: {}, {}, {}.",
+        "Valid: {}, {}, {}{listed}.",
         counted(workspace.projects.len() as u64, "project", "projects"),
         counted(workspace.batch_count() as u64, "batch", "batches"),
         counted(workspace.job_count() as u64, "job", "jobs"),

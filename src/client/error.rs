@@ -163,6 +163,11 @@ impl ClientError {
     /// What the user can do about it, in one line. Front ends may say it in their own words
     /// (the CLI names where it reads the key from).
     pub fn hint(&self) -> Option<&'static str> {
+        if self.code() == Some(codes::ATTACHMENT_UNREADABLE) {
+            return Some(
+                "GT Studio could not read a file this job names: check that it exists and that GT Studio may read it (a private bucket needs a grant to GT Studio's AWS account); creating it again will fail the same way until then",
+            );
+        }
         match self.kind() {
             FailureKind::BadKey => Some("check the API key (GT Manage → Settings → API Keys)"),
             FailureKind::NoAccess => Some(
@@ -217,6 +222,14 @@ mod tests {
         assert_eq!(api(429, "rate_limited").kind(), FailureKind::Transient);
         assert_eq!(api(503, "whatever").kind(), FailureKind::Transient);
         assert_eq!(api(401, "x").kind(), FailureKind::BadKey);
+    }
+
+    #[test]
+    fn an_unreadable_attachment_is_rejected_not_retried_and_explained() {
+        let error = api(400, "FS_0007");
+        assert_eq!(error.kind(), FailureKind::Rejected);
+        assert!(!error.is_transient());
+        assert!(error.hint().unwrap().contains("GT Studio could not read"));
     }
 
     #[test]

@@ -10,6 +10,11 @@
 //! * [`Workspace`] → [`Project`] (keyed by local name) → [`Batch`] (keyed by batch name) →
 //!   [`Job`], whose `request` is the exact body of `POST /v1/projects/{id}/jobs`
 //!   (`api::CreateJobRequest`, `batch_id: None`: the planner fills it in).
+//! * A batch's bucket listings (`jobs_from: - list: s3://bucket/prefix/`) are checked (URL,
+//!   `match:` glob, templates) but not listed: loading never touches the network. They wait in
+//!   [`Batch::listings`] until the pipeline lists their objects and hands them to
+//!   [`Listing::expand`]; [`Workspace::add_listed`] puts the jobs in place and checks what only
+//!   the objects could tell (their templates' output, `reference_id`s used twice).
 //!
 //! # Stages
 //!
@@ -39,6 +44,10 @@ use std::path::{Path, PathBuf};
 
 pub use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 pub use boundary::{DEFAULT_MAX_MANIFEST_BYTES, DEFAULT_MAX_YAML_BYTES, LoadOptions};
+pub use generate::ListedJobs;
+
+use crate::attachments::ObjectUrl;
+use crate::storage::{Glob, ObjectInfo};
 
 /// The workspace's `endpoint:` as written: the emulator inside gtform, or a URL. The pipeline
 /// (`ops`) resolves it into a `client::Endpoint`.
@@ -96,8 +105,41 @@ pub struct Batch {
     /// Where the batch key is.
     pub location: Location,
     pub description_location: Option<Location>,
-    /// Inline jobs, then generated ones, in file and row order.
+    /// Inline jobs, then generated ones, in file and row order (a listing's jobs only once it
+    /// is expanded).
     pub jobs: Vec<Job>,
+    /// Bucket listings whose objects are not listed yet, in `jobs_from` order.
+    pub listings: Vec<Listing>,
+}
+
+/// A `jobs_from: - list: s3://bucket/prefix/` entry, checked but not listed yet: one job per
+/// object under `prefix` whose key below it matches `glob`, in key order.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    /// The bucket and key prefix (a plain string prefix, `/`-terminated or not).
+    pub prefix: ObjectUrl,
+    /// `match:`, matched against each key below the prefix.
+    pub glob: Option<Glob>,
+    /// Where the `list:` URL is written: where every job of the listing is located.
+    pub location: Location,
+    /// Where in the batch's jobs the listed ones go: the number of jobs before it.
+    position: usize,
+    file: std::sync::Arc<Path>,
+    source_text: String,
+    template: node::Node,
+    defaults: generate::ListingDefaults,
+}
+
+impl Listing {
+    /// The jobs of `objects` (this listing's, in key order) for `project`, the project the
+    /// listing belongs to. CPU-bound: a million objects take seconds. Stops at the first `Err`.
+    pub fn expand<E>(
+        &self,
+        project: &Project,
+        objects: impl IntoIterator<Item = Result<ObjectInfo, E>>,
+    ) -> Result<ListedJobs, E> {
+        generate::expand_listing(self, &project.key, &project.workflows, objects)
+    }
 }
 
 /// One job to create.
@@ -125,6 +167,58 @@ impl Workspace {
             .flat_map(|project| project.batches.values())
             .map(|batch| batch.jobs.len())
             .sum()
+    }
+
+    /// Number of bucket listings not expanded yet.
+    pub fn listing_count(&self) -> usize {
+        self.projects
+            .values()
+            .flat_map(|project| project.batches.values())
+            .map(|batch| batch.listings.len())
+            .sum()
+    }
+
+    /// Puts the jobs of `project`/`batch`'s listings in place, in the order of
+    /// [`Batch::listings`] (one [`ListedJobs`] each), and forgets the listings. Then checks the
+    /// project's `reference_id`s again. Every problem the objects brought is returned (the
+    /// jobs of objects without problems are added all the same).
+    ///
+    /// # Panics
+    ///
+    /// If the batch does not exist or `listed` does not hold one entry per listing: a caller's
+    /// bug.
+    pub fn add_listed(
+        &mut self,
+        project: &str,
+        batch: &str,
+        listed: Vec<ListedJobs>,
+    ) -> Vec<Diagnostic> {
+        let project = self
+            .projects
+            .get_mut(project)
+            .expect("add_listed is given a project of the workspace");
+        let target = project
+            .batches
+            .get_mut(batch)
+            .expect("add_listed is given a batch of the project");
+        assert_eq!(
+            target.listings.len(),
+            listed.len(),
+            "add_listed is given one result per listing"
+        );
+        let listings = std::mem::take(&mut target.listings);
+        let mut diagnostics = Vec::new();
+        let mut jobs = Vec::with_capacity(listed.len());
+        for listed in listed {
+            diagnostics.extend(listed.diagnostics);
+            jobs.push(listed.jobs);
+        }
+        // Last first, so that each listing's position still counts only the jobs before it.
+        for (listing, jobs) in listings.iter().zip(jobs).rev() {
+            target.jobs.splice(listing.position..listing.position, jobs);
+        }
+        workspace::check_reference_ids(&project.key, &project.batches, &mut diagnostics);
+        diagnostics
     }
 }
 

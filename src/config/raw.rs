@@ -551,12 +551,15 @@ pub struct RawMakerResponse {
     pub video_2d: Option<RawObject>,
 }
 
-/// Jobs generated from a manifest: one per row. Every string below may be a template with
-/// `row` (the row: CSV columns by header name, or the JSONL object) and `row_number` in scope,
-/// and the function `content_hash(…)` (hex SHA-256) to derive stable ids.
+/// Jobs generated from a manifest (one per row) or a bucket listing (one per object). Every
+/// string below may be a template with `row` (the row: CSV columns by header name, or the JSONL
+/// object) and `row_number` in scope, or for a listing `object` (`object.key`, `object.url`,
+/// `object.name`, `object.stem`, `object.extension`, `object.size`, `object.last_modified`), and
+/// the function `content_hash(…)` (hex SHA-256) to derive stable ids.
 #[derive(Debug, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
-#[schemars(extend("oneOf" = [{ "required": ["csv"] }, { "required": ["jsonl"] }]))]
+#[schemars(extend("oneOf" = [{ "required": ["csv"] }, { "required": ["jsonl"] }, { "required": ["list"] }]))]
+#[schemars(extend("dependentRequired" = { "match": ["list"] }))]
 #[schemars(extend("dependentSchemas" = {
     "data": { "not": { "anyOf": [{ "required": ["metadata"] }, { "required": ["maker_response"] }] } }
 }))]
@@ -568,6 +571,15 @@ pub struct RawGenerator {
     /// A JSON Lines manifest (one object per line), relative to this file.
     #[serde(default)]
     pub jsonl: Option<String>,
+    /// Every object under this `s3://bucket/prefix/` (the prefix may be empty), in key order:
+    /// listed by `plan` with the AWS credentials of the environment, never by `validate`.
+    #[serde(default)]
+    #[schemars(extend("pattern" = "^s3://[A-Za-z0-9._-]{3,255}(/.*)?$"))]
+    pub list: Option<String>,
+    /// With `list`: only the objects whose key below the prefix matches this glob (`*` within a
+    /// folder, `**` across folders, `?`, `[a-z]`, `{jpg,png}`), e.g. `**/*.{jpg,png}`.
+    #[serde(default, rename = "match")]
+    pub match_: Option<String>,
     /// Template of the reference_id, e.g. `cam-{{ row.id }}` or `{{ content_hash(row.url) }}`.
     pub reference_id: String,
     #[serde(default)]

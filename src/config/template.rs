@@ -2,13 +2,14 @@
 //! minijinja template, compiled once and rendered per manifest row.
 //!
 //! In scope: `row` (the manifest row: CSV columns by header name, or the JSONL object) and
-//! `row_number` (1-based). A string that is exactly one `{{ expression }}` keeps the expression's
+//! `row_number` (1-based); for a bucket listing (`list:`), `object` instead (its [`OBJECT_FIELDS`]:
+//! `object.key`, `object.url`, …). A string that is exactly one `{{ expression }}` keeps the expression's
 //! native value (a JSONL list stays a list, a number stays a number); any other template renders to
 //! a string. The function (and filter) `content_hash(value, …)` returns the hex SHA-256 of its
 //! arguments' text joined by `\n`, a stable way to derive a `reference_id` from content:
 //! `{{ content_hash(row.url) }}` equals `printf %s "$url" | sha256sum`.
 //!
-//! The common leaf `{{ row.column }}` is read straight from the row, without the template engine:
+//! The common leaf `{{ row.column }}` (or `{{ object.field }}`) is read straight from the row, without the template engine:
 //! that is most of the work of a million-row manifest.
 //!
 //! Budget: each evaluation (one template string, one row) runs with [`TEMPLATE_FUEL`]
@@ -133,9 +134,23 @@ fn sole_expression(text: &str) -> Option<&str> {
     Some(inner.trim())
 }
 
-/// The column of `row.name`, `row["name"]` or `row['name']`.
-fn plain_column(expression: &str) -> Option<&str> {
-    let rest = expression.strip_prefix("row")?;
+/// What templates of a bucket listing read about each object: `object.key` (`week-48/0001.jpg`),
+/// `object.url` (`s3://bucket/week-48/0001.jpg`), `object.name` (`0001.jpg`), `object.stem`
+/// (`0001`), `object.extension` (`jpg`, empty without one), `object.size` (bytes),
+/// `object.last_modified` (RFC 3339, UTC).
+pub(crate) const OBJECT_FIELDS: &[&str] = &[
+    "key",
+    "url",
+    "name",
+    "stem",
+    "extension",
+    "size",
+    "last_modified",
+];
+
+/// The column of `root.name`, `root["name"]` or `root['name']` (`root`: `row` or `object`).
+fn plain_column<'e>(expression: &'e str, root: &str) -> Option<&'e str> {
+    let rest = expression.strip_prefix(root)?;
     if let Some(name) = rest.strip_prefix('.') {
         let mut chars = name.chars();
         let first = chars.next()?;
@@ -210,8 +225,17 @@ pub(crate) enum Part<'env> {
 
 /// What templates may read, known before the first row.
 pub(crate) struct Columns<'a> {
-    /// CSV header names (`None` for JSONL, whose rows are free-form).
+    /// CSV header names (`None` for JSONL, whose rows are free-form, and for listings).
     pub header: Option<&'a HashMap<String, usize>>,
+    /// The rows are listed objects (`object`), not manifest rows (`row`, `row_number`).
+    pub objects: bool,
+}
+
+impl Columns<'_> {
+    /// The name templates read a row by.
+    pub(crate) fn root(&self) -> &'static str {
+        if self.objects { "object" } else { "row" }
+    }
 }
 
 /// Compiles every template string below `node`, checking column names against the CSV header.
@@ -445,14 +469,14 @@ fn compile_string<'env>(
         )
     };
     let (part, variables) = if let Some(expression) = sole_expression(text) {
-        if let Some(name) = plain_column(expression) {
+        if let Some(name) = plain_column(expression, columns.root()) {
             let index = columns.header.and_then(|header| header.get(name).copied());
             let part = Part::Column {
                 name: name.to_string(),
                 index,
                 span,
             };
-            let variables = [format!("row.{name}")].into_iter().collect();
+            let variables = [format!("{}.{name}", columns.root())].into_iter().collect();
             (part, variables)
         } else {
             let compiled = env.compile_expression(expression).map_err(invalid);
@@ -518,7 +542,25 @@ fn check_variable(
         .split_once('.')
         .map_or((variable, None), |(root, rest)| (root, Some(rest)));
     match root {
-        "row" => {
+        "object" if columns.objects => {
+            let field = column.map(|rest| rest.split('.').next().unwrap_or(rest));
+            if let Some(field) = field
+                && !OBJECT_FIELDS.contains(&field)
+            {
+                let hint = match super::decode::closest(field, OBJECT_FIELDS.iter().copied()) {
+                    Some(suggestion) => format!("did you mean `object.{suggestion}`?"),
+                    None => format!(
+                        "a listed object has {}",
+                        super::decode::one_of(OBJECT_FIELDS)
+                    ),
+                };
+                problems.push(
+                    TemplateProblem::new(span, format!("a listed object has no `{field}`"))
+                        .with_hint(hint),
+                );
+            }
+        }
+        "row" if !columns.objects => {
             if let (Some(header), Some(column)) = (columns.header, column)
                 && !header.contains_key(column)
             {
@@ -537,11 +579,19 @@ fn check_variable(
                 );
             }
         }
-        "row_number" => {}
+        "row_number" if !columns.objects => {}
         _ if env.globals().any(|(name, _)| name == root) => {}
         _ => {
-            let hint = match super::decode::closest(root, ["row", "row_number"]) {
+            let known: &[&str] = if columns.objects {
+                &["object"]
+            } else {
+                &["row", "row_number"]
+            };
+            let hint = match super::decode::closest(root, known.iter().copied()) {
                 Some(suggestion) => format!("did you mean `{suggestion}`?"),
+                None if columns.objects => {
+                    "templates of a listing can use `object` (the listed object: `object.key`, `object.url`, …)".to_string()
+                }
                 None => "templates can use `row` (the manifest row) and `row_number`".to_string(),
             };
             problems.push(
@@ -605,9 +655,12 @@ impl Object for CsvRowObject {
     }
 }
 
-/// The template context: `row` and `row_number`, built once per row and only when needed.
+/// The template context: `row` and `row_number` (or `object` for a listing), built once per row
+/// and only when needed.
 #[derive(Debug)]
 struct RowContext {
+    /// `row` or `object`.
+    root: &'static str,
     row: JinjaValue,
     row_number: u64,
 }
@@ -615,25 +668,34 @@ struct RowContext {
 impl Object for RowContext {
     fn get_value(self: &Arc<Self>, key: &JinjaValue) -> Option<JinjaValue> {
         match key.as_str()? {
-            "row" => Some(self.row.clone()),
-            "row_number" => Some(JinjaValue::from(self.row_number)),
+            name if name == self.root => Some(self.row.clone()),
+            "row_number" if self.root == "row" => Some(JinjaValue::from(self.row_number)),
             _ => None,
         }
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Str(&["row", "row_number"])
+        if self.root == "row" {
+            Enumerator::Str(&["row", "row_number"])
+        } else {
+            Enumerator::Str(&["object"])
+        }
     }
 }
 
 /// Renders a compiled template for one row into a node tree (spans are the template's).
 pub(crate) struct Instantiator {
+    /// `row` or `object` ([`Columns::root`]).
+    root: &'static str,
     context: Option<JinjaValue>,
 }
 
 impl Instantiator {
-    pub(super) fn new() -> Self {
-        Instantiator { context: None }
+    pub(super) fn new(columns: &Columns<'_>) -> Self {
+        Instantiator {
+            root: columns.root(),
+            context: None,
+        }
     }
 
     /// Renders `part` for `row`.
@@ -657,7 +719,11 @@ impl Instantiator {
                     }),
                     Row::Json(value) => value.clone(),
                 };
-                JinjaValue::from_object(RowContext { row, row_number })
+                JinjaValue::from_object(RowContext {
+                    root: self.root,
+                    row,
+                    row_number,
+                })
             })
             .clone()
     }
@@ -914,12 +980,14 @@ mod tests {
 
     #[test]
     fn plain_columns_are_recognised() {
-        assert_eq!(plain_column("row.url"), Some("url"));
-        assert_eq!(plain_column("row[\"image url\"]"), Some("image url"));
-        assert_eq!(plain_column("row['x']"), Some("x"));
-        assert_eq!(plain_column("row.url | upper"), None);
-        assert_eq!(plain_column("rows.url"), None);
-        assert_eq!(plain_column("row.1a"), None);
+        assert_eq!(plain_column("row.url", "row"), Some("url"));
+        assert_eq!(plain_column("row[\"image url\"]", "row"), Some("image url"));
+        assert_eq!(plain_column("row['x']", "row"), Some("x"));
+        assert_eq!(plain_column("row.url | upper", "row"), None);
+        assert_eq!(plain_column("rows.url", "row"), None);
+        assert_eq!(plain_column("row.1a", "row"), None);
+        assert_eq!(plain_column("object.key", "object"), Some("key"));
+        assert_eq!(plain_column("object.key", "row"), None);
     }
 
     fn csv_row(names: &[&str], values: &[&str]) -> Row {
@@ -945,18 +1013,60 @@ mod tests {
             Row::Csv { header, .. } => Some(header.index.clone()),
             Row::Json(_) => None,
         };
-        let part = compile(
-            &env,
-            &node,
-            &Columns {
-                header: header.as_ref(),
-            },
-            &mut problems,
-        );
+        let columns = Columns {
+            header: header.as_ref(),
+            objects: false,
+        };
+        let part = compile(&env, &node, &columns, &mut problems);
         if let Some(problem) = problems.pop() {
             return Err(problem);
         }
-        Instantiator::new().run(&part, row, 7)
+        Instantiator::new(&columns).run(&part, row, 7)
+    }
+
+    fn render_object(source: &str, object: serde_json::Value) -> Result<Node, TemplateProblem> {
+        let env = environment();
+        let node = Node::new(Value::Str(source.to_string()), Span::new(1, 1));
+        let mut problems = Vec::new();
+        let columns = Columns {
+            header: None,
+            objects: true,
+        };
+        let part = compile(&env, &node, &columns, &mut problems);
+        if let Some(problem) = problems.pop() {
+            return Err(problem);
+        }
+        Instantiator::new(&columns).run(&part, &Row::Json(JinjaValue::from_serialize(&object)), 1)
+    }
+
+    #[test]
+    fn listing_templates_read_the_object_and_nothing_else() {
+        let object = serde_json::json!({ "key": "a/b.jpg", "stem": "b", "size": 12 });
+        assert_eq!(
+            render_object("{{ object.key }}", object.clone())
+                .unwrap()
+                .value,
+            Value::Str("a/b.jpg".into())
+        );
+        assert_eq!(
+            render_object("cam-{{ object.stem | upper }}", object.clone())
+                .unwrap()
+                .value,
+            Value::Str("cam-B".into())
+        );
+        assert_eq!(
+            render_object("{{ object.size }}", object.clone())
+                .unwrap()
+                .value,
+            Value::Int(12)
+        );
+        let problem = render_object("{{ object.kye }}", object.clone()).unwrap_err();
+        assert_eq!(problem.message, "a listed object has no `kye`");
+        assert_eq!(problem.hint.as_deref(), Some("did you mean `object.key`?"));
+        let problem = render_object("{{ row.url }}", object.clone()).unwrap_err();
+        assert_eq!(problem.message, "unknown template variable `row`");
+        let problem = render_object("x-{{ row_number }}", object).unwrap_err();
+        assert_eq!(problem.message, "unknown template variable `row_number`");
     }
 
     #[test]

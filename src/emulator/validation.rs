@@ -4,7 +4,8 @@
 //! read is refused with `FS_0007`, as GT Studio does when it cannot copy an attachment. The
 //! attachments of a job are the strings under the keys `image_url`, `src`, `data_url` and `url`
 //! anywhere in its `data` (the image, video frames, sensor files, reference images and
-//! segmentation pre-label masks). Each distinct one is checked:
+//! segmentation pre-label masks), as `api::attachments` defines them for the client's preflight
+//! too. Each distinct one is checked:
 //!
 //! * `http://` and `https://` on a loopback host (`localhost`, `127.0.0.0/8`, `::1`): a `GET`
 //!   that must answer 2xx (redirects followed on loopback only, at most 5), reading at most
@@ -45,8 +46,6 @@ impl Default for AttachmentValidation {
     }
 }
 
-/// Keys whose string values are attachment URLs.
-const ATTACHMENT_KEYS: [&str; 4] = ["image_url", "src", "data_url", "url"];
 /// Most distinct attachments checked for one job; the rest are accepted unchecked.
 const MAX_ATTACHMENTS: usize = 1000;
 /// Checks of one job run at once.
@@ -93,8 +92,10 @@ impl Validator {
 
     /// The first attachment of `data` that cannot be read, with why; `None` if all can.
     pub(super) async fn unreadable(&self, data: &Value) -> Option<(String, String)> {
-        let mut urls = Vec::new();
-        collect(data, &mut urls);
+        let mut urls: Vec<String> = crate::api::attachments::urls(data)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
         urls.sort_unstable();
         urls.dedup();
         urls.truncate(MAX_ATTACHMENTS);
@@ -178,24 +179,6 @@ impl Validator {
     }
 }
 
-/// Every string under an attachment key, anywhere in `value`.
-fn collect(value: &Value, urls: &mut Vec<String>) {
-    match value {
-        Value::Object(map) => {
-            for (key, value) in map {
-                match value {
-                    Value::String(text) if ATTACHMENT_KEYS.contains(&key.as_str()) => {
-                        urls.push(text.clone());
-                    }
-                    other => collect(other, urls),
-                }
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|item| collect(item, urls)),
-        _ => {}
-    }
-}
-
 fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
@@ -218,32 +201,6 @@ fn describe(error: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn attachments_are_the_strings_under_url_keys_anywhere() {
-        let data = json!({
-            "image_url": "http://a/1.jpg",
-            "reference_data": { "raster": { "images": [{ "image_url": "http://a/2.jpg", "label": "x" }] } },
-            "video_data": { "frames": [{ "frame_id": "f", "src": "s3://b/k.jpg" }] },
-            "sensor_data": { "sensors": [{ "sensor_id": "l", "data_url": "gs://g/p.pcd" }] },
-            "maker_response": { "raster": { "data": { "url": "http://a/mask.png" } } },
-            "other": { "name": "http://not/an/attachment", "url": 3 },
-        });
-        let mut urls = Vec::new();
-        collect(&data, &mut urls);
-        urls.sort();
-        assert_eq!(
-            urls,
-            [
-                "gs://g/p.pcd",
-                "http://a/1.jpg",
-                "http://a/2.jpg",
-                "http://a/mask.png",
-                "s3://b/k.jpg"
-            ]
-        );
-    }
 
     #[test]
     fn only_loopback_hosts_are_fetched() {

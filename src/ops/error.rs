@@ -5,11 +5,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::client::ClientError;
-use crate::diagnostic::Diagnostics;
+use crate::diagnostic::{Diagnostics, Location};
 use crate::emulator::EmulatorError;
 use crate::plan::ScopeError;
 use crate::plan::saved::{PlanFileError, StalePlan};
 use crate::state::FetchError;
+use crate::storage::StorageError;
 use crate::text::plural;
 
 /// A step of the pipeline failed.
@@ -68,4 +69,20 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Listing a bucket for `jobs_from: - list:` failed.
+    #[error("cannot list `{prefix}` ({location}): {source}")]
+    Listing {
+        /// Where the `list:` is written.
+        location: Location,
+        prefix: String,
+        source: StorageError,
+    },
+    /// Planning a workspace whose selected batch takes jobs from a listing not expanded yet
+    /// (a caller that skipped [`super::list`]).
+    #[error("batch `{project}/{batch}` takes jobs from a bucket listing that was not listed")]
+    Unlisted { project: String, batch: String },
+    /// Reading cloud storage failed in a way that no other object could avoid (no or rejected
+    /// credentials, a bad storage configuration).
+    #[error(transparent)]
+    Storage(StorageError),
 }

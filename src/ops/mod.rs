@@ -5,12 +5,16 @@
 //!
 //! 1. [`load`]: the workspace (every problem, located, before any request), the scope resolved
 //!    against it once ([`Selection`]), and the endpoint resolved ([`resolve_endpoint`]).
+//!    [`list()`]: for a workspace with bucket listings ([`Workspace::listing_count`]), the
+//!    selected batches' objects listed and their jobs added, before anything is sent to the
+//!    server ([`plan`](fn@plan) refuses a workspace whose selected listings are not expanded).
 //! 2. [`connect`]: a client for the server, or the embedded emulator started and seeded with the
 //!    selected projects.
 //! 3. [`read`]: the remote state of the selected projects.
 //! 4. [`plan`](fn@plan): steps 2–4 for a loaded workspace, giving a [`Planned`]; [`recheck`]
 //!    does the same for a saved plan, refusing it when it is stale.
-//! 5. [`apply()`]: a plan's creates.
+//! 5. [`apply()`]: a plan's creates. Before it, optionally, [`check_attachments`]: can GT Studio
+//!    read every file the plan's new jobs name ([`attachment_targets`] says which).
 //!
 //! After apply, two commands follow the work: [`status()`] and [`wait`] read the labelling
 //! progress of the selected batches (project details only), and [`results()`] downloads what
@@ -22,11 +26,13 @@
 //! what the steps have to tell while they work goes to an [`Observer`]; failures are [`Error`]s,
 //! which name no flag or variable of any front end.
 
+mod attachments;
 mod connection;
 mod endpoint;
 mod error;
 pub mod results;
 pub mod status;
+mod listing;
 
 use std::path::{Path, PathBuf};
 
@@ -39,11 +45,13 @@ use crate::plan::saved::{self, SavedPlan};
 use crate::plan::{self as planner, Plan, Scope, Selection};
 use crate::state::{self, FetchOptions, RemoteState};
 
+pub use attachments::{attachment_targets, check_attachments};
 pub use connection::{ConnectOptions, Connection, EMBEDDED_LOCK_WAIT, connect, embedded_projects};
 pub use endpoint::{DEFAULT_ENDPOINT, EMBEDDED_STATE_DIR, embedded_state_dir, resolve_endpoint};
 pub use error::Error;
 pub use results::{ResultsOptions, ResultsReport, results};
 pub use status::{StatusOptions, StatusReport, WaitOptions, WaitOutcome, status, wait};
+pub use listing::list;
 
 /// Something a step has to tell while it works, for the caller to show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +60,20 @@ pub enum Step<'a> {
     WaitingForEmbedded { db: &'a Path },
     /// Reading `projects` projects from `url`.
     Reading { projects: usize, url: &'a str },
+    /// Listing the objects under `prefix` (an `s3://` URL): `objects` so far, told when it
+    /// starts, every thousand objects, and once `done`.
+    Listing {
+        prefix: &'a str,
+        objects: u64,
+        done: bool,
+    },
+    /// Checking attachments: `done` of `total` checked; told when it starts, every hundred, and
+    /// once `finished`.
+    CheckingAttachments {
+        done: usize,
+        total: usize,
+        finished: bool,
+    },
 }
 
 /// Receives the steps' messages.
@@ -99,6 +121,14 @@ pub struct Loaded {
     pub workspace: Workspace,
     pub selection: Selection,
     pub endpoint: Endpoint,
+}
+
+impl Loaded {
+    /// Whether a selected batch takes jobs from a bucket listing not expanded yet: [`list()`]
+    /// comes before [`plan`](fn@plan).
+    pub fn needs_listing(&self) -> bool {
+        unlisted(self).is_some()
+    }
 }
 
 /// Loads the workspace, resolves the scope against it and resolves the endpoint. No network.
@@ -182,6 +212,9 @@ pub async fn plan(
     options: &ConnectOptions,
     observer: &dyn Observer,
 ) -> Result<Planned, Error> {
+    if let Some((project, batch)) = unlisted(&loaded) {
+        return Err(Error::Unlisted { project, batch });
+    }
     let connection = connect_workspace(&loaded, options, observer).await?;
     let remote = read(&connection, &loaded.selection.project_ids(), observer).await?;
     let plan = planner::build(&loaded.workspace, &remote, &loaded.selection);
@@ -191,6 +224,23 @@ pub async fn plan(
         connection,
         remote,
         plan,
+    })
+}
+
+/// The first selected batch with a listing not expanded yet.
+fn unlisted(loaded: &Loaded) -> Option<(String, String)> {
+    loaded.selection.projects().iter().find_map(|selected| {
+        let project = loaded.workspace.projects.get(&selected.key)?;
+        selected
+            .batches
+            .iter()
+            .find(|batch| {
+                project
+                    .batches
+                    .get(*batch)
+                    .is_some_and(|batch| !batch.listings.is_empty())
+            })
+            .map(|batch| (selected.key.clone(), batch.clone()))
     })
 }
 

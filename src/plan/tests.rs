@@ -50,6 +50,7 @@ fn batch(name: &str, description: Option<&str>, jobs: &[&str]) -> Batch {
             .enumerate()
             .map(|(index, reference_id)| job(reference_id, 10 + index as u32))
             .collect(),
+        listings: Vec::new(),
     }
 }
 

@@ -103,6 +103,31 @@ pub fn grants_for_prefixes(prefixes: &[BucketPrefix]) -> Vec<BucketGrant> {
         .collect()
 }
 
+/// `grants` widened by whole prefixes (a bucket listing's, whose objects are known only once
+/// listed): one grant per bucket, sorted, scopes inside a prefix dropped.
+pub fn with_prefixes(grants: Vec<BucketGrant>, prefixes: &[BucketPrefix]) -> Vec<BucketGrant> {
+    let mut by_bucket: BTreeMap<String, Vec<ReadScope>> = BTreeMap::new();
+    for grant in grants {
+        by_bucket
+            .entry(grant.bucket)
+            .or_default()
+            .extend(grant.scopes);
+    }
+    for prefix in prefixes {
+        by_bucket
+            .entry(prefix.bucket.clone())
+            .or_default()
+            .push(ReadScope::Prefix(prefix.prefix.clone()));
+    }
+    by_bucket
+        .into_iter()
+        .map(|(bucket, scopes)| BucketGrant {
+            bucket,
+            scopes: scope::merged(scopes),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +149,41 @@ mod tests {
         );
         assert!(BucketPrefix::parse("/x").is_err());
         assert!(BucketPrefix::parse("gs://b/x").is_err());
+    }
+
+    #[test]
+    fn listing_prefixes_widen_the_grants_of_objects() {
+        let objects: BTreeMap<String, BTreeSet<String>> = [(
+            "bbb".to_owned(),
+            ["img/a/1.jpg".to_owned(), "top.jpg".to_owned()].into(),
+        )]
+        .into();
+        let grants = with_prefixes(
+            grants_for_objects(&objects, Limits::default()),
+            &[
+                BucketPrefix::parse("bbb/img/").unwrap(),
+                BucketPrefix::parse("ccc/cams").unwrap(),
+            ],
+        );
+        let shown: Vec<(String, Vec<String>)> = grants
+            .iter()
+            .map(|grant| {
+                (
+                    grant.bucket.clone(),
+                    grant.scopes.iter().map(ToString::to_string).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (
+                    "bbb".to_owned(),
+                    vec!["img/*".to_owned(), "top.jpg".to_owned()]
+                ),
+                ("ccc".to_owned(), vec!["cams*".to_owned()])
+            ]
+        );
     }
 
     #[test]

@@ -101,6 +101,16 @@ pub fn given_prefixes<'a>(prefixes: impl IntoIterator<Item = &'a str>) -> Vec<Re
     scopes.into_sorted()
 }
 
+/// `scopes` together: each once, those inside a prefix scope dropped, sorted.
+pub fn merged(scopes: impl IntoIterator<Item = ReadScope>) -> Vec<ReadScope> {
+    let mut merged = Scopes::default();
+    for scope in scopes {
+        merged.insert(scope);
+    }
+    merged.drop_covered();
+    merged.into_sorted()
+}
+
 /// Scopes keyed by their text; a text is a prefix (`true`) or an object (`false`). Key order
 /// keeps everything that starts with a text right after it.
 #[derive(Default)]

@@ -19,6 +19,7 @@ impl ops::Observer for Recorder {
         let text = match step {
             Step::WaitingForEmbedded { db } => format!("waiting for {}", db.display()),
             Step::Reading { projects, url } => format!("reading {projects} from {url}"),
+            other => format!("{other:?}"),
         };
         self.0.lock().unwrap().push(text);
     }

@@ -159,6 +159,11 @@ const NOT_EXPRESSIBLE: &[(&str, &str)] = &[
     ("manifest-template-syntax-error", "template syntax"),
     ("unknown-template-variable", "template semantics"),
     (
+        "generator-list-row-variables.yaml",
+        "template semantics: a listing's templates read `object`, not `row`",
+    ),
+    ("generator-list-bad-glob.yaml", "glob syntax"),
+    (
         "template-unknown-filter-empty-manifest",
         "template semantics",
     ),

@@ -9,11 +9,13 @@ use uuid::Uuid;
 
 use super::super::boundary::{Boundary, FileKind, OpenedFile, not_text, not_utf8_text};
 use super::super::decode::{self, DiagnosticSink, FileSink, NameProblem, closest};
-use super::super::generate::{GeneratorDecl, ManifestKind};
+use super::super::generate::{GeneratorDecl, GeneratorSource, ManifestKind};
 use super::super::job::{JOB_KEYS, JOB_TYPES, PRIORITY_RANGE};
 use super::super::node::{Node, Span, Value};
 use super::super::{EndpointSetting, yaml};
+use crate::attachments::{ObjectUrl, Scheme, UrlError};
 use crate::diagnostic::{Diagnostic, Location};
+use crate::storage::Glob;
 
 /// The only configuration format version.
 pub(crate) const FORMAT_VERSION: i64 = 1;
@@ -22,8 +24,9 @@ pub(crate) const FILE_KEYS: &[&str] = &["version", "endpoint", "projects"];
 pub(crate) const PROJECT_KEYS: &[&str] = &["id", "name", "workflows", "defaults", "batches"];
 pub(crate) const DEFAULTS_KEYS: &[&str] = &["workflow", "priority_weight", "type"];
 pub(crate) const BATCH_KEYS: &[&str] = &["description", "jobs", "jobs_from"];
-/// The manifest keys of a `jobs_from` entry; the other keys are job keys.
-pub(crate) const MANIFEST_KEYS: &[&str] = &["csv", "jsonl"];
+/// The source keys of a `jobs_from` entry (a manifest, or a listing and its filter); the other
+/// keys are job keys.
+pub(crate) const MANIFEST_KEYS: &[&str] = &["csv", "jsonl", "list", "match"];
 
 /// One file's contribution.
 pub(super) struct FileDecl {
@@ -430,7 +433,8 @@ fn decode_batch(
     })
 }
 
-/// A `jobs_from` entry: one manifest key plus job keys (templates).
+/// A `jobs_from` entry: one source (`csv:`, `jsonl:`, or `list:` with an optional `match:`)
+/// plus job keys (templates).
 fn decode_generator(
     file: &Arc<Path>,
     node: Node,
@@ -447,52 +451,68 @@ fn decode_generator(
         );
         return None;
     };
-    let mut manifest: Option<(ManifestKind, String, Span, Span)> = None;
+    // The source: its key, the value as written, the value's span and the key's span.
+    let mut source: Option<(&'static str, String, Span, Span)> = None;
+    let mut glob: Option<(Option<Glob>, Span)> = None;
     let mut template_entries = Vec::new();
     let mut ok = true;
     for entry in entries {
-        let kind = match entry.key.as_str() {
-            "csv" => Some(ManifestKind::Csv),
-            "jsonl" => Some(ManifestKind::Jsonl),
+        let key = match entry.key.as_str() {
+            "csv" => Some("csv"),
+            "jsonl" => Some("jsonl"),
+            "list" => Some("list"),
             _ => None,
         };
-        match kind {
-            Some(kind) => {
-                if let Some((first, _, _, first_key_span)) = &manifest {
+        match key {
+            Some(key) => {
+                if let Some((first, _, _, first_key_span)) = &source {
                     let label = sink.location(*first_key_span);
                     sink.push(
                         entry.key_span,
                         Diagnostic::error(format!(
-                            "a `jobs_from` entry has both `{}` and `{}`",
-                            first.key(),
-                            kind.key()
+                            "a `jobs_from` entry has both `{first}` and `{key}`"
                         ))
-                        .label(label, "first manifest here")
-                        .hint("use one `jobs_from` entry per manifest"),
+                        .label(label, "first source here")
+                        .hint("use one `jobs_from` entry per manifest or listing"),
                     );
                     ok = false;
                     continue;
                 }
                 let value_span = entry.value.span;
-                if let Some(path) = decode::name(
-                    entry.value,
-                    &format!("`{}` manifest path", kind.key()),
-                    sink,
-                ) {
-                    manifest = Some((kind, path, value_span, entry.key_span));
+                let what = if key == "list" {
+                    "`list` URL".to_owned()
+                } else {
+                    format!("`{key}` manifest path")
+                };
+                if let Some(text) = decode::name(entry.value, &what, sink) {
+                    source = Some((key, text, value_span, entry.key_span));
                 } else {
                     ok = false;
                 }
             }
-            None if JOB_KEYS.contains(&entry.key.as_str()) => template_entries.push(entry),
-            None if entry.key == "list" => {
-                sink.push(
-                    entry.key_span,
-                    Diagnostic::error("`list:` (jobs from a bucket listing) is not supported")
-                        .hint("list the objects into a `csv:` or `jsonl:` manifest and generate the jobs from it"),
-                );
-                ok = false;
+            None if entry.key == "match" => {
+                let value_span = entry.value.span;
+                match decode::string(entry.value, "`match` glob", sink) {
+                    Some(pattern) => match Glob::new(&pattern) {
+                        Ok(compiled) => glob = Some((Some(compiled), entry.key_span)),
+                        Err(error) => {
+                            sink.push(
+                                value_span,
+                                Diagnostic::error(error.to_string()).hint(
+                                    "`*` matches within a folder, `**` across folders, `?` one character, `[a-z]` a set, `{jpg,png}` alternatives",
+                                ),
+                            );
+                            glob = Some((None, entry.key_span));
+                            ok = false;
+                        }
+                    },
+                    None => {
+                        glob = Some((None, entry.key_span));
+                        ok = false;
+                    }
+                }
             }
+            None if JOB_KEYS.contains(&entry.key.as_str()) => template_entries.push(entry),
             None => {
                 let mut keys: Vec<&str> = MANIFEST_KEYS.to_vec();
                 keys.extend_from_slice(JOB_KEYS);
@@ -501,7 +521,7 @@ fn decode_generator(
                 diagnostic = match closest(&entry.key, keys.iter().copied()) {
                     Some(suggestion) => diagnostic.hint(format!("did you mean `{suggestion}`?")),
                     None => diagnostic.hint(format!(
-                        "a `jobs_from` entry has `csv` or `jsonl` and job keys: {}",
+                        "a `jobs_from` entry has `csv`, `jsonl` or `list` and job keys: {}",
                         decode::one_of(JOB_KEYS)
                     )),
                 };
@@ -510,21 +530,67 @@ fn decode_generator(
             }
         }
     }
-    let Some((kind, path_text, path_span, _)) = manifest else {
+    let Some((key, source_text, source_span, _)) = source else {
         if ok {
             sink.push(
                 span,
                 Diagnostic::error("a `jobs_from` entry names no manifest")
-                    .hint("add `csv: path/to/rows.csv` or `jsonl: path/to/rows.jsonl`"),
+                    .hint("add `csv: path/to/rows.csv`, `jsonl: path/to/rows.jsonl` or `list: s3://bucket/prefix/`"),
             );
         }
         return None;
     };
+    let source = match key {
+        "csv" | "jsonl" => {
+            if let Some((_, match_span)) = &glob {
+                sink.push(
+                    *match_span,
+                    Diagnostic::error(
+                        "`match` filters a bucket listing; a manifest has no keys to match",
+                    )
+                    .hint("use `match` with `list: s3://bucket/prefix/`"),
+                );
+                ok = false;
+            }
+            GeneratorSource::Manifest(if key == "csv" {
+                ManifestKind::Csv
+            } else {
+                ManifestKind::Jsonl
+            })
+        }
+        _ => match listing_prefix(&source_text) {
+            Ok(prefix) => GeneratorSource::Listing {
+                prefix,
+                glob: glob.and_then(|(glob, _)| glob),
+            },
+            Err(diagnostic) => {
+                sink.push(source_span, diagnostic);
+                return None;
+            }
+        },
+    };
     ok.then(|| GeneratorDecl {
         file: file.clone(),
-        kind,
-        path_text,
-        path_span,
+        source,
+        source_text,
+        source_span,
         template: Node::new(Value::Map(template_entries), span),
     })
+}
+
+/// The bucket and prefix of `list:`: an `s3://` URL (the key part, possibly empty, is a prefix).
+fn listing_prefix(text: &str) -> Result<ObjectUrl, Diagnostic> {
+    match ObjectUrl::parse_prefix(text) {
+        Ok(prefix) if prefix.scheme == Scheme::S3 => Ok(prefix),
+        Ok(_) => Err(
+            Diagnostic::error(format!("`{text}`: gtform lists s3:// buckets only")).hint(
+                "list the objects into a `csv:` or `jsonl:` manifest and generate the jobs from it",
+            ),
+        ),
+        Err(UrlError::NotObjectUrl(_)) => Err(Diagnostic::error(format!(
+            "`list` needs an `s3://bucket/prefix/` URL, found `{text}`"
+        ))
+        .hint("e.g. `list: s3://my-bucket/week-48/`; the prefix may be empty (the whole bucket)")),
+        Err(error) => Err(Diagnostic::error(error.to_string())),
+    }
 }

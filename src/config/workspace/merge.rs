@@ -216,8 +216,11 @@ fn build_batch(
             }
         }
     }
+    let mut listings = Vec::new();
     for generator in &decl.generators {
-        generate::expand(generator, defaults, boundary, &mut jobs, out);
+        listings.extend(generate::expand(
+            generator, defaults, boundary, &mut jobs, out,
+        ));
     }
     Batch {
         name: decl.name.clone(),
@@ -228,11 +231,12 @@ fn build_batch(
             .as_ref()
             .map(|(_, span)| location(&decl.file, *span)),
         jobs,
+        listings,
     }
 }
 
 /// A `reference_id` is unique in a project (the API answers `FS_0001` otherwise).
-fn check_reference_ids(
+pub(crate) fn check_reference_ids(
     project: &str,
     batches: &BTreeMap<String, Batch>,
     out: &mut Vec<Diagnostic>,

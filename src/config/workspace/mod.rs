@@ -16,6 +16,8 @@ mod discovery;
 pub(super) mod file;
 mod merge;
 
+pub(crate) use merge::check_reference_ids;
+
 use std::path::Path;
 
 use super::Workspace;

@@ -21,10 +21,6 @@ use super::super::tasks::{self, DataError};
 use super::storage;
 use crate::api::{self, codes};
 
-/// `FS_0007`: an attachment could not be accessed or copied (`gtstudio-api.md` §11; not in
-/// `api::codes`, which holds what the client needs).
-const ATTACHMENT_UNREADABLE: &str = "FS_0007";
-
 /// `POST /v1/projects/{project_id}/jobs`.
 pub(super) async fn create_v1(
     State(shared): State<Arc<Shared>>,
@@ -189,7 +185,7 @@ async fn create(
             .await
         {
             return Err(ApiError::new(
-                ATTACHMENT_UNREADABLE,
+                codes::ATTACHMENT_UNREADABLE,
                 format!(
                     "Attachment could not be accessed or copied: `{}` ({problem})",
                     truncate(&url, 300)

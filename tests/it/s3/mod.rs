@@ -3,7 +3,9 @@
 //! Buckets, objects and bucket policies are made through its S3 API (path-style requests, which
 //! moto accepts unsigned); each test uses buckets of its own.
 
+mod listing;
 mod policy;
+mod preflight;
 mod storage;
 
 use std::net::{TcpListener, TcpStream};
@@ -13,6 +15,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use gtform::storage::{Credentials, S3Config, Secret, Storage};
+
+use crate::support::{API_KEY, PROJECT_ID, PROJECT_NAME, Rig, Run, WORKFLOW_ID, gtform_command};
 
 /// The running moto server.
 pub struct Moto {
@@ -83,15 +87,43 @@ impl Moto {
         bucket
     }
 
-    /// Puts `body` at `key`.
-    pub async fn put(&self, bucket: &str, key: &str, body: &[u8]) {
+    /// A new, empty bucket whose ACL lets anyone write and delete in it (moto refuses unsigned
+    /// deletes otherwise, as S3 does).
+    pub async fn writable_bucket(&self, name: &str) -> String {
+        let bucket = format!("{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let response = client()
-            .put(self.object_url(bucket, key))
-            .header("content-type", "application/octet-stream")
-            .body(body.to_vec())
+            .put(format!("{}/{bucket}", self.url))
+            .header("x-amz-acl", "public-read-write")
             .send()
             .await
             .unwrap();
+        assert!(
+            response.status().is_success(),
+            "create bucket: {response:?}"
+        );
+        bucket
+    }
+
+    /// Puts `body` at `key`.
+    pub async fn put(&self, bucket: &str, key: &str, body: &[u8]) {
+        self.put_with_acl(bucket, key, body, None).await;
+    }
+
+    /// Puts `body` at `key`, readable by anyone (`public-read`): moto, as S3, refuses unsigned
+    /// reads of private objects, and the emulator's attachment validation reads unsigned.
+    pub async fn put_public(&self, bucket: &str, key: &str, body: &[u8]) {
+        self.put_with_acl(bucket, key, body, Some("public-read"))
+            .await;
+    }
+
+    async fn put_with_acl(&self, bucket: &str, key: &str, body: &[u8], acl: Option<&str>) {
+        let mut request = client()
+            .put(self.object_url(bucket, key))
+            .header("content-type", "application/octet-stream");
+        if let Some(acl) = acl {
+            request = request.header("x-amz-acl", acl);
+        }
+        let response = request.body(body.to_vec()).send().await.unwrap();
         assert!(response.status().is_success(), "put {key}: {response:?}");
     }
 
@@ -103,6 +135,26 @@ impl Moto {
             .buffer_unordered(8)
             .collect::<Vec<()>>()
             .await;
+    }
+
+    /// Deletes the object at `key`.
+    pub async fn delete(&self, bucket: &str, key: &str) {
+        let response = client()
+            .delete(self.object_url(bucket, key))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "delete {key}: {response:?}");
+    }
+
+    /// The AWS environment that points gtform at this server (moto takes any key).
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_ENDPOINT_URL", self.url.clone()),
+        ]
     }
 
     /// `PutBucketPolicy`; the status and body of the answer.
@@ -160,4 +212,33 @@ const KEY_ENCODE_SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHA
 fn client() -> reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     CLIENT.get_or_init(reqwest::Client::new).clone()
+}
+
+/// Runs `gtform ARGS` in `rig`'s workspace with the test key, `env`, and none of the machine's
+/// AWS settings (its `AWS_*` variables are removed, `HOME` has no `.aws`).
+pub fn run_gtform(rig: &Rig, args: &[&str], env: &[(&str, String)]) -> Run {
+    let mut command = gtform_command(rig.dir.path());
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("AWS_") || name.starts_with("GTFORM_AWS_") {
+            command.env_remove(name.as_ref());
+        }
+    }
+    command
+        .env("HOME", rig.dir.path())
+        .env("GTFORM_API_KEY", API_KEY);
+    command.args(args);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    Run(command.output().expect("gtform runs"))
+}
+
+/// A workspace at `rig`'s emulator with the test project and these `batches:` (YAML indented
+/// for `batches:`).
+pub fn workspace_with_batches(rig: &Rig, batches: &str) -> String {
+    format!(
+        "version: 1\nendpoint: {}\nprojects:\n  street:\n    id: {PROJECT_ID}\n    name: {PROJECT_NAME}\n    workflows:\n      review: {WORKFLOW_ID}\n    defaults:\n      workflow: review\n    batches:\n{batches}",
+        rig.url()
+    )
 }
