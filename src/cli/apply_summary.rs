@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use crate::apply::{ApplyCompletion, ApplyReport};
+use crate::escape::escape;
 use crate::text::{counted, group_thousands};
 
 use super::{CliError, Ui, exit};
@@ -80,14 +81,22 @@ fn summary_text(report: &ApplyReport, ui: &mut Ui) {
     ));
     for failure in report.failures.iter().take(FAILURES_LISTED) {
         let what = match &failure.reference_id {
-            Some(reference_id) => {
-                format!("job {}/{}/{}", failure.project, failure.batch, reference_id)
-            }
-            None => format!("batch {}/{}", failure.project, failure.batch),
+            Some(reference_id) => format!(
+                "job {}/{}/{}",
+                escape(&failure.project),
+                escape(&failure.batch),
+                escape(reference_id)
+            ),
+            None => format!(
+                "batch {}/{}",
+                escape(&failure.project),
+                escape(&failure.batch)
+            ),
         };
         ui.status(&format!(
             "  failed: {what} ({}): {}",
-            failure.location, failure.error
+            escape(&failure.location.to_string()),
+            escape(&failure.error)
         ));
     }
     if report.failures.len() > FAILURES_LISTED {

@@ -54,6 +54,9 @@ pub(crate) fn ops_error(error: ops::Error, ui: &mut Ui) -> CliError {
             ui.err(&diagnostic::render(diagnostics, ui.color));
             CliError::new(error.to_string())
         }
+        ops::Error::EndpointOverride { value, problem } => {
+            CliError::new(format!("GTFORM_ENDPOINT: `{value}` {problem}")).hint(problem.hint())
+        }
         ops::Error::Scope(scope_error) => target_error(scope_error, ui),
         ops::Error::NoApiKey => no_api_key(),
         ops::Error::Client(client) => client_error(&client),

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::apply::{ApplyEvent, ApplyObserver};
+use crate::escape::escape;
 use crate::text::{counted, group_thousands};
 
 use super::Ui;
@@ -165,7 +166,12 @@ impl Progress {
                 batch,
                 batch_id,
             } => {
-                self.message(&format!("+ batch {project}/{batch} created ({batch_id})"));
+                self.message(&format!(
+                    "+ batch {}/{} created ({})",
+                    escape(project),
+                    escape(batch),
+                    escape(batch_id)
+                ));
             }
             ApplyEvent::BatchAdopted {
                 project,
@@ -173,7 +179,10 @@ impl Progress {
                 batch_id,
             } => {
                 self.message(&format!(
-                    "= batch {project}/{batch} already existed ({batch_id})"
+                    "= batch {}/{} already existed ({})",
+                    escape(project),
+                    escape(batch),
+                    escape(batch_id)
                 ));
             }
             ApplyEvent::BatchFailed {
@@ -182,7 +191,12 @@ impl Progress {
                 error,
                 ..
             } => {
-                self.message(&format!("! batch {project}/{batch} failed: {error}"));
+                self.message(&format!(
+                    "! batch {}/{} failed: {}",
+                    escape(project),
+                    escape(batch),
+                    escape(error)
+                ));
             }
             ApplyEvent::Confirming { projects } => {
                 self.message(&format!(

@@ -5,6 +5,7 @@
 use std::io::{IsTerminal, Write};
 
 use super::CliError;
+use crate::escape::escape;
 
 /// Where a command writes. Data goes to stdout, messages and progress to stderr.
 pub struct Ui {
@@ -64,11 +65,12 @@ impl Ui {
         let _ = writeln!(stderr, "{text}");
     }
 
-    /// Prints `error: …` and its hints to stderr.
+    /// Prints `error: …` and its hints to stderr, escaped: they quote paths, names and server
+    /// messages, any of which may hold control or invisible characters.
     pub fn error(&mut self, error: &CliError) {
-        let mut text = format!("error: {}\n", error.message);
+        let mut text = format!("error: {}\n", escape(&error.message));
         for hint in &error.hints {
-            text.push_str(&format!("\nhint: {hint}\n"));
+            text.push_str(&format!("\nhint: {}\n", escape(hint)));
         }
         self.err(&text);
     }

@@ -26,6 +26,12 @@ pub enum Error {
         path: PathBuf,
         diagnostics: Diagnostics,
     },
+    /// The caller's endpoint override is not `embedded` or a base URL.
+    #[error("the endpoint override `{}` {problem}", crate::escape::escape(value))]
+    EndpointOverride {
+        value: String,
+        problem: crate::config::EndpointProblem,
+    },
     /// A target that cannot be read or names nothing in the workspace.
     #[error(transparent)]
     Scope(#[from] ScopeError),

@@ -100,7 +100,7 @@ pub fn load(request: &LoadRequest<'_>) -> Result<Loaded, Error> {
             diagnostics,
         })?;
     let selection = Scope::parse(request.targets)?.select(&workspace)?;
-    let endpoint = resolve_endpoint(&workspace, request.endpoint_override);
+    let endpoint = resolve_endpoint(&workspace, request.endpoint_override)?;
     Ok(Loaded {
         path: request.path.to_path_buf(),
         workspace,

@@ -8,6 +8,7 @@ use owo_colors::OwoColorize;
 
 use super::{BatchPlan, Plan, ProjectPlan, Summary};
 use crate::client::EndpointLabel;
+use crate::escape::escape;
 use crate::text::{counted, group_thousands};
 
 /// How much to show.
@@ -48,14 +49,10 @@ impl Painter {
     }
 }
 
-/// `text` safe to print: control characters (a server's name could carry terminal escapes)
-/// are shown escaped.
+/// `text` safe to print: control and invisible characters (a server's name could carry
+/// terminal escapes, or a zero-width space that makes two names look alike) are shown escaped.
 fn shown(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.chars().any(char::is_control) {
-        std::borrow::Cow::Owned(text.chars().flat_map(char::escape_default).collect())
-    } else {
-        std::borrow::Cow::Borrowed(text)
-    }
+    escape(text)
 }
 
 /// Renders the whole plan: header, projects, summary line.
@@ -68,12 +65,13 @@ pub fn human(plan: &Plan, endpoint: &EndpointLabel, options: RenderOptions) -> S
         Some(state) => {
             let _ = writeln!(
                 out,
-                "Endpoint: embedded GT Studio emulator at {} (state in {state})",
-                endpoint.url
+                "Endpoint: embedded GT Studio emulator at {} (state in {})",
+                shown(&endpoint.url),
+                shown(state)
             );
         }
         None => {
-            let _ = writeln!(out, "Endpoint: {}", endpoint.url);
+            let _ = writeln!(out, "Endpoint: {}", shown(&endpoint.url));
         }
     }
     for project in &plan.projects {
@@ -238,10 +236,10 @@ fn render_batch(out: &mut String, batch: &BatchPlan, painter: &Painter, options:
     if let Some(drift) = &batch.drift {
         let _ = writeln!(
             out,
-            "      {} description differs: server {:?}, workspace {:?} (drift; batches cannot be updated)",
+            "      {} description differs: server \"{}\", workspace \"{}\" (drift; batches cannot be updated)",
             painter.paint(Tone::Drift, "~"),
-            drift.remote,
-            drift.configured
+            shown(&drift.remote),
+            shown(&drift.configured)
         );
     }
     for conflict in &batch.conflicts {
@@ -251,7 +249,7 @@ fn render_batch(out: &mut String, batch: &BatchPlan, painter: &Painter, options:
             painter.paint(Tone::Conflict, "!"),
             shown(&conflict.reference_id),
             shown(&conflict.remote_batch),
-            conflict.location
+            shown(&conflict.location.to_string())
         );
     }
     if options.verbose {
@@ -283,6 +281,7 @@ mod tests {
     fn control_characters_from_the_server_are_escaped() {
         assert_eq!(shown("week-48"), "week-48");
         assert_eq!(shown("evil\u{1b}[2Jname"), "evil\\u{1b}[2Jname");
+        assert_eq!(shown("a\u{200b}b\u{202e}c"), "a\\u{200b}b\\u{202e}c");
     }
 
     #[test]

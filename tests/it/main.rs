@@ -9,6 +9,7 @@ mod apply;
 mod cli;
 mod client;
 mod emulator;
+mod escaping;
 mod examples;
 mod hostile;
 mod ops;
