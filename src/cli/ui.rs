@@ -16,6 +16,9 @@ pub struct Ui {
     pub stdout_is_tty: bool,
     pub stderr_is_tty: bool,
     pub stdin_is_tty: bool,
+    /// The width of the terminal on stderr; `None` when it is not one or reports no width (a
+    /// pseudo-terminal of 0 columns, as some CI runners give).
+    pub stderr_columns: Option<u16>,
 }
 
 impl Ui {
@@ -30,6 +33,9 @@ impl Ui {
             stdout_color: !no_color_flag && !no_color_env && stdout_is_tty,
             stdout_is_tty,
             stderr_is_tty,
+            stderr_columns: console::Term::stderr()
+                .size_checked()
+                .map(|(_rows, columns)| columns),
         }
     }
 

@@ -27,7 +27,7 @@ use crate::api::{
     CreateJobResponse, Envelope, JobResult, ProjectDetails,
 };
 
-pub use endpoint::{EMBEDDED_DB_FILE, Endpoint, EndpointLabel};
+pub use endpoint::{EMBEDDED_AT_REST, EMBEDDED_DB_FILE, Endpoint, EndpointLabel};
 pub use error::{ClientError, FailureKind};
 pub use retry::RetryPolicy;
 

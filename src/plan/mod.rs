@@ -26,8 +26,12 @@ use crate::state::{RemoteProject, RemoteState};
 
 pub use scope::{Scope, ScopeError, SelectedProject, Selection, Target};
 
+/// Version of the plan's documents: `plan --json` (`json::PlanDocument`) and saved plans
+/// (`saved::SavedPlan`) carry this same number. Bumped when their meaning changes.
+pub const FORMAT_VERSION: u32 = 2;
+
 /// The full set of changes and findings, per project. Serialisable: saved plans hold it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     pub projects: Vec<ProjectPlan>,
 }

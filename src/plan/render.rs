@@ -7,7 +7,7 @@ use std::fmt::Write;
 use owo_colors::OwoColorize;
 
 use super::{BatchPlan, Plan, ProjectPlan, Summary};
-use crate::client::EndpointLabel;
+use crate::client::{EMBEDDED_AT_REST, EndpointLabel};
 use crate::escape::escape;
 use crate::text::{counted, group_thousands};
 
@@ -62,6 +62,13 @@ pub fn human(plan: &Plan, endpoint: &EndpointLabel, options: RenderOptions) -> S
     };
     let mut out = String::new();
     match &endpoint.embedded_state {
+        Some(state) if endpoint.url == EMBEDDED_AT_REST => {
+            let _ = writeln!(
+                out,
+                "Endpoint: embedded GT Studio emulator (state in {})",
+                shown(state)
+            );
+        }
         Some(state) => {
             let _ = writeln!(
                 out,

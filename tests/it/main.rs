@@ -8,6 +8,7 @@
 mod apply;
 mod cli;
 mod client;
+mod contracts;
 mod emulator;
 mod escaping;
 mod examples;
@@ -18,5 +19,6 @@ mod properties;
 mod s3;
 mod schema;
 mod support;
+mod terminal;
 mod tidy;
 mod validate;
