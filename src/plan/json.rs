@@ -413,6 +413,7 @@ mod tests {
                 }],
                 unmanaged_batches: Vec::new(),
             }],
+            since: None,
         }
     }
 
