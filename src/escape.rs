@@ -13,9 +13,9 @@
 //! same set. [`display_width`] gives the terminal columns of escaped text (a CJK character takes
 //! two), for carets placed under it.
 //!
-//! Used today by `diagnostic::render` (messages, hints, labels and the quoted source lines). The
-//! plan and apply renderers and CLI error lines are to call it for the names, paths and server
-//! messages they print.
+//! Used by `diagnostic::render` (messages, hints, labels and the quoted source lines), the plan
+//! renderers, the client's excerpts of server bodies, and the CLI's progress, report, status and
+//! error lines. JSON output needs none of it: serde escapes control characters itself.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;

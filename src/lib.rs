@@ -11,6 +11,7 @@
 //! * `policy`: S3 bucket and KMS policies (and ACLs) that let GT Studio read them; policy checks.
 //! * `storage`: listing and HEAD of cloud objects (the only module that knows object_store).
 //! * `preflight`: can every attachment of the jobs a plan creates be read (`plan --check-attachments`).
+//! * `git`: a revision's files, read with the real `git` (for `plan --since`).
 //! * `hex`: lower-case hexadecimal text of digests.
 //! * `api`: wire types shared by the client and the emulator, and nothing else.
 //! * `client`: the HTTP client of the GT Studio API (auth, retries, typed errors).
@@ -30,6 +31,7 @@ pub mod config;
 pub mod diagnostic;
 pub mod emulator;
 pub mod escape;
+pub mod git;
 pub mod hex;
 pub mod ops;
 pub mod plan;

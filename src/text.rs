@@ -1,4 +1,4 @@
-//! Words and numbers in messages: thousands separators, counts with the right plural.
+//! Words and numbers in messages: thousands separators, counts with the right plural, rates.
 //!
 //! Every count a user reads goes through here, so that `1 job` and `1,240 jobs` look the same in
 //! the plan, the apply report, progress lines and errors.
@@ -30,9 +30,53 @@ pub fn counted(n: u64, singular: &str, plural_form: &str) -> String {
     )
 }
 
+/// A rate for people: `65 jobs/s`, `6.5 jobs/s`, `0.52 jobs/s`, `1,240 jobs/s`. Two
+/// significant digits below 10, whole numbers from 10 on; never `65.0548/s`.
+pub fn rate(per_second: f64, unit: &str) -> String {
+    let number = if !per_second.is_finite() || per_second <= 0.0 {
+        "0".to_owned()
+    } else if per_second >= 9.95 {
+        group_thousands(per_second.round() as u64)
+    } else if per_second >= 0.995 {
+        trim_zeros(format!("{per_second:.1}"))
+    } else if per_second >= 0.01 {
+        trim_zeros(format!("{per_second:.2}"))
+    } else {
+        "< 0.01".to_owned()
+    };
+    format!("{number} {unit}/s")
+}
+
+/// `6.0` → `6`, `0.50` → `0.5`.
+fn trim_zeros(number: String) -> String {
+    if number.contains('.') {
+        number
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_owned()
+    } else {
+        number
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rates_have_sensible_precision() {
+        assert_eq!(rate(65.0548, "jobs"), "65 jobs/s");
+        assert_eq!(rate(1_240.4, "jobs"), "1,240 jobs/s");
+        assert_eq!(rate(9.96, "jobs"), "10 jobs/s");
+        assert_eq!(rate(6.54, "jobs"), "6.5 jobs/s");
+        assert_eq!(rate(6.0, "jobs"), "6 jobs/s");
+        assert_eq!(rate(0.523, "jobs"), "0.52 jobs/s");
+        assert_eq!(rate(0.5, "jobs"), "0.5 jobs/s");
+        assert_eq!(rate(0.001, "jobs"), "< 0.01 jobs/s");
+        assert_eq!(rate(0.0, "jobs"), "0 jobs/s");
+        assert_eq!(rate(f64::NAN, "jobs"), "0 jobs/s");
+        assert_eq!(rate(f64::INFINITY, "jobs"), "0 jobs/s");
+    }
 
     #[test]
     fn thousands_are_grouped() {

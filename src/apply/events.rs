@@ -1,9 +1,12 @@
 //! What apply tells while it works: [`ApplyEvent`]s, delivered to an [`ApplyObserver`].
 //!
 //! Events are an output contract: `apply --json` streams each as one JSON object per line
-//! ([`ApplyEvent::to_json_line`]), its keys in alphabetical order, `type` naming the event.
+//! ([`ApplyEvent::to_json_line`]), its keys in alphabetical order, `type` naming the event and
+//! `timestamp` saying when it was written (RFC 3339, UTC, milliseconds). The stream ends with
+//! exactly one terminal line, `apply_complete` (`report::ApplyCompletion`), or, when apply could
+//! not start, `apply_failed` (`report::ApplyNotStarted`).
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::{Serialize, Serializer};
 
@@ -39,6 +42,8 @@ pub enum ApplyEvent {
         project: String,
         batch: String,
         reference_id: String,
+        /// The id the server gave the job.
+        job_id: String,
     },
     /// The job already existed (`FS_0001`): adopted, to be confirmed.
     JobAdopted {
@@ -65,14 +70,12 @@ pub enum ApplyEvent {
     },
     /// Adopted jobs are being confirmed by reading the batches again.
     Confirming { projects: usize },
-    #[serde(rename = "apply_finished")]
-    Finished,
 }
 
 impl ApplyEvent {
-    /// The event as one line of JSON (without the newline), keys sorted.
-    pub fn to_json_line(&self) -> String {
-        sorted_json_line(self)
+    /// The event as one line of JSON (without the newline), keys sorted, stamped `at`.
+    pub fn to_json_line(&self, at: SystemTime) -> String {
+        sorted_json_line(self, at)
     }
 }
 
@@ -92,15 +95,28 @@ fn milliseconds<S: Serializer>(delay: &Duration, serializer: S) -> Result<S::Ok,
     serializer.serialize_u64(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// `value` as compact JSON with every object's keys sorted, as the event stream has them.
-pub(super) fn sorted_json_line(value: &impl Serialize) -> String {
+/// `value` (an object) as compact JSON with every object's keys sorted, as the event stream has
+/// them, and a `timestamp` key saying `at`.
+pub(super) fn sorted_json_line(value: &impl Serialize, at: SystemTime) -> String {
     // A `Value`'s maps are ordered by key, whatever order the type declares its fields in.
-    serde_json::to_value(value)
-        .map(|value| value.to_string())
-        .unwrap_or_else(|error| {
-            // Events hold strings and numbers only; keep the stream going regardless.
-            serde_json::json!({"type": "error", "error": error.to_string()}).to_string()
-        })
+    let mut value = serde_json::to_value(value).unwrap_or_else(|error| {
+        // Events hold strings and numbers only; keep the stream going regardless.
+        serde_json::json!({"type": "error", "error": error.to_string()})
+    });
+    if let Some(object) = value.as_object_mut() {
+        object.insert("timestamp".to_owned(), timestamp(at).into());
+    }
+    value.to_string()
+}
+
+/// `at` in RFC 3339, UTC, to the millisecond: `2026-11-30T09:15:02.120Z`.
+pub(super) fn timestamp(at: SystemTime) -> String {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    time::OffsetDateTime::from(at)
+        .format(&format)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".to_owned())
 }
 
 #[cfg(test)]
@@ -147,8 +163,9 @@ mod tests {
                     project: "street".into(),
                     batch: "week-48".into(),
                     reference_id: "cam-1".into(),
+                    job_id: "j1".into(),
                 },
-                r#"{"batch":"week-48","project":"street","reference_id":"cam-1","type":"job_created"}"#,
+                r#"{"batch":"week-48","job_id":"j1","project":"street","reference_id":"cam-1","type":"job_created"}"#,
             ),
             (
                 ApplyEvent::JobAdopted {
@@ -181,10 +198,27 @@ mod tests {
                 ApplyEvent::Confirming { projects: 2 },
                 r#"{"projects":2,"type":"confirming"}"#,
             ),
-            (ApplyEvent::Finished, r#"{"type":"apply_finished"}"#),
         ];
+        let at = SystemTime::UNIX_EPOCH + Duration::from_millis(1_764_494_102_120);
         for (event, expected) in cases {
-            assert_eq!(event.to_json_line(), expected);
+            let stamped = expected.replacen(
+                r#","type""#,
+                r#","timestamp":"2025-11-30T09:15:02.120Z","type""#,
+                1,
+            );
+            assert_eq!(event.to_json_line(at), stamped);
         }
+    }
+
+    #[test]
+    fn timestamps_are_rfc_3339_in_utc_to_the_millisecond() {
+        assert_eq!(
+            timestamp(SystemTime::UNIX_EPOCH),
+            "1970-01-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            timestamp(SystemTime::UNIX_EPOCH + Duration::from_micros(1_500_999)),
+            "1970-01-01T00:00:01.500Z"
+        );
     }
 }

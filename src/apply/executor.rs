@@ -74,7 +74,6 @@ pub async fn run(
     }
     report.create_requests += applier.create_requests.into_inner();
     report.elapsed = started.elapsed();
-    observer.on_event(&ApplyEvent::Finished);
     report
 }
 
@@ -372,12 +371,13 @@ impl Applier<'_> {
             let result = self.client.create_job(target.project_id, &request).await;
             let latency = sent.elapsed();
             let error = match result {
-                Ok(_) => {
+                Ok(response) => {
                     permit.finish(Signal::Success { latency });
                     self.observer.on_event(&ApplyEvent::JobCreated {
                         project: target.project_key.to_owned(),
                         batch: target.batch.name.clone(),
                         reference_id: request.reference_id.clone(),
+                        job_id: response.job_id,
                     });
                     return JobOutcome::Created;
                 }

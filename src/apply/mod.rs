@@ -33,7 +33,7 @@ use crate::client::RetryPolicy;
 pub use events::{ApplyEvent, ApplyObserver, NoObserver};
 pub use executor::run;
 pub use limiter::{Limiter, LimiterSnapshot, Signal};
-pub use report::{ApplyCompletion, ApplyFailure, ApplyReport};
+pub use report::{ApplyCompletion, ApplyFailure, ApplyNotStarted, ApplyReport};
 
 /// Default `--parallelism`. GT Studio documents no rate limit for v1 and one job per request, so
 /// throughput is parallelism ÷ latency: 16 in flight gives about 100–300 jobs/s at the 50–150 ms a

@@ -1,9 +1,9 @@
 //! What apply did: [`ApplyReport`], its [`ApplyFailure`]s, and the last line of `apply --json`
-//! ([`ApplyCompletion`]).
+//! ([`ApplyCompletion`], or [`ApplyNotStarted`] when apply could not start).
 //!
 //! Per-item failures are not errors: apply carries on with everything else and lists them here.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::{Serialize, Serializer};
 
@@ -78,9 +78,26 @@ impl<'a> ApplyCompletion<'a> {
         }
     }
 
-    /// One line of JSON (without the newline), keys sorted as in the event stream.
-    pub fn to_json_line(&self) -> String {
-        sorted_json_line(self)
+    /// One line of JSON (without the newline), keys sorted and stamped `at` as in the event
+    /// stream.
+    pub fn to_json_line(&self, at: SystemTime) -> String {
+        sorted_json_line(self, at)
+    }
+}
+
+/// The terminal line of `apply --json` when apply could not start (an invalid workspace, a
+/// conflict, a stale plan, an unreachable server): nothing was created.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename = "apply_failed")]
+pub struct ApplyNotStarted<'a> {
+    /// What went wrong, as the error line on stderr says it.
+    pub error: &'a str,
+}
+
+impl ApplyNotStarted<'_> {
+    /// One line of JSON (without the newline), stamped `at` as in the event stream.
+    pub fn to_json_line(&self, at: SystemTime) -> String {
+        sorted_json_line(self, at)
     }
 }
 
@@ -96,11 +113,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_run_that_could_not_start_ends_with_apply_failed() {
+        assert_eq!(
+            ApplyNotStarted { error: "stale" }.to_json_line(SystemTime::UNIX_EPOCH),
+            r#"{"error":"stale","timestamp":"1970-01-01T00:00:00.000Z","type":"apply_failed"}"#
+        );
+    }
+
+    #[test]
     fn an_empty_report_is_complete() {
         let report = ApplyReport::default();
         assert_eq!(
-            ApplyCompletion::new(&report).to_json_line(),
-            r#"{"batches_adopted":0,"batches_created":0,"cancelled":false,"complete":true,"create_requests":0,"elapsed_seconds":0.0,"failures":[],"jobs_adopted":0,"jobs_created":0,"jobs_not_attempted":0,"stopped_early":null,"type":"apply_complete"}"#
+            ApplyCompletion::new(&report).to_json_line(SystemTime::UNIX_EPOCH),
+            r#"{"batches_adopted":0,"batches_created":0,"cancelled":false,"complete":true,"create_requests":0,"elapsed_seconds":0.0,"failures":[],"jobs_adopted":0,"jobs_created":0,"jobs_not_attempted":0,"stopped_early":null,"timestamp":"1970-01-01T00:00:00.000Z","type":"apply_complete"}"#
         );
     }
 
@@ -123,8 +148,8 @@ mod tests {
             ..ApplyReport::default()
         };
         assert_eq!(
-            ApplyCompletion::new(&report).to_json_line(),
-            r#"{"batches_adopted":0,"batches_created":0,"cancelled":false,"complete":false,"create_requests":3,"elapsed_seconds":1.5,"failures":[{"batch":"week-48","error":"rejected","location":"gtform.yaml:12:27","project":"street","reference_id":"cam-1"}],"jobs_adopted":0,"jobs_created":2,"jobs_not_attempted":0,"stopped_early":"auth-failure","type":"apply_complete"}"#
+            ApplyCompletion::new(&report).to_json_line(SystemTime::UNIX_EPOCH),
+            r#"{"batches_adopted":0,"batches_created":0,"cancelled":false,"complete":false,"create_requests":3,"elapsed_seconds":1.5,"failures":[{"batch":"week-48","error":"rejected","location":"gtform.yaml:12:27","project":"street","reference_id":"cam-1"}],"jobs_adopted":0,"jobs_created":2,"jobs_not_attempted":0,"stopped_early":"auth-failure","timestamp":"1970-01-01T00:00:00.000Z","type":"apply_complete"}"#
         );
     }
 }

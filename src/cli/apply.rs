@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
@@ -45,29 +46,16 @@ pub struct ApplyArgs {
 }
 
 pub(crate) async fn run(args: ApplyArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
-    let saved_plan = is_saved_plan_file(&args.path);
-    if args.json && !args.auto_approve && !saved_plan {
-        return Err(
-            CliError::new("--json needs --auto-approve: there is no one to ask")
-                .hint("review the plan with `gtform plan` first"),
-        );
-    }
-    let planned = if saved_plan {
-        prepare_saved(&args, ui).await?
-    } else {
-        prepare_workspace(&args, ui).await?
+    let planned = match prepare(&args, ui).await {
+        Ok(planned) => planned,
+        Err(error) => {
+            if args.json {
+                apply_summary::not_started_json(&error, ui);
+            }
+            return Err(error);
+        }
     };
     let jobs_to_create = planned.plan.summary().jobs_to_create;
-    if let Some(max) = args.max_create
-        && jobs_to_create > max
-    {
-        return Err(CliError::new(format!(
-            "the plan creates {} jobs, more than --max-create {}",
-            group_thousands(jobs_to_create),
-            group_thousands(max)
-        ))
-        .hint("raise --max-create if this is intended, or narrow the plan with --target"));
-    }
     if !planned.plan.has_changes() {
         if args.json {
             apply_summary::completion_json(&ApplyReport::default(), ui);
@@ -75,12 +63,12 @@ pub(crate) async fn run(args: ApplyArgs, ui: &mut Ui) -> Result<ExitCode, CliErr
         return Ok(exit::code(exit::SUCCESS));
     }
 
-    let cancel = CancellationToken::new();
-    watch_interrupts(cancel.clone());
     let progress = Progress::new(
         ProgressMode::choose(args.json, args.connection.verbose, ui),
         jobs_to_create,
     );
+    let cancel = CancellationToken::new();
+    watch_interrupts(cancel.clone(), progress.clone());
     let options = ApplyOptions {
         parallelism: args.parallelism,
         ..ApplyOptions::default()
@@ -95,8 +83,37 @@ pub(crate) async fn run(args: ApplyArgs, ui: &mut Ui) -> Result<ExitCode, CliErr
     )
     .await;
     ticker.abort();
-    progress.finish();
+    progress.finish(&report);
     apply_summary::finish(&report, args.json, ui)
+}
+
+/// Everything before the first create: the plan (made now, or saved and checked again), shown
+/// and confirmed, within `--max-create`.
+async fn prepare(args: &ApplyArgs, ui: &mut Ui) -> Result<Planned, CliError> {
+    let saved_plan = is_saved_plan_file(&args.path);
+    if args.json && !args.auto_approve && !saved_plan {
+        return Err(
+            CliError::new("--json needs --auto-approve: there is no one to ask")
+                .hint("review the plan with `gtform plan` first"),
+        );
+    }
+    let planned = if saved_plan {
+        prepare_saved(args, ui).await?
+    } else {
+        prepare_workspace(args, ui).await?
+    };
+    let jobs_to_create = planned.plan.summary().jobs_to_create;
+    if let Some(max) = args.max_create
+        && jobs_to_create > max
+    {
+        return Err(CliError::new(format!(
+            "the plan creates {} jobs, more than --max-create {}",
+            group_thousands(jobs_to_create),
+            group_thousands(max)
+        ))
+        .hint("raise --max-create if this is intended, or narrow the plan with --target"));
+    }
+    Ok(planned)
 }
 
 fn parse_parallelism(text: &str) -> Result<usize, String> {
@@ -167,13 +184,13 @@ fn confirm(ui: &mut Ui) -> Result<(), CliError> {
 }
 
 /// First Ctrl-C: stop starting requests, let those in flight finish. Second: exit at once.
-fn watch_interrupts(cancel: CancellationToken) {
+fn watch_interrupts(cancel: CancellationToken, progress: Arc<Progress>) {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_err() {
             return;
         }
-        Ui::log_line(
-            "\nInterrupted: finishing the requests in flight, then stopping. Press Ctrl-C again to stop at once.",
+        progress.note(
+            "Interrupted: finishing the requests in flight, then stopping. Press Ctrl-C again to stop at once.",
         );
         cancel.cancel();
         if tokio::signal::ctrl_c().await.is_ok() {

@@ -2,10 +2,12 @@
 //! the exit code they mean.
 
 use std::process::ExitCode;
+use std::time::SystemTime;
 
 use crate::api::codes;
-use crate::apply::{ApplyCompletion, ApplyReport};
-use crate::text::{counted, group_thousands};
+use crate::apply::{ApplyCompletion, ApplyNotStarted, ApplyReport};
+use crate::escape::escape;
+use crate::text::{counted, group_thousands, rate};
 
 use super::{CliError, Ui, exit};
 
@@ -16,7 +18,18 @@ const FAILURES_LISTED: usize = 20;
 pub(crate) fn completion_json(report: &ApplyReport, ui: &mut Ui) {
     ui.out(&format!(
         "{}\n",
-        ApplyCompletion::new(report).to_json_line()
+        ApplyCompletion::new(report).to_json_line(SystemTime::now())
+    ));
+}
+
+/// The last JSON event of `apply --json` when apply could not start.
+pub(crate) fn not_started_json(error: &CliError, ui: &mut Ui) {
+    ui.out(&format!(
+        "{}\n",
+        ApplyNotStarted {
+            error: &error.message
+        }
+        .to_json_line(SystemTime::now())
     ));
 }
 
@@ -84,23 +97,31 @@ fn summary_text(report: &ApplyReport, ui: &mut Ui) {
         "Apply incomplete"
     };
     ui.status(&format!(
-        "\n{verdict}: {} and {} created{adopted} in {:.2}s ({:.0} jobs/s, {} create requests).",
+        "\n{verdict}: {} and {} created{adopted} in {:.2}s ({}, {}).",
         counted(report.batches_created, "batch", "batches"),
         counted(report.jobs_created, "job", "jobs"),
         seconds,
-        jobs_done as f64 / seconds,
-        group_thousands(report.create_requests),
+        rate(jobs_done as f64 / seconds, "jobs"),
+        counted(report.create_requests, "create request", "create requests"),
     ));
     for failure in report.failures.iter().take(FAILURES_LISTED) {
         let what = match &failure.reference_id {
-            Some(reference_id) => {
-                format!("job {}/{}/{}", failure.project, failure.batch, reference_id)
-            }
-            None => format!("batch {}/{}", failure.project, failure.batch),
+            Some(reference_id) => format!(
+                "job {}/{}/{}",
+                escape(&failure.project),
+                escape(&failure.batch),
+                escape(reference_id)
+            ),
+            None => format!(
+                "batch {}/{}",
+                escape(&failure.project),
+                escape(&failure.batch)
+            ),
         };
         ui.status(&format!(
             "  failed: {what} ({}): {}",
-            failure.location, failure.error
+            escape(&failure.location.to_string()),
+            escape(&failure.error)
         ));
     }
     if report.failures.len() > FAILURES_LISTED {

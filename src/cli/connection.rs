@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::load_args::LoadArgs;
 use crate::client::{ApiKey, Endpoint, RequestObserver, RequestRecord};
+use crate::escape::escape;
 use crate::ops::{self, ConnectOptions, Connection, LoadRequest, Loaded, Planned, Step};
 use crate::text::counted;
 
@@ -225,11 +226,12 @@ impl ops::Observer for StderrSteps {
             }
             Step::WaitingForEmbedded { db } => Ui::log_line(&format!(
                 "Waiting for another gtform process using `{}`…",
-                db.display()
+                escape(&db.display().to_string())
             )),
             Step::Reading { projects, url } => Ui::log_line(&format!(
-                "Reading {} from {url}…",
-                counted(*projects as u64, "project", "projects")
+                "Reading {} from {}…",
+                counted(*projects as u64, "project", "projects"),
+                escape(url)
             )),
         }
     }
@@ -259,11 +261,11 @@ impl RequestObserver for StderrRequestLog {
             .filter(|_| record.status.is_none())
             .map(|error| format!(": {error}"))
             .unwrap_or_default();
-        Ui::log_line(&format!(
+        Ui::log_line(&escape(&format!(
             "request: {} {} → {status}{code} in {}ms{retry}{error}",
             record.method,
             record.path,
             record.duration.as_millis()
-        ));
+        )));
     }
 }

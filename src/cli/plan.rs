@@ -9,6 +9,7 @@ use super::load_args::LoadArgs;
 use super::output;
 use super::preflight::{self, PreflightArgs};
 use super::{CliError, Ui, exit};
+use crate::escape::escape;
 
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
@@ -53,10 +54,9 @@ pub(crate) async fn run(args: PlanArgs, ui: &mut Ui) -> Result<ExitCode, CliErro
             .save(out, &fingerprint)
             .map_err(|error| ops_error(error, ui))?;
         if !args.json {
+            let shown = escape(&out.display().to_string()).into_owned();
             ui.status(&format!(
-                "Saved the plan to `{}`. Apply exactly this plan with: gtform apply {}",
-                out.display(),
-                out.display()
+                "Saved the plan to `{shown}`. Apply exactly this plan with: gtform apply {shown}"
             ));
         }
     }

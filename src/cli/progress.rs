@@ -7,13 +7,17 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::apply::{ApplyEvent, ApplyObserver};
-use crate::text::{counted, group_thousands};
+use crate::apply::{ApplyEvent, ApplyObserver, ApplyReport};
+use crate::escape::escape;
+use crate::text::{counted, group_thousands, rate};
 
 use super::Ui;
 
 /// Time between plain progress lines when stderr is not a terminal.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(2);
+/// The narrowest terminal a bar is drawn on; narrower (or of unknown width, such as a
+/// pseudo-terminal that reports 0 columns) gets plain lines, which never wrap into a redraw.
+const MIN_BAR_COLUMNS: u16 = 60;
 
 /// How progress is shown.
 pub(crate) enum ProgressMode {
@@ -26,12 +30,15 @@ pub(crate) enum ProgressMode {
 }
 
 impl ProgressMode {
-    /// JSON when asked for; a bar on a terminal, unless `-v` request logs share stderr (plain
-    /// lines do not fight a redrawn bar); lines otherwise.
+    /// JSON when asked for; a bar on a terminal of a known width, unless `-v` request logs share
+    /// stderr (plain lines do not fight a redrawn bar); lines otherwise.
     pub(crate) fn choose(json: bool, verbose: bool, ui: &Ui) -> ProgressMode {
+        let wide_enough = ui
+            .stderr_columns
+            .is_some_and(|columns| columns >= MIN_BAR_COLUMNS);
         if json {
             ProgressMode::Json
-        } else if ui.stderr_is_tty && !verbose {
+        } else if ui.stderr_is_tty && wide_enough && !verbose {
             ProgressMode::Bar
         } else {
             ProgressMode::Lines
@@ -61,9 +68,19 @@ impl Progress {
             ProgressMode::Bar => {
                 let bar =
                     ProgressBar::with_draw_target(Some(total_jobs), ProgressDrawTarget::stderr());
+                // `wide_bar` takes what the rest leaves of the terminal's width, so the line
+                // never wraps (a wrapped line would be redrawn over the lines above it).
                 let style = ProgressStyle::with_template(
-                    "{spinner} [{bar:40}] {human_pos}/{human_len} jobs  {per_sec}  ETA {eta}  {msg}",
+                    "{spinner} [{wide_bar}] {human_pos}/{human_len} jobs  {rate}  ETA {eta}  {msg}",
                 )
+                .map(|style| {
+                    style.with_key(
+                        "rate",
+                        |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+                            let _ = out.write_str(&rate(state.per_sec(), "jobs"));
+                        },
+                    )
+                })
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> ");
                 bar.set_style(style);
@@ -100,8 +117,14 @@ impl Progress {
     }
 
     fn print_line(&self) {
-        let done = self.done.load(Ordering::Relaxed);
-        let failed = self.failed.load(Ordering::Relaxed);
+        self.print_counts(
+            self.done.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        );
+    }
+
+    /// `apply: 1,203/5,000 jobs (24%), 65 jobs/s, 2 failed`, unless it repeats the last line.
+    fn print_counts(&self, done: u64, failed: u64) {
         let seconds = self.started.elapsed().as_secs_f64().max(0.001);
         let percent = if self.total_jobs == 0 {
             100.0
@@ -109,10 +132,10 @@ impl Progress {
             done as f64 * 100.0 / self.total_jobs as f64
         };
         let line = format!(
-            "apply: {}/{} jobs ({percent:.0}%), {:.0} jobs/s, {} failed",
+            "apply: {}/{} jobs ({percent:.0}%), {}, {} failed",
             group_thousands(done),
             group_thousands(self.total_jobs),
-            done as f64 / seconds,
+            rate(done as f64 / seconds, "jobs"),
             group_thousands(failed)
         );
         let mut last = self.last_line.lock().unwrap_or_else(|p| p.into_inner());
@@ -122,13 +145,44 @@ impl Progress {
         }
     }
 
-    /// Clears the bar, or prints the last progress line.
-    pub(crate) fn finish(&self) {
+    /// Shows the final state, from `report` rather than from the events counted on the way: after
+    /// Ctrl-C, or when adopted jobs turn out to sit elsewhere, the report is what is true. The bar
+    /// is left on screen at that state.
+    pub(crate) fn finish(&self, report: &ApplyReport) {
+        let jobs_failed = report
+            .failures
+            .iter()
+            .filter(|failure| failure.reference_id.is_some())
+            .count() as u64;
+        let done = report.jobs_created + report.jobs_adopted;
         match &self.surface {
-            Surface::Bar(bar) => bar.finish_and_clear(),
-            Surface::Lines => self.print_line(),
+            Surface::Bar(bar) => {
+                let mut notes = Vec::new();
+                if jobs_failed > 0 {
+                    notes.push(format!("{} failed", group_thousands(jobs_failed)));
+                }
+                if report.jobs_not_attempted > 0 {
+                    notes.push(format!(
+                        "{} not attempted",
+                        group_thousands(report.jobs_not_attempted)
+                    ));
+                }
+                if report.cancelled {
+                    notes.push("interrupted".to_owned());
+                }
+                bar.set_position(done + jobs_failed);
+                bar.set_message(notes.join(", "));
+                bar.abandon();
+            }
+            Surface::Lines => self.print_counts(done, jobs_failed),
             Surface::Json => {}
         }
+    }
+
+    /// A message above the bar (or a line of its own): the bar is redrawn below it rather than
+    /// over it.
+    pub(crate) fn note(&self, text: &str) {
+        self.message(text);
     }
 
     fn message(&self, text: &str) {
@@ -165,7 +219,12 @@ impl Progress {
                 batch,
                 batch_id,
             } => {
-                self.message(&format!("+ batch {project}/{batch} created ({batch_id})"));
+                self.message(&format!(
+                    "+ batch {}/{} created ({})",
+                    escape(project),
+                    escape(batch),
+                    escape(batch_id)
+                ));
             }
             ApplyEvent::BatchAdopted {
                 project,
@@ -173,7 +232,10 @@ impl Progress {
                 batch_id,
             } => {
                 self.message(&format!(
-                    "= batch {project}/{batch} already existed ({batch_id})"
+                    "= batch {}/{} already existed ({})",
+                    escape(project),
+                    escape(batch),
+                    escape(batch_id)
                 ));
             }
             ApplyEvent::BatchFailed {
@@ -182,7 +244,12 @@ impl Progress {
                 error,
                 ..
             } => {
-                self.message(&format!("! batch {project}/{batch} failed: {error}"));
+                self.message(&format!(
+                    "! batch {}/{} failed: {}",
+                    escape(project),
+                    escape(batch),
+                    escape(error)
+                ));
             }
             ApplyEvent::Confirming { projects } => {
                 self.message(&format!(
@@ -206,7 +273,48 @@ impl ApplyObserver for Progress {
         self.count(event);
         self.describe(event);
         if matches!(self.surface, Surface::Json) {
-            Ui::out_line(&event.to_json_line());
+            Ui::out_line(&event.to_json_line(std::time::SystemTime::now()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ui(stderr_columns: Option<u16>) -> Ui {
+        Ui {
+            color: false,
+            stdout_color: false,
+            stdout_is_tty: true,
+            stderr_is_tty: true,
+            stdin_is_tty: true,
+            stderr_columns,
+        }
+    }
+
+    #[test]
+    fn a_bar_only_on_a_terminal_of_known_width() {
+        assert!(matches!(
+            ProgressMode::choose(false, false, &ui(Some(120))),
+            ProgressMode::Bar
+        ));
+        for columns in [None, Some(0), Some(20)] {
+            assert!(
+                matches!(
+                    ProgressMode::choose(false, false, &ui(columns)),
+                    ProgressMode::Lines
+                ),
+                "{columns:?}"
+            );
+        }
+        assert!(matches!(
+            ProgressMode::choose(false, true, &ui(Some(120))),
+            ProgressMode::Lines
+        ));
+        assert!(matches!(
+            ProgressMode::choose(true, false, &ui(Some(120))),
+            ProgressMode::Json
+        ));
     }
 }

@@ -16,9 +16,9 @@ use crate::ops::{self, ResultsOptions, ResultsReport};
 use crate::plan::render::shown;
 use crate::text::{counted, group_thousands};
 
-use super::load_args::LoadArgs;
 use super::connection::{self, ConnectionArgs};
 use super::errors::ops_error;
+use super::load_args::LoadArgs;
 use super::{CliError, Ui, exit};
 
 /// Time between plain progress lines when stderr is not a terminal.

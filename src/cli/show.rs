@@ -25,15 +25,12 @@ pub(crate) async fn run(args: ShowArgs, ui: &mut Ui) -> Result<ExitCode, CliErro
     let saved = ops::open_saved(&args.plan_file)
         .map_err(|error| ops_error(error, ui))?
         .saved;
+    // Files of format 1 kept the embedded emulator's address, dead since the run that saved it.
+    let endpoint = saved.endpoint_label.at_rest();
     if args.json {
-        output::plan_json(
-            ui,
-            &saved.plan,
-            &saved.endpoint_label,
-            &saved.state_fingerprint,
-        );
+        output::plan_json(ui, &saved.plan, &endpoint, &saved.state_fingerprint);
     } else {
-        output::plan_text(ui, &saved.plan, &saved.endpoint_label, args.verbose);
+        output::plan_text(ui, &saved.plan, &endpoint, args.verbose);
     }
     Ok(exit::code(exit::SUCCESS))
 }

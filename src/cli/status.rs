@@ -17,9 +17,9 @@ use crate::ops::{self, StatusOptions, StatusReport, WaitOptions, WaitOutcome};
 use crate::plan::render::{endpoint_line, shown};
 use crate::text::{counted, group_thousands, plural};
 
-use super::load_args::LoadArgs;
 use super::connection::{self, ConnectionArgs};
 use super::errors::ops_error;
+use super::load_args::LoadArgs;
 use super::{CliError, Ui, exit};
 
 #[derive(Debug, clap::Args)]

@@ -5,6 +5,7 @@
 use std::io::{IsTerminal, Write};
 
 use super::CliError;
+use crate::escape::escape;
 
 /// Where a command writes. Data goes to stdout, messages and progress to stderr.
 pub struct Ui {
@@ -15,6 +16,9 @@ pub struct Ui {
     pub stdout_is_tty: bool,
     pub stderr_is_tty: bool,
     pub stdin_is_tty: bool,
+    /// The width of the terminal on stderr; `None` when it is not one or reports no width (a
+    /// pseudo-terminal of 0 columns, as some CI runners give).
+    pub stderr_columns: Option<u16>,
 }
 
 impl Ui {
@@ -29,6 +33,9 @@ impl Ui {
             stdout_color: !no_color_flag && !no_color_env && stdout_is_tty,
             stdout_is_tty,
             stderr_is_tty,
+            stderr_columns: console::Term::stderr()
+                .size_checked()
+                .map(|(_rows, columns)| columns),
         }
     }
 
@@ -72,11 +79,12 @@ impl Ui {
         let _ = stderr.flush();
     }
 
-    /// Prints `error: …` and its hints to stderr.
+    /// Prints `error: …` and its hints to stderr, escaped: they quote paths, names and server
+    /// messages, any of which may hold control or invisible characters.
     pub fn error(&mut self, error: &CliError) {
-        let mut text = format!("error: {}\n", error.message);
+        let mut text = format!("error: {}\n", escape(&error.message));
         for hint in &error.hints {
-            text.push_str(&format!("\nhint: {hint}\n"));
+            text.push_str(&format!("\nhint: {}\n", escape(hint)));
         }
         self.err(&text);
     }

@@ -56,6 +56,24 @@ pub struct EndpointLabel {
     pub embedded_state: Option<String>,
 }
 
+/// What a saved plan's header calls the embedded emulator: its address lived only as long as the
+/// run that made the plan.
+pub const EMBEDDED_AT_REST: &str = "embedded";
+
+impl EndpointLabel {
+    /// The label as it stays true after the run: a server keeps its URL; the embedded emulator's
+    /// loopback address (dead once the run ends) becomes [`EMBEDDED_AT_REST`].
+    pub fn at_rest(&self) -> EndpointLabel {
+        match &self.embedded_state {
+            Some(_) => EndpointLabel {
+                url: EMBEDDED_AT_REST.to_owned(),
+                embedded_state: self.embedded_state.clone(),
+            },
+            None => self.clone(),
+        }
+    }
+}
+
 /// `path` relative to `root` when it lies below it, for display.
 fn shown_below(path: &Path, root: Option<&Path>) -> String {
     root.and_then(|root| path.strip_prefix(root).ok())

@@ -32,7 +32,7 @@ use crate::api::{
     CreateJobResponse, Envelope, JobResult, ProjectDetails,
 };
 
-pub use endpoint::{EMBEDDED_DB_FILE, Endpoint, EndpointLabel};
+pub use endpoint::{EMBEDDED_AT_REST, EMBEDDED_DB_FILE, Endpoint, EndpointLabel};
 pub use error::{ClientError, FailureKind};
 pub use retry::RetryPolicy;
 pub use storage::{Download, StorageClient, StorageError, StorageFailure, StorageOptions};
@@ -519,8 +519,11 @@ impl Client {
         ClientError::Api {
             request: request_name.to_owned(),
             status: status.as_u16(),
-            code: self.api_key.redact(&error.code),
-            message: truncate(&self.api_key.redact(&error.message), EXCERPT_CHARS),
+            code: crate::escape::escape(&self.api_key.redact(&error.code)).into_owned(),
+            message: truncate(
+                &crate::escape::escape(&self.api_key.redact(&error.message)),
+                EXCERPT_CHARS,
+            ),
             retry_after,
         }
     }
@@ -542,14 +545,11 @@ impl Client {
     fn excerpt(&self, bytes: &[u8]) -> String {
         // Redact before anything else: cutting or reflowing first could split an echoed key.
         let text = self.api_key.redact(&String::from_utf8_lossy(bytes));
-        let collapsed: String = text
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .chars()
-            .filter(|character| !character.is_control())
-            .collect();
-        truncate(&collapsed, EXCERPT_CHARS)
+        // Whitespace runs become one space; every other control or invisible character (ESC,
+        // zero-width, bidi) is shown escaped, never passed on to a terminal. Cut after escaping
+        // so that the cut never splits an escape.
+        let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        truncate(&crate::escape::escape(&collapsed), EXCERPT_CHARS)
     }
 }
 
@@ -646,6 +646,22 @@ mod tests {
             Err(ClientError::InvalidEndpoint { .. })
         ));
         assert!(check_endpoint("not a url", false).is_err());
+    }
+
+    #[test]
+    fn body_excerpts_show_hidden_characters_escaped() {
+        let client = Client::new(ClientOptions::new(
+            "http://127.0.0.1:1",
+            ApiKey::new("s3cr3t-key"),
+        ))
+        .unwrap();
+        let excerpt = client
+            .excerpt("<h1>\u{1b}[2Jbad\r\n gate\u{200b}way\u{202e}</h1> s3cr3t-key".as_bytes());
+        assert_eq!(
+            excerpt,
+            "<h1>\\u{1b}[2Jbad gate\\u{200b}way\\u{202e}</h1> [redacted]"
+        );
+        assert!(!excerpt.chars().any(crate::escape::is_hidden));
     }
 
     #[test]

@@ -29,6 +29,7 @@
 
 mod boundary;
 mod decode;
+mod endpoint;
 mod generate;
 mod job;
 mod manifest;
@@ -39,34 +40,15 @@ mod workspace;
 pub(crate) mod yaml;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 pub use boundary::{DEFAULT_MAX_MANIFEST_BYTES, DEFAULT_MAX_YAML_BYTES, LoadOptions};
+pub use endpoint::{EndpointProblem, EndpointSetting};
 pub use generate::ListedJobs;
 
 use crate::attachments::ObjectUrl;
 use crate::storage::{Glob, ObjectInfo};
-
-/// The workspace's `endpoint:` as written: the emulator inside gtform, or a URL. The pipeline
-/// (`ops`) resolves it into a `client::Endpoint`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EndpointSetting {
-    /// `endpoint: embedded`: gtform runs the emulator in-process.
-    Embedded,
-    /// An `http://` or `https://` base URL, e.g. `https://api.playment.io`.
-    Url(String),
-}
-
-impl fmt::Display for EndpointSetting {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            EndpointSetting::Embedded => f.write_str("embedded"),
-            EndpointSetting::Url(url) => f.write_str(url),
-        }
-    }
-}
 
 /// A loaded, valid workspace.
 #[derive(Debug, Clone)]

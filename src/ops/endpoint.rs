@@ -1,8 +1,10 @@
 //! Resolving the endpoint: the caller's override, else the workspace's setting, else the public
-//! API; `embedded` becomes the state directory next to the workspace.
+//! API; `embedded` becomes the state directory next to the workspace. An override obeys the rule
+//! the workspace's `endpoint:` does (`config::EndpointSetting::parse`: a base URL, no path).
 
 use std::path::{Path, PathBuf};
 
+use super::Error;
 use crate::client::Endpoint;
 use crate::config::{EndpointSetting, Workspace};
 
@@ -12,25 +14,33 @@ pub const DEFAULT_ENDPOINT: &str = "https://api.playment.io";
 pub const EMBEDDED_STATE_DIR: &str = ".gtform";
 
 /// The endpoint of `workspace`, unless `override_setting` (the caller's, e.g. from its
-/// environment: `embedded` or a URL; blank counts as absent) names another.
-pub fn resolve_endpoint(workspace: &Workspace, override_setting: Option<&str>) -> Endpoint {
+/// environment: `embedded` or a base URL; blank counts as absent) names another. An override
+/// that is not a valid setting is [`Error::EndpointOverride`].
+pub fn resolve_endpoint(
+    workspace: &Workspace,
+    override_setting: Option<&str>,
+) -> Result<Endpoint, Error> {
     let setting = match override_setting
         .map(str::trim)
         .filter(|value| !value.is_empty())
     {
-        Some("embedded") => EndpointSetting::Embedded,
-        Some(url) => EndpointSetting::Url(url.to_owned()),
+        Some(value) => {
+            EndpointSetting::parse(value).map_err(|problem| Error::EndpointOverride {
+                value: value.to_owned(),
+                problem,
+            })?
+        }
         None => workspace
             .endpoint
             .clone()
             .unwrap_or_else(|| EndpointSetting::Url(DEFAULT_ENDPOINT.to_owned())),
     };
-    match setting {
+    Ok(match setting {
         EndpointSetting::Embedded => Endpoint::Embedded {
             state_dir: embedded_state_dir(&workspace.root),
         },
         EndpointSetting::Url(url) => Endpoint::Url { url },
-    }
+    })
 }
 
 /// `.gtform/` next to the workspace: beside the file, or inside the directory. Absolute, so
@@ -73,33 +83,33 @@ mod tests {
             Some(EndpointSetting::Url("https://gt.example.com".into())),
         );
         assert_eq!(
-            resolve_endpoint(&configured, None),
+            resolve_endpoint(&configured, None).unwrap(),
             Endpoint::Url {
                 url: "https://gt.example.com".into()
             }
         );
         assert_eq!(
-            resolve_endpoint(&configured, Some(" http://127.0.0.1:4100 ")),
+            resolve_endpoint(&configured, Some(" http://127.0.0.1:4100/ ")).unwrap(),
             Endpoint::Url {
                 url: "http://127.0.0.1:4100".into()
             }
         );
         assert_eq!(
-            resolve_endpoint(&configured, Some("  ")),
-            resolve_endpoint(&configured, None),
+            resolve_endpoint(&configured, Some("  ")).unwrap(),
+            resolve_endpoint(&configured, None).unwrap(),
             "a blank override is no override"
         );
         let state_dir = std::fs::canonicalize(dir.path())
             .unwrap()
             .join(EMBEDDED_STATE_DIR);
         assert_eq!(
-            resolve_endpoint(&configured, Some("embedded")),
+            resolve_endpoint(&configured, Some("embedded")).unwrap(),
             Endpoint::Embedded {
                 state_dir: state_dir.clone()
             }
         );
         assert_eq!(
-            resolve_endpoint(&workspace(&file, None), None),
+            resolve_endpoint(&workspace(&file, None), None).unwrap(),
             Endpoint::Url {
                 url: DEFAULT_ENDPOINT.into()
             }
@@ -108,9 +118,31 @@ mod tests {
             resolve_endpoint(
                 &workspace(dir.path(), Some(EndpointSetting::Embedded)),
                 None
-            ),
+            )
+            .unwrap(),
             Endpoint::Embedded { state_dir },
             "a directory workspace keeps its state inside it"
+        );
+    }
+
+    #[test]
+    fn an_override_with_a_path_is_refused_as_the_workspace_setting_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = resolve_endpoint(&workspace(dir.path(), None), Some("http://127.0.0.1:1/v1"))
+            .unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                Error::EndpointOverride {
+                    problem: crate::config::EndpointProblem::HasPath { base },
+                    ..
+                } if base == "http://127.0.0.1:1"
+            ),
+            "{error:?}"
+        );
+        assert_eq!(
+            error.to_string(),
+            "the endpoint override `http://127.0.0.1:1/v1` has a path; the endpoint is the API's base URL"
         );
     }
 }

@@ -21,13 +21,13 @@ use crate::client::EndpointLabel;
 use crate::diagnostic::Location;
 use crate::state::BatchProgress;
 
-/// Version of this document's shape. Bumped on incompatible changes.
-pub const FORMAT_VERSION: &str = "1.0";
+/// Version of this document's shape (the same as saved plans'). Bumped on incompatible changes.
+pub use super::FORMAT_VERSION;
 
 /// The whole document.
 #[derive(Debug, Serialize)]
 pub struct PlanDocument<'a> {
-    pub format_version: &'static str,
+    pub format_version: u32,
     pub gtform_version: &'static str,
     pub endpoint: &'a EndpointLabel,
     pub state_fingerprint: &'a str,
@@ -452,6 +452,7 @@ mod tests {
                 }],
                 unmanaged_batches: Vec::new(),
             }],
+            since: None,
         }
     }
 
@@ -476,10 +477,7 @@ mod tests {
             r#"[{"address":"project[\"street\"].batch[\"week-48\"]","change":{"actions":["no-op"],"after":{"description":null,"name":"week-48"},"before":{"id":"b1","name":"week-48"}},"name":"week-48","progress":{"annotations":3,"completed_frames":2,"completed_jobs":1,"status":"Active","total_frames":8,"total_jobs":4},"project":"street","project_id":"p1","type":"gtstudio_batch","unchanged_jobs":4}]"#
         );
         let text = document.to_json();
-        assert!(
-            text.starts_with("{\n  \"format_version\": \"1.0\",\n"),
-            "{text}"
-        );
+        assert!(text.starts_with("{\n  \"format_version\": 2,\n"), "{text}");
         assert!(text.ends_with("}\n"));
     }
 }

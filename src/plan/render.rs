@@ -7,7 +7,8 @@ use std::fmt::Write;
 use owo_colors::OwoColorize;
 
 use super::{BatchPlan, Plan, ProjectPlan, Summary};
-use crate::client::EndpointLabel;
+use crate::client::{EMBEDDED_AT_REST, EndpointLabel};
+use crate::escape::escape;
 use crate::state::BatchProgress;
 use crate::text::{counted, group_thousands, plural};
 
@@ -49,14 +50,10 @@ impl Painter {
     }
 }
 
-/// `text` safe to print: control characters (a server's name could carry terminal escapes)
-/// are shown escaped.
+/// `text` safe to print: control and invisible characters (a server's name could carry
+/// terminal escapes, or a zero-width space that makes two names look alike) are shown escaped.
 pub(crate) fn shown(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.chars().any(char::is_control) {
-        std::borrow::Cow::Owned(text.chars().flat_map(char::escape_default).collect())
-    } else {
-        std::borrow::Cow::Borrowed(text)
-    }
+    escape(text)
 }
 
 /// Renders the whole plan: header, projects, summary line.
@@ -79,11 +76,16 @@ pub fn human(plan: &Plan, endpoint: &EndpointLabel, options: RenderOptions) -> S
 /// `Endpoint: …`: which server a plan (or a status) was read from.
 pub fn endpoint_line(endpoint: &EndpointLabel) -> String {
     match &endpoint.embedded_state {
-        Some(state) => format!(
-            "Endpoint: embedded GT Studio emulator at {} (state in {state})",
-            endpoint.url
+        Some(state) if endpoint.url == EMBEDDED_AT_REST => format!(
+            "Endpoint: embedded GT Studio emulator (state in {})",
+            shown(state)
         ),
-        None => format!("Endpoint: {}", endpoint.url),
+        Some(state) => format!(
+            "Endpoint: embedded GT Studio emulator at {} (state in {})",
+            shown(&endpoint.url),
+            shown(state)
+        ),
+        None => format!("Endpoint: {}", shown(&endpoint.url)),
     }
 }
 
@@ -263,10 +265,10 @@ fn render_batch(out: &mut String, batch: &BatchPlan, painter: &Painter, options:
     if let Some(drift) = &batch.drift {
         let _ = writeln!(
             out,
-            "      {} description differs: server {:?}, workspace {:?} (drift; batches cannot be updated)",
+            "      {} description differs: server \"{}\", workspace \"{}\" (drift; batches cannot be updated)",
             painter.paint(Tone::Drift, "~"),
-            drift.remote,
-            drift.configured
+            shown(&drift.remote),
+            shown(&drift.configured)
         );
     }
     for conflict in &batch.conflicts {
@@ -276,7 +278,7 @@ fn render_batch(out: &mut String, batch: &BatchPlan, painter: &Painter, options:
             painter.paint(Tone::Conflict, "!"),
             shown(&conflict.reference_id),
             shown(&conflict.remote_batch),
-            conflict.location
+            shown(&conflict.location.to_string())
         );
     }
     if options.verbose {
@@ -308,6 +310,7 @@ mod tests {
     fn control_characters_from_the_server_are_escaped() {
         assert_eq!(shown("week-48"), "week-48");
         assert_eq!(shown("evil\u{1b}[2Jname"), "evil\\u{1b}[2Jname");
+        assert_eq!(shown("a\u{200b}b\u{202e}c"), "a\\u{200b}b\\u{202e}c");
     }
 
     #[test]

@@ -19,8 +19,12 @@ use crate::state::RemoteState;
 
 /// Marks a JSON document as a gtform saved plan.
 pub const KIND: &str = "gtform-saved-plan";
-/// Version of the saved-plan format; a different one is refused.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the saved-plan format: the plan format's ([`super::FORMAT_VERSION`]), so that a
+/// saved plan and `plan --json` say the same. Files of version 1 (the same content, before the
+/// two versions were unified) are read too; any other is refused.
+pub const FORMAT_VERSION: u32 = super::FORMAT_VERSION;
+/// The older versions still read.
+const READABLE_VERSIONS: &[u32] = &[1, FORMAT_VERSION];
 
 /// How much of a file is read to tell a saved plan from anything else.
 const HEAD_BYTES: usize = 4096;
@@ -35,7 +39,8 @@ pub struct SavedPlan {
     pub workspace: PathBuf,
     /// The endpoint the plan was made against, and that `apply FILE` connects to.
     pub endpoint: Endpoint,
-    /// The endpoint as shown in the plan header when the plan was made.
+    /// The endpoint as shown in the plan header when the plan was made, at rest
+    /// (`EndpointLabel::at_rest`: the embedded emulator's port died with its run).
     #[serde(rename = "endpoint_info")]
     pub endpoint_label: EndpointLabel,
     pub scope: Scope,
@@ -102,7 +107,7 @@ impl SavedPlan {
             gtform_version: env!("CARGO_PKG_VERSION").to_owned(),
             workspace,
             endpoint,
-            endpoint_label,
+            endpoint_label: endpoint_label.at_rest(),
             scope,
             state_fingerprint,
             plan,
@@ -145,7 +150,7 @@ impl SavedPlan {
             return Err(SavedPlanError::NotAPlan);
         }
         match header.format_version {
-            Some(FORMAT_VERSION) => {}
+            Some(found) if READABLE_VERSIONS.contains(&found) => {}
             Some(found) => return Err(SavedPlanError::UnsupportedVersion { found }),
             None => {
                 return Err(SavedPlanError::Damaged(
@@ -233,7 +238,7 @@ mod tests {
             },
             Scope::default(),
             "sha256:00".into(),
-            Plan { projects: vec![] },
+            Plan::default(),
         )
     }
 
@@ -249,7 +254,7 @@ mod tests {
     fn the_file_format_keeps_its_field_names() {
         let text = String::from_utf8(saved().to_json().unwrap()).unwrap();
         assert!(
-            text.starts_with(r#"{"kind":"gtform-saved-plan","format_version":1,"gtform_version":"#),
+            text.starts_with(r#"{"kind":"gtform-saved-plan","format_version":2,"gtform_version":"#),
             "{text}"
         );
         assert!(
@@ -258,6 +263,35 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn version_1_files_are_still_read() {
+        let text = String::from_utf8(saved().to_json().unwrap())
+            .unwrap()
+            .replace(r#""format_version":2"#, r#""format_version":1"#);
+        let read = SavedPlan::from_json(text.as_bytes()).unwrap();
+        assert_eq!(read.format_version, 1);
+        assert_eq!(read.plan, saved().plan);
+    }
+
+    #[test]
+    fn the_embedded_emulators_port_is_not_saved() {
+        let label = EndpointLabel {
+            url: "http://127.0.0.1:4100".into(),
+            embedded_state: Some(".gtform/emulator.sqlite".into()),
+        };
+        let plan = SavedPlan::new(
+            "ws.yaml".into(),
+            Endpoint::Embedded {
+                state_dir: "/w/.gtform".into(),
+            },
+            label,
+            Scope::default(),
+            "sha256:00".into(),
+            Plan::default(),
+        );
+        assert_eq!(plan.endpoint_label.url, "embedded");
     }
 
     #[test]
@@ -275,7 +309,7 @@ mod tests {
             Err(SavedPlanError::UnsupportedVersion { found: 99 })
         ));
         assert!(matches!(
-            SavedPlan::from_json(br#"{"kind": "gtform-saved-plan", "format_version": 1}"#),
+            SavedPlan::from_json(br#"{"kind": "gtform-saved-plan", "format_version": 2}"#),
             Err(SavedPlanError::Damaged(_))
         ));
         assert!(!SavedPlan::looks_like_one(b"version: 1\nprojects: {}\n"));
@@ -347,6 +381,7 @@ mod tests {
                 batches: Vec::new(),
                 unmanaged_batches: Vec::new(),
             }],
+            since: None,
         };
         plan.state_fingerprint = plan.plan.state_fingerprint(&state("Street"));
         assert_eq!(plan.project_ids(), vec![project_id.to_owned()]);

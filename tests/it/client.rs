@@ -12,6 +12,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use gtform::client::{ApiKey, Client, ClientError, ClientOptions, FailureKind, RetryPolicy};
+use tower::Layer;
 
 use crate::support::{BatchSpec, Rig, ids, workspace_yaml};
 
@@ -20,8 +21,44 @@ const SECRET: &str = "k3y-that-must-not-leak";
 
 /// A server whose every route misbehaves in one way; `/flaky` fails twice, then answers.
 async fn bad_server() -> String {
+    serve(bad_routes()).await
+}
+
+/// A server that misbehaves as `bad_server`'s `/{variant}` routes do, at its root: a base URL
+/// without a path, as an endpoint must be.
+async fn bad_server_at_root(variant: &str) -> String {
+    let prefix = format!("/{variant}");
+    let rewrite = move |mut request: axum::http::Request<Body>| {
+        let path_and_query = request
+            .uri()
+            .path_and_query()
+            .map_or("/", |path| path.as_str());
+        if let Ok(uri) = format!("{prefix}{path_and_query}").parse() {
+            *request.uri_mut() = uri;
+        }
+        request
+    };
+    let app = tower::util::MapRequestLayer::new(rewrite).layer(bad_routes());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, axum::ServiceExt::into_make_service(app)).await;
+    });
+    format!("http://{address}")
+}
+
+async fn serve(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{address}")
+}
+
+fn bad_routes() -> Router {
     let flaky_calls = Arc::new(AtomicU32::new(0));
-    let app = Router::new()
+    Router::new()
         .route(
             "/html/v1/projects/{id}/details",
             get(|| async {
@@ -92,13 +129,7 @@ async fn bad_server() -> String {
                 }
             }),
         )
-        .with_state(flaky_calls);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    format!("http://{address}")
+        .with_state(flaky_calls)
 }
 
 fn client(base: &str) -> Client {
@@ -219,29 +250,18 @@ async fn an_unreachable_server_is_a_connection_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_explains_a_misbehaving_server_without_panicking() {
-    let base = bad_server().await;
     let rig = Rig::start().await;
     for (prefix, expected) in [
         ("truncated", "not the documented JSON"),
         ("html", "HTTP 502"),
         ("shape", "not the documented JSON"),
     ] {
-        // A workspace `endpoint` is a base URL (a path is refused at validate time), so the
-        // bad server's variant, a path prefix, comes through the environment.
+        let base = bad_server_at_root(prefix).await;
         rig.write(
             "gtform.yaml",
             &workspace_yaml(&base, &[BatchSpec::new("b", ids("x", 0..1))]),
         );
-        let endpoint = format!("{base}/{prefix}");
-        let run = rig
-            .run_with_env(
-                &["plan"],
-                &[
-                    ("GTFORM_API_KEY", crate::support::API_KEY),
-                    ("GTFORM_ENDPOINT", &endpoint),
-                ],
-            )
-            .expect_code(1);
+        let run = rig.run(&["plan"]).expect_code(1);
         assert!(
             run.stderr().contains(expected),
             "{prefix}: {}",

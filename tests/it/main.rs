@@ -8,8 +8,10 @@
 mod apply;
 mod cli;
 mod client;
+mod contracts;
 mod diagnostic_order;
 mod emulator;
+mod escaping;
 mod exactly_once;
 mod examples;
 mod hostile;
@@ -24,5 +26,6 @@ mod s3;
 mod schema;
 mod status;
 mod support;
+mod terminal;
 mod tidy;
 mod validate;

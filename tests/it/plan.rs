@@ -18,7 +18,7 @@ async fn plan_of_a_new_workspace_creates_everything() {
         insta::assert_snapshot!("plan_new_workspace_json", json.stdout());
     });
     let document: serde_json::Value = serde_json::from_str(&json.stdout()).unwrap();
-    assert_eq!(document["format_version"], "1.0");
+    assert_eq!(document["format_version"], 2);
     assert_eq!(document["summary"]["create"], 7);
 }
 

@@ -269,7 +269,10 @@ pub fn filters(rig: &Rig) -> insta::Settings {
         "[UUID]",
     );
     settings.add_filter(r"sha256:[0-9a-f]{64}", "sha256:[FINGERPRINT]");
-    settings.add_filter(r"in \d+\.\d+s \(\d+ jobs/s", "in [TIME] ([RATE] jobs/s");
+    settings.add_filter(
+        r"in \d+\.\d+s \((?:< )?[\d.,]+ jobs/s",
+        "in [TIME] ([RATE] jobs/s",
+    );
     settings.add_filter(r"\d+ms", "[MS]");
     settings
 }

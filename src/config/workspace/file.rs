@@ -167,21 +167,12 @@ fn decode_file(file: Arc<Path>, root: Node, sink: &mut FileSink<'_>) -> FileDecl
     if let Some(node) = fields.value("endpoint") {
         let span = node.span;
         if let Some(text) = decode::string(node, "`endpoint`", sink) {
-            match parse_endpoint(&text) {
+            match EndpointSetting::parse(&text) {
                 Ok(endpoint) => decl.endpoint = Some((endpoint, span)),
-                Err(EndpointProblem::HasPath { base }) => sink.push(
-                    span,
-                    Diagnostic::error(format!(
-                        "`endpoint`: `{text}` has a path; the endpoint is the API's base URL"
-                    ))
-                    .hint(format!(
-                        "use `{base}`: gtform adds `/v1/projects/…` to it itself"
-                    )),
-                ),
-                Err(EndpointProblem::Other(problem)) => sink.push(
+                Err(problem) => sink.push(
                     span,
                     Diagnostic::error(format!("`endpoint`: `{text}` {problem}"))
-                        .hint("use `embedded` (the built-in emulator) or an `https://` URL such as `https://api.playment.io`"),
+                        .hint(problem.hint()),
                 ),
             }
         }
@@ -208,53 +199,6 @@ fn decode_file(file: Arc<Path>, root: Node, sink: &mut FileSink<'_>) -> FileDecl
         }
     }
     decl
-}
-
-/// Why an `endpoint` value is refused.
-enum EndpointProblem {
-    /// A URL with a path (`https://api.playment.io/v1`): the base URL it should be.
-    HasPath {
-        base: String,
-    },
-    Other(String),
-}
-
-/// `embedded`, or an http(s) base URL: a host, no path (a trailing `/` aside), no query.
-fn parse_endpoint(text: &str) -> Result<EndpointSetting, EndpointProblem> {
-    if text == "embedded" {
-        return Ok(EndpointSetting::Embedded);
-    }
-    let other = |problem: String| EndpointProblem::Other(problem);
-    if let Some(hidden) = crate::escape::first_hidden(text) {
-        return Err(other(format!(
-            "contains the control or invisible character U+{:04X}",
-            u32::from(hidden)
-        )));
-    }
-    let parsed = url::Url::parse(text).map_err(|error| other(format!("is not a URL ({error})")))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(other(format!(
-            "has the unsupported scheme `{}`",
-            parsed.scheme()
-        )));
-    }
-    let authority = text.split_once("://").map_or("", |(_, rest)| {
-        &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())]
-    });
-    if authority.is_empty() || parsed.host_str().is_none_or(str::is_empty) {
-        return Err(other("has no host".into()));
-    }
-    if parsed.query().is_some() || parsed.fragment().is_some() {
-        return Err(other("must not have a query or fragment".into()));
-    }
-    if parsed.path() != "/" {
-        let mut base = parsed.clone();
-        base.set_path("");
-        return Err(EndpointProblem::HasPath {
-            base: base.as_str().trim_end_matches('/').to_string(),
-        });
-    }
-    Ok(EndpointSetting::Url(text.trim_end_matches('/').to_string()))
 }
 
 /// Whether a name written as a mapping key is acceptable; reports it if not. Batch names are
