@@ -12,6 +12,10 @@
 //! resident set of the `gtform` processes. `BENCH_JOBS=N` changes the job count;
 //! `BENCH_PARALLELISM=16,32` the levels.
 
+// A harness, not the library: it may read its environment and print (clippy.toml).
+#![allow(clippy::disallowed_methods)]
+// A binary: its helpers are private to it whatever they say, so `pub` marks nothing here.
+#![allow(unreachable_pub)]
 // A benchmark prints its figures: that is its output.
 #![allow(clippy::print_stdout)]
 
