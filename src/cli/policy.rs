@@ -161,9 +161,10 @@ fn run_generate(args: S3Args, ui: &mut Ui) -> Result<ExitCode, CliError> {
             counted(scope_count as u64, "resource", "resources"),
         ),
         Grant::AsDocumented => format!(
-            "GT Studio access as documented (list, read, write, delete) to {} used by {}.",
+            "GT Studio access as documented (list, read, write, delete) to {} used by {}{}.",
             counted(grants.len() as u64, "bucket", "buckets"),
             counted(object_count as u64, "object", "objects"),
+            listed_suffix(&listings),
         ),
     };
     ui.status(&summary);
@@ -291,24 +292,26 @@ fn run_check(args: CheckArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
     })?;
     let buckets: BTreeSet<String> = buckets.into_iter().collect();
     let WorkspaceObjects { objects, listings } = workspace_s3_objects(&args.path, ui)?;
-    if !listings.is_empty() {
-        let shown: Vec<String> = listings
-            .iter()
-            .map(|listing| format!("`s3://{}/{}`", listing.bucket, printable(&listing.prefix)))
-            .collect();
-        ui.status(&format!(
-            "warning: not checked: the objects under {} (bucket listings are listed by `gtform plan`, not here)",
-            shown.join(", ")
-        ));
-        if objects.is_empty() {
-            return Err(CliError::new(
-                "the jobs name no s3:// object apart from their bucket listings: nothing to check",
-            ));
-        }
+    let mut listed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for listing in listings {
+        listed
+            .entry(listing.bucket)
+            .or_default()
+            .insert(listing.prefix);
     }
-    let report = policy::check::check(&policy, &objects, (!buckets.is_empty()).then_some(&buckets));
+    let report = policy::check::check(
+        &policy,
+        &objects,
+        &listed,
+        (!buckets.is_empty()).then_some(&buckets),
+    );
     if report.prefixes.is_empty() {
-        let used: Vec<String> = objects.keys().map(|bucket| format!("`{bucket}`")).collect();
+        let used: BTreeSet<String> = objects
+            .keys()
+            .chain(listed.keys())
+            .map(|bucket| format!("`{bucket}`"))
+            .collect();
+        let used: Vec<String> = used.into_iter().collect();
         return Err(CliError::new(format!(
             "the policy names none of the buckets the jobs use ({})",
             used.join(", ")
@@ -320,18 +323,40 @@ fn run_check(args: CheckArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
         &args.policy_file,
         !buckets.is_empty(),
     ));
-    let total: usize = report.prefixes.iter().map(|row| row.objects).sum();
-    let missing: usize = report.prefixes.iter().map(|row| row.not_granted()).sum();
-    if missing == 0 {
-        ui.status(&format!(
-            "GT Studio may read all {} checked.",
-            counted(total as u64, "object", "objects")
-        ));
+    let (listed_rows, object_rows): (Vec<_>, Vec<_>) =
+        report.prefixes.iter().partition(|row| row.listed);
+    let total: usize = object_rows.iter().map(|row| row.objects).sum();
+    let missing: usize = object_rows.iter().map(|row| row.not_granted()).sum();
+    let listed_missing = listed_rows.iter().filter(|row| !row.all_granted()).count();
+    let checked = match (total, listed_rows.len()) {
+        (objects, 0) => counted(objects as u64, "object", "objects"),
+        (0, prefixes) => counted(prefixes as u64, "listed prefix", "listed prefixes"),
+        (objects, prefixes) => format!(
+            "{} and {}",
+            counted(objects as u64, "object", "objects"),
+            counted(prefixes as u64, "listed prefix", "listed prefixes")
+        ),
+    };
+    if missing == 0 && listed_missing == 0 {
+        ui.status(&format!("GT Studio may read all {checked} checked."));
         return Ok(exit::code(exit::SUCCESS));
     }
+    let mut failing = Vec::new();
+    if missing > 0 {
+        failing.push(format!(
+            "{missing} of {}",
+            counted(total as u64, "object", "objects")
+        ));
+    }
+    if listed_missing > 0 {
+        failing.push(format!(
+            "every object of {listed_missing} of {}",
+            counted(listed_rows.len() as u64, "listed prefix", "listed prefixes")
+        ));
+    }
     Err(CliError::new(format!(
-        "GT Studio cannot read {missing} of {} under this policy",
-        counted(total as u64, "object", "objects")
+        "GT Studio cannot read {} under this policy",
+        failing.join(" or ")
     ))
     .hint("`gtform policy s3` prints a policy that grants them"))
 }
@@ -344,6 +369,19 @@ fn render_report(report: &CheckReport, policy_file: &Path, buckets_given: bool) 
         policy_file.display()
     );
     for row in &report.prefixes {
+        if row.listed {
+            let _ = writeln!(
+                text,
+                "\ns3://{}/{}  (bucket listing: every object under the prefix)",
+                row.bucket,
+                printable(&row.scope.to_string()),
+            );
+            for (verdict, _, _) in &row.verdicts {
+                let (word, reason) = describe(verdict);
+                let _ = writeln!(text, "  {word:<12} {reason}");
+            }
+            continue;
+        }
         let _ = writeln!(
             text,
             "\ns3://{}/{}  ({})",

@@ -160,20 +160,64 @@ impl Policy {
     /// Whether GT Studio may `s3:GetObject` `key` in `bucket`.
     pub fn get_object(&self, bucket: &str, key: &str) -> Verdict {
         let arn = format!("arn:aws:s3:::{bucket}/{key}");
+        self.verdict(|statement| {
+            let resource = Truth::any(statement.resources.iter().map(|pattern| match pattern {
+                Ok(pattern) => Truth::from_bool(pattern.matches(&arn)),
+                Err(variable) => Truth::Maybe(format!("the resource uses {variable}")),
+            }));
+            if statement.not_resource {
+                resource.not()
+            } else {
+                resource
+            }
+        })
+    }
+
+    /// Whether GT Studio may `s3:GetObject` every object whose key starts with `prefix` in
+    /// `bucket` (a bucket listing's objects, unknown until listed). A statement whose resources
+    /// name only some keys under the prefix (`week-48/*.jpg`, `week-48/cam-00*`) applies *maybe*:
+    /// an `Allow` of only some is [`Verdict::Conditional`], a `Deny` of some
+    /// [`Verdict::MaybeDenied`].
+    pub fn get_objects_under(&self, bucket: &str, prefix: &str) -> Verdict {
+        let arn_prefix = format!("arn:aws:s3:::{bucket}/{prefix}");
+        let some_keys = |pattern: &Pattern| {
+            Truth::Maybe(format!(
+                "which keys are listed: `{}` names only some under the prefix",
+                pattern.source()
+            ))
+        };
+        self.verdict(|statement| {
+            let truths = statement.resources.iter().map(|pattern| match pattern {
+                Err(variable) => Truth::Maybe(format!("the resource uses {variable}")),
+                Ok(pattern) if pattern.matches_every_extension(&arn_prefix) => Truth::Yes,
+                Ok(pattern) if pattern.matches_some_extension(&arn_prefix) => some_keys(pattern),
+                Ok(_) => Truth::No,
+            });
+            if !statement.not_resource {
+                return Truth::any(truths);
+            }
+            // `NotResource`: applies to the keys no pattern names.
+            let mut applies = Truth::Yes;
+            for (pattern, truth) in statement.resources.iter().zip(truths) {
+                applies = applies.and(match (pattern, truth) {
+                    (_, Truth::Yes) => Truth::No,
+                    (_, Truth::No) => Truth::Yes,
+                    (Ok(pattern), Truth::Maybe(_)) => some_keys(pattern),
+                    (Err(_), maybe) => maybe,
+                });
+            }
+            applies
+        })
+    }
+
+    /// The verdict, given whether each statement's resources take in what is asked about.
+    fn verdict(&self, resource_truth: impl Fn(&PolicyStatement) -> Truth) -> Verdict {
         let mut denied = None;
         let mut maybe_denied = None;
         let mut granted = None;
         let mut maybe_granted = None;
         for statement in &self.statements {
-            let resource = Truth::any(statement.resources.iter().map(|pattern| match pattern {
-                Ok(pattern) => Truth::from_bool(pattern.matches(&arn)),
-                Err(variable) => Truth::Maybe(format!("the resource uses {variable}")),
-            }));
-            let resource = if statement.not_resource {
-                resource.not()
-            } else {
-                resource
-            };
+            let resource = resource_truth(statement);
             match (statement.effect, statement.applies.clone().and(resource)) {
                 (_, Truth::No) => {}
                 (Effect::Deny, Truth::Yes) => {
@@ -230,6 +274,8 @@ impl Verdict {
 pub struct PrefixReport {
     pub bucket: String,
     pub scope: ReadScope,
+    /// A bucket listing's prefix: one verdict for every object it may list (`objects` is 0).
+    pub listed: bool,
     pub objects: usize,
     /// Each distinct verdict, with how many objects got it and the first of them.
     pub verdicts: Vec<(Verdict, usize, String)>,
@@ -267,20 +313,41 @@ impl CheckReport {
     }
 }
 
-/// Checks `policy` against `objects` (bucket → keys). `buckets` says which buckets the policy is
-/// for; by default, those its resources name (or all, if a resource could be any bucket).
+/// Checks `policy` against `objects` (bucket → keys) and `listed` prefixes (bucket → prefixes of
+/// bucket listings, whose every object must be readable). `buckets` says which buckets the
+/// policy is for; by default, those its resources name (or all, if a resource could be any
+/// bucket).
 pub fn check(
     policy: &Policy,
     objects: &BTreeMap<String, BTreeSet<String>>,
+    listed: &BTreeMap<String, BTreeSet<String>>,
     buckets: Option<&BTreeSet<String>>,
 ) -> CheckReport {
     let mut report = CheckReport::default();
+    let is_checked = |bucket: &str| match buckets.or(policy.buckets()) {
+        Some(names) => names.contains(bucket),
+        None => true,
+    };
+    for (bucket, prefixes) in listed {
+        if !is_checked(bucket) {
+            if !objects.contains_key(bucket) {
+                report.skipped_buckets.push(bucket.clone());
+            }
+            continue;
+        }
+        for prefix in prefixes {
+            let verdict = policy.get_objects_under(bucket, prefix);
+            report.prefixes.push(PrefixReport {
+                bucket: bucket.clone(),
+                scope: ReadScope::Prefix(prefix.clone()),
+                listed: true,
+                objects: 0,
+                verdicts: vec![(verdict, 0, prefix.clone())],
+            });
+        }
+    }
     for (bucket, keys) in objects {
-        let checked = match buckets.or(policy.buckets()) {
-            Some(names) => names.contains(bucket),
-            None => true,
-        };
-        if !checked {
+        if !is_checked(bucket) {
             report.skipped_buckets.push(bucket.clone());
             continue;
         }
@@ -290,6 +357,7 @@ pub fn check(
             .map(|scope| PrefixReport {
                 bucket: bucket.clone(),
                 scope,
+                listed: false,
                 objects: 0,
                 verdicts: Vec::new(),
             })
@@ -314,6 +382,11 @@ pub fn check(
             report.prefixes.push(row);
         }
     }
+    report
+        .prefixes
+        .sort_by(|a, b| (&a.bucket, a.scope.as_str()).cmp(&(&b.bucket, b.scope.as_str())));
+    report.skipped_buckets.sort();
+    report.skipped_buckets.dedup();
     report
 }
 

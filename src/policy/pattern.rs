@@ -96,6 +96,54 @@ impl Pattern {
     }
 }
 
+impl Pattern {
+    /// The token positions the pattern can be at after reading `prefix`, with every `*` taken
+    /// as matching nothing as well (an empty set: no text starting with `prefix` matches).
+    fn states_after(&self, prefix: &str) -> Vec<bool> {
+        let mut states = vec![false; self.tokens.len() + 1];
+        states[0] = true;
+        self.close_over_stars(&mut states);
+        for character in prefix.chars() {
+            let mut next = vec![false; states.len()];
+            for (at, token) in self.tokens.iter().enumerate() {
+                if !states[at] {
+                    continue;
+                }
+                match token {
+                    Token::Any => next[at] = true,
+                    Token::One => next[at + 1] = true,
+                    Token::Literal(c) if *c == character => next[at + 1] = true,
+                    Token::Literal(_) => {}
+                }
+            }
+            self.close_over_stars(&mut next);
+            states = next;
+        }
+        states
+    }
+
+    fn close_over_stars(&self, states: &mut [bool]) {
+        for at in 0..self.tokens.len() {
+            if states[at] && self.tokens[at] == Token::Any {
+                states[at + 1] = true;
+            }
+        }
+    }
+
+    /// Whether the pattern matches every text that starts with `prefix` (e.g. `b/week-48/*`
+    /// and `b/*` match every key under `b/week-48/`; `b/week-48/*.jpg` does not).
+    pub fn matches_every_extension(&self, prefix: &str) -> bool {
+        let states = self.states_after(prefix);
+        (0..self.tokens.len())
+            .any(|at| states[at] && self.tokens[at..].iter().all(|token| *token == Token::Any))
+    }
+
+    /// Whether the pattern matches some text that starts with `prefix`.
+    pub fn matches_some_extension(&self, prefix: &str) -> bool {
+        self.states_after(prefix).iter().any(|state| *state)
+    }
+}
+
 /// `text` as a literal in a policy pattern: `*`, `?` and `$` become `${*}`, `${?}` and `${$}`.
 pub fn escape_literal(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
@@ -137,6 +185,37 @@ mod tests {
             !matches("arn:aws:s3:::B/*", "arn:aws:s3:::b/x"),
             "case-sensitive"
         );
+    }
+
+    #[test]
+    fn prefixes_are_covered_wholly_partly_or_not_at_all() {
+        let every = |pattern: &str, prefix: &str| {
+            Pattern::new(pattern, false)
+                .unwrap()
+                .matches_every_extension(prefix)
+        };
+        let some = |pattern: &str, prefix: &str| {
+            Pattern::new(pattern, false)
+                .unwrap()
+                .matches_some_extension(prefix)
+        };
+        assert!(every("b/week-48/*", "b/week-48/"));
+        assert!(every("b/*", "b/week-48/"));
+        assert!(every("b/week-*", "b/week-48/"));
+        assert!(every("*", ""));
+        assert!(every("b/w?ek-48/*", "b/week-48/"));
+        assert!(!every("b/week-48/*.jpg", "b/week-48/"));
+        assert!(!every("b/week-48/a", "b/week-48/"));
+        assert!(!every("b/week-49/*", "b/week-48/"));
+        assert!(!every("b/week-48${*}", "b/week-48/"));
+        assert!(some("b/week-48/*.jpg", "b/week-48/"));
+        assert!(some("b/week-48/cam-00*", "b/week-48/"));
+        assert!(some("b/*/x", "b/week-48/"));
+        assert!(some("b/week-48/a", "b/week-48/"));
+        assert!(some("b/week", "b/we"));
+        assert!(!some("b/week-49/*", "b/week-48/"));
+        assert!(!some("b/week", "b/week-48/"));
+        assert!(!some("c/*", "b/week-48/"));
     }
 
     #[test]

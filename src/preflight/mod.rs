@@ -469,3 +469,140 @@ async fn check_s3(object: &ObjectUrl, storage: Option<&Storage>) -> Result<(), F
         Err(error) => Err(Failure::Unreadable(Reason::Storage(error))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::api::CreateJobRequest;
+    use crate::plan::{BatchPlan, JobCreate, ProjectPlan};
+
+    /// A plan creating one job per `(reference_id, data)`, on line `n + 1` of `w.yaml`.
+    fn plan(jobs: &[(String, Value)]) -> Plan {
+        let file: Arc<Path> = Arc::from(Path::new("w.yaml"));
+        let creates = jobs
+            .iter()
+            .enumerate()
+            .map(|(n, (reference_id, data))| JobCreate {
+                location: Location::new(Arc::clone(&file), n as u32 + 1, 1),
+                request: CreateJobRequest {
+                    reference_id: reference_id.clone(),
+                    data: serde_json::value::to_raw_value(data).unwrap(),
+                    work_flow_id: "w".into(),
+                    batch_id: None,
+                    priority_weight: None,
+                    job_type: None,
+                },
+            })
+            .collect();
+        Plan {
+            projects: vec![ProjectPlan {
+                key: "p".into(),
+                id: "id".into(),
+                remote_name: "p".into(),
+                name_conflict: None,
+                batches: vec![BatchPlan {
+                    name: "b".into(),
+                    description: None,
+                    location: Location::new(file, 1, 1),
+                    remote_id: None,
+                    drift: None,
+                    creates,
+                    unchanged_jobs: 0,
+                    conflicts: Vec::new(),
+                    unmanaged_jobs: Vec::new(),
+                }],
+                unmanaged_batches: Vec::new(),
+            }],
+        }
+    }
+
+    #[test]
+    fn distinct_urls_are_kept_once_at_their_first_job_and_classified() {
+        let plan = plan(&[
+            (
+                "a".into(),
+                serde_json::json!({ "image_url": "s3://bucket-a/1.jpg" }),
+            ),
+            (
+                "b".into(),
+                serde_json::json!({ "image_url": "s3://bucket-a/1.jpg" }),
+            ),
+            (
+                "c".into(),
+                serde_json::json!({ "image_url": "https://x.example/2.jpg",
+                                    "note": "https://x.example/not-an-attachment.jpg" }),
+            ),
+            (
+                "d".into(),
+                serde_json::json!({ "image_url": "gs://g/3.jpg" }),
+            ),
+            (
+                "e".into(),
+                serde_json::json!({ "image_url": "ftp://x/4.jpg" }),
+            ),
+            (
+                "f".into(),
+                serde_json::json!({ "image_url": "not a url", "note": "https://x.example/" }),
+            ),
+        ]);
+        let targets = targets(&plan, None);
+        assert_eq!(targets.distinct(), 5);
+        assert_eq!(targets.to_check(), 2);
+        assert!(targets.needs_s3());
+        let first = &targets.all[0];
+        assert_eq!(
+            (
+                first.url.as_str(),
+                first.jobs,
+                first.first.reference_id.as_str()
+            ),
+            ("s3://bucket-a/1.jpg", 2, "a")
+        );
+        assert_eq!(first.first.location.line, 1);
+        let http_only = super::tests::plan(&[(
+            "a".into(),
+            serde_json::json!({ "image_url": "https://x.example/2.jpg" }),
+        )]);
+        assert!(!super::targets(&http_only, None).needs_s3());
+    }
+
+    /// The sample has the size asked, and every URL is about as likely to be in it: over many
+    /// seeds, each of 20 URLs is drawn close to 5/20 of the time (a sample of the first or
+    /// last N would draw some always and others never).
+    #[test]
+    fn a_sample_is_uniform_over_the_checkable_urls() {
+        let jobs: Vec<(String, Value)> = (0..20)
+            .map(|n| {
+                (
+                    format!("j{n}"),
+                    serde_json::json!({ "image_url": format!("https://x.example/{n}.jpg") }),
+                )
+            })
+            .collect();
+        let plan = plan(&jobs);
+        let rounds = 4_000u64;
+        let mut drawn = [0u32; 20];
+        for seed in 0..rounds {
+            let targets = targets(&plan, Some(Sample { size: 5, seed }));
+            assert_eq!(targets.to_check(), 5);
+            assert_eq!(targets.distinct(), 20);
+            for &at in &targets.chosen {
+                drawn[at] += 1;
+            }
+        }
+        // Expected 1,000 each; the standard deviation is about 27.
+        for (at, count) in drawn.iter().enumerate() {
+            assert!(
+                (880..=1_120).contains(count),
+                "URL {at}: drawn {count} times"
+            );
+        }
+        // A sample as large as the URLs checks them all, and is no sample.
+        let all = targets(&plan, Some(Sample { size: 20, seed: 1 }));
+        assert_eq!(all.to_check(), 20);
+        assert!(all.sample.is_none());
+    }
+}

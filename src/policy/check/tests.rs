@@ -348,7 +348,7 @@ fn the_buckets_a_policy_is_for_come_from_its_resources() {
         ),
         ("other".to_owned(), BTreeSet::from(["x.jpg".to_owned()])),
     ]);
-    let report = check(&policy, &objects, None);
+    let report = check(&policy, &objects, &BTreeMap::new(), None);
     assert_eq!(report.skipped_buckets, ["other"]);
     assert_eq!(report.prefixes.len(), 2);
     assert_eq!(report.prefixes[0].objects, 2);
@@ -357,6 +357,7 @@ fn the_buckets_a_policy_is_for_come_from_its_resources() {
     let report = check(
         &policy,
         &objects,
+        &BTreeMap::new(),
         Some(&BTreeSet::from(["other".to_owned()])),
     );
     assert_eq!(report.skipped_buckets, ["YOUR_BUCKET_NAME"]);
@@ -369,7 +370,11 @@ fn the_buckets_a_policy_is_for_come_from_its_resources() {
         "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*"
     }));
     assert_eq!(star.buckets(), None);
-    assert!(check(&star, &objects, None).skipped_buckets.is_empty());
+    assert!(
+        check(&star, &objects, &BTreeMap::new(), None)
+            .skipped_buckets
+            .is_empty()
+    );
 }
 
 #[test]
@@ -386,7 +391,7 @@ fn a_prefix_with_mixed_verdicts_counts_each() {
             "a/2.jpg".to_owned(),
         ]),
     )]);
-    let report = check(&policy, &objects, None);
+    let report = check(&policy, &objects, &BTreeMap::new(), None);
     assert_eq!(report.prefixes.len(), 1);
     let row = &report.prefixes[0];
     assert_eq!(row.objects, 3);
@@ -400,4 +405,73 @@ fn a_prefix_with_mixed_verdicts_counts_each() {
             .2,
         "a/2.jpg"
     );
+}
+
+#[test]
+fn a_listed_prefix_is_granted_only_when_every_key_under_it_is() {
+    let listed =
+        |prefix: &str| BTreeMap::from([("b".to_owned(), BTreeSet::from([prefix.to_owned()]))]);
+    let verdict = |policy: &Policy, prefix: &str| {
+        let report = check(policy, &BTreeMap::new(), &listed(prefix), None);
+        assert_eq!(report.prefixes.len(), 1);
+        assert!(report.prefixes[0].listed);
+        report.prefixes[0].verdicts[0].0.clone()
+    };
+    let grant = |resource: &str| {
+        statement(serde_json::json!({
+            "Sid": "G", "Effect": "Allow", "Principal": {"AWS": "475757276268"},
+            "Action": "s3:Get*", "Resource": resource
+        }))
+    };
+    assert!(verdict(&grant("arn:aws:s3:::b/week-48/*"), "week-48/").is_granted());
+    assert!(verdict(&grant("arn:aws:s3:::b/*"), "week-48/").is_granted());
+    assert!(verdict(&grant("arn:aws:s3:::b/*"), "").is_granted());
+    assert_eq!(
+        verdict(&grant("arn:aws:s3:::b/week-49/*"), "week-48/"),
+        Verdict::NotGranted
+    );
+    assert!(matches!(
+        verdict(&grant("arn:aws:s3:::b/week-48/*.jpg"), "week-48/"),
+        Verdict::Conditional { .. }
+    ));
+    assert!(matches!(
+        verdict(&grant("arn:aws:s3:::b/week-48/*"), ""),
+        Verdict::Conditional { .. }
+    ));
+    // A Deny of some keys under the prefix may deny listed objects; of all of them, does.
+    let with_deny = |resource: &str| {
+        policy(serde_json::json!({"Statement": [
+            {"Sid": "G", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+             "Resource": "arn:aws:s3:::b/*"},
+            {"Sid": "D", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+             "Resource": resource},
+        ]}))
+    };
+    assert!(matches!(
+        verdict(&with_deny("arn:aws:s3:::b/week-48/cam-00*"), "week-48/"),
+        Verdict::MaybeDenied { .. }
+    ));
+    assert_eq!(
+        verdict(&with_deny("arn:aws:s3:::b/week-4*"), "week-48/"),
+        Verdict::Denied { by: "`D`".into() }
+    );
+    assert!(verdict(&with_deny("arn:aws:s3:::b/week-49/*"), "week-48/").is_granted());
+    // NotResource: a Deny of everything but some keys may deny listed ones.
+    let deny_but = policy(serde_json::json!({"Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+         "Resource": "arn:aws:s3:::b/*"},
+        {"Sid": "D", "Effect": "Deny", "Principal": "*", "Action": "s3:GetObject",
+         "NotResource": "arn:aws:s3:::b/week-48/*.jpg"},
+    ]}));
+    assert!(matches!(
+        verdict(&deny_but, "week-48/"),
+        Verdict::MaybeDenied { .. }
+    ));
+    let deny_but_all = policy(serde_json::json!({"Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+         "Resource": "arn:aws:s3:::b/*"},
+        {"Sid": "D", "Effect": "Deny", "Principal": "*", "Action": "s3:GetObject",
+         "NotResource": "arn:aws:s3:::b/week-*"},
+    ]}));
+    assert!(verdict(&deny_but_all, "week-48/").is_granted());
 }

@@ -362,3 +362,117 @@ fn validate_checks_listings_without_the_network() {
         "{stderr}"
     );
 }
+
+/// `policy s3` grants a listing's whole prefix, the grant goes through moto's PutBucketPolicy,
+/// and `policy s3 check` judges the prefix as a whole: granted by that policy, missing when the
+/// grant names another prefix, maybe denied when a Deny names some keys under it, denied when a
+/// Deny takes it all; nothing is listed (the bucket is never read, no credentials are given).
+#[tokio::test(flavor = "multi_thread")]
+async fn policy_grants_and_checks_a_listed_prefix_as_a_whole() {
+    let moto = moto();
+    let bucket = moto.bucket("policy-listing").await;
+    let rig = Rig::start().await;
+    let listing = format!("s3://{bucket}/week-48/");
+    std::fs::write(
+        rig.dir.path().join("gtform.yaml"),
+        workspace_with_batches(
+            &rig,
+            &listed_batch("week-48", &listing, Some("*.jpg"), STEM_IMAGE),
+        ),
+    )
+    .unwrap();
+    let generated = run_gtform(&rig, &["policy", "s3"], &[]);
+    let generated = generated.expect_code(0);
+    let document: Value = serde_json::from_str(&generated.stdout()).unwrap();
+    let policy = &document["bucket_policies"][&bucket];
+    assert_eq!(
+        policy["Statement"][0]["Resource"],
+        serde_json::json!([format!("arn:aws:s3:::{bucket}/week-48/*")])
+    );
+    let (status, body) = moto.put_policy(&bucket, &policy.to_string()).await;
+    assert!(
+        (200..300).contains(&status),
+        "PutBucketPolicy: {status} {body}"
+    );
+    let stored = moto.get_policy(&bucket).await;
+    let policy_file = rig.dir.path().join("policy.json");
+    let check = |document: &str| {
+        std::fs::write(
+            &policy_file,
+            serde_json::json!({ "Policy": document }).to_string(),
+        )
+        .unwrap();
+        run_gtform(
+            &rig,
+            &["policy", "s3", "check", "--policy-file", "policy.json"],
+            &[],
+        )
+    };
+
+    let granted = check(&stored);
+    let granted = granted.expect_code(0);
+    assert!(
+        granted.stdout().contains(&format!(
+            "s3://{bucket}/week-48/*  (bucket listing: every object under the prefix)\n  ok           allowed by `GTStudioReadObjects`"
+        )),
+        "{}",
+        granted.stdout()
+    );
+    assert!(
+        granted
+            .stderr()
+            .contains("GT Studio may read all 1 listed prefix checked."),
+        "{}",
+        granted.stderr()
+    );
+
+    let elsewhere = stored.replace("/week-48/*", "/week-49/*");
+    let missing = check(&elsewhere);
+    let missing = missing.expect_code(1);
+    assert!(
+        missing
+            .stdout()
+            .contains("  MISSING      no statement allows it"),
+        "{}",
+        missing.stdout()
+    );
+    assert!(
+        missing.stderr().contains(
+            "GT Studio cannot read every object of 1 of 1 listed prefix under this policy"
+        ),
+        "{}",
+        missing.stderr()
+    );
+
+    let mut with_deny: Value = serde_json::from_str(&stored).unwrap();
+    let deny = |resource: String| {
+        serde_json::json!({
+            "Sid": "NoCameraZero", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            "Resource": resource
+        })
+    };
+    with_deny["Statement"]
+        .as_array_mut()
+        .unwrap()
+        .push(deny(format!("arn:aws:s3:::{bucket}/week-48/cam-0*")));
+    let partly = check(&with_deny.to_string());
+    let partly = partly.expect_code(1);
+    assert!(
+        partly
+            .stdout()
+            .contains("  MAYBE DENIED `NoCameraZero` denies it depending on which keys are listed"),
+        "{}",
+        partly.stdout()
+    );
+    with_deny["Statement"][1] = deny(format!("arn:aws:s3:::{bucket}/*"));
+    let denied = check(&with_deny.to_string());
+    let denied = denied.expect_code(1);
+    assert!(
+        denied
+            .stdout()
+            .contains("  DENIED       denied by `NoCameraZero`"),
+        "{}",
+        denied.stdout()
+    );
+    assert_eq!(rig.server.stats().total_requests, 0);
+}

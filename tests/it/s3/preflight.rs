@@ -493,3 +493,53 @@ async fn a_private_object_is_readable_with_credentials_only() {
     assert_eq!(refused(&apply.stdout()), ["a".to_owned()].into());
     assert!(apply.stdout().contains("S3 HEAD answered HTTP 403"));
 }
+
+/// Generated jobs are located where they come from: a manifest's row, a listing's `list:` line.
+/// A listing's objects exist, but what its templates derive from them (here, a mask next to
+/// each image) may not.
+#[tokio::test(flavor = "multi_thread")]
+async fn unreadable_attachments_of_generated_jobs_point_at_their_row_or_listing() {
+    let moto = moto();
+    let bucket = moto.bucket("generated").await;
+    for key in ["img/a.jpg", "img/b.jpg", "masks/a.png"] {
+        moto.put(&bucket, key, b"x").await;
+    }
+    let rig = Rig::start().await;
+    rig.write(
+        "rows.csv",
+        &format!("id,url\nr1,s3://{bucket}/img/a.jpg\nr2,s3://{bucket}/img/missing.jpg\n"),
+    );
+    let batches = format!(
+        "      from-csv:
+        jobs_from:
+          - csv: rows.csv
+            reference_id: \"{{{{ row.id }}}}\"
+            image: \"{{{{ row.url }}}}\"
+      from-listing:
+        jobs_from:
+          - list: s3://{bucket}/img/
+            reference_id: \"{{{{ object.stem }}}}\"
+            data:
+              image_url: \"{{{{ object.url }}}}\"
+              maker_response: {{ raster: {{ data: {{ url: \"s3://{bucket}/masks/{{{{ object.stem }}}}.png\" }} }} }}
+"
+    );
+    rig.write("gtform.yaml", &workspace_with_batches(&rig, &batches));
+
+    let run = run_gtform(&rig, &["plan", "--check-attachments"], &moto.env()).expect_code(1);
+    let stderr = run.stderr();
+    let expected: BTreeSet<(String, String)> = [
+        (format!("s3://{bucket}/img/missing.jpg"), "r2".to_owned()),
+        (format!("s3://{bucket}/masks/b.png"), "b".to_owned()),
+    ]
+    .into();
+    assert_eq!(flagged(&stderr), expected, "{stderr}");
+    // The CSV's third line (r2), and the `list:` value (line 19, after `          - list: `).
+    assert!(stderr.contains("--> ./rows.csv:3:1"), "{stderr}");
+    assert!(stderr.contains("--> ./gtform.yaml:19:19"), "{stderr}");
+    assert!(
+        stderr.contains("Checked 5 attachments: 2 cannot be read."),
+        "{stderr}"
+    );
+    assert_eq!(rig.server.stats().requests(RouteClass::CreateJob), 0);
+}
