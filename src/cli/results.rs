@@ -40,7 +40,8 @@ pub struct ResultsArgs {
     /// Also download the masks and PCD label files each result references (segmentation)
     #[arg(long)]
     pub masks: bool,
-    /// Jobs downloaded at once; the adaptive limiter may use fewer API requests in flight
+    /// API requests in flight at most (the adaptive limiter may use fewer); downloads from
+    /// storage run beside them
     #[arg(long, value_name = "N", default_value_t = DEFAULT_PARALLELISM,
           value_parser = parse_parallelism)]
     pub parallelism: usize,

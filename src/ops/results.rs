@@ -2,12 +2,14 @@
 //! batches in scope, and with `masks` every mask and PCD label file a result references.
 //!
 //! For each batch: project details (one request per project), then the batch's pages (the
-//! minimum, as `state::fetch` reads them), streamed to `parallelism` workers as they arrive.
+//! minimum, as `state::fetch` reads them), streamed to workers as they arrive.
 //! For each completed job a worker asks for the job result (the result URL), the attachments
 //! endpoint for a signed URL of it, and downloads that URL: **2 API requests and 1 storage
 //! request per file**, plus 1 API and 1 storage request per mask. Every API request goes
-//! through the adaptive [`Limiter`] that apply uses, so the downloader slows down on 429,
-//! transient errors and rising latency as apply does.
+//! through the adaptive [`Limiter`] that apply uses (at most `parallelism` in flight), so the
+//! downloader slows down on 429, transient errors and rising latency as apply does. There are
+//! twice as many workers as API slots: while some download from storage and write to disk,
+//! which needs no API slot, the others keep every slot busy.
 //!
 //! * **The key never reaches storage.** The attachments redirect is not followed by the API
 //!   client; the signed URL is fetched by a [`StorageClient`], which has no key.
@@ -61,6 +63,8 @@ pub const PARTIAL_DIR: &str = ".gtform-partial";
 pub const LOCK_FILE: &str = ".gtform.lock";
 /// Default `parallelism`.
 pub const DEFAULT_PARALLELISM: usize = 16;
+/// Workers per API request in flight: a worker spends part of each job on storage and disk.
+const WORKERS_PER_API_SLOT: usize = 2;
 /// How often one file's signed URL is asked for again after a 403.
 const MAX_URL_REFRESHES: u32 = 3;
 /// Longest file name written (bytes), below every common file system's limit of 255 with room
@@ -74,7 +78,8 @@ pub struct ResultsOptions {
     pub out_dir: PathBuf,
     /// Also download the masks and PCD label files each result references.
     pub masks: bool,
-    /// Jobs worked on at once; API requests in flight at most.
+    /// API requests in flight at most (the limiter may allow fewer); up to twice as many jobs
+    /// are worked on at once, so that downloads and disk writes do not hold an API slot.
     pub parallelism: usize,
     /// Retries of requests that failed transiently (API and storage alike).
     pub retry: RetryPolicy,
@@ -299,6 +304,7 @@ pub async fn results(
         ..ResultsReport::default()
     };
     let mut batches = Vec::new();
+    let directories = directory_names(loaded);
     for (project, details) in scope.iter().zip(&details) {
         for batch in &project.batches {
             match details
@@ -311,7 +317,12 @@ pub async fn results(
                     project_id: &project.id,
                     batch,
                     summary,
-                    dir_name: format!("{}/{}", file_name(project.key), file_name(batch)),
+                    dir_name: directories
+                        .get(&(project.key, *batch))
+                        .cloned()
+                        .unwrap_or_else(|| {
+                            format!("{}/{}", file_name(project.key), file_name(batch))
+                        }),
                 }),
                 None => report
                     .missing_batches
@@ -320,14 +331,18 @@ pub async fn results(
         }
     }
 
-    let (sender, receiver) = tokio::sync::mpsc::channel::<WorkItem>(options.parallelism * 4);
+    let workers = options
+        .parallelism
+        .max(1)
+        .saturating_mul(WORKERS_PER_API_SLOT);
+    let (sender, receiver) = tokio::sync::mpsc::channel::<WorkItem>(workers * 4);
     let receiver = tokio::sync::Mutex::new(receiver);
     let lister = async {
         let outcome = downloader.list(&batches, &sender, cancel).await;
         drop(sender);
         outcome
     };
-    let workers = futures::future::join_all((0..options.parallelism.max(1)).map(|_| async {
+    let workers = futures::future::join_all((0..workers).map(|_| async {
         loop {
             let item = receiver.lock().await.recv().await;
             let Some(item) = item else { break };
@@ -442,6 +457,25 @@ fn scope_of(loaded: &Loaded) -> Vec<ProjectScope<'_>> {
             })
         })
         .collect()
+}
+
+/// The directory (`project/batch`, escaped) of every batch the workspace names, keyed by
+/// (project, batch). Named over the whole workspace in its (sorted) order, not over the scope,
+/// so that `--target` never changes where a batch's files go.
+fn directory_names(loaded: &Loaded) -> HashMap<(&str, &str), String> {
+    let mut directories = HashMap::new();
+    let mut project_names = NameSet::default();
+    for project in loaded.workspace.projects.values() {
+        let project_dir = project_names.claim(&project.key);
+        let mut batch_names = NameSet::default();
+        for batch in project.batches.keys() {
+            directories.insert(
+                (project.key.as_str(), batch.as_str()),
+                format!("{project_dir}/{}", batch_names.claim(batch)),
+            );
+        }
+    }
+    directories
 }
 
 /// A batch on the server to download.
@@ -715,22 +749,23 @@ impl Downloader<'_> {
         let wants_masks = self.options.masks;
         // What of the previous run's files is still there, intact (read on a blocking thread:
         // every file is hashed).
-        let verified = {
-            let previous = previous.clone();
-            let result_path = result_path.to_owned();
-            tokio::task::spawn_blocking(move || {
-                let previous = previous?;
-                let result = previous
-                    .result
-                    .filter(|file| file.path == result_path && verify(&out_dir, file))?;
-                let masks = previous
-                    .masks
-                    .filter(|masks| masks.iter().all(|mask| verify(&out_dir, &mask.file)));
-                Some((result, masks))
-            })
-            .await
-            .ok()
-            .flatten()
+        let verified = match previous.clone() {
+            None => None,
+            Some(previous) => {
+                let result_path = result_path.to_owned();
+                tokio::task::spawn_blocking(move || {
+                    let result = previous
+                        .result
+                        .filter(|file| file.path == result_path && verify(&out_dir, file))?;
+                    let masks = previous
+                        .masks
+                        .filter(|masks| masks.iter().all(|mask| verify(&out_dir, &mask.file)));
+                    Some((result, masks))
+                })
+                .await
+                .ok()
+                .flatten()
+            }
         };
         let mut files = 0;
         let mut bytes = 0;
@@ -1134,12 +1169,12 @@ struct NameSet {
 }
 
 impl NameSet {
-    /// The file name for `reference_id`: [`file_name`], with `~` and a digest added when a
-    /// name already given differs from it only in case.
-    fn claim(&mut self, reference_id: &str) -> String {
-        let mut name = file_name(reference_id);
+    /// The file name for `text` (a reference_id, or a project or batch name): [`file_name`],
+    /// with `~` and a digest added when a name already given differs from it only in case.
+    fn claim(&mut self, text: &str) -> String {
+        let mut name = file_name(text);
         if !self.taken.insert(name.to_ascii_lowercase()) {
-            let digest = crate::hex::encode(&Sha256::digest(reference_id.as_bytes()));
+            let digest = crate::hex::encode(&Sha256::digest(text.as_bytes()));
             name = format!("{name}~{}", &digest[..8]);
             self.taken.insert(name.to_ascii_lowercase());
         }

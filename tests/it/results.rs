@@ -418,6 +418,11 @@ async fn an_interrupted_download_resumes_to_the_same_index() {
     assert!(arrived.reached);
     child.kill().unwrap();
     child.wait().unwrap();
+    // What the killed run had in flight ends on the server before the counting starts.
+    let quiet = tokio::time::Instant::now() + Duration::from_secs(10);
+    while rig.server.stats().in_flight > 0 && tokio::time::Instant::now() < quiet {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let resumed = rig.dir.path().join("resumed");
     let on_disk_after_kill = files_below(&resumed)
         .iter()
@@ -627,4 +632,47 @@ async fn a_second_run_into_the_same_directory_is_refused_while_one_is_under_way(
     );
     drop(lock);
     rig.run(&["results", "--out", "out"]).expect_code(0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_whose_names_differ_only_in_case_get_their_own_directories() {
+    let rig = Rig::start().await;
+    for name in ["Night", "night"] {
+        let batch = rig.fill_batch(name, ids(name, 0..2));
+        rig.server.complete_batch(project(), batch).unwrap();
+    }
+    rig.workspace(&[
+        BatchSpec::new("Night", ids("Night", 0..2)),
+        BatchSpec::new("night", ids("night", 0..2)),
+    ]);
+    // One batch alone first: its directory is the one a run over the whole workspace gives it.
+    rig.run(&["results", "--out", "out", "--target", "street/night"])
+        .expect_code(0);
+    let out = rig.dir.path().join("out");
+    let directories = |entries: &[IndexEntry]| -> BTreeSet<(String, String)> {
+        entries
+            .iter()
+            .map(|entry| {
+                let path = &entry.result.as_ref().unwrap().path;
+                let (directory, _) = path.rsplit_once('/').unwrap();
+                (entry.batch.clone(), directory.to_owned())
+            })
+            .collect()
+    };
+    let alone = directories(&index(&out));
+    assert_eq!(alone.len(), 1);
+    let run = rig.run(&["results", "--out", "out"]).expect_code(0);
+    assert!(
+        run.stderr().contains("2 already on disk"),
+        "{}",
+        run.stderr()
+    );
+    let both = directories(&index(&out));
+    assert!(both.is_superset(&alone), "{both:?} {alone:?}");
+    let names: BTreeSet<String> = both
+        .iter()
+        .map(|(_, directory)| directory.to_ascii_lowercase())
+        .collect();
+    assert_eq!(names.len(), 2, "apart on a case-insensitive disk: {both:?}");
+    assert_index_matches_disk(&out);
 }
