@@ -676,3 +676,33 @@ async fn batches_whose_names_differ_only_in_case_get_their_own_directories() {
     assert_eq!(names.len(), 2, "apart on a case-insensitive disk: {both:?}");
     assert_index_matches_disk(&out);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_download_slows_down_and_finishes() {
+    let rig = Rig::start().await;
+    let batch = rig.fill_batch("week-48", ids("cam", 0..40));
+    rig.server.complete_batch(project(), batch).unwrap();
+    rig.workspace(&[BatchSpec::new("week-48", ids("cam", 0..40))]);
+    // 40 API requests a second, while 16 are sent at once: 429s with Retry-After.
+    rig.faults(Faults {
+        rate_limit_per_second: Some(40.0),
+        rate_limit_burst: Some(4),
+        ..Faults::default()
+    });
+    rig.server.reset_stats();
+    let run = rig
+        .run(&["results", "--out", "out", "--parallelism", "16"])
+        .expect_code(0);
+    assert!(
+        run.stderr().contains("Results: 40 jobs downloaded"),
+        "{}",
+        run.stderr()
+    );
+    let stats = rig.server.stats();
+    let limited = stats.status_count(429);
+    assert!(limited > 0, "the limit was reached");
+    // Every 429 was waited out and sent again; the limiter kept them few.
+    assert_eq!(stats.api_requests(), 1 + 1 + 2 * 40 + limited);
+    assert!(limited <= 20, "{limited} requests refused");
+    assert_index_matches_disk(&rig.dir.path().join("out"));
+}
