@@ -706,3 +706,36 @@ async fn a_rate_limited_download_slows_down_and_finishes() {
     assert!(limited <= 20, "{limited} requests refused");
     assert_index_matches_disk(&rig.dir.path().join("out"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_errors_and_broken_downloads_are_retried_without_a_half_file() {
+    let rig = Rig::start().await;
+    let batch = rig.fill_batch("week-48", ids("cam", 0..20));
+    rig.server.complete_batch(project(), batch).unwrap();
+    rig.workspace(&[BatchSpec::new("week-48", ids("cam", 0..20))]);
+    rig.faults(Faults {
+        storage: StorageFaults {
+            error_rate: 0.3,
+            drop_rate: 0.15,
+            ..StorageFaults::default()
+        },
+        rng_seed: Some(7),
+        ..Faults::default()
+    });
+    rig.server.reset_stats();
+    let run = rig.run(&["results", "--out", "out"]).expect_code(0);
+    assert!(
+        run.stderr().contains("Results: 20 jobs downloaded"),
+        "{}",
+        run.stderr()
+    );
+    let stats = rig.server.stats();
+    let storage = stats.requests(RouteClass::Storage);
+    assert!(storage > 20, "some downloads failed and were sent again");
+    assert_eq!(
+        stats.requests(RouteClass::Attachments),
+        20,
+        "a failed download is retried with the same signed URL"
+    );
+    assert_index_matches_disk(&rig.dir.path().join("out"));
+}
