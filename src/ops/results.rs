@@ -65,6 +65,8 @@ pub const LOCK_FILE: &str = ".gtform.lock";
 pub const DEFAULT_PARALLELISM: usize = 16;
 /// Workers per API request in flight: a worker spends part of each job on storage and disk.
 const WORKERS_PER_API_SLOT: usize = 2;
+/// Default `buffered_bytes`: at most this much per worker in memory.
+pub const BUFFERED_BYTES: usize = 256 * 1024;
 /// How often one file's signed URL is asked for again after a 403.
 const MAX_URL_REFRESHES: u32 = 3;
 /// Longest file name written (bytes), below every common file system's limit of 255 with room
@@ -84,6 +86,9 @@ pub struct ResultsOptions {
     /// Retries of requests that failed transiently (API and storage alike).
     pub retry: RetryPolicy,
     pub storage: StorageOptions,
+    /// Bodies up to this size are kept in memory until complete, then written at once; larger
+    /// ones are streamed to disk as they arrive (default [`BUFFERED_BYTES`]).
+    pub buffered_bytes: usize,
 }
 
 impl ResultsOptions {
@@ -98,6 +103,7 @@ impl ResultsOptions {
                 max_delay: Duration::from_secs(10),
             },
             storage: StorageOptions::default(),
+            buffered_bytes: BUFFERED_BYTES,
         }
     }
 }
@@ -879,8 +885,10 @@ impl Downloader<'_> {
         }
     }
 
-    /// One storage request, streamed into a partial file beside `path`, renamed into place once
-    /// complete (and, for `json`, parsed).
+    /// One storage request, its body hashed as it arrives and renamed into place once complete
+    /// (and, for `json`, parsed). A body up to `buffered_bytes` is kept in memory and written
+    /// in one blocking call (a result file, most masks): a hop to the blocking pool per file,
+    /// not one per write. A larger body is streamed into a partial file as it arrives.
     async fn download(
         &self,
         location: &str,
@@ -893,54 +901,64 @@ impl Downloader<'_> {
             .await
             .map_err(DownloadError::Storage)?;
         let destination = self.out_dir.join(path);
-        let directory = destination
-            .parent()
-            .map_or_else(|| self.out_dir.clone(), Path::to_path_buf);
         let output = |what: &str, error: std::io::Error| {
             DownloadError::Output(format!(
                 "cannot {what} `{}`: {error}",
                 destination.display()
             ))
         };
-        tokio::fs::create_dir_all(&directory)
-            .await
-            .map_err(|error| output("create the directory for", error))?;
-        let partial = tempfile::NamedTempFile::new_in(&self.partial_dir)
-            .map_err(|error| output("write", error))?;
-        let (file, partial_path) = partial.into_parts();
-        let mut file = tokio::fs::File::from_std(file);
         let mut hasher = Sha256::new();
         let mut size = 0u64;
+        let mut buffered = Vec::new();
+        let mut spilled: Option<(tokio::fs::File, tempfile::TempPath)> = None;
         while let Some(chunk) = download.chunk().await.map_err(DownloadError::Storage)? {
             hasher.update(&chunk);
             size += chunk.len() as u64;
+            if spilled.is_none() && buffered.len() + chunk.len() <= self.options.buffered_bytes {
+                buffered.extend_from_slice(&chunk);
+                continue;
+            }
+            let (file, _) = match &mut spilled {
+                Some(spilled) => spilled,
+                None => {
+                    let partial = tempfile::NamedTempFile::new_in(&self.partial_dir)
+                        .map_err(|error| output("write", error))?;
+                    let (file, partial_path) = partial.into_parts();
+                    let mut file = tokio::fs::File::from_std(file);
+                    file.write_all(&std::mem::take(&mut buffered))
+                        .await
+                        .map_err(|error| output("write", error))?;
+                    spilled.insert((file, partial_path))
+                }
+            };
             file.write_all(&chunk)
                 .await
                 .map_err(|error| output("write", error))?;
         }
-        file.flush().await.map_err(|error| output("write", error))?;
-        drop(file);
-        if json {
-            let check_path = partial_path.to_path_buf();
-            let parsed = tokio::task::spawn_blocking(move || {
-                let file = std::fs::File::open(check_path)?;
-                serde_json::from_reader::<_, serde::de::IgnoredAny>(std::io::BufReader::new(file))
-                    .map(|_| ())
-                    .map_err(std::io::Error::other)
+        let body = match spilled {
+            Some((mut file, partial_path)) => {
+                file.flush().await.map_err(|error| output("write", error))?;
+                drop(file);
+                Body::Spilled(partial_path)
+            }
+            None => Body::Buffered(buffered),
+        };
+        let placed = {
+            let partial_dir = self.partial_dir.clone();
+            let destination = destination.clone();
+            let path = path.to_owned();
+            tokio::task::spawn_blocking(move || {
+                place(
+                    &partial_dir,
+                    &destination,
+                    body,
+                    json.then_some(path.as_str()),
+                )
             })
             .await
-            .unwrap_or_else(|_| Err(std::io::Error::other("the check stopped")));
-            if let Err(error) = parsed {
-                return Err(DownloadError::Storage(StorageError {
-                    failure: StorageFailure::Transient,
-                    message: format!("the result file for `{path}` is not JSON: {error}"),
-                    status: None,
-                }));
-            }
-        }
-        partial_path
-            .persist(&destination)
-            .map_err(|error| output("write", error.error))?;
+            .unwrap_or_else(|_| Err(output("write", std::io::Error::other("the writer stopped"))))
+        };
+        placed?;
         Ok(FileRecord {
             path: path.to_owned(),
             sha256: crate::hex::encode(&hasher.finalize()),
@@ -962,6 +980,71 @@ impl Downloader<'_> {
 enum Work {
     AlreadyOnDisk,
     Downloaded { files: u64, bytes: u64 },
+}
+
+/// A downloaded body, complete, not yet in place.
+enum Body {
+    Buffered(Vec<u8>),
+    /// Written to a partial file as it arrived.
+    Spilled(tempfile::TempPath),
+}
+
+/// Puts `body` at `destination` (creating its directory), atomically through a partial file in
+/// `partial_dir`. With `json_of`, the body must parse as JSON first (a result file; the path is
+/// for the message).
+fn place(
+    partial_dir: &Path,
+    destination: &Path,
+    body: Body,
+    json_of: Option<&str>,
+) -> Result<(), DownloadError> {
+    let output = |what: &str, error: std::io::Error| {
+        DownloadError::Output(format!(
+            "cannot {what} `{}`: {error}",
+            destination.display()
+        ))
+    };
+    if let Some(path) = json_of {
+        let parsed = match &body {
+            Body::Buffered(bytes) => serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+                .map(|_| ())
+                .map_err(|error| error.to_string()),
+            Body::Spilled(partial) => std::fs::File::open(partial)
+                .map_err(|error| error.to_string())
+                .and_then(|file| {
+                    serde_json::from_reader::<_, serde::de::IgnoredAny>(std::io::BufReader::new(
+                        file,
+                    ))
+                    .map(|_| ())
+                    .map_err(|error| error.to_string())
+                }),
+        };
+        if let Err(error) = parsed {
+            // A body that is not JSON is most likely cut or mangled on the way: worth another try.
+            return Err(DownloadError::Storage(StorageError {
+                failure: StorageFailure::Transient,
+                message: format!("the result file for `{path}` is not JSON: {error}"),
+                status: None,
+            }));
+        }
+    }
+    if let Some(directory) = destination.parent() {
+        std::fs::create_dir_all(directory)
+            .map_err(|error| output("create the directory for", error))?;
+    }
+    let partial = match body {
+        Body::Buffered(bytes) => {
+            let mut file = tempfile::NamedTempFile::new_in(partial_dir)
+                .map_err(|error| output("write", error))?;
+            file.write_all(&bytes)
+                .map_err(|error| output("write", error))?;
+            file.into_temp_path()
+        }
+        Body::Spilled(partial) => partial,
+    };
+    partial
+        .persist(destination)
+        .map_err(|error| output("write", error.error))
 }
 
 enum DownloadError {
@@ -1269,6 +1352,56 @@ mod tests {
         assert_eq!(extension_of("https://s/m/labels.PCD"), "pcd");
         assert_eq!(extension_of("https://s/m/noext"), "bin");
         assert_eq!(extension_of("https://s/m/x.../../etc"), "bin");
+    }
+
+    #[test]
+    fn a_body_is_placed_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let partial_dir = dir.path().join(PARTIAL_DIR);
+        std::fs::create_dir(&partial_dir).unwrap();
+        let destination = dir.path().join("p/b/cam-1.json");
+        let not_json = place(
+            &partial_dir,
+            &destination,
+            Body::Buffered(b"{\"cut\": ".to_vec()),
+            Some("p/b/cam-1.json"),
+        );
+        assert!(matches!(
+            not_json,
+            Err(DownloadError::Storage(StorageError {
+                failure: StorageFailure::Transient,
+                ..
+            }))
+        ));
+        assert!(!destination.exists());
+
+        let spilled = tempfile::NamedTempFile::new_in(&partial_dir).unwrap();
+        std::fs::write(spilled.path(), b"{\"ok\": 1}").unwrap();
+        let placed = place(
+            &partial_dir,
+            &destination,
+            Body::Spilled(spilled.into_temp_path()),
+            Some("p/b/cam-1.json"),
+        );
+        assert!(placed.is_ok());
+        assert_eq!(std::fs::read(&destination).unwrap(), b"{\"ok\": 1}");
+
+        let mask = dir.path().join("p/b/cam-1.masks/0.png");
+        assert!(
+            place(
+                &partial_dir,
+                &mask,
+                Body::Buffered(b"\x89PNG".to_vec()),
+                None
+            )
+            .is_ok()
+        );
+        assert_eq!(std::fs::read(&mask).unwrap(), b"\x89PNG");
+        assert_eq!(
+            std::fs::read_dir(&partial_dir).unwrap().count(),
+            0,
+            "nothing left behind"
+        );
     }
 
     #[test]

@@ -484,6 +484,8 @@ async fn failed_downloads_are_reported_and_a_rerun_finishes_them() {
     .unwrap();
     let options = ResultsOptions {
         retry: RetryPolicy::none(),
+        // Every body goes to disk as it arrives (the CLI's tests cover bodies kept in memory).
+        buffered_bytes: 16,
         ..ResultsOptions::new(&out)
     };
     // Every download breaks off half-way.
