@@ -741,3 +741,38 @@ async fn storage_errors_and_broken_downloads_are_retried_without_a_half_file() {
     );
     assert_index_matches_disk(&rig.dir.path().join("out"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_not_on_the_server_and_jobs_not_labelled_are_counted_not_failures() {
+    let rig = Rig::start().await;
+    let batch = rig.fill_batch("week-48", ids("cam", 0..3));
+    rig.server.complete_batch(project(), batch).unwrap();
+    rig.fill_batch("week-48", ids("cam", 3..5));
+    rig.workspace(&[
+        BatchSpec::new("week-48", ids("cam", 0..5)),
+        BatchSpec::new("week-50", ids("new", 0..1)),
+    ]);
+    rig.server.reset_stats();
+    let run = rig.run(&["results", "--out", "out"]).expect_code(0);
+    let stderr = run.stderr();
+    assert!(stderr.contains("Results: 3 jobs downloaded"), "{stderr}");
+    assert!(stderr.contains("2 not labelled yet"), "{stderr}");
+    assert!(
+        stderr.contains("note: batch street/week-50 is not on the server: nothing to download"),
+        "{stderr}"
+    );
+    assert_eq!(
+        rig.server.stats().requests(RouteClass::JobResult),
+        3,
+        "no request for a job not labelled"
+    );
+    let entries = index(&rig.dir.path().join("out"));
+    assert_eq!(entries.len(), 5);
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|entry| entry.status == "completed" && entry.result.is_some())
+            .count(),
+        3
+    );
+}
