@@ -41,7 +41,8 @@ pub struct ResultsArgs {
     /// Also download the masks and PCD label files each result references (segmentation)
     #[arg(long)]
     pub masks: bool,
-    /// Jobs downloaded at once; the adaptive limiter may use fewer API requests in flight
+    /// API requests in flight at most (the adaptive limiter may use fewer); downloads from
+    /// storage run beside them
     #[arg(long, value_name = "N", default_value_t = DEFAULT_PARALLELISM,
           value_parser = parse_parallelism)]
     pub parallelism: usize,
@@ -179,9 +180,15 @@ impl Progress {
         let bar = bar.then(|| {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template(
-                "{spinner} [{bar:40}] {human_pos}/{human_len} jobs  {per_sec}  ETA {eta}  {msg}",
+                "{spinner} [{bar:40}] {human_pos}/{human_len} jobs  {rate}  ETA {eta}  {msg}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .with_key(
+                "rate",
+                |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+                    let _ = write!(out, "{:.0} jobs/s", state.per_sec());
+                },
+            )
             .progress_chars("=> ");
             bar.set_style(style);
             bar.enable_steady_tick(Duration::from_millis(200));

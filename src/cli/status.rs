@@ -110,7 +110,7 @@ pub(crate) async fn run(args: StatusArgs, ui: &mut Ui) -> Result<ExitCode, CliEr
         WaitOutcome::Complete { report, elapsed } => {
             if !args.json {
                 ui.status(&format!(
-                    "All {} labelled ({}) after {}.",
+                    "Done: {} labelled ({}) after {}.",
                     counted(report.totals.batches, "batch", "batches"),
                     counted(report.totals.total_jobs, "job", "jobs"),
                     short_duration(*elapsed)

@@ -2,12 +2,14 @@
 //! batches in scope, and with `masks` every mask and PCD label file a result references.
 //!
 //! For each batch: project details (one request per project), then the batch's pages (the
-//! minimum, as `state::fetch` reads them), streamed to `parallelism` workers as they arrive.
+//! minimum, as `state::fetch` reads them), streamed to workers as they arrive.
 //! For each completed job a worker asks for the job result (the result URL), the attachments
 //! endpoint for a signed URL of it, and downloads that URL: **2 API requests and 1 storage
 //! request per file**, plus 1 API and 1 storage request per mask. Every API request goes
-//! through the adaptive [`Limiter`] that apply uses, so the downloader slows down on 429,
-//! transient errors and rising latency as apply does.
+//! through the adaptive [`Limiter`] that apply uses (at most `parallelism` in flight), so the
+//! downloader slows down on 429, transient errors and rising latency as apply does. There are
+//! twice as many workers as API slots: while some download from storage and write to disk,
+//! which needs no API slot, the others keep every slot busy.
 //!
 //! * **The key never reaches storage.** The attachments redirect is not followed by the API
 //!   client; the signed URL is fetched by a [`StorageClient`], which has no key.
@@ -61,6 +63,10 @@ pub const PARTIAL_DIR: &str = ".gtform-partial";
 pub const LOCK_FILE: &str = ".gtform.lock";
 /// Default `parallelism`.
 pub const DEFAULT_PARALLELISM: usize = 16;
+/// Workers per API request in flight: a worker spends part of each job on storage and disk.
+const WORKERS_PER_API_SLOT: usize = 2;
+/// Default `buffered_bytes`: at most this much per worker in memory.
+pub const BUFFERED_BYTES: usize = 256 * 1024;
 /// How often one file's signed URL is asked for again after a 403.
 const MAX_URL_REFRESHES: u32 = 3;
 /// Longest file name written (bytes), below every common file system's limit of 255 with room
@@ -74,11 +80,15 @@ pub struct ResultsOptions {
     pub out_dir: PathBuf,
     /// Also download the masks and PCD label files each result references.
     pub masks: bool,
-    /// Jobs worked on at once; API requests in flight at most.
+    /// API requests in flight at most (the limiter may allow fewer); up to twice as many jobs
+    /// are worked on at once, so that downloads and disk writes do not hold an API slot.
     pub parallelism: usize,
     /// Retries of requests that failed transiently (API and storage alike).
     pub retry: RetryPolicy,
     pub storage: StorageOptions,
+    /// Bodies up to this size are kept in memory until complete, then written at once; larger
+    /// ones are streamed to disk as they arrive (default [`BUFFERED_BYTES`]).
+    pub buffered_bytes: usize,
 }
 
 impl ResultsOptions {
@@ -93,6 +103,7 @@ impl ResultsOptions {
                 max_delay: Duration::from_secs(10),
             },
             storage: StorageOptions::default(),
+            buffered_bytes: BUFFERED_BYTES,
         }
     }
 }
@@ -299,6 +310,7 @@ pub async fn results(
         ..ResultsReport::default()
     };
     let mut batches = Vec::new();
+    let directories = directory_names(loaded);
     for (project, details) in scope.iter().zip(&details) {
         for batch in &project.batches {
             match details
@@ -311,7 +323,12 @@ pub async fn results(
                     project_id: &project.id,
                     batch,
                     summary,
-                    dir_name: format!("{}/{}", file_name(project.key), file_name(batch)),
+                    dir_name: directories
+                        .get(&(project.key, *batch))
+                        .cloned()
+                        .unwrap_or_else(|| {
+                            format!("{}/{}", file_name(project.key), file_name(batch))
+                        }),
                 }),
                 None => report
                     .missing_batches
@@ -320,14 +337,18 @@ pub async fn results(
         }
     }
 
-    let (sender, receiver) = tokio::sync::mpsc::channel::<WorkItem>(options.parallelism * 4);
+    let workers = options
+        .parallelism
+        .max(1)
+        .saturating_mul(WORKERS_PER_API_SLOT);
+    let (sender, receiver) = tokio::sync::mpsc::channel::<WorkItem>(workers * 4);
     let receiver = tokio::sync::Mutex::new(receiver);
     let lister = async {
         let outcome = downloader.list(&batches, &sender, cancel).await;
         drop(sender);
         outcome
     };
-    let workers = futures::future::join_all((0..options.parallelism.max(1)).map(|_| async {
+    let workers = futures::future::join_all((0..workers).map(|_| async {
         loop {
             let item = receiver.lock().await.recv().await;
             let Some(item) = item else { break };
@@ -442,6 +463,25 @@ fn scope_of(loaded: &Loaded) -> Vec<ProjectScope<'_>> {
             })
         })
         .collect()
+}
+
+/// The directory (`project/batch`, escaped) of every batch the workspace names, keyed by
+/// (project, batch). Named over the whole workspace in its (sorted) order, not over the scope,
+/// so that `--target` never changes where a batch's files go.
+fn directory_names(loaded: &Loaded) -> HashMap<(&str, &str), String> {
+    let mut directories = HashMap::new();
+    let mut project_names = NameSet::default();
+    for project in loaded.workspace.projects.values() {
+        let project_dir = project_names.claim(&project.key);
+        let mut batch_names = NameSet::default();
+        for batch in project.batches.keys() {
+            directories.insert(
+                (project.key.as_str(), batch.as_str()),
+                format!("{project_dir}/{}", batch_names.claim(batch)),
+            );
+        }
+    }
+    directories
 }
 
 /// A batch on the server to download.
@@ -715,22 +755,23 @@ impl Downloader<'_> {
         let wants_masks = self.options.masks;
         // What of the previous run's files is still there, intact (read on a blocking thread:
         // every file is hashed).
-        let verified = {
-            let previous = previous.clone();
-            let result_path = result_path.to_owned();
-            tokio::task::spawn_blocking(move || {
-                let previous = previous?;
-                let result = previous
-                    .result
-                    .filter(|file| file.path == result_path && verify(&out_dir, file))?;
-                let masks = previous
-                    .masks
-                    .filter(|masks| masks.iter().all(|mask| verify(&out_dir, &mask.file)));
-                Some((result, masks))
-            })
-            .await
-            .ok()
-            .flatten()
+        let verified = match previous.clone() {
+            None => None,
+            Some(previous) => {
+                let result_path = result_path.to_owned();
+                tokio::task::spawn_blocking(move || {
+                    let result = previous
+                        .result
+                        .filter(|file| file.path == result_path && verify(&out_dir, file))?;
+                    let masks = previous
+                        .masks
+                        .filter(|masks| masks.iter().all(|mask| verify(&out_dir, &mask.file)));
+                    Some((result, masks))
+                })
+                .await
+                .ok()
+                .flatten()
+            }
         };
         let mut files = 0;
         let mut bytes = 0;
@@ -844,8 +885,10 @@ impl Downloader<'_> {
         }
     }
 
-    /// One storage request, streamed into a partial file beside `path`, renamed into place once
-    /// complete (and, for `json`, parsed).
+    /// One storage request, its body hashed as it arrives and renamed into place once complete
+    /// (and, for `json`, parsed). A body up to `buffered_bytes` is kept in memory and written
+    /// in one blocking call (a result file, most masks): a hop to the blocking pool per file,
+    /// not one per write. A larger body is streamed into a partial file as it arrives.
     async fn download(
         &self,
         location: &str,
@@ -858,54 +901,64 @@ impl Downloader<'_> {
             .await
             .map_err(DownloadError::Storage)?;
         let destination = self.out_dir.join(path);
-        let directory = destination
-            .parent()
-            .map_or_else(|| self.out_dir.clone(), Path::to_path_buf);
         let output = |what: &str, error: std::io::Error| {
             DownloadError::Output(format!(
                 "cannot {what} `{}`: {error}",
                 destination.display()
             ))
         };
-        tokio::fs::create_dir_all(&directory)
-            .await
-            .map_err(|error| output("create the directory for", error))?;
-        let partial = tempfile::NamedTempFile::new_in(&self.partial_dir)
-            .map_err(|error| output("write", error))?;
-        let (file, partial_path) = partial.into_parts();
-        let mut file = tokio::fs::File::from_std(file);
         let mut hasher = Sha256::new();
         let mut size = 0u64;
+        let mut buffered = Vec::new();
+        let mut spilled: Option<(tokio::fs::File, tempfile::TempPath)> = None;
         while let Some(chunk) = download.chunk().await.map_err(DownloadError::Storage)? {
             hasher.update(&chunk);
             size += chunk.len() as u64;
+            if spilled.is_none() && buffered.len() + chunk.len() <= self.options.buffered_bytes {
+                buffered.extend_from_slice(&chunk);
+                continue;
+            }
+            let (file, _) = match &mut spilled {
+                Some(spilled) => spilled,
+                None => {
+                    let partial = tempfile::NamedTempFile::new_in(&self.partial_dir)
+                        .map_err(|error| output("write", error))?;
+                    let (file, partial_path) = partial.into_parts();
+                    let mut file = tokio::fs::File::from_std(file);
+                    file.write_all(&std::mem::take(&mut buffered))
+                        .await
+                        .map_err(|error| output("write", error))?;
+                    spilled.insert((file, partial_path))
+                }
+            };
             file.write_all(&chunk)
                 .await
                 .map_err(|error| output("write", error))?;
         }
-        file.flush().await.map_err(|error| output("write", error))?;
-        drop(file);
-        if json {
-            let check_path = partial_path.to_path_buf();
-            let parsed = tokio::task::spawn_blocking(move || {
-                let file = std::fs::File::open(check_path)?;
-                serde_json::from_reader::<_, serde::de::IgnoredAny>(std::io::BufReader::new(file))
-                    .map(|_| ())
-                    .map_err(std::io::Error::other)
+        let body = match spilled {
+            Some((mut file, partial_path)) => {
+                file.flush().await.map_err(|error| output("write", error))?;
+                drop(file);
+                Body::Spilled(partial_path)
+            }
+            None => Body::Buffered(buffered),
+        };
+        let placed = {
+            let partial_dir = self.partial_dir.clone();
+            let destination = destination.clone();
+            let path = path.to_owned();
+            tokio::task::spawn_blocking(move || {
+                place(
+                    &partial_dir,
+                    &destination,
+                    body,
+                    json.then_some(path.as_str()),
+                )
             })
             .await
-            .unwrap_or_else(|_| Err(std::io::Error::other("the check stopped")));
-            if let Err(error) = parsed {
-                return Err(DownloadError::Storage(StorageError {
-                    failure: StorageFailure::Transient,
-                    message: format!("the result file for `{path}` is not JSON: {error}"),
-                    status: None,
-                }));
-            }
-        }
-        partial_path
-            .persist(&destination)
-            .map_err(|error| output("write", error.error))?;
+            .unwrap_or_else(|_| Err(output("write", std::io::Error::other("the writer stopped"))))
+        };
+        placed?;
         Ok(FileRecord {
             path: path.to_owned(),
             sha256: crate::hex::encode(&hasher.finalize()),
@@ -927,6 +980,71 @@ impl Downloader<'_> {
 enum Work {
     AlreadyOnDisk,
     Downloaded { files: u64, bytes: u64 },
+}
+
+/// A downloaded body, complete, not yet in place.
+enum Body {
+    Buffered(Vec<u8>),
+    /// Written to a partial file as it arrived.
+    Spilled(tempfile::TempPath),
+}
+
+/// Puts `body` at `destination` (creating its directory), atomically through a partial file in
+/// `partial_dir`. With `json_of`, the body must parse as JSON first (a result file; the path is
+/// for the message).
+fn place(
+    partial_dir: &Path,
+    destination: &Path,
+    body: Body,
+    json_of: Option<&str>,
+) -> Result<(), DownloadError> {
+    let output = |what: &str, error: std::io::Error| {
+        DownloadError::Output(format!(
+            "cannot {what} `{}`: {error}",
+            destination.display()
+        ))
+    };
+    if let Some(path) = json_of {
+        let parsed = match &body {
+            Body::Buffered(bytes) => serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+                .map(|_| ())
+                .map_err(|error| error.to_string()),
+            Body::Spilled(partial) => std::fs::File::open(partial)
+                .map_err(|error| error.to_string())
+                .and_then(|file| {
+                    serde_json::from_reader::<_, serde::de::IgnoredAny>(std::io::BufReader::new(
+                        file,
+                    ))
+                    .map(|_| ())
+                    .map_err(|error| error.to_string())
+                }),
+        };
+        if let Err(error) = parsed {
+            // A body that is not JSON is most likely cut or mangled on the way: worth another try.
+            return Err(DownloadError::Storage(StorageError {
+                failure: StorageFailure::Transient,
+                message: format!("the result file for `{path}` is not JSON: {error}"),
+                status: None,
+            }));
+        }
+    }
+    if let Some(directory) = destination.parent() {
+        std::fs::create_dir_all(directory)
+            .map_err(|error| output("create the directory for", error))?;
+    }
+    let partial = match body {
+        Body::Buffered(bytes) => {
+            let mut file = tempfile::NamedTempFile::new_in(partial_dir)
+                .map_err(|error| output("write", error))?;
+            file.write_all(&bytes)
+                .map_err(|error| output("write", error))?;
+            file.into_temp_path()
+        }
+        Body::Spilled(partial) => partial,
+    };
+    partial
+        .persist(destination)
+        .map_err(|error| output("write", error.error))
 }
 
 enum DownloadError {
@@ -1134,12 +1252,12 @@ struct NameSet {
 }
 
 impl NameSet {
-    /// The file name for `reference_id`: [`file_name`], with `~` and a digest added when a
-    /// name already given differs from it only in case.
-    fn claim(&mut self, reference_id: &str) -> String {
-        let mut name = file_name(reference_id);
+    /// The file name for `text` (a reference_id, or a project or batch name): [`file_name`],
+    /// with `~` and a digest added when a name already given differs from it only in case.
+    fn claim(&mut self, text: &str) -> String {
+        let mut name = file_name(text);
         if !self.taken.insert(name.to_ascii_lowercase()) {
-            let digest = crate::hex::encode(&Sha256::digest(reference_id.as_bytes()));
+            let digest = crate::hex::encode(&Sha256::digest(text.as_bytes()));
             name = format!("{name}~{}", &digest[..8]);
             self.taken.insert(name.to_ascii_lowercase());
         }
@@ -1234,6 +1352,56 @@ mod tests {
         assert_eq!(extension_of("https://s/m/labels.PCD"), "pcd");
         assert_eq!(extension_of("https://s/m/noext"), "bin");
         assert_eq!(extension_of("https://s/m/x.../../etc"), "bin");
+    }
+
+    #[test]
+    fn a_body_is_placed_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let partial_dir = dir.path().join(PARTIAL_DIR);
+        std::fs::create_dir(&partial_dir).unwrap();
+        let destination = dir.path().join("p/b/cam-1.json");
+        let not_json = place(
+            &partial_dir,
+            &destination,
+            Body::Buffered(b"{\"cut\": ".to_vec()),
+            Some("p/b/cam-1.json"),
+        );
+        assert!(matches!(
+            not_json,
+            Err(DownloadError::Storage(StorageError {
+                failure: StorageFailure::Transient,
+                ..
+            }))
+        ));
+        assert!(!destination.exists());
+
+        let spilled = tempfile::NamedTempFile::new_in(&partial_dir).unwrap();
+        std::fs::write(spilled.path(), b"{\"ok\": 1}").unwrap();
+        let placed = place(
+            &partial_dir,
+            &destination,
+            Body::Spilled(spilled.into_temp_path()),
+            Some("p/b/cam-1.json"),
+        );
+        assert!(placed.is_ok());
+        assert_eq!(std::fs::read(&destination).unwrap(), b"{\"ok\": 1}");
+
+        let mask = dir.path().join("p/b/cam-1.masks/0.png");
+        assert!(
+            place(
+                &partial_dir,
+                &mask,
+                Body::Buffered(b"\x89PNG".to_vec()),
+                None
+            )
+            .is_ok()
+        );
+        assert_eq!(std::fs::read(&mask).unwrap(), b"\x89PNG");
+        assert_eq!(
+            std::fs::read_dir(&partial_dir).unwrap().count(),
+            0,
+            "nothing left behind"
+        );
     }
 
     #[test]

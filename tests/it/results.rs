@@ -418,6 +418,11 @@ async fn an_interrupted_download_resumes_to_the_same_index() {
     assert!(arrived.reached);
     child.kill().unwrap();
     child.wait().unwrap();
+    // What the killed run had in flight ends on the server before the counting starts.
+    let quiet = tokio::time::Instant::now() + Duration::from_secs(10);
+    while rig.server.stats().in_flight > 0 && tokio::time::Instant::now() < quiet {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let resumed = rig.dir.path().join("resumed");
     let on_disk_after_kill = files_below(&resumed)
         .iter()
@@ -479,6 +484,8 @@ async fn failed_downloads_are_reported_and_a_rerun_finishes_them() {
     .unwrap();
     let options = ResultsOptions {
         retry: RetryPolicy::none(),
+        // Every body goes to disk as it arrives (the CLI's tests cover bodies kept in memory).
+        buffered_bytes: 16,
         ..ResultsOptions::new(&out)
     };
     // Every download breaks off half-way.
@@ -627,4 +634,145 @@ async fn a_second_run_into_the_same_directory_is_refused_while_one_is_under_way(
     );
     drop(lock);
     rig.run(&["results", "--out", "out"]).expect_code(0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_whose_names_differ_only_in_case_get_their_own_directories() {
+    let rig = Rig::start().await;
+    for name in ["Night", "night"] {
+        let batch = rig.fill_batch(name, ids(name, 0..2));
+        rig.server.complete_batch(project(), batch).unwrap();
+    }
+    rig.workspace(&[
+        BatchSpec::new("Night", ids("Night", 0..2)),
+        BatchSpec::new("night", ids("night", 0..2)),
+    ]);
+    // One batch alone first: its directory is the one a run over the whole workspace gives it.
+    rig.run(&["results", "--out", "out", "--target", "street/night"])
+        .expect_code(0);
+    let out = rig.dir.path().join("out");
+    let directories = |entries: &[IndexEntry]| -> BTreeSet<(String, String)> {
+        entries
+            .iter()
+            .map(|entry| {
+                let path = &entry.result.as_ref().unwrap().path;
+                let (directory, _) = path.rsplit_once('/').unwrap();
+                (entry.batch.clone(), directory.to_owned())
+            })
+            .collect()
+    };
+    let alone = directories(&index(&out));
+    assert_eq!(alone.len(), 1);
+    let run = rig.run(&["results", "--out", "out"]).expect_code(0);
+    assert!(
+        run.stderr().contains("2 already on disk"),
+        "{}",
+        run.stderr()
+    );
+    let both = directories(&index(&out));
+    assert!(both.is_superset(&alone), "{both:?} {alone:?}");
+    let names: BTreeSet<String> = both
+        .iter()
+        .map(|(_, directory)| directory.to_ascii_lowercase())
+        .collect();
+    assert_eq!(names.len(), 2, "apart on a case-insensitive disk: {both:?}");
+    assert_index_matches_disk(&out);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_download_slows_down_and_finishes() {
+    let rig = Rig::start().await;
+    let batch = rig.fill_batch("week-48", ids("cam", 0..40));
+    rig.server.complete_batch(project(), batch).unwrap();
+    rig.workspace(&[BatchSpec::new("week-48", ids("cam", 0..40))]);
+    // 40 API requests a second, while 16 are sent at once: 429s with Retry-After.
+    rig.faults(Faults {
+        rate_limit_per_second: Some(40.0),
+        rate_limit_burst: Some(4),
+        ..Faults::default()
+    });
+    rig.server.reset_stats();
+    let run = rig
+        .run(&["results", "--out", "out", "--parallelism", "16"])
+        .expect_code(0);
+    assert!(
+        run.stderr().contains("Results: 40 jobs downloaded"),
+        "{}",
+        run.stderr()
+    );
+    let stats = rig.server.stats();
+    let limited = stats.status_count(429);
+    assert!(limited > 0, "the limit was reached");
+    // Every 429 was waited out and sent again; the limiter kept them few.
+    assert_eq!(stats.api_requests(), 1 + 1 + 2 * 40 + limited);
+    assert!(limited <= 20, "{limited} requests refused");
+    assert_index_matches_disk(&rig.dir.path().join("out"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_errors_and_broken_downloads_are_retried_without_a_half_file() {
+    let rig = Rig::start().await;
+    let batch = rig.fill_batch("week-48", ids("cam", 0..20));
+    rig.server.complete_batch(project(), batch).unwrap();
+    rig.workspace(&[BatchSpec::new("week-48", ids("cam", 0..20))]);
+    rig.faults(Faults {
+        storage: StorageFaults {
+            error_rate: 0.3,
+            drop_rate: 0.15,
+            ..StorageFaults::default()
+        },
+        rng_seed: Some(7),
+        ..Faults::default()
+    });
+    rig.server.reset_stats();
+    let run = rig.run(&["results", "--out", "out"]).expect_code(0);
+    assert!(
+        run.stderr().contains("Results: 20 jobs downloaded"),
+        "{}",
+        run.stderr()
+    );
+    let stats = rig.server.stats();
+    let storage = stats.requests(RouteClass::Storage);
+    assert!(storage > 20, "some downloads failed and were sent again");
+    assert_eq!(
+        stats.requests(RouteClass::Attachments),
+        20,
+        "a failed download is retried with the same signed URL"
+    );
+    assert_index_matches_disk(&rig.dir.path().join("out"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_not_on_the_server_and_jobs_not_labelled_are_counted_not_failures() {
+    let rig = Rig::start().await;
+    let batch = rig.fill_batch("week-48", ids("cam", 0..3));
+    rig.server.complete_batch(project(), batch).unwrap();
+    rig.fill_batch("week-48", ids("cam", 3..5));
+    rig.workspace(&[
+        BatchSpec::new("week-48", ids("cam", 0..5)),
+        BatchSpec::new("week-50", ids("new", 0..1)),
+    ]);
+    rig.server.reset_stats();
+    let run = rig.run(&["results", "--out", "out"]).expect_code(0);
+    let stderr = run.stderr();
+    assert!(stderr.contains("Results: 3 jobs downloaded"), "{stderr}");
+    assert!(stderr.contains("2 not labelled yet"), "{stderr}");
+    assert!(
+        stderr.contains("note: batch street/week-50 is not on the server: nothing to download"),
+        "{stderr}"
+    );
+    assert_eq!(
+        rig.server.stats().requests(RouteClass::JobResult),
+        3,
+        "no request for a job not labelled"
+    );
+    let entries = index(&rig.dir.path().join("out"));
+    assert_eq!(entries.len(), 5);
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|entry| entry.status == "completed" && entry.result.is_some())
+            .count(),
+        3
+    );
 }
