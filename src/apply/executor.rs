@@ -235,16 +235,20 @@ impl Applier<'_> {
             };
             self.create_requests.fetch_add(1, Ordering::Relaxed);
             let sent = Instant::now();
-            let result = self.client.create_batch(target.project_id, &request).await;
+            let attempt_result = self
+                .client
+                .create_batch_attempt(target.project_id, &request)
+                .await;
             let latency = sent.elapsed();
-            let error = match result {
+            let rate_limit = attempt_result.rate_limit;
+            let error = match attempt_result.result {
                 Ok(response) => {
-                    permit.finish(Signal::Success { latency });
+                    permit.finish_with(Signal::Success { latency }, rate_limit);
                     return Ok((response.batch_id, false));
                 }
                 Err(error) => error,
             };
-            permit.finish(signal_for(&error, latency));
+            permit.finish_with(signal_for(&error, latency), rate_limit);
             if error.code() == Some(codes::BATCH_EXISTS) {
                 return self.find_batch_id(target).await.map(|id| (id, true));
             }
@@ -363,11 +367,15 @@ impl Applier<'_> {
             };
             self.create_requests.fetch_add(1, Ordering::Relaxed);
             let sent = Instant::now();
-            let result = self.client.create_job(target.project_id, &request).await;
+            let attempt_result = self
+                .client
+                .create_job_attempt(target.project_id, &request)
+                .await;
             let latency = sent.elapsed();
-            let error = match result {
+            let rate_limit = attempt_result.rate_limit;
+            let error = match attempt_result.result {
                 Ok(_) => {
-                    permit.finish(Signal::Success { latency });
+                    permit.finish_with(Signal::Success { latency }, rate_limit);
                     self.observer.on_event(&ApplyEvent::JobCreated {
                         project: target.project_key.to_owned(),
                         batch: target.batch.name.clone(),
@@ -377,7 +385,7 @@ impl Applier<'_> {
                 }
                 Err(error) => error,
             };
-            permit.finish(signal_for(&error, latency));
+            permit.finish_with(signal_for(&error, latency), rate_limit);
             if error.code() == Some(codes::DUPLICATE_REFERENCE_ID) {
                 self.observer.on_event(&ApplyEvent::JobAdopted {
                     project: target.project_key.to_owned(),
@@ -525,15 +533,7 @@ fn into_inner<T>(mutex: Mutex<T>) -> T {
 }
 
 fn signal_for(error: &ClientError, latency: Duration) -> Signal {
-    if error.is_rate_limited() {
-        Signal::Overloaded {
-            retry_after: error.retry_after(),
-        }
-    } else if error.is_transient() {
-        Signal::Failure
-    } else {
-        Signal::Success { latency }
-    }
+    Signal::for_error(error, latency)
 }
 
 /// The error and, when there is one, what to do about it.

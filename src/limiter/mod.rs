@@ -28,7 +28,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::client::RateLimitHeaders;
+use crate::client::{ClientError, RateLimitHeaders};
 
 use concurrency::Concurrency;
 use rate::{Rate, Wait};
@@ -42,6 +42,22 @@ pub enum Signal {
     Overloaded { retry_after: Option<Duration> },
     /// A transient failure: internal error codes, 5xx, timeouts, broken connections.
     Failure,
+}
+
+impl Signal {
+    /// What a failed request, answered (or not) after `latency`, tells the limiter: 429 is
+    /// overload, a transient failure is a failure, anything else was handled.
+    pub fn for_error(error: &ClientError, latency: Duration) -> Signal {
+        if error.is_rate_limited() {
+            Signal::Overloaded {
+                retry_after: error.retry_after(),
+            }
+        } else if error.is_transient() {
+            Signal::Failure
+        } else {
+            Signal::Success { latency }
+        }
+    }
 }
 
 /// The current settings, for progress output and tests.
