@@ -285,7 +285,8 @@ impl Applier<'_> {
             })
     }
 
-    /// Creates the jobs of every batch that exists, from `parallelism` workers; returns the jobs
+    /// Creates the jobs of every batch that exists, from `parallelism × WORKERS_PER_SLOT` workers
+    /// (at most `parallelism` requests in flight); returns the jobs
     /// the server said already existed, as (batch index, job index), to be confirmed.
     async fn create_jobs(
         &self,
@@ -310,7 +311,9 @@ impl Applier<'_> {
         let adopted: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
         let failures: Mutex<Vec<ApplyFailure>> = Mutex::new(Vec::new());
         let stopped_early: Mutex<Option<String>> = Mutex::new(None);
-        let workers: FuturesUnordered<_> = (0..self.options.parallelism.max(1))
+        // Twice as many workers as requests allowed in flight (the limiter bounds those): a
+        // worker waiting out its retry's backoff leaves its slot to another job rather than idle.
+        let workers: FuturesUnordered<_> = (0..self.options.parallelism.max(1) * WORKERS_PER_SLOT)
             .map(|_| async {
                 loop {
                     let slot = next.fetch_add(1, Ordering::Relaxed);
@@ -531,6 +534,9 @@ fn into_inner<T>(mutex: Mutex<T>) -> T {
         .into_inner()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+/// Job workers per request allowed in flight.
+const WORKERS_PER_SLOT: usize = 2;
 
 fn signal_for(error: &ClientError, latency: Duration) -> Signal {
     Signal::for_error(error, latency)
