@@ -6,7 +6,9 @@
 //! load:
 //!
 //! * latency rising well above its baseline (the best latency seen, drifting slowly up towards a
-//!   lasting higher one, so that a server that became slower for good is not overloaded forever);
+//!   lasting higher one, so that a server that became slower for good is not overloaded forever)
+//!   at a load above the highest one recently calm: a server (or a network, or a machine) slower
+//!   at a load it recently handled at its baseline is not slowed by this client;
 //! * transient errors whose rate is higher at the current load than at lower loads
 //!   ([`ErrorsByLoad`]). A steady rate of random errors and dropped connections is the same at
 //!   every load: it is retried with backoff per request and does not cost concurrency.
@@ -49,6 +51,13 @@ const KNEE_MAX_CONFIRMATIONS: i32 = 4;
 /// A knee not confirmed by another cut within this time is forgotten.
 pub(super) const KNEE_MEMORY: Duration = Duration::from_secs(15);
 
+/// The highest load recently seen with the latency at its baseline.
+#[derive(Debug, Clone, Copy)]
+struct Calm {
+    level: usize,
+    at: Instant,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Knee {
     limit: f64,
@@ -69,6 +78,8 @@ pub(super) struct Concurrency {
     /// In slow start, no start before this (the round's starts are spread over a round trip).
     next_start: Option<Instant>,
     latency: Latency,
+    /// Latency rising at or below this load is not overload (forgotten after [`KNEE_MEMORY`]).
+    calm: Option<Calm>,
     errors: ErrorsByLoad,
 }
 
@@ -85,6 +96,7 @@ impl Concurrency {
             saturated_at: None,
             next_start: None,
             latency: Latency::default(),
+            calm: None,
             errors: ErrorsByLoad::default(),
         }
     }
@@ -131,7 +143,18 @@ impl Concurrency {
     ) {
         self.errors.record(level, false, now);
         let rise = self.latency.record(latency, now);
-        if rise >= LATENCY_RISE_FACTOR {
+        let calm_level = self
+            .calm
+            .filter(|calm| now.duration_since(calm.at) < KNEE_MEMORY)
+            .map_or(0, |calm| calm.level);
+        if rise < SLOW_START_EXIT_FACTOR {
+            self.calm = Some(Calm {
+                level: level.max(calm_level),
+                at: now,
+            });
+        } else if rise >= LATENCY_RISE_FACTOR && level > calm_level {
+            // Slower at a load that was recently calm is not this client's doing (a busy
+            // server or network): cutting would not help, and would cost the throughput.
             self.decrease(LATENCY_BACKOFF, now);
             return;
         }

@@ -135,9 +135,34 @@ async fn below_the_knee_the_limit_regrows_quickly_and_probes_slowly_beyond() {
 #[tokio::test(start_paused = true)]
 async fn rising_latency_shrinks_the_limit() {
     let limiter = Limiter::with_options(LimiterOptions::starting_at_max(10));
+    // Calm at one request in flight…
     succeed(&limiter, 20, ms(10), ms(10)).await;
-    succeed(&limiter, 50, ms(200), ms(200)).await;
+    // …twenty times slower at ten.
+    latency_rounds(&limiter, 10, ms(200)).await;
     assert!(limiter.snapshot().concurrency_limit < 10);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slower_server_at_a_calm_load_keeps_the_limit() {
+    let limiter = Limiter::with_options(LimiterOptions::starting_at_max(4));
+    latency_rounds(&limiter, 10, ms(20)).await;
+    // Five times slower at the same load (a busy machine, not this client): no cut.
+    latency_rounds(&limiter, 20, ms(100)).await;
+    assert_eq!(limiter.snapshot().concurrency_limit, 4);
+}
+
+/// `rounds` round trips with every slot in use, each request taking `latency`.
+async fn latency_rounds(limiter: &Limiter, rounds: usize, latency: Duration) {
+    for _ in 0..rounds {
+        let mut permits = Vec::new();
+        for _ in 0..limiter.snapshot().concurrency_limit {
+            permits.push(limiter.acquire().await);
+        }
+        tokio::time::advance(latency).await;
+        for permit in permits {
+            permit.finish(Signal::Success { latency });
+        }
+    }
 }
 
 #[tokio::test(start_paused = true)]
