@@ -35,7 +35,7 @@ const LATENCY_SMOOTHING: f64 = 0.1;
 const LATENCY_RISE_FACTOR: f64 = 2.0;
 const LATENCY_RISE_SLACK: Duration = Duration::from_millis(5);
 /// Latency beyond `baseline × factor + slack` ends slow start.
-const SLOW_START_EXIT_FACTOR: f64 = 1.5;
+const SLOW_START_EXIT_FACTOR: f64 = 1.25;
 /// The cut on rising latency, at least (deeper when the latency rose more).
 const LATENCY_BACKOFF: f64 = 0.9;
 /// The cut on errors that grow with load, at least.

@@ -626,10 +626,10 @@ async fn an_overloaded_server_is_backed_off_to_its_capacity() {
     let achieved = run.jobs as f64 / run.seconds;
     let errors = run.failed as f64 / run.requests as f64;
     // A limit held at the capacity would see no overload errors here; probing beyond the knee
-    // (one slot per several round trips) costs some. Measured: 90 % of the capacity's
-    // throughput with 7.6 % errors.
+    // (one slot per several round trips) costs some. Measured: 94 % of the capacity's
+    // throughput with 4.5 % errors.
     assert!(
-        achieved >= 0.85 * ideal && errors <= 0.10,
+        achieved >= 0.85 * ideal && errors <= 0.06,
         "{achieved:.0} jobs/s of {ideal:.0}, {:.2} % errors: {run:?}",
         errors * 100.0
     );
