@@ -15,6 +15,7 @@
 //! * `hex`: lower-case hexadecimal text of digests.
 //! * `api`: wire types shared by the client and the emulator, and nothing else.
 //! * `client`: the HTTP client of the GT Studio API (auth, retries, typed errors).
+//! * `limiter`: adaptive concurrency and request rate, shared by apply's creates and the reads.
 //! * `state`: reading the remote state of the projects a workspace names.
 //! * `plan`: the pure planner (`Workspace` + `RemoteState` → `Plan`), its renderers and saved plans.
 //! * `apply`: executing a plan: concurrent, adaptive, exactly-once creates.
@@ -33,6 +34,7 @@ pub mod emulator;
 pub mod escape;
 pub mod git;
 pub mod hex;
+pub mod limiter;
 pub mod ops;
 pub mod plan;
 pub mod policy;

@@ -5,16 +5,24 @@
 //! API allows: details once, then every non-empty batch page by page, up to the job count that
 //! details reported. Batches (and projects) are read concurrently; the pages of one batch follow
 //! each other because each token comes from the page before.
+//!
+//! A plan's time is therefore at best (1 + the longest page chain) round trips, and reaches it
+//! when every batch's chain starts as soon as its project's details are in. All reads go through
+//! one [`Limiter`](crate::limiter::Limiter) that allows them all in flight from the start (up to
+//! [`FetchOptions::concurrency`]) and backs off as apply's creates do: on 429s (pacing at the
+//! rate the server accepts, mirroring its rate-limit headers) and on signs of overload. Each read
+//! is retried here, attempt by attempt, so that the limiter hears of every one.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::future::Future;
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use tokio::sync::Semaphore;
+use tokio::time::Instant;
 
 use crate::api::{BatchSummary, JobSummary, ProjectDetails};
-use crate::client::{Client, ClientError};
+use crate::client::{Attempt, Client, ClientError};
+use crate::limiter::{Limiter, LimiterOptions, Signal};
 
 /// What the server reported, per project id.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -117,13 +125,20 @@ pub struct FetchError {
 /// How to read.
 #[derive(Debug, Clone, Copy)]
 pub struct FetchOptions {
-    /// Requests in flight at most, across projects and batches.
+    /// Requests in flight at most, across projects and batches (the limiter may allow fewer).
     pub concurrency: usize,
 }
 
+/// Default read concurrency: enough for a hundred batches' page chains to run side by side.
+/// Reads are cheap to refuse, and a server that cannot take them says so (429, rising latency,
+/// errors that grow with load), which the limiter heeds.
+pub const DEFAULT_READ_CONCURRENCY: usize = 128;
+
 impl Default for FetchOptions {
     fn default() -> Self {
-        FetchOptions { concurrency: 16 }
+        FetchOptions {
+            concurrency: DEFAULT_READ_CONCURRENCY,
+        }
     }
 }
 
@@ -133,10 +148,11 @@ pub async fn fetch(
     project_ids: &[String],
     options: FetchOptions,
 ) -> Result<RemoteState, FetchError> {
-    let permits = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    let limiter =
+        Limiter::with_options(LimiterOptions::starting_at_max(options.concurrency.max(1)));
     let mut reads: FuturesUnordered<_> = project_ids
         .iter()
-        .map(|project_id| fetch_project(client, project_id, permits.clone()))
+        .map(|project_id| fetch_project(client, project_id, &limiter))
         .collect();
     let mut state = RemoteState::default();
     while let Some(result) = reads.next().await {
@@ -149,28 +165,26 @@ pub async fn fetch(
 async fn fetch_project(
     client: &Client,
     project_id: &str,
-    permits: Arc<Semaphore>,
+    limiter: &Limiter,
 ) -> Result<RemoteProject, FetchError> {
     let wrap = |source| FetchError {
         project_id: project_id.to_owned(),
         source,
     };
-    let details: ProjectDetails = {
-        let _permit = permits.acquire().await.expect("semaphore is never closed");
-        client.project_details(project_id).await.map_err(wrap)?
-    };
+    let details: ProjectDetails = read(client, limiter, |attempt| {
+        client.project_details_attempt(project_id, attempt)
+    })
+    .await
+    .map_err(wrap)?;
     let mut pages: FuturesUnordered<_> = details
         .batches
         .iter()
         .enumerate()
         .filter(|(_, summary)| summary.total_jobs > 0)
-        .map(|(index, summary)| {
-            let permits = permits.clone();
-            async move {
-                fetch_batch_jobs(client, project_id, summary, &permits)
-                    .await
-                    .map(|jobs| (index, jobs))
-            }
+        .map(|(index, summary)| async move {
+            fetch_batch_jobs(client, project_id, summary, limiter)
+                .await
+                .map(|jobs| (index, jobs))
         })
         .collect();
     let mut jobs_by_batch: Vec<Vec<RemoteJob>> = vec![Vec::new(); details.batches.len()];
@@ -197,7 +211,7 @@ async fn fetch_batch_jobs(
     client: &Client,
     project_id: &str,
     summary: &BatchSummary,
-    permits: &Semaphore,
+    limiter: &Limiter,
 ) -> Result<Vec<RemoteJob>, ClientError> {
     let batch_id = summary.id.as_str();
     let mut jobs = Vec::with_capacity(
@@ -207,12 +221,10 @@ async fn fetch_batch_jobs(
     );
     let mut token: Option<String> = None;
     loop {
-        let page = {
-            let _permit = permits.acquire().await.expect("semaphore is never closed");
-            client
-                .batch_jobs_page(project_id, batch_id, token.as_deref())
-                .await?
-        };
+        let page = read(client, limiter, |attempt| {
+            client.batch_jobs_page_attempt(project_id, batch_id, token.as_deref(), attempt)
+        })
+        .await?;
         let page_was_empty = page.jobs.is_empty();
         jobs.extend(page.jobs.into_iter().map(RemoteJob::from));
         // Stopping once project details' count is reached keeps the request count minimal even
@@ -224,5 +236,39 @@ async fn fetch_batch_jobs(
             return Ok(jobs);
         }
         token = Some(page.next_page_token);
+    }
+}
+
+/// One read through the limiter: each attempt takes a permit and reports how it went; transient
+/// failures are retried with the client's read backoff (honouring `Retry-After`).
+async fn read<'a, T, F, Fut>(
+    client: &Client,
+    limiter: &Limiter,
+    mut send: F,
+) -> Result<T, ClientError>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = Attempt<T>> + 'a,
+{
+    let retry = client.read_retry();
+    let mut attempt = 1;
+    loop {
+        let permit = limiter.acquire().await;
+        let sent = Instant::now();
+        let Attempt { result, rate_limit } = send(attempt).await;
+        let latency = sent.elapsed();
+        let error = match result {
+            Ok(value) => {
+                permit.finish_with(Signal::Success { latency }, rate_limit);
+                return Ok(value);
+            }
+            Err(error) => error,
+        };
+        permit.finish_with(Signal::for_error(&error, latency), rate_limit);
+        if !error.is_transient() || attempt >= retry.max_attempts {
+            return Err(error);
+        }
+        tokio::time::sleep(retry.delay(attempt, error.retry_after())).await;
+        attempt += 1;
     }
 }

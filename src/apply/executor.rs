@@ -239,16 +239,20 @@ impl Applier<'_> {
             };
             self.create_requests.fetch_add(1, Ordering::Relaxed);
             let sent = Instant::now();
-            let result = self.client.create_batch(target.project_id, &request).await;
+            let attempt_result = self
+                .client
+                .create_batch_attempt(target.project_id, &request)
+                .await;
             let latency = sent.elapsed();
-            let error = match result {
+            let rate_limit = attempt_result.rate_limit;
+            let error = match attempt_result.result {
                 Ok(response) => {
-                    permit.finish(Signal::Success { latency });
+                    permit.finish_with(Signal::Success { latency }, rate_limit);
                     return Ok((response.batch_id, false));
                 }
                 Err(error) => error,
             };
-            permit.finish(signal_for(&error, latency));
+            permit.finish_with(signal_for(&error, latency), rate_limit);
             if error.code() == Some(codes::BATCH_EXISTS) {
                 return self.find_batch_id(target).await.map(|id| (id, true));
             }
@@ -286,7 +290,8 @@ impl Applier<'_> {
             })
     }
 
-    /// Creates the jobs of every batch that exists, from `parallelism` workers; returns the jobs
+    /// Creates the jobs of every batch that exists, from `parallelism × WORKERS_PER_SLOT` workers
+    /// (at most `parallelism` requests in flight); returns the jobs
     /// the server said already existed, as (batch index, job index), to be confirmed.
     async fn create_jobs(
         &self,
@@ -311,7 +316,9 @@ impl Applier<'_> {
         let adopted: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
         let failures: Mutex<Vec<ApplyFailure>> = Mutex::new(Vec::new());
         let stopped_early: Mutex<Option<String>> = Mutex::new(None);
-        let workers: FuturesUnordered<_> = (0..self.options.parallelism.max(1))
+        // Twice as many workers as requests allowed in flight (the limiter bounds those): a
+        // worker waiting out its retry's backoff leaves its slot to another job rather than idle.
+        let workers: FuturesUnordered<_> = (0..self.options.parallelism.max(1) * WORKERS_PER_SLOT)
             .map(|_| async {
                 loop {
                     let slot = next.fetch_add(1, Ordering::Relaxed);
@@ -368,11 +375,15 @@ impl Applier<'_> {
             };
             self.create_requests.fetch_add(1, Ordering::Relaxed);
             let sent = Instant::now();
-            let result = self.client.create_job(target.project_id, &request).await;
+            let attempt_result = self
+                .client
+                .create_job_attempt(target.project_id, &request)
+                .await;
             let latency = sent.elapsed();
-            let error = match result {
+            let rate_limit = attempt_result.rate_limit;
+            let error = match attempt_result.result {
                 Ok(response) => {
-                    permit.finish(Signal::Success { latency });
+                    permit.finish_with(Signal::Success { latency }, rate_limit);
                     self.observer.on_event(&ApplyEvent::JobCreated {
                         project: target.project_key.to_owned(),
                         batch: target.batch.name.clone(),
@@ -383,7 +394,7 @@ impl Applier<'_> {
                 }
                 Err(error) => error,
             };
-            permit.finish(signal_for(&error, latency));
+            permit.finish_with(signal_for(&error, latency), rate_limit);
             if error.code() == Some(codes::DUPLICATE_REFERENCE_ID) {
                 self.observer.on_event(&ApplyEvent::JobAdopted {
                     project: target.project_key.to_owned(),
@@ -531,16 +542,11 @@ fn into_inner<T>(mutex: Mutex<T>) -> T {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Job workers per request allowed in flight.
+const WORKERS_PER_SLOT: usize = 2;
+
 fn signal_for(error: &ClientError, latency: Duration) -> Signal {
-    if error.is_rate_limited() {
-        Signal::Overloaded {
-            retry_after: error.retry_after(),
-        }
-    } else if error.is_transient() {
-        Signal::Failure
-    } else {
-        Signal::Success { latency }
-    }
+    Signal::for_error(error, latency)
 }
 
 /// The error and, when there is one, what to do about it.

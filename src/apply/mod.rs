@@ -19,20 +19,21 @@
 //! * `executor`: the run itself (`run`), one `Applier` context shared by every create.
 //! * `events`: `ApplyEvent` and `ApplyObserver`, the progress contract.
 //! * `report`: `ApplyReport` and `ApplyFailure`, what apply did.
-//! * `limiter`: adaptive concurrency and request rate.
+//! * `limiter`: adaptive concurrency and request rate (`crate::limiter`, re-exported here).
 
 mod events;
 mod executor;
-pub mod limiter;
 mod report;
+
+pub use crate::limiter;
 
 use std::time::Duration;
 
 use crate::client::RetryPolicy;
 
+pub use crate::limiter::{Limiter, LimiterOptions, LimiterSnapshot, Signal};
 pub use events::{ApplyEvent, ApplyObserver, NoObserver};
 pub use executor::run;
-pub use limiter::{Limiter, LimiterSnapshot, Signal};
 pub use report::{ApplyCompletion, ApplyFailure, ApplyNotStarted, ApplyReport};
 
 /// Default `--parallelism`. GT Studio documents no rate limit for v1 and one job per request, so

@@ -9,12 +9,17 @@
 //! follows it: [`Client::attachment_location`] returns the location, and the file is fetched
 //! with a [`StorageClient`], which has no key at all, so the key cannot reach the storage host.
 //!
+//! Callers that schedule their own attempts (the limiter of `apply` and of `state`) use the
+//! `*_attempt` methods instead: one request, sent once, with what its answer's rate-limit
+//! headers said ([`Attempt`]).
+//!
 //! The API key travels only in the `x-api-key` header, marked sensitive. It is never part of an
 //! error, a log record or `Debug` output; a server that echoes it back has it replaced by
 //! `[redacted]` in any excerpt we keep.
 
 mod endpoint;
 mod error;
+mod rate_limit;
 mod retry;
 mod storage;
 
@@ -34,6 +39,7 @@ use crate::api::{
 
 pub use endpoint::{EMBEDDED_AT_REST, EMBEDDED_DB_FILE, Endpoint, EndpointLabel};
 pub use error::{ClientError, FailureKind};
+pub use rate_limit::RateLimitHeaders;
 pub use retry::RetryPolicy;
 pub use storage::{Download, StorageClient, StorageError, StorageFailure, StorageOptions};
 
@@ -98,6 +104,14 @@ pub struct RequestRecord {
 /// Receives a record of every attempt. Implemented by the CLI for `-v`.
 pub trait RequestObserver: Send + Sync {
     fn on_request(&self, record: &RequestRecord);
+}
+
+/// One request, sent once: its outcome, and what the answer's rate-limit headers said (when the
+/// server sent them, on a success or an error alike).
+#[derive(Debug)]
+pub struct Attempt<T> {
+    pub result: Result<T, ClientError>,
+    pub rate_limit: Option<RateLimitHeaders>,
 }
 
 /// How to reach the server.
@@ -295,10 +309,25 @@ impl Client {
         })
     }
 
+    /// The retry policy of reads, for callers that retry attempts themselves.
+    pub fn read_retry(&self) -> RetryPolicy {
+        self.read_retry
+    }
+
     /// `GET /v1/projects/{id}/details`, retried on transient failures.
     pub async fn project_details(&self, project_id: &str) -> Result<ProjectDetails, ClientError> {
         let path = api::paths::project_details(project_id);
         self.read(&path, None).await
+    }
+
+    /// `GET /v1/projects/{id}/details`, sent once (attempt number `attempt`, for logs).
+    pub async fn project_details_attempt(
+        &self,
+        project_id: &str,
+        attempt: u32,
+    ) -> Attempt<ProjectDetails> {
+        let path = api::paths::project_details(project_id);
+        self.attempt(Method::GET, &path, None, None, attempt).await
     }
 
     /// One page of `GET /v1/projects/{id}/batch/{batch_id}`, retried on transient failures.
@@ -312,6 +341,27 @@ impl Client {
         let query = page_token.filter(|token| !token.is_empty());
         self.read(&path, query.map(|token| ("page_token", token)))
             .await
+    }
+
+    /// One page of `GET /v1/projects/{id}/batch/{batch_id}`, sent once (attempt number
+    /// `attempt`, for logs).
+    pub async fn batch_jobs_page_attempt(
+        &self,
+        project_id: &str,
+        batch_id: &str,
+        page_token: Option<&str>,
+        attempt: u32,
+    ) -> Attempt<BatchJobsPage> {
+        let path = api::paths::batch_jobs(project_id, batch_id);
+        let query = page_token.filter(|token| !token.is_empty());
+        self.attempt(
+            Method::GET,
+            &path,
+            query.map(|token| ("page_token", token)),
+            None,
+            attempt,
+        )
+        .await
     }
 
     /// `GET /v1/projects/{id}/jobs/{job_id}`, retried on transient failures.
@@ -330,11 +380,23 @@ impl Client {
         project_id: &str,
         request: &CreateBatchRequest,
     ) -> Result<CreateBatchResponse, ClientError> {
+        self.create_batch_attempt(project_id, request).await.result
+    }
+
+    /// `POST /v1/projects/{id}/batch`, sent once, with the answer's rate-limit headers.
+    pub async fn create_batch_attempt(
+        &self,
+        project_id: &str,
+        request: &CreateBatchRequest,
+    ) -> Attempt<CreateBatchResponse> {
         let path = api::paths::create_batch(project_id);
-        let body = serde_json::to_vec(request).map_err(|error| ClientError::Setup {
-            reason: format!("cannot encode the request: {error}"),
-        })?;
-        self.attempt(Method::POST, &path, None, Some(body), 1).await
+        match encode(request) {
+            Ok(body) => self.attempt(Method::POST, &path, None, Some(body), 1).await,
+            Err(error) => Attempt {
+                result: Err(error),
+                rate_limit: None,
+            },
+        }
     }
 
     /// `POST /v1/projects/{id}/jobs`, sent once.
@@ -343,11 +405,23 @@ impl Client {
         project_id: &str,
         request: &CreateJobRequest,
     ) -> Result<CreateJobResponse, ClientError> {
+        self.create_job_attempt(project_id, request).await.result
+    }
+
+    /// `POST /v1/projects/{id}/jobs`, sent once, with the answer's rate-limit headers.
+    pub async fn create_job_attempt(
+        &self,
+        project_id: &str,
+        request: &CreateJobRequest,
+    ) -> Attempt<CreateJobResponse> {
         let path = api::paths::create_job(project_id);
-        let body = serde_json::to_vec(request).map_err(|error| ClientError::Setup {
-            reason: format!("cannot encode the request: {error}"),
-        })?;
-        self.attempt(Method::POST, &path, None, Some(body), 1).await
+        match encode(request) {
+            Ok(body) => self.attempt(Method::POST, &path, None, Some(body), 1).await,
+            Err(error) => Attempt {
+                result: Err(error),
+                rate_limit: None,
+            },
+        }
     }
 
     async fn read<T: DeserializeOwned>(
@@ -357,7 +431,11 @@ impl Client {
     ) -> Result<T, ClientError> {
         let mut attempt = 1;
         loop {
-            match self.attempt(Method::GET, path, query, None, attempt).await {
+            match self
+                .attempt(Method::GET, path, query, None, attempt)
+                .await
+                .result
+            {
                 Ok(value) => return Ok(value),
                 Err(error) if error.is_transient() && attempt < self.read_retry.max_attempts => {
                     tokio::time::sleep(self.read_retry.delay(attempt, error.retry_after())).await;
@@ -375,15 +453,16 @@ impl Client {
         query: Option<(&str, &str)>,
         body: Option<Vec<u8>>,
         attempt: u32,
-    ) -> Result<T, ClientError> {
+    ) -> Attempt<T> {
         let started = Instant::now();
         let display_path = match query {
             Some((name, value)) => format!("{path}?{name}={value}"),
             None => path.to_owned(),
         };
         let request_name = format!("{method} {display_path}");
+        let mut rate_limit = None;
         let outcome = self
-            .exchange(&method, path, query, body, &request_name)
+            .exchange(&method, path, query, body, &request_name, &mut rate_limit)
             .await;
         if let Some(observer) = &self.observer {
             let (status, code, error) = match &outcome {
@@ -404,7 +483,10 @@ impl Client {
                 error,
             });
         }
-        outcome.map(|(value, _)| value)
+        Attempt {
+            result: outcome.map(|(value, _)| value),
+            rate_limit,
+        }
     }
 
     async fn exchange<T: DeserializeOwned>(
@@ -414,6 +496,7 @@ impl Client {
         query: Option<(&str, &str)>,
         body: Option<Vec<u8>>,
         request_name: &str,
+        rate_limit: &mut Option<RateLimitHeaders>,
     ) -> Result<(T, u16), ClientError> {
         let url = format!("{}{}", self.base_url, path);
         let mut builder = self.http.request(method.clone(), &url);
@@ -431,6 +514,7 @@ impl Client {
             .map_err(|error| self.transport_error(request_name, &error))?;
         let status = response.status();
         let retry_after = parse_retry_after(response.headers());
+        *rate_limit = RateLimitHeaders::parse(response.headers());
         let bytes = self.read_body(response, request_name).await?;
         self.decode(request_name, status, retry_after, &bytes)
             .map(|value| (value, status.as_u16()))
@@ -551,6 +635,12 @@ impl Client {
         let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
         truncate(&crate::escape::escape(&collapsed), EXCERPT_CHARS)
     }
+}
+
+fn encode(request: &impl serde::Serialize) -> Result<Vec<u8>, ClientError> {
+    serde_json::to_vec(request).map_err(|error| ClientError::Setup {
+        reason: format!("cannot encode the request: {error}"),
+    })
 }
 
 fn truncate(text: &str, max_chars: usize) -> String {

@@ -513,9 +513,11 @@ mod tests {
                     unchanged_jobs: 0,
                     conflicts: Vec::new(),
                     unmanaged_jobs: Vec::new(),
+                    progress: None,
                 }],
                 unmanaged_batches: Vec::new(),
             }],
+            since: None,
         }
     }
 
