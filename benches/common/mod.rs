@@ -17,6 +17,12 @@ pub const API_KEY: &str = "bench-key";
 
 /// An in-memory emulator with the benchmark project.
 pub async fn start_emulator() -> EmulatorHandle {
+    start_emulator_logging(16).await
+}
+
+/// The same, keeping the last `log_capacity` requests in its log (the oracle of what gtform
+/// sent; counters are exact whatever the capacity).
+pub async fn start_emulator_logging(log_capacity: usize) -> EmulatorHandle {
     emulator::start(EmulatorOptions {
         seed: Seed {
             keys: vec![SeedKey {
@@ -30,7 +36,7 @@ pub async fn start_emulator() -> EmulatorHandle {
                 workflows: vec![WORKFLOW_ID.parse().unwrap()],
             }],
         },
-        log_capacity: 16,
+        log_capacity,
         ..EmulatorOptions::default()
     })
     .await

@@ -345,3 +345,73 @@ async fn two_concurrent_applies_store_each_job_once_and_send_each_create_at_most
         }
     }
 }
+
+/// A create that keeps failing transiently is sent exactly as many times as the retry policy
+/// allows, then reported as given up: a client that retried forever (or counted its attempts
+/// wrong) would send it more often, or hang here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_that_keeps_failing_is_sent_exactly_max_attempts_times() {
+    use gtform::client::{ApiKey, RetryPolicy};
+    use gtform::ops::{self, ConnectOptions, LoadRequest};
+
+    let rig = logging_rig().await;
+    // The batch exists, so the plan holds job creates only.
+    rig.fill_batch("week-48", ids("old", 0..1));
+    let batches = [BatchSpec::new("week-48", ids("cam", 0..2))];
+    let path = rig.workspace(&batches);
+    let loaded = ops::load(&LoadRequest::new(&path)).expect("the workspace loads");
+    let planned = ops::plan(
+        loaded,
+        &ConnectOptions::with_api_key(ApiKey::new(crate::support::API_KEY)),
+        &ops::Silent,
+    )
+    .await
+    .expect("planned");
+    assert_eq!(planned.plan.summary().jobs_to_create, 2);
+
+    rig.server.reset_stats();
+    rig.faults(Faults {
+        error_rates: ErrorRates {
+            http_503: 1.0,
+            ..ErrorRates::default()
+        },
+        ..Faults::default()
+    });
+    let options = gtform::apply::ApplyOptions {
+        parallelism: 1,
+        create_retry: RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+        },
+    };
+    let report = tokio::time::timeout(
+        Duration::from_secs(60),
+        ops::apply(
+            &planned.connection,
+            &planned.plan,
+            &options,
+            &gtform::apply::NoObserver,
+            &tokio_util::sync::CancellationToken::new(),
+        ),
+    )
+    .await
+    .expect("apply gives up instead of retrying forever");
+    rig.faults(Faults::default());
+
+    assert_eq!(report.jobs_created, 0);
+    assert_eq!(report.failures.len(), 2, "{report:?}");
+    for failure in &report.failures {
+        assert!(
+            failure.error.contains("gave up after 4 attempts"),
+            "{failure:?}"
+        );
+    }
+    let stats = rig.server.stats();
+    let attempts = creates(&stats, RouteClass::CreateJob);
+    let sent: BTreeMap<&str, usize> = attempts
+        .iter()
+        .map(|(name, entries)| (*name, entries.len()))
+        .collect();
+    assert_eq!(sent, BTreeMap::from([("cam-0000", 4), ("cam-0001", 4)]));
+}
