@@ -9,6 +9,7 @@
 //! always give the same plan, and so the same rendered text.
 
 pub mod json;
+pub mod markdown;
 pub mod render;
 pub mod saved;
 mod scope;

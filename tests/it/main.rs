@@ -13,6 +13,7 @@ mod emulator;
 mod escaping;
 mod examples;
 mod hostile;
+mod markdown;
 mod ops;
 mod plan;
 mod properties;
