@@ -30,9 +30,7 @@ pub enum Format {
 
 /// The value parser of a `--format` that accepts only `formats`: `--help`, completions and the
 /// error for any other value name exactly those.
-pub(crate) fn format_parser(
-    formats: &'static [Format],
-) -> impl TypedValueParser<Value = Format> + Clone {
+pub(crate) fn format_parser(formats: &'static [Format]) -> impl TypedValueParser<Value = Format> {
     let names = formats
         .iter()
         .filter_map(ValueEnum::to_possible_value)
