@@ -1,13 +1,44 @@
 //! What `plan`, `apply` and `show` print alike: a plan, as text or as the JSON document, and
-//! the conflicts that stop a plan.
+//! the conflicts that stop a plan; and `--format`, the output format of the commands that take
+//! one.
+
+use clap::ValueEnum;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 
 use crate::client::EndpointLabel;
 use crate::diagnostic;
 use crate::plan::render::{self, RenderOptions};
-use crate::plan::{Plan, json};
+use crate::plan::{Plan, json, markdown};
 use crate::text::counted;
 
 use super::{CliError, Ui};
+
+/// `--format`: how a command prints. Not every command takes every format: each lists its own
+/// (see [`format_parser`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Format {
+    /// For people (the default)
+    #[default]
+    Text,
+    /// For programs: the plan document, the event stream; problems as JSON Lines
+    Json,
+    /// For a pull-request comment or a GitHub job summary
+    Markdown,
+    /// For GitHub Actions: problems as workflow commands, shown on the lines of a pull request
+    Github,
+}
+
+/// The value parser of a `--format` that accepts only `formats`: `--help`, completions and the
+/// error for any other value name exactly those.
+pub(crate) fn format_parser(formats: &'static [Format]) -> impl TypedValueParser<Value = Format> {
+    let names = formats
+        .iter()
+        .filter_map(ValueEnum::to_possible_value)
+        .collect::<Vec<_>>();
+    PossibleValuesParser::new(names).map(|name| {
+        <Format as ValueEnum>::from_str(&name, false).expect("the parser accepts only formats")
+    })
+}
 
 /// Prints `plan` for a human on stdout.
 pub(crate) fn plan_text(ui: &mut Ui, plan: &Plan, endpoint: &EndpointLabel, verbose: bool) {
@@ -30,6 +61,11 @@ pub(crate) fn plan_json(
     state_fingerprint: &str,
 ) {
     ui.out(&json::document(plan, endpoint, state_fingerprint));
+}
+
+/// Prints `plan` as Markdown on stdout, short enough for a pull-request comment.
+pub(crate) fn plan_markdown(ui: &mut Ui, plan: &Plan, endpoint: &EndpointLabel) {
+    ui.out(&markdown::markdown(plan, endpoint));
 }
 
 /// Prints every conflict, located in the workspace, and fails when there is one.

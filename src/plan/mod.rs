@@ -9,6 +9,7 @@
 //! always give the same plan, and so the same rendered text.
 
 pub mod json;
+pub mod markdown;
 pub mod render;
 pub mod saved;
 mod scope;
@@ -202,6 +203,15 @@ impl Plan {
     }
 
     /// Whether applying the plan would create anything.
+    /// Jobs of the workspace that the server already holds in their batch.
+    pub fn jobs_on_server(&self) -> u64 {
+        self.projects
+            .iter()
+            .flat_map(|project| &project.batches)
+            .map(|batch| batch.unchanged_jobs)
+            .sum()
+    }
+
     pub fn has_changes(&self) -> bool {
         self.summary().create > 0
     }

@@ -1,0 +1,786 @@
+//! The plan as GitHub-flavoured Markdown (`plan --format markdown`, `show PLANFILE --format
+//! markdown`), for a pull-request comment or a job summary.
+//!
+//! What needs a reviewer comes first: conflicts (with the payload diffs of `--since` in
+//! ```` ```diff ```` blocks), drift, then what was removed since the revision, each with its
+//! `file:line:col`. Then a summary table per project and batch, then the jobs to create (and the
+//! unmanaged jobs), folded in `<details>` per batch.
+//!
+//! A GitHub comment holds at most 65,536 characters and a plan can hold a million jobs, so the
+//! document stays under [`LIMIT`] bytes whatever the plan: findings may take most of the budget,
+//! the table most of what is left, the job lists the rest (shared among batches). Whatever does
+//! not fit is cut between items, where a line says how many were left out; a notice at the top
+//! sums up what was cut and where to find all of it (`gtform show PLANFILE`, `--format json`).
+//!
+//! Names come from the workspace or the server: they are escaped as everywhere (hidden
+//! characters) and quoted for Markdown, in code spans whose fence outruns any backtick in the
+//! name, with table pipes escaped, and HTML-escaped inside HTML. No name reaches the document
+//! as Markdown or HTML that GitHub would interpret (a link, a mention, a tag).
+//!
+//! Rendering decides nothing: it formats a `Plan` and cannot change what `apply` will do.
+
+use std::fmt::Write as _;
+
+use super::render::{PAYLOADS_NOT_COMPARED, summary_line};
+use super::since::SinceFindings;
+use super::{BatchPlan, Plan, ProjectPlan};
+use crate::client::{EMBEDDED_AT_REST, EndpointLabel};
+use crate::escape::escape;
+use crate::text::{counted, group_thousands};
+
+/// The most bytes a document takes: under GitHub's 65,536 characters per comment, with room for
+/// a caller's header (a sticky-comment marker, a title).
+pub const LIMIT: usize = 60_000;
+
+/// Kept for the parts of the document that are never cut: the closing notes.
+const RESERVE: usize = 2_000;
+
+/// Lines of one payload diff shown before it is cut.
+const DIFF_LINES: usize = 60;
+
+/// Batches whose jobs are listed without folding them in `<details>`.
+const UNFOLDED_JOBS: usize = 5;
+
+/// Renders `plan` as Markdown within [`LIMIT`] bytes.
+pub fn markdown(plan: &Plan, endpoint: &EndpointLabel) -> String {
+    markdown_within(plan, endpoint, LIMIT)
+}
+
+/// Renders `plan` as Markdown within `limit` bytes (at least a few kilobytes).
+pub fn markdown_within(plan: &Plan, endpoint: &EndpointLabel, limit: usize) -> String {
+    let summary = plan.summary();
+    let mut head = String::from("## gtform plan\n\n");
+    let _ = writeln!(head, "**{}**\n", summary_line(&summary));
+    let _ = writeln!(head, "Endpoint: {}", endpoint_text(endpoint));
+    match &plan.since {
+        Some(since) if since.existed => {
+            let short = &since.commit[..since.commit.len().min(12)];
+            let _ = writeln!(
+                head,
+                "\nCompared with the workspace at {} ({}): {} on the server checked, {} unchanged, {} changed, {} added since.",
+                code(&since.revision),
+                code(short),
+                counted(
+                    since.unchanged_payloads
+                        + since.payload_changes.len() as u64
+                        + since.not_comparable,
+                    "job",
+                    "jobs"
+                ),
+                group_thousands(since.unchanged_payloads),
+                group_thousands(since.payload_changes.len() as u64),
+                group_thousands(since.not_comparable)
+            );
+        }
+        Some(since) => {
+            let _ = writeln!(
+                head,
+                "\nThe workspace did not exist at {}: nothing to compare.",
+                code(&since.revision)
+            );
+        }
+        None if plan.jobs_on_server() > 0 => {
+            let _ = writeln!(head, "\n> {PAYLOADS_NOT_COMPARED}");
+        }
+        None => {}
+    }
+
+    let mut budget = limit.saturating_sub(head.len() + RESERVE);
+    let mut cuts: Vec<String> = Vec::new();
+
+    let findings = findings(plan);
+    let findings_cap = budget * 3 / 5;
+    let findings_text = section(
+        "Findings",
+        &findings,
+        findings_cap,
+        ("finding", "findings"),
+        &mut cuts,
+    );
+    budget = budget.saturating_sub(findings_text.len());
+
+    let rows = table_rows(plan);
+    let table_cap = budget * 3 / 5;
+    let table_text = table(&rows, table_cap, &mut cuts);
+    budget = budget.saturating_sub(table_text.len());
+
+    let lists_text = job_lists(plan, budget, &mut cuts);
+
+    let mut out = head;
+    if !cuts.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n> [!NOTE]\n> Cut to fit a comment ({} characters at most): {}. `gtform show PLANFILE` or `--format json` has all of it.",
+            group_thousands(65_536),
+            cuts.join("; ")
+        );
+    }
+    out.push_str(&findings_text);
+    out.push_str(&table_text);
+    out.push_str(&lists_text);
+    out
+}
+
+/// `text` (an endpoint label) in a code span.
+fn endpoint_text(endpoint: &EndpointLabel) -> String {
+    match &endpoint.embedded_state {
+        Some(state) if endpoint.url == EMBEDDED_AT_REST => {
+            format!("embedded GT Studio emulator (state in {})", code(state))
+        }
+        Some(state) => format!(
+            "embedded GT Studio emulator at {} (state in {})",
+            code(&endpoint.url),
+            code(state)
+        ),
+        None => code(&endpoint.url),
+    }
+}
+
+/// A `### title (n)` section of list items, cut to `cap` bytes between items.
+fn section(
+    title: &str,
+    items: &[String],
+    cap: usize,
+    noun: (&str, &str),
+    cuts: &mut Vec<String>,
+) -> String {
+    if items.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "\n### {title} ({})\n\n",
+        group_thousands(items.len() as u64)
+    );
+    let shown = push_fitting(&mut out, items.iter().map(String::as_str), cap);
+    let left = items.len() - shown;
+    if left > 0 {
+        let cut = counted(left as u64, noun.0, noun.1);
+        let _ = writeln!(out, "\n_… {cut} more, not shown._");
+        cuts.push(cut);
+    }
+    out
+}
+
+/// Appends `items` to `out` while `out` stays within `cap` bytes; returns how many were.
+fn push_fitting<'a>(out: &mut String, items: impl Iterator<Item = &'a str>, cap: usize) -> usize {
+    let mut shown = 0;
+    for item in items {
+        if out.len() + item.len() > cap {
+            break;
+        }
+        out.push_str(item);
+        shown += 1;
+    }
+    shown
+}
+
+/// Every finding as a list item, in the order a reviewer needs them: conflicts (project names,
+/// jobs in other batches, payloads changed since the revision), drift, removed objects.
+fn findings(plan: &Plan) -> Vec<String> {
+    let mut items = Vec::new();
+    for project in &plan.projects {
+        if let Some(conflict) = &project.name_conflict {
+            let location = conflict
+                .location
+                .as_ref()
+                .map_or_else(String::new, |location| {
+                    format!("{} ", code(&location.to_string()))
+                });
+            items.push(format!(
+                "- ❗ {location}**conflict**: project {} ({}) is named {} on the server, not {}\n",
+                code(&project.key),
+                code(&project.id),
+                code(&conflict.remote),
+                code(&conflict.configured)
+            ));
+        }
+        for batch in &project.batches {
+            for conflict in &batch.conflicts {
+                items.push(format!(
+                    "- ❗ {} **conflict**: job {} of batch {} exists in batch {} on the server; the API cannot move it\n",
+                    code(&conflict.location.to_string()),
+                    code(&conflict.reference_id),
+                    code(&batch.name),
+                    code(&conflict.remote_batch)
+                ));
+            }
+        }
+    }
+    if let Some(since) = &plan.since {
+        push_payload_changes(&mut items, since);
+    }
+    for project in &plan.projects {
+        for batch in &project.batches {
+            if let Some(drift) = &batch.drift {
+                let location = drift
+                    .location
+                    .as_ref()
+                    .map_or_else(String::new, |location| {
+                        format!("{} ", code(&location.to_string()))
+                    });
+                items.push(format!(
+                    "- 〰️ {location}**drift**: batch {} of project {} is described as {} on the server, {} in the workspace; batches cannot be updated\n",
+                    code(&batch.name),
+                    code(&project.key),
+                    code(&drift.remote),
+                    code(&drift.configured)
+                ));
+            }
+        }
+    }
+    if let Some(since) = &plan.since {
+        push_removed(&mut items, since);
+    }
+    items
+}
+
+fn push_payload_changes(items: &mut Vec<String>, since: &SinceFindings) {
+    for change in &since.payload_changes {
+        let mut item = format!(
+            "- ❗ {} **conflict**: job {} of batch {} exists on the server and its payload changed since {}; the API cannot update it. Give it a new `reference_id` (the old job stays on the server, unmanaged) or restore its payload.\n\n",
+            code(&change.location.to_string()),
+            code(&change.reference_id),
+            code(&change.batch),
+            code(&since.revision)
+        );
+        let lines: Vec<String> = change
+            .diff
+            .lines()
+            .map(|line| escape(line).into_owned())
+            .collect();
+        let fence = fence_for(&lines.join("\n"), 3);
+        let _ = writeln!(item, "  {fence}diff");
+        for line in lines.iter().take(DIFF_LINES) {
+            let _ = writeln!(item, "  {line}");
+        }
+        let _ = writeln!(item, "  {fence}");
+        if lines.len() > DIFF_LINES {
+            let _ = writeln!(
+                item,
+                "\n  _… {} of this diff not shown._",
+                counted((lines.len() - DIFF_LINES) as u64, "more line", "more lines")
+            );
+        }
+        item.push('\n');
+        items.push(item);
+    }
+}
+
+fn push_removed(items: &mut Vec<String>, since: &SinceFindings) {
+    const STAYS: &str = "removed from the workspace, but the API cannot delete it; it stays on the server, unmanaged";
+    for project in &since.removed_projects {
+        items.push(format!(
+            "- ➖ {} project {} ({}) was {STAYS}\n",
+            code(&project.location.to_string()),
+            code(&project.key),
+            code(&project.id)
+        ));
+    }
+    for batch in &since.removed_batches {
+        items.push(format!(
+            "- ➖ {} batch {} of project {} was {STAYS}, with {}\n",
+            code(&batch.location.to_string()),
+            code(&batch.name),
+            code(&batch.project),
+            counted(batch.jobs_on_server, "job", "jobs")
+        ));
+    }
+    for job in &since.removed_jobs {
+        items.push(format!(
+            "- ➖ {} job {} of batch {} ({}) was {STAYS}\n",
+            code(&job.location.to_string()),
+            code(&job.reference_id),
+            code(&job.batch),
+            code(&job.status)
+        ));
+    }
+}
+
+/// One row of the summary table.
+struct Row {
+    project: String,
+    batch: String,
+    action: &'static str,
+    create: u64,
+    unchanged: u64,
+    conflicts: u64,
+    unmanaged: u64,
+}
+
+impl Row {
+    fn text(&self) -> String {
+        format!(
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            self.project,
+            self.batch,
+            self.action,
+            group_thousands(self.create),
+            group_thousands(self.unchanged),
+            group_thousands(self.conflicts),
+            group_thousands(self.unmanaged)
+        )
+    }
+}
+
+fn table_rows(plan: &Plan) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for project in &plan.projects {
+        let project_cell = cell(&project.key);
+        let mut total = Row {
+            project: format!("**{project_cell}**"),
+            batch: "_all_".to_owned(),
+            action: if project.name_conflict.is_some() {
+                "❗ name conflict"
+            } else {
+                ""
+            },
+            create: 0,
+            unchanged: 0,
+            conflicts: u64::from(project.name_conflict.is_some()),
+            unmanaged: 0,
+        };
+        let mut batch_rows = Vec::new();
+        for batch in &project.batches {
+            let row = batch_row(&project_cell, batch);
+            total.create += row.create;
+            total.unchanged += row.unchanged;
+            total.conflicts += row.conflicts;
+            total.unmanaged += row.unmanaged;
+            batch_rows.push(row);
+        }
+        for batch in &project.unmanaged_batches {
+            total.unmanaged += batch.total_jobs;
+            batch_rows.push(Row {
+                project: project_cell.clone(),
+                batch: cell(&batch.name),
+                action: "❔ unmanaged, not touched",
+                create: 0,
+                unchanged: 0,
+                conflicts: 0,
+                unmanaged: batch.total_jobs,
+            });
+        }
+        rows.push(total);
+        rows.extend(batch_rows);
+    }
+    rows
+}
+
+fn batch_row(project_cell: &str, batch: &BatchPlan) -> Row {
+    let action = match (batch.creates_batch(), batch.drift.is_some()) {
+        (true, _) => "➕ create",
+        (false, true) => "〰️ exists, drifted",
+        (false, false) => "exists",
+    };
+    Row {
+        project: project_cell.to_owned(),
+        batch: cell(&batch.name),
+        action,
+        create: batch.creates.len() as u64 + u64::from(batch.creates_batch()),
+        unchanged: batch.unchanged_jobs,
+        conflicts: batch.conflicts.len() as u64,
+        unmanaged: batch.unmanaged_jobs.len() as u64,
+    }
+}
+
+fn table(rows: &[Row], cap: usize, cuts: &mut Vec<String>) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\n### Summary\n\n| project | batch | action | to create | unchanged jobs | conflicts | unmanaged jobs |\n| --- | --- | --- | ---: | ---: | ---: | ---: |\n",
+    );
+    let texts: Vec<String> = rows.iter().map(Row::text).collect();
+    let shown = push_fitting(&mut out, texts.iter().map(String::as_str), cap);
+    if shown < rows.len() {
+        let cut = counted((rows.len() - shown) as u64, "table row", "table rows");
+        let _ = writeln!(out, "\n_… {cut} more, not shown._");
+        cuts.push(cut);
+    }
+    out
+}
+
+/// The jobs to create and the unmanaged jobs, per batch; folded when long; within `cap` bytes
+/// shared among the batches that have any.
+fn job_lists(plan: &Plan, cap: usize, cuts: &mut Vec<String>) -> String {
+    let batches: Vec<(&ProjectPlan, &BatchPlan)> = plan
+        .projects
+        .iter()
+        .flat_map(|project| project.batches.iter().map(move |batch| (project, batch)))
+        .filter(|(_, batch)| !batch.creates.is_empty() || !batch.unmanaged_jobs.is_empty())
+        .collect();
+    if batches.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\n### Jobs\n\n");
+    let mut names_cut = 0u64;
+    let mut batches_cut = 0u64;
+    for (index, (project, batch)) in batches.iter().enumerate() {
+        let left = cap.saturating_sub(out.len());
+        let share = left / (batches.len() - index);
+        let mut block = String::new();
+        let creates = batch
+            .creates
+            .iter()
+            .map(|job| job.request.reference_id.as_str());
+        names_cut += job_block(
+            &mut block,
+            project,
+            batch,
+            "to create",
+            batch.creates.len(),
+            creates,
+            share,
+        );
+        let unmanaged = batch
+            .unmanaged_jobs
+            .iter()
+            .map(|job| job.reference_id.as_str());
+        let unmanaged_cap = share.saturating_sub(block.len());
+        names_cut += job_block(
+            &mut block,
+            project,
+            batch,
+            "unmanaged (on the server, not in the workspace; not touched)",
+            batch.unmanaged_jobs.len(),
+            unmanaged,
+            unmanaged_cap,
+        );
+        if block.is_empty() {
+            batches_cut += 1;
+        }
+        out.push_str(&block);
+    }
+    if names_cut > 0 {
+        let cut = counted(names_cut, "job name", "job names");
+        let _ = writeln!(out, "_… {cut} not listed._");
+        cuts.push(cut);
+    }
+    if batches_cut > 0 {
+        cuts.push(format!(
+            "the job lists of {}",
+            counted(batches_cut, "batch", "batches")
+        ));
+    }
+    out
+}
+
+/// A batch's list of jobs (`what`: to create, unmanaged) within `cap` bytes: bullet points when
+/// short, folded in `<details>` otherwise. Returns how many names were left out; writes nothing
+/// (and counts all of them) when not even the heading fits.
+fn job_block<'a>(
+    out: &mut String,
+    project: &ProjectPlan,
+    batch: &BatchPlan,
+    what: &str,
+    count: usize,
+    names: impl Iterator<Item = &'a str>,
+    cap: usize,
+) -> u64 {
+    if count == 0 {
+        return 0;
+    }
+    let title = format!(
+        "{} / {}: {} {what}",
+        escape(&project.key),
+        escape(&batch.name),
+        counted(count as u64, "job", "jobs"),
+    );
+    let folded = count > UNFOLDED_JOBS;
+    let (open, close) = if folded {
+        (
+            format!("<details><summary>{}</summary>\n\n", html(&title)),
+            "\n</details>\n\n".to_owned(),
+        )
+    } else {
+        (
+            format!("**{}**\n\n", markdown_text(&title)),
+            "\n".to_owned(),
+        )
+    };
+    // The heading, the closing and the line that says how many were cut.
+    let overhead = open.len() + close.len() + 40;
+    if overhead > cap {
+        return count as u64;
+    }
+    let mut block = open;
+    let items: Vec<String> = names.map(|name| format!("- {}\n", code(name))).collect();
+    let block_cap = cap - overhead + block.len();
+    let shown = push_fitting(&mut block, items.iter().map(String::as_str), block_cap);
+    let left = (count - shown) as u64;
+    if left > 0 {
+        let _ = writeln!(block, "- _… and {} more_", group_thousands(left));
+    }
+    block.push_str(&close);
+    out.push_str(&block);
+    left
+}
+
+/// `text` in a code span: escaped, with a fence longer than any run of backticks in it.
+fn code(text: &str) -> String {
+    let text = escape(text);
+    let fence = fence_for(&text, 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') || text.is_empty() {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{text}{pad}{fence}")
+}
+
+/// `text` in a code span in a table cell: its pipes escaped too.
+fn cell(text: &str) -> String {
+    code(text).replace('|', "\\|")
+}
+
+/// Backticks, at least `least`, more than the longest run of them in `text`.
+fn fence_for(text: &str, least: usize) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for c in text.chars() {
+        if c == '`' {
+            run += 1;
+            longest = longest.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    "`".repeat(least.max(longest + 1))
+}
+
+/// `text` safe inside HTML: escaped, and `&`, `<`, `>`, `"` as entities.
+fn html(text: &str) -> String {
+    escape(text)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// `text` as Markdown text that means only itself: escaped, and every ASCII punctuation
+/// character that Markdown or HTML could read backslash-escaped.
+fn markdown_text(text: &str) -> String {
+    let text = escape(text);
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_ascii_punctuation()
+            && !matches!(
+                c,
+                '.' | ',' | ':' | ';' | '\'' | '/' | '?' | '(' | ')' | '-'
+            )
+        {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::api::CreateJobRequest;
+    use crate::diagnostic::Location;
+    use crate::plan::since::{PayloadChange, RemovedJob};
+    use crate::plan::{JobConflict, JobCreate, UnmanagedJob};
+
+    fn location(line: u32) -> Location {
+        Location::new(Arc::from(Path::new("ws/gtform.yaml")), line, 7)
+    }
+
+    fn endpoint() -> EndpointLabel {
+        EndpointLabel {
+            url: "https://api.example.com".into(),
+            embedded_state: None,
+        }
+    }
+
+    fn create(reference_id: &str, line: u32) -> JobCreate {
+        let request: CreateJobRequest = serde_json::from_value(serde_json::json!({
+            "reference_id": reference_id,
+            "work_flow_id": "2aae1234-acac-4234-aeff-12a22a237bbc",
+            "data": {"image_url": format!("https://example.com/{reference_id}.jpg")}
+        }))
+        .unwrap();
+        JobCreate {
+            location: location(line),
+            request,
+        }
+    }
+
+    fn batch(name: &str, creates: usize, conflicts: usize) -> BatchPlan {
+        BatchPlan {
+            name: name.into(),
+            description: None,
+            location: location(3),
+            remote_id: Some("b-1".into()),
+            drift: None,
+            creates: (0..creates)
+                .map(|n| create(&format!("{name}-job-{n:06}"), 10 + n as u32))
+                .collect(),
+            unchanged_jobs: 7,
+            conflicts: (0..conflicts)
+                .map(|n| JobConflict {
+                    reference_id: format!("{name}-moved-{n:05}"),
+                    location: location(5 + n as u32),
+                    remote_batch: "elsewhere".into(),
+                })
+                .collect(),
+            progress: None,
+            unmanaged_jobs: vec![UnmanagedJob {
+                reference_id: "stray".into(),
+                status: "created".into(),
+            }],
+        }
+    }
+
+    fn project(batches: Vec<BatchPlan>) -> ProjectPlan {
+        ProjectPlan {
+            key: "street".into(),
+            id: "905ea3ee-6f62-4bb7-8c31-471e486d9202".into(),
+            remote_name: "Street scenes".into(),
+            name_conflict: None,
+            batches,
+            unmanaged_batches: Vec::new(),
+        }
+    }
+
+    fn change(n: usize, diff_lines: usize) -> PayloadChange {
+        let mut diff =
+            String::from("--- HEAD:ws/gtform.yaml\n+++ ws/gtform.yaml\n@@ -1,3 +1,3 @@\n");
+        for line in 0..diff_lines {
+            let _ = writeln!(diff, "-  \"old\": {line}\n+  \"new\": {line}");
+        }
+        PayloadChange {
+            project: "street".into(),
+            batch: "week-48".into(),
+            reference_id: format!("cam-{n:05}"),
+            location: location(100 + n as u32),
+            diff,
+        }
+    }
+
+    #[test]
+    fn a_small_plan_is_whole_with_findings_first() {
+        let mut plan = Plan {
+            projects: vec![project(vec![batch("week-48", 2, 1)])],
+            since: None,
+        };
+        plan.projects[0].batches[0].drift = Some(crate::plan::DescriptionDrift {
+            configured: "new".into(),
+            remote: "old".into(),
+            location: Some(location(4)),
+        });
+        let text = markdown(&plan, &endpoint());
+        let findings = text.find("### Findings (2)").unwrap();
+        let table = text.find("### Summary").unwrap();
+        let jobs = text.find("### Jobs").unwrap();
+        assert!(findings < table && table < jobs, "{text}");
+        assert!(text.contains("- ❗ `ws/gtform.yaml:5:7` **conflict**: job `week-48-moved-00000`"));
+        assert!(text.contains("- 〰️ `ws/gtform.yaml:4:7` **drift**"));
+        assert!(text.contains("| `street` | `week-48` | 〰️ exists, drifted | 2 | 7 | 1 | 1 |"));
+        assert!(text.contains("- `week-48-job-000001`"));
+        assert!(!text.contains("<details>"), "two jobs are not folded");
+        assert!(!text.contains("Cut to fit"));
+        assert!(
+            text.contains("> Note: jobs already on the server are matched by reference_id only.")
+        );
+    }
+
+    #[test]
+    fn a_plan_of_100_000_jobs_fits_a_comment_and_says_what_is_cut() {
+        let batches = (0..10)
+            .map(|n| batch(&format!("week-{n:02}"), 10_000, 200))
+            .collect();
+        let plan = Plan {
+            projects: vec![project(batches)],
+            since: Some(SinceFindings {
+                revision: "origin/main".into(),
+                commit: "0123456789abcdef0123456789abcdef01234567".into(),
+                existed: true,
+                payload_changes: (0..500).map(|n| change(n, 40)).collect(),
+                removed_jobs: (0..3_000)
+                    .map(|n| RemovedJob {
+                        project: "street".into(),
+                        batch: "week-48".into(),
+                        reference_id: format!("gone-{n}"),
+                        location: location(n as u32),
+                        remote_batch: "week-48".into(),
+                        status: "created".into(),
+                    })
+                    .collect(),
+                ..SinceFindings::default()
+            }),
+        };
+        assert_eq!(plan.summary().jobs_to_create, 100_000);
+        let text = markdown(&plan, &endpoint());
+        assert!(text.len() <= LIMIT, "{} bytes", text.len());
+        assert!(text.chars().count() < 65_536);
+        assert!(
+            text.contains("> Cut to fit a comment (65,536 characters at most): "),
+            "{}",
+            &text[..2_000]
+        );
+        assert!(text.contains(" more, not shown._"));
+        assert!(text.contains("job names not listed._"));
+        // The table is whole: 1 project row and 10 batch rows.
+        assert_eq!(text.matches("| `street` | `week-").count(), 10);
+        // Every batch got a share of the job lists.
+        assert_eq!(text.matches("<details><summary>").count(), 10);
+        assert_eq!(
+            text.matches("<details>").count(),
+            text.matches("</details>").count()
+        );
+        // Fences are balanced: every diff block that opens, closes.
+        assert_eq!(
+            text.matches("```diff").count() * 2,
+            text.matches("```").count()
+        );
+        assert!(text.starts_with("## gtform plan\n\n**Plan: 100,000 to create, 2,500 conflicts"));
+    }
+
+    #[test]
+    fn long_diffs_are_cut_and_say_so() {
+        let plan = Plan {
+            projects: vec![project(Vec::new())],
+            since: Some(SinceFindings {
+                revision: "HEAD".into(),
+                commit: "0123456789abcdef0123456789abcdef01234567".into(),
+                existed: true,
+                payload_changes: vec![change(1, 100)],
+                ..SinceFindings::default()
+            }),
+        };
+        let text = markdown(&plan, &endpoint());
+        assert!(
+            text.contains("  ```diff\n  --- HEAD:ws/gtform.yaml\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("_… 143 more lines of this diff not shown._"),
+            "{text}"
+        );
+        assert!(text.contains("Give it a new `reference_id`"));
+    }
+
+    #[test]
+    fn names_cannot_break_out_of_their_code_spans() {
+        assert_eq!(code("week-48"), "`week-48`");
+        assert_eq!(code("a`b"), "``a`b``");
+        assert_eq!(code("`x"), "`` `x ``");
+        assert_eq!(code("evil\u{1b}[2J\u{202e}"), "`evil\\u{1b}[2J\\u{202e}`");
+        assert_eq!(cell("a|b"), "`a\\|b`");
+        assert_eq!(
+            html("<img src=x onerror=alert(1)>&"),
+            "&lt;img src=x onerror=alert(1)&gt;&amp;"
+        );
+        assert_eq!(
+            markdown_text("[link](x) *b* <i>"),
+            "\\[link\\](x) \\*b\\* \\<i\\>"
+        );
+        assert_eq!(fence_for("a ``` b", 3), "````");
+    }
+}
