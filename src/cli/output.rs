@@ -1,13 +1,45 @@
 //! What `plan`, `apply` and `show` print alike: a plan, as text or as the JSON document, and
-//! the conflicts that stop a plan.
+//! the conflicts that stop a plan; and `--format`, the output format of the commands that take
+//! one.
+
+use clap::ValueEnum;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 
 use crate::client::EndpointLabel;
-use crate::diagnostic;
 use crate::plan::render::{self, RenderOptions};
 use crate::plan::{Plan, json};
 use crate::text::counted;
 
 use super::{CliError, Ui};
+
+/// `--format`: how a command prints. Not every command takes every format: each lists its own
+/// (see [`format_parser`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Format {
+    /// For people (the default)
+    #[default]
+    Text,
+    /// For programs: the plan document, the event stream; problems as JSON Lines
+    Json,
+    /// For a pull-request comment or a GitHub job summary
+    Markdown,
+    /// For GitHub Actions: problems as workflow commands, shown on the lines of a pull request
+    Github,
+}
+
+/// The value parser of a `--format` that accepts only `formats`: `--help`, completions and the
+/// error for any other value name exactly those.
+pub(crate) fn format_parser(
+    formats: &'static [Format],
+) -> impl TypedValueParser<Value = Format> + Clone {
+    let names = formats
+        .iter()
+        .filter_map(ValueEnum::to_possible_value)
+        .collect::<Vec<_>>();
+    PossibleValuesParser::new(names).map(|name| {
+        <Format as ValueEnum>::from_str(&name, false).expect("the parser accepts only formats")
+    })
+}
 
 /// Prints `plan` for a human on stdout.
 pub(crate) fn plan_text(ui: &mut Ui, plan: &Plan, endpoint: &EndpointLabel, verbose: bool) {
@@ -38,7 +70,7 @@ pub(crate) fn fail_on_conflicts(plan: &Plan, ui: &mut Ui) -> Result<(), CliError
     if conflicts.is_empty() {
         return Ok(());
     }
-    ui.err(&diagnostic::render(&conflicts, ui.color));
+    ui.diagnostics(&conflicts);
     Err(CliError::new(format!(
         "the plan has {}: the workspace cannot be reached as written",
         counted(conflicts.len() as u64, "conflict", "conflicts")

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use super::connection::{self, ConnectionArgs};
 use super::errors::ops_error;
 use super::load_args::LoadArgs;
-use super::output;
+use super::output::{self, Format};
 use super::{CliError, Ui, exit};
 use crate::escape::escape;
 
@@ -18,8 +18,13 @@ pub struct PlanArgs {
     /// Save the plan to FILE, for `gtform apply FILE` and `gtform show FILE`
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// Print the plan as a versioned JSON document
-    #[arg(long)]
+    /// How to print: text, json (the versioned plan document; problems as JSON Lines on
+    /// stderr), markdown (for a pull request), github (text, problems as workflow commands)
+    #[arg(long, value_name = "FORMAT", default_value = "text",
+          value_parser = output::format_parser(&[Format::Text, Format::Json, Format::Markdown, Format::Github]))]
+    pub format: Format,
+    /// Same as --format json
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
     /// Exit 0 with no changes, 1 on error, 2 when changes are pending
     #[arg(long)]
@@ -33,13 +38,23 @@ pub struct PlanArgs {
     pub load: LoadArgs,
 }
 
+impl PlanArgs {
+    /// `--format`, with `--json` read as `--format json`.
+    pub fn format(&self) -> Format {
+        if self.json { Format::Json } else { self.format }
+    }
+}
+
 pub(crate) async fn run(args: PlanArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
+    let format = args.format();
+    ui.diagnostic_format = format;
+    ui.diagnostic_title = "gtform plan";
     let planned =
         connection::plan_workspace(&args.path, &args.target, &args.connection, &args.load, ui)
             .await?;
     let fingerprint = planned.state_fingerprint();
     let endpoint = planned.connection.label();
-    if args.json {
+    if format == Format::Json {
         output::plan_json(ui, &planned.plan, endpoint, &fingerprint);
     } else {
         output::plan_text(ui, &planned.plan, endpoint, args.connection.verbose);
@@ -49,7 +64,7 @@ pub(crate) async fn run(args: PlanArgs, ui: &mut Ui) -> Result<ExitCode, CliErro
         planned
             .save(out, &fingerprint)
             .map_err(|error| ops_error(error, ui))?;
-        if !args.json {
+        if format != Format::Json {
             let shown = escape(&out.display().to_string()).into_owned();
             ui.status(&format!(
                 "Saved the plan to `{shown}`. Apply exactly this plan with: gtform apply {shown}"

@@ -9,6 +9,7 @@ mod apply;
 mod cli;
 mod client;
 mod contracts;
+mod diagnostic_formats;
 mod emulator;
 mod escaping;
 mod examples;
