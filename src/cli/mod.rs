@@ -27,9 +27,13 @@ use clap::{Parser, Subcommand};
 
 pub use ui::Ui;
 
+/// `0.1.0 (1a2b3c4)`: the package version and, when built from a Git checkout, its commit
+/// (`build.rs`).
+pub const VERSION: &str = env!("GTFORM_VERSION");
+
 /// Declarative GT Studio batches and jobs: validate, plan, apply.
 #[derive(Debug, Parser)]
-#[command(name = "gtform", version, about, propagate_version = true)]
+#[command(name = "gtform", version = VERSION, about, propagate_version = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
