@@ -8,10 +8,12 @@
 
 mod apply;
 mod apply_summary;
+mod completions;
 mod connection;
 mod emulator;
 mod errors;
 mod load_args;
+mod man;
 mod output;
 mod plan;
 mod policy;
@@ -59,12 +61,16 @@ pub enum Command {
     Apply(apply::ApplyArgs),
     /// Render a saved plan
     Show(show::ShowArgs),
-    /// Print the JSON Schema of the configuration
+    /// Print the JSON Schema of the configuration, or write it into a repository for editors
     Schema(schema::SchemaArgs),
     /// Run the local GT Studio emulator
     Emulator(emulator::EmulatorArgs),
     /// Access grants for private attachments: S3 bucket and KMS key policies, and checks
     Policy(policy::PolicyArgs),
+    /// Print the shell completion script for bash, zsh, fish, powershell or elvish
+    Completions(completions::CompletionsArgs),
+    /// Print the man page, or write one page per command into a directory
+    Man(man::ManArgs),
 }
 
 /// An error that ends a command: printed as `error: …` with hints, exit code 1.
@@ -146,5 +152,7 @@ async fn run(command: Command, ui: &mut Ui) -> Result<ExitCode, CliError> {
         Command::Schema(args) => schema::run(args, ui),
         Command::Emulator(args) => emulator::run(args, ui).await,
         Command::Policy(args) => policy::run(args, ui),
+        Command::Completions(args) => completions::run(args, ui),
+        Command::Man(args) => man::run(args, ui),
     }
 }
