@@ -6,6 +6,7 @@
 #![allow(unreachable_pub)]
 
 mod apply;
+mod ci_kit;
 mod cli;
 mod client;
 mod contracts;
