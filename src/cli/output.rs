@@ -13,7 +13,7 @@ use crate::text::counted;
 use super::{CliError, Ui};
 
 /// `--format`: how a command prints. Not every command takes every format: each lists its own
-/// (see [`format_parser`]).
+/// (see `format_parser`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum Format {
     /// For people (the default)
@@ -29,9 +29,7 @@ pub enum Format {
 
 /// The value parser of a `--format` that accepts only `formats`: `--help`, completions and the
 /// error for any other value name exactly those.
-pub(crate) fn format_parser(
-    formats: &'static [Format],
-) -> impl TypedValueParser<Value = Format> + Clone {
+pub(crate) fn format_parser(formats: &'static [Format]) -> impl TypedValueParser<Value = Format> {
     let names = formats
         .iter()
         .filter_map(ValueEnum::to_possible_value)
