@@ -10,6 +10,7 @@
 //! * `attachments`: the `s3://` / `gs://` objects a workspace's jobs use, located.
 //! * `policy`: S3 bucket and KMS policies (and ACLs) that let GT Studio read them; policy checks.
 //! * `storage`: listing and HEAD of cloud objects (the only module that knows object_store).
+//! * `git`: a revision's files, read with the real `git` (for `plan --since`).
 //! * `hex`: lower-case hexadecimal text of digests.
 //! * `api`: wire types shared by the client and the emulator, and nothing else.
 //! * `client`: the HTTP client of the GT Studio API (auth, retries, typed errors).
@@ -29,6 +30,7 @@ pub mod config;
 pub mod diagnostic;
 pub mod emulator;
 pub mod escape;
+pub mod git;
 pub mod hex;
 pub mod ops;
 pub mod plan;

@@ -144,9 +144,15 @@ fn parse_parallelism(text: &str) -> Result<usize, String> {
 
 /// Plans the workspace, shows the plan and asks (unless `--auto-approve`).
 async fn prepare_workspace(args: &ApplyArgs, ui: &mut Ui) -> Result<Planned, CliError> {
-    let planned =
-        connection::plan_workspace(&args.path, &args.target, &args.connection, &args.load, ui)
-            .await?;
+    let planned = connection::plan_workspace(
+        &args.path,
+        &args.target,
+        None,
+        &args.connection,
+        &args.load,
+        ui,
+    )
+    .await?;
     if !args.events() {
         output::plan_text(
             ui,

@@ -46,15 +46,22 @@ pub(crate) fn load(
     .map_err(|error| ops_error(error, ui))
 }
 
-/// Loads, connects, reads and plans the workspace at `path`.
+/// Loads, connects, reads and plans the workspace at `path`; with `since`, compares it with the
+/// workspace at that Git revision too (`plan --since`).
 pub(crate) async fn plan_workspace(
     path: &Path,
     targets: &[String],
+    since: Option<&str>,
     args: &ConnectionArgs,
     load_args: &LoadArgs,
     ui: &mut Ui,
 ) -> Result<Planned, CliError> {
-    let loaded = load(path, targets, load_args, ui)?;
+    let mut loaded = load(path, targets, load_args, ui)?;
+    if let Some(revision) = since {
+        loaded = loaded
+            .with_baseline(revision, &load_args.options())
+            .map_err(|error| ops_error(error, ui))?;
+    }
     let options = connect_options(&loaded.endpoint, args)?;
     ops::plan(loaded, &options, &StderrSteps)
         .await

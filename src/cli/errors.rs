@@ -4,6 +4,7 @@
 
 use crate::client::{ClientError, FailureKind};
 use crate::diagnostic::Diagnostic;
+use crate::git::GitError;
 use crate::ops;
 use crate::plan::ScopeError;
 use crate::plan::saved::PlanFileError;
@@ -56,6 +57,31 @@ pub(crate) fn ops_error(error: ops::Error, ui: &mut Ui) -> CliError {
         }
         ops::Error::EndpointOverride { value, problem } => {
             CliError::new(format!("GTFORM_ENDPOINT: `{value}` {problem}")).hint(problem.hint())
+        }
+        ops::Error::Since { ref source, .. } => {
+            let hint = match source {
+                GitError::NotInstalled(_) => {
+                    "--since reads the workspace's history with `git`: install it"
+                }
+                GitError::NotARepository { .. } => {
+                    "--since compares with a Git revision: run it on a workspace inside a Git checkout"
+                }
+                GitError::UnknownRevision { .. } => {
+                    "fetch the revision first (`git fetch origin main`); in CI, check out with enough history (actions/checkout `fetch-depth: 0`)"
+                }
+                GitError::TempDir(_) | GitError::Write { .. } | GitError::Failed { .. } => {
+                    "check that the repository is readable and the temporary directory writable"
+                }
+            };
+            CliError::new(error.to_string()).hint(hint)
+        }
+        ops::Error::BaselineLoad {
+            ref diagnostics, ..
+        } => {
+            ui.diagnostics(diagnostics);
+            CliError::new(error.to_string()).hint(
+                "--since needs the workspace to be valid at the revision too; compare with a later one",
+            )
         }
         ops::Error::Scope(scope_error) => target_error(scope_error, ui),
         ops::Error::NoApiKey => no_api_key(),

@@ -32,6 +32,10 @@ pub struct PlanArgs {
     /// Limit the plan to PROJECT or PROJECT/BATCH (can be repeated)
     #[arg(long, value_name = "PROJECT[/BATCH]")]
     pub target: Vec<String>,
+    /// Compare with the workspace at Git revision REF (e.g. origin/main): payloads edited
+    /// since of jobs already on the server are conflicts; removed jobs and batches are named
+    #[arg(long, value_name = "REF")]
+    pub since: Option<String>,
     #[command(flatten)]
     pub connection: ConnectionArgs,
     #[command(flatten)]
@@ -49,9 +53,15 @@ pub(crate) async fn run(args: PlanArgs, ui: &mut Ui) -> Result<ExitCode, CliErro
     let format = args.format();
     ui.diagnostic_format = format;
     ui.diagnostic_title = "gtform plan";
-    let planned =
-        connection::plan_workspace(&args.path, &args.target, &args.connection, &args.load, ui)
-            .await?;
+    let planned = connection::plan_workspace(
+        &args.path,
+        &args.target,
+        args.since.as_deref(),
+        &args.connection,
+        &args.load,
+        ui,
+    )
+    .await?;
     let fingerprint = planned.state_fingerprint();
     let endpoint = planned.connection.label();
     if format == Format::Json {

@@ -32,6 +32,23 @@ pub enum Error {
         value: String,
         problem: crate::config::EndpointProblem,
     },
+    /// The workspace's Git revision cannot be read (no repository, no such revision, no `git`).
+    #[error("cannot compare with `{}`: {source}", crate::escape::escape(revision))]
+    Since {
+        revision: String,
+        source: crate::git::GitError,
+    },
+    /// The workspace as it was at the revision has problems, located as `REV:path:line:col`.
+    #[error(
+        "the workspace as it was at `{}` does not load ({} {})",
+        crate::escape::escape(revision),
+        diagnostics.error_count(),
+        plural(diagnostics.error_count() as u64, "error", "errors")
+    )]
+    BaselineLoad {
+        revision: String,
+        diagnostics: Diagnostics,
+    },
     /// A target that cannot be read or names nothing in the workspace.
     #[error(transparent)]
     Scope(#[from] ScopeError),

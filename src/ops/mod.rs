@@ -9,7 +9,9 @@
 //!    selected projects.
 //! 3. [`read`]: the remote state of the selected projects.
 //! 4. [`plan`](fn@plan): steps 2–4 for a loaded workspace, giving a [`Planned`]; [`recheck`]
-//!    does the same for a saved plan, refusing it when it is stale.
+//!    does the same for a saved plan, refusing it when it is stale. A workspace loaded
+//!    [`with a baseline`](Loaded::with_baseline) (the same workspace at a Git revision) is also
+//!    compared with it (`plan --since`).
 //! 5. [`apply()`]: a plan's creates.
 //!
 //! Nothing here reads the environment or prints. What a caller finds in its environment (an
@@ -22,14 +24,17 @@ mod endpoint;
 mod error;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::apply::{self, ApplyObserver, ApplyOptions, ApplyReport};
 use crate::client::Endpoint;
 use crate::config::{self, LoadOptions, Workspace};
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::git;
 use crate::plan::saved::{self, SavedPlan};
-use crate::plan::{self as planner, Plan, Scope, Selection};
+use crate::plan::{self as planner, Plan, Scope, Selection, since};
 use crate::state::{self, FetchOptions, RemoteState};
 
 pub use connection::{ConnectOptions, Connection, EMBEDDED_LOCK_WAIT, connect, embedded_projects};
@@ -90,6 +95,82 @@ pub struct Loaded {
     pub workspace: Workspace,
     pub selection: Selection,
     pub endpoint: Endpoint,
+    /// The workspace at a Git revision, to compare with ([`Loaded::with_baseline`]).
+    pub baseline: Option<Arc<Baseline>>,
+}
+
+/// The workspace as it was at a Git revision (`plan --since`), loaded from a temporary copy of
+/// that revision's files that lives as long as this value.
+#[derive(Debug)]
+pub struct Baseline {
+    pub checkout: git::Checkout,
+    /// `None` when the workspace did not exist at the revision.
+    pub workspace: Option<Workspace>,
+}
+
+impl Baseline {
+    /// What `plan::since::compare` takes.
+    pub fn as_since(&self) -> since::Baseline<'_> {
+        since::Baseline {
+            revision: &self.checkout.revision,
+            commit: &self.checkout.commit,
+            workspace: self.workspace.as_ref(),
+            repository_root: self.checkout.root(),
+        }
+    }
+}
+
+impl Loaded {
+    /// Loads the workspace as it was at `revision` too, with the same limits, for the plan to
+    /// compare with: the same path in the repository, read through `config::load_with` from a
+    /// copy of the revision's files. Runs `git`; no network.
+    pub fn with_baseline(mut self, revision: &str, options: &LoadOptions) -> Result<Loaded, Error> {
+        let checkout = git::Checkout::of(&self.path, revision).map_err(|source| Error::Since {
+            revision: revision.to_owned(),
+            source,
+        })?;
+        let workspace = if checkout.path.exists() {
+            let loaded = config::load_with(&checkout.path, options).map_err(|diagnostics| {
+                Error::BaselineLoad {
+                    revision: revision.to_owned(),
+                    diagnostics: at_revision(diagnostics, &checkout),
+                }
+            })?;
+            Some(loaded)
+        } else {
+            None
+        };
+        self.baseline = Some(Arc::new(Baseline {
+            checkout,
+            workspace,
+        }));
+        Ok(self)
+    }
+}
+
+/// The old workspace's diagnostics located as `REV:path`, without quoting their files (the copy
+/// is temporary).
+fn at_revision(diagnostics: Diagnostics, checkout: &git::Checkout) -> Diagnostics {
+    let relabel = |location: &config::Location| {
+        since::at_revision(location, &checkout.revision, checkout.root())
+    };
+    diagnostics
+        .into_iter()
+        .map(|diagnostic| {
+            let labels = diagnostic
+                .labels
+                .iter()
+                .map(|(location, text)| (relabel(location), text.clone()))
+                .collect();
+            Diagnostic {
+                location: diagnostic.location.as_ref().map(relabel),
+                labels,
+                ..diagnostic
+            }
+            .without_source()
+        })
+        .collect::<Vec<_>>()
+        .into()
 }
 
 /// Loads the workspace, resolves the scope against it and resolves the endpoint. No network.
@@ -106,6 +187,7 @@ pub fn load(request: &LoadRequest<'_>) -> Result<Loaded, Error> {
         workspace,
         selection,
         endpoint,
+        baseline: None,
     })
 }
 
@@ -152,8 +234,9 @@ impl Planned {
     }
 }
 
-/// Connects to the loaded workspace's endpoint, reads the selected projects and plans. The
-/// workspace itself is dropped once planned: apply needs the plan only.
+/// Connects to the loaded workspace's endpoint, reads the selected projects and plans; with a
+/// baseline, compares with it (`plan::since`). The workspace itself is dropped once planned:
+/// apply needs the plan only.
 pub async fn plan(
     loaded: Loaded,
     options: &ConnectOptions,
@@ -165,7 +248,15 @@ pub async fn plan(
     };
     let connection = connect(&loaded.endpoint, &seed, options, observer).await?;
     let remote = read(&connection, &loaded.selection.project_ids(), observer).await?;
-    let plan = planner::build(&loaded.workspace, &remote, &loaded.selection);
+    let mut plan = planner::build(&loaded.workspace, &remote, &loaded.selection);
+    if let Some(baseline) = &loaded.baseline {
+        plan.since = Some(since::compare(
+            &loaded.workspace,
+            baseline.as_since(),
+            &remote,
+            &loaded.selection,
+        ));
+    }
     Ok(Planned {
         workspace_path: loaded.path,
         scope: loaded.selection.scope().clone(),

@@ -4,7 +4,9 @@
 //! `resource_changes` lists every configured batch (`["create"]` or `["no-op"]`) and every job to
 //! create (`["create"]`, with the request body as `after`). Jobs already on the server are
 //! counted per batch (`unchanged_jobs`) rather than listed, so that a no-op plan over a million
-//! jobs stays small. Conflicts, drift and unmanaged objects have their own arrays. Addresses
+//! jobs stays small. Conflicts, drift and unmanaged objects have their own arrays; with
+//! `plan --since`, payload changes are conflicts carrying their diff and `since` says what was
+//! compared and removed (`null` without it). Addresses
 //! quote every name as a JSON string: `project["street"].batch["week-48"].job["cam-0001"]`.
 //!
 //! The document is [`PlanDocument`] and the types below it. Below the top level, the fields of
@@ -14,6 +16,7 @@
 use serde::Serialize;
 
 use super::serde_location::{as_optional_text, as_text};
+use super::since::SinceFindings;
 use super::{BatchPlan, JobConflict, JobCreate, Plan, ProjectPlan, Summary};
 use crate::api::CreateJobRequest;
 use crate::client::EndpointLabel;
@@ -34,6 +37,70 @@ pub struct PlanDocument<'a> {
     pub resource_drift: Vec<Drift<'a>>,
     pub unmanaged: Vec<Unmanaged<'a>>,
     pub summary: DocumentSummary,
+    /// With `plan --since REV`: the revision compared with and what was removed since (its
+    /// payload changes are among `conflicts`). `null` without it: then no job already on the
+    /// server had its payload compared with anything.
+    pub since: Option<SinceSection<'a>>,
+}
+
+/// The comparison with the workspace at a Git revision.
+#[derive(Debug, Serialize)]
+pub struct SinceSection<'a> {
+    pub commit: &'a str,
+    /// Jobs on the server that the workspace did not have at the revision.
+    pub not_comparable: u64,
+    /// Projects, batches and jobs in the workspace at the revision and not any more, that stay
+    /// on the server (the API deletes nothing).
+    pub removed: Vec<Removed<'a>>,
+    pub revision: &'a str,
+    /// Jobs on the server whose payload is the one they had at the revision.
+    pub unchanged_payloads: u64,
+    /// Whether the workspace existed at the revision.
+    pub workspace_existed: bool,
+}
+
+/// Something removed from the workspace since the revision.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Removed<'a> {
+    Project(RemovedProjectEntry<'a>),
+    Batch(RemovedBatchEntry<'a>),
+    Job(RemovedJobEntry<'a>),
+}
+
+/// A project removed from the workspace.
+#[derive(Debug, Serialize)]
+pub struct RemovedProjectEntry<'a> {
+    pub address: String,
+    pub id: &'a str,
+    /// Where it was: `REV:path:line:col`.
+    #[serde(serialize_with = "as_text")]
+    pub location: &'a Location,
+    pub r#type: &'static str,
+}
+
+/// A batch removed from the workspace that the server holds.
+#[derive(Debug, Serialize)]
+pub struct RemovedBatchEntry<'a> {
+    pub address: String,
+    pub jobs_on_server: u64,
+    #[serde(serialize_with = "as_text")]
+    pub location: &'a Location,
+    pub name: &'a str,
+    pub r#type: &'static str,
+}
+
+/// A job removed from the workspace that the server holds.
+#[derive(Debug, Serialize)]
+pub struct RemovedJobEntry<'a> {
+    pub address: String,
+    #[serde(serialize_with = "as_text")]
+    pub location: &'a Location,
+    pub reference_id: &'a str,
+    /// The batch that holds it on the server.
+    pub remote_batch: &'a str,
+    pub status: &'a str,
+    pub r#type: &'static str,
 }
 
 /// A configured batch, or a job to create.
@@ -112,6 +179,21 @@ impl Serialize for RequestBody<'_> {
 pub enum Conflict<'a> {
     ProjectName(ProjectNameConflict<'a>),
     JobInOtherBatch(JobInOtherBatch<'a>),
+    PayloadChanged(PayloadChanged<'a>),
+}
+
+/// A job on the server whose payload in the workspace changed since the `--since` revision.
+#[derive(Debug, Serialize)]
+pub struct PayloadChanged<'a> {
+    pub address: String,
+    /// Unified diff of the pretty-printed payloads (keys sorted), revision → workspace.
+    pub diff: &'a str,
+    /// `payload_changed`.
+    pub kind: &'static str,
+    #[serde(serialize_with = "as_text")]
+    pub location: &'a Location,
+    pub reference_id: &'a str,
+    pub since: &'a str,
 }
 
 /// The project's name on the server is not the configured one.
@@ -205,6 +287,7 @@ impl From<Summary> for DocumentSummary {
     }
 }
 
+const PROJECT_TYPE: &str = "gtstudio_project";
 const BATCH_TYPE: &str = "gtstudio_batch";
 const JOB_TYPE: &str = "gtstudio_job";
 
@@ -226,11 +309,77 @@ impl<'a> PlanDocument<'a> {
             resource_drift: Vec::new(),
             unmanaged: Vec::new(),
             summary: plan.summary().into(),
+            since: None,
         };
         for project in &plan.projects {
             document.add_project(project);
         }
+        if let Some(since) = &plan.since {
+            document.add_since(since);
+        }
         document
+    }
+
+    fn add_since(&mut self, since: &'a SinceFindings) {
+        let project_address = |key: &str| format!("project[{}]", quoted(key));
+        let batch_address = |project: &str, batch: &str| {
+            format!("{}.batch[{}]", project_address(project), quoted(batch))
+        };
+        for change in &since.payload_changes {
+            self.conflicts
+                .push(Conflict::PayloadChanged(PayloadChanged {
+                    address: format!(
+                        "{}.job[{}]",
+                        batch_address(&change.project, &change.batch),
+                        quoted(&change.reference_id)
+                    ),
+                    diff: &change.diff,
+                    kind: "payload_changed",
+                    location: &change.location,
+                    reference_id: &change.reference_id,
+                    since: &since.revision,
+                }));
+        }
+        let mut removed = Vec::new();
+        for project in &since.removed_projects {
+            removed.push(Removed::Project(RemovedProjectEntry {
+                address: project_address(&project.key),
+                id: &project.id,
+                location: &project.location,
+                r#type: PROJECT_TYPE,
+            }));
+        }
+        for batch in &since.removed_batches {
+            removed.push(Removed::Batch(RemovedBatchEntry {
+                address: batch_address(&batch.project, &batch.name),
+                jobs_on_server: batch.jobs_on_server,
+                location: &batch.location,
+                name: &batch.name,
+                r#type: BATCH_TYPE,
+            }));
+        }
+        for job in &since.removed_jobs {
+            removed.push(Removed::Job(RemovedJobEntry {
+                address: format!(
+                    "{}.job[{}]",
+                    batch_address(&job.project, &job.batch),
+                    quoted(&job.reference_id)
+                ),
+                location: &job.location,
+                reference_id: &job.reference_id,
+                remote_batch: &job.remote_batch,
+                status: &job.status,
+                r#type: JOB_TYPE,
+            }));
+        }
+        self.since = Some(SinceSection {
+            commit: &since.commit,
+            not_comparable: since.not_comparable,
+            removed,
+            revision: &since.revision,
+            unchanged_payloads: since.unchanged_payloads,
+            workspace_existed: since.existed,
+        });
     }
 
     fn add_project(&mut self, project: &'a ProjectPlan) {
@@ -413,6 +562,7 @@ mod tests {
                 }],
                 unmanaged_batches: Vec::new(),
             }],
+            since: None,
         }
     }
 

@@ -13,6 +13,7 @@ pub mod render;
 pub mod saved;
 mod scope;
 pub(crate) mod serde_location;
+pub mod since;
 
 use std::collections::{HashMap, HashSet};
 
@@ -34,6 +35,9 @@ pub const FORMAT_VERSION: u32 = 2;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     pub projects: Vec<ProjectPlan>,
+    /// With `plan --since REV`: what changed since the revision that the server cannot follow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<since::SinceFindings>,
 }
 
 /// What the plan does and found in one project.
@@ -159,6 +163,9 @@ pub struct Summary {
     pub drifted: u64,
     /// Unmanaged batches plus unmanaged jobs of managed batches.
     pub unmanaged: u64,
+    /// With `--since`: jobs, batches and projects removed from the workspace that stay on the
+    /// server (they are among the unmanaged ones, or in projects not read).
+    pub removed: u64,
 }
 
 impl Plan {
@@ -181,11 +188,24 @@ impl Plan {
                 summary.unmanaged += batch.unmanaged_jobs.len() as u64;
             }
         }
+        if let Some(since) = &self.since {
+            summary.conflicts += since.payload_changes.len() as u64;
+            summary.removed = since.removed_count();
+        }
         summary.create = summary.batches_to_create + summary.jobs_to_create;
         summary
     }
 
     /// Whether applying the plan would create anything.
+    /// Jobs of the workspace that the server already holds in their batch.
+    pub fn jobs_on_server(&self) -> u64 {
+        self.projects
+            .iter()
+            .flat_map(|project| &project.batches)
+            .map(|batch| batch.unchanged_jobs)
+            .sum()
+    }
+
     pub fn has_changes(&self) -> bool {
         self.summary().create > 0
     }
@@ -219,6 +239,18 @@ impl Plan {
                         )),
                     );
                 }
+            }
+        }
+        if let Some(since) = &self.since {
+            for change in &since.payload_changes {
+                diagnostics.push(
+                    Diagnostic::error(format!(
+                        "job `{}` of batch `{}` exists on the server, and its payload changed since `{}`: the API can neither return nor update a job's payload",
+                        change.reference_id, change.batch, since.revision
+                    ))
+                    .at(change.location.clone())
+                    .hint("give it a new reference_id to create the new version (the old job stays on the server, unmanaged), or restore the payload it had"),
+                );
             }
         }
         diagnostics
@@ -308,7 +340,10 @@ pub fn build(workspace: &Workspace, remote: &RemoteState, selection: &Selection)
             Some(plan_project(project, remote_project, selected))
         })
         .collect();
-    Plan { projects }
+    Plan {
+        projects,
+        since: None,
+    }
 }
 
 fn plan_project(

@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use owo_colors::OwoColorize;
 
+use super::since::SinceFindings;
 use super::{BatchPlan, Plan, ProjectPlan, Summary};
 use crate::client::{EMBEDDED_AT_REST, EndpointLabel};
 use crate::escape::escape;
@@ -85,10 +86,156 @@ pub fn human(plan: &Plan, endpoint: &EndpointLabel, options: RenderOptions) -> S
         out.push('\n');
         render_project(&mut out, project, &painter, options);
     }
+    match &plan.since {
+        Some(since) => {
+            out.push('\n');
+            render_since(&mut out, since, &painter, options);
+        }
+        None if plan.jobs_on_server() > 0 => {
+            out.push('\n');
+            out.push_str(PAYLOADS_NOT_COMPARED);
+            out.push('\n');
+        }
+        None => {}
+    }
     out.push('\n');
     out.push_str(&summary_line(&plan.summary()));
     out.push('\n');
     out
+}
+
+/// Said under a plan without `--since` when jobs exist on the server: what the plan cannot see.
+pub const PAYLOADS_NOT_COMPARED: &str = "Note: jobs already on the server are matched by reference_id only. The API returns no job's payload and cannot update one, so an edit to the data, workflow, priority or type of a created job is not seen here and never applied. `gtform plan --since REV` compares the workspace with a Git revision to find such edits.";
+
+/// How many payload diffs and removed jobs are listed without `--verbose`.
+const LISTED: usize = 10;
+
+/// `Since REV (commit)`: payload changes with their diffs, then what was removed.
+fn render_since(
+    out: &mut String,
+    since: &SinceFindings,
+    painter: &Painter,
+    options: RenderOptions,
+) {
+    let short = &since.commit[..since.commit.len().min(12)];
+    let _ = writeln!(
+        out,
+        "{}",
+        painter.paint(
+            Tone::Plain,
+            &format!("since {} ({short})", shown(&since.revision))
+        )
+    );
+    if !since.existed {
+        let _ = writeln!(
+            out,
+            "  the workspace did not exist at {}: nothing to compare",
+            shown(&since.revision)
+        );
+        return;
+    }
+    let changes = &since.payload_changes;
+    let listed = if options.verbose {
+        changes.len()
+    } else {
+        changes.len().min(LISTED)
+    };
+    for change in &changes[..listed] {
+        let _ = writeln!(
+            out,
+            "  {} job {} of batch {} exists on the server and its payload changed ({}); the API cannot update it (conflict)",
+            painter.paint(Tone::Conflict, "!"),
+            shown(&change.reference_id),
+            shown(&change.batch),
+            shown(&change.location.to_string())
+        );
+        for line in change.diff.lines() {
+            let tone = match line.as_bytes().first() {
+                Some(b'+') => Tone::Create,
+                Some(b'-') => Tone::Conflict,
+                _ => Tone::Keep,
+            };
+            let _ = writeln!(out, "      {}", painter.paint(tone, &shown(line)));
+        }
+    }
+    if listed < changes.len() {
+        let _ = writeln!(
+            out,
+            "  {} (--verbose shows them all)",
+            counted(
+                (changes.len() - listed) as u64,
+                "more changed payload",
+                "more changed payloads"
+            )
+        );
+    }
+    for project in &since.removed_projects {
+        let _ = writeln!(
+            out,
+            "  {} project {} ({}, {}) was removed from the workspace, but the API cannot delete it; it stays on the server, unmanaged",
+            painter.paint(Tone::Unmanaged, "-"),
+            shown(&project.key),
+            project.id,
+            shown(&project.location.to_string())
+        );
+    }
+    for batch in &since.removed_batches {
+        let _ = writeln!(
+            out,
+            "  {} batch {} of project {} ({}) was removed from the workspace, but the API cannot delete it; it stays on the server, unmanaged, with {}",
+            painter.paint(Tone::Unmanaged, "-"),
+            shown(&batch.name),
+            shown(&batch.project),
+            shown(&batch.location.to_string()),
+            counted(batch.jobs_on_server, "job", "jobs")
+        );
+    }
+    let removed_jobs = &since.removed_jobs;
+    let listed = if options.verbose {
+        removed_jobs.len()
+    } else {
+        removed_jobs.len().min(LISTED)
+    };
+    for job in &removed_jobs[..listed] {
+        let moved = if job.remote_batch == job.batch {
+            String::new()
+        } else {
+            format!(", in batch {} on the server", shown(&job.remote_batch))
+        };
+        let _ = writeln!(
+            out,
+            "  {} job {} of batch {} ({}; status {}{moved}) was removed from the workspace, but the API cannot delete it; it stays on the server, unmanaged",
+            painter.paint(Tone::Unmanaged, "-"),
+            shown(&job.reference_id),
+            shown(&job.batch),
+            shown(&job.location.to_string()),
+            shown(&job.status)
+        );
+    }
+    if listed < removed_jobs.len() {
+        let _ = writeln!(
+            out,
+            "  {} (--verbose lists them)",
+            counted(
+                (removed_jobs.len() - listed) as u64,
+                "more removed job",
+                "more removed jobs"
+            )
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  {} on the server checked: {} as at {}, {} changed, {} added to the workspace since (nothing to compare with)",
+        counted(
+            since.unchanged_payloads + changes.len() as u64 + since.not_comparable,
+            "job",
+            "jobs"
+        ),
+        group_thousands(since.unchanged_payloads),
+        shown(&since.revision),
+        group_thousands(changes.len() as u64),
+        group_thousands(since.not_comparable)
+    );
 }
 
 /// `Plan: N to create, C conflicts, D drifted, U unmanaged.` or `No changes.`

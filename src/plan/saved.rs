@@ -381,6 +381,7 @@ mod tests {
                 batches: Vec::new(),
                 unmanaged_batches: Vec::new(),
             }],
+            since: None,
         };
         plan.state_fingerprint = plan.plan.state_fingerprint(&state("Street"));
         assert_eq!(plan.project_ids(), vec![project_id.to_owned()]);

@@ -137,7 +137,8 @@ impl Scope {
                 .any(|t| t.project == project && t.batch.is_none())
     }
 
-    fn includes_batch(&self, project: &str, batch: &str) -> bool {
+    /// Whether `batch` of `project` is in scope (whether or not the workspace has it).
+    pub(super) fn includes_batch(&self, project: &str, batch: &str) -> bool {
         self.targets.is_empty()
             || self.targets.iter().any(|t| {
                 t.project == project && t.batch.as_deref().is_none_or(|name| name == batch)

@@ -20,6 +20,7 @@ mod plan;
 mod properties;
 mod s3;
 mod schema;
+mod since;
 mod support;
 mod terminal;
 mod tidy;
