@@ -1,4 +1,5 @@
-//! Located problems (`file:line:col`) and their rustc-style rendering.
+//! Located problems (`file:line:col`) and their rustc-style rendering; for machines, JSON Lines
+//! and GitHub Actions annotations ([`json_lines`], [`github_commands`], in `formats`).
 //!
 //! A [`Diagnostic`] is a value: the configuration loader returns every problem it finds as a list
 //! of them, and the planner reuses the type for conflicts it can locate in YAML. Nothing here
@@ -24,6 +25,12 @@ use std::sync::Arc;
 use owo_colors::OwoColorize;
 
 use crate::escape::escape;
+
+mod formats;
+
+pub use formats::{
+    GithubPaths, Record, Related, github_commands, github_data, github_property, json_lines,
+};
 
 /// A place in a file: 1-based line and column (in characters).
 ///

@@ -14,7 +14,7 @@ use crate::text::group_thousands;
 use super::apply_summary;
 use super::connection::{self, ConnectionArgs};
 use super::load_args::LoadArgs;
-use super::output;
+use super::output::{self, Format};
 use super::progress::{Progress, ProgressMode};
 use super::{CliError, Ui, exit};
 
@@ -33,8 +33,13 @@ pub struct ApplyArgs {
     /// Refuse a plan that would create more than N jobs
     #[arg(long, value_name = "N")]
     pub max_create: Option<u64>,
-    /// Stream one JSON event per line on stdout (requires --auto-approve)
-    #[arg(long)]
+    /// How to print: text, json (one JSON event per line on stdout, needs --auto-approve;
+    /// problems as JSON Lines on stderr), github (text, problems as workflow commands)
+    #[arg(long, value_name = "FORMAT", default_value = "text",
+          value_parser = output::format_parser(&[Format::Text, Format::Json, Format::Github]))]
+    pub format: Format,
+    /// Same as --format json
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
     /// Limit the apply to PROJECT or PROJECT/BATCH (can be repeated)
     #[arg(long, value_name = "PROJECT[/BATCH]")]
@@ -45,11 +50,25 @@ pub struct ApplyArgs {
     pub load: LoadArgs,
 }
 
+impl ApplyArgs {
+    /// `--format`, with `--json` read as `--format json`.
+    pub fn format(&self) -> Format {
+        if self.json { Format::Json } else { self.format }
+    }
+
+    /// Whether stdout is the JSON event stream.
+    fn events(&self) -> bool {
+        self.format() == Format::Json
+    }
+}
+
 pub(crate) async fn run(args: ApplyArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
+    ui.diagnostic_format = args.format();
+    ui.diagnostic_title = "gtform apply";
     let planned = match prepare(&args, ui).await {
         Ok(planned) => planned,
         Err(error) => {
-            if args.json {
+            if args.events() {
                 apply_summary::not_started_json(&error, ui);
             }
             return Err(error);
@@ -57,14 +76,14 @@ pub(crate) async fn run(args: ApplyArgs, ui: &mut Ui) -> Result<ExitCode, CliErr
     };
     let jobs_to_create = planned.plan.summary().jobs_to_create;
     if !planned.plan.has_changes() {
-        if args.json {
+        if args.events() {
             apply_summary::completion_json(&ApplyReport::default(), ui);
         }
         return Ok(exit::code(exit::SUCCESS));
     }
 
     let progress = Progress::new(
-        ProgressMode::choose(args.json, args.connection.verbose, ui),
+        ProgressMode::choose(args.events(), args.connection.verbose, ui),
         jobs_to_create,
     );
     let cancel = CancellationToken::new();
@@ -84,14 +103,14 @@ pub(crate) async fn run(args: ApplyArgs, ui: &mut Ui) -> Result<ExitCode, CliErr
     .await;
     ticker.abort();
     progress.finish(&report);
-    apply_summary::finish(&report, args.json, ui)
+    apply_summary::finish(&report, args.events(), ui)
 }
 
 /// Everything before the first create: the plan (made now, or saved and checked again), shown
 /// and confirmed, within `--max-create`.
 async fn prepare(args: &ApplyArgs, ui: &mut Ui) -> Result<Planned, CliError> {
     let saved_plan = is_saved_plan_file(&args.path);
-    if args.json && !args.auto_approve && !saved_plan {
+    if args.events() && !args.auto_approve && !saved_plan {
         return Err(
             CliError::new("--json needs --auto-approve: there is no one to ask")
                 .hint("review the plan with `gtform plan` first"),
@@ -134,7 +153,7 @@ async fn prepare_workspace(args: &ApplyArgs, ui: &mut Ui) -> Result<Planned, Cli
         ui,
     )
     .await?;
-    if !args.json {
+    if !args.events() {
         output::plan_text(
             ui,
             &planned.plan,
@@ -157,7 +176,7 @@ async fn prepare_saved(args: &ApplyArgs, ui: &mut Ui) -> Result<Planned, CliErro
         ));
     }
     let planned = connection::recheck_saved(&args.path, &args.connection, ui).await?;
-    if !args.json {
+    if !args.events() {
         output::plan_text(
             ui,
             &planned.plan,

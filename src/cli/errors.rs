@@ -3,7 +3,7 @@
 //! does.
 
 use crate::client::{ClientError, FailureKind};
-use crate::diagnostic::{self, Diagnostic};
+use crate::diagnostic::Diagnostic;
 use crate::git::GitError;
 use crate::ops;
 use crate::plan::ScopeError;
@@ -52,7 +52,7 @@ pub(crate) fn ops_error(error: ops::Error, ui: &mut Ui) -> CliError {
         ops::Error::Load {
             ref diagnostics, ..
         } => {
-            ui.err(&diagnostic::render(diagnostics, ui.color));
+            ui.diagnostics(diagnostics);
             CliError::new(error.to_string())
         }
         ops::Error::EndpointOverride { value, problem } => {
@@ -78,7 +78,7 @@ pub(crate) fn ops_error(error: ops::Error, ui: &mut Ui) -> CliError {
         ops::Error::BaselineLoad {
             ref diagnostics, ..
         } => {
-            ui.err(&diagnostic::render(diagnostics, ui.color));
+            ui.diagnostics(diagnostics);
             CliError::new(error.to_string()).hint(
                 "--since needs the workspace to be valid at the revision too; compare with a later one",
             )
@@ -154,9 +154,6 @@ fn target_error(error: ScopeError, ui: &mut Ui) -> CliError {
         ))
         .at(project_location.clone()),
     };
-    ui.err(&diagnostic::render(
-        std::slice::from_ref(&diagnostic),
-        ui.color,
-    ));
+    ui.diagnostics(std::slice::from_ref(&diagnostic));
     CliError::new("invalid --target")
 }

@@ -9,10 +9,12 @@
 mod apply;
 mod apply_summary;
 mod aws;
+mod completions;
 mod connection;
 mod emulator;
 mod errors;
 mod load_args;
+mod man;
 mod output;
 mod plan;
 mod policy;
@@ -31,10 +33,14 @@ use clap::{Parser, Subcommand};
 
 pub use ui::Ui;
 
+/// `0.1.0 (1a2b3c4)`: the package version and, when built from a Git checkout, its commit
+/// (`build.rs`).
+pub const VERSION: &str = env!("GTFORM_VERSION");
+
 /// Declarative GT Studio batches and jobs: validate, plan, apply; follow the labelling, download
 /// the results.
 #[derive(Debug, Parser)]
-#[command(name = "gtform", version, about, propagate_version = true)]
+#[command(name = "gtform", version = VERSION, about, propagate_version = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -64,12 +70,16 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Download the result files (and masks) of completed jobs into a directory, resumably
     Results(results::ResultsArgs),
-    /// Print the JSON Schema of the configuration
+    /// Print the JSON Schema of the configuration, or write it into a repository for editors
     Schema(schema::SchemaArgs),
     /// Run the local GT Studio emulator
     Emulator(emulator::EmulatorArgs),
     /// Access grants for private attachments: S3 bucket and KMS key policies, and checks
     Policy(policy::PolicyArgs),
+    /// Print the shell completion script for bash, zsh, fish, powershell or elvish
+    Completions(completions::CompletionsArgs),
+    /// Print the man page, or write one page per command into a directory
+    Man(man::ManArgs),
 }
 
 /// An error that ends a command: printed as `error: …` with hints, exit code 1.
@@ -153,5 +163,7 @@ async fn run(command: Command, ui: &mut Ui) -> Result<ExitCode, CliError> {
         Command::Schema(args) => schema::run(args, ui),
         Command::Emulator(args) => emulator::run(args, ui).await,
         Command::Policy(args) => policy::run(args, ui),
+        Command::Completions(args) => completions::run(args, ui),
+        Command::Man(args) => man::run(args, ui),
     }
 }

@@ -6,7 +6,6 @@ use clap::ValueEnum;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 
 use crate::client::EndpointLabel;
-use crate::diagnostic;
 use crate::plan::render::{self, RenderOptions};
 use crate::plan::{Plan, json, markdown};
 use crate::text::counted;
@@ -14,7 +13,7 @@ use crate::text::counted;
 use super::{CliError, Ui};
 
 /// `--format`: how a command prints. Not every command takes every format: each lists its own
-/// (see [`format_parser`]).
+/// (see `format_parser`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum Format {
     /// For people (the default)
@@ -74,7 +73,7 @@ pub(crate) fn fail_on_conflicts(plan: &Plan, ui: &mut Ui) -> Result<(), CliError
     if conflicts.is_empty() {
         return Ok(());
     }
-    ui.err(&diagnostic::render(&conflicts, ui.color));
+    ui.diagnostics(&conflicts);
     Err(CliError::new(format!(
         "the plan has {}: the workspace cannot be reached as written",
         counted(conflicts.len() as u64, "conflict", "conflicts")

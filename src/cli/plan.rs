@@ -54,6 +54,8 @@ impl PlanArgs {
 
 pub(crate) async fn run(args: PlanArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
     let format = args.format();
+    ui.diagnostic_format = format;
+    ui.diagnostic_title = "gtform plan";
     let planned = connection::plan_workspace(
         &args.path,
         &args.target,

@@ -290,6 +290,8 @@ mod tests {
             stderr_is_tty: true,
             stdin_is_tty: true,
             stderr_columns,
+            diagnostic_format: crate::cli::output::Format::Text,
+            diagnostic_title: "gtform",
         }
     }
 

@@ -5,6 +5,8 @@
 use std::io::{IsTerminal, Write};
 
 use super::CliError;
+use super::output::Format;
+use crate::diagnostic::{self, Diagnostic, GithubPaths};
 use crate::escape::escape;
 
 /// Where a command writes. Data goes to stdout, messages and progress to stderr.
@@ -19,6 +21,10 @@ pub struct Ui {
     /// The width of the terminal on stderr; `None` when it is not one or reports no width (a
     /// pseudo-terminal of 0 columns, as some CI runners give).
     pub stderr_columns: Option<u16>,
+    /// How located problems are printed (`--format`); see [`Ui::diagnostics`].
+    pub diagnostic_format: Format,
+    /// The title of a GitHub annotation: the command, e.g. `gtform plan`.
+    pub diagnostic_title: &'static str,
 }
 
 impl Ui {
@@ -36,6 +42,35 @@ impl Ui {
             stderr_columns: console::Term::stderr()
                 .size_checked()
                 .map(|(_rows, columns)| columns),
+            diagnostic_format: Format::Text,
+            diagnostic_title: "gtform",
+        }
+    }
+
+    /// Located problems (a workspace's errors, a plan's conflicts), as `--format` says: drawn
+    /// with their source lines on stderr (`text`, and `markdown`, whose plan is on stdout), JSON
+    /// Lines on stderr (`json`: stdout holds the plan or the event stream), or GitHub workflow
+    /// commands on stdout (`github`, where a runner reads them), with paths relative to
+    /// `GITHUB_WORKSPACE` (else the working directory).
+    pub fn diagnostics(&mut self, list: &[Diagnostic]) {
+        match self.diagnostic_format {
+            Format::Text | Format::Markdown => self.err(&diagnostic::render(list, self.color)),
+            Format::Json => self.err(&diagnostic::json_lines(list)),
+            Format::Github => {
+                let current_dir = std::env::current_dir().ok();
+                let root = std::env::var_os("GITHUB_WORKSPACE")
+                    .map(std::path::PathBuf::from)
+                    .or_else(|| current_dir.clone());
+                let paths = GithubPaths {
+                    current_dir: current_dir.as_deref(),
+                    root: root.as_deref(),
+                };
+                self.out(&diagnostic::github_commands(
+                    list,
+                    self.diagnostic_title,
+                    paths,
+                ));
+            }
         }
     }
 

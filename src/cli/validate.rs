@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::load_args::LoadArgs;
+use super::output::{self, Format};
 use super::{CliError, Ui, exit};
 use crate::config;
 use crate::diagnostic;
@@ -14,18 +15,34 @@ pub struct ValidateArgs {
     /// Workspace: a YAML file or a directory of them
     #[arg(default_value = ".")]
     pub path: PathBuf,
+    /// How to report problems: text (drawn, on stderr), json (JSON Lines on stdout), github
+    /// (workflow commands on stdout: annotations on a pull request)
+    #[arg(long, value_name = "FORMAT", default_value = "text",
+          value_parser = output::format_parser(&[Format::Text, Format::Json, Format::Github]))]
+    pub format: Format,
     #[command(flatten)]
     pub load: LoadArgs,
 }
 
 pub(super) fn run(args: ValidateArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
+    ui.diagnostic_format = args.format;
+    ui.diagnostic_title = "gtform validate";
     match config::load_with(&args.path, &args.load.options()) {
         Ok(workspace) => {
-            ui.out(&format!("{}\n", summary(&workspace)));
+            // JSON Lines on stdout are diagnostics only: a valid workspace has none.
+            if args.format == Format::Json {
+                ui.status(&summary(&workspace));
+            } else {
+                ui.out(&format!("{}\n", summary(&workspace)));
+            }
             Ok(exit::code(exit::SUCCESS))
         }
         Err(diagnostics) => {
-            ui.err(&diagnostic::render(&diagnostics, ui.color));
+            if args.format == Format::Json {
+                ui.out(&diagnostic::json_lines(&diagnostics));
+            } else {
+                ui.diagnostics(&diagnostics);
+            }
             let errors = diagnostics.error_count();
             Err(CliError::new(format!(
                 "could not validate `{}` ({errors} {})",

@@ -6,9 +6,11 @@
 #![allow(unreachable_pub)]
 
 mod apply;
+mod ci_kit;
 mod cli;
 mod client;
 mod contracts;
+mod diagnostic_formats;
 mod diagnostic_order;
 mod emulator;
 mod escaping;
