@@ -8,7 +8,7 @@
 //!
 //! A plan's time is therefore at best (1 + the longest page chain) round trips, and reaches it
 //! when every batch's chain starts as soon as its project's details are in. All reads go through
-//! one [`Limiter`](crate::limiter::Limiter) that allows them all in flight from the start (up to
+//! one [`Limiter`] that allows them all in flight from the start (up to
 //! [`FetchOptions::concurrency`]) and backs off as apply's creates do: on 429s (pacing at the
 //! rate the server accepts, mirroring its rate-limit headers) and on signs of overload. Each read
 //! is retried here, attempt by attempt, so that the limiter hears of every one.
