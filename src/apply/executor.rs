@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -252,7 +252,7 @@ impl Applier<'_> {
                 }
                 Err(error) => error,
             };
-            permit.finish_with(signal_for(&error, latency), rate_limit);
+            permit.finish_with(Signal::for_error(&error, latency), rate_limit);
             if error.code() == Some(codes::BATCH_EXISTS) {
                 return self.find_batch_id(target).await.map(|id| (id, true));
             }
@@ -394,7 +394,7 @@ impl Applier<'_> {
                 }
                 Err(error) => error,
             };
-            permit.finish_with(signal_for(&error, latency), rate_limit);
+            permit.finish_with(Signal::for_error(&error, latency), rate_limit);
             if error.code() == Some(codes::DUPLICATE_REFERENCE_ID) {
                 self.observer.on_event(&ApplyEvent::JobAdopted {
                     project: target.project_key.to_owned(),
@@ -544,10 +544,6 @@ fn into_inner<T>(mutex: Mutex<T>) -> T {
 
 /// Job workers per request allowed in flight.
 const WORKERS_PER_SLOT: usize = 2;
-
-fn signal_for(error: &ClientError, latency: Duration) -> Signal {
-    Signal::for_error(error, latency)
-}
 
 /// The error and, when there is one, what to do about it.
 fn describe(error: &ClientError) -> String {

@@ -14,7 +14,7 @@ use crate::ops::status::{
     BatchStatus, Poll, ProjectStatus, StatusDocument, StatusTotals, WaitObserver,
 };
 use crate::ops::{self, StatusOptions, StatusReport, WaitOptions, WaitOutcome};
-use crate::plan::render::{endpoint_line, shown};
+use crate::plan::render::{endpoint_line, remote_name_suffix, shown};
 use crate::text::{counted, group_thousands, plural};
 
 use super::connection::{self, ConnectionArgs};
@@ -270,11 +270,7 @@ fn render_project(
     (name_width, status_width, jobs_width): (usize, usize, usize),
     paint_complete: &dyn Fn(&str) -> String,
 ) {
-    let remote_name = if project.remote_name.is_empty() {
-        String::new()
-    } else {
-        format!(" \"{}\"", shown(&project.remote_name))
-    };
+    let remote_name = remote_name_suffix(&project.remote_name);
     let _ = writeln!(
         out,
         "project {}{remote_name} ({})",

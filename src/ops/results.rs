@@ -574,7 +574,7 @@ impl Downloader<'_> {
                 }
                 Err(error) => error,
             };
-            permit.finish(signal_for(&error, latency));
+            permit.finish(Signal::for_error(&error, latency));
             if !error.is_transient() || attempt >= self.options.retry.max_attempts {
                 return Err(error);
             }
@@ -1051,18 +1051,6 @@ enum DownloadError {
     Storage(StorageError),
     /// Writing to the output directory failed: not worth retrying.
     Output(String),
-}
-
-fn signal_for(error: &ClientError, latency: Duration) -> Signal {
-    if error.is_rate_limited() {
-        Signal::Overloaded {
-            retry_after: error.retry_after(),
-        }
-    } else if error.is_transient() {
-        Signal::Failure
-    } else {
-        Signal::Success { latency }
-    }
 }
 
 /// Whether `file` is in `out_dir` with its recorded size and digest.

@@ -86,6 +86,15 @@ pub fn human(plan: &Plan, endpoint: &EndpointLabel, options: RenderOptions) -> S
     out
 }
 
+/// ` "Remote name"` after a project's key, or nothing when the server gave no name.
+pub(crate) fn remote_name_suffix(remote_name: &str) -> String {
+    if remote_name.is_empty() {
+        String::new()
+    } else {
+        format!(" \"{}\"", shown(remote_name))
+    }
+}
+
 /// `Endpoint: …`: which server a plan (or a status) was read from.
 pub fn endpoint_line(endpoint: &EndpointLabel) -> String {
     match &endpoint.embedded_state {
@@ -262,11 +271,7 @@ fn render_project(
     painter: &Painter,
     options: RenderOptions,
 ) {
-    let remote_name = if project.remote_name.is_empty() {
-        String::new()
-    } else {
-        format!(" \"{}\"", shown(&project.remote_name))
-    };
+    let remote_name = remote_name_suffix(&project.remote_name);
     let _ = writeln!(
         out,
         "{}{} ({})",
