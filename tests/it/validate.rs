@@ -31,13 +31,8 @@ fn invalid_fixtures_fail_with_located_diagnostics() {
             Err(diagnostics) => diagnostics,
         };
         assert!(diagnostics.error_count() >= 1);
-        for diagnostic in diagnostics.iter() {
-            assert!(
-                diagnostic.location.is_some() || diagnostic.message.contains("more"),
-                "{name}: unlocated diagnostic `{}`",
-                diagnostic.message
-            );
-        }
+        // That each one is located is checked by `diagnostic_order`, which admits only the exact
+        // summary of further duplicates as unlocated (not any message containing "more").
         let rendered = render(&diagnostics, false);
         insta::with_settings!({ snapshot_suffix => name.clone(), prepend_module_to_snapshot => false, omit_expression => true }, {
             insta::assert_snapshot!("invalid", rendered);
