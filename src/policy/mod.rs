@@ -151,6 +151,19 @@ mod tests {
         assert!(BucketPrefix::parse("gs://b/x").is_err());
     }
 
+    /// Each grant as its bucket and its scopes written out.
+    fn shown(grants: &[BucketGrant]) -> Vec<(String, Vec<String>)> {
+        grants
+            .iter()
+            .map(|grant| {
+                (
+                    grant.bucket.clone(),
+                    grant.scopes.iter().map(ToString::to_string).collect(),
+                )
+            })
+            .collect()
+    }
+
     #[test]
     fn listing_prefixes_widen_the_grants_of_objects() {
         let objects: BTreeMap<String, BTreeSet<String>> = [(
@@ -165,17 +178,8 @@ mod tests {
                 BucketPrefix::parse("ccc/cams").unwrap(),
             ],
         );
-        let shown: Vec<(String, Vec<String>)> = grants
-            .iter()
-            .map(|grant| {
-                (
-                    grant.bucket.clone(),
-                    grant.scopes.iter().map(ToString::to_string).collect(),
-                )
-            })
-            .collect();
         assert_eq!(
-            shown,
+            shown(&grants),
             [
                 (
                     "bbb".to_owned(),
@@ -193,17 +197,8 @@ mod tests {
             BucketPrefix::parse("aaa").unwrap(),
             BucketPrefix::parse("bbb/img/2024/").unwrap(),
         ]);
-        let shown: Vec<(String, Vec<String>)> = grants
-            .iter()
-            .map(|grant| {
-                (
-                    grant.bucket.clone(),
-                    grant.scopes.iter().map(ToString::to_string).collect(),
-                )
-            })
-            .collect();
         assert_eq!(
-            shown,
+            shown(&grants),
             [
                 ("aaa".to_owned(), vec!["*".to_owned()]),
                 ("bbb".to_owned(), vec!["img/*".to_owned()])
