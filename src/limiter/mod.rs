@@ -5,8 +5,9 @@
 //! ([`Signal`], and the answer's rate-limit headers when there were any). Two controls decide:
 //!
 //! * **Concurrency** (`concurrency`), between 1 and the maximum: slow start from the initial
-//!   limit, cut only by signals that grow with load (latency well above its baseline, transient
-//!   errors more frequent at the current load than at lower ones), quick regrowth to the load
+//!   limit, cut only by signals that grow with load (latency well above its baseline or growing
+//!   with the load so that more requests in flight buy no throughput, transient errors more
+//!   frequent at the current load than at lower ones), quick regrowth to the load
 //!   where trouble began and slow probing beyond it. A steady rate of random errors costs each
 //!   request its retry, not the concurrency.
 //! * **Rate** (`rate`), off until the server shows a limit: a mirror of the server's allowance
@@ -19,6 +20,7 @@
 //! Everything runs on tokio's clock, so the tests below (and in the submodules) run whole
 //! minutes of traffic in milliseconds with a paused clock.
 
+mod by_load;
 mod concurrency;
 mod rate;
 
@@ -69,8 +71,9 @@ pub struct LimiterSnapshot {
     pub rate_per_second: Option<f64>,
 }
 
-/// The concurrency a limiter starts with when not told otherwise (it doubles every round trip
-/// from there): enough not to slow a small run, few enough that a burst of refusals stays small.
+/// The concurrency a limiter starts with when not told otherwise (it grows by half every round
+/// trip from there): enough not to slow a small run, few enough that a burst of refusals stays
+/// small.
 pub const DEFAULT_INITIAL_CONCURRENCY: usize = 8;
 
 /// How a limiter starts.
@@ -321,7 +324,7 @@ impl State {
             }
             Signal::Failure => {
                 self.rate.on_accepted(now);
-                self.concurrency.on_failure(grant.level, now);
+                self.concurrency.on_failure(grant.level, grant.at, now);
             }
             Signal::Overloaded { retry_after } => {
                 self.concurrency.on_rate_limited();

@@ -34,10 +34,10 @@ async fn concurrency_is_bounded_by_the_limit() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn slow_start_doubles_the_limit_every_round_trip() {
+async fn slow_start_grows_the_limit_by_half_every_round_trip() {
     let limiter = Limiter::new(64);
     assert_eq!(limiter.snapshot().concurrency_limit, 8);
-    for expected in [16, 32, 64] {
+    for expected in [12, 18, 27, 40, 60, 64] {
         let round: Vec<_> = {
             let mut permits = Vec::new();
             for _ in 0..limiter.snapshot().concurrency_limit {
@@ -108,10 +108,40 @@ async fn a_burst_of_failures_is_one_cut() {
         max_concurrency: 40,
         initial_concurrency: 10,
     });
-    rounds(&limiter, 2, |_, _| false).await;
+    rounds(&limiter, 4, |_, _| false).await;
     assert_eq!(limiter.snapshot().concurrency_limit, 40);
     // Everything beyond 30 in flight fails, all at once.
     rounds(&limiter, 1, |_, level| level > 30).await;
+    assert_eq!(limiter.snapshot().concurrency_limit, 30);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sign_from_before_a_cut_does_not_cut_again() {
+    let limiter = Limiter::with_options(LimiterOptions {
+        max_concurrency: 40,
+        initial_concurrency: 40,
+    });
+    rounds(&limiter, 3, |_, _| false).await;
+    let mut permits = Vec::new();
+    for _ in 0..40 {
+        permits.push(limiter.acquire().await);
+    }
+    tokio::time::advance(ms(20)).await;
+    // Beyond 30 in flight requests fail; the last five answer late, long after the cut.
+    let late = permits.split_off(35);
+    for permit in permits {
+        let signal = if permit.grant.level > 30 {
+            Signal::Failure
+        } else {
+            Signal::Success { latency: ms(20) }
+        };
+        permit.finish(signal);
+    }
+    assert_eq!(limiter.snapshot().concurrency_limit, 30);
+    tokio::time::advance(ms(500)).await;
+    for permit in late {
+        permit.finish(Signal::Failure);
+    }
     assert_eq!(limiter.snapshot().concurrency_limit, 30);
 }
 
@@ -625,11 +655,12 @@ async fn an_overloaded_server_is_backed_off_to_its_capacity() {
     let ideal = capacity / latency.as_secs_f64();
     let achieved = run.jobs as f64 / run.seconds;
     let errors = run.failed as f64 / run.requests as f64;
-    // A limit held at the capacity would see no overload errors here; probing beyond the knee
-    // (one slot per several round trips) costs some. Measured: 94 % of the capacity's
-    // throughput with 4.5 % errors.
+    // A limit held at the capacity would see no overload errors here. Finding the capacity costs
+    // some: the slow start's last round trip beyond it, and a probe beyond the knee now and then
+    // (given up on the first requests whose latency shows no gain). Measured: 97.6 % of the
+    // capacity's throughput with 0.7 % errors (4.5 % before latency growth was a signal).
     assert!(
-        achieved >= 0.85 * ideal && errors <= 0.06,
+        achieved >= 0.85 * ideal && errors <= 0.015,
         "{achieved:.0} jobs/s of {ideal:.0}, {:.2} % errors: {run:?}",
         errors * 100.0
     );

@@ -1,0 +1,421 @@
+//! What requests saw at each load level (requests in flight when they were sent): how often
+//! they failed and how long they took, decaying with time. From these the concurrency limit tells
+//! trouble that grows with load from trouble that does not:
+//!
+//! * transient errors more frequent at higher loads than at lower ones
+//!   ([`LoadStats::errors_grow_from`]); a steady rate of random errors is the same at every load;
+//! * latency growing with the load so that more requests in flight no longer buy throughput
+//!   ([`LoadStats::latency_stops_paying_from`]): by Little's law a client completes
+//!   `load ÷ latency` requests a second, so a server whose latency grows in proportion to the
+//!   requests in flight (one past its capacity, queueing them) gives nothing for the extra load
+//!   but its errors. Latency that varies at random, whatever the load, shows no such growth.
+//!
+//! Both are tests over every split point of the load levels with enough samples on both sides,
+//! strict enough (in standard errors) for the scan to stay quiet on noise.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// Half-life of the statistics: old loads, old faults and old latencies fade.
+const HALF_LIFE: Duration = Duration::from_secs(10);
+/// Samples needed at the current load and below it before comparing them.
+const MIN_SAMPLES_AT_LOAD: f64 = 8.0;
+const MIN_SAMPLES_BELOW: f64 = 20.0;
+/// How far beyond what chance explains the higher loads must be, in standard errors (high enough
+/// for a scan over every split point to stay quiet on random errors and jitter)…
+const SIGNIFICANCE: f64 = 3.5;
+/// …and at least this many more errors per request.
+const MIN_ERROR_RISE: f64 = 0.05;
+/// Latency is taken to grow with load when the extra load buys less than this share of the
+/// throughput it would at a constant latency.
+const MIN_THROUGHPUT_GAIN: f64 = 0.5;
+/// The smallest spread of latencies assumed: clocks and schedulers are never exact, and a server
+/// without jitter must not make a few microseconds significant.
+const MIN_LATENCY_SPREAD: Duration = Duration::from_millis(1);
+/// Samples a bucket needs before its own latency estimates the capacity.
+const MIN_SAMPLES_FOR_CAPACITY: f64 = 4.0;
+
+/// Statistics per load level. Levels up to 32 have a bucket each; above, buckets grow
+/// geometrically (16 per doubling).
+#[derive(Default)]
+pub(super) struct LoadStats {
+    buckets: Vec<Bucket>,
+}
+
+/// Sums over the requests of one bucket, each weighted by how recent it is.
+#[derive(Clone, Copy, Default)]
+struct Sums {
+    requests: f64,
+    errors: f64,
+    /// Requests that were handled, with their latency (seconds) and its square, and their load.
+    handled: f64,
+    latency: f64,
+    latency_squared: f64,
+    level: f64,
+}
+
+impl Sums {
+    fn scaled(self, weight: f64) -> Sums {
+        Sums {
+            requests: self.requests * weight,
+            errors: self.errors * weight,
+            handled: self.handled * weight,
+            latency: self.latency * weight,
+            latency_squared: self.latency_squared * weight,
+            level: self.level * weight,
+        }
+    }
+
+    fn plus(self, other: Sums) -> Sums {
+        Sums {
+            requests: self.requests + other.requests,
+            errors: self.errors + other.errors,
+            handled: self.handled + other.handled,
+            latency: self.latency + other.latency,
+            latency_squared: self.latency_squared + other.latency_squared,
+            level: self.level + other.level,
+        }
+    }
+
+    fn minus(self, other: Sums) -> Sums {
+        self.plus(other.scaled(-1.0))
+    }
+
+    fn mean_latency(&self) -> f64 {
+        self.latency / self.handled
+    }
+
+    fn mean_level(&self) -> f64 {
+        self.level / self.handled
+    }
+
+    /// The variance of the latency, at least [`MIN_LATENCY_SPREAD`] squared.
+    fn latency_variance(&self) -> f64 {
+        let mean = self.mean_latency();
+        let variance = self.latency_squared / self.handled - mean * mean;
+        variance.max(MIN_LATENCY_SPREAD.as_secs_f64().powi(2))
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Bucket {
+    sums: Sums,
+    updated: Instant,
+}
+
+impl Bucket {
+    fn decayed(&self, now: Instant) -> Sums {
+        let age = now.saturating_duration_since(self.updated).as_secs_f64();
+        self.sums.scaled(0.5f64.powf(age / HALF_LIFE.as_secs_f64()))
+    }
+}
+
+fn bucket_of(level: usize) -> usize {
+    let level = level.max(1);
+    if level <= 32 {
+        level
+    } else {
+        32 + (16.0 * (level as f64 / 32.0).log2()) as usize
+    }
+}
+
+/// The lowest load level that falls into bucket `index` (the inverse of [`bucket_of`]).
+fn lowest_level_of(index: usize) -> usize {
+    if index <= 32 {
+        index.max(1)
+    } else {
+        (32.0 * 2f64.powf((index - 32) as f64 / 16.0)).ceil() as usize
+    }
+}
+
+/// The split of the buckets up to some load into those below a split point and those from it.
+struct Split<'a> {
+    index: usize,
+    below: Sums,
+    at: Sums,
+    buckets: &'a [Sums],
+}
+
+impl LoadStats {
+    /// A request sent at `level` failed transiently.
+    pub(super) fn record_failure(&mut self, level: usize, now: Instant) {
+        self.add(
+            level,
+            Sums {
+                requests: 1.0,
+                errors: 1.0,
+                ..Sums::default()
+            },
+            now,
+        );
+    }
+
+    /// A request sent at `level` was handled in `latency`.
+    pub(super) fn record_success(&mut self, level: usize, latency: Duration, now: Instant) {
+        let seconds = latency.as_secs_f64();
+        self.add(
+            level,
+            Sums {
+                requests: 1.0,
+                errors: 0.0,
+                handled: 1.0,
+                latency: seconds,
+                latency_squared: seconds * seconds,
+                level: level as f64,
+            },
+            now,
+        );
+    }
+
+    fn add(&mut self, level: usize, sample: Sums, now: Instant) {
+        let index = bucket_of(level);
+        if self.buckets.len() <= index {
+            self.buckets.resize(
+                index + 1,
+                Bucket {
+                    sums: Sums::default(),
+                    updated: now,
+                },
+            );
+        }
+        let bucket = &mut self.buckets[index];
+        *bucket = Bucket {
+            sums: bucket.decayed(now).plus(sample),
+            updated: now,
+        };
+    }
+
+    /// Calls `test` on every split of the loads up to `level` (loads above it do not count: a
+    /// sign of trouble at a load known to be safe is no reason to go lower), and returns the
+    /// trouble level of the split it scores highest.
+    fn best_split(
+        &self,
+        level: usize,
+        now: Instant,
+        mut test: impl FnMut(&Split<'_>) -> Option<(f64, usize)>,
+    ) -> Option<usize> {
+        let considered = (bucket_of(level) + 1).min(self.buckets.len());
+        let buckets: Vec<Sums> = self.buckets[..considered]
+            .iter()
+            .map(|bucket| bucket.decayed(now))
+            .collect();
+        let total = buckets.iter().fold(Sums::default(), |sum, &b| sum.plus(b));
+        let mut below = Sums::default();
+        let mut best: Option<(f64, usize)> = None;
+        for (index, &bucket) in buckets.iter().enumerate() {
+            let split = Split {
+                index,
+                below,
+                at: total.minus(below),
+                buckets: &buckets,
+            };
+            if let Some((score, trouble)) = test(&split)
+                && best.is_none_or(|(best_score, _)| score > best_score)
+            {
+                best = Some((score, trouble));
+            }
+            below = below.plus(bucket);
+        }
+        best.map(|(_, level)| level)
+    }
+
+    /// The load from which transient errors grow with it, if they do: of every split point `k`
+    /// with enough samples on both sides, requests sent at loads from `k` up to `level` failing
+    /// significantly more often than requests sent below `k`, the most significant split.
+    pub(super) fn errors_grow_from(&self, level: usize, now: Instant) -> Option<usize> {
+        self.best_split(level, now, |split| {
+            let (below, at) = (split.below, split.at);
+            if below.requests < MIN_SAMPLES_BELOW || at.requests < MIN_SAMPLES_AT_LOAD {
+                return None;
+            }
+            let below_rate = below.errors / below.requests;
+            let at_rate = at.errors / at.requests;
+            let pooled = (below.errors + at.errors) / (below.requests + at.requests);
+            let standard_error =
+                (pooled * (1.0 - pooled) * (1.0 / below.requests + 1.0 / at.requests)).sqrt();
+            let rise = at_rate - below_rate;
+            if rise <= (SIGNIFICANCE * standard_error).max(MIN_ERROR_RISE) {
+                return None;
+            }
+            // Trouble begins at the first load from the split that saw an error (the split
+            // itself sits low while few samples are in).
+            let first_failing = (split.index..split.buckets.len())
+                .find(|&bucket| split.buckets[bucket].errors > 0.0)
+                .unwrap_or(split.index);
+            Some((
+                rise / standard_error.max(f64::MIN_POSITIVE),
+                lowest_level_of(first_failing),
+            ))
+        })
+    }
+
+    /// Whether the latency grows with the load up to `level` so that the load above some split
+    /// point buys less than [`MIN_THROUGHPUT_GAIN`] of the throughput it would at a constant
+    /// latency; if so, the load the server copes with (below which every level still paid).
+    ///
+    /// With mean loads `l` and latencies `t` just below the split (the nearest loads with enough
+    /// samples) and from it, a constant latency
+    /// would raise the throughput `l_at ÷ l_below` times; the latency keeps at least `gain` of
+    /// that rise when `t_at ÷ t_below` stays below `q ÷ (1 + gain × (q − 1))`, `q` the ratio of
+    /// the loads. Above it, by enough standard errors, the latency grows with load. The capacity
+    /// is then estimated per level as `load × t_below ÷ latency` (the load at which a server
+    /// queueing past its capacity would answer in `t_below`), the highest of them.
+    pub(super) fn latency_stops_paying_from(&self, level: usize, now: Instant) -> Option<usize> {
+        self.best_split(level, now, |split| {
+            // The gain of the last steps matters, not the gain over loads far below: compare
+            // with the nearest loads below the split that hold enough samples.
+            let below = split.buckets[..split.index]
+                .iter()
+                .rev()
+                .try_fold(Sums::default(), |window, &bucket| {
+                    if window.handled >= MIN_SAMPLES_BELOW {
+                        Err(window)
+                    } else {
+                        Ok(window.plus(bucket))
+                    }
+                })
+                .unwrap_or_else(|window| window);
+            let at = split.at;
+            if below.handled < MIN_SAMPLES_BELOW || at.handled < MIN_SAMPLES_AT_LOAD {
+                return None;
+            }
+            let load_ratio = at.mean_level() / below.mean_level();
+            if load_ratio <= 1.0 {
+                return None;
+            }
+            let paying_ratio = load_ratio / (1.0 + MIN_THROUGHPUT_GAIN * (load_ratio - 1.0));
+            let excess = at.mean_latency() - paying_ratio * below.mean_latency();
+            let standard_error = (at.latency_variance() / at.handled
+                + paying_ratio.powi(2) * below.latency_variance() / below.handled)
+                .sqrt();
+            if excess <= SIGNIFICANCE * standard_error {
+                return None;
+            }
+            let base = below.mean_latency();
+            let capacity = split.buckets[split.index..]
+                .iter()
+                .filter(|bucket| bucket.handled >= MIN_SAMPLES_FOR_CAPACITY)
+                .map(|bucket| bucket.mean_level() * (base / bucket.mean_latency()).min(1.0))
+                .fold(below.mean_level(), f64::max);
+            // The first level past the capacity is where trouble starts.
+            Some((excess / standard_error, capacity.floor() as usize + 1))
+        })
+    }
+
+    #[cfg(test)]
+    pub(super) fn errors_grow_with_load(&self, level: usize, now: Instant) -> bool {
+        self.errors_grow_from(level, now).is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+
+    fn ms(millis: f64) -> Duration {
+        Duration::from_secs_f64(millis / 1_000.0)
+    }
+
+    #[test]
+    fn load_levels_fall_into_fine_then_geometric_buckets() {
+        assert_eq!(bucket_of(0), 1);
+        assert_eq!(bucket_of(17), 17);
+        assert_eq!(bucket_of(32), 32);
+        assert_eq!(bucket_of(64), 48);
+        assert_eq!(lowest_level_of(48), 64);
+        assert_eq!(lowest_level_of(17), 17);
+        assert!(bucket_of(1_000) > bucket_of(900));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn random_errors_do_not_grow_with_load() {
+        let mut stats = LoadStats::default();
+        let now = Instant::now();
+        // A quarter of requests fail at every level, as random faults do.
+        let mut rng = StdRng::seed_from_u64(1);
+        for round in 0..400 {
+            let level = 1 + round % 16;
+            if rng.random::<f64>() < 0.25 {
+                stats.record_failure(level, now);
+            } else {
+                stats.record_success(level, ms(50.0), now);
+            }
+        }
+        assert!(!(1..=16).any(|level| stats.errors_grow_with_load(level, now)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn errors_beyond_a_capacity_grow_with_load() {
+        let mut stats = LoadStats::default();
+        let now = Instant::now();
+        for round in 0..200 {
+            stats.record_success(1 + round % 16, ms(50.0), now);
+        }
+        for round in 0..10 {
+            if round % 3 == 0 {
+                stats.record_failure(20, now);
+            } else {
+                stats.record_success(20, ms(50.0), now);
+            }
+        }
+        assert_eq!(stats.errors_grow_from(20, now), Some(20));
+        assert!(!stats.errors_grow_with_load(10, now));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn old_error_statistics_fade() {
+        let mut stats = LoadStats::default();
+        let start = Instant::now();
+        for round in 0..200 {
+            stats.record_success(1 + round % 16, ms(50.0), start);
+        }
+        for _ in 0..10 {
+            stats.record_failure(20, start);
+        }
+        let later = start + Duration::from_secs(60);
+        assert!(!stats.errors_grow_with_load(20, later));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn latency_that_grows_in_proportion_past_a_capacity_stops_paying_there() {
+        let mut stats = LoadStats::default();
+        let now = Instant::now();
+        // 50 ms up to 16 in flight; beyond, 50 ms × load ÷ 16, as a queueing server answers.
+        for round in 0..400 {
+            let level = 12 + round % 6;
+            let latency = 50.0 * (level as f64 / 16.0).max(1.0);
+            stats.record_success(level, ms(latency), now);
+        }
+        assert_eq!(stats.latency_stops_paying_from(17, now), Some(17));
+        assert_eq!(stats.latency_stops_paying_from(16, now), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn jitter_whatever_the_load_is_not_growth() {
+        let mut stats = LoadStats::default();
+        let now = Instant::now();
+        // 20 ms plus up to 80 ms at random, at every load.
+        let mut rng = StdRng::seed_from_u64(5);
+        for round in 0..2_000 {
+            let level = 8 + round % 9;
+            stats.record_success(level, ms(20.0 + 80.0 * rng.random::<f64>()), now);
+            assert_eq!(stats.latency_stops_paying_from(level, now), None, "{round}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn latency_rising_slower_than_the_load_still_pays() {
+        let mut stats = LoadStats::default();
+        let now = Instant::now();
+        // Each slot adds 1 % to the latency: the throughput still grows almost with the load.
+        for round in 0..1_000 {
+            let level = 1 + round % 32;
+            stats.record_success(level, ms(50.0 * (1.0 + 0.01 * level as f64)), now);
+        }
+        assert_eq!(stats.latency_stops_paying_from(32, now), None);
+    }
+}
