@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{HeaderValue, Request, Response, StatusCode, header};
+use axum::http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use axum::response::IntoResponse;
 use futures::StreamExt;
 use hyper::body::Incoming;
@@ -381,8 +381,17 @@ async fn handle(
     if let Some((StallPoint::BeforeHandling, timeout)) = stall {
         hold(&shared, timeout).await;
     }
+    // A read's answer leaves no sooner than its latency after it arrived, the handling running
+    // within that time, as a real server's would: handling reads one after the other (the store
+    // has one connection) and only then sleeping would add the emulator's own CPU time to every
+    // read of a burst. A write, or an answer decided before handling, waits first (the
+    // documented order).
+    let mut latency_while_handling = Duration::ZERO;
     if let Some((delay, echo, error, _)) = proceed {
-        if !delay.is_zero() {
+        let echoes = echo && shared.faults.faults().echo_api_key.is_some();
+        if request.method() == Method::GET && !echoes && error.is_none() {
+            latency_while_handling = delay;
+        } else if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
         if echo && let Some(echo) = shared.faults.faults().echo_api_key {
@@ -407,7 +416,15 @@ async fn handle(
         }
     }
 
-    let response = router.oneshot(request).await.into_response();
+    let response = if latency_while_handling.is_zero() {
+        router.oneshot(request).await.into_response()
+    } else {
+        let (response, ()) = tokio::join!(
+            router.oneshot(request),
+            tokio::time::sleep(latency_while_handling)
+        );
+        response.into_response()
+    };
     let status = response.status();
     if let Some(Created(id)) = response.extensions().get::<Created>() {
         flight.details.created_id = Some(id.clone());

@@ -14,6 +14,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, RwLock};
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
@@ -245,6 +246,12 @@ impl Store {
             )
             .map_err(EmulatorError::Database)?;
         connection.set_prepared_statement_cache_capacity(64);
+        // Plans that do not depend on bound values: otherwise SQLite re-prepares a statement
+        // each time some of its parameters are bound again (a page's `LIMIT`, its `seq >`),
+        // which cost every page read a parse.
+        connection
+            .set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+            .map_err(EmulatorError::Database)?;
         drop_unique_constraints(&mut connection)
             .and_then(|()| connection.execute_batch(SCHEMA))
             .map_err(|error| match path {

@@ -78,27 +78,29 @@ pub(super) async fn jobs(
     let batch_id = parse_uuid(&batch_id, "batch_id")?;
     let Query(query) = query.map_err(query_error)?;
     let project_id = project.id;
-    let batch = blocking(&shared, move |shared| {
-        shared.store.batch(&project_id, &batch_id)
-    })
-    .await?;
-    let after_seq = match query.page_token.as_deref().map(str::trim) {
-        None | Some("") => 0,
-        Some(token) => {
-            page_token::decode(shared.store.secret(), &batch.id, token).ok_or_else(|| {
-                ApiError::new(
-                    codes::INVALID_PAGE_TOKEN,
-                    "Invalid pageToken provided, please provide the correct page token",
-                )
-            })?
-        }
-    };
-    let batch_seq = batch.seq;
     let page_size = api::JOBS_PAGE_SIZE;
-    let mut rows = blocking(&shared, move |shared| {
-        shared.store.batch_jobs(batch_seq, after_seq, page_size + 1)
+    // One trip to the store per page (the batch, its token, its rows): a burst of page reads
+    // queues for the store's one connection.
+    let (batch, mut rows) = blocking(&shared, move |shared| {
+        let batch = shared.store.batch(&project_id, &batch_id)?;
+        let after_seq = match query.page_token.as_deref().map(str::trim) {
+            None | Some("") => 0,
+            Some(token) => match page_token::decode(shared.store.secret(), &batch.id, token) {
+                Some(after_seq) => after_seq,
+                None => {
+                    return Ok(Err(ApiError::new(
+                        codes::INVALID_PAGE_TOKEN,
+                        "Invalid pageToken provided, please provide the correct page token",
+                    )));
+                }
+            },
+        };
+        let rows = shared
+            .store
+            .batch_jobs(batch.seq, after_seq, page_size + 1)?;
+        Ok(Ok((batch, rows)))
     })
-    .await?;
+    .await??;
     let more_follow = rows.len() > page_size;
     rows.truncate(page_size);
     let token_due = match shared.faults.behaviour().paging {
