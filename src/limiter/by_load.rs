@@ -35,6 +35,8 @@ const MIN_THROUGHPUT_GAIN: f64 = 0.5;
 const MIN_LATENCY_SPREAD: Duration = Duration::from_millis(1);
 /// Samples a bucket needs before its own latency estimates the capacity.
 const MIN_SAMPLES_FOR_CAPACITY: f64 = 4.0;
+/// A load whose latency is this many times the unloaded one is clearly congested.
+const CONGESTED: f64 = 1.1;
 
 /// Statistics per load level. Levels up to 32 have a bucket each; above, buckets grow
 /// geometrically (16 per doubling).
@@ -259,9 +261,15 @@ impl LoadStats {
     /// would raise the throughput `l_at ÷ l_below` times; the latency keeps at least `gain` of
     /// that rise when `t_at ÷ t_below` stays below `q ÷ (1 + gain × (q − 1))`, `q` the ratio of
     /// the loads. Above it, by enough standard errors, the latency grows with load. The capacity
-    /// is then estimated per level as `load × t_below ÷ latency` (the load at which a server
-    /// queueing past its capacity would answer in `t_below`), the highest of them.
-    pub(super) fn latency_stops_paying_from(&self, level: usize, now: Instant) -> Option<usize> {
+    /// is then estimated per level as `load × baseline ÷ latency` (the load at which a server
+    /// queueing past its capacity would answer in its unloaded time), over the levels clearly
+    /// slowed down.
+    pub(super) fn latency_stops_paying_from(
+        &self,
+        level: usize,
+        baseline: Option<Duration>,
+        now: Instant,
+    ) -> Option<usize> {
         self.best_split(level, now, |split| {
             // The gain of the last steps matters, not the gain over loads far below: compare
             // with the nearest loads below the split that hold enough samples.
@@ -292,14 +300,44 @@ impl LoadStats {
             if excess <= SIGNIFICANCE * standard_error {
                 return None;
             }
-            let base = below.mean_latency();
-            let capacity = split.buckets[split.index..]
+            // The latency without load: the client's baseline, unless the loads just below the
+            // split were faster still.
+            let base = baseline.map_or(below.mean_latency(), |baseline| {
+                baseline.as_secs_f64().min(below.mean_latency())
+            });
+            let estimates: Vec<(f64, f64, bool)> = split.buckets[split.index..]
                 .iter()
                 .filter(|bucket| bucket.handled >= MIN_SAMPLES_FOR_CAPACITY)
-                .map(|bucket| bucket.mean_level() * (base / bucket.mean_latency()).min(1.0))
-                .fold(below.mean_level(), f64::max);
+                .map(|bucket| {
+                    let slowed = bucket.mean_latency() / base;
+                    (
+                        bucket.handled,
+                        bucket.mean_level() / slowed.max(1.0),
+                        slowed >= CONGESTED,
+                    )
+                })
+                .collect();
+            // Each clearly congested load estimates the capacity: their mean, since one of them
+            // alone is noisy. Failing those, the highest load that kept its latency.
+            let (weight, sum) = estimates
+                .iter()
+                .filter(|&&(_, _, congested)| congested)
+                .fold((0.0, 0.0), |(weight, sum), &(handled, estimate, _)| {
+                    (weight + handled, sum + handled * estimate)
+                });
+            let capacity = if weight > 0.0 {
+                sum / weight
+            } else {
+                estimates
+                    .iter()
+                    .map(|&(_, estimate, _)| estimate)
+                    .fold(below.mean_level(), f64::max)
+            };
             // The first level past the capacity is where trouble starts.
-            Some((excess / standard_error, capacity.floor() as usize + 1))
+            Some((
+                excess / standard_error,
+                capacity.floor().max(1.0) as usize + 1,
+            ))
         })
     }
 
@@ -390,8 +428,24 @@ mod tests {
             let latency = 50.0 * (level as f64 / 16.0).max(1.0);
             stats.record_success(level, ms(latency), now);
         }
-        assert_eq!(stats.latency_stops_paying_from(17, now), Some(17));
-        assert_eq!(stats.latency_stops_paying_from(16, now), None);
+        assert_eq!(stats.latency_stops_paying_from(17, None, now), Some(17));
+        assert_eq!(stats.latency_stops_paying_from(16, None, now), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_capacity_is_estimated_from_the_unloaded_latency_when_every_load_seen_is_past_it() {
+        let mut stats = LoadStats::default();
+        let now = Instant::now();
+        // Only loads beyond a capacity of 16 seen (a slow start that overshot): the loads below
+        // any split are slowed down too, so only the baseline tells the unloaded latency.
+        for round in 0..600 {
+            let level = 18 + round % 15;
+            stats.record_success(level, ms(50.0 * level as f64 / 16.0), now);
+        }
+        assert_eq!(
+            stats.latency_stops_paying_from(32, Some(ms(50.0)), now),
+            Some(17)
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -403,7 +457,11 @@ mod tests {
         for round in 0..2_000 {
             let level = 8 + round % 9;
             stats.record_success(level, ms(20.0 + 80.0 * rng.random::<f64>()), now);
-            assert_eq!(stats.latency_stops_paying_from(level, now), None, "{round}");
+            assert_eq!(
+                stats.latency_stops_paying_from(level, None, now),
+                None,
+                "{round}"
+            );
         }
     }
 
@@ -416,6 +474,6 @@ mod tests {
             let level = 1 + round % 32;
             stats.record_success(level, ms(50.0 * (1.0 + 0.01 * level as f64)), now);
         }
-        assert_eq!(stats.latency_stops_paying_from(32, now), None);
+        assert_eq!(stats.latency_stops_paying_from(32, None, now), None);
     }
 }

@@ -47,7 +47,7 @@ const SLOW_START_GROWTH: f64 = 0.5;
 const SLOW_START_EXIT_FACTOR: f64 = 1.25;
 /// The cut on rising latency, at least (deeper when the latency rose more).
 const LATENCY_BACKOFF: f64 = 0.9;
-/// The cut on errors that grow with load, at least.
+/// The cut on errors that grow with load when the limit is already below where they begin.
 const ERROR_BACKOFF: f64 = 0.75;
 /// No cut deeper than this…
 const DEEPEST_BACKOFF: f64 = 0.5;
@@ -154,7 +154,9 @@ impl Concurrency {
         now: Instant,
     ) {
         self.load.record_success(level, latency, now);
-        if let Some(troubled) = self.load.latency_stops_paying_from(level, now)
+        if let Some(troubled) =
+            self.load
+                .latency_stops_paying_from(level, self.latency.baseline, now)
             && (troubled as f64) - 1.0 < self.limit
         {
             self.decrease_below(troubled, sent_at, now);
@@ -228,14 +230,15 @@ impl Concurrency {
         }
     }
 
-    /// Errors grow with load from `troubled` requests in flight: the limit goes just below that
-    /// load (by [`ERROR_BACKOFF`] at least when it is already there), which becomes the knee.
+    /// Errors or latency grow with load from `troubled` requests in flight: the limit goes just
+    /// below that load (by [`ERROR_BACKOFF`] when it is already there), which becomes the knee.
     /// Cutting to the load where trouble began, rather than by a factor from wherever the limit
-    /// was, keeps the regrowth from going straight back into it.
+    /// was, keeps the regrowth from going straight back into it, and the limit from falling far
+    /// below the capacity.
     fn decrease_below(&mut self, troubled: usize, sent_at: Instant, now: Instant) {
         let troubled = troubled.max(1) as f64;
         if troubled - 1.0 < self.limit {
-            let factor = ((troubled - 1.0) / self.limit).min(ERROR_BACKOFF);
+            let factor = (troubled - 1.0) / self.limit;
             self.decrease_to(
                 factor,
                 Some(troubled),
@@ -253,8 +256,8 @@ impl Concurrency {
         self.decrease_to(factor, None, DEEPEST_BACKOFF, sent_at, now);
     }
 
-    /// Cuts the limit by `factor` (or deeper if the latency rose more than that); the knee is
-    /// `knee`, or the limit before the cut. No deeper than `deepest`. A request sent before the
+    /// Cuts the limit by `factor`; the knee is `knee` (a measured load where trouble begins), or
+    /// else the limit before the cut, which then goes deeper if the latency rose more than that. No deeper than `deepest`. A request sent before the
     /// last cut tells of the load before it: it does not cut again.
     fn decrease_to(
         &mut self,
@@ -271,7 +274,12 @@ impl Concurrency {
         {
             return;
         }
-        let factor = factor.min(1.0 / self.latency.rise()).max(deepest);
+        // A cut to a measured load is exact; a blind one goes deeper the more the latency rose.
+        let factor = match knee {
+            Some(_) => factor,
+            None => factor.min(1.0 / self.latency.rise()),
+        }
+        .max(deepest);
         let knee_limit = knee.unwrap_or(self.limit);
         self.slow_start = false;
         self.next_start = None;
