@@ -35,6 +35,8 @@ const MIN_THROUGHPUT_GAIN: f64 = 0.5;
 const MIN_LATENCY_SPREAD: Duration = Duration::from_millis(1);
 /// Samples a bucket needs before its own latency estimates the capacity.
 const MIN_SAMPLES_FOR_CAPACITY: f64 = 4.0;
+/// What a capacity estimate may fall short of a whole number and still count as it.
+const CAPACITY_ROUNDING: f64 = 0.05;
 /// A load whose latency is this many times the unloaded one is clearly congested.
 const CONGESTED: f64 = 1.1;
 
@@ -336,7 +338,7 @@ impl LoadStats {
             // The first level past the capacity is where trouble starts.
             Some((
                 excess / standard_error,
-                capacity.floor().max(1.0) as usize + 1,
+                (capacity + CAPACITY_ROUNDING).floor().max(1.0) as usize + 1,
             ))
         })
     }
@@ -423,12 +425,12 @@ mod tests {
         let mut stats = LoadStats::default();
         let now = Instant::now();
         // 50 ms up to 16 in flight; beyond, 50 ms × load ÷ 16, as a queueing server answers.
-        for round in 0..400 {
-            let level = 12 + round % 6;
+        for round in 0..600 {
+            let level = 12 + round % 13;
             let latency = 50.0 * (level as f64 / 16.0).max(1.0);
             stats.record_success(level, ms(latency), now);
         }
-        assert_eq!(stats.latency_stops_paying_from(17, None, now), Some(17));
+        assert_eq!(stats.latency_stops_paying_from(24, None, now), Some(17));
         assert_eq!(stats.latency_stops_paying_from(16, None, now), None);
     }
 

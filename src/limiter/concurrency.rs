@@ -43,6 +43,8 @@ const LATENCY_RISE_FACTOR: f64 = 2.0;
 const LATENCY_RISE_SLACK: Duration = Duration::from_millis(5);
 /// In slow start, the limit grows by this share every round trip.
 const SLOW_START_GROWTH: f64 = 0.5;
+/// Starts the slow start's pacing may save up (see [`Concurrency::on_start`]).
+const PACING_BURST: u32 = 2;
 /// Latency beyond `baseline × factor + slack` ends slow start.
 const SLOW_START_EXIT_FACTOR: f64 = 1.25;
 /// The cut on rising latency, at least (deeper when the latency rose more).
@@ -140,8 +142,14 @@ impl Concurrency {
         // completions: spread them so, rather than in bursts (a burst that meets a rate limit is
         // refused whole).
         let smoothed = self.latency.smoothed();
-        self.next_start = (self.slow_start && !smoothed.is_zero())
-            .then(|| now + smoothed.div_f64((1.0 + SLOW_START_GROWTH) * self.limit));
+        self.next_start = (self.slow_start && !smoothed.is_zero()).then(|| {
+            let spacing = smoothed.div_f64((1.0 + SLOW_START_GROWTH) * self.limit);
+            // A schedule, not a gap after each start: timers tick in milliseconds, so a gap
+            // shorter than that would cap the starts at one per tick, whatever the limit. Starts
+            // that fell due while a timer overslept go at once; no more than a few are saved up.
+            let earliest = now.checked_sub(spacing * PACING_BURST).unwrap_or(now);
+            self.next_start.map_or(now, |at| at.max(earliest)) + spacing
+        });
     }
 
     /// A request sent at `sent_at` with `level` requests in flight (itself included) was
