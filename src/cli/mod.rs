@@ -7,25 +7,22 @@
 #![allow(clippy::disallowed_methods)]
 
 mod apply;
-mod apply_summary;
-mod aws;
 mod completions;
-mod connection;
 mod emulator;
-mod errors;
-mod load_args;
 mod man;
 mod output;
 mod plan;
 mod policy;
-mod preflight;
 mod progress;
 mod results;
 mod schema;
 mod show;
 mod status;
+mod support;
 mod ui;
 mod validate;
+
+use support::{apply_summary, aws, connection, errors, load_args, preflight};
 
 use std::process::ExitCode;
 

@@ -9,7 +9,7 @@ use crate::apply::{ApplyCompletion, ApplyNotStarted, ApplyReport};
 use crate::escape::escape;
 use crate::text::{counted, group_thousands, rate};
 
-use super::{CliError, Ui, exit};
+use crate::cli::{CliError, Ui, exit};
 
 /// Failures listed one by one in the summary; the rest are counted.
 const FAILURES_LISTED: usize = 20;

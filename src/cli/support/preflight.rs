@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use super::connection::StderrSteps;
 use super::errors::ops_error;
-use super::{CliError, Ui};
+use crate::cli::{CliError, Ui};
 use crate::diagnostic::{self, Diagnostic};
 use crate::ops;
 use crate::plan::Plan;

@@ -9,7 +9,7 @@ use crate::ops;
 use crate::plan::ScopeError;
 use crate::plan::saved::PlanFileError;
 
-use super::{CliError, Ui};
+use crate::cli::{CliError, Ui};
 
 /// No key for an endpoint that needs one.
 pub(crate) fn no_api_key() -> CliError {

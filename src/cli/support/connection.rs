@@ -13,7 +13,7 @@ use crate::ops::{self, ConnectOptions, Connection, LoadRequest, Loaded, Planned,
 use crate::text::counted;
 
 use super::errors::ops_error;
-use super::{CliError, Ui};
+use crate::cli::{CliError, Ui};
 
 /// Flags for commands that talk to the server.
 #[derive(Debug, Clone, clap::Args)]

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::CliError;
+use crate::cli::CliError;
 use crate::storage::{AwsSources, S3Config, Storage, StorageError};
 
 /// Largest shared credentials or config file read.

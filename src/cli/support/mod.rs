@@ -1,0 +1,11 @@
+//! Helpers the command modules share, none of them a command: connection flags and the
+//! pipeline's messages (`connection`), library errors in the CLI's words (`errors`), the AWS
+//! environment (`aws`), load limits (`load_args`), `plan --check-attachments` (`preflight`) and
+//! apply's last words (`apply_summary`).
+
+pub(super) mod apply_summary;
+pub(super) mod aws;
+pub(super) mod connection;
+pub(super) mod errors;
+pub(super) mod load_args;
+pub(super) mod preflight;
