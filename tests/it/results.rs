@@ -8,9 +8,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use gtform::client::RetryPolicy;
-use gtform::emulator::{
-    EmulatorOptions, Faults, RouteClass, Seed, SeedProject, StorageFaults, WaitFor,
-};
+use gtform::emulator::{EmulatorOptions, Faults, RouteClass, Seed, SeedProject, StorageFaults};
 use gtform::ops::results::IndexEntry;
 use gtform::ops::{self, ConnectOptions, LoadRequest, ResultsOptions};
 use sha2::{Digest, Sha256};
@@ -344,18 +342,8 @@ async fn an_expired_signed_url_is_asked_for_again() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let arrived = rig
-        .server
-        .wait_for(
-            WaitFor {
-                class: RouteClass::Storage,
-                received: Some(1),
-                stalled: None,
-            },
-            Duration::from_secs(30),
-        )
+    rig.wait_for_storage_downloads(1, Duration::from_secs(30))
         .await;
-    assert!(arrived.reached);
     rig.server.expire_storage_urls().unwrap();
     let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
         .await
@@ -404,18 +392,8 @@ async fn an_interrupted_download_resumes_to_the_same_index() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let arrived = rig
-        .server
-        .wait_for(
-            WaitFor {
-                class: RouteClass::Storage,
-                received: Some(80),
-                stalled: None,
-            },
-            Duration::from_secs(60),
-        )
+    rig.wait_for_storage_downloads(80, Duration::from_secs(60))
         .await;
-    assert!(arrived.reached);
     child.kill().unwrap();
     child.wait().unwrap();
     // What the killed run had in flight ends on the server before the counting starts.

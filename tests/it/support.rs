@@ -101,6 +101,25 @@ impl Rig {
         self.server.set_faults(faults).expect("valid faults");
     }
 
+    /// Waits until at least `received` storage downloads arrived since the last reset.
+    pub async fn wait_for_storage_downloads(&self, received: u64, timeout: std::time::Duration) {
+        let arrived = self
+            .server
+            .wait_for(
+                gtform::emulator::WaitFor {
+                    class: gtform::emulator::RouteClass::Storage,
+                    received: Some(received),
+                    stalled: None,
+                },
+                timeout,
+            )
+            .await;
+        assert!(
+            arrived.reached,
+            "{received} storage downloads did not arrive"
+        );
+    }
+
     /// Reads the server's current jobs: (batch name, reference_id), sorted.
     pub async fn remote_jobs(&self) -> Vec<(String, String)> {
         let remote = self.remote_state().await;
