@@ -38,11 +38,36 @@ impl RetryPolicy {
     /// they do not hit a recovering server at the same instant. A `Retry-After` from the server is
     /// a floor: waiting less would only earn another 429.
     pub fn delay(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
+        self.jittered(self.cap(retry), retry_after)
+    }
+
+    /// The delay before retry number `retry` when the server has failed the last
+    /// `failures_in_a_row` requests sent to it (by anyone of this operation).
+    ///
+    /// The backoff grows with how long the server has been failing, not with how unlucky one
+    /// request was: against a server that answers most requests and fails a steady share at
+    /// random, a request failing its fifth time in a row has no reason to wait seconds (and the
+    /// last unlucky job of a run would set its length); against a server failing everything,
+    /// the wait grows as [`RetryPolicy::delay`]'s does.
+    pub fn delay_given(
+        &self,
+        retry: u32,
+        failures_in_a_row: u32,
+        retry_after: Option<Duration>,
+    ) -> Duration {
+        self.jittered(self.cap(retry.min(failures_in_a_row.max(1))), retry_after)
+    }
+
+    /// The longest delay before retry number `retry`, before jitter: `base_delay` doubled per
+    /// retry after the first, at most `max_delay`.
+    pub fn cap(&self, retry: u32) -> Duration {
         let exponent = retry.saturating_sub(1).min(20);
-        let cap = self
-            .base_delay
+        self.base_delay
             .saturating_mul(1u32 << exponent)
-            .min(self.max_delay);
+            .min(self.max_delay)
+    }
+
+    fn jittered(&self, cap: Duration, retry_after: Option<Duration>) -> Duration {
         let jittered = cap.mul_f64(rand::random::<f64>());
         match retry_after {
             Some(floor) => floor.max(jittered),
@@ -67,6 +92,28 @@ mod tests {
             assert!(policy.delay(3, None) <= Duration::from_millis(400));
             assert!(policy.delay(9, None) <= Duration::from_secs(1));
         }
+    }
+
+    #[test]
+    fn the_backoff_grows_with_the_servers_failures_in_a_row_not_the_requests() {
+        let policy = RetryPolicy {
+            max_attempts: 20,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(10),
+        };
+        for _ in 0..100 {
+            // The tenth retry of a request against a server that answered the last request.
+            assert!(policy.delay_given(10, 0, None) <= Duration::from_millis(100));
+            assert!(policy.delay_given(10, 2, None) <= Duration::from_millis(200));
+            // The second retry does not wait longer because others failed too.
+            assert!(policy.delay_given(2, 9, None) <= Duration::from_millis(200));
+        }
+        // A server failing everything: the full exponential backoff.
+        assert!(
+            (0..100).any(|_| policy.delay_given(10, 10, None) > Duration::from_secs(5)),
+            "the cap stays at 10 s"
+        );
+        assert!(policy.delay_given(3, 0, Some(Duration::from_secs(2))) >= Duration::from_secs(2));
     }
 
     #[test]

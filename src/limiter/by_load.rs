@@ -3,7 +3,7 @@
 //! trouble that grows with load from trouble that does not:
 //!
 //! * transient errors more frequent at higher loads than at lower ones
-//!   ([`LoadStats::errors_grow_from`]); a steady rate of random errors is the same at every load;
+//!   ([`LoadStats::error_growth`]); a steady rate of random errors is the same at every load;
 //! * latency growing with the load so that more requests in flight no longer buy throughput
 //!   ([`LoadStats::latency_stops_paying_from`]): by Little's law a client completes
 //!   `load ÷ latency` requests a second, so a server whose latency grows in proportion to the
@@ -24,9 +24,9 @@ const MIN_SAMPLES_AT_LOAD: f64 = 8.0;
 const MIN_SAMPLES_BELOW: f64 = 20.0;
 /// How far beyond what chance explains the higher loads must be, in standard errors (high enough
 /// for a scan over every split point to stay quiet on random errors and jitter)…
-const SIGNIFICANCE: f64 = 3.5;
+pub(super) const SIGNIFICANCE: f64 = 3.5;
 /// …and at least this many more errors per request.
-const MIN_ERROR_RISE: f64 = 0.05;
+const MIN_ERROR_RISE: f64 = 0.03;
 /// Latency is taken to grow with load when the extra load buys less than this share of the
 /// throughput it would at a constant latency.
 const MIN_THROUGHPUT_GAIN: f64 = 0.5;
@@ -133,6 +133,49 @@ fn lowest_level_of(index: usize) -> usize {
     }
 }
 
+/// Errors growing with load: how significant (see [`LoadStats::error_growth`]) and from which
+/// load.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct ErrorGrowth {
+    pub(super) score: f64,
+    pub(super) from: usize,
+}
+
+/// The score of [`LoadStats::error_growth`] that `z` standard errors make.
+pub(super) fn significant_score(z: f64) -> f64 {
+    z * z / 2.0
+}
+
+/// Each clearly congested load of `buckets` (with enough samples, slowed [`CONGESTED`] times or
+/// more over the unloaded latency `base`, in seconds) estimates the capacity as
+/// `load × base ÷ latency`: the load at which a server queueing past its capacity would answer in
+/// its unloaded time. Their mean, weighted by samples (one load alone is noisy); `None` when no
+/// load is clearly congested.
+fn congested_capacity(buckets: &[Sums], base: f64) -> Option<f64> {
+    let (weight, sum) = buckets
+        .iter()
+        .filter(|bucket| bucket.handled >= MIN_SAMPLES_FOR_CAPACITY)
+        .filter_map(|bucket| {
+            let slowed = bucket.mean_latency() / base;
+            (slowed >= CONGESTED).then(|| (bucket.handled, bucket.mean_level() / slowed))
+        })
+        .fold((0.0, 0.0), |(weight, sum), (handled, estimate)| {
+            (weight + handled, sum + handled * estimate)
+        });
+    (weight > 0.0).then(|| sum / weight)
+}
+
+/// The first load past `capacity` (estimates a little short of a whole number count as it).
+fn first_level_past(capacity: f64) -> usize {
+    (capacity + CAPACITY_ROUNDING).floor().max(1.0) as usize + 1
+}
+
+/// `KL(Bernoulli(p) ‖ Bernoulli(q))`, in nats.
+fn bernoulli_divergence(p: f64, q: f64) -> f64 {
+    let term = |x: f64, y: f64| if x > 0.0 { x * (x / y).ln() } else { 0.0 };
+    term(p, q) + term(1.0 - p, 1.0 - q)
+}
+
 /// The split of the buckets up to some load into those below a split point and those from it.
 struct Split<'a> {
     index: usize,
@@ -192,13 +235,13 @@ impl LoadStats {
 
     /// Calls `test` on every split of the loads up to `level` (loads above it do not count: a
     /// sign of trouble at a load known to be safe is no reason to go lower), and returns the
-    /// trouble level of the split it scores highest.
+    /// score and trouble level of the split it scores highest.
     fn best_split(
         &self,
         level: usize,
         now: Instant,
         mut test: impl FnMut(&Split<'_>) -> Option<(f64, usize)>,
-    ) -> Option<usize> {
+    ) -> Option<(f64, usize)> {
         let considered = (bucket_of(level) + 1).min(self.buckets.len());
         let buckets: Vec<Sums> = self.buckets[..considered]
             .iter()
@@ -221,13 +264,19 @@ impl LoadStats {
             }
             below = below.plus(bucket);
         }
-        best.map(|(_, level)| level)
+        best
     }
 
-    /// The load from which transient errors grow with it, if they do: of every split point `k`
-    /// with enough samples on both sides, requests sent at loads from `k` up to `level` failing
-    /// significantly more often than requests sent below `k`, the most significant split.
-    pub(super) fn errors_grow_from(&self, level: usize, now: Instant) -> Option<usize> {
+    /// How strongly transient errors grow with load up to `level`: of every split point `k` with
+    /// enough samples on both sides where requests sent at loads from `k` up to `level` failed
+    /// more often than those below `k` (by at least [`MIN_ERROR_RISE`]), the most significant.
+    ///
+    /// The score is half the likelihood-ratio statistic of the two failure rates against one
+    /// shared rate: `z² / 2` for `z` standard errors when samples are many. With few errors it is
+    /// the sounder measure: a normal approximation reads one failure in eight requests, after
+    /// hundreds without one, as six standard errors (one unlucky request would cut the limit);
+    /// here it takes three in a dozen.
+    pub(super) fn error_growth(&self, level: usize, now: Instant) -> Option<ErrorGrowth> {
         self.best_split(level, now, |split| {
             let (below, at) = (split.below, split.at);
             if below.requests < MIN_SAMPLES_BELOW || at.requests < MIN_SAMPLES_AT_LOAD {
@@ -235,23 +284,20 @@ impl LoadStats {
             }
             let below_rate = below.errors / below.requests;
             let at_rate = at.errors / at.requests;
-            let pooled = (below.errors + at.errors) / (below.requests + at.requests);
-            let standard_error =
-                (pooled * (1.0 - pooled) * (1.0 / below.requests + 1.0 / at.requests)).sqrt();
-            let rise = at_rate - below_rate;
-            if rise <= (SIGNIFICANCE * standard_error).max(MIN_ERROR_RISE) {
+            if at_rate - below_rate < MIN_ERROR_RISE {
                 return None;
             }
+            let shared = (below.errors + at.errors) / (below.requests + at.requests);
+            let score = below.requests * bernoulli_divergence(below_rate, shared)
+                + at.requests * bernoulli_divergence(at_rate, shared);
             // Trouble begins at the first load from the split that saw an error (the split
             // itself sits low while few samples are in).
             let first_failing = (split.index..split.buckets.len())
                 .find(|&bucket| split.buckets[bucket].errors > 0.0)
                 .unwrap_or(split.index);
-            Some((
-                rise / standard_error.max(f64::MIN_POSITIVE),
-                lowest_level_of(first_failing),
-            ))
+            Some((score, lowest_level_of(first_failing)))
         })
+        .map(|(score, from)| ErrorGrowth { score, from })
     }
 
     /// Whether the latency grows with the load up to `level` so that the load above some split
@@ -307,40 +353,42 @@ impl LoadStats {
             let base = baseline.map_or(below.mean_latency(), |baseline| {
                 baseline.as_secs_f64().min(below.mean_latency())
             });
-            let estimates: Vec<(f64, f64, bool)> = split.buckets[split.index..]
-                .iter()
-                .filter(|bucket| bucket.handled >= MIN_SAMPLES_FOR_CAPACITY)
-                .map(|bucket| {
-                    let slowed = bucket.mean_latency() / base;
-                    (
-                        bucket.handled,
-                        bucket.mean_level() / slowed.max(1.0),
-                        slowed >= CONGESTED,
-                    )
-                })
-                .collect();
-            // Each clearly congested load estimates the capacity: their mean, since one of them
-            // alone is noisy. Failing those, the highest load that kept its latency.
-            let (weight, sum) = estimates
-                .iter()
-                .filter(|&&(_, _, congested)| congested)
-                .fold((0.0, 0.0), |(weight, sum), &(handled, estimate, _)| {
-                    (weight + handled, sum + handled * estimate)
+            // Failing a clearly congested load, the highest load that kept its latency.
+            let capacity =
+                congested_capacity(&split.buckets[split.index..], base).unwrap_or_else(|| {
+                    split.buckets[split.index..]
+                        .iter()
+                        .filter(|bucket| bucket.handled >= MIN_SAMPLES_FOR_CAPACITY)
+                        .map(|bucket| bucket.mean_level() / (bucket.mean_latency() / base).max(1.0))
+                        .fold(below.mean_level(), f64::max)
                 });
-            let capacity = if weight > 0.0 {
-                sum / weight
-            } else {
-                estimates
-                    .iter()
-                    .map(|&(_, estimate, _)| estimate)
-                    .fold(below.mean_level(), f64::max)
-            };
-            // The first level past the capacity is where trouble starts.
-            Some((
-                excess / standard_error,
-                (capacity + CAPACITY_ROUNDING).floor().max(1.0) as usize + 1,
-            ))
+            Some((excess / standard_error, first_level_past(capacity)))
         })
+        .map(|(_, level)| level)
+    }
+
+    /// Where the latency of the loads up to `level` says trouble begins: the first load past the
+    /// capacity that the clearly congested loads estimate (see [`congested_capacity`]), if any
+    /// load is clearly congested over `baseline`.
+    pub(super) fn congested_from(
+        &self,
+        level: usize,
+        baseline: Duration,
+        now: Instant,
+    ) -> Option<usize> {
+        let considered = (bucket_of(level) + 1).min(self.buckets.len());
+        let buckets: Vec<Sums> = self.buckets[..considered]
+            .iter()
+            .map(|bucket| bucket.decayed(now))
+            .collect();
+        congested_capacity(&buckets, baseline.as_secs_f64()).map(first_level_past)
+    }
+
+    #[cfg(test)]
+    pub(super) fn errors_grow_from(&self, level: usize, now: Instant) -> Option<usize> {
+        self.error_growth(level, now)
+            .filter(|growth| growth.score >= significant_score(SIGNIFICANCE))
+            .map(|growth| growth.from)
     }
 
     #[cfg(test)]
@@ -404,6 +452,43 @@ mod tests {
         }
         assert_eq!(stats.errors_grow_from(20, now), Some(20));
         assert!(!stats.errors_grow_with_load(10, now));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_failure_at_a_new_load_is_no_proof_but_a_few_are() {
+        let mut stats = LoadStats::default();
+        let now = Instant::now();
+        for round in 0..300 {
+            stats.record_success(1 + round % 16, ms(50.0), now);
+        }
+        for _ in 0..7 {
+            stats.record_success(17, ms(50.0), now);
+        }
+        stats.record_failure(17, now);
+        assert_eq!(stats.errors_grow_from(17, now), None);
+        for _ in 0..2 {
+            stats.record_success(17, ms(50.0), now);
+            stats.record_failure(17, now);
+        }
+        assert_eq!(stats.errors_grow_from(17, now), Some(17));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn congested_loads_estimate_where_trouble_begins() {
+        let mut stats = LoadStats::default();
+        let now = Instant::now();
+        for round in 0..300 {
+            stats.record_success(1 + round % 16, ms(50.0), now);
+        }
+        assert_eq!(stats.congested_from(16, ms(50.0), now), None);
+        // A slow start's overshoot: a few samples at each load past a capacity of 16, slowed in
+        // proportion.
+        for level in 18..=26 {
+            for _ in 0..4 {
+                stats.record_success(level, ms(50.0 * level as f64 / 16.0), now);
+            }
+        }
+        assert_eq!(stats.congested_from(26, ms(50.0), now), Some(17));
     }
 
     #[tokio::test(start_paused = true)]

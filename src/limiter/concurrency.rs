@@ -1,11 +1,12 @@
 //! The concurrency limit: how many requests may be in flight at once.
 //!
-//! It starts at `initial` and grows by half every round trip (half a slot more per success: slow
-//! start, its starts spread over the round trip rather than sent in bursts) until the first sign
-//! of overload or the maximum. Not doubling: a sign of overload arrives a round trip after the
-//! requests that met it, and by then a doubling limit has sent twice the load the server copes
-//! with, every one of the excess requests into its errors. Signs of overload are the ones that grow with
-//! load:
+//! It starts at `initial` and grows by a third every round trip (a third of a slot more per
+//! success: slow start, its starts spread over the round trip rather than sent in bursts) until
+//! the first sign of overload or the maximum. Not doubling: a sign of overload arrives a round
+//! trip after the requests that met it, and by then a doubling limit has sent twice the load the
+//! server copes with, every one of the excess requests into its errors (growing by half, the
+//! overshoot and its errors were half as large again as by a third; the ramp to 64 from 8 takes
+//! seven round trips instead of five). Signs of overload are the ones that grow with load:
 //!
 //! * latency rising well above its baseline (the best latency seen, drifting slowly up towards a
 //!   lasting higher one, so that a server that became slower for good is not overloaded forever)
@@ -14,7 +15,7 @@
 //! * latency growing with the load so that more requests in flight no longer buy throughput
 //!   (a server queueing past its capacity; [`LoadStats::latency_stops_paying_from`]);
 //! * transient errors whose rate is higher at the current load than at lower loads
-//!   ([`LoadStats::errors_grow_from`]). A steady rate of random errors and dropped connections is
+//!   ([`LoadStats::error_growth`]). A steady rate of random errors and dropped connections is
 //!   the same at every load: it is retried with backoff per request and does not cost
 //!   concurrency.
 //!
@@ -32,7 +33,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::by_load::LoadStats;
+use super::by_load::{LoadStats, SIGNIFICANCE, significant_score};
 
 /// Time over which the latency baseline follows a lasting rise completely.
 const BASELINE_DRIFT: Duration = Duration::from_secs(30);
@@ -42,9 +43,12 @@ const LATENCY_SMOOTHING: f64 = 0.1;
 const LATENCY_RISE_FACTOR: f64 = 2.0;
 const LATENCY_RISE_SLACK: Duration = Duration::from_millis(5);
 /// In slow start, the limit grows by this share every round trip.
-const SLOW_START_GROWTH: f64 = 0.5;
+const SLOW_START_GROWTH: f64 = 1.0 / 3.0;
 /// Starts the slow start's pacing may save up (see [`Concurrency::on_start`]).
 const PACING_BURST: u32 = 2;
+/// Errors growing with load by fewer standard errors than it takes to cut the limit
+/// ([`SIGNIFICANCE`]) but by this many end slow start.
+const SLOW_START_EXIT_ERROR_SIGNIFICANCE: f64 = 2.0;
 /// Latency beyond `baseline × factor + slack` ends slow start.
 const SLOW_START_EXIT_FACTOR: f64 = 1.25;
 /// The cut on rising latency, at least (deeper when the latency rose more).
@@ -187,8 +191,7 @@ impl Concurrency {
             return;
         }
         if self.slow_start && rise >= SLOW_START_EXIT_FACTOR {
-            self.slow_start = false;
-            self.next_start = None;
+            self.end_slow_start();
         }
         if self.saturated_at.is_some_and(|at| at >= sent_at) {
             self.grow(now);
@@ -199,14 +202,34 @@ impl Concurrency {
     /// a timeout or a broken connection). Cuts the limit only if failures grow with load.
     pub(super) fn on_failure(&mut self, level: usize, sent_at: Instant, now: Instant) {
         self.load.record_failure(level, now);
-        if let Some(troubled) = self.load.errors_grow_from(level, now) {
+        let Some(growth) = self.load.error_growth(level, now) else {
+            return;
+        };
+        if growth.score >= significant_score(SIGNIFICANCE) {
+            // The first failures beyond a capacity often come from loads well past it (a slow
+            // start's overshoot, where errors are frequent): where the latency began to grow
+            // with load tells the capacity better, when it does.
+            let congested = self
+                .latency
+                .baseline
+                .and_then(|baseline| self.load.congested_from(level, baseline, now));
+            let troubled = congested.map_or(growth.from, |from| from.min(growth.from));
             self.decrease_below(troubled, sent_at, now);
+        } else if growth.score >= significant_score(SLOW_START_EXIT_ERROR_SIGNIFICANCE) {
+            // Not proof enough to cut, but enough to stop growing by a third a round trip: slow
+            // start has already sent more than the load that failed, and a round trip from now
+            // its overshoot would be a third larger again.
+            self.end_slow_start();
         }
     }
 
     /// The server limits the request rate: that is the rate's business, but doubling the
     /// concurrency any further is pointless.
     pub(super) fn on_rate_limited(&mut self) {
+        self.end_slow_start();
+    }
+
+    fn end_slow_start(&mut self) {
         self.slow_start = false;
         self.next_start = None;
     }
@@ -289,8 +312,7 @@ impl Concurrency {
         }
         .max(deepest);
         let knee_limit = knee.unwrap_or(self.limit);
-        self.slow_start = false;
-        self.next_start = None;
+        self.end_slow_start();
         let confirmations = match self.knee {
             Some(knee) if (knee.limit - knee_limit).abs() <= 1.5 => {
                 (knee.confirmations + 1).min(KNEE_MAX_CONFIRMATIONS)

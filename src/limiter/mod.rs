@@ -71,8 +71,8 @@ pub struct LimiterSnapshot {
     pub rate_per_second: Option<f64>,
 }
 
-/// The concurrency a limiter starts with when not told otherwise (it grows by half every round
-/// trip from there): enough not to slow a small run, few enough that a burst of refusals stays
+/// The concurrency a limiter starts with when not told otherwise (it grows by a third every
+/// round trip from there): enough not to slow a small run, few enough that a burst of refusals stays
 /// small.
 pub const DEFAULT_INITIAL_CONCURRENCY: usize = 8;
 
@@ -106,6 +106,8 @@ impl LimiterOptions {
 
 struct State {
     in_flight: usize,
+    /// Requests that failed (transiently or with a 429) since the last one handled.
+    failures_in_a_row: u32,
     concurrency: Concurrency,
     rate: Rate,
     /// The waiter sleeping until a start time, and that time.
@@ -171,6 +173,7 @@ impl Limiter {
         Limiter {
             state: Mutex::new(State {
                 in_flight: 0,
+                failures_in_a_row: 0,
                 concurrency: Concurrency::new(options.max_concurrency, options.initial_concurrency),
                 rate: Rate::new(now),
                 timer: None,
@@ -195,6 +198,13 @@ impl Limiter {
             in_flight: state.in_flight,
             rate_per_second: state.rate.cap(),
         }
+    }
+
+    /// Requests that failed transiently or were refused with a 429 since the last one the
+    /// server handled: how long the server has been failing, for the backoff of retries
+    /// ([`crate::client::RetryPolicy::delay_given`]).
+    pub fn failures_in_a_row(&self) -> u32 {
+        self.lock().failures_in_a_row
     }
 
     /// Waits until a request may start.
@@ -314,6 +324,10 @@ impl State {
         rate_limit: Option<&RateLimitHeaders>,
         now: Instant,
     ) {
+        self.failures_in_a_row = match signal {
+            Signal::Success { .. } => 0,
+            Signal::Failure | Signal::Overloaded { .. } => self.failures_in_a_row.saturating_add(1),
+        };
         let answered = !matches!(signal, Signal::Failure);
         self.rate.on_headers(grant.at, rate_limit, answered, now);
         match signal {

@@ -8,6 +8,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::*;
+use crate::apply::ApplyOptions;
 
 fn ms(millis: u64) -> Duration {
     Duration::from_millis(millis)
@@ -34,10 +35,10 @@ async fn concurrency_is_bounded_by_the_limit() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn slow_start_grows_the_limit_by_half_every_round_trip() {
+async fn slow_start_grows_the_limit_by_a_third_every_round_trip() {
     let limiter = Limiter::new(64);
     assert_eq!(limiter.snapshot().concurrency_limit, 8);
-    for expected in [12, 18, 27, 40, 60, 64] {
+    for expected in [10, 14, 18, 24, 32, 43, 57, 64] {
         let round: Vec<_> = {
             let mut permits = Vec::new();
             for _ in 0..limiter.snapshot().concurrency_limit {
@@ -103,12 +104,44 @@ async fn failures_that_grow_with_load_cut_the_limit() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn failures_in_a_row_count_until_the_server_handles_a_request() {
+    let limiter = Limiter::new(4);
+    for _ in 0..3 {
+        limiter.acquire().await.finish(Signal::Failure);
+    }
+    limiter.acquire().await.finish(overloaded(None));
+    assert_eq!(limiter.failures_in_a_row(), 4);
+    limiter
+        .acquire()
+        .await
+        .finish(Signal::Success { latency: ms(20) });
+    assert_eq!(limiter.failures_in_a_row(), 0);
+    limiter.acquire().await.finish(Signal::Failure);
+    assert_eq!(limiter.failures_in_a_row(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_few_failures_at_new_loads_end_slow_start_without_a_cut() {
+    let limiter = Limiter::new(64);
+    rounds(&limiter, 4, |_, _| false).await;
+    assert_eq!(limiter.snapshot().concurrency_limit, 24);
+    // Two failures at the newest loads: too few to prove the errors grow with load, enough not
+    // to grow by another third.
+    rounds(&limiter, 1, |_, level| level >= 23).await;
+    let after_failures = limiter.snapshot().concurrency_limit;
+    assert!(after_failures >= 24, "no cut: {after_failures}");
+    rounds(&limiter, 1, |_, _| false).await;
+    let next = limiter.snapshot().concurrency_limit;
+    assert!(next <= after_failures + 1, "{after_failures} -> {next}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_burst_of_failures_is_one_cut() {
     let limiter = Limiter::with_options(LimiterOptions {
         max_concurrency: 40,
         initial_concurrency: 10,
     });
-    rounds(&limiter, 4, |_, _| false).await;
+    rounds(&limiter, 5, |_, _| false).await;
     assert_eq!(limiter.snapshot().concurrency_limit, 40);
     // Everything beyond 30 in flight fails, all at once.
     rounds(&limiter, 1, |_, level| level > 30).await;
@@ -480,13 +513,15 @@ struct Run {
 }
 
 /// `jobs` jobs from `2 × parallelism` workers through a limiter of `parallelism`, retrying as
-/// apply does (full-jitter backoff from 100 ms, at least `Retry-After`).
+/// apply does (full-jitter backoff within [`RetryPolicy::delay_given`]'s cap, at least
+/// `Retry-After`; the jitter drawn from a seeded generator).
 async fn drive(
     parallelism: usize,
     jobs: usize,
     mut server: impl FnMut(Instant, usize) -> Answer,
 ) -> (Run, Limiter) {
     let limiter = Limiter::new(parallelism);
+    let retry = ApplyOptions::default().create_retry;
     let next = Cell::new(0);
     let run = RefCell::new(Run {
         jobs,
@@ -520,9 +555,7 @@ async fn drive(
                 if answer.done {
                     break;
                 }
-                let cap = ms(100)
-                    .saturating_mul(1 << (attempt - 1).min(7))
-                    .min(Duration::from_secs(10));
+                let cap = retry.cap(attempt.min(limiter.failures_in_a_row().max(1)));
                 let jitter = cap.mul_f64(rng.borrow_mut().random::<f64>());
                 let floor = match answer.signal {
                     Signal::Overloaded { retry_after } => retry_after.unwrap_or_default(),
@@ -596,72 +629,76 @@ async fn a_rate_limit_without_headers_is_learned_at_any_parallelism() {
 
 #[tokio::test(start_paused = true)]
 async fn random_faults_cost_their_retries_only() {
-    let mut rng = StdRng::seed_from_u64(11);
-    let parallelism = 16;
-    // 20 ms + up to 80 ms; a quarter of requests fail: resets at once, the rest after the
-    // latency, and some creates are stored before their connection drops (found on retry).
-    let (run, limiter) = drive(parallelism, 2_000, |_, _| {
-        let latency = ms(20) + ms(80).mul_f64(rng.random::<f64>());
-        let draw = rng.random::<f64>();
-        let (after, signal, done) = if draw < 0.07 {
-            (ms(0), Signal::Failure, false)
-        } else if draw < 0.27 {
-            (latency, Signal::Failure, false)
-        } else {
-            (latency, Signal::Success { latency }, true)
-        };
-        Answer {
-            after,
-            signal,
-            headers: None,
-            done,
-        }
-    })
-    .await;
-    let ideal = parallelism as f64 / 0.060;
-    let achieved = run.jobs as f64 / run.seconds;
-    assert!(
-        achieved >= 0.6 * ideal,
-        "{achieved:.0} jobs/s of {ideal:.0}: {run:?}"
-    );
-    assert_eq!(limiter.snapshot().concurrency_limit, parallelism);
+    // Several draws of the faults: one unlucky job's retries can set the length of a whole run
+    // (with a backoff grown per request rather than per server failure, two of these eight ran
+    // at 47–51 % of the ideal; now all at 71–77 %).
+    for seed in 1..=8 {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let parallelism = 16;
+        // 20 ms + up to 80 ms; a quarter of requests fail: resets at once, the rest after the
+        // latency, and some creates are stored before their connection drops (found on retry).
+        let (run, limiter) = drive(parallelism, 2_000, |_, _| {
+            let latency = ms(20) + ms(80).mul_f64(rng.random::<f64>());
+            let draw = rng.random::<f64>();
+            let (after, signal, done) = if draw < 0.07 {
+                (ms(0), Signal::Failure, false)
+            } else if draw < 0.27 {
+                (latency, Signal::Failure, false)
+            } else {
+                (latency, Signal::Success { latency }, true)
+            };
+            Answer {
+                after,
+                signal,
+                headers: None,
+                done,
+            }
+        })
+        .await;
+        let ideal = parallelism as f64 / 0.060;
+        let achieved = run.jobs as f64 / run.seconds;
+        assert!(
+            achieved >= 0.6 * ideal,
+            "seed {seed}: {achieved:.0} jobs/s of {ideal:.0}: {run:?}"
+        );
+        assert_eq!(limiter.snapshot().concurrency_limit, parallelism);
+    }
 }
 
 #[tokio::test(start_paused = true)]
 async fn an_overloaded_server_is_backed_off_to_its_capacity() {
-    let mut rng = StdRng::seed_from_u64(3);
     let capacity = 16.0;
     let latency = ms(50);
-    let overload = |rng: &mut StdRng, in_flight: usize| {
-        let load = in_flight as f64 / capacity;
-        let after = latency.mul_f64(load.max(1.0));
-        if rng.random::<f64>() < (load - 1.0).clamp(0.0, 0.5) {
-            Answer {
-                after,
-                signal: Signal::Failure,
-                headers: None,
-                done: false,
-            }
-        } else {
-            Answer {
-                after,
-                signal: Signal::Success { latency: after },
-                headers: None,
-                done: true,
-            }
-        }
-    };
-    let (run, _) = drive(64, 3_000, |_, in_flight| overload(&mut rng, in_flight)).await;
     let ideal = capacity / latency.as_secs_f64();
-    let achieved = run.jobs as f64 / run.seconds;
-    let errors = run.failed as f64 / run.requests as f64;
-    // A limit held at the capacity would see no overload errors here. Finding the capacity costs
-    // some: the slow start's last round trip beyond it, and a probe beyond the knee now and then
-    // (given up on the first requests whose latency shows no gain). Measured: 97.6 % of the
-    // capacity's throughput with 0.7 % errors (4.5 % before latency growth was a signal).
-    assert!(
-        achieved >= 0.85 * ideal && errors <= 0.015,
-        "{achieved:.0} jobs/s of {ideal:.0}, {:.2} % errors: {run:?}",
-        errors * 100.0
-    );
+    for seed in 1..=10 {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let (run, _) = drive(64, 3_000, |_, in_flight| {
+            let load = in_flight as f64 / capacity;
+            let after = latency.mul_f64(load.max(1.0));
+            let failed = rng.random::<f64>() < (load - 1.0).clamp(0.0, 0.5);
+            Answer {
+                after,
+                signal: if failed {
+                    Signal::Failure
+                } else {
+                    Signal::Success { latency: after }
+                },
+                headers: None,
+                done: !failed,
+            }
+        })
+        .await;
+        let achieved = run.jobs as f64 / run.seconds;
+        let errors = run.failed as f64 / run.requests as f64;
+        // A limit held at the capacity would see no overload errors here. Finding the capacity
+        // costs some: the slow start's last round trip beyond it, and a probe beyond the knee
+        // now and then. Measured over these seeds: 98 % of the capacity's throughput with
+        // 0.5–1.1 % errors (0.6–3.1 % when slow start grew by half and errors were compared in
+        // standard errors).
+        assert!(
+            achieved >= 0.85 * ideal && errors <= 0.0125,
+            "seed {seed}: {achieved:.0} jobs/s of {ideal:.0}, {:.2} % errors: {run:?}",
+            errors * 100.0
+        );
+    }
 }
