@@ -1,0 +1,153 @@
+//! `index.jsonl`: one line per job ([`IndexEntry`]) with its files' paths, sizes and SHA-256,
+//! read back on the next run (a cut last line ignored), written whole and atomically at the end;
+//! and the check that proves a recorded file complete on disk.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// One line of `index.jsonl`: a job of the scope, and its files on disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexEntry {
+    /// The project's local name in the workspace.
+    pub project: String,
+    pub batch: String,
+    /// As the server lists it (the file names may be escaped; this is not).
+    pub reference_id: String,
+    pub job_id: String,
+    /// As the server listed it in this run.
+    pub status: String,
+    pub project_id: String,
+    pub batch_id: String,
+    /// The result file; `None` until downloaded.
+    pub result: Option<FileRecord>,
+    /// The masks and PCD label files the result references, in the order it names them;
+    /// `None` when they were not asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub masks: Option<Vec<MaskRecord>>,
+}
+
+/// A file written, relative to the output directory (`/`-separated).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub path: String,
+    /// Lower-case hex SHA-256 of the content.
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// A mask or label file: where the result file says it is, and where it was written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaskRecord {
+    /// The URL in the result file (unsigned; fetched through the attachments endpoint).
+    pub url: String,
+    #[serde(flatten)]
+    pub file: FileRecord,
+}
+
+pub(super) type EntryKey = (String, String, String);
+
+pub(super) fn key_of(entry: &IndexEntry) -> EntryKey {
+    (
+        entry.project.clone(),
+        entry.batch.clone(),
+        entry.reference_id.clone(),
+    )
+}
+
+/// Whether `file` is in `out_dir` with its recorded size and digest.
+pub(super) fn verify(out_dir: &Path, file: &FileRecord) -> bool {
+    let Some(path) = inside(out_dir, &file.path) else {
+        return false;
+    };
+    let Ok(metadata) = std::fs::symlink_metadata(&path) else {
+        return false;
+    };
+    if !metadata.is_file() || metadata.len() != file.size {
+        return false;
+    }
+    let Ok(mut reader) = std::fs::File::open(&path) else {
+        return false;
+    };
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        match std::io::Read::read(&mut reader, &mut buffer) {
+            Ok(0) => break,
+            Ok(read) => hasher.update(&buffer[..read]),
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    crate::hex::encode(&hasher.finalize()) == file.sha256
+}
+
+/// `relative` below `out_dir`, if it is a plain relative path (an index edited by hand must not
+/// make gtform read or trust files elsewhere).
+fn inside(out_dir: &Path, relative: &str) -> Option<PathBuf> {
+    let mut path = out_dir.to_path_buf();
+    for part in relative.split('/') {
+        if part.is_empty() || part == "." || part == ".." || part.contains('\\') {
+            return None;
+        }
+        path.push(part);
+    }
+    Some(path)
+}
+
+/// The index as a previous run left it: the last line of each job wins; lines that cannot be
+/// read (a line cut by an interrupted run) are ignored.
+pub(super) fn read_index(path: &Path) -> std::io::Result<HashMap<EntryKey, IndexEntry>> {
+    let text = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
+        Err(error) => return Err(error),
+    };
+    let mut entries = HashMap::new();
+    for line in text.split(|byte| *byte == b'\n') {
+        if let Ok(entry) = serde_json::from_slice::<IndexEntry>(line) {
+            entries.insert(key_of(&entry), entry);
+        }
+    }
+    Ok(entries)
+}
+
+/// Writes the index whole, atomically (written in `partial_dir`, then renamed).
+pub(super) fn write_index(
+    partial_dir: &Path,
+    path: &Path,
+    entries: &[IndexEntry],
+) -> std::io::Result<()> {
+    let mut file = tempfile::NamedTempFile::new_in(partial_dir)?;
+    {
+        let mut writer = std::io::BufWriter::new(file.as_file_mut());
+        for entry in entries {
+            serde_json::to_writer(&mut writer, entry)?;
+            writer.write_all(b"\n")?;
+        }
+        writer.flush()?;
+    }
+    file.as_file().sync_all()?;
+    file.persist(path).map_err(|error| error.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_paths_must_stay_below_the_output_directory() {
+        let dir = Path::new("/out");
+        assert_eq!(
+            inside(dir, "a/b.json"),
+            Some(PathBuf::from("/out/a/b.json"))
+        );
+        for bad in ["../x", "a/../../x", "/etc/passwd", "a//b", "a\\..\\b", "."] {
+            assert_eq!(inside(dir, bad), None, "{bad}");
+        }
+    }
+}
