@@ -6,6 +6,42 @@ use uuid::Uuid;
 
 use super::{Store, StoreError};
 
+/// A job row, unless its project already holds the reference_id (`FS_0001`: no row inserted).
+const INSERT_UNLESS_TAKEN: &str =
+    "INSERT INTO jobs (id, project_id, batch_seq, reference_id, work_flow_id, tag,
+        priority_weight, job_type, task, data, frames, annotations, created_ms)
+     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13
+     WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE project_id = ?2 AND reference_id = ?4)";
+/// A job row whatever reference_ids the project holds (the `allow_duplicates` switch).
+const INSERT: &str = "INSERT INTO jobs (id, project_id, batch_seq, reference_id, work_flow_id, tag,
+        priority_weight, job_type, task, data, frames, annotations, created_ms)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+
+/// Runs one of the job inserts above for `job`; the rows inserted (0 or 1).
+fn insert_job(
+    insert: &mut rusqlite::Statement<'_>,
+    id: &Uuid,
+    project_id: &str,
+    batch_seq: i64,
+    job: &NewJob,
+) -> rusqlite::Result<usize> {
+    insert.execute(params![
+        id.to_string(),
+        project_id,
+        batch_seq,
+        job.reference_id,
+        job.work_flow_id.to_string(),
+        job.tag,
+        job.priority_weight,
+        job.job_type,
+        job.task,
+        job.data,
+        job.frames as i64,
+        job.annotations as i64,
+        job.created_ms,
+    ])
+}
+
 /// One job of a listing page.
 #[derive(Debug, Clone)]
 pub(in super::super) struct JobRow {
@@ -91,33 +127,9 @@ impl Store {
                 (seq, batch_id)
             }
         };
-        let inserted = connection
-            .prepare_cached(if unique {
-                "INSERT INTO jobs (id, project_id, batch_seq, reference_id, work_flow_id, tag,
-                    priority_weight, job_type, task, data, frames, annotations, created_ms)
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13
-                 WHERE NOT EXISTS
-                    (SELECT 1 FROM jobs WHERE project_id = ?2 AND reference_id = ?4)"
-            } else {
-                "INSERT INTO jobs (id, project_id, batch_seq, reference_id, work_flow_id, tag,
-                    priority_weight, job_type, task, data, frames, annotations, created_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
-            })?
-            .execute(params![
-                id.to_string(),
-                project_id,
-                batch_seq,
-                job.reference_id,
-                job.work_flow_id.to_string(),
-                job.tag,
-                job.priority_weight,
-                job.job_type,
-                job.task,
-                job.data,
-                job.frames as i64,
-                job.annotations as i64,
-                job.created_ms,
-            ])?;
+        let mut insert =
+            connection.prepare_cached(if unique { INSERT_UNLESS_TAKEN } else { INSERT })?;
+        let inserted = insert_job(&mut insert, &id, &project_id, batch_seq, job)?;
         if inserted == 0 {
             return Err(StoreError::DuplicateReference);
         }
@@ -158,29 +170,10 @@ impl Store {
         };
         let mut count = 0;
         {
-            let mut insert = transaction.prepare(
-                "INSERT INTO jobs (id, project_id, batch_seq, reference_id, work_flow_id, tag,
-                    priority_weight, job_type, task, data, frames, annotations, created_ms)
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13
-                 WHERE NOT EXISTS
-                    (SELECT 1 FROM jobs WHERE project_id = ?2 AND reference_id = ?4)",
-            )?;
+            let mut insert = transaction.prepare(INSERT_UNLESS_TAKEN)?;
             for job in jobs {
-                let inserted = insert.execute(params![
-                    Uuid::new_v4().to_string(),
-                    project_text,
-                    batch_seq,
-                    job.reference_id,
-                    job.work_flow_id.to_string(),
-                    job.tag,
-                    job.priority_weight,
-                    job.job_type,
-                    job.task,
-                    job.data,
-                    job.frames as i64,
-                    job.annotations as i64,
-                    job.created_ms,
-                ])?;
+                let inserted =
+                    insert_job(&mut insert, &Uuid::new_v4(), &project_text, batch_seq, &job)?;
                 if inserted == 0 {
                     return Err(StoreError::DuplicateReference);
                 }
