@@ -3,6 +3,11 @@
 
 #![allow(dead_code)]
 
+/// The binary's allocator (see src/main.rs), so that what runs in this process runs as in
+/// `gtform`.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
