@@ -48,7 +48,9 @@ impl RetryPolicy {
     /// request was: against a server that answers most requests and fails a steady share at
     /// random, a request failing its fifth time in a row has no reason to wait seconds (and the
     /// last unlucky job of a run would set its length); against a server failing everything,
-    /// the wait grows as [`RetryPolicy::delay`]'s does.
+    /// the wait grows as [`RetryPolicy::delay`]'s does. A caller that sees most requests fail
+    /// (`Limiter::mostly_failing`) passes `retry` itself, so that one answer getting through a
+    /// struggling server does not shorten everyone's wait.
     pub fn delay_given(
         &self,
         retry: u32,
@@ -111,7 +113,7 @@ mod tests {
         // A server failing everything: the full exponential backoff.
         assert!(
             (0..100).any(|_| policy.delay_given(10, 10, None) > Duration::from_secs(5)),
-            "the cap stays at 10 s"
+            "no delay of a tenth retry against a server failing everything exceeds 5 s"
         );
         assert!(policy.delay_given(3, 0, Some(Duration::from_secs(2))) >= Duration::from_secs(2));
     }

@@ -3,7 +3,7 @@
 //! trouble that grows with load from trouble that does not:
 //!
 //! * transient errors more frequent at higher loads than at lower ones
-//!   ([`LoadStats::error_growth`]); a steady rate of random errors is the same at every load;
+//!   ([`LoadStats::errors_grow_from`]); a steady rate of random errors is the same at every load;
 //! * latency growing with the load so that more requests in flight no longer buy throughput
 //!   ([`LoadStats::latency_stops_paying_from`]): by Little's law a client completes
 //!   `load ÷ latency` requests a second, so a server whose latency grows in proportion to the
@@ -24,7 +24,7 @@ const MIN_SAMPLES_AT_LOAD: f64 = 8.0;
 const MIN_SAMPLES_BELOW: f64 = 20.0;
 /// How far beyond what chance explains the higher loads must be, in standard errors (high enough
 /// for a scan over every split point to stay quiet on random errors and jitter)…
-pub(super) const SIGNIFICANCE: f64 = 3.5;
+const SIGNIFICANCE: f64 = 3.5;
 /// …and at least this many more errors per request.
 const MIN_ERROR_RISE: f64 = 0.03;
 /// Latency is taken to grow with load when the extra load buys less than this share of the
@@ -136,13 +136,13 @@ fn lowest_level_of(index: usize) -> usize {
 /// Errors growing with load: how significant (see [`LoadStats::error_growth`]) and from which
 /// load.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) struct ErrorGrowth {
-    pub(super) score: f64,
-    pub(super) from: usize,
+struct ErrorGrowth {
+    score: f64,
+    from: usize,
 }
 
 /// The score of [`LoadStats::error_growth`] that `z` standard errors make.
-pub(super) fn significant_score(z: f64) -> f64 {
+fn significant_score(z: f64) -> f64 {
     z * z / 2.0
 }
 
@@ -276,7 +276,7 @@ impl LoadStats {
     /// the sounder measure: a normal approximation reads one failure in eight requests, after
     /// hundreds without one, as six standard errors (one unlucky request would cut the limit);
     /// here it takes three in a dozen.
-    pub(super) fn error_growth(&self, level: usize, now: Instant) -> Option<ErrorGrowth> {
+    fn error_growth(&self, level: usize, now: Instant) -> Option<ErrorGrowth> {
         self.best_split(level, now, |split| {
             let (below, at) = (split.below, split.at);
             if below.requests < MIN_SAMPLES_BELOW || at.requests < MIN_SAMPLES_AT_LOAD {
@@ -369,7 +369,7 @@ impl LoadStats {
 
     /// Where the latency of the loads up to `level` says trouble begins: the first load past the
     /// capacity that the clearly congested loads estimate (see [`congested_capacity`]), if any
-    /// load is clearly congested over `baseline`.
+    /// load is clearly congested over `baseline` and every load below that capacity is not.
     pub(super) fn congested_from(
         &self,
         level: usize,
@@ -381,10 +381,27 @@ impl LoadStats {
             .iter()
             .map(|bucket| bucket.decayed(now))
             .collect();
-        congested_capacity(&buckets, baseline.as_secs_f64()).map(first_level_past)
+        let base = baseline.as_secs_f64();
+        if base <= 0.0 {
+            return None;
+        }
+        let capacity = congested_capacity(&buckets, base)?;
+        // The loads below that capacity must answer in the unloaded time: otherwise the baseline
+        // reads low (the best smoothed latency of a jittery server is well under its mean) or
+        // light loads are slow by chance, and every load would look congested.
+        let calm_below = buckets
+            .iter()
+            .enumerate()
+            .filter(|&(index, bucket)| {
+                (lowest_level_of(index) as f64) < capacity
+                    && bucket.handled >= MIN_SAMPLES_FOR_CAPACITY
+            })
+            .all(|(_, bucket)| bucket.mean_latency() / base < CONGESTED);
+        calm_below.then(|| first_level_past(capacity))
     }
 
-    #[cfg(test)]
+    /// The load from which transient errors grow with it, if they do by [`SIGNIFICANCE`]
+    /// standard errors (see [`LoadStats::error_growth`]).
     pub(super) fn errors_grow_from(&self, level: usize, now: Instant) -> Option<usize> {
         self.error_growth(level, now)
             .filter(|growth| growth.score >= significant_score(SIGNIFICANCE))
@@ -489,6 +506,20 @@ mod tests {
             }
         }
         assert_eq!(stats.congested_from(26, ms(50.0), now), Some(17));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_jittery_server_shows_no_congestion() {
+        let mut stats = LoadStats::default();
+        let now = Instant::now();
+        // 20 ms plus up to 80 ms at random, whatever the load; the client's baseline (its best
+        // smoothed latency) reads well under the 60 ms mean, so every load is slower than it.
+        let mut rng = StdRng::seed_from_u64(9);
+        for round in 0..2_000 {
+            stats.record_success(1 + round % 24, ms(20.0 + 80.0 * rng.random::<f64>()), now);
+        }
+        assert_eq!(stats.congested_from(24, ms(44.0), now), None);
+        assert_eq!(stats.congested_from(24, Duration::ZERO, now), None);
     }
 
     #[tokio::test(start_paused = true)]

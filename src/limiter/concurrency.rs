@@ -6,7 +6,7 @@
 //! trip after the requests that met it, and by then a doubling limit has sent twice the load the
 //! server copes with, every one of the excess requests into its errors (growing by half, the
 //! overshoot and its errors were half as large again as by a third; the ramp to 64 from 8 takes
-//! seven round trips instead of five). Signs of overload are the ones that grow with load:
+//! eight round trips instead of six). Signs of overload are the ones that grow with load:
 //!
 //! * latency rising well above its baseline (the best latency seen, drifting slowly up towards a
 //!   lasting higher one, so that a server that became slower for good is not overloaded forever)
@@ -15,7 +15,7 @@
 //! * latency growing with the load so that more requests in flight no longer buy throughput
 //!   (a server queueing past its capacity; [`LoadStats::latency_stops_paying_from`]);
 //! * transient errors whose rate is higher at the current load than at lower loads
-//!   ([`LoadStats::error_growth`]). A steady rate of random errors and dropped connections is
+//!   ([`LoadStats::errors_grow_from`]). A steady rate of random errors and dropped connections is
 //!   the same at every load: it is retried with backoff per request and does not cost
 //!   concurrency.
 //!
@@ -23,7 +23,9 @@
 //! rising latency in proportion to how far it rose (a server past its capacity answers `n`
 //! requests in flight `n / capacity` times slower, so `limit × baseline / latency` is where it
 //! copes), and the limit it was cut from is remembered as the *knee*; on latency or errors that
-//! grow with load, to just below the load where they begin, which becomes the knee. Below the
+//! grow with load, to just below the load where they begin (for errors, or where the congested
+//! loads' latency puts the capacity, if lower: an overshoot's first failures come from loads
+//! well past it), which becomes the knee. Below the
 //! knee the limit grows back quickly (half the gap per round trip); at the knee it probes upward
 //! slowly (one slot per [`KNEE_PROBE_ROUNDS`] round trips, twice as slowly each time the same
 //! knee is confirmed); a knee not confirmed within [`KNEE_MEMORY`] is forgotten. The limit grows
@@ -33,7 +35,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::by_load::{LoadStats, SIGNIFICANCE, significant_score};
+use super::by_load::LoadStats;
 
 /// Time over which the latency baseline follows a lasting rise completely.
 const BASELINE_DRIFT: Duration = Duration::from_secs(30);
@@ -46,9 +48,6 @@ const LATENCY_RISE_SLACK: Duration = Duration::from_millis(5);
 const SLOW_START_GROWTH: f64 = 1.0 / 3.0;
 /// Starts the slow start's pacing may save up (see [`Concurrency::on_start`]).
 const PACING_BURST: u32 = 2;
-/// Errors growing with load by fewer standard errors than it takes to cut the limit
-/// ([`SIGNIFICANCE`]) but by this many end slow start.
-const SLOW_START_EXIT_ERROR_SIGNIFICANCE: f64 = 2.0;
 /// Latency beyond `baseline × factor + slack` ends slow start.
 const SLOW_START_EXIT_FACTOR: f64 = 1.25;
 /// The cut on rising latency, at least (deeper when the latency rose more).
@@ -202,10 +201,7 @@ impl Concurrency {
     /// a timeout or a broken connection). Cuts the limit only if failures grow with load.
     pub(super) fn on_failure(&mut self, level: usize, sent_at: Instant, now: Instant) {
         self.load.record_failure(level, now);
-        let Some(growth) = self.load.error_growth(level, now) else {
-            return;
-        };
-        if growth.score >= significant_score(SIGNIFICANCE) {
+        if let Some(troubled) = self.load.errors_grow_from(level, now) {
             // The first failures beyond a capacity often come from loads well past it (a slow
             // start's overshoot, where errors are frequent): where the latency began to grow
             // with load tells the capacity better, when it does.
@@ -213,13 +209,8 @@ impl Concurrency {
                 .latency
                 .baseline
                 .and_then(|baseline| self.load.congested_from(level, baseline, now));
-            let troubled = congested.map_or(growth.from, |from| from.min(growth.from));
+            let troubled = congested.map_or(troubled, |from| from.min(troubled));
             self.decrease_below(troubled, sent_at, now);
-        } else if growth.score >= significant_score(SLOW_START_EXIT_ERROR_SIGNIFICANCE) {
-            // Not proof enough to cut, but enough to stop growing by a third a round trip: slow
-            // start has already sent more than the load that failed, and a round trip from now
-            // its overshoot would be a third larger again.
-            self.end_slow_start();
         }
     }
 

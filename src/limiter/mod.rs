@@ -62,6 +62,9 @@ impl Signal {
     }
 }
 
+/// Answers over which [`Limiter::mostly_failing`] judges.
+const FAILURE_SHARE_WINDOW: f64 = 16.0;
+
 /// The current settings, for progress output and tests.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LimiterSnapshot {
@@ -108,6 +111,9 @@ struct State {
     in_flight: usize,
     /// Requests that failed (transiently or with a 429) since the last one handled.
     failures_in_a_row: u32,
+    /// The share of recent requests that failed so, smoothed over about
+    /// [`FAILURE_SHARE_WINDOW`] answers.
+    failure_share: f64,
     concurrency: Concurrency,
     rate: Rate,
     /// The waiter sleeping until a start time, and that time.
@@ -174,6 +180,7 @@ impl Limiter {
             state: Mutex::new(State {
                 in_flight: 0,
                 failures_in_a_row: 0,
+                failure_share: 0.0,
                 concurrency: Concurrency::new(options.max_concurrency, options.initial_concurrency),
                 rate: Rate::new(now),
                 timer: None,
@@ -205,6 +212,13 @@ impl Limiter {
     /// ([`crate::client::RetryPolicy::delay_given`]).
     pub fn failures_in_a_row(&self) -> u32 {
         self.lock().failures_in_a_row
+    }
+
+    /// Whether most recent requests failed transiently or were refused: a server in trouble,
+    /// whose retries should back off as far as their own attempts say, whatever request of
+    /// them went through last.
+    pub fn mostly_failing(&self) -> bool {
+        self.lock().failure_share > 0.5
     }
 
     /// Waits until a request may start.
@@ -324,10 +338,15 @@ impl State {
         rate_limit: Option<&RateLimitHeaders>,
         now: Instant,
     ) {
-        self.failures_in_a_row = match signal {
-            Signal::Success { .. } => 0,
-            Signal::Failure | Signal::Overloaded { .. } => self.failures_in_a_row.saturating_add(1),
+        let failed = !matches!(signal, Signal::Success { .. });
+        self.failures_in_a_row = if failed {
+            self.failures_in_a_row.saturating_add(1)
+        } else {
+            0
         };
+        let weight = 1.0 / FAILURE_SHARE_WINDOW;
+        self.failure_share =
+            self.failure_share * (1.0 - weight) + if failed { weight } else { 0.0 };
         let answered = !matches!(signal, Signal::Failure);
         self.rate.on_headers(grant.at, rate_limit, answered, now);
         match signal {
