@@ -431,15 +431,11 @@ impl Applier<'_> {
 
     /// Announces a retry and waits out its backoff (or until apply stops).
     async fn wait_before_retry(&self, what: &str, attempt: u32, error: &ClientError) {
-        let server_failures = if self.limiter.mostly_failing() {
-            attempt
-        } else {
-            self.limiter.failures_in_a_row()
-        };
-        let delay =
-            self.options
-                .create_retry
-                .delay_given(attempt, server_failures, error.retry_after());
+        let delay = self.options.create_retry.delay_given(
+            attempt,
+            self.limiter.server_failures_for_retry(attempt),
+            error.retry_after(),
+        );
         self.observer.on_event(&ApplyEvent::Retrying {
             what: what.to_owned(),
             attempt,

@@ -49,7 +49,7 @@ impl RetryPolicy {
     /// random, a request failing its fifth time in a row has no reason to wait seconds (and the
     /// last unlucky job of a run would set its length); against a server failing everything,
     /// the wait grows as [`RetryPolicy::delay`]'s does. A caller that sees most requests fail
-    /// (`Limiter::mostly_failing`) passes `retry` itself, so that one answer getting through a
+    /// (`Limiter::server_failures_for_retry`) passes `retry` itself, so that one answer getting through a
     /// struggling server does not shorten everyone's wait.
     pub fn delay_given(
         &self,
@@ -57,7 +57,13 @@ impl RetryPolicy {
         failures_in_a_row: u32,
         retry_after: Option<Duration>,
     ) -> Duration {
-        self.jittered(self.cap(retry.min(failures_in_a_row.max(1))), retry_after)
+        self.jittered(self.cap_given(retry, failures_in_a_row), retry_after)
+    }
+
+    /// The longest delay before retry number `retry` when the server has failed the last
+    /// `failures_in_a_row` requests ([`RetryPolicy::delay_given`] before jitter).
+    pub fn cap_given(&self, retry: u32, failures_in_a_row: u32) -> Duration {
+        self.cap(retry.min(failures_in_a_row.max(1)))
     }
 
     /// The longest delay before retry number `retry`, before jitter: `base_delay` doubled per

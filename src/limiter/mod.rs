@@ -62,7 +62,7 @@ impl Signal {
     }
 }
 
-/// Answers over which [`Limiter::mostly_failing`] judges.
+/// Answers over which [`Limiter::server_failures_for_retry`] judges whether most fail.
 const FAILURE_SHARE_WINDOW: f64 = 16.0;
 
 /// The current settings, for progress output and tests.
@@ -112,7 +112,7 @@ struct State {
     /// Requests that failed (transiently or with a 429) since the last one handled.
     failures_in_a_row: u32,
     /// The share of recent requests that failed so, smoothed over about
-    /// [`FAILURE_SHARE_WINDOW`] answers.
+    /// [`FAILURE_SHARE_WINDOW`] answers: above half, the server is in trouble.
     failure_share: f64,
     concurrency: Concurrency,
     rate: Rate,
@@ -207,18 +207,16 @@ impl Limiter {
         }
     }
 
-    /// Requests that failed transiently or were refused with a 429 since the last one the
-    /// server handled: how long the server has been failing, for the backoff of retries
-    /// ([`crate::client::RetryPolicy::delay_given`]).
-    pub fn failures_in_a_row(&self) -> u32 {
-        self.lock().failures_in_a_row
-    }
-
-    /// Whether most recent requests failed transiently or were refused: a server in trouble,
-    /// whose retries should back off as far as their own attempts say, whatever request of
-    /// them went through last.
-    pub fn mostly_failing(&self) -> bool {
-        self.lock().failure_share > 0.5
+    /// How long the server has been failing, for the backoff of a request's `attempt`-th retry
+    /// ([`crate::client::RetryPolicy::delay_given`]): the failures in a row, or the attempts
+    /// themselves while most requests fail.
+    pub fn server_failures_for_retry(&self, attempt: u32) -> u32 {
+        let state = self.lock();
+        if state.failure_share > 0.5 {
+            attempt
+        } else {
+            state.failures_in_a_row
+        }
     }
 
     /// Waits until a request may start.

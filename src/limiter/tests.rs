@@ -110,20 +110,20 @@ async fn failures_in_a_row_count_until_the_server_handles_a_request() {
         limiter.acquire().await.finish(Signal::Failure);
     }
     limiter.acquire().await.finish(overloaded(None));
-    assert_eq!(limiter.failures_in_a_row(), 4);
+    assert_eq!(limiter.server_failures_for_retry(1), 4);
     limiter
         .acquire()
         .await
         .finish(Signal::Success { latency: ms(20) });
-    assert_eq!(limiter.failures_in_a_row(), 0);
+    assert_eq!(limiter.server_failures_for_retry(1), 0);
     limiter.acquire().await.finish(Signal::Failure);
-    assert_eq!(limiter.failures_in_a_row(), 1);
+    assert_eq!(limiter.server_failures_for_retry(1), 1);
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_server_failing_most_requests_is_mostly_failing_whatever_gets_through() {
+async fn a_server_failing_most_requests_backs_retries_off_per_attempt() {
     let limiter = Limiter::new(4);
-    assert!(!limiter.mostly_failing());
+    assert_eq!(limiter.server_failures_for_retry(7), 0);
     // Four in five fail: the run of failures keeps being broken, the share stays high.
     for n in 0..60 {
         let signal = if n % 5 == 0 {
@@ -133,8 +133,8 @@ async fn a_server_failing_most_requests_is_mostly_failing_whatever_gets_through(
         };
         limiter.acquire().await.finish(signal);
     }
-    assert!(limiter.failures_in_a_row() < 5);
-    assert!(limiter.mostly_failing());
+    // Its runs of failures are short, but the retry backs off as far as its own attempts say.
+    assert_eq!(limiter.server_failures_for_retry(7), 7);
     // A quarter failing at random is not.
     for n in 0..60 {
         let signal = if n % 4 == 0 {
@@ -144,7 +144,7 @@ async fn a_server_failing_most_requests_is_mostly_failing_whatever_gets_through(
         };
         limiter.acquire().await.finish(signal);
     }
-    assert!(!limiter.mostly_failing());
+    assert!(limiter.server_failures_for_retry(7) < 4);
 }
 
 #[tokio::test(start_paused = true)]
@@ -580,12 +580,7 @@ async fn drive(
                 if answer.done {
                     break;
                 }
-                let server_failures = if limiter.mostly_failing() {
-                    attempt
-                } else {
-                    limiter.failures_in_a_row()
-                };
-                let cap = retry.cap(attempt.min(server_failures.max(1)));
+                let cap = retry.cap_given(attempt, limiter.server_failures_for_retry(attempt));
                 let jitter = cap.mul_f64(rng.borrow_mut().random::<f64>());
                 let floor = match answer.signal {
                     Signal::Overloaded { retry_after } => retry_after.unwrap_or_default(),
