@@ -133,19 +133,6 @@ fn lowest_level_of(index: usize) -> usize {
     }
 }
 
-/// Errors growing with load: how significant (see [`LoadStats::error_growth`]) and from which
-/// load.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct ErrorGrowth {
-    score: f64,
-    from: usize,
-}
-
-/// The score of [`LoadStats::error_growth`] that `z` standard errors make.
-fn significant_score(z: f64) -> f64 {
-    z * z / 2.0
-}
-
 /// Each clearly congested load of `buckets` (with enough samples, slowed [`CONGESTED`] times or
 /// more over the unloaded latency `base`, in seconds) estimates the capacity as
 /// `load × base ÷ latency`: the load at which a server queueing past its capacity would answer in
@@ -233,6 +220,15 @@ impl LoadStats {
         };
     }
 
+    /// The buckets of the loads up to `level`, decayed to `now`.
+    fn decayed_up_to(&self, level: usize, now: Instant) -> Vec<Sums> {
+        let considered = (bucket_of(level) + 1).min(self.buckets.len());
+        self.buckets[..considered]
+            .iter()
+            .map(|bucket| bucket.decayed(now))
+            .collect()
+    }
+
     /// Calls `test` on every split of the loads up to `level` (loads above it do not count: a
     /// sign of trouble at a load known to be safe is no reason to go lower), and returns the
     /// score and trouble level of the split it scores highest.
@@ -242,11 +238,7 @@ impl LoadStats {
         now: Instant,
         mut test: impl FnMut(&Split<'_>) -> Option<(f64, usize)>,
     ) -> Option<(f64, usize)> {
-        let considered = (bucket_of(level) + 1).min(self.buckets.len());
-        let buckets: Vec<Sums> = self.buckets[..considered]
-            .iter()
-            .map(|bucket| bucket.decayed(now))
-            .collect();
+        let buckets = self.decayed_up_to(level, now);
         let total = buckets.iter().fold(Sums::default(), |sum, &b| sum.plus(b));
         let mut below = Sums::default();
         let mut best: Option<(f64, usize)> = None;
@@ -267,16 +259,17 @@ impl LoadStats {
         best
     }
 
-    /// How strongly transient errors grow with load up to `level`: of every split point `k` with
-    /// enough samples on both sides where requests sent at loads from `k` up to `level` failed
-    /// more often than those below `k` (by at least [`MIN_ERROR_RISE`]), the most significant.
+    /// The load from which transient errors grow with it, if they do: of every split point `k`
+    /// with enough samples on both sides where requests sent at loads from `k` up to `level`
+    /// failed more often than those below `k` (by at least [`MIN_ERROR_RISE`] and
+    /// [`SIGNIFICANCE`] standard errors), the most significant.
     ///
-    /// The score is half the likelihood-ratio statistic of the two failure rates against one
-    /// shared rate: `z² / 2` for `z` standard errors when samples are many. With few errors it is
-    /// the sounder measure: a normal approximation reads one failure in eight requests, after
-    /// hundreds without one, as six standard errors (one unlucky request would cut the limit);
-    /// here it takes three in a dozen.
-    fn error_growth(&self, level: usize, now: Instant) -> Option<ErrorGrowth> {
+    /// Significance is scored by half the likelihood-ratio statistic of the two failure rates
+    /// against one shared rate: `z² / 2` for `z` standard errors when samples are many. With few
+    /// errors it is the sounder measure: a normal approximation reads one failure in eight
+    /// requests, after hundreds without one, as six standard errors (one unlucky request would
+    /// cut the limit); here it takes three in a dozen.
+    pub(super) fn errors_grow_from(&self, level: usize, now: Instant) -> Option<usize> {
         self.best_split(level, now, |split| {
             let (below, at) = (split.below, split.at);
             if below.requests < MIN_SAMPLES_BELOW || at.requests < MIN_SAMPLES_AT_LOAD {
@@ -290,6 +283,9 @@ impl LoadStats {
             let shared = (below.errors + at.errors) / (below.requests + at.requests);
             let score = below.requests * bernoulli_divergence(below_rate, shared)
                 + at.requests * bernoulli_divergence(at_rate, shared);
+            if score < SIGNIFICANCE * SIGNIFICANCE / 2.0 {
+                return None;
+            }
             // Trouble begins at the first load from the split that saw an error (the split
             // itself sits low while few samples are in).
             let first_failing = (split.index..split.buckets.len())
@@ -297,7 +293,7 @@ impl LoadStats {
                 .unwrap_or(split.index);
             Some((score, lowest_level_of(first_failing)))
         })
-        .map(|(score, from)| ErrorGrowth { score, from })
+        .map(|(_, level)| level)
     }
 
     /// Whether the latency grows with the load up to `level` so that the load above some split
@@ -376,15 +372,11 @@ impl LoadStats {
         baseline: Duration,
         now: Instant,
     ) -> Option<usize> {
-        let considered = (bucket_of(level) + 1).min(self.buckets.len());
-        let buckets: Vec<Sums> = self.buckets[..considered]
-            .iter()
-            .map(|bucket| bucket.decayed(now))
-            .collect();
         let base = baseline.as_secs_f64();
         if base <= 0.0 {
             return None;
         }
+        let buckets = self.decayed_up_to(level, now);
         let capacity = congested_capacity(&buckets, base)?;
         // The loads below that capacity must answer in the unloaded time: otherwise the baseline
         // reads low (the best smoothed latency of a jittery server is well under its mean) or
@@ -398,14 +390,6 @@ impl LoadStats {
             })
             .all(|(_, bucket)| bucket.mean_latency() / base < CONGESTED);
         calm_below.then(|| first_level_past(capacity))
-    }
-
-    /// The load from which transient errors grow with it, if they do by [`SIGNIFICANCE`]
-    /// standard errors (see [`LoadStats::error_growth`]).
-    pub(super) fn errors_grow_from(&self, level: usize, now: Instant) -> Option<usize> {
-        self.error_growth(level, now)
-            .filter(|growth| growth.score >= significant_score(SIGNIFICANCE))
-            .map(|growth| growth.from)
     }
 
     #[cfg(test)]
