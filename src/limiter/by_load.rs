@@ -25,15 +25,18 @@ const MIN_SAMPLES_BELOW: f64 = 20.0;
 /// How far beyond what chance explains the higher loads must be, in standard errors (high enough
 /// for a scan over every split point to stay quiet on random errors and jitter)…
 const SIGNIFICANCE: f64 = 3.5;
-/// …and at least this many more errors per request.
+/// …and at least this many more errors per request, plus this share of the lower loads' rate:
+/// a steady rate of random errors makes chance differences between loads larger, and a scan
+/// repeated on every failure would, now and then, find one beyond any fixed significance.
 const MIN_ERROR_RISE: f64 = 0.03;
+const MIN_RELATIVE_ERROR_RISE: f64 = 0.5;
 /// Latency is taken to grow with load when the extra load buys less than this share of the
 /// throughput it would at a constant latency.
 const MIN_THROUGHPUT_GAIN: f64 = 0.5;
 /// The smallest spread of latencies assumed: clocks and schedulers are never exact, and a server
 /// without jitter must not make a few microseconds significant.
 const MIN_LATENCY_SPREAD: Duration = Duration::from_millis(1);
-/// Samples a bucket needs before its own latency estimates the capacity.
+/// Clearly congested samples needed before their latency estimates the capacity.
 const MIN_SAMPLES_FOR_CAPACITY: f64 = 4.0;
 /// What a capacity estimate may fall short of a whole number and still count as it.
 const CAPACITY_ROUNDING: f64 = 0.05;
@@ -133,15 +136,15 @@ fn lowest_level_of(index: usize) -> usize {
     }
 }
 
-/// Each clearly congested load of `buckets` (with enough samples, slowed [`CONGESTED`] times or
-/// more over the unloaded latency `base`, in seconds) estimates the capacity as
-/// `load × base ÷ latency`: the load at which a server queueing past its capacity would answer in
-/// its unloaded time. Their mean, weighted by samples (one load alone is noisy); `None` when no
-/// load is clearly congested.
+/// The clearly congested loads of `buckets` (slowed [`CONGESTED`] times or more over the unloaded
+/// latency `base`, in seconds) estimate the capacity as `load × base ÷ latency`: the load at which
+/// a server queueing past its capacity would answer in its unloaded time. Their mean, weighted by
+/// samples and pooled over the loads (a slow start passes each load with a few requests only);
+/// `None` when fewer than [`MIN_SAMPLES_FOR_CAPACITY`] requests are clearly congested.
 fn congested_capacity(buckets: &[Sums], base: f64) -> Option<f64> {
     let (weight, sum) = buckets
         .iter()
-        .filter(|bucket| bucket.handled >= MIN_SAMPLES_FOR_CAPACITY)
+        .filter(|bucket| bucket.handled > 0.0)
         .filter_map(|bucket| {
             let slowed = bucket.mean_latency() / base;
             (slowed >= CONGESTED).then(|| (bucket.handled, bucket.mean_level() / slowed))
@@ -149,7 +152,7 @@ fn congested_capacity(buckets: &[Sums], base: f64) -> Option<f64> {
         .fold((0.0, 0.0), |(weight, sum), (handled, estimate)| {
             (weight + handled, sum + handled * estimate)
         });
-    (weight > 0.0).then(|| sum / weight)
+    (weight >= MIN_SAMPLES_FOR_CAPACITY).then(|| sum / weight)
 }
 
 /// The first load past `capacity` (estimates a little short of a whole number count as it).
@@ -229,20 +232,21 @@ impl LoadStats {
             .collect()
     }
 
-    /// Calls `test` on every split of the loads up to `level` (loads above it do not count: a
-    /// sign of trouble at a load known to be safe is no reason to go lower), and returns the
-    /// score and trouble level of the split it scores highest.
+    /// Calls `test` on every split point up to `level` of the loads up to `scope` (a sign of
+    /// trouble from loads above the request's own is no reason to cut on its account), and
+    /// returns the score and trouble level of the split it scores highest.
     fn best_split(
         &self,
         level: usize,
+        scope: usize,
         now: Instant,
         mut test: impl FnMut(&Split<'_>) -> Option<(f64, usize)>,
     ) -> Option<(f64, usize)> {
-        let buckets = self.decayed_up_to(level, now);
+        let buckets = self.decayed_up_to(scope.max(level), now);
         let total = buckets.iter().fold(Sums::default(), |sum, &b| sum.plus(b));
         let mut below = Sums::default();
         let mut best: Option<(f64, usize)> = None;
-        for (index, &bucket) in buckets.iter().enumerate() {
+        for (index, &bucket) in buckets.iter().enumerate().take(bucket_of(level) + 1) {
             let split = Split {
                 index,
                 below,
@@ -260,9 +264,14 @@ impl LoadStats {
     }
 
     /// The load from which transient errors grow with it, if they do: of every split point `k`
-    /// with enough samples on both sides where requests sent at loads from `k` up to `level`
+    /// up to `level` with enough samples on both sides where requests sent at loads from `k` up
     /// failed more often than those below `k` (by at least [`MIN_ERROR_RISE`] and
     /// [`SIGNIFICANCE`] standard errors), the most significant.
+    ///
+    /// Every load from `k` up counts, not only those up to `level`: errors that grow with load
+    /// are as frequent or more at the loads above, while a window of a few loads that happened
+    /// to fail more often is picked out of random errors by a scan that runs on every failure
+    /// (a quarter of requests failing at random cut the limit to 5 of 16 that way).
     ///
     /// Significance is scored by half the likelihood-ratio statistic of the two failure rates
     /// against one shared rate: `z² / 2` for `z` standard errors when samples are many. With few
@@ -270,14 +279,14 @@ impl LoadStats {
     /// requests, after hundreds without one, as six standard errors (one unlucky request would
     /// cut the limit); here it takes three in a dozen.
     pub(super) fn errors_grow_from(&self, level: usize, now: Instant) -> Option<usize> {
-        self.best_split(level, now, |split| {
+        self.best_split(level, usize::MAX, now, |split| {
             let (below, at) = (split.below, split.at);
             if below.requests < MIN_SAMPLES_BELOW || at.requests < MIN_SAMPLES_AT_LOAD {
                 return None;
             }
             let below_rate = below.errors / below.requests;
             let at_rate = at.errors / at.requests;
-            if at_rate - below_rate < MIN_ERROR_RISE {
+            if at_rate - below_rate < MIN_ERROR_RISE + MIN_RELATIVE_ERROR_RISE * below_rate {
                 return None;
             }
             let shared = (below.errors + at.errors) / (below.requests + at.requests);
@@ -314,7 +323,7 @@ impl LoadStats {
         baseline: Option<Duration>,
         now: Instant,
     ) -> Option<usize> {
-        self.best_split(level, now, |split| {
+        self.best_split(level, level, now, |split| {
             // The gain of the last steps matters, not the gain over loads far below: compare
             // with the nearest loads below the split that hold enough samples.
             let below = split.buckets[..split.index]
@@ -349,14 +358,18 @@ impl LoadStats {
             let base = baseline.map_or(below.mean_latency(), |baseline| {
                 baseline.as_secs_f64().min(below.mean_latency())
             });
-            // Failing a clearly congested load, the highest load that kept its latency.
+            // Failing clearly congested loads, the best estimate of any load (its own level when
+            // it kept its latency). Per load, not the window's mean: a window of loads on both
+            // sides of the capacity would put it between them.
             let capacity =
                 congested_capacity(&split.buckets[split.index..], base).unwrap_or_else(|| {
-                    split.buckets[split.index..]
+                    split
+                        .buckets
                         .iter()
                         .filter(|bucket| bucket.handled >= MIN_SAMPLES_FOR_CAPACITY)
                         .map(|bucket| bucket.mean_level() / (bucket.mean_latency() / base).max(1.0))
-                        .fold(below.mean_level(), f64::max)
+                        .reduce(f64::max)
+                        .unwrap_or(below.mean_level())
                 });
             Some((excess / standard_error, first_level_past(capacity)))
         })
@@ -378,17 +391,22 @@ impl LoadStats {
         }
         let buckets = self.decayed_up_to(level, now);
         let capacity = congested_capacity(&buckets, base)?;
-        // The loads below that capacity must answer in the unloaded time: otherwise the baseline
-        // reads low (the best smoothed latency of a jittery server is well under its mean) or
-        // light loads are slow by chance, and every load would look congested.
-        let calm_below = buckets
+        // The loads below that capacity must answer in the unloaded time, and enough of them
+        // to say so: otherwise the baseline reads low (the best smoothed latency of a jittery
+        // server is well under its mean) or light loads are slow by chance, and every load
+        // would look congested.
+        let below: Vec<Sums> = buckets
             .iter()
             .enumerate()
-            .filter(|&(index, bucket)| {
-                (lowest_level_of(index) as f64) < capacity
-                    && bucket.handled >= MIN_SAMPLES_FOR_CAPACITY
-            })
-            .all(|(_, bucket)| bucket.mean_latency() / base < CONGESTED);
+            .filter(|&(index, _)| (lowest_level_of(index) as f64) < capacity)
+            .map(|(_, &bucket)| bucket)
+            .collect();
+        let pooled = below.iter().fold(Sums::default(), |sum, &b| sum.plus(b));
+        let calm_below = pooled.handled >= MIN_SAMPLES_BELOW
+            && below
+                .iter()
+                .filter(|bucket| bucket.handled >= MIN_SAMPLES_FOR_CAPACITY)
+                .all(|bucket| bucket.mean_latency() / base < CONGESTED);
         calm_below.then(|| first_level_past(capacity))
     }
 
@@ -490,6 +508,53 @@ mod tests {
             }
         }
         assert_eq!(stats.congested_from(26, ms(50.0), now), Some(17));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_start_passing_each_load_with_a_few_requests_is_pooled() {
+        let mut stats = LoadStats::default();
+        let now = Instant::now();
+        for round in 0..300 {
+            stats.record_success(1 + round % 16, ms(50.0), now);
+        }
+        // Two requests at each load past the capacity: no load alone has enough to tell.
+        for level in 17..=19 {
+            for _ in 0..2 {
+                stats.record_success(level, ms(50.0 * level as f64 / 16.0), now);
+            }
+        }
+        assert_eq!(stats.congested_from(19, ms(50.0), now), Some(17));
+        // Fewer clearly slowed requests than that are no proof (17 is slowed by 6 % only).
+        let mut fewer = LoadStats::default();
+        for round in 0..300 {
+            fewer.record_success(1 + round % 16, ms(50.0), now);
+        }
+        for level in 17..=18 {
+            fewer.record_success(level, ms(50.0 * level as f64 / 16.0), now);
+        }
+        assert_eq!(fewer.congested_from(18, ms(50.0), now), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slowed_loads_with_few_calm_ones_below_are_no_congestion() {
+        let mut stats = LoadStats::default();
+        let now = Instant::now();
+        // A start at eight requests in flight on a jittery server: one request at each light
+        // load, then slow answers at 10 to 12 against a baseline that read low.
+        for level in 1..=8 {
+            stats.record_success(level, ms(40.0), now);
+        }
+        for level in 10..=12 {
+            for _ in 0..3 {
+                stats.record_success(level, ms(90.0), now);
+            }
+        }
+        assert_eq!(stats.congested_from(12, ms(40.0), now), None);
+        // The same with the light loads measured calm many times over is congestion.
+        for round in 0..40 {
+            stats.record_success(1 + round % 8, ms(40.0), now);
+        }
+        assert_eq!(stats.congested_from(12, ms(40.0), now), Some(5));
     }
 
     #[tokio::test(start_paused = true)]

@@ -17,7 +17,12 @@
 //! * transient errors whose rate is higher at the current load than at lower loads
 //!   ([`LoadStats::errors_grow_from`]). A steady rate of random errors and dropped connections is
 //!   the same at every load: it is retried with backoff per request and does not cost
-//!   concurrency.
+//!   concurrency;
+//! * in slow start, a few requests at loads above the recently calm ones answered clearly slower
+//!   than the baseline, the loads below the capacity they estimate being calm
+//!   ([`LoadStats::congested_from`]): slow start passes each load with about three requests, too
+//!   few for the tests above, and every round trip it waits for their verdict costs a third more
+//!   load past the capacity.
 //!
 //! On one, the limit is cut (at most once per round trip: a burst of failures is one event): on
 //! rising latency in proportion to how far it rose (a server past its capacity answers `n`
@@ -28,7 +33,8 @@
 //! well past it), which becomes the knee. Below the
 //! knee the limit grows back quickly (half the gap per round trip); at the knee it probes upward
 //! slowly (one slot per [`KNEE_PROBE_ROUNDS`] round trips, twice as slowly each time the same
-//! knee is confirmed); a knee not confirmed within [`KNEE_MEMORY`] is forgotten. The limit grows
+//! knee is confirmed); a knee not confirmed within [`KNEE_MEMORY`], or two of its probes' time if
+//! longer, is forgotten. The limit grows
 //! only while it is in use: a paced or idle client learns nothing about load.
 
 use std::time::Duration;
@@ -61,10 +67,13 @@ const DEEPEST_MEASURED_BACKOFF: f64 = 0.25;
 /// No two cuts closer than this (or than one smoothed latency, if longer).
 const MIN_DECREASE_INTERVAL: Duration = Duration::from_millis(100);
 /// At the knee, one more slot per this many round trips (doubled per confirmation, up to
-/// [`KNEE_MAX_CONFIRMATIONS`] times).
-pub(super) const KNEE_PROBE_ROUNDS: f64 = 8.0;
+/// [`KNEE_MAX_CONFIRMATIONS`] times). Each probe past a capacity costs a failure or so: at 16
+/// rather than 8 the first seconds' probes cost half as many, and a capacity that grew is still
+/// found within 16 round trips.
+pub(super) const KNEE_PROBE_ROUNDS: f64 = 16.0;
 const KNEE_MAX_CONFIRMATIONS: i32 = 4;
-/// A knee not confirmed by another cut within this time is forgotten.
+/// A knee not confirmed by another cut within this time (or two of its probes, if longer) is
+/// forgotten.
 pub(super) const KNEE_MEMORY: Duration = Duration::from_secs(15);
 
 /// The highest load recently seen with the latency at its baseline.
@@ -80,6 +89,13 @@ struct Knee {
     at: Instant,
     /// Cuts in a row from about the same limit.
     confirmations: i32,
+}
+
+impl Knee {
+    /// Round trips per slot probed beyond the knee.
+    fn probe_rounds(&self) -> f64 {
+        KNEE_PROBE_ROUNDS * 2f64.powi(self.confirmations)
+    }
 }
 
 pub(super) struct Concurrency {
@@ -178,6 +194,17 @@ impl Concurrency {
             .calm
             .filter(|calm| now.duration_since(calm.at) < KNEE_MEMORY)
             .map_or(0, |calm| calm.level);
+        // A slow start passes each load with a few requests, too few for the statistics above:
+        // a few clearly slowed ones beyond the calm loads tell it has passed the capacity.
+        if self.slow_start
+            && level > calm_level
+            && let Some(baseline) = self.latency.baseline
+            && let Some(troubled) = self.load.congested_from(level, baseline, now)
+            && (troubled as f64) - 1.0 < self.limit
+        {
+            self.decrease_below(troubled, sent_at, now);
+            return;
+        }
         if rise < SLOW_START_EXIT_FACTOR {
             self.calm = Some(Calm {
                 level: level.max(calm_level),
@@ -228,7 +255,7 @@ impl Concurrency {
     fn grow(&mut self, now: Instant) {
         if self
             .knee
-            .is_some_and(|knee| now.duration_since(knee.at) > KNEE_MEMORY)
+            .is_some_and(|knee| now.duration_since(knee.at) > self.knee_memory(knee))
         {
             self.knee = None;
         }
@@ -241,7 +268,7 @@ impl Concurrency {
                     ((knee.limit - 1.0 - self.limit) / 2.0).max(1.0)
                 }
                 // At the knee: probe slowly, the more slowly the more often it was confirmed.
-                Some(knee) => 1.0 / (KNEE_PROBE_ROUNDS * 2f64.powi(knee.confirmations)),
+                Some(knee) => 1.0 / knee.probe_rounds(),
                 None => 1.0,
             }
         };
@@ -250,6 +277,13 @@ impl Concurrency {
         if self.limit >= self.max as f64 {
             self.slow_start = false;
         }
+    }
+
+    /// How long `knee` is remembered without a cut confirming it: [`KNEE_MEMORY`], or two of its
+    /// probes' round trips if longer (a slow server's probes come seconds apart; forgetting its
+    /// knee in between would send the limit straight past it).
+    fn knee_memory(&self, knee: Knee) -> Duration {
+        KNEE_MEMORY.max(self.latency.smoothed().mul_f64(2.0 * knee.probe_rounds()))
     }
 
     /// Errors or latency grow with load from `troubled` requests in flight: the limit goes just
