@@ -427,6 +427,15 @@ mod tests {
         Duration::from_secs_f64(millis / 1_000.0)
     }
 
+    /// `requests` answered at 50 ms, spread over loads 1 to 16: a server calm up to 16.
+    fn calm_up_to_16(requests: usize, now: Instant) -> LoadStats {
+        let mut stats = LoadStats::default();
+        for round in 0..requests {
+            stats.record_success(1 + round % 16, ms(50.0), now);
+        }
+        stats
+    }
+
     #[test]
     fn load_levels_fall_into_fine_then_geometric_buckets() {
         assert_eq!(bucket_of(0), 1);
@@ -457,11 +466,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn errors_beyond_a_capacity_grow_with_load() {
-        let mut stats = LoadStats::default();
         let now = Instant::now();
-        for round in 0..200 {
-            stats.record_success(1 + round % 16, ms(50.0), now);
-        }
+        let mut stats = calm_up_to_16(200, now);
         for round in 0..10 {
             if round % 3 == 0 {
                 stats.record_failure(20, now);
@@ -475,11 +481,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn one_failure_at_a_new_load_is_no_proof_but_a_few_are() {
-        let mut stats = LoadStats::default();
         let now = Instant::now();
-        for round in 0..300 {
-            stats.record_success(1 + round % 16, ms(50.0), now);
-        }
+        let mut stats = calm_up_to_16(300, now);
         for _ in 0..7 {
             stats.record_success(17, ms(50.0), now);
         }
@@ -494,11 +497,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn congested_loads_estimate_where_trouble_begins() {
-        let mut stats = LoadStats::default();
         let now = Instant::now();
-        for round in 0..300 {
-            stats.record_success(1 + round % 16, ms(50.0), now);
-        }
+        let mut stats = calm_up_to_16(300, now);
         assert_eq!(stats.congested_from(16, ms(50.0), now), None);
         // A slow start's overshoot: a few samples at each load past a capacity of 16, slowed in
         // proportion.
@@ -512,11 +512,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_slow_start_passing_each_load_with_a_few_requests_is_pooled() {
-        let mut stats = LoadStats::default();
         let now = Instant::now();
-        for round in 0..300 {
-            stats.record_success(1 + round % 16, ms(50.0), now);
-        }
+        let mut stats = calm_up_to_16(300, now);
         // Two requests at each load past the capacity: no load alone has enough to tell.
         for level in 17..=19 {
             for _ in 0..2 {
@@ -525,10 +522,7 @@ mod tests {
         }
         assert_eq!(stats.congested_from(19, ms(50.0), now), Some(17));
         // Fewer clearly slowed requests than that are no proof (17 is slowed by 6 % only).
-        let mut fewer = LoadStats::default();
-        for round in 0..300 {
-            fewer.record_success(1 + round % 16, ms(50.0), now);
-        }
+        let mut fewer = calm_up_to_16(300, now);
         for level in 17..=18 {
             fewer.record_success(level, ms(50.0 * level as f64 / 16.0), now);
         }
