@@ -153,7 +153,28 @@ pub(crate) async fn run(args: StatusArgs, ui: &mut Ui) -> Result<ExitCode, CliEr
         }
     };
     if !args.json {
-        ui.out(&human(report, &endpoint, ui.stdout_color));
+        // With -v, the jobs too, as `status -v` lists them: one paged read at the end (the polls
+        // read the project details only).
+        let listed = if args.connection.verbose {
+            let options = StatusOptions { list_jobs: true };
+            match ops::status(&connection, &loaded, options).await {
+                Ok(listed) => Some(listed),
+                Err(error) => {
+                    ui.status(&format!(
+                        "warning: the jobs could not be listed ({}); the last poll follows",
+                        crate::escape::escape(&error.to_string())
+                    ));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        ui.out(&human(
+            listed.as_ref().unwrap_or(report),
+            &endpoint,
+            ui.stdout_color,
+        ));
     }
     match problem {
         Some(error) => Err(error),

@@ -158,6 +158,41 @@ async fn wait_ends_when_every_batch_is_labelled_with_one_details_request_per_pol
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_with_verbose_lists_the_jobs_at_the_end_with_one_paged_read() {
+    let rig = Rig::start_with(EmulatorOptions {
+        complete_after: Some(Duration::from_millis(1000)),
+        ..EmulatorOptions::default()
+    })
+    .await;
+    rig.fill_batch("week-48", ids("cam", 0..3));
+    rig.workspace(&[BatchSpec::new("week-48", ids("cam", 0..3))]);
+    rig.server.reset_stats();
+    let run = rig
+        .run(&["status", "--wait", "-v", "--interval", "200ms"])
+        .expect_code(0);
+    let stdout = run.stdout();
+    for id in ids("cam", 0..3) {
+        assert!(stdout.contains(&format!("{id}  completed")), "{stdout}");
+    }
+    let polls = run
+        .stderr()
+        .lines()
+        .filter(|line| line.starts_with("status: "))
+        .count() as u64;
+    let stats = rig.server.stats();
+    assert_eq!(
+        stats.requests(RouteClass::ProjectDetails),
+        polls + 1,
+        "one details request per poll, and one for the listing"
+    );
+    assert_eq!(
+        stats.requests(RouteClass::BatchJobs),
+        1,
+        "one page of jobs, at the end only"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_with_json_prints_one_object_per_poll() {
     let rig = Rig::start_with(EmulatorOptions {
         complete_after: Some(Duration::from_millis(1000)),
