@@ -136,18 +136,24 @@ fn lowest_level_of(index: usize) -> usize {
     }
 }
 
-/// The clearly congested loads of `buckets` (slowed [`CONGESTED`] times or more over the unloaded
-/// latency `base`, in seconds) estimate the capacity as `load × base ÷ latency`: the load at which
-/// a server queueing past its capacity would answer in its unloaded time. Their mean, weighted by
-/// samples and pooled over the loads (a slow start passes each load with a few requests only);
-/// `None` when fewer than [`MIN_SAMPLES_FOR_CAPACITY`] requests are clearly congested.
-fn congested_capacity(buckets: &[Sums], base: f64) -> Option<f64> {
-    let (weight, sum) = buckets
+/// The loads of `buckets` clearly congested: slowed [`CONGESTED`] times or more over the
+/// unloaded latency `base` (in seconds).
+fn clearly_congested(buckets: &[Sums], base: f64) -> impl Iterator<Item = &Sums> {
+    buckets
         .iter()
-        .filter(|bucket| bucket.handled > 0.0)
-        .filter_map(|bucket| {
-            let slowed = bucket.mean_latency() / base;
-            (slowed >= CONGESTED).then(|| (bucket.handled, bucket.mean_level() / slowed))
+        .filter(move |bucket| bucket.handled > 0.0 && bucket.mean_latency() / base >= CONGESTED)
+}
+
+/// The clearly congested loads of `buckets` estimate the capacity as `load × base ÷ latency`:
+/// the load at which a server queueing past its capacity would answer in its unloaded time.
+/// Their mean, weighted by samples and pooled over the loads (a slow start passes each load with
+/// a few requests only); `None` when fewer than [`MIN_SAMPLES_FOR_CAPACITY`] requests are clearly
+/// congested.
+fn congested_capacity(buckets: &[Sums], base: f64) -> Option<f64> {
+    let (weight, sum) = clearly_congested(buckets, base)
+        .map(|bucket| {
+            let estimate = bucket.mean_level() * base / bucket.mean_latency();
+            (bucket.handled, estimate)
         })
         .fold((0.0, 0.0), |(weight, sum), (handled, estimate)| {
             (weight + handled, sum + handled * estimate)
@@ -407,6 +413,22 @@ impl LoadStats {
                 .iter()
                 .filter(|bucket| bucket.handled >= MIN_SAMPLES_FOR_CAPACITY)
                 .all(|bucket| bucket.mean_latency() / base < CONGESTED);
+        // And the congested loads must buy (almost) no more throughput than the highest load
+        // below the capacity: a server queueing past its capacity completes `capacity ÷ base`
+        // requests a second whatever the load beyond it, while one slowing a little with every
+        // request in flight (each load with too few requests to judge alone) gains from each.
+        let congested = clearly_congested(&buckets, base).fold(Sums::default(), |s, &b| s.plus(b));
+        let stops_paying = below
+            .iter()
+            .rev()
+            .find(|b| b.handled > 0.0)
+            .is_some_and(|top| {
+                let load_ratio = congested.mean_level() / top.mean_level();
+                let throughput_ratio = load_ratio * top.mean_latency() / congested.mean_latency();
+                load_ratio > 1.0
+                    && throughput_ratio - 1.0 < MIN_THROUGHPUT_GAIN * (load_ratio - 1.0)
+            });
+        let calm_below = calm_below && stops_paying;
         calm_below.then(|| first_level_past(capacity))
     }
 

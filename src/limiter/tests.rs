@@ -774,3 +774,20 @@ async fn an_overloaded_server_is_backed_off_to_its_capacity() {
         assert!((16..=17).contains(&limit), "seed {seed}: limit {limit}");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn latency_growing_gently_with_load_does_not_end_the_slow_start() {
+    // Each request in flight adds 1 % to the latency: at 64, a third of the throughput per
+    // slot is lost, but every slot still adds throughput.
+    let (run, limiter) = drive(64, 3_000, |_, in_flight| {
+        let after = ms(50).mul_f64(1.0 + 0.01 * in_flight as f64);
+        Answer {
+            after,
+            signal: Signal::Success { latency: after },
+            headers: None,
+            done: true,
+        }
+    })
+    .await;
+    assert_eq!(limiter.snapshot().concurrency_limit, 64, "{run:?}");
+}
