@@ -19,8 +19,8 @@
 //!   the same at every load: it is retried with backoff per request and does not cost
 //!   concurrency;
 //! * in slow start, a few requests at loads above the recently calm ones answered clearly slower
-//!   than the baseline, the loads below the capacity they estimate being calm
-//!   ([`LoadStats::congested_from`]): slow start passes each load with about three requests, too
+//!   than the baseline, the loads below the capacity they estimate being calm and the congested
+//!   ones buying no more throughput than the highest calm one ([`LoadStats::congested_from`]): slow start passes each load with about three requests, too
 //!   few for the tests above, and every round trip it waits for their verdict costs a third more
 //!   load past the capacity.
 //!
