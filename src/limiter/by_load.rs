@@ -172,6 +172,24 @@ fn bernoulli_divergence(p: f64, q: f64) -> f64 {
     term(p, q) + term(1.0 - p, 1.0 - q)
 }
 
+/// How significantly the requests of `at` failed more often than those of `below`: half the
+/// likelihood-ratio statistic (see [`LoadStats::errors_grow_from`]), if beyond [`SIGNIFICANCE`]
+/// and the minimum rise, with enough samples on both sides.
+fn error_growth(below: Sums, at: Sums) -> Option<f64> {
+    if below.requests < MIN_SAMPLES_BELOW || at.requests < MIN_SAMPLES_AT_LOAD {
+        return None;
+    }
+    let below_rate = below.errors / below.requests;
+    let at_rate = at.errors / at.requests;
+    if at_rate - below_rate < MIN_ERROR_RISE + MIN_RELATIVE_ERROR_RISE * below_rate {
+        return None;
+    }
+    let shared = (below.errors + at.errors) / (below.requests + at.requests);
+    let score = below.requests * bernoulli_divergence(below_rate, shared)
+        + at.requests * bernoulli_divergence(at_rate, shared);
+    (score >= SIGNIFICANCE * SIGNIFICANCE / 2.0).then_some(score)
+}
+
 /// The split of the buckets up to some load into those below a split point and those from it.
 struct Split<'a> {
     index: usize,
@@ -238,9 +256,9 @@ impl LoadStats {
             .collect()
     }
 
-    /// Calls `test` on every split point up to `level` of the loads up to `scope` (a sign of
-    /// trouble from loads above the request's own is no reason to cut on its account), and
-    /// returns the score and trouble level of the split it scores highest.
+    /// Calls `test` on every split point up to `level` (the load of the request that asks) of the
+    /// loads up to `scope`, and returns the score and trouble level of the split it scores
+    /// highest.
     fn best_split(
         &self,
         level: usize,
@@ -274,10 +292,11 @@ impl LoadStats {
     /// failed more often than those below `k` (by at least [`MIN_ERROR_RISE`] and
     /// [`SIGNIFICANCE`] standard errors), the most significant.
     ///
-    /// Every load from `k` up counts, not only those up to `level`: errors that grow with load
-    /// are as frequent or more at the loads above, while a window of a few loads that happened
-    /// to fail more often is picked out of random errors by a scan that runs on every failure
-    /// (a quarter of requests failing at random cut the limit to 5 of 16 that way).
+    /// The loads from `k` up to `level` must show it, and so must every load from `k` up. The
+    /// first alone lets a scan that runs on every failure pick, out of random errors, a window
+    /// of a few loads that happened to fail more often (a quarter of requests failing at random
+    /// cut the limit to 5 of 16 that way); the second alone blames a failure at a light load for
+    /// the errors of the loads far above it (one random failure at 10 cut a limit of 20 to 9).
     ///
     /// Significance is scored by half the likelihood-ratio statistic of the two failure rates
     /// against one shared rate: `z² / 2` for `z` standard errors when samples are many. With few
@@ -285,22 +304,13 @@ impl LoadStats {
     /// requests, after hundreds without one, as six standard errors (one unlucky request would
     /// cut the limit); here it takes three in a dozen.
     pub(super) fn errors_grow_from(&self, level: usize, now: Instant) -> Option<usize> {
+        let last = bucket_of(level);
         self.best_split(level, usize::MAX, now, |split| {
-            let (below, at) = (split.below, split.at);
-            if below.requests < MIN_SAMPLES_BELOW || at.requests < MIN_SAMPLES_AT_LOAD {
-                return None;
-            }
-            let below_rate = below.errors / below.requests;
-            let at_rate = at.errors / at.requests;
-            if at_rate - below_rate < MIN_ERROR_RISE + MIN_RELATIVE_ERROR_RISE * below_rate {
-                return None;
-            }
-            let shared = (below.errors + at.errors) / (below.requests + at.requests);
-            let score = below.requests * bernoulli_divergence(below_rate, shared)
-                + at.requests * bernoulli_divergence(at_rate, shared);
-            if score < SIGNIFICANCE * SIGNIFICANCE / 2.0 {
-                return None;
-            }
+            let up_to_level = split.buckets[split.index..=last.min(split.buckets.len() - 1)]
+                .iter()
+                .fold(Sums::default(), |sum, &bucket| sum.plus(bucket));
+            let score =
+                error_growth(split.below, split.at)?.min(error_growth(split.below, up_to_level)?);
             // Trouble begins at the first load from the split that saw an error (the split
             // itself sits low while few samples are in).
             let first_failing = (split.index..split.buckets.len())
@@ -383,8 +393,17 @@ impl LoadStats {
     }
 
     /// Where the latency of the loads up to `level` says trouble begins: the first load past the
-    /// capacity that the clearly congested loads estimate (see [`congested_capacity`]), if any
-    /// load is clearly congested over `baseline` and every load below that capacity is not.
+    /// capacity that the clearly congested loads estimate (see [`congested_capacity`]), if
+    ///
+    /// * the loads below that capacity are calm: at least [`MIN_SAMPLES_BELOW`] requests, and
+    ///   every load with [`MIN_SAMPLES_FOR_CAPACITY`] of them answering under [`CONGESTED`] ×
+    ///   `baseline`;
+    /// * the congested loads buy (almost) no more throughput than the highest calm load below
+    ///   the capacity.
+    ///
+    /// Only loads above the highest one measured calm (with [`MIN_SAMPLES_FOR_CAPACITY`]
+    /// requests) estimate it, and the capacity is at least that load: a light load slowed by
+    /// chance, with a request or two, must not pull it below loads known to be calm.
     pub(super) fn congested_from(
         &self,
         level: usize,
@@ -396,7 +415,13 @@ impl LoadStats {
             return None;
         }
         let buckets = self.decayed_up_to(level, now);
-        let capacity = congested_capacity(&buckets, base)?;
+        let is_calm = |bucket: &Sums| bucket.mean_latency() / base < CONGESTED;
+        let measured_calm = buckets
+            .iter()
+            .rposition(|bucket| bucket.handled >= MIN_SAMPLES_FOR_CAPACITY && is_calm(bucket));
+        let above_calm = &buckets[measured_calm.map_or(0, |index| index + 1)..];
+        let capacity = congested_capacity(above_calm, base)?
+            .max(measured_calm.map_or(0.0, |index| buckets[index].mean_level()));
         // The loads below that capacity must answer in the unloaded time, and enough of them
         // to say so: otherwise the baseline reads low (the best smoothed latency of a jittery
         // server is well under its mean) or light loads are slow by chance, and every load
@@ -412,24 +437,23 @@ impl LoadStats {
             && below
                 .iter()
                 .filter(|bucket| bucket.handled >= MIN_SAMPLES_FOR_CAPACITY)
-                .all(|bucket| bucket.mean_latency() / base < CONGESTED);
-        // And the congested loads must buy (almost) no more throughput than the highest load
-        // below the capacity: a server queueing past its capacity completes `capacity ÷ base`
-        // requests a second whatever the load beyond it, while one slowing a little with every
-        // request in flight (each load with too few requests to judge alone) gains from each.
-        let congested = clearly_congested(&buckets, base).fold(Sums::default(), |s, &b| s.plus(b));
+                .all(is_calm);
+        // A server queueing past its capacity completes `capacity ÷ base` requests a second
+        // whatever the load beyond it, while one slowing a little with every request in flight
+        // (each load with too few requests to judge alone) gains from each.
+        let congested =
+            clearly_congested(above_calm, base).fold(Sums::default(), |sum, &b| sum.plus(b));
         let stops_paying = below
             .iter()
             .rev()
-            .find(|b| b.handled > 0.0)
+            .find(|bucket| bucket.handled > 0.0 && is_calm(bucket))
             .is_some_and(|top| {
                 let load_ratio = congested.mean_level() / top.mean_level();
                 let throughput_ratio = load_ratio * top.mean_latency() / congested.mean_latency();
                 load_ratio > 1.0
                     && throughput_ratio - 1.0 < MIN_THROUGHPUT_GAIN * (load_ratio - 1.0)
             });
-        let calm_below = calm_below && stops_paying;
-        calm_below.then(|| first_level_past(capacity))
+        (calm_below && stops_paying).then(|| first_level_past(capacity))
     }
 
     #[cfg(test)]
@@ -502,6 +526,23 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_failure_at_a_light_load_is_not_blamed_for_the_errors_above() {
+        let now = Instant::now();
+        let mut stats = calm_up_to_16(400, now);
+        for round in 0..40 {
+            let level = 20 + round % 5;
+            if round % 2 == 0 {
+                stats.record_failure(level, now);
+            } else {
+                stats.record_success(level, ms(50.0), now);
+            }
+        }
+        stats.record_failure(6, now);
+        assert_eq!(stats.errors_grow_from(6, now), None);
+        assert_eq!(stats.errors_grow_from(22, now), Some(20));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn one_failure_at_a_new_load_is_no_proof_but_a_few_are() {
         let now = Instant::now();
         let mut stats = calm_up_to_16(300, now);
@@ -552,6 +593,27 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_light_load_slowed_by_chance_does_not_pull_the_capacity_below_calm_loads() {
+        let now = Instant::now();
+        let mut stats = LoadStats::default();
+        for round in 0..300 {
+            let level = 1 + round % 16;
+            if level != 12 {
+                stats.record_success(level, ms(50.0), now);
+            }
+        }
+        // Two requests at 12, one of them slow by chance: 12 alone looks congested.
+        stats.record_success(12, ms(50.0), now);
+        stats.record_success(12, ms(65.0), now);
+        for level in 17..=19 {
+            for _ in 0..2 {
+                stats.record_success(level, ms(50.0 * level as f64 / 16.0), now);
+            }
+        }
+        assert_eq!(stats.congested_from(19, ms(50.0), now), Some(17));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn slowed_loads_with_few_calm_ones_below_are_no_congestion() {
         let mut stats = LoadStats::default();
         let now = Instant::now();
@@ -566,11 +628,12 @@ mod tests {
             }
         }
         assert_eq!(stats.congested_from(12, ms(40.0), now), None);
-        // The same with the light loads measured calm many times over is congestion.
+        // The same with the light loads measured calm many times over is congestion, past
+        // the highest of them at least.
         for round in 0..40 {
             stats.record_success(1 + round % 8, ms(40.0), now);
         }
-        assert_eq!(stats.congested_from(12, ms(40.0), now), Some(5));
+        assert_eq!(stats.congested_from(12, ms(40.0), now), Some(9));
     }
 
     #[tokio::test(start_paused = true)]

@@ -68,8 +68,8 @@ const DEEPEST_MEASURED_BACKOFF: f64 = 0.25;
 const MIN_DECREASE_INTERVAL: Duration = Duration::from_millis(100);
 /// At the knee, one more slot per this many round trips (doubled per confirmation, up to
 /// [`KNEE_MAX_CONFIRMATIONS`] times). Each probe past a capacity costs a failure or so: at 16
-/// rather than 8 the first seconds' probes cost half as many, and a capacity that grew is still
-/// found within 16 round trips.
+/// rather than 8 the first seconds' probes cost half as many (a capacity that grew is found a
+/// slot per 16 round trips at first, per 256 once the knee is confirmed four times).
 pub(super) const KNEE_PROBE_ROUNDS: f64 = 16.0;
 const KNEE_MAX_CONFIRMATIONS: i32 = 4;
 /// A knee not confirmed by another cut within this time (or two of its probes, if longer) is
