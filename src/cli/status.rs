@@ -10,6 +10,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::client::{Endpoint, EndpointLabel};
+use crate::escape::escape;
 use crate::ops::status::{
     BatchStatus, Poll, ProjectStatus, StatusDocument, StatusTotals, WaitObserver,
 };
@@ -105,7 +106,10 @@ pub(crate) async fn run(args: StatusArgs, ui: &mut Ui) -> Result<ExitCode, CliEr
     if let Mode::Bar(bar) = &observer.mode {
         bar.finish_and_clear();
     }
-    let outcome = outcome.map_err(|error| ops_error(error, ui))?;
+    let mut outcome = outcome.map_err(|error| ops_error(error, ui))?;
+    if args.connection.verbose && !args.json {
+        outcome = with_jobs_listed(outcome, &connection, &loaded, ui).await;
+    }
     let (report, problem) = match &outcome {
         WaitOutcome::Complete { report, elapsed } => {
             if !args.json {
@@ -153,32 +157,52 @@ pub(crate) async fn run(args: StatusArgs, ui: &mut Ui) -> Result<ExitCode, CliEr
         }
     };
     if !args.json {
-        // With -v, the jobs too, as `status -v` lists them: one paged read at the end (the polls
-        // read the project details only).
-        let listed = if args.connection.verbose {
-            let options = StatusOptions { list_jobs: true };
-            match ops::status(&connection, &loaded, options).await {
-                Ok(listed) => Some(listed),
-                Err(error) => {
-                    ui.status(&format!(
-                        "warning: the jobs could not be listed ({}); the last poll follows",
-                        crate::escape::escape(&error.to_string())
-                    ));
-                    None
-                }
-            }
-        } else {
-            None
-        };
-        ui.out(&human(
-            listed.as_ref().unwrap_or(report),
-            &endpoint,
-            ui.stdout_color,
-        ));
+        ui.out(&human(report, &endpoint, ui.stdout_color));
     }
     match problem {
         Some(error) => Err(error),
         None => Ok(exit::code(exit::SUCCESS)),
+    }
+}
+
+/// `outcome` judged again from a read that lists every job, as `status -v` does (the polls read
+/// the project details only): the verdict and the listing printed under it come from the same
+/// read, even when a batch completed in between. On a failed read, `outcome` as it was.
+async fn with_jobs_listed(
+    outcome: WaitOutcome,
+    connection: &ops::Connection,
+    loaded: &ops::Loaded,
+    ui: &mut Ui,
+) -> WaitOutcome {
+    let listed = match ops::status(connection, loaded, StatusOptions { list_jobs: true }).await {
+        Ok(listed) => listed,
+        Err(error) => {
+            ui.status(&format!(
+                "warning: the jobs could not be listed ({}); the last poll follows",
+                escape(&error.to_string())
+            ));
+            return outcome;
+        }
+    };
+    let missing = listed.batches().any(|(_, batch)| batch.progress.is_none());
+    match outcome {
+        WaitOutcome::Complete { elapsed, .. } | WaitOutcome::TimedOut { elapsed, .. }
+            if listed.is_complete() =>
+        {
+            WaitOutcome::Complete {
+                report: listed,
+                elapsed,
+            }
+        }
+        WaitOutcome::Complete { elapsed, .. } | WaitOutcome::TimedOut { elapsed, .. } => {
+            WaitOutcome::TimedOut {
+                report: listed,
+                elapsed,
+            }
+        }
+        WaitOutcome::Missing { .. } if missing => WaitOutcome::Missing { report: listed },
+        // A batch created since the last poll: its verdict stands, from that poll.
+        missing_before => missing_before,
     }
 }
 

@@ -249,6 +249,28 @@ async fn wait_times_out_with_what_is_left() {
         "{stderr}"
     );
     assert!(run.stdout().contains("week-49  Active"), "{}", run.stdout());
+
+    // With -v, the same verdict, and the jobs left listed under it.
+    let verbose = rig
+        .run(&[
+            "status",
+            "--wait",
+            "-v",
+            "--interval",
+            "200ms",
+            "--timeout",
+            "1s",
+        ])
+        .expect_code(1);
+    let stderr = verbose.stderr();
+    assert!(
+        stderr.contains("s: 4 jobs not labelled yet in 1 batch: street/week-49 (0/4)"),
+        "{stderr}"
+    );
+    let stdout = verbose.stdout();
+    for id in ids("seq", 0..4) {
+        assert!(stdout.contains(&format!("{id}  created")), "{stdout}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
