@@ -30,6 +30,9 @@ const SIGNIFICANCE: f64 = 3.5;
 /// repeated on every failure would, now and then, find one beyond any fixed significance.
 const MIN_ERROR_RISE: f64 = 0.03;
 const MIN_RELATIVE_ERROR_RISE: f64 = 0.5;
+/// Failures at the request's own loads (from the split up to its load) before errors growing
+/// from the split are blamed on them.
+const MIN_ERRORS_AT_LOAD: f64 = 2.0;
 /// Latency is taken to grow with load when the extra load buys less than this share of the
 /// throughput it would at a constant latency.
 const MIN_THROUGHPUT_GAIN: f64 = 0.5;
@@ -176,18 +179,25 @@ fn bernoulli_divergence(p: f64, q: f64) -> f64 {
 /// likelihood-ratio statistic (see [`LoadStats::errors_grow_from`]), if beyond [`SIGNIFICANCE`]
 /// and the minimum rise, with enough samples on both sides.
 fn error_growth(below: Sums, at: Sums) -> Option<f64> {
-    if below.requests < MIN_SAMPLES_BELOW || at.requests < MIN_SAMPLES_AT_LOAD {
+    if below.requests < MIN_SAMPLES_BELOW
+        || at.requests < MIN_SAMPLES_AT_LOAD
+        || !fails_more(below, at)
+    {
         return None;
     }
     let below_rate = below.errors / below.requests;
     let at_rate = at.errors / at.requests;
-    if at_rate - below_rate < MIN_ERROR_RISE + MIN_RELATIVE_ERROR_RISE * below_rate {
-        return None;
-    }
     let shared = (below.errors + at.errors) / (below.requests + at.requests);
     let score = below.requests * bernoulli_divergence(below_rate, shared)
         + at.requests * bernoulli_divergence(at_rate, shared);
     (score >= SIGNIFICANCE * SIGNIFICANCE / 2.0).then_some(score)
+}
+
+/// Whether the requests of `at` failed more often than those of `below` by the minimum rise
+/// ([`MIN_ERROR_RISE`] plus [`MIN_RELATIVE_ERROR_RISE`] of the lower rate).
+fn fails_more(below: Sums, at: Sums) -> bool {
+    let below_rate = below.errors / below.requests;
+    at.errors / at.requests - below_rate >= MIN_ERROR_RISE + MIN_RELATIVE_ERROR_RISE * below_rate
 }
 
 /// The split of the buckets up to some load into those below a split point and those from it.
@@ -292,11 +302,14 @@ impl LoadStats {
     /// failed more often than those below `k` (by at least [`MIN_ERROR_RISE`] and
     /// [`SIGNIFICANCE`] standard errors), the most significant.
     ///
-    /// The loads from `k` up to `level` must show it, and so must every load from `k` up. The
-    /// first alone lets a scan that runs on every failure pick, out of random errors, a window
-    /// of a few loads that happened to fail more often (a quarter of requests failing at random
-    /// cut the limit to 5 of 16 that way); the second alone blames a failure at a light load for
-    /// the errors of the loads far above it (one random failure at 10 cut a limit of 20 to 9).
+    /// Every load from `k` up counts, not only those up to `level`: a scan that runs on every
+    /// failure picks, out of random errors, a window of a few loads that happened to fail more
+    /// often (a quarter of requests failing at random cut the limit to 5 of 16 that way). And the
+    /// loads from `k` up to `level` must fail more often too, [`MIN_ERRORS_AT_LOAD`] times at
+    /// least: otherwise a failure at a light load is blamed for the errors of the loads far
+    /// above it (one random failure at 10 cut a limit of 20 to 9). Asking those loads to prove
+    /// the rise by themselves (significance) costs a probe at the capacity several failures more
+    /// (0.84 % of 8,000 creates failed, against 0.17 %).
     ///
     /// Significance is scored by half the likelihood-ratio statistic of the two failure rates
     /// against one shared rate: `z² / 2` for `z` standard errors when samples are many. With few
@@ -306,11 +319,16 @@ impl LoadStats {
     pub(super) fn errors_grow_from(&self, level: usize, now: Instant) -> Option<usize> {
         let last = bucket_of(level);
         self.best_split(level, usize::MAX, now, |split| {
+            let score = error_growth(split.below, split.at)?;
+            // The loads from the split up to the request's must fail more often too, with more
+            // than the request's own failure: a random failure at a light load is not where the
+            // errors of the loads far above begin.
             let up_to_level = split.buckets[split.index..=last.min(split.buckets.len() - 1)]
                 .iter()
                 .fold(Sums::default(), |sum, &bucket| sum.plus(bucket));
-            let score =
-                error_growth(split.below, split.at)?.min(error_growth(split.below, up_to_level)?);
+            if up_to_level.errors < MIN_ERRORS_AT_LOAD || !fails_more(split.below, up_to_level) {
+                return None;
+            }
             // Trouble begins at the first load from the split that saw an error (the split
             // itself sits low while few samples are in).
             let first_failing = (split.index..split.buckets.len())
