@@ -49,8 +49,8 @@ impl RetryPolicy {
     /// random, a request failing its fifth time in a row has no reason to wait seconds (and the
     /// last unlucky job of a run would set its length); against a server failing everything,
     /// the wait grows as [`RetryPolicy::delay`]'s does. A caller that sees most requests fail
-    /// (`Limiter::server_failures_for_retry`) passes `retry` itself, so that one answer getting through a
-    /// struggling server does not shorten everyone's wait.
+    /// (`Limiter::server_failures_for_retry`) passes `retry` itself, so that one answer getting
+    /// through a struggling server does not shorten everyone's wait.
     pub fn delay_given(
         &self,
         retry: u32,

@@ -204,7 +204,10 @@ fn fails_more(below: Sums, at: Sums) -> bool {
 struct Split<'a> {
     index: usize,
     below: Sums,
+    /// The loads from the split up (up to the scope).
     at: Sums,
+    /// The loads from the split up to the asking request's own.
+    up_to_level: Sums,
     buckets: &'a [Sums],
 }
 
@@ -278,13 +281,19 @@ impl LoadStats {
     ) -> Option<(f64, usize)> {
         let buckets = self.decayed_up_to(scope.max(level), now);
         let total = buckets.iter().fold(Sums::default(), |sum, &b| sum.plus(b));
+        let splits = bucket_of(level) + 1;
+        let through_level = buckets
+            .iter()
+            .take(splits)
+            .fold(Sums::default(), |sum, &b| sum.plus(b));
         let mut below = Sums::default();
         let mut best: Option<(f64, usize)> = None;
-        for (index, &bucket) in buckets.iter().enumerate().take(bucket_of(level) + 1) {
+        for (index, &bucket) in buckets.iter().enumerate().take(splits) {
             let split = Split {
                 index,
                 below,
                 at: total.minus(below),
+                up_to_level: through_level.minus(below),
                 buckets: &buckets,
             };
             if let Some((score, trouble)) = test(&split)
@@ -317,16 +326,13 @@ impl LoadStats {
     /// requests, after hundreds without one, as six standard errors (one unlucky request would
     /// cut the limit); here it takes three in a dozen.
     pub(super) fn errors_grow_from(&self, level: usize, now: Instant) -> Option<usize> {
-        let last = bucket_of(level);
         self.best_split(level, usize::MAX, now, |split| {
             let score = error_growth(split.below, split.at)?;
             // The loads from the split up to the request's must fail more often too, with more
             // than the request's own failure: a random failure at a light load is not where the
             // errors of the loads far above begin.
-            let up_to_level = split.buckets[split.index..=last.min(split.buckets.len() - 1)]
-                .iter()
-                .fold(Sums::default(), |sum, &bucket| sum.plus(bucket));
-            if up_to_level.errors < MIN_ERRORS_AT_LOAD || !fails_more(split.below, up_to_level) {
+            let own = split.up_to_level;
+            if own.errors < MIN_ERRORS_AT_LOAD || !fails_more(split.below, own) {
                 return None;
             }
             // Trouble begins at the first load from the split that saw an error (the split
@@ -491,6 +497,21 @@ mod tests {
         Duration::from_secs_f64(millis / 1_000.0)
     }
 
+    /// `per_load` requests answered at each of `loads` past a capacity of 16, slowed in
+    /// proportion (50 ms × load ÷ 16), as a slow start's overshoot meets them.
+    fn past_capacity_of_16(
+        stats: &mut LoadStats,
+        loads: std::ops::RangeInclusive<usize>,
+        per_load: usize,
+        now: Instant,
+    ) {
+        for level in loads {
+            for _ in 0..per_load {
+                stats.record_success(level, ms(50.0 * level as f64 / 16.0), now);
+            }
+        }
+    }
+
     /// `requests` answered at 50 ms, spread over loads 1 to 16: a server calm up to 16.
     fn calm_up_to_16(requests: usize, now: Instant) -> LoadStats {
         let mut stats = LoadStats::default();
@@ -583,11 +604,7 @@ mod tests {
         assert_eq!(stats.congested_from(16, ms(50.0), now), None);
         // A slow start's overshoot: a few samples at each load past a capacity of 16, slowed in
         // proportion.
-        for level in 18..=26 {
-            for _ in 0..4 {
-                stats.record_success(level, ms(50.0 * level as f64 / 16.0), now);
-            }
-        }
+        past_capacity_of_16(&mut stats, 18..=26, 4, now);
         assert_eq!(stats.congested_from(26, ms(50.0), now), Some(17));
     }
 
@@ -596,17 +613,11 @@ mod tests {
         let now = Instant::now();
         let mut stats = calm_up_to_16(300, now);
         // Two requests at each load past the capacity: no load alone has enough to tell.
-        for level in 17..=19 {
-            for _ in 0..2 {
-                stats.record_success(level, ms(50.0 * level as f64 / 16.0), now);
-            }
-        }
+        past_capacity_of_16(&mut stats, 17..=19, 2, now);
         assert_eq!(stats.congested_from(19, ms(50.0), now), Some(17));
         // Fewer clearly slowed requests than that are no proof (17 is slowed by 6 % only).
         let mut fewer = calm_up_to_16(300, now);
-        for level in 17..=18 {
-            fewer.record_success(level, ms(50.0 * level as f64 / 16.0), now);
-        }
+        past_capacity_of_16(&mut fewer, 17..=18, 1, now);
         assert_eq!(fewer.congested_from(18, ms(50.0), now), None);
     }
 
@@ -623,11 +634,7 @@ mod tests {
         // Two requests at 12, one of them slow by chance: 12 alone looks congested.
         stats.record_success(12, ms(50.0), now);
         stats.record_success(12, ms(65.0), now);
-        for level in 17..=19 {
-            for _ in 0..2 {
-                stats.record_success(level, ms(50.0 * level as f64 / 16.0), now);
-            }
-        }
+        past_capacity_of_16(&mut stats, 17..=19, 2, now);
         assert_eq!(stats.congested_from(19, ms(50.0), now), Some(17));
     }
 

@@ -20,9 +20,9 @@
 //!   concurrency;
 //! * in slow start, a few requests at loads above the recently calm ones answered clearly slower
 //!   than the baseline, the loads below the capacity they estimate being calm and the congested
-//!   ones buying no more throughput than the highest calm one ([`LoadStats::congested_from`]): slow start passes each load with about three requests, too
-//!   few for the tests above, and every round trip it waits for their verdict costs a third more
-//!   load past the capacity.
+//!   ones buying no more throughput than the highest calm one ([`LoadStats::congested_from`]):
+//!   slow start passes each load with about three requests, too few for the tests above, and
+//!   every round trip it waits for their verdict costs a third more load past the capacity.
 //!
 //! On one, the limit is cut (at most once per round trip: a burst of failures is one event): on
 //! rising latency in proportion to how far it rose (a server past its capacity answers `n`
@@ -30,11 +30,10 @@
 //! copes), and the limit it was cut from is remembered as the *knee*; on latency or errors that
 //! grow with load, to just below the load where they begin (for errors, or where the congested
 //! loads' latency puts the capacity, if lower: an overshoot's first failures come from loads
-//! well past it), which becomes the knee. Below the
-//! knee the limit grows back quickly (half the gap per round trip); at the knee it probes upward
-//! slowly (one slot per [`KNEE_PROBE_ROUNDS`] round trips, twice as slowly each time the same
-//! knee is confirmed); a knee not confirmed within [`KNEE_MEMORY`], or two of its probes' time if
-//! longer, is forgotten. The limit grows
+//! well past it), which becomes the knee. Below the knee the limit grows back quickly (half the
+//! gap per round trip); at the knee it probes upward slowly (one slot per [`KNEE_PROBE_ROUNDS`]
+//! round trips, twice as slowly each time the same knee is confirmed); a knee not confirmed
+//! within [`KNEE_MEMORY`], or two of its probes' time if longer, is forgotten. The limit grows
 //! only while it is in use: a paced or idle client learns nothing about load.
 
 use std::time::Duration;
