@@ -6,7 +6,7 @@
 //!   bytes as the reader consumes them and reports the line the quote was opened on, and the
 //!   swallowing row is refused.
 //! * JSONL: each non-blank line holds one JSON object. A duplicate key is an error (as in YAML),
-//!   nesting is limited, and integers of any size keep their exact digits ([`BigInteger`]):
+//!   nesting is limited, and numbers keep their exact digits ([`ExactNumber`]):
 //!   `12345678901234567890` is never rounded to a float.
 
 use std::borrow::Cow;
@@ -20,6 +20,7 @@ use minijinja::value::{Object, ObjectRepr};
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
+use super::node::Value;
 use super::yaml::MAX_DEPTH;
 
 /// The state of CSV quoting after the bytes seen so far, mirroring the `csv` crate's reader
@@ -98,12 +99,13 @@ impl<R: Read> Read for QuoteTracker<R> {
     }
 }
 
-/// An integer too large for 128 bits, kept as its digits. Templates see it as a value that
-/// renders as those digits; as a job value it is sent as a JSON number, exactly.
+/// A JSON number no native template value holds as written, kept as its JSON text: an
+/// integer too large for 128 bits, or a decimal a 64-bit float would round. Templates see a
+/// value that renders as that text; as a job value it is sent as a JSON number, exactly.
 #[derive(Debug)]
-pub(crate) struct BigInteger(pub String);
+pub(crate) struct ExactNumber(pub String);
 
-impl Object for BigInteger {
+impl Object for ExactNumber {
     fn repr(self: &Arc<Self>) -> ObjectRepr {
         ObjectRepr::Plain
     }
@@ -189,10 +191,13 @@ fn number(text: &str) -> JinjaValue {
         if let Ok(value) = text.parse::<u128>() {
             return JinjaValue::from(value);
         }
-        return JinjaValue::from_object(BigInteger(text.to_string()));
+        return JinjaValue::from_object(ExactNumber(text.to_string()));
     }
-    text.parse::<f64>()
-        .map_or_else(|_| JinjaValue::from(text), JinjaValue::from)
+    match Value::from_decimal_text(text) {
+        Value::Float(number) => JinjaValue::from(number),
+        Value::Decimal(json) => JinjaValue::from_object(ExactNumber(json)),
+        _ => JinjaValue::from(text),
+    }
 }
 
 /// A JSON object's entries in order, refusing a key given twice.

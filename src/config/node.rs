@@ -45,6 +45,9 @@ pub(crate) enum Value {
     /// negative) so that it reaches the wire exactly, never rounded through a float.
     BigInt(String),
     Float(f64),
+    /// A decimal number a 64-bit float cannot hold as written (more than 15 significant digits,
+    /// or beyond its range), kept as its JSON text so that it reaches the wire exactly.
+    Decimal(String),
     Str(String),
     Seq(Vec<Node>),
     /// Entries in source order; keys are unique (the parser rejects duplicates).
@@ -75,13 +78,67 @@ impl Node {
 }
 
 impl Value {
+    /// A decimal number written as `text` (YAML 1.2 core or JSON syntax, already checked): a
+    /// `Float` when a 64-bit float holds it as written, else a `Decimal` with its JSON text.
+    pub(crate) fn from_decimal_text(text: &str) -> Value {
+        let Ok(number) = text.parse::<f64>() else {
+            return Value::Str(text.to_string());
+        };
+        let (negative, unsigned) = match text.as_bytes().first() {
+            Some(b'-') => (true, &text[1..]),
+            Some(b'+') => (false, &text[1..]),
+            _ => (false, text),
+        };
+        let mantissa = unsigned.split(['e', 'E']).next().unwrap_or_default();
+        let significant = mantissa
+            .bytes()
+            .filter(u8::is_ascii_digit)
+            .skip_while(|&digit| digit == b'0')
+            .count();
+        let has_nonzero_digit = mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b));
+        // Fifteen significant decimal digits always survive a round trip through an f64.
+        let held = significant <= 15 && number.is_finite() && (number != 0.0 || !has_nonzero_digit);
+        if held {
+            Value::Float(number)
+        } else {
+            Value::Decimal(json_decimal(negative, unsigned))
+        }
+    }
+}
+
+/// The JSON text of a decimal written in YAML 1.2 core syntax (sign already taken off): at
+/// least one digit before and after a point, no leading zeros, no `+`.
+fn json_decimal(negative: bool, unsigned: &str) -> String {
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(at) => (&unsigned[..at], Some(&unsigned[at + 1..])),
+        None => (unsigned, None),
+    };
+    let (integer, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let integer = integer.trim_start_matches('0');
+    let mut json = String::with_capacity(unsigned.len() + 2);
+    if negative {
+        json.push('-');
+    }
+    json.push_str(if integer.is_empty() { "0" } else { integer });
+    if !fraction.is_empty() {
+        json.push('.');
+        json.push_str(fraction);
+    }
+    if let Some(exponent) = exponent {
+        json.push('e');
+        json.push_str(exponent.strip_prefix('+').unwrap_or(exponent));
+    }
+    json
+}
+
+impl Value {
     /// How the value is described in "expected …, found …" messages.
     pub(crate) fn kind_name(&self) -> &'static str {
         match self {
             Value::Null => "null",
             Value::Bool(_) => "a boolean",
             Value::Int(_) | Value::BigInt(_) => "an integer",
-            Value::Float(_) => "a number",
+            Value::Float(_) | Value::Decimal(_) => "a number",
             Value::Str(_) => "a string",
             Value::Seq(_) => "a list",
             Value::Map(_) => "a mapping",
@@ -95,8 +152,8 @@ impl Serialize for Node {
             Value::Null => serializer.serialize_unit(),
             Value::Bool(value) => serializer.serialize_bool(*value),
             Value::Int(value) => serializer.serialize_i64(*value),
-            Value::BigInt(digits) => {
-                // Written as the number itself: JSON numbers have no size limit.
+            Value::BigInt(digits) | Value::Decimal(digits) => {
+                // Written as the number itself: JSON numbers have no size or precision limit.
                 let raw = serde_json::value::RawValue::from_string(digits.clone())
                     .map_err(serde::ser::Error::custom)?;
                 raw.serialize(serializer)
@@ -127,6 +184,42 @@ mod tests {
 
     fn leaf(value: Value) -> Node {
         Node::new(value, Span::new(1, 1))
+    }
+
+    #[test]
+    fn decimals_a_float_cannot_hold_keep_their_digits_as_json() {
+        let cases = [
+            ("0.5", Value::Float(0.5)),
+            ("-1.25e3", Value::Float(-1250.0)),
+            ("12345678901234.5", Value::Float(12345678901234.5)),
+            (
+                "3.14159265358979323846",
+                Value::Decimal("3.14159265358979323846".into()),
+            ),
+            (
+                "+00012.3456789012345678",
+                Value::Decimal("12.3456789012345678".into()),
+            ),
+            (
+                "-.1234567890123456789",
+                Value::Decimal("-0.1234567890123456789".into()),
+            ),
+            ("1.e+400", Value::Decimal("1e400".into())),
+            ("1E-400", Value::Decimal("1e-400".into())),
+            ("0.000", Value::Float(0.0)),
+            (
+                "1.50000000000000000000",
+                Value::Decimal("1.50000000000000000000".into()),
+            ),
+        ];
+        for (text, expected) in cases {
+            let value = Value::from_decimal_text(text);
+            assert_eq!(value, expected, "{text}");
+            if let Value::Decimal(json) = value {
+                serde_json::from_str::<serde_json::Value>(&json)
+                    .unwrap_or_else(|error| panic!("{json} is not JSON: {error}"));
+            }
+        }
     }
 
     #[test]

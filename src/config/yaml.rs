@@ -381,7 +381,7 @@ fn resolve_scalar(
                 value @ Value::Bool(_) if kind == "bool" => value,
                 value @ Value::Int(_) if kind == "int" => value,
                 Value::Int(number) if kind == "float" => Value::Float(number as f64),
-                value @ Value::Float(_) if kind == "float" => value,
+                value @ (Value::Float(_) | Value::Decimal(_)) if kind == "float" => value,
                 _ => {
                     problems.push(YamlProblem::new(
                         at,
@@ -437,10 +437,8 @@ fn resolve_plain(text: &str) -> Value {
             Err(_) => Value::BigInt(big_integer(text.starts_with('-'), digits)),
         };
     }
-    if is_core_float(digits)
-        && let Ok(number) = text.parse::<f64>()
-    {
-        return Value::Float(number);
+    if is_core_float(digits) {
+        return Value::from_decimal_text(text);
     }
     Value::Str(text.to_string())
 }

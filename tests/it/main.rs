@@ -19,6 +19,7 @@ mod examples;
 mod hostile;
 mod kills;
 mod markdown;
+mod numbers;
 mod ops;
 mod paging;
 mod plan;

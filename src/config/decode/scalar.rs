@@ -14,7 +14,7 @@ pub(crate) fn string(node: Node, what: &str, sink: &mut dyn DiagnosticSink) -> O
     match node.value {
         Value::Str(text) => Some(text),
         Value::Int(number) if sink.generated() => Some(number.to_string()),
-        Value::BigInt(digits) if sink.generated() => Some(digits),
+        Value::BigInt(digits) | Value::Decimal(digits) if sink.generated() => Some(digits),
         Value::Float(number) if sink.generated() => Some(number.to_string()),
         Value::Bool(value) if sink.generated() => Some(value.to_string()),
         _ => {
@@ -133,7 +133,7 @@ pub(crate) fn integer_in(
     let number = match &node.value {
         Value::Int(number) => Some(*number),
         Value::Str(text) if sink.generated() => text.trim().parse::<i64>().ok(),
-        Value::Float(_) => {
+        Value::Float(_) | Value::Decimal(_) => {
             sink.push(
                 node.span,
                 Diagnostic::error(format!(
@@ -196,7 +196,11 @@ pub(crate) fn number(node: Node, what: &str, sink: &mut dyn DiagnosticSink) -> O
     let parsed = match &node.value {
         Value::Int(number) => Some(Number::Int(*number)),
         // Coordinates and intrinsics: a float is what GT Studio reads there anyway.
-        Value::BigInt(digits) => digits.parse::<f64>().ok().map(Number::Float),
+        Value::BigInt(digits) | Value::Decimal(digits) => digits
+            .parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite())
+            .map(Number::Float),
         Value::Float(number) if number.is_finite() => Some(Number::Float(*number)),
         Value::Str(text) if sink.generated() => {
             let text = text.trim();
@@ -266,7 +270,7 @@ pub(crate) fn describe(node: &Node) -> String {
     match &node.value {
         Value::Str(text) => format!("`{text}`"),
         Value::Int(number) => format!("`{number}`"),
-        Value::BigInt(digits) => format!("`{digits}`"),
+        Value::BigInt(digits) | Value::Decimal(digits) => format!("`{digits}`"),
         // `{:?}` keeps the decimal point: `5.0`, not `5`.
         Value::Float(number) => format!("`{number:?}`"),
         Value::Bool(value) => format!("`{value}`"),

@@ -13,7 +13,7 @@ use super::budget::{
 };
 use super::compile::{Columns, Part};
 use super::{TemplateProblem, describe_error};
-use crate::config::manifest::BigInteger;
+use crate::config::manifest::ExactNumber;
 use crate::config::node::{Entry, Node, Span, Value};
 use crate::config::yaml;
 
@@ -243,9 +243,15 @@ fn to_node_at_depth(
             yaml::MAX_DEPTH
         )));
     }
-    if let Some(big) = value.downcast_object_ref::<BigInteger>() {
-        spend(remaining, big.0.len(), span)?;
-        return Ok(Node::new(Value::BigInt(big.0.clone()), span));
+    if let Some(exact) = value.downcast_object_ref::<ExactNumber>() {
+        spend(remaining, exact.0.len(), span)?;
+        let text = exact.0.clone();
+        let value = if text.contains(['.', 'e', 'E']) {
+            Value::Decimal(text)
+        } else {
+            Value::BigInt(text)
+        };
+        return Ok(Node::new(value, span));
     }
     spend(remaining, value.as_str().map_or(0, str::len), span)?;
     let converted = match value.kind() {

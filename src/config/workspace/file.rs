@@ -138,7 +138,7 @@ fn decode_file(file: Arc<Path>, root: Node, sink: &mut FileSink<'_>) -> FileDecl
     };
     match fields.take("version") {
         Some(entry) => {
-            if matches!(entry.value.value, Value::Float(_)) {
+            if matches!(entry.value.value, Value::Float(_) | Value::Decimal(_)) {
                 sink.push(
                     entry.value.span,
                     Diagnostic::error(format!(
