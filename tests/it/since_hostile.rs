@@ -375,6 +375,51 @@ async fn an_oversized_blob_is_refused_before_a_byte_of_it_is_written() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_manifest_the_old_workspace_reads_is_named_not_skipped() {
+    let rig = Rig::start().await;
+    crate::since::repository(&rig);
+    let yaml = format!(
+        "version: 1\nendpoint: {}\nprojects:\n  street:\n    id: {}\n    workflows:\n      review: {}\n    defaults:\n      workflow: review\n    batches:\n      week-50:\n        jobs_from:\n          - csv: rows.csv\n            reference_id: \"{{{{ row.id }}}}\"\n            image: \"{{{{ row.url }}}}\"\n",
+        rig.url(),
+        crate::support::PROJECT_ID,
+        crate::support::WORKFLOW_ID
+    );
+    rig.write("ws/gtform.yaml", &yaml);
+    let mut rows = String::from("id,url\n");
+    for n in 0..2000 {
+        rows.push_str(&format!("row-{n:05},https://example.com/{n:05}.jpg\n"));
+    }
+    assert!(rows.len() > 64 << 10);
+    rig.write("ws/rows.csv", &rows);
+    commit(&rig, "a big manifest");
+    rig.write(
+        "ws/rows.csv",
+        "id,url\nrow-00000,https://example.com/00000.jpg\n",
+    );
+    let watched = tempfile::tempdir().unwrap();
+    let run = run_without_big_writes(
+        rig.dir.path(),
+        watched.path(),
+        &[
+            "plan",
+            "ws",
+            "--since",
+            "HEAD",
+            "--max-manifest-size",
+            "4KiB",
+        ],
+    );
+    assert_refused(&run, "the workspace as it was at `HEAD` does not load");
+    assert!(
+        run.stderr()
+            .contains("`HEAD:ws/rows.csv` is 78.1 KiB, over the limit of 4 KiB"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(entries(watched.path()), Vec::<PathBuf>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_submodule_in_the_old_tree_is_refused() {
     let rig = Rig::start().await;
     applied(&rig).await;
