@@ -221,17 +221,23 @@ fn at_revision(diagnostics: Diagnostics, checkout: &git::Checkout) -> Diagnostic
     let relabel = |location: &config::Location| {
         since::at_revision(location, &checkout.revision, checkout.root())
     };
+    // Texts may name a path of the temporary copy, which means nothing to the reader.
+    let copy = format!("{}{}", checkout.root().display(), std::path::MAIN_SEPARATOR);
+    let in_revision = format!("{}:", checkout.revision);
+    let retext = |text: &String| text.replace(&copy, &in_revision);
     diagnostics
         .into_iter()
         .map(|diagnostic| {
             let labels = diagnostic
                 .labels
                 .iter()
-                .map(|(location, text)| (relabel(location), text.clone()))
+                .map(|(location, text)| (relabel(location), retext(text)))
                 .collect();
             Diagnostic {
+                message: retext(&diagnostic.message),
                 location: diagnostic.location.as_ref().map(relabel),
                 labels,
+                hints: diagnostic.hints.iter().map(retext).collect(),
                 ..diagnostic
             }
             .without_source()

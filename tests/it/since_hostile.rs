@@ -416,6 +416,13 @@ async fn an_oversized_manifest_the_old_workspace_reads_is_named_not_skipped() {
         "{}",
         run.stderr()
     );
+    assert!(
+        run.stderr()
+            .contains("the directory of `HEAD:ws/gtform.yaml`")
+            && !run.stderr().contains("gtform-since-"),
+        "the temporary copy is named:\n{}",
+        run.stderr()
+    );
     assert_eq!(entries(watched.path()), Vec::<PathBuf>::new());
 }
 
