@@ -37,6 +37,11 @@ pub struct PlanArgs {
     /// since of jobs already on the server are conflicts; removed jobs and batches are named
     #[arg(long, value_name = "REF")]
     pub since: Option<String>,
+    /// The Git checkout --since reads history from: the repository holding DIR (default: the
+    /// one holding the working directory). Never one found inside the workspace: a nested
+    /// repository, a symbolic link, a submodule or an oversized file at REF is refused
+    #[arg(long, value_name = "DIR", requires = "since")]
+    pub since_repo: Option<PathBuf>,
     #[command(flatten)]
     pub preflight: PreflightArgs,
     #[command(flatten)]
@@ -59,7 +64,10 @@ pub(crate) async fn run(args: PlanArgs, ui: &mut Ui) -> Result<ExitCode, CliErro
     let planned = connection::plan_workspace(
         &args.path,
         &args.target,
-        args.since.as_deref(),
+        args.since.as_deref().map(|revision| connection::Since {
+            revision,
+            repository: args.since_repo.as_deref(),
+        }),
         &args.connection,
         &args.load,
         ui,

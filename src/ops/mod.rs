@@ -153,18 +153,32 @@ impl Baseline {
 
 impl Loaded {
     /// Loads the workspace as it was at `revision` too, with the same limits, for the plan to
-    /// compare with: the same path in the repository, read through `config::load_with` from a
-    /// copy of the revision's files. Runs `git`; no network.
-    pub fn with_baseline(mut self, revision: &str, options: &LoadOptions) -> Result<Loaded, Error> {
-        let checkout = git::Checkout::of(&self.path, revision).map_err(|source| Error::Since {
+    /// compare with: the same path in the operator's repository (the one at `repository`: the
+    /// caller's working directory or a directory the operator named; never one found from the
+    /// workspace), read through `config::load_with` from a copy of the revision's files, each
+    /// checked against the same limits before it is written. Runs `git`; no network.
+    pub fn with_baseline(
+        mut self,
+        revision: &str,
+        repository: git::Place<'_>,
+        options: &LoadOptions,
+    ) -> Result<Loaded, Error> {
+        let since_error = |source| Error::Since {
             revision: revision.to_owned(),
             source,
-        })?;
+        };
+        let repository = git::Repository::find(repository).map_err(since_error)?;
+        let checkout =
+            git::Checkout::of(&self.path, revision, &repository, options).map_err(since_error)?;
         let workspace = if checkout.path.exists() {
             let loaded = config::load_with(&checkout.path, options).map_err(|diagnostics| {
                 Error::BaselineLoad {
                     revision: revision.to_owned(),
-                    diagnostics: at_revision(diagnostics, &checkout),
+                    diagnostics: with_skipped(
+                        at_revision(diagnostics, &checkout),
+                        &checkout,
+                        options,
+                    ),
                 }
             })?;
             Some(loaded)
@@ -179,23 +193,51 @@ impl Loaded {
     }
 }
 
+/// `diagnostics`, and an error for each file of the revision not written for its size: the
+/// old workspace may have failed to load for want of it.
+fn with_skipped(
+    diagnostics: Diagnostics,
+    checkout: &git::Checkout,
+    options: &LoadOptions,
+) -> Diagnostics {
+    let mut all: Vec<Diagnostic> = diagnostics.into_iter().collect();
+    for (path, refusal) in &checkout.skipped {
+        let mut diagnostic = Diagnostic::error(format!(
+            "`{}:{}` {refusal}",
+            crate::escape::escape(&checkout.revision),
+            crate::escape::escape(&path.display().to_string())
+        ));
+        if let Some(hint) = &options.raise_limit_hint {
+            diagnostic = diagnostic.hint(hint.clone());
+        }
+        all.push(diagnostic);
+    }
+    all.into()
+}
+
 /// The old workspace's diagnostics located as `REV:path`, without quoting their files (the copy
 /// is temporary).
 fn at_revision(diagnostics: Diagnostics, checkout: &git::Checkout) -> Diagnostics {
     let relabel = |location: &config::Location| {
         since::at_revision(location, &checkout.revision, checkout.root())
     };
+    // Texts may name a path of the temporary copy, which means nothing to the reader.
+    let copy = format!("{}{}", checkout.root().display(), std::path::MAIN_SEPARATOR);
+    let in_revision = format!("{}:", checkout.revision);
+    let retext = |text: &String| text.replace(&copy, &in_revision);
     diagnostics
         .into_iter()
         .map(|diagnostic| {
             let labels = diagnostic
                 .labels
                 .iter()
-                .map(|(location, text)| (relabel(location), text.clone()))
+                .map(|(location, text)| (relabel(location), retext(text)))
                 .collect();
             Diagnostic {
+                message: retext(&diagnostic.message),
                 location: diagnostic.location.as_ref().map(relabel),
                 labels,
+                hints: diagnostic.hints.iter().map(retext).collect(),
                 ..diagnostic
             }
             .without_source()

@@ -195,7 +195,26 @@ impl Plan {
             }
         }
         if let Some(since) = &self.since {
-            summary.conflicts += since.payload_changes.len() as u64;
+            // A job moved to another batch since the revision is one conflict, reported by the
+            // planner and shown with its diff.
+            let moved: std::collections::HashSet<(&str, &str)> = self
+                .projects
+                .iter()
+                .flat_map(|project| {
+                    project.batches.iter().flat_map(move |batch| {
+                        batch.conflicts.iter().map(move |conflict| {
+                            (project.key.as_str(), conflict.reference_id.as_str())
+                        })
+                    })
+                })
+                .collect();
+            summary.conflicts += since
+                .payload_changes
+                .iter()
+                .filter(|change| {
+                    !moved.contains(&(change.project.as_str(), change.reference_id.as_str()))
+                })
+                .count() as u64;
             summary.removed = since.removed_count();
         }
         summary.create = summary.batches_to_create + summary.jobs_to_create;

@@ -8,9 +8,11 @@
 //! was made from,
 //!
 //! * a job that exists on the server (in the batch it is configured in) whose wire payload (data
-//!   with its metadata and pre-labels, workflow, priority, type, batch) differs from `REV`'s is a
-//!   **payload change**: a conflict, shown as a unified diff of the two payloads, pretty-printed
-//!   with sorted keys, numbers exactly as written. Its fix is a new reference_id.
+//!   with its metadata and pre-labels, workflow, priority, type) differs from `REV`'s is a
+//!   **payload change**: a conflict, shown as a unified diff of the two payloads (batch
+//!   included), pretty-printed with sorted keys, numbers exactly as written. Its fix is a new
+//!   reference_id. A job moved to another batch since `REV` (the server holds it in `REV`'s
+//!   batch) is the planner's conflict, and a payload change too, so that its diff shows the move.
 //! * a job, batch or project in the workspace at `REV` and no longer in it, that exists on the
 //!   server, is **removed**: it stays on the server, unmanaged. Jobs of a removed batch are
 //!   counted with the batch. Projects are not read (the plan covers the workspace's), so a removed
@@ -218,20 +220,32 @@ impl ProjectContext<'_> {
                 let Some(&(remote_index, _)) = on_server.get(reference_id) else {
                     continue;
                 };
-                if self.remote.batches[remote_index].summary.name != batch.name {
-                    // In another batch on the server: the planner's conflict says it.
-                    continue;
-                }
-                let Some(&(old_batch, old_job)) = old_jobs.get(reference_id) else {
-                    findings.not_comparable += 1;
-                    continue;
+                let remote_batch = self.remote.batches[remote_index].summary.name.as_str();
+                let old = old_jobs.get(reference_id).copied();
+                let before_and_after = if remote_batch == batch.name {
+                    let Some((old_batch, old_job)) = old else {
+                        findings.not_comparable += 1;
+                        continue;
+                    };
+                    let before = Payload::of(old_job);
+                    let after = Payload::of(job);
+                    if before.body == after.body {
+                        findings.unchanged_payloads += 1;
+                        continue;
+                    }
+                    (old_batch, old_job, before, after)
+                } else {
+                    // In another batch on the server: the planner's conflict says so. When the
+                    // revision had it in that batch, it was moved since: its diff shows the move
+                    // (and any other change) too.
+                    match old {
+                        Some((old_batch, old_job)) if old_batch == remote_batch => {
+                            (old_batch, old_job, Payload::of(old_job), Payload::of(job))
+                        }
+                        _ => continue,
+                    }
                 };
-                let before = Payload::of(old_job);
-                let after = Payload::of(job);
-                if before.body == after.body {
-                    findings.unchanged_payloads += 1;
-                    continue;
-                }
+                let (old_batch, old_job, before, after) = before_and_after;
                 findings.payload_changes.push(PayloadChange {
                     project: self.project.key.clone(),
                     batch: batch.name.clone(),

@@ -29,6 +29,8 @@ mod results;
 mod s3;
 mod schema;
 mod since;
+mod since_fields;
+mod since_hostile;
 mod status;
 mod support;
 mod terminal;

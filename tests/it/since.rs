@@ -4,11 +4,11 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::support::{BatchSpec, Rig, ids, workspace_yaml};
+use crate::support::{BatchSpec, Rig, Run, ids, workspace_yaml};
 
 /// The rig's filters, and commit ids (the workspace names the emulator's port, so its commits
 /// differ from run to run).
-fn filters(rig: &Rig) -> insta::Settings {
+pub fn filters(rig: &Rig) -> insta::Settings {
     let mut settings = crate::support::filters(rig);
     settings.add_filter(r"\b[0-9a-f]{40}\b", "[COMMIT]");
     settings.add_filter(r"\(([0-9a-f]{12})\)", "([SHORT-COMMIT])");
@@ -17,7 +17,7 @@ fn filters(rig: &Rig) -> insta::Settings {
 
 /// Runs `git ARGS` in `dir`, failing the test if it fails.
 #[track_caller]
-fn git(dir: &Path, args: &[&str]) {
+pub fn git(dir: &Path, args: &[&str]) {
     let output = Command::new("git")
         .current_dir(dir)
         .args(args)
@@ -34,7 +34,7 @@ fn git(dir: &Path, args: &[&str]) {
 }
 
 /// Makes the rig's directory a repository with one commit holding only a README.
-fn repository(rig: &Rig) {
+pub fn repository(rig: &Rig) {
     let dir = rig.dir.path();
     git(dir, &["init", "-q", "-b", "main"]);
     git(dir, &["config", "user.name", "Test"]);
@@ -44,13 +44,13 @@ fn repository(rig: &Rig) {
     commit(rig, "readme");
 }
 
-fn commit(rig: &Rig, message: &str) {
+pub fn commit(rig: &Rig, message: &str) {
     git(rig.dir.path(), &["add", "-A"]);
     git(rig.dir.path(), &["commit", "-q", "-m", message]);
 }
 
 /// The workspace at the first commit: two batches, applied to the server.
-async fn applied(rig: &Rig) -> String {
+pub async fn applied(rig: &Rig) -> String {
     repository(rig);
     let yaml = workspace_yaml(
         &rig.url(),
@@ -260,14 +260,26 @@ async fn revisions_that_cannot_be_read_are_errors_with_a_hint() {
         broken.stderr()
     );
 
-    // Outside any repository.
+    // Outside any repository: the operator's repository is the working directory's.
     let outside = tempfile::tempdir().unwrap();
     std::fs::write(outside.path().join("gtform.yaml"), &yaml).unwrap();
+    let run = Run(crate::support::gtform_command(outside.path())
+        .args(["plan", ".", "--since", "HEAD"])
+        .env("GTFORM_API_KEY", crate::support::API_KEY)
+        .output()
+        .unwrap())
+    .expect_code(1);
+    assert!(
+        run.stderr().contains("is not inside a Git repository"),
+        "{}",
+        run.stderr()
+    );
+    // A workspace outside the working directory's repository.
     let run = rig
         .run(&["plan", outside.path().to_str().unwrap(), "--since", "HEAD"])
         .expect_code(1);
     assert!(
-        run.stderr().contains("is not inside a Git repository"),
+        run.stderr().contains("is not in the repository at"),
         "{}",
         run.stderr()
     );

@@ -47,20 +47,39 @@ pub(crate) fn load(
     .map_err(|error| ops_error(error, ui))
 }
 
+/// `plan --since REV` and where its repository is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Since<'a> {
+    pub revision: &'a str,
+    /// `--since-repo DIR`; none: the working directory's repository.
+    pub repository: Option<&'a Path>,
+}
+
 /// Loads, lists (bucket listings), connects, reads and plans the workspace at `path`; with
 /// `since`, compares it with the workspace at that Git revision too (`plan --since`).
 pub(crate) async fn plan_workspace(
     path: &Path,
     targets: &[String],
-    since: Option<&str>,
+    since: Option<Since<'_>>,
     args: &ConnectionArgs,
     load_args: &LoadArgs,
     ui: &mut Ui,
 ) -> Result<Planned, CliError> {
     let mut loaded = load(path, targets, load_args, ui)?;
-    if let Some(revision) = since {
+    if let Some(since) = since {
+        let working_directory;
+        let repository = match since.repository {
+            Some(dir) => crate::git::Place::Named(dir),
+            None => {
+                working_directory = std::env::current_dir().map_err(|error| {
+                    CliError::new(format!("cannot read the working directory: {error}"))
+                        .hint("--since finds the Git checkout from the working directory; name it with --since-repo DIR")
+                })?;
+                crate::git::Place::WorkingDirectory(&working_directory)
+            }
+        };
         loaded = loaded
-            .with_baseline(revision, &load_args.options())
+            .with_baseline(since.revision, repository, &load_args.options())
             .map_err(|error| ops_error(error, ui))?;
     }
     let steps = StderrSteps::new(ui);

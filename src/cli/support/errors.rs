@@ -4,7 +4,7 @@
 
 use crate::client::{ClientError, FailureKind};
 use crate::diagnostic::Diagnostic;
-use crate::git::GitError;
+use crate::git::{GitError, TreeRefusal};
 use crate::ops;
 use crate::plan::ScopeError;
 use crate::plan::saved::PlanFileError;
@@ -64,7 +64,37 @@ pub(crate) fn ops_error(error: ops::Error, ui: &mut Ui) -> CliError {
                     "--since reads the workspace's history with `git`: install it"
                 }
                 GitError::NotARepository { .. } => {
-                    "--since compares with a Git revision: run it on a workspace inside a Git checkout"
+                    "--since reads the Git checkout holding the working directory: run gtform inside it, or name it with --since-repo DIR"
+                }
+                GitError::OutsideRepository { .. } => {
+                    "--since reads the workspace's history from the checkout holding the working directory (or --since-repo DIR): run gtform from the checkout that holds the workspace"
+                }
+                GitError::ImitatedRepository { .. } => {
+                    "run gtform from your checkout's top level, or name it with --since-repo DIR"
+                }
+                GitError::NestedRepository { .. } => {
+                    "a pull request can bring a repository with a history of its own; remove it from the workspace, or plan without --since"
+                }
+                GitError::Alternates { .. } => {
+                    "objects borrowed from another repository are not vouched for by this checkout; make it self-contained (`git repack -a -d`, then delete objects/info/alternates) or check out without --reference/--shared"
+                }
+                GitError::WorkTreeElsewhere { .. } => {
+                    "the repository's core.worktree points elsewhere; name the checkout's top level with --since-repo DIR"
+                }
+                GitError::Refused {
+                    refusal: TreeRefusal::TooBig { .. },
+                    ..
+                } => {
+                    "raise the limit with --max-yaml-size (YAML files) or --max-manifest-size (every other file), e.g. 1GiB"
+                }
+                GitError::Refused {
+                    refusal: TreeRefusal::Missing,
+                    ..
+                } => {
+                    "check out with the whole history (actions/checkout `fetch-depth: 0`, no `filter`)"
+                }
+                GitError::Refused { .. } => {
+                    "--since reads only regular files from the workspace's history; compare with a revision where it is one, or plan without --since"
                 }
                 GitError::UnknownRevision { .. } => {
                     "fetch the revision first (`git fetch origin main`); in CI, check out with enough history (actions/checkout `fetch-depth: 0`)"
