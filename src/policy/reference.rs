@@ -247,10 +247,10 @@ fn like(text: &str, v2012: bool, world: &World, subject: &str) -> bool {
     pattern(text, v2012, world, true).is_some_and(|pieces| matches(&pieces, &subject))
 }
 
-fn list(value: &Value) -> Vec<Value> {
+fn list(value: &Value) -> Vec<&Value> {
     match value {
-        Value::Array(items) => items.clone(),
-        other => vec![other.clone()],
+        Value::Array(items) => items.iter().collect(),
+        other => vec![other],
     }
 }
 
@@ -264,15 +264,19 @@ fn text_of(value: &Value) -> String {
 
 /// The decision for GT Studio's `s3:GetObject` of `bucket`/`key` in `world`.
 pub(crate) fn evaluate(policy: &Value, world: &World, bucket: &str, key: &str) -> Decision {
+    let inner: Value;
     let document = match policy.get("Policy") {
-        Some(Value::String(inner)) => serde_json::from_str(inner).unwrap(),
-        _ => policy.clone(),
+        Some(Value::String(text)) => {
+            inner = serde_json::from_str(text).unwrap();
+            &inner
+        }
+        _ => policy,
     };
     let v2012 = document.get("Version") == Some(&Value::String("2012-10-17".into()));
     let resource = format!("arn:aws:s3:::{bucket}/{key}");
     let mut allowed = false;
     for statement in list(&document["Statement"]) {
-        if !statement_applies(&statement, v2012, world, &resource) {
+        if !statement_applies(statement, v2012, world, &resource) {
             continue;
         }
         if statement["Effect"] == "Deny" {
@@ -358,7 +362,7 @@ fn named_exactly(kind: &str, entry: &str, identity: &str) -> bool {
 fn condition_holds(
     operator: &str,
     key: &str,
-    values: &[Value],
+    values: &[&Value],
     v2012: bool,
     world: &World,
 ) -> bool {
