@@ -136,6 +136,14 @@ impl Policy {
             ]));
         };
         let version = Version::of(object).map_err(|error| PolicyError(vec![error]))?;
+        if let Some(name) = object
+            .keys()
+            .find(|name| !["Version", "Id", "Statement"].contains(&name.as_str()))
+        {
+            return Err(PolicyError(vec![format!(
+                "`{name}` is not an element of a policy document (AWS refuses it; gtform cannot tell what it would mean)"
+            )]));
+        }
         let statements: Vec<&Value> = match object.get("Statement") {
             Some(Value::Array(items)) => items.iter().collect(),
             Some(item @ Value::Object(_)) => vec![item],
@@ -173,6 +181,13 @@ impl Policy {
         let arn = format!("arn:aws:s3:::{bucket}/{key}");
         self.verdict(|statement| {
             let resource = Truth::any(statement.resources.iter().map(|pattern| match pattern {
+                // AWS documents `?` as one character, not how it counts one beyond ASCII.
+                Ok(pattern) if pattern.has_single_wildcard() && !key.is_ascii() => {
+                    Truth::Maybe(format!(
+                        "how AWS counts the `?` of `{}` against a key with non-ASCII characters",
+                        pattern.source()
+                    ))
+                }
                 Ok(pattern) => Truth::from_bool(pattern.matches(&arn)),
                 Err(variable) => Truth::Maybe(format!("the resource uses {variable}")),
             }));
@@ -426,6 +441,19 @@ impl Version {
     }
 }
 
+/// The elements a statement may hold; anything else is refused rather than ignored.
+const STATEMENT_ELEMENTS: &[&str] = &[
+    "Sid",
+    "Effect",
+    "Principal",
+    "NotPrincipal",
+    "Action",
+    "NotAction",
+    "Resource",
+    "NotResource",
+    "Condition",
+];
+
 fn parse_statement(
     index: usize,
     statement: &Value,
@@ -440,6 +468,13 @@ fn parse_statement(
         Some(sid) if !sid.is_empty() => format!("`{sid}`"),
         _ => format!("statement {}", index + 1),
     };
+    for name in fields.keys() {
+        if !STATEMENT_ELEMENTS.contains(&name.as_str()) {
+            errors.push(format!(
+                "{label}: `{name}` is not an element of a policy statement (AWS refuses it; gtform cannot tell what it would mean)"
+            ));
+        }
+    }
     let effect = match fields.get("Effect").and_then(Value::as_str) {
         Some("Allow") => Some(Effect::Allow),
         Some("Deny") => Some(Effect::Deny),
@@ -523,10 +558,11 @@ fn take<T>(errors: &mut Vec<String>, label: &str, result: Result<T, String>) -> 
     }
 }
 
-/// A string or a list of strings.
+/// A string or a non-empty list of strings.
 fn strings(value: &Value) -> Result<Vec<String>, String> {
     match value {
         Value::String(text) => Ok(vec![text.clone()]),
+        Value::Array(items) if items.is_empty() => Err("an empty list names nothing".into()),
         Value::Array(items) => items
             .iter()
             .map(|item| match item {
@@ -564,13 +600,17 @@ fn principal_truth(principal: &Value) -> Result<Truth, String> {
                 for value in values {
                     truth = truth.or(match kind.as_str() {
                         "AWS" => aws_principal_truth(&value),
+
                         "CanonicalUser" if value == GT_STUDIO_CANONICAL_ID => Truth::Yes,
                         "CanonicalUser" if value.eq_ignore_ascii_case(GT_STUDIO_CANONICAL_ID) => {
                             Truth::Maybe(format!(
                                 "it names `{value}`, GT Studio's canonical user in other letter case"
                             ))
                         }
-                        _ => Truth::No,
+                        "CanonicalUser" | "Service" | "Federated" => Truth::No,
+                        _ => Truth::Maybe(format!(
+                            "the principal kind `{kind}`, which gtform does not know"
+                        )),
                     });
                 }
             }
@@ -778,7 +818,7 @@ fn condition_key_truth(
     variables: bool,
 ) -> Truth {
     let about = || Truth::Maybe(format!("the condition `{operator}` on `{key}`"));
-    let Some(fact) = known_fact(key) else {
+    let Some(fact) = known_fact(key).filter(|_| !values.is_empty()) else {
         return about();
     };
     let unqualified = operator
@@ -895,11 +935,12 @@ fn parse_number(text: &str) -> Option<f64> {
         .flatten()
 }
 
-/// A date as AWS reads it in a policy: seconds since the epoch, or ISO 8601 with a time and an
-/// explicit zone (`2026-01-01T00:00:00Z`, `…T00:00:00.5+02:00`); other forms are not read.
+/// A date as AWS documents it in a policy: whole seconds since the epoch, or ISO 8601 with a
+/// time and an explicit zone (`2026-01-01T00:00:00Z`, `…T00:00:00.5+02:00`); other forms
+/// (a decimal epoch, a date without a zone) are not read.
 fn parse_date(text: &str) -> Option<f64> {
-    if let Some(seconds) = parse_number(text) {
-        return Some(seconds);
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse().ok();
     }
     let (date, time) = text.split_once('T')?;
     let mut date_parts = date.splitn(3, '-');

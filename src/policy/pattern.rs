@@ -59,6 +59,11 @@ impl Pattern {
         })
     }
 
+    /// Whether the pattern holds a `?` wildcard.
+    pub fn has_single_wildcard(&self) -> bool {
+        self.tokens.contains(&Token::One)
+    }
+
     /// The text the pattern was compiled from.
     pub fn source(&self) -> &str {
         &self.source

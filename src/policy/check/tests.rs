@@ -614,3 +614,43 @@ fn condition_values_of_any_scalar_are_read_as_aws_reads_them() {
 }
 
 mod against_the_reference;
+
+#[test]
+fn what_gtform_cannot_read_is_refused_or_conditional_never_ok() {
+    // An element AWS does not know: refused, not ignored.
+    for document in [
+        serde_json::json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+            "Resource": "*", "Conditions": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}]}),
+        serde_json::json!({"Statment": [], "Statement": [{"Effect": "Allow", "Principal": "*",
+            "Action": "s3:GetObject", "Resource": "*"}]}),
+        serde_json::json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": [],
+            "Resource": "*"}]}),
+    ] {
+        let error = Policy::parse(&document.to_string()).unwrap_err();
+        assert!(
+            error.0[0].contains("not an element") || error.0[0].contains("empty list"),
+            "{error:?}"
+        );
+    }
+    // A `?` against a key beyond ASCII: AWS does not document how it counts.
+    let policy = statement(serde_json::json!({"Effect": "Allow", "Principal": "*",
+        "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/?.jpg"}));
+    assert!(policy.get_object("b", "a.jpg").is_granted());
+    assert!(matches!(
+        policy.get_object("b", "ü.jpg"),
+        Verdict::Conditional { .. }
+    ));
+    // A principal kind gtform does not know, and a condition with no value.
+    let unknown_kind = allow_get(serde_json::json!({"aws": "475757276268"}));
+    assert!(matches!(
+        unknown_kind.get_object("b", "k"),
+        Verdict::Conditional { .. }
+    ));
+    let no_value = allow_get_with_condition(
+        serde_json::json!({"StringNotEquals": {"aws:PrincipalAccount": []}}),
+    );
+    assert!(matches!(
+        no_value.get_object("b", "k"),
+        Verdict::Conditional { .. }
+    ));
+}
