@@ -743,7 +743,15 @@ fn condition_truth(condition: &Value, variables: bool) -> Result<Truth, String> 
                 "`Condition.{operator}` must be an object of condition keys"
             ));
         };
+        let mut seen = BTreeSet::new();
         for (key, values) in keys {
+            // Key names are case-insensitive: two spellings of one key are one key given twice,
+            // and which one AWS would take is not documented.
+            if !seen.insert(key.to_lowercase()) {
+                return Err(format!(
+                    "`Condition.{operator}` names the key `{key}` twice (in other letter case)"
+                ));
+            }
             let values = condition_values(values)
                 .map_err(|error| format!("`Condition.{operator}.{key}`: {error}"))?;
             truth = truth.and(condition_key_truth(operator, key, &values, variables));

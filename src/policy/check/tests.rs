@@ -654,3 +654,20 @@ fn what_gtform_cannot_read_is_refused_or_conditional_never_ok() {
         Verdict::Conditional { .. }
     ));
 }
+
+#[test]
+fn one_condition_key_in_two_letter_cases_is_refused() {
+    // Deny over plain HTTP, spelled twice: AND-ing both would never deny; AWS may take either.
+    let error = Policy::parse(
+        &serde_json::json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*",
+             "Condition": {"Bool": {"aws:SecureTransport": "true", "aws:securetransport": "false"}}}
+        ]})
+        .to_string(),
+    )
+    .unwrap_err();
+    assert!(
+        error.0[0].contains("twice (in other letter case)"),
+        "{error:?}"
+    );
+}
