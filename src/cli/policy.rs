@@ -52,8 +52,9 @@ pub struct S3Args {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Json)]
     pub format: Format,
-    /// The published samples' grant (list, read, write and delete; five KMS actions) instead
-    /// of least privilege
+    /// The published samples' grant (list, read, write and delete; with --kms-key-arn the five
+    /// KMS actions Encrypt, Decrypt, ReEncrypt*, GenerateDataKey* and DescribeKey) instead of
+    /// least privilege (s3:GetObject on the prefixes used; kms:Decrypt through S3)
     #[arg(long)]
     pub as_documented: bool,
     /// Print `aws s3api put-object-acl` commands granting read on each object instead of a
@@ -268,10 +269,10 @@ fn workspace_s3_objects(path: &Path, ui: &mut Ui) -> Result<WorkspaceObjects, Cl
 }
 
 fn run_check(args: CheckArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
-    let text = std::fs::read_to_string(&args.policy_file).map_err(|error| {
+    let text = policy::read_policy_file(&args.policy_file).map_err(|reason| {
         CliError::new(format!(
-            "cannot read the policy file `{}`: {error}",
-            args.policy_file.display()
+            "cannot read the policy file `{}`: {reason}",
+            printable(&args.policy_file.display().to_string())
         ))
     })?;
     let policy = Policy::parse(&text).map_err(|error| {

@@ -204,6 +204,37 @@ impl Boundary {
     }
 }
 
+/// Reads a file named by the operator outside any workspace (a policy under check): by the
+/// workspace's rules, a regular file (never a FIFO or a device), opened without blocking, within
+/// `limit` bytes checked before a byte is read and again while reading. The error is the
+/// reason, to follow "cannot read `path`: ".
+pub fn read_regular_file(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
+    let refused = |refusal: Refusal| refusal.reason();
+    let file = open_without_blocking(path).map_err(|error| refused(refusal_of(error)))?;
+    let metadata = file
+        .metadata()
+        .map_err(|error| refused(refusal_of(error)))?;
+    if !metadata.file_type().is_file() {
+        return Err(refused(Refusal::NotRegular(describe_file_type(
+            &metadata.file_type(),
+        ))));
+    }
+    if metadata.len() > limit {
+        return Err(refused(Refusal::TooBig {
+            size: metadata.len(),
+            limit,
+        }));
+    }
+    let opened = OpenedFile {
+        reader: CappedReader {
+            file,
+            remaining: limit,
+            limit,
+        },
+    };
+    opened.read_all().map_err(refused)
+}
+
 /// A workspace file open for reading.
 pub(crate) struct OpenedFile {
     pub reader: CappedReader,

@@ -44,7 +44,9 @@ use std::path::{Path, PathBuf};
 
 pub use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 pub(crate) use boundary::human_size;
-pub use boundary::{DEFAULT_MAX_MANIFEST_BYTES, DEFAULT_MAX_YAML_BYTES, LoadOptions};
+pub use boundary::{
+    DEFAULT_MAX_MANIFEST_BYTES, DEFAULT_MAX_YAML_BYTES, LoadOptions, read_regular_file,
+};
 pub use endpoint::{EndpointProblem, EndpointSetting};
 pub use generate::ListedJobs;
 

@@ -1,16 +1,25 @@
 //! Does an existing bucket policy let GT Studio read the objects the jobs use?
 //!
-//! A static reading of the policy for one request: account 475757276268 calling `s3:GetObject` on
-//! `arn:aws:s3:::BUCKET/KEY`, over HTTPS. For each object, as AWS evaluates a resource policy: an
-//! explicit `Deny` that applies wins; otherwise an `Allow` that applies grants; otherwise nothing
-//! does. A statement applies when its `Principal` (or `NotPrincipal`), `Action` (or `NotAction`),
-//! `Resource` (or `NotResource`) and `Condition` all hold.
+//! A static reading of the policy for one request: an identity of account 475757276268 calling
+//! `s3:GetObject` on `arn:aws:s3:::BUCKET/KEY`, over HTTPS. For each object, as AWS evaluates a
+//! resource policy: an explicit `Deny` that applies wins; otherwise an `Allow` that applies
+//! grants; otherwise nothing does. A statement applies when its `Principal` (or `NotPrincipal`),
+//! `Action` (or `NotAction`), `Resource` (or `NotResource`) and `Condition` all hold.
 //!
 //! What a static check can know is three-valued ([`Truth`]): a principal naming one role in GT
-//! Studio's account, a policy variable in a resource, or a condition on a key whose value depends
-//! on the request (`aws:SourceIp`, `aws:SourceVpce`…) is *maybe*. The known request facts are
-//! `aws:SecureTransport` = `true` and `aws:PrincipalAccount` = `475757276268`. A *maybe* is never
-//! reported as granted.
+//! Studio's account, a `Deny` whose `NotPrincipal` names GT Studio's account (AWS spares only the
+//! identities named, and which one GT Studio calls with is not published), a policy variable in
+//! a resource, or a condition on a key whose value depends on the request (`aws:SourceIp`,
+//! `aws:SourceVpce`…) is *maybe*. A *maybe* is never reported as granted. The known request
+//! facts: `aws:SecureTransport` is `true`, `aws:PrincipalAccount` is `475757276268`,
+//! `aws:PrincipalArn` is in that account, and `aws:CurrentTime`/`aws:EpochTime` are later than
+//! [`EARLIEST_REQUEST`].
+//!
+//! The document is read as AWS reads it, or refused: a key given twice in one object is refused
+//! (see `strict_json`); `Allow` with `NotPrincipal` is refused (AWS does not support it); policy
+//! variables and the escapes `${*}`, `${?}`, `${$}` exist only under `Version` 2012-10-17, and a
+//! policy without `Version` is 2008-10-17, where `${` is text; condition values may be strings,
+//! booleans or numbers.
 //!
 //! Not covered, and said so in the README: GT Studio's own IAM side (out of the bucket owner's
 //! hands), object ownership by other accounts, Block Public Access for `Principal: "*"`, and KMS.
@@ -19,8 +28,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::pattern::Pattern;
+use super::pattern::{self, Pattern};
 use super::scope::{self, Limits, ReadScope};
+use super::strict_json;
 use super::{GT_STUDIO_ACCOUNT_ID, GT_STUDIO_CANONICAL_ID};
 
 /// A three-valued answer: a static check cannot always know.
@@ -103,10 +113,10 @@ impl Policy {
     /// Parses a policy as `aws s3api get-bucket-policy` prints it (`{"Policy": "<JSON text>"}`)
     /// or the policy document itself.
     pub fn parse(text: &str) -> Result<Policy, PolicyError> {
-        let outer: Value = serde_json::from_str(text)
+        let outer: Value = strict_json::parse(text)
             .map_err(|error| PolicyError(vec![format!("not JSON: {error}")]))?;
         let document = match outer.get("Policy") {
-            Some(Value::String(inner)) => serde_json::from_str(inner).map_err(|error| {
+            Some(Value::String(inner)) => strict_json::parse(inner).map_err(|error| {
                 PolicyError(vec![format!("the `Policy` string is not JSON: {error}")])
             })?,
             Some(_) => {
@@ -125,6 +135,15 @@ impl Policy {
                 "a policy document is a JSON object with a `Statement`".into(),
             ]));
         };
+        let version = Version::of(object).map_err(|error| PolicyError(vec![error]))?;
+        if let Some(name) = object
+            .keys()
+            .find(|name| !["Version", "Id", "Statement"].contains(&name.as_str()))
+        {
+            return Err(PolicyError(vec![format!(
+                "`{name}` is not an element of a policy document (AWS refuses it; gtform cannot tell what it would mean)"
+            )]));
+        }
         let statements: Vec<&Value> = match object.get("Statement") {
             Some(Value::Array(items)) => items.iter().collect(),
             Some(item @ Value::Object(_)) => vec![item],
@@ -137,7 +156,7 @@ impl Policy {
         let mut errors = Vec::new();
         let mut parsed = Vec::new();
         for (index, statement) in statements.into_iter().enumerate() {
-            match parse_statement(index, statement) {
+            match parse_statement(index, statement, version) {
                 Ok(statement) => parsed.push(statement),
                 Err(mut messages) => errors.append(&mut messages),
             }
@@ -162,6 +181,13 @@ impl Policy {
         let arn = format!("arn:aws:s3:::{bucket}/{key}");
         self.verdict(|statement| {
             let resource = Truth::any(statement.resources.iter().map(|pattern| match pattern {
+                // AWS documents `?` as one character, not how it counts one beyond ASCII.
+                Ok(pattern) if pattern.has_single_wildcard() && !key.is_ascii() => {
+                    Truth::Maybe(format!(
+                        "how AWS counts the `?` of `{}` against a key with non-ASCII characters",
+                        pattern.source()
+                    ))
+                }
                 Ok(pattern) => Truth::from_bool(pattern.matches(&arn)),
                 Err(variable) => Truth::Maybe(format!("the resource uses {variable}")),
             }));
@@ -390,7 +416,50 @@ pub fn check(
     report
 }
 
-fn parse_statement(index: usize, statement: &Value) -> Result<PolicyStatement, Vec<String>> {
+/// The policy language version: policy variables, and with them the escapes `${*}`, `${?}` and
+/// `${$}`, exist only in 2012-10-17; a policy without `Version` is read as 2008-10-17.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Version {
+    V2008,
+    V2012,
+}
+
+impl Version {
+    fn of(document: &serde_json::Map<String, Value>) -> Result<Version, String> {
+        match document.get("Version") {
+            None => Ok(Version::V2008),
+            Some(Value::String(text)) if text == "2012-10-17" => Ok(Version::V2012),
+            Some(Value::String(text)) if text == "2008-10-17" => Ok(Version::V2008),
+            Some(other) => Err(format!(
+                "`Version` must be \"2012-10-17\" or \"2008-10-17\", found `{other}`"
+            )),
+        }
+    }
+
+    fn has_variables(self) -> bool {
+        self == Version::V2012
+    }
+}
+
+/// The elements a statement may hold; anything else is refused rather than ignored.
+const STATEMENT_ELEMENTS: &[&str] = &[
+    "Sid",
+    "Effect",
+    "Principal",
+    "NotPrincipal",
+    "Action",
+    "NotAction",
+    "Resource",
+    "NotResource",
+    "Condition",
+];
+
+fn parse_statement(
+    index: usize,
+    statement: &Value,
+    version: Version,
+) -> Result<PolicyStatement, Vec<String>> {
+    let variables = version.has_variables();
     let mut errors = Vec::new();
     let Some(fields) = statement.as_object() else {
         return Err(vec![format!("statement {} is not an object", index + 1)]);
@@ -399,19 +468,30 @@ fn parse_statement(index: usize, statement: &Value) -> Result<PolicyStatement, V
         Some(sid) if !sid.is_empty() => format!("`{sid}`"),
         _ => format!("statement {}", index + 1),
     };
+    for name in fields.keys() {
+        if !STATEMENT_ELEMENTS.contains(&name.as_str()) {
+            errors.push(format!(
+                "{label}: `{name}` is not an element of a policy statement (AWS refuses it; gtform cannot tell what it would mean)"
+            ));
+        }
+    }
     let effect = match fields.get("Effect").and_then(Value::as_str) {
-        Some("Allow") => Effect::Allow,
-        Some("Deny") => Effect::Deny,
+        Some("Allow") => Some(Effect::Allow),
+        Some("Deny") => Some(Effect::Deny),
         _ => {
             errors.push(format!("{label}: `Effect` must be \"Allow\" or \"Deny\""));
-            Effect::Deny
+            None
         }
     };
     let principal = match (fields.get("Principal"), fields.get("NotPrincipal")) {
         (Some(principal), None) => {
             principal_truth(principal).map(|truth| (truth, is_everyone(principal)))
         }
-        (None, Some(principal)) => principal_truth(principal).map(|truth| (truth.not(), false)),
+        (None, Some(_)) if effect == Some(Effect::Allow) => Err(
+            "`NotPrincipal` with `Allow` is not supported by AWS (it would allow everyone but the principals named): name who is allowed in `Principal`"
+                .into(),
+        ),
+        (None, Some(principal)) => not_principal_truth(principal).map(|truth| (truth, false)),
         _ => Err(
             "needs one of `Principal` or `NotPrincipal` (a bucket policy names who it is for)"
                 .into(),
@@ -429,7 +509,7 @@ fn parse_statement(index: usize, statement: &Value) -> Result<PolicyStatement, V
     };
     let condition = match fields.get("Condition") {
         None => Ok(Truth::Yes),
-        Some(condition) => condition_truth(condition),
+        Some(condition) => condition_truth(condition, variables),
     };
     let has_condition = fields
         .get("Condition")
@@ -439,11 +519,12 @@ fn parse_statement(index: usize, statement: &Value) -> Result<PolicyStatement, V
     let resources = take(&mut errors, &label, resources);
     let condition = take(&mut errors, &label, condition);
     let (
+        Some(effect),
         Some((principal, everyone)),
         Some(action),
         Some((resources, not_resource)),
         Some(condition),
-    ) = (principal, action, resources, condition)
+    ) = (effect, principal, action, resources, condition)
     else {
         return Err(errors);
     };
@@ -458,7 +539,8 @@ fn parse_statement(index: usize, statement: &Value) -> Result<PolicyStatement, V
         resources: resources
             .iter()
             .map(|resource| {
-                Pattern::new(resource, false).map_err(|variable| format!("`{}`", variable.0))
+                Pattern::new(resource, false, variables)
+                    .map_err(|variable| format!("`{}`", variable.0))
             })
             .collect(),
         not_resource,
@@ -476,15 +558,16 @@ fn take<T>(errors: &mut Vec<String>, label: &str, result: Result<T, String>) -> 
     }
 }
 
-/// A string or a list of strings.
+/// A string or a non-empty list of strings.
 fn strings(value: &Value) -> Result<Vec<String>, String> {
     match value {
         Value::String(text) => Ok(vec![text.clone()]),
+        Value::Array(items) if items.is_empty() => Err("an empty list names nothing".into()),
         Value::Array(items) => items
             .iter()
             .map(|item| match item {
                 Value::String(text) => Ok(text.clone()),
-                other => Ok(other.to_string()),
+                other => Err(format!("expected a string, found `{other}`")),
             })
             .collect(),
         _ => Err(format!(
@@ -504,7 +587,8 @@ fn is_everyone(principal: &Value) -> bool {
     }
 }
 
-/// Whether `Principal` names GT Studio's account.
+/// Whether `Principal` takes in GT Studio's request: yes for everyone and for its account, maybe
+/// for one identity in its account (which one GT Studio calls with is not published).
 fn principal_truth(principal: &Value) -> Result<Truth, String> {
     match principal {
         Value::String(text) if text == "*" => Ok(Truth::Yes),
@@ -516,8 +600,17 @@ fn principal_truth(principal: &Value) -> Result<Truth, String> {
                 for value in values {
                     truth = truth.or(match kind.as_str() {
                         "AWS" => aws_principal_truth(&value),
-                        "CanonicalUser" => Truth::from_bool(value == GT_STUDIO_CANONICAL_ID),
-                        _ => Truth::No,
+
+                        "CanonicalUser" if value == GT_STUDIO_CANONICAL_ID => Truth::Yes,
+                        "CanonicalUser" if value.eq_ignore_ascii_case(GT_STUDIO_CANONICAL_ID) => {
+                            Truth::Maybe(format!(
+                                "it names `{value}`, GT Studio's canonical user in other letter case"
+                            ))
+                        }
+                        "CanonicalUser" | "Service" | "Federated" => Truth::No,
+                        _ => Truth::Maybe(format!(
+                            "the principal kind `{kind}`, which gtform does not know"
+                        )),
                     });
                 }
             }
@@ -534,13 +627,14 @@ fn aws_principal_truth(value: &str) -> Truth {
     if value == "*" || value == GT_STUDIO_ACCOUNT_ID || value == root {
         return Truth::Yes;
     }
+    let lowered = value.to_ascii_lowercase();
     let in_account = [
         format!("arn:aws:iam::{GT_STUDIO_ACCOUNT_ID}:"),
         format!("arn:aws:sts::{GT_STUDIO_ACCOUNT_ID}:"),
     ];
     if in_account
         .iter()
-        .any(|prefix| value.starts_with(prefix.as_str()))
+        .any(|prefix| lowered.starts_with(prefix.as_str()))
     {
         return Truth::Maybe(format!(
             "it names `{value}`, one identity in GT Studio's account: the published grant is to the account (`{root}`)"
@@ -549,28 +643,96 @@ fn aws_principal_truth(value: &str) -> Truth {
     Truth::No
 }
 
+/// Whether a `Deny` with `NotPrincipal` applies to GT Studio's request. AWS checks every identity
+/// of the request against the list (the account, then the role, then the session): the `Deny`
+/// spares GT Studio only if it names the very identity GT Studio calls with as well as its
+/// account, and which identity that is is not published. So a list naming nothing of GT
+/// Studio's denies it; one naming its account or an identity in it may.
+fn not_principal_truth(principal: &Value) -> Result<Truth, String> {
+    Ok(match principal_truth(principal)? {
+        Truth::No => Truth::Yes,
+        _ => Truth::Maybe(
+            "which identity GT Studio calls with: `NotPrincipal` spares only the identities it names, and naming GT Studio's account spares only the account's root user"
+                .into(),
+        ),
+    })
+}
+
 /// Whether `Action` covers `s3:GetObject`.
 fn action_truth(actions: &Value) -> Result<Truth, String> {
     let actions = strings(actions).map_err(|error| format!("`Action`: {error}"))?;
     Ok(Truth::any(actions.iter().map(
-        |action| match Pattern::new(action, true) {
+        |action| match Pattern::new(action, true, false) {
             Ok(pattern) => Truth::from_bool(pattern.matches("s3:getobject")),
             Err(_) => Truth::No,
         },
     )))
 }
 
-/// The request facts a static check knows: GT Studio's account, over HTTPS.
-fn context_value(key: &str) -> Option<&'static str> {
+/// Every request GT Studio makes under a policy checked by this release is later than this
+/// (2026-01-01T00:00:00Z, in seconds since the epoch); how much later is unknown.
+const EARLIEST_REQUEST: f64 = 1_767_225_600.0;
+
+/// What a static check knows of a condition key in GT Studio's request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fact {
+    /// `aws:SecureTransport`: GT Studio reads over HTTPS.
+    Bool(bool),
+    /// `aws:PrincipalAccount`.
+    Text(&'static str),
+    /// `aws:PrincipalArn`: `arn:aws:iam::475757276268:` and an identity not published.
+    ArnInAccount,
+    /// `aws:CurrentTime` (dates) and `aws:EpochTime` (dates and numbers): after
+    /// [`EARLIEST_REQUEST`].
+    Time { numeric: bool },
+}
+
+fn known_fact(key: &str) -> Option<Fact> {
     match key.to_ascii_lowercase().as_str() {
-        "aws:securetransport" => Some("true"),
-        "aws:principalaccount" => Some(GT_STUDIO_ACCOUNT_ID),
+        "aws:securetransport" => Some(Fact::Bool(true)),
+        "aws:principalaccount" => Some(Fact::Text(GT_STUDIO_ACCOUNT_ID)),
+        "aws:principalarn" => Some(Fact::ArnInAccount),
+        "aws:currenttime" => Some(Fact::Time { numeric: false }),
+        "aws:epochtime" => Some(Fact::Time { numeric: true }),
         _ => None,
     }
 }
 
+/// A condition value as AWS reads it: a string as written, `true`, `false` and an integer as
+/// their JSON text. A decimal number is read by serde as a float, whose text may differ from
+/// the file's: it is marked, and only compared as a number.
+#[derive(Debug, Clone)]
+struct ConditionValue {
+    text: String,
+    exact: bool,
+}
+
+fn condition_values(value: &Value) -> Result<Vec<ConditionValue>, String> {
+    let scalar = |item: &Value| match item {
+        Value::String(text) => Ok(ConditionValue {
+            text: text.clone(),
+            exact: true,
+        }),
+        Value::Bool(value) => Ok(ConditionValue {
+            text: value.to_string(),
+            exact: true,
+        }),
+        Value::Number(number) => Ok(ConditionValue {
+            text: number.to_string(),
+            exact: !number.is_f64(),
+        }),
+        other => Err(format!(
+            "expected a string, a number or a boolean, found `{other}`"
+        )),
+    };
+    match value {
+        Value::Array(items) => items.iter().map(scalar).collect(),
+        other => scalar(other).map(|value| vec![value]),
+    }
+}
+
 /// Whether a `Condition` block holds for GT Studio's request: every operator and key must.
-fn condition_truth(condition: &Value) -> Result<Truth, String> {
+fn condition_truth(condition: &Value, variables: bool) -> Result<Truth, String> {
     let Some(operators) = condition.as_object() else {
         return Err("`Condition` must be an object of operators".into());
     };
@@ -581,57 +743,265 @@ fn condition_truth(condition: &Value) -> Result<Truth, String> {
                 "`Condition.{operator}` must be an object of condition keys"
             ));
         };
+        let mut seen = BTreeSet::new();
         for (key, values) in keys {
-            let values = strings(values)
+            // Key names are case-insensitive: two spellings of one key are one key given twice,
+            // and which one AWS would take is not documented.
+            if !seen.insert(key.to_lowercase()) {
+                return Err(format!(
+                    "`Condition.{operator}` names the key `{key}` twice (in other letter case)"
+                ));
+            }
+            let values = condition_values(values)
                 .map_err(|error| format!("`Condition.{operator}.{key}`: {error}"))?;
-            truth = truth.and(condition_key_truth(operator, key, &values));
+            truth = truth.and(condition_key_truth(operator, key, &values, variables));
         }
     }
     Ok(truth)
 }
 
-fn condition_key_truth(operator: &str, key: &str, values: &[String]) -> Truth {
-    let unknown = || Truth::Maybe(format!("the condition `{operator}` on `{key}`"));
-    let Some(actual) = context_value(key) else {
-        return unknown();
+/// What a condition operator tests, without its negation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Test {
+    StringEquals,
+    StringEqualsIgnoreCase,
+    StringLike,
+    Numeric(Order),
+    Date(Order),
+    Bool,
+    Binary,
+    IpAddress,
+    Arn,
+}
+
+/// How a number or a date is compared with the policy's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    Equals,
+    LessThan,
+    LessThanEquals,
+    GreaterThan,
+    GreaterThanEquals,
+}
+
+/// The test of a base operator (no `ForAnyValue:`, no `IfExists`) and whether it is negated.
+fn operator_test(base: &str) -> Option<(Test, bool)> {
+    use Order::*;
+    Some(match base {
+        "StringEquals" => (Test::StringEquals, false),
+        "StringNotEquals" => (Test::StringEquals, true),
+        "StringEqualsIgnoreCase" => (Test::StringEqualsIgnoreCase, false),
+        "StringNotEqualsIgnoreCase" => (Test::StringEqualsIgnoreCase, true),
+        "StringLike" => (Test::StringLike, false),
+        "StringNotLike" => (Test::StringLike, true),
+        "NumericEquals" => (Test::Numeric(Equals), false),
+        "NumericNotEquals" => (Test::Numeric(Equals), true),
+        "NumericLessThan" => (Test::Numeric(LessThan), false),
+        "NumericLessThanEquals" => (Test::Numeric(LessThanEquals), false),
+        "NumericGreaterThan" => (Test::Numeric(GreaterThan), false),
+        "NumericGreaterThanEquals" => (Test::Numeric(GreaterThanEquals), false),
+        "DateEquals" => (Test::Date(Equals), false),
+        "DateNotEquals" => (Test::Date(Equals), true),
+        "DateLessThan" => (Test::Date(LessThan), false),
+        "DateLessThanEquals" => (Test::Date(LessThanEquals), false),
+        "DateGreaterThan" => (Test::Date(GreaterThan), false),
+        "DateGreaterThanEquals" => (Test::Date(GreaterThanEquals), false),
+        "Bool" => (Test::Bool, false),
+        "BinaryEquals" => (Test::Binary, false),
+        "IpAddress" => (Test::IpAddress, false),
+        "NotIpAddress" => (Test::IpAddress, true),
+        "ArnEquals" | "ArnLike" => (Test::Arn, false),
+        "ArnNotEquals" | "ArnNotLike" => (Test::Arn, true),
+        _ => return None,
+    })
+}
+
+/// One operator on one key. The keys gtform knows are always in GT Studio's request, so
+/// `…IfExists` is the operator itself, and `ForAnyValue:`/`ForAllValues:` on their single value
+/// too; every other key is *maybe*.
+fn condition_key_truth(
+    operator: &str,
+    key: &str,
+    values: &[ConditionValue],
+    variables: bool,
+) -> Truth {
+    let about = || Truth::Maybe(format!("the condition `{operator}` on `{key}`"));
+    let Some(fact) = known_fact(key).filter(|_| !values.is_empty()) else {
+        return about();
     };
-    let base = operator
+    let unqualified = operator
         .strip_prefix("ForAnyValue:")
         .or_else(|| operator.strip_prefix("ForAllValues:"))
         .unwrap_or(operator);
-    let base = base.strip_suffix("IfExists").unwrap_or(base);
-    let any = |test: &dyn Fn(&str) -> bool| values.iter().any(|value| test(value));
-    match base {
-        "StringEquals" | "Bool" => Truth::from_bool(any(&|value| {
-            if base == "Bool" {
-                value.eq_ignore_ascii_case(actual)
-            } else {
-                value == actual
-            }
-        })),
-        "StringNotEquals" => Truth::from_bool(!any(&|value| value == actual)),
-        "StringEqualsIgnoreCase" => {
-            Truth::from_bool(any(&|value| value.eq_ignore_ascii_case(actual)))
-        }
-        "StringNotEqualsIgnoreCase" => {
-            Truth::from_bool(!any(&|value| value.eq_ignore_ascii_case(actual)))
-        }
-        "StringLike" | "StringNotLike" => {
-            let matched = values.iter().map(|value| match Pattern::new(value, false) {
-                Ok(pattern) => Truth::from_bool(pattern.matches(actual)),
-                Err(_) => unknown(),
-            });
-            let matched = Truth::any(matched);
-            if base == "StringLike" {
-                matched
-            } else {
-                matched.not()
-            }
-        }
-        // The known keys are always present.
-        "Null" => Truth::from_bool(any(&|value| value.eq_ignore_ascii_case("false"))),
-        _ => unknown(),
+    if unqualified == "Null" {
+        // Each known key is present: `"true"` (absent) fails, `"false"` holds.
+        return Truth::any(values.iter().map(|value| match value.text.as_str() {
+            "true" if value.exact => Truth::No,
+            "false" if value.exact => Truth::Yes,
+            _ => about(),
+        }));
     }
+    let base = unqualified.strip_suffix("IfExists").unwrap_or(unqualified);
+    let Some((test, negated)) = operator_test(base) else {
+        return about();
+    };
+    let matched = Truth::any(
+        values
+            .iter()
+            .map(|value| value_truth(fact, test, value, variables).unwrap_or_else(about)),
+    );
+    if negated { matched.not() } else { matched }
+}
+
+/// Whether the known value of a key passes `test` against one policy value; `None` when a static
+/// check cannot say (the value's type, a policy variable, a form gtform does not read).
+fn value_truth(fact: Fact, test: Test, value: &ConditionValue, variables: bool) -> Option<Truth> {
+    let text = || -> Option<String> {
+        if !value.exact {
+            return None;
+        }
+        if variables {
+            pattern::resolve_escapes(&value.text).ok()
+        } else {
+            Some(value.text.clone())
+        }
+    };
+    match (fact, test) {
+        (Fact::Bool(actual), Test::Bool) => match text()?.as_str() {
+            "true" => Some(Truth::from_bool(actual)),
+            "false" => Some(Truth::from_bool(!actual)),
+            _ => None,
+        },
+        (Fact::Text(actual), Test::StringEquals) => Some(Truth::from_bool(text()? == actual)),
+        (Fact::Text(actual), Test::StringEqualsIgnoreCase) => {
+            let text = text()?;
+            // Only ASCII case is certain: how AWS folds other letters is not documented.
+            text.is_ascii()
+                .then(|| Truth::from_bool(text.eq_ignore_ascii_case(actual)))
+        }
+        (Fact::Text(actual), Test::StringLike) => {
+            if !value.exact {
+                return None;
+            }
+            let pattern = Pattern::new(&value.text, false, variables).ok()?;
+            Some(Truth::from_bool(pattern.matches(actual)))
+        }
+        (Fact::ArnInAccount, Test::Arn) => {
+            if !value.exact {
+                return None;
+            }
+            principal_arn_truth(&value.text, variables)
+        }
+        (Fact::Time { .. }, Test::Date(order)) => time_truth(order, parse_date(&value.text)?),
+        (Fact::Time { numeric: true }, Test::Numeric(order)) => {
+            time_truth(order, parse_number(&value.text)?)
+        }
+        _ => None,
+    }
+}
+
+/// Whether GT Studio's principal ARN, `arn:aws:iam::475757276268:` and an identity not
+/// published, matches an `Arn…` pattern: each of the six colon-separated parts is matched on
+/// its own.
+fn principal_arn_truth(pattern: &str, variables: bool) -> Option<Truth> {
+    let parts: Vec<&str> = pattern.splitn(6, ':').collect();
+    let &[.., identity] = &parts[..] else {
+        return None;
+    };
+    if parts.len() != 6 {
+        return None;
+    }
+    let known = ["arn", "aws", "iam", "", GT_STUDIO_ACCOUNT_ID];
+    for (part, actual) in parts.iter().zip(known) {
+        let part = Pattern::new(part, false, variables).ok()?;
+        if !part.matches(actual) {
+            return Some(Truth::No);
+        }
+    }
+    let identity = Pattern::new(identity, false, variables).ok()?;
+    identity.matches_every_extension("").then_some(Truth::Yes)
+}
+
+/// Whether the time of GT Studio's request, later than [`EARLIEST_REQUEST`], stands in `order`
+/// to `value` (seconds since the epoch): certain only for a value not after that.
+fn time_truth(order: Order, value: f64) -> Option<Truth> {
+    let before = value <= EARLIEST_REQUEST;
+    match order {
+        Order::Equals | Order::LessThan | Order::LessThanEquals => before.then_some(Truth::No),
+        Order::GreaterThan | Order::GreaterThanEquals => before.then_some(Truth::Yes),
+    }
+}
+
+/// A decimal number as policies write them (`-12`, `3.5`); nothing else (no exponent, no
+/// `inf`).
+fn parse_number(text: &str) -> Option<f64> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "0"));
+    let plain = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    (plain(whole) && plain(fraction))
+        .then(|| text.parse().ok())
+        .flatten()
+}
+
+/// A date as AWS documents it in a policy: whole seconds since the epoch, or ISO 8601 with a
+/// time and an explicit zone (`2026-01-01T00:00:00Z`, `…T00:00:00.5+02:00`); other forms
+/// (a decimal epoch, a date without a zone) are not read.
+fn parse_date(text: &str) -> Option<f64> {
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse().ok();
+    }
+    let (date, time) = text.split_once('T')?;
+    let mut date_parts = date.splitn(3, '-');
+    let year: i64 = fixed_digits(date_parts.next()?, 4)?;
+    let month: i64 = fixed_digits(date_parts.next()?, 2)?;
+    let day: i64 = fixed_digits(date_parts.next()?, 2)?;
+    let (clock, offset) = if let Some(clock) = time.strip_suffix('Z') {
+        (clock, 0)
+    } else {
+        let at = time.rfind(['+', '-'])?;
+        let (clock, zone) = time.split_at(at);
+        let sign = if zone.starts_with('-') { -1 } else { 1 };
+        let (hours, minutes) = zone[1..].split_once(':')?;
+        let minutes = fixed_digits(hours, 2)? * 60 + fixed_digits(minutes, 2)?;
+        (clock, sign * minutes * 60)
+    };
+    let mut clock_parts = clock.splitn(3, ':');
+    let hour = fixed_digits(clock_parts.next()?, 2)?;
+    let minute = fixed_digits(clock_parts.next()?, 2)?;
+    let second: f64 = match clock_parts.next() {
+        None => 0.0,
+        Some(second) => {
+            let (whole, fraction) = second.split_once('.').unwrap_or((second, "0"));
+            fixed_digits(whole, 2)?;
+            if fraction.is_empty() || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            second.parse().ok()?
+        }
+    };
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some((days * 86_400 + hour * 3_600 + minute * 60 - offset) as f64 + second)
+}
+
+fn fixed_digits(text: &str, length: usize) -> Option<i64> {
+    (text.len() == length && text.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| text.parse().ok())
+        .flatten()
+}
+
+/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar (Howard Hinnant's
+/// algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_index = (month + 9) % 12;
+    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 /// The buckets named by the resources, or `None` if one could be any bucket.

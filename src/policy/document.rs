@@ -21,8 +21,8 @@ pub const POLICY_VERSION: &str = "2012-10-17";
 /// Which grant to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Grant {
-    /// `s3:GetObject` on the prefixes the jobs use; `kms:Decrypt` and `kms:GenerateDataKey*`
-    /// through S3 only.
+    /// `s3:GetObject` on the prefixes the jobs use; `kms:Decrypt` (all reading an SSE-KMS object
+    /// needs) through S3 only.
     #[default]
     LeastPrivilege,
     /// The published samples: `s3:ListBucket` on the bucket, `s3:PutObject`, `s3:GetObject` and
@@ -189,7 +189,9 @@ pub fn kms_statement(key: &KmsKeyArn, grant: Grant) -> Statement {
             sid: "GTStudioDecryptThroughS3".to_owned(),
             effect: "Allow",
             principal: Principal::gt_studio(),
-            actions: vec!["kms:Decrypt".to_owned(), "kms:GenerateDataKey*".to_owned()],
+            // Reading an SSE-KMS object takes `kms:Decrypt` alone; `GenerateDataKey*` is for
+            // writing, which GT Studio does not do.
+            actions: vec!["kms:Decrypt".to_owned()],
             resources: vec!["*".to_owned()],
             // Only when S3 uses the key on GT Studio's behalf, in the key's region.
             condition: BTreeMap::from([(
@@ -261,6 +263,19 @@ impl PolicySet {
         for (bucket, document) in &self.bucket_policies {
             let name = terraform_name(bucket);
             text.push('\n');
+            if holds_ampersand_brace(document) {
+                // aws_iam_policy_document rewrites every `&{` into `${` (its way of writing a
+                // policy variable), with no escape: a key holding `&{` would become a variable.
+                // The policy is given to the bucket as JSON, which no provider rewrites.
+                let json = serde_json::to_string(document).expect("policy documents serialize");
+                let _ = write!(
+                    text,
+                    "# A key of this bucket holds `&{{`, which aws_iam_policy_document would turn into a\n# policy variable: the policy is written as JSON.\nresource \"aws_s3_bucket_policy\" \"{name}\" {{\n  bucket = {}\n  policy = {}\n}}\n",
+                    hcl_string(bucket),
+                    hcl_string(&json)
+                );
+                continue;
+            }
             write_policy_data_source(&mut text, &name, &document.statements);
             let _ = write!(
                 text,
@@ -279,6 +294,23 @@ impl PolicySet {
         }
         text
     }
+}
+
+/// Whether any text of `document` holds `&{`.
+fn holds_ampersand_brace(document: &PolicyDocument) -> bool {
+    document.statements.iter().any(|statement| {
+        statement
+            .resources
+            .iter()
+            .chain(&statement.actions)
+            .chain(
+                statement
+                    .condition
+                    .values()
+                    .flat_map(|keys| keys.values().flatten()),
+            )
+            .any(|text| text.contains("&{"))
+    })
 }
 
 /// `gtstudio_` + the text with characters Terraform names cannot hold replaced by `_`.
@@ -506,10 +538,7 @@ mod tests {
     #[test]
     fn kms_statements_least_privilege_and_as_documented() {
         let least = serde_json::to_value(kms_statement(&key(), Grant::LeastPrivilege)).unwrap();
-        assert_eq!(
-            least["Action"],
-            serde_json::json!(["kms:Decrypt", "kms:GenerateDataKey*"])
-        );
+        assert_eq!(least["Action"], serde_json::json!(["kms:Decrypt"]));
         assert_eq!(
             least["Condition"],
             serde_json::json!({"StringEquals": {"kms:ViaService": ["s3.eu-west-1.amazonaws.com"]}})

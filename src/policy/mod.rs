@@ -19,6 +19,12 @@ pub mod check;
 pub mod document;
 pub mod pattern;
 pub mod scope;
+mod strict_json;
+
+#[cfg(test)]
+mod generated_tests;
+#[cfg(test)]
+mod reference;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -35,6 +41,18 @@ pub const GT_STUDIO_CANONICAL_ID: &str =
     "d4b5723a54db6f9da8a68f4c24233880793bf1d68dd11e7e2b4989bd2c71c59a";
 /// The principal the published policies name: the account's root, i.e. the whole account.
 pub const GT_STUDIO_PRINCIPAL_ARN: &str = "arn:aws:iam::475757276268:root";
+
+/// Largest policy file read: S3 caps a bucket policy at 20 KB, and `get-bucket-policy` output
+/// (the document as an escaped JSON string) stays well under this.
+pub const MAX_POLICY_FILE_BYTES: u64 = 1 << 20;
+
+/// Reads a policy file through the workspace's file rules (`config::read_regular_file`): a
+/// regular file of at most [`MAX_POLICY_FILE_BYTES`], UTF-8. The error is the reason, to follow
+/// "cannot read `path`: ".
+pub fn read_policy_file(path: &std::path::Path) -> Result<String, String> {
+    let bytes = crate::config::read_regular_file(path, MAX_POLICY_FILE_BYTES)?;
+    String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_owned())
+}
 
 /// The S3 objects of `attachments`, per bucket, each key once, sorted.
 pub fn s3_objects(attachments: &WorkspaceAttachments) -> BTreeMap<String, BTreeSet<String>> {

@@ -1,6 +1,7 @@
 //! IAM wildcard patterns: `*` (any run of characters, `/` included) and `?` (one character), as
-//! in `Action` and `Resource`; and the escapes `${*}`, `${?}` and `${$}`, which stand for the
-//! literal characters in a policy.
+//! in `Action` and `Resource`; and, in a policy of version 2012-10-17 only, the escapes `${*}`,
+//! `${?}` and `${$}`, which stand for the literal characters (under 2008-10-17, or without a
+//! `Version`, `${` is plain text and the `*` or `?` inside it a wildcard).
 
 /// One element of a compiled pattern.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,12 +26,13 @@ pub struct Pattern {
 pub struct UnknownVariable(pub String);
 
 impl Pattern {
-    /// Compiles `text`; `fold_case` lowercases it (actions are case-insensitive, resources not).
-    pub fn new(text: &str, fold_case: bool) -> Result<Pattern, UnknownVariable> {
+    /// Compiles `text`; `fold_case` lowercases it (actions are case-insensitive, resources not);
+    /// `variables`: the policy is of version 2012-10-17, where `${…}` is a policy variable.
+    pub fn new(text: &str, fold_case: bool, variables: bool) -> Result<Pattern, UnknownVariable> {
         let mut tokens = Vec::with_capacity(text.len());
         let mut rest = text;
         while let Some(character) = rest.chars().next() {
-            if let Some(after) = rest.strip_prefix("${") {
+            if let Some(after) = rest.strip_prefix("${").filter(|_| variables) {
                 let Some(end) = after.find('}') else {
                     return Err(UnknownVariable(rest.to_owned()));
                 };
@@ -55,6 +57,11 @@ impl Pattern {
             source: text.to_owned(),
             tokens,
         })
+    }
+
+    /// Whether the pattern holds a `?` wildcard.
+    pub fn has_single_wildcard(&self) -> bool {
+        self.tokens.contains(&Token::One)
     }
 
     /// The text the pattern was compiled from.
@@ -144,6 +151,27 @@ impl Pattern {
     }
 }
 
+/// `text` of a 2012-10-17 policy with its escapes `${*}`, `${?}` and `${$}` read as the
+/// characters; any other `${…}` is a policy variable whose value a static check cannot know.
+pub fn resolve_escapes(text: &str) -> Result<String, UnknownVariable> {
+    let mut resolved = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("${") {
+        resolved.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        let Some(end) = after.find('}') else {
+            return Err(UnknownVariable(rest[at..].to_owned()));
+        };
+        match &after[..end] {
+            escaped @ ("*" | "?" | "$") => resolved.push_str(escaped),
+            other => return Err(UnknownVariable(format!("${{{other}}}"))),
+        }
+        rest = &after[end + 1..];
+    }
+    resolved.push_str(rest);
+    Ok(resolved)
+}
+
 /// `text` as a literal in a policy pattern: `*`, `?` and `$` become `${*}`, `${?}` and `${$}`.
 pub fn escape_literal(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
@@ -165,7 +193,7 @@ mod tests {
     use super::*;
 
     fn matches(pattern: &str, text: &str) -> bool {
-        Pattern::new(pattern, false).unwrap().matches(text)
+        Pattern::new(pattern, false, true).unwrap().matches(text)
     }
 
     #[test]
@@ -190,12 +218,12 @@ mod tests {
     #[test]
     fn prefixes_are_covered_wholly_partly_or_not_at_all() {
         let every = |pattern: &str, prefix: &str| {
-            Pattern::new(pattern, false)
+            Pattern::new(pattern, false, true)
                 .unwrap()
                 .matches_every_extension(prefix)
         };
         let some = |pattern: &str, prefix: &str| {
-            Pattern::new(pattern, false)
+            Pattern::new(pattern, false, true)
                 .unwrap()
                 .matches_some_extension(prefix)
         };
@@ -220,7 +248,7 @@ mod tests {
 
     #[test]
     fn folded_patterns_ignore_case() {
-        let pattern = Pattern::new("S3:Get*", true).unwrap();
+        let pattern = Pattern::new("S3:Get*", true, true).unwrap();
         assert!(pattern.matches("s3:getobject"));
         assert!(!pattern.matches("s3:putobject"));
     }
@@ -231,12 +259,24 @@ mod tests {
         assert!(!matches("b/a${*}b", "b/aXb"));
         assert!(matches("b/${?}${$}", "b/?$"));
         assert_eq!(
-            Pattern::new("b/${aws:username}/*", false),
+            Pattern::new("b/${aws:username}/*", false, true),
             Err(UnknownVariable("${aws:username}".into()))
         );
         assert_eq!(escape_literal("a*b?c$d"), "a${*}b${?}c${$}d");
         let key = "weird*name?$.jpg";
         assert!(matches(&escape_literal(key), key));
         assert!(!matches(&escape_literal(key), "weirdXnameY$.jpg"));
+    }
+
+    #[test]
+    fn without_variables_a_dollar_brace_is_text_and_its_star_a_wildcard() {
+        let pattern = Pattern::new("b/a${*}b", false, false).unwrap();
+        assert!(pattern.matches("b/a${anything}b"));
+        assert!(!pattern.matches("b/a*b"));
+        assert!(
+            Pattern::new("b/${aws:username}", false, false)
+                .unwrap()
+                .matches("b/${aws:username}")
+        );
     }
 }

@@ -475,3 +475,199 @@ fn a_listed_prefix_is_granted_only_when_every_key_under_it_is() {
     ]}));
     assert!(verdict(&deny_but_all, "week-48/").is_granted());
 }
+
+// Issue 21: never ok where AWS would deny.
+
+#[test]
+fn a_deny_whose_not_principal_names_gt_studios_account_is_never_ok() {
+    let with_not_principal = |not_principal: serde_json::Value| {
+        policy(serde_json::json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "475757276268"}, "Action": "s3:GetObject",
+             "Resource": "arn:aws:s3:::b/*"},
+            {"Sid": "OnlyThem", "Effect": "Deny", "NotPrincipal": not_principal,
+             "Action": "s3:*", "Resource": "arn:aws:s3:::b/*"}
+        ]}))
+    };
+    // AWS checks the account, then the role, then the session against the list: naming the
+    // account spares only its root user, and GT Studio's calling identity is not published.
+    for named in [
+        serde_json::json!({"AWS": "475757276268"}),
+        serde_json::json!({"AWS": ["arn:aws:iam::475757276268:root"]}),
+        serde_json::json!({"AWS": ["arn:aws:iam::475757276268:root", "arn:aws:iam::475757276268:role/r"]}),
+        serde_json::json!({"CanonicalUser": GT_STUDIO_CANONICAL_ID}),
+    ] {
+        assert!(
+            matches!(
+                with_not_principal(named.clone()).get_object("b", "k"),
+                Verdict::MaybeDenied { .. }
+            ),
+            "{named}"
+        );
+    }
+    assert_eq!(
+        with_not_principal(serde_json::json!({"AWS": "111122223333"})).get_object("b", "k"),
+        Verdict::Denied {
+            by: "`OnlyThem`".into()
+        }
+    );
+}
+
+#[test]
+fn allow_with_not_principal_is_refused_as_unsupported() {
+    let error = Policy::parse(
+        &serde_json::json!({"Version": "2012-10-17", "Statement": [
+            {"Sid": "Everyone", "Effect": "Allow", "NotPrincipal": {"AWS": "111122223333"},
+             "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}
+        ]})
+        .to_string(),
+    )
+    .unwrap_err();
+    assert!(
+        error.0[0].starts_with("`Everyone`: `NotPrincipal` with `Allow` is not supported"),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn escapes_are_text_under_version_2008_or_without_version() {
+    for version in [None, Some("2008-10-17")] {
+        let mut document = serde_json::json!({"Statement": [
+            {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+             "Resource": "arn:aws:s3:::b/a${*}b"}
+        ]});
+        if let Some(version) = version {
+            document["Version"] = version.into();
+        }
+        let policy = policy(document);
+        // `${*}` is `$`, `{`, a wildcard and `}`: it takes in `a${x}b`, never the key `a*b`.
+        assert_eq!(
+            policy.get_object("b", "a*b"),
+            Verdict::NotGranted,
+            "{version:?}"
+        );
+        assert!(policy.get_object("b", "a${x}b").is_granted(), "{version:?}");
+        // And a Deny written with escapes denies what its text and wildcards take in.
+        let deny = self::policy(serde_json::json!({"Statement": [
+            {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"},
+            {"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/${*}"}
+        ]}));
+        assert!(matches!(
+            deny.get_object("b", "${secret}"),
+            Verdict::Denied { .. }
+        ));
+    }
+    assert!(
+        Policy::parse(r#"{"Version": "2012-10-18", "Statement": []}"#)
+            .unwrap_err()
+            .0[0]
+            .contains("`Version` must be")
+    );
+}
+
+#[test]
+fn a_key_given_twice_is_refused_in_the_document_and_in_get_bucket_policy_output() {
+    let twice = r#"{"Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*"}],
+        "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*"}]}"#;
+    let error = Policy::parse(twice).unwrap_err();
+    assert!(
+        error.0[0].contains("`Statement` appears twice"),
+        "{error:?}"
+    );
+    let wrapped = serde_json::json!({ "Policy": twice }).to_string();
+    let error = Policy::parse(&wrapped).unwrap_err();
+    assert!(error.0[0].contains("appears twice"), "{error:?}");
+    let in_statement = r#"{"Statement": [{"Effect": "Deny", "Effect": "Allow", "Principal": "*",
+        "Action": "s3:*", "Resource": "*"}]}"#;
+    assert!(Policy::parse(in_statement).is_err());
+}
+
+#[test]
+fn condition_values_of_any_scalar_are_read_as_aws_reads_them() {
+    let granted_with =
+        |condition: serde_json::Value| allow_get_with_condition(condition).get_object("b", "k");
+    assert!(granted_with(serde_json::json!({"Bool": {"aws:SecureTransport": true}})).is_granted());
+    assert_eq!(
+        granted_with(serde_json::json!({"Bool": {"aws:SecureTransport": [false]}})),
+        Verdict::NotGranted
+    );
+    assert!(
+        granted_with(
+            serde_json::json!({"StringEquals": {"aws:PrincipalAccount": 475757276268u64}})
+        )
+        .is_granted()
+    );
+    // A decimal's text is not certain once read: never taken as a match.
+    assert!(matches!(
+        granted_with(serde_json::json!({"StringEquals": {"aws:PrincipalAccount": 475757276268.0}})),
+        Verdict::Conditional { .. }
+    ));
+    assert!(
+        Policy::parse(
+            &serde_json::json!({"Statement": [{"Effect": "Allow", "Principal": "*",
+                "Action": "s3:GetObject", "Resource": "*",
+                "Condition": {"Bool": {"aws:SecureTransport": null}}}]})
+            .to_string()
+        )
+        .is_err()
+    );
+}
+
+mod against_the_reference;
+
+#[test]
+fn what_gtform_cannot_read_is_refused_or_conditional_never_ok() {
+    // An element AWS does not know: refused, not ignored.
+    for document in [
+        serde_json::json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+            "Resource": "*", "Conditions": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}]}),
+        serde_json::json!({"Statment": [], "Statement": [{"Effect": "Allow", "Principal": "*",
+            "Action": "s3:GetObject", "Resource": "*"}]}),
+        serde_json::json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": [],
+            "Resource": "*"}]}),
+    ] {
+        let error = Policy::parse(&document.to_string()).unwrap_err();
+        assert!(
+            error.0[0].contains("not an element") || error.0[0].contains("empty list"),
+            "{error:?}"
+        );
+    }
+    // A `?` against a key beyond ASCII: AWS does not document how it counts.
+    let policy = statement(serde_json::json!({"Effect": "Allow", "Principal": "*",
+        "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/?.jpg"}));
+    assert!(policy.get_object("b", "a.jpg").is_granted());
+    assert!(matches!(
+        policy.get_object("b", "ü.jpg"),
+        Verdict::Conditional { .. }
+    ));
+    // A principal kind gtform does not know, and a condition with no value.
+    let unknown_kind = allow_get(serde_json::json!({"aws": "475757276268"}));
+    assert!(matches!(
+        unknown_kind.get_object("b", "k"),
+        Verdict::Conditional { .. }
+    ));
+    let no_value = allow_get_with_condition(
+        serde_json::json!({"StringNotEquals": {"aws:PrincipalAccount": []}}),
+    );
+    assert!(matches!(
+        no_value.get_object("b", "k"),
+        Verdict::Conditional { .. }
+    ));
+}
+
+#[test]
+fn one_condition_key_in_two_letter_cases_is_refused() {
+    // Deny over plain HTTP, spelled twice: AND-ing both would never deny; AWS may take either.
+    let error = Policy::parse(
+        &serde_json::json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*",
+             "Condition": {"Bool": {"aws:SecureTransport": "true", "aws:securetransport": "false"}}}
+        ]})
+        .to_string(),
+    )
+    .unwrap_err();
+    assert!(
+        error.0[0].contains("twice (in other letter case)"),
+        "{error:?}"
+    );
+}

@@ -346,3 +346,162 @@ fn an_invalid_workspace_is_reported_located() {
     let run = workspace.run(&["policy", "s3"]).expect_code(1);
     assert!(run.stderr().contains("gtform.yaml:4:5"), "{}", run.stderr());
 }
+
+/// Runs gtform, killing it (and failing) if it has not finished within `seconds`.
+fn run_within(workspace: &Workspace, args: &[&str], seconds: u64) -> Run {
+    let mut child = gtform_command(workspace.dir.path())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("gtform starts");
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(seconds) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("gtform {args:?} still ran after {seconds} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Run(child.wait_with_output().unwrap())
+}
+
+#[test]
+fn a_policy_file_that_is_a_device_a_fifo_or_too_big_is_refused_unread() {
+    let workspace = Workspace::new(&["s3://images.example.com/a.jpg".to_owned()]);
+    let fifo = workspace.dir.path().join("policy.fifo");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let big = workspace.write("big.json", &" ".repeat(2 << 20));
+    for (file, reason) in [
+        ("/dev/zero", "it is a device, not a regular file"),
+        (fifo.to_str().unwrap(), "it is a FIFO, not a regular file"),
+        (
+            big.to_str().unwrap(),
+            "it is 2 MiB, over the limit of 1 MiB",
+        ),
+    ] {
+        let run = run_within(
+            &workspace,
+            &["policy", "s3", "check", "--policy-file", file],
+            20,
+        )
+        .expect_code(1);
+        assert!(
+            run.stderr()
+                .contains(&format!("cannot read the policy file `{file}`: {reason}")),
+            "{}",
+            run.stderr()
+        );
+    }
+}
+
+#[test]
+fn a_policy_with_a_key_given_twice_is_refused() {
+    let workspace = Workspace::new(&["s3://images.example.com/a.jpg".to_owned()]);
+    workspace.write(
+        "twice.json",
+        r#"{"Version": "2012-10-17",
+  "Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "arn:aws:s3:::images.example.com/*"}],
+  "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "arn:aws:s3:::images.example.com/*"}]}"#,
+    );
+    let run = workspace
+        .run(&["policy", "s3", "check", "--policy-file", "twice.json"])
+        .expect_code(1);
+    assert!(
+        run.stderr()
+            .contains("`twice.json` is not a bucket policy: not JSON: the key `Statement` appears twice in one object"),
+        "{}",
+        run.stderr()
+    );
+    assert!(run.stdout().is_empty());
+}
+
+#[test]
+fn a_deny_sparing_only_gt_studios_account_is_not_reported_readable() {
+    let workspace = Workspace::new(&["s3://images.example.com/a.jpg".to_owned()]);
+    workspace.write(
+        "policy.json",
+        &serde_json::json!({"Version": "2012-10-17", "Statement": [
+            {"Sid": "Read", "Effect": "Allow", "Principal": {"AWS": "475757276268"},
+             "Action": "s3:GetObject", "Resource": "arn:aws:s3:::images.example.com/*"},
+            {"Sid": "OnlyGTStudio", "Effect": "Deny", "NotPrincipal": {"AWS": "475757276268"},
+             "Action": "s3:*", "Resource": "arn:aws:s3:::images.example.com/*"}
+        ]})
+        .to_string(),
+    );
+    let run = workspace
+        .run(&["policy", "s3", "check", "--policy-file", "policy.json"])
+        .expect_code(1);
+    assert!(
+        run.stdout()
+            .contains("MAYBE DENIED 1  `OnlyGTStudio` denies it"),
+        "{}",
+        run.stdout()
+    );
+    workspace.write(
+        "allow-not.json",
+        &serde_json::json!({"Version": "2012-10-17", "Statement": [
+            {"Sid": "AllButThem", "Effect": "Allow", "NotPrincipal": {"AWS": "111122223333"},
+             "Action": "s3:GetObject", "Resource": "arn:aws:s3:::images.example.com/*"}
+        ]})
+        .to_string(),
+    );
+    let run = workspace
+        .run(&["policy", "s3", "check", "--policy-file", "allow-not.json"])
+        .expect_code(1);
+    assert!(
+        run.stderr()
+            .contains("`AllButThem`: `NotPrincipal` with `Allow` is not supported by AWS"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn the_kms_statement_grants_decrypt_only_unless_as_documented() {
+    let workspace = Workspace::new(&["s3://images.example.com/a.jpg".to_owned()]);
+    let key = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let run = workspace
+        .run(&["policy", "s3", "--kms-key-arn", key])
+        .expect_code(0);
+    let document: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    let statement = &document["kms_key_policy_statements"][key];
+    assert_eq!(statement["Action"], serde_json::json!(["kms:Decrypt"]));
+    assert_eq!(
+        statement["Condition"]["StringEquals"]["kms:ViaService"],
+        serde_json::json!(["s3.eu-west-1.amazonaws.com"])
+    );
+}
+
+#[test]
+fn a_key_holding_ampersand_brace_reaches_terraform_as_json_not_as_a_policy_variable() {
+    let workspace = Workspace::new(&[
+        "s3://images.example.com/week-48/0001.jpg".to_owned(),
+        "s3://other.example.com/a&{aws:username}.jpg".to_owned(),
+    ]);
+    let run = workspace
+        .run(&["policy", "s3", "--format", "terraform"])
+        .expect_code(0);
+    let stdout = run.stdout();
+    // The bucket without `&{` keeps its aws_iam_policy_document.
+    assert!(
+        stdout.contains("data \"aws_iam_policy_document\" \"gtstudio_images_example_com\""),
+        "{stdout}"
+    );
+    // aws_iam_policy_document would rewrite `&{` into `${`: that bucket's policy is JSON.
+    assert!(
+        !stdout.contains("data \"aws_iam_policy_document\" \"gtstudio_other_example_com\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            r#"policy = "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"GTStudioReadObjects\",\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::475757276268:root\"},\"Action\":[\"s3:GetObject\"],\"Resource\":[\"arn:aws:s3:::other.example.com/a&{aws:username}.jpg\"]}]}""#
+        ),
+        "{stdout}"
+    );
+}
