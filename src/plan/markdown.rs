@@ -12,10 +12,13 @@
 //! not fit is cut between items, where a line says how many were left out; a notice at the top
 //! sums up what was cut and where to find all of it (`gtform show PLANFILE`, `--format json`).
 //!
-//! Names come from the workspace or the server: they are escaped as everywhere (hidden
-//! characters) and quoted for Markdown, in code spans whose fence outruns any backtick in the
-//! name, with table pipes escaped, and HTML-escaped inside HTML. No name reaches the document
-//! as Markdown or HTML that GitHub would interpret (a link, a mention, a tag).
+//! Names come from the workspace, the server, Git or a plan file: they are escaped as everywhere
+//! (hidden characters, workflow commands) and always written as code, titles included: in code
+//! spans whose fence outruns any backtick in the name, with table pipes escaped, and in HTML as
+//! `<code>` with entities. Escaping Markdown punctuation would not do: GitHub makes mentions
+//! (`@org/team`), issue references (`#123`) and links (`www.…`) from the rendered text, and
+//! only code (and links) are left alone. So no name reaches the document as a link, a mention, a
+//! reference, a tag or a comment.
 //!
 //! Rendering decides nothing: it formats a `Plan` and cannot change what `apply` will do.
 
@@ -54,12 +57,12 @@ pub fn markdown_within(plan: &Plan, endpoint: &EndpointLabel, limit: usize) -> S
     let _ = writeln!(head, "Endpoint: {}", endpoint_text(endpoint));
     match &plan.since {
         Some(since) if since.existed => {
-            let short = &since.commit[..since.commit.len().min(12)];
+            let short: String = since.commit.chars().take(12).collect();
             let _ = writeln!(
                 head,
                 "\nCompared with the workspace at {} ({}): {} on the server checked, {} unchanged, {} changed, {} added since.",
                 code(&since.revision),
-                code(short),
+                code(&short),
                 counted(
                     since.unchanged_payloads
                         + since.payload_changes.len() as u64
@@ -480,21 +483,25 @@ fn job_block<'a>(
     if count == 0 {
         return 0;
     }
-    let title = format!(
-        "{} / {}: {} {what}",
-        escape(&project.key),
-        escape(&batch.name),
-        counted(count as u64, "job", "jobs"),
-    );
+    let jobs = counted(count as u64, "job", "jobs");
     let folded = count > UNFOLDED_JOBS;
+    // The names stay in code, where GitHub makes no mention, reference or link of them.
     let (open, close) = if folded {
         (
-            format!("<details><summary>{}</summary>\n\n", html(&title)),
+            format!(
+                "<details><summary>{} / {}: {jobs} {what}</summary>\n\n",
+                html_code(&project.key),
+                html_code(&batch.name),
+            ),
             "\n</details>\n\n".to_owned(),
         )
     } else {
         (
-            format!("**{}**\n\n", markdown_text(&title)),
+            format!(
+                "**{} / {}: {jobs} {what}**\n\n",
+                code(&project.key),
+                code(&batch.name),
+            ),
             "\n".to_owned(),
         )
     };
@@ -548,32 +555,14 @@ fn fence_for(text: &str, least: usize) -> String {
     "`".repeat(least.max(longest + 1))
 }
 
-/// `text` safe inside HTML: escaped, and `&`, `<`, `>`, `"` as entities.
-fn html(text: &str) -> String {
-    escape(text)
+/// `text` in an HTML `<code>` element: escaped, and `&`, `<`, `>`, `"` as entities.
+fn html_code(text: &str) -> String {
+    let text = escape(text)
         .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// `text` as Markdown text that means only itself: escaped, and every ASCII punctuation
-/// character that Markdown or HTML could read backslash-escaped.
-fn markdown_text(text: &str) -> String {
-    let text = escape(text);
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if c.is_ascii_punctuation()
-            && !matches!(
-                c,
-                '.' | ',' | ':' | ';' | '\'' | '/' | '?' | '(' | ')' | '-'
-            )
-        {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
+        .replace('"', "&quot;");
+    format!("<code>{text}</code>")
 }
 
 #[cfg(test)]
@@ -774,12 +763,8 @@ mod tests {
         assert_eq!(code("evil\u{1b}[2J\u{202e}"), "`evil\\u{1b}[2J\\u{202e}`");
         assert_eq!(cell("a|b"), "`a\\|b`");
         assert_eq!(
-            html("<img src=x onerror=alert(1)>&"),
-            "&lt;img src=x onerror=alert(1)&gt;&amp;"
-        );
-        assert_eq!(
-            markdown_text("[link](x) *b* <i>"),
-            "\\[link\\](x) \\*b\\* \\<i\\>"
+            html_code("<img src=x onerror=alert(1)>&"),
+            "<code>&lt;img src=x onerror=alert(1)&gt;&amp;</code>"
         );
         assert_eq!(fence_for("a ``` b", 3), "````");
     }
