@@ -320,7 +320,7 @@ fn render_project(
         out,
         "project {}{remote_name} ({})",
         escape(&project.project),
-        project.project_id
+        escape(&project.project_id)
     );
     for batch in &project.batches {
         render_batch(

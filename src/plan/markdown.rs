@@ -768,4 +768,169 @@ mod tests {
         );
         assert_eq!(fence_for("a ``` b", 3), "````");
     }
+
+    /// Values that GitHub would turn into markup if they were text: mentions, issue references,
+    /// autolinks (www., URLs, e-mail addresses), tags, comments, emphasis, links.
+    const MARKUP: &[&str] = &[
+        "@org/team",
+        "#123",
+        "org/repo#7",
+        "GH-12",
+        "www.evil.example",
+        "https://evil.example/x",
+        "mail@evil.example",
+        "<img src=x onerror=alert(1)>",
+        "<!-- c",
+        "</details>",
+        "</summary><b>x</b>",
+        "[l](https://e.example)",
+        "**b**",
+        "&amp;",
+        "a|b",
+        "`x`",
+        "~~s~~",
+        "\\",
+    ];
+
+    /// A plan with every value a workspace, server, Git or plan file supplies set to `value`.
+    fn plan_of(value: &str) -> (Plan, EndpointLabel) {
+        let mut folded = batch(&format!("{value}-f"), 7, 1);
+        folded.conflicts[0].remote_batch = value.into();
+        folded.unmanaged_jobs[0].reference_id = value.into();
+        folded.creates[0] = create(value, 9);
+        folded.drift = Some(crate::plan::DescriptionDrift {
+            configured: value.into(),
+            remote: value.into(),
+            location: Some(location(4)),
+        });
+        let unfolded = batch(value, 2, 0);
+        let mut project = project(vec![folded, unfolded]);
+        project.key = value.into();
+        project.name_conflict = Some(crate::plan::NameConflict {
+            configured: value.into(),
+            remote: value.into(),
+            location: Some(location(2)),
+        });
+        let mut change = change(1, 2);
+        change.reference_id = value.into();
+        change.batch = value.into();
+        change.diff.push_str(&format!("-{value}\n+{value}\n"));
+        let plan = Plan {
+            projects: vec![project],
+            since: Some(SinceFindings {
+                revision: value.into(),
+                commit: value.into(),
+                existed: true,
+                payload_changes: vec![change],
+                removed_jobs: vec![RemovedJob {
+                    project: value.into(),
+                    batch: value.into(),
+                    reference_id: value.into(),
+                    location: location(8),
+                    remote_batch: value.into(),
+                    status: value.into(),
+                }],
+                ..SinceFindings::default()
+            }),
+        };
+        let endpoint = EndpointLabel {
+            url: value.into(),
+            embedded_state: None,
+        };
+        (plan, endpoint)
+    }
+
+    /// The HTML gtform writes itself; any other tag in an HTML block came from a value.
+    const OWN_TAGS: &[&str] = &[
+        "<details>",
+        "</details>",
+        "<summary>",
+        "</summary>",
+        "<code>",
+        "</code>",
+    ];
+
+    #[test]
+    fn every_value_renders_as_literal_text_under_a_gfm_renderer() {
+        use comrak::nodes::NodeValue;
+        let mut options = comrak::Options::default();
+        options.extension.autolink = true;
+        options.extension.table = true;
+        options.extension.strikethrough = true;
+        options.extension.tasklist = true;
+        options.extension.footnotes = true;
+        for value in MARKUP {
+            let (plan, endpoint) = plan_of(value);
+            let text = markdown(&plan, &endpoint);
+            let arena = comrak::Arena::new();
+            let root = comrak::parse_document(&arena, &text, &options);
+            let mut in_code = Vec::new();
+            let mut in_summary = Vec::new();
+            for node in root.descendants() {
+                match &node.data().value {
+                    NodeValue::Link(_) | NodeValue::Image(_) | NodeValue::HtmlInline(_) => {
+                        panic!("{value}: a link or inline HTML in\n{text}")
+                    }
+                    NodeValue::Strikethrough | NodeValue::FootnoteReference(_) => {
+                        panic!("{value}: markup in\n{text}")
+                    }
+                    NodeValue::Text(words) => {
+                        // GitHub makes mentions, references and links from text after rendering:
+                        // none of a value's characters may be text.
+                        for sign in ["@", "#", "www.", "://", "GH-", "<", "&", "*", "~"] {
+                            assert!(
+                                !words.contains(sign),
+                                "{value}: text `{words}` holds `{sign}` in\n{text}"
+                            );
+                        }
+                    }
+                    NodeValue::HtmlBlock(block) => {
+                        let mut outside = String::new();
+                        let mut rest = block.literal.as_str();
+                        while let Some(start) = rest.find("<code>") {
+                            outside.push_str(&rest[..start]);
+                            let after = &rest[start + "<code>".len()..];
+                            let end = after.find("</code>").expect("<code> is closed");
+                            let code = &after[..end];
+                            assert!(!code.contains('<'), "{value}: a tag in `{code}`");
+                            let code = code
+                                .replace("&lt;", "<")
+                                .replace("&gt;", ">")
+                                .replace("&quot;", "\"")
+                                .replace("&amp;", "&");
+                            in_summary.push(code.clone());
+                            in_code.push(code);
+                            rest = &after[end + "</code>".len()..];
+                        }
+                        outside.push_str(rest);
+                        for tag in OWN_TAGS {
+                            outside = outside.replace(tag, "");
+                        }
+                        for sign in ["<", "@", "#", "www.", "://", "&"] {
+                            assert!(
+                                !outside.contains(sign),
+                                "{value}: `{sign}` outside code in `{}`",
+                                block.literal
+                            );
+                        }
+                    }
+                    NodeValue::Code(code) => in_code.push(code.literal.clone()),
+                    NodeValue::CodeBlock(block) => in_code.push(block.literal.clone()),
+                    _ => {}
+                }
+            }
+            let shown = in_code.iter().filter(|code| code.contains(value)).count();
+            // The endpoint, the revision, the project in findings and table, batch names and
+            // titles, job names, the diff: each as code.
+            assert!(
+                shown >= 20,
+                "{value}: only {shown} pieces of code show it:\n{text}"
+            );
+            assert!(
+                in_summary.contains(&format!("{value}-f")) && in_summary.contains(&value.to_string()),
+                "{value}: a folded batch's title shows its names as code:\n{text}"
+            );
+        }
+    }
+
 }

@@ -176,7 +176,7 @@ fn render_since(
             "  {} project {} ({}, {}) was removed from the workspace, but the API cannot delete it; it stays on the server, unmanaged",
             painter.paint(Tone::Unmanaged, "-"),
             escape(&project.key),
-            project.id,
+            escape(&project.id),
             escape(&project.location.to_string())
         );
     }
@@ -271,7 +271,7 @@ fn render_project(
         "{}{} ({})",
         painter.paint(Tone::Plain, &format!("project {}", escape(&project.key))),
         remote_name,
-        project.id
+        escape(&project.id)
     );
     if let Some(conflict) = &project.name_conflict {
         let _ = writeln!(

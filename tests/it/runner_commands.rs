@@ -146,7 +146,7 @@ async fn yaml_lines_quoted_in_errors_form_no_workflow_command() {
     rig.write(
         "gtform.yaml",
         &format!(
-            "version: 1\nendpoint: {}\nprojects:\n  street:\n    id: {PROJECT_ID}\n    workflows:\n      review: {WORKFLOW_ID}\n    defaults:\n      workflow: review\n    batches:\n      week-48:\n        jobs_from:\n          - csv: rows.csv\n            template:\n              reference_id: '{{{{ row.id }}}}'\n              image: '{{{{ row.url }}}}'\n",
+            "version: 1\nendpoint: {}\nprojects:\n  street:\n    id: {PROJECT_ID}\n    workflows:\n      review: {WORKFLOW_ID}\n    defaults:\n      workflow: review\n    batches:\n      week-48:\n        jobs_from:\n          - csv: rows.csv\n            reference_id: '{{{{ row.id }}}}'\n            image: '{{{{ row.url }}}}'\n",
             rig.url()
         ),
     );
@@ -160,7 +160,19 @@ async fn yaml_lines_quoted_in_errors_form_no_workflow_command() {
 
 /// A server whose reads list batches named with workflow commands and whose creates fail with
 /// error bodies holding them (JSON envelope and HTML).
-async fn hostile_command_server() -> String {
+async fn hostile_command_server(html: bool) -> String {
+    if html {
+        let app = Router::new().route(
+            "/v1/projects/{id}/details",
+            get(|| async {
+                (
+                    StatusCode::BAD_GATEWAY,
+                    format!("<html>{MASK}\n{STOP}\r{LEGACY_ERROR}</html>"),
+                )
+            }),
+        );
+        return serve(app).await;
+    }
     let app = Router::new()
         .route(
             "/v1/projects/{id}/details",
@@ -196,16 +208,12 @@ async fn hostile_command_server() -> String {
                     .to_string(),
                 )
             }),
-        )
-        .route(
-            "/html/v1/projects/{id}/details",
-            get(|| async {
-                (
-                    StatusCode::BAD_GATEWAY,
-                    format!("<html>{MASK}\n{STOP}\r{LEGACY_ERROR}</html>"),
-                )
-            }),
         );
+    serve(app).await
+}
+
+/// Serves `app` on a loopback port; its URL.
+async fn serve(app: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -217,7 +225,7 @@ async fn hostile_command_server() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_names_and_error_bodies_form_no_workflow_command() {
     let rig = Rig::start().await;
-    let server = hostile_command_server().await;
+    let server = hostile_command_server(false).await;
     let workspace = |endpoint: &str| {
         format!(
             "version: 1\nendpoint: {endpoint}\nprojects:\n  street:\n    id: {PROJECT_ID}\n    workflows:\n      review: {WORKFLOW_ID}\n    defaults:\n      workflow: review\n    batches:\n      week-48:\n        jobs:\n          - reference_id: a\n            image: https://example.com/a.jpg\n"
@@ -239,7 +247,7 @@ async fn server_names_and_error_bodies_form_no_workflow_command() {
         assert_no_command(&args.join(" "), &run, false);
         assert_shows(&args.join(" "), &run, "hunter2");
     }
-    rig.write("gtform.yaml", &workspace(&format!("{server}/html")));
+    rig.write("gtform.yaml", &workspace(&hostile_command_server(true).await));
     for args in [&["plan"][..], &["plan", "--json"], &["status"]] {
         let run = rig.run(args).expect_code(1);
         assert_no_command(&format!("{} (HTML error body)", args.join(" ")), &run, false);
