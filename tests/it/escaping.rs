@@ -107,7 +107,7 @@ async fn server_names_and_descriptions_are_escaped_in_plan_and_show() {
         plan.stderr()
     );
     let json = rig.run(&["plan", "--json"]).expect_code(1);
-    assert_no_control("plan --json", &json.stdout());
+    assert_no_hidden("plan --json", &json.stdout());
     assert_no_hidden("plan --json stderr", &json.stderr());
     let document: serde_json::Value = serde_json::from_str(&json.stdout()).unwrap();
     assert_eq!(
@@ -137,7 +137,7 @@ async fn server_names_and_descriptions_are_escaped_in_plan_and_show() {
         assert!(show.stdout().contains("\\u{200b}"), "{}", show.stdout());
     }
     let show_json = rig.run(&["show", "hostile.plan", "--json"]).expect_code(0);
-    assert_no_control("show --json", &show_json.stdout());
+    assert_no_hidden("show --json", &show_json.stdout());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -223,7 +223,7 @@ async fn server_error_bodies_are_escaped_in_plan_and_apply() {
     let json = rig
         .run(&["apply", "--auto-approve", "--json"])
         .expect_code(1);
-    assert_no_control("apply --json", &json.stdout());
+    assert_no_hidden("apply --json", &json.stdout());
     assert_no_hidden("apply --json stderr", &json.stderr());
 }
 
