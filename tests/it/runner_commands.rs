@@ -286,7 +286,8 @@ fn the_matcher_knows_both_syntaxes() {
 const HOSTILE: &str = "\u{1b}[2J\r\u{202e}\u{2066}\u{110bd}\u{13437}\u{1bca1}\u{ad}\u{61c}\u{2028}##[add-mask]hunter2\n::stop-commands::tok3n";
 
 /// A server whose project name, batch status, job ids, reference_ids and statuses are
-/// [`HOSTILE`]; its batch is named `batch` (a workspace names it) and is never complete.
+/// [`HOSTILE`]; its batch is named `batch` (a workspace names it) and is never complete. Its one
+/// completed job has no result: `results` reports it as failed.
 async fn hostile_status_server() -> String {
     let app = Router::new()
         .route(
@@ -302,7 +303,7 @@ async fn hostile_status_server() -> String {
                             "name": "batch",
                             "description": HOSTILE,
                             "status": format!("{HOSTILE}status"),
-                            "total_jobs": 2, "completed_jobs": 1,
+                            "total_jobs": 3, "completed_jobs": 1,
                             "total_frames": 2, "completed_frames": 1,
                             "annotations": 3
                         }]
@@ -322,20 +323,31 @@ async fn hostile_status_server() -> String {
                         "name": HOSTILE,
                         "jobs": [
                             { "id": format!("id{HOSTILE}"), "reference_id": format!("ref{HOSTILE}"), "status": format!("st{HOSTILE}") },
-                            { "id": HOSTILE, "reference_id": "a", "status": HOSTILE }
+                            { "id": HOSTILE, "reference_id": "a", "status": HOSTILE },
+                            { "id": format!("done{HOSTILE}"), "reference_id": "done", "status": "completed" }
                         ],
                         "next_page_token": ""
                     }
                 })
                 .to_string()
             }),
+        )
+        .route(
+            "/v1/projects/{id}/jobs/{job}",
+            get(|| async {
+                // Completed in the listing, no result here: a failure line naming both.
+                serde_json::json!({
+                    "success": true,
+                    "data": {
+                        "job_id": format!("done{HOSTILE}"),
+                        "reference_id": "done",
+                        "status": format!("st{HOSTILE}")
+                    }
+                })
+                .to_string()
+            }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    format!("http://{address}")
+    serve(app).await
 }
 
 /// Fails when `text` holds a character a printer must escape (other than its own line breaks).
@@ -397,4 +409,27 @@ async fn status_escapes_every_server_field_in_every_mode() {
             assert_shows(&what, &run, "st\\u{1b}[2J");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_failure_lines_escape_job_ids_and_statuses() {
+    let rig = Rig::start().await;
+    let server = hostile_status_server().await;
+    rig.write(
+        "gtform.yaml",
+        &format!(
+            "version: 1\nendpoint: {server}\nprojects:\n  street:\n    id: {PROJECT_ID}\n    workflows:\n      review: {WORKFLOW_ID}\n    defaults:\n      workflow: review\n    batches:\n      batch:\n        jobs:\n          - reference_id: a\n            image: https://example.com/a.jpg\n"
+        ),
+    );
+    let run = rig.run(&["results", "--out", "out"]).expect_code(1);
+    assert_nothing_hidden("results stdout", &run.stdout());
+    assert_nothing_hidden("results stderr", &run.stderr());
+    assert_no_command("results", &run, false);
+    assert!(
+        run.stderr().contains("failed: street/batch/done: ")
+            && run.stderr().contains("job done\\u{1b}[2J")
+            && run.stderr().contains("status `st\\u{1b}[2J"),
+        "the failure names the job and its status, escaped:\n{}",
+        run.stderr()
+    );
 }
