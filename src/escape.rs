@@ -106,9 +106,7 @@ pub fn char_width_at(chars: &[char], index: usize) -> usize {
 fn breaks_command(chars: &[char], index: usize) -> bool {
     match chars[index] {
         '#' => index > 0 && chars[index - 1] == '#' && chars.get(index + 1) == Some(&'['),
-        ':' => {
-            chars.get(index + 1) == Some(&':') && chars[..index].iter().all(|c| *c == ' ')
-        }
+        ':' => chars.get(index + 1) == Some(&':') && chars[..index].iter().all(|c| *c == ' '),
         _ => false,
     }
 }

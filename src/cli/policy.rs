@@ -446,11 +446,7 @@ fn describe(verdict: &Verdict) -> (&'static str, String) {
         Verdict::NotGranted => ("MISSING", "no statement allows it".into()),
         Verdict::MaybeDenied { by, why } => (
             "MAYBE DENIED",
-            format!(
-                "{} denies it depending on {}",
-                escape(by),
-                escape(why)
-            ),
+            format!("{} denies it depending on {}", escape(by), escape(why)),
         ),
         Verdict::Denied { by } => ("DENIED", format!("denied by {}", escape(by))),
     }

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
+use crate::escape::escape;
 use crate::ops::results::{DEFAULT_PARALLELISM, ResultsEvent, ResultsObserver};
 use crate::ops::{self, ResultsOptions, ResultsReport};
-use crate::escape::escape;
 use crate::text::{counted, group_thousands};
 
 use super::connection::{self, ConnectionArgs};

@@ -125,11 +125,7 @@ impl Ui {
     pub fn progress_line(text: &str, done: bool) {
         let mut stderr = std::io::stderr().lock();
         let end = if done { "\n" } else { "" };
-        let _ = write!(
-            stderr,
-            "\r\x1b[2K{}{end}",
-            without_workflow_commands(text)
-        );
+        let _ = write!(stderr, "\r\x1b[2K{}{end}", without_workflow_commands(text));
         let _ = stderr.flush();
     }
 

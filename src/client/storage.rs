@@ -247,7 +247,10 @@ async fn status_error(
                 .collect::<Vec<_>>()
                 .join(" ");
             // Bidi and format characters are not controls: escaped like every server string.
-            let text: String = crate::escape::escape(&collapsed).chars().take(160).collect();
+            let text: String = crate::escape::escape(&collapsed)
+                .chars()
+                .take(160)
+                .collect();
             if text.is_empty() {
                 String::new()
             } else {
@@ -316,10 +319,11 @@ mod tests {
             error.message
         );
         assert!(
-            error.message.contains("bad\\u{202e}\\u{2066}gate\\u{110bd}"),
+            error
+                .message
+                .contains("bad\\u{202e}\\u{2066}gate\\u{110bd}"),
             "{}",
             error.message
         );
     }
-
 }

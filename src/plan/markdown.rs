@@ -927,10 +927,10 @@ mod tests {
                 "{value}: only {shown} pieces of code show it:\n{text}"
             );
             assert!(
-                in_summary.contains(&format!("{value}-f")) && in_summary.contains(&value.to_string()),
+                in_summary.contains(&format!("{value}-f"))
+                    && in_summary.contains(&value.to_string()),
                 "{value}: a folded batch's title shows its names as code:\n{text}"
             );
         }
     }
-
 }

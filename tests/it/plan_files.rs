@@ -240,7 +240,10 @@ async fn saved_plans_filled_with_hostile_strings_never_panic_or_print_raw() {
     });
     runner
         .run(&hostile_texts(), |texts| {
-            check_runs(run_binary(&rig, filled(&base, &texts).to_string().as_bytes()))
+            check_runs(run_binary(
+                &rig,
+                filled(&base, &texts).to_string().as_bytes(),
+            ))
         })
         .unwrap();
 }

@@ -136,7 +136,11 @@ async fn yaml_lines_quoted_in_errors_form_no_workflow_command() {
     for format in ["text", "json", "github"] {
         let run = rig.run(&["validate", "--format", format]).expect_code(1);
         assert_no_command(&format!("validate --format {format}"), &run, true);
-        assert_shows(&format!("validate --format {format}"), &run, "add-mask]hunter2");
+        assert_shows(
+            &format!("validate --format {format}"),
+            &run,
+            "add-mask]hunter2",
+        );
     }
     for format in ["text", "json", "markdown", "github"] {
         let run = rig.run(&["plan", "--format", format]).expect_code(1);
@@ -150,11 +154,18 @@ async fn yaml_lines_quoted_in_errors_form_no_workflow_command() {
             rig.url()
         ),
     );
-    rig.write("rows.csv", &format!("id,url\n{STOP}\n  {WARNING},\n{MASK}\n"));
+    rig.write(
+        "rows.csv",
+        &format!("id,url\n{STOP}\n  {WARNING},\n{MASK}\n"),
+    );
     for format in ["text", "json", "github"] {
         let run = rig.run(&["validate", "--format", format]).expect_code(1);
         assert_no_command(&format!("manifest, validate --format {format}"), &run, true);
-        assert_shows(&format!("manifest, validate --format {format}"), &run, "rows.csv");
+        assert_shows(
+            &format!("manifest, validate --format {format}"),
+            &run,
+            "rows.csv",
+        );
     }
 }
 
@@ -247,10 +258,17 @@ async fn server_names_and_error_bodies_form_no_workflow_command() {
         assert_no_command(&args.join(" "), &run, false);
         assert_shows(&args.join(" "), &run, "hunter2");
     }
-    rig.write("gtform.yaml", &workspace(&hostile_command_server(true).await));
+    rig.write(
+        "gtform.yaml",
+        &workspace(&hostile_command_server(true).await),
+    );
     for args in [&["plan"][..], &["plan", "--json"], &["status"]] {
         let run = rig.run(args).expect_code(1);
-        assert_no_command(&format!("{} (HTML error body)", args.join(" ")), &run, false);
+        assert_no_command(
+            &format!("{} (HTML error body)", args.join(" ")),
+            &run,
+            false,
+        );
         assert_shows(&args.join(" "), &run, "hunter2");
     }
 }
@@ -376,8 +394,24 @@ async fn status_escapes_every_server_field_in_every_mode() {
         &["status", "--json"],
         &["status", "-v", "--json"],
         &["status", "--wait", "--timeout", "1s", "--interval", "1s"],
-        &["status", "--wait", "--timeout", "1s", "--interval", "1s", "-v"],
-        &["status", "--wait", "--timeout", "1s", "--interval", "1s", "--json"],
+        &[
+            "status",
+            "--wait",
+            "--timeout",
+            "1s",
+            "--interval",
+            "1s",
+            "-v",
+        ],
+        &[
+            "status",
+            "--wait",
+            "--timeout",
+            "1s",
+            "--interval",
+            "1s",
+            "--json",
+        ],
     ] {
         let what = args.join(" ");
         let run = rig.run(args);
