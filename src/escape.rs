@@ -1,21 +1,31 @@
-//! Text that people read, made safe to print: control and invisible characters are escaped.
+//! Text that people and CI runners read, made safe to print: control and invisible characters
+//! are escaped, and no line can be a GitHub Actions workflow command.
 //!
-//! A workspace, a manifest row or a server answer may hold bytes that a terminal obeys (ESC
-//! sequences, carriage returns, NUL) or characters that are there but cannot be seen (zero-width
-//! spaces, bidi overrides that reorder what follows, a non-breaking space that looks like a
-//! space). Printed as they are, two different batch names print the same, a message hides its
-//! own tail, and a file can rewrite the user's screen. So every user-supplied or server-supplied
-//! string that gtform prints goes through [`escape`] first: a hidden character is written as
-//! `\u{…}` (and `\t`, `\n`, `\r`, `\0` by their usual names), everything else as itself.
+//! A workspace, a manifest row, a server answer or a plan file may hold bytes that a terminal
+//! obeys (ESC sequences, carriage returns, NUL) or characters that are there but cannot be seen
+//! (zero-width spaces, bidi overrides that reorder what follows, a non-breaking space that looks
+//! like a space, format characters). Printed as they are, two different batch names print the
+//! same, a message hides its own tail, and a file can rewrite the user's screen. And in a CI job
+//! (where a pull request writes the workspace), a GitHub runner reads every line of a step's
+//! output for commands: `::name …::…` at a line start and `##[name …]…` anywhere, which can mask
+//! the log, stop command processing or forge annotations. So every user-, server-, Git- or
+//! plan-file-supplied string that gtform prints goes through [`escape`] first: a hidden
+//! character is written as `\u{…}` (and `\t`, `\n`, `\r`, `\0` by their usual names), the second
+//! `#` of `##[` as `\u{23}` and the first `:` of a leading `::` as `\u{3a}`, everything else as
+//! itself.
 //!
-//! [`is_hidden`] is also the rule the configuration uses to refuse names (`reference_id`, batch
-//! names) that hold such characters, so what validation refuses and what printing escapes are the
-//! same set. [`display_width`] gives the terminal columns of escaped text (a CJK character takes
-//! two), for carets placed under it.
+//! [`is_hidden`] is the set, from the Unicode Character Database (`icu_properties`): controls,
+//! non-space whitespace, default-ignorable code points, format characters (`Cf`) and bidi
+//! controls. It is also the rule the configuration uses to refuse names (`reference_id`, batch
+//! names), and the source of the schema's name pattern, so what validation refuses and what
+//! printing escapes are the same set. [`display_width`] gives the terminal columns of escaped text
+//! (a CJK character takes two), for carets placed under it.
 //!
-//! Used by `diagnostic::render` (messages, hints, labels and the quoted source lines), the plan
-//! renderers, the client's excerpts of server bodies, and the CLI's progress, report, status and
-//! error lines. JSON output needs none of it: serde escapes control characters itself.
+//! The other printers' forms of the same rule: [`push_escaped_at`] for a quoted source line
+//! written character by character; [`json_text`] for JSON output (the same value, with hidden
+//! characters and `##[` as `\u` escapes inside its strings); [`without_workflow_commands`], the
+//! CLI's last check on every line it writes, for lines composed of several values.
+//! [`could_be_workflow_command`] is the runner's rule, for checks and tests.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
