@@ -1,4 +1,6 @@
-//! Terminal output: the stdout/stderr writers, colour choice and error formatting.
+//! Terminal output: the stdout/stderr writers, colour choice and error formatting. No line they
+//! write is a GitHub Actions workflow command (`escape::without_workflow_commands`), JSON goes
+//! through `escape::json_text`, and only `--format github` annotations are written as commands.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
