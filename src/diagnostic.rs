@@ -457,14 +457,15 @@ fn make_snippet(
     }
 }
 
-/// One character of a quoted line as printed: a tab as spaces, a hidden character escaped.
-fn shown_char(c: char) -> (String, usize) {
-    if c == '\t' {
+/// One character of a quoted line as printed: a tab as spaces, a hidden character escaped, and
+/// so is the character that would let the line form a workflow command (see `escape`).
+fn shown_char(chars: &[char], index: usize) -> (String, usize) {
+    if chars[index] == '\t' {
         return (" ".repeat(TAB_COLUMNS), TAB_COLUMNS);
     }
     let mut piece = String::new();
-    crate::escape::push_escaped(&mut piece, c);
-    let width = crate::escape::char_width(c);
+    crate::escape::push_escaped_at(&mut piece, chars, index);
+    let width = crate::escape::char_width_at(chars, index);
     (piece, width)
 }
 
@@ -476,7 +477,7 @@ fn shown_line(chars: &[char], column: usize, len: usize) -> (String, usize, usiz
     while end > column + len && end > 0 && matches!(chars[end - 1], ' ' | '\t') {
         end -= 1;
     }
-    let pieces: Vec<(String, usize)> = chars[..end].iter().map(|c| shown_char(*c)).collect();
+    let pieces: Vec<(String, usize)> = (0..end).map(|index| shown_char(chars, index)).collect();
     let mark_end = (column + len).min(pieces.len());
     let width_of = |range: std::ops::Range<usize>| -> usize {
         pieces[range].iter().map(|(_, width)| width).sum()

@@ -59,7 +59,7 @@ pub(crate) fn plan_json(
     endpoint: &EndpointLabel,
     state_fingerprint: &str,
 ) {
-    ui.out(&json::document(plan, endpoint, state_fingerprint));
+    ui.out_json(&json::document(plan, endpoint, state_fingerprint));
 }
 
 /// Prints `plan` as Markdown on stdout, short enough for a pull-request comment.

@@ -15,6 +15,7 @@ use clap::{Subcommand, ValueEnum};
 
 use super::{CliError, Ui, exit};
 use crate::attachments::{self, Scheme};
+use crate::escape::escape;
 use crate::ops::{self, LoadRequest};
 use crate::policy::{
     self, BucketPrefix, CheckReport, Grant, KmsKeyArn, Limits, Policy, PolicySet, Verdict,
@@ -122,7 +123,7 @@ fn run_generate(args: S3Args, ui: &mut Ui) -> Result<ExitCode, CliError> {
             grant_name(grant)
         ));
         let set = PolicySet::new(&grants, &keys, grant);
-        ui.out(&render_set(&set, args.format));
+        print_set(ui, &set, args.format);
         return Ok(exit::code(exit::SUCCESS));
     }
     let path = args.path.unwrap_or_else(|| PathBuf::from("."));
@@ -170,7 +171,7 @@ fn run_generate(args: S3Args, ui: &mut Ui) -> Result<ExitCode, CliError> {
     };
     ui.status(&summary);
     let set = PolicySet::new(&grants, &keys, grant);
-    ui.out(&render_set(&set, args.format));
+    print_set(ui, &set, args.format);
     Ok(exit::code(exit::SUCCESS))
 }
 
@@ -181,10 +182,10 @@ fn grant_name(grant: Grant) -> &'static str {
     }
 }
 
-fn render_set(set: &PolicySet, format: Format) -> String {
+fn print_set(ui: &mut Ui, set: &PolicySet, format: Format) {
     match format {
-        Format::Json => set.to_json(),
-        Format::Terraform => set.to_terraform(),
+        Format::Json => ui.out_json(&set.to_json()),
+        Format::Terraform => ui.out(&set.to_terraform()),
     }
 }
 
@@ -246,8 +247,8 @@ fn workspace_s3_objects(path: &Path, ui: &mut Ui) -> Result<WorkspaceObjects, Cl
         ui.status(&format!(
             "warning: {}: job `{}`: {}",
             problem.location,
-            printable(&problem.reference_id),
-            printable(&problem.error.to_string())
+            escape(&problem.reference_id),
+            escape(&problem.error.to_string())
         ));
     }
     let gs = found.of_scheme(Scheme::Gs).count();
@@ -279,7 +280,7 @@ fn run_check(args: CheckArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
         CliError::new(format!(
             "`{}` is not a bucket policy: {}",
             args.policy_file.display(),
-            printable(&error.0.join("; "))
+            escape(&error.0.join("; "))
         ))
         .hint("give the output of `aws s3api get-bucket-policy --bucket BUCKET`, or the policy document itself")
     })?;
@@ -374,8 +375,8 @@ fn render_report(report: &CheckReport, policy_file: &Path, buckets_given: bool) 
             let _ = writeln!(
                 text,
                 "\ns3://{}/{}  (bucket listing: every object under the prefix)",
-                row.bucket,
-                printable(&row.scope.to_string()),
+                escape(&row.bucket),
+                escape(&row.scope.to_string()),
             );
             for (verdict, _, _) in &row.verdicts {
                 let (word, reason) = describe(verdict);
@@ -386,8 +387,8 @@ fn render_report(report: &CheckReport, policy_file: &Path, buckets_given: bool) 
         let _ = writeln!(
             text,
             "\ns3://{}/{}  ({})",
-            row.bucket,
-            printable(&row.scope.to_string()),
+            escape(&row.bucket),
+            escape(&row.scope.to_string()),
             counted(row.objects as u64, "object", "objects")
         );
         let width = row
@@ -402,7 +403,7 @@ fn render_report(report: &CheckReport, policy_file: &Path, buckets_given: bool) 
             let example = if verdict.is_granted() {
                 String::new()
             } else {
-                format!(" (e.g. `{}`)", printable(example))
+                format!(" (e.g. `{}`)", escape(example))
             };
             let _ = writeln!(
                 text,
@@ -430,46 +431,26 @@ fn render_report(report: &CheckReport, policy_file: &Path, buckets_given: bool) 
 fn describe(verdict: &Verdict) -> (&'static str, String) {
     // Sids and reasons come from the policy file: escaped like keys.
     match verdict {
-        Verdict::Granted { by, public: false } => ("ok", format!("allowed by {}", printable(by))),
+        Verdict::Granted { by, public: false } => ("ok", format!("allowed by {}", escape(by))),
         Verdict::Granted { by, public: true } => (
             "ok (public)",
-            format!("allowed to everyone by {} (Principal \"*\")", printable(by)),
+            format!("allowed to everyone by {} (Principal \"*\")", escape(by)),
         ),
         Verdict::Conditional { by, why } => (
             "CONDITIONAL",
             format!(
                 "allowed by {} only depending on {}",
-                printable(by),
-                printable(why)
+                escape(by),
+                escape(why)
             ),
         ),
         Verdict::NotGranted => ("MISSING", "no statement allows it".into()),
         Verdict::MaybeDenied { by, why } => (
             "MAYBE DENIED",
-            format!(
-                "{} denies it depending on {}",
-                printable(by),
-                printable(why)
-            ),
+            format!("{} denies it depending on {}", escape(by), escape(why)),
         ),
-        Verdict::Denied { by } => ("DENIED", format!("denied by {}", printable(by))),
+        Verdict::Denied { by } => ("DENIED", format!("denied by {}", escape(by))),
     }
-}
-
-/// `text` with control and invisible characters escaped, so that a key cannot rewrite the
-/// terminal.
-fn printable(text: &str) -> String {
-    let mut shown = String::with_capacity(text.len());
-    for character in text.chars() {
-        let invisible = character.is_control()
-            || matches!(character, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}');
-        if invisible {
-            let _ = write!(shown, "\\u{{{:x}}}", character as u32);
-        } else {
-            shown.push(character);
-        }
-    }
-    shown
 }
 
 #[cfg(test)]
@@ -479,8 +460,8 @@ mod tests {
     #[test]
     fn keys_and_sids_cannot_rewrite_the_terminal() {
         assert_eq!(
-            printable("a\u{1b}[31mb\u{202e}c\nd"),
-            "a\\u{1b}[31mb\\u{202e}c\\u{a}d"
+            escape("a\u{1b}[31mb\u{202e}c\nd\u{61c}##[x]"),
+            "a\\u{1b}[31mb\\u{202e}c\\nd\\u{61c}#\\u{23}[x]"
         );
         let (_, reason) = describe(&Verdict::Denied {
             by: "`Deny\u{7}`".into(),

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::apply::{ApplyEvent, ApplyObserver, ApplyReport};
-use crate::escape::escape;
+use crate::escape::{escape, without_workflow_commands};
 use crate::text::{counted, group_thousands, rate};
 
 use super::Ui;
@@ -187,7 +187,7 @@ impl Progress {
 
     fn message(&self, text: &str) {
         match &self.surface {
-            Surface::Bar(bar) => bar.println(text),
+            Surface::Bar(bar) => bar.println(without_workflow_commands(text)),
             Surface::Lines => Ui::log_line(text),
             Surface::Json => {}
         }

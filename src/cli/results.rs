@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
+use crate::escape::escape;
 use crate::ops::results::{DEFAULT_PARALLELISM, ResultsEvent, ResultsObserver};
 use crate::ops::{self, ResultsOptions, ResultsReport};
-use crate::plan::render::shown;
 use crate::text::{counted, group_thousands};
 
 use super::connection::{self, ConnectionArgs};
@@ -114,7 +114,7 @@ fn summary(report: &ResultsReport, ui: &mut Ui) {
     ));
     ui.status(&format!(
         "Index: {} ({} API requests, {} downloads{}).",
-        report.index.display(),
+        escape(&report.index.display().to_string()),
         group_thousands(report.api_requests),
         group_thousands(report.storage_requests),
         if report.urls_refreshed > 0 {
@@ -129,17 +129,17 @@ fn summary(report: &ResultsReport, ui: &mut Ui) {
     for (project, batch) in &report.missing_batches {
         ui.status(&format!(
             "note: batch {}/{} is not on the server: nothing to download",
-            shown(project),
-            shown(batch)
+            escape(project),
+            escape(batch)
         ));
     }
     for failure in report.failures.iter().take(FAILURES_LISTED) {
         ui.status(&format!(
             "  failed: {}/{}/{}: {}",
-            shown(&failure.project),
-            shown(&failure.batch),
-            shown(&failure.reference_id),
-            failure.error
+            escape(&failure.project),
+            escape(&failure.batch),
+            escape(&failure.reference_id),
+            escape(&failure.error)
         ));
     }
     if report.failures.len() > FAILURES_LISTED {

@@ -10,12 +10,12 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::client::{Endpoint, EndpointLabel};
-use crate::escape::escape;
+use crate::escape::{escape, without_workflow_commands};
 use crate::ops::status::{
     BatchStatus, Poll, ProjectStatus, StatusDocument, StatusTotals, WaitObserver,
 };
 use crate::ops::{self, StatusOptions, StatusReport, WaitOptions, WaitOutcome};
-use crate::plan::render::{endpoint_line, remote_name_suffix, shown};
+use crate::plan::render::{endpoint_line, remote_name_suffix};
 use crate::text::{counted, group_thousands, plural};
 
 use super::connection::{self, ConnectionArgs};
@@ -73,7 +73,7 @@ pub(crate) async fn run(args: StatusArgs, ui: &mut Ui) -> Result<ExitCode, CliEr
             .await
             .map_err(|error| ops_error(error, ui))?;
         if args.json {
-            ui.out(&pretty(&StatusDocument::new(&report, &endpoint, None)));
+            ui.out_json(&pretty(&StatusDocument::new(&report, &endpoint, None)));
         } else {
             ui.out(&human(&report, &endpoint, ui.stdout_color));
         }
@@ -139,7 +139,7 @@ pub(crate) async fn run(args: StatusArgs, ui: &mut Ui) -> Result<ExitCode, CliEr
                 .batches()
                 .filter(|(_, batch)| batch.progress.is_none())
                 .map(|(project, batch)| {
-                    format!("{}/{}", shown(&project.project), shown(&batch.batch))
+                    format!("{}/{}", escape(&project.project), escape(&batch.batch))
                 })
                 .collect();
             (
@@ -223,8 +223,8 @@ fn left_list(report: &StatusReport) -> String {
             );
             format!(
                 "{}/{} ({counts})",
-                shown(&project.project),
-                shown(&batch.batch)
+                escape(&project.project),
+                escape(&batch.batch)
             )
         })
         .collect();
@@ -272,13 +272,13 @@ fn human(report: &StatusReport, endpoint: &EndpointLabel, color: bool) -> String
     out.push('\n');
     let name_width = report
         .batches()
-        .map(|(_, batch)| shown(&batch.batch).chars().count())
+        .map(|(_, batch)| escape(&batch.batch).chars().count())
         .max()
         .unwrap_or(0);
     let status_width = report
         .batches()
         .filter_map(|(_, batch)| batch.progress.as_ref())
-        .map(|progress| shown(&progress.status).chars().count())
+        .map(|progress| escape(&progress.status).chars().count())
         .max()
         .unwrap_or(0);
     let jobs_width = report
@@ -319,8 +319,8 @@ fn render_project(
     let _ = writeln!(
         out,
         "project {}{remote_name} ({})",
-        shown(&project.project),
-        project.project_id
+        escape(&project.project),
+        escape(&project.project_id)
     );
     for batch in &project.batches {
         render_batch(
@@ -347,7 +347,7 @@ fn render_batch(
     (name_width, status_width, jobs_width): (usize, usize, usize),
     paint_complete: &dyn Fn(&str) -> String,
 ) {
-    let name = shown(&batch.batch);
+    let name = escape(&batch.batch);
     let padding = name_width.saturating_sub(name.chars().count());
     let Some(progress) = &batch.progress else {
         let _ = writeln!(
@@ -357,7 +357,7 @@ fn render_batch(
         );
         return;
     };
-    let status = shown(&progress.status);
+    let status = escape(&progress.status);
     let status_padding = status_width.saturating_sub(status.chars().count());
     let status = if progress.is_complete() {
         paint_complete(&status)
@@ -383,17 +383,17 @@ fn render_batch(
     if let Some(jobs) = &batch.jobs {
         let width = jobs
             .iter()
-            .map(|job| shown(&job.reference_id).chars().count())
+            .map(|job| escape(&job.reference_id).chars().count())
             .max()
             .unwrap_or(0);
         for job in jobs {
-            let reference_id = shown(&job.reference_id);
+            let reference_id = escape(&job.reference_id);
             let padding = width.saturating_sub(reference_id.chars().count());
             let _ = writeln!(
                 out,
                 "      {reference_id}{:padding$}  {}",
                 "",
-                shown(&job.status)
+                escape(&job.status)
             );
         }
     }
@@ -503,11 +503,12 @@ impl WaitObserver for PollPrinter {
 
     fn on_poll_failed(&self, error: &ops::Error, retry_in: Duration) {
         let line = format!(
-            "status: reading the server failed ({error}); next poll in {}",
+            "status: reading the server failed ({}); next poll in {}",
+            escape(&error.to_string()),
             short_duration(retry_in)
         );
         match &self.mode {
-            Mode::Bar(bar) => bar.println(line),
+            Mode::Bar(bar) => bar.println(without_workflow_commands(&line)),
             Mode::Lines | Mode::Json => Ui::log_line(&line),
         }
     }

@@ -1,4 +1,6 @@
-//! Terminal output: the stdout/stderr writers, colour choice and error formatting.
+//! Terminal output: the stdout/stderr writers, colour choice and error formatting. No line they
+//! write is a GitHub Actions workflow command (`escape::without_workflow_commands`), JSON goes
+//! through `escape::json_text`, and only `--format github` annotations are written as commands.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -7,7 +9,7 @@ use std::io::{IsTerminal, Write};
 use super::CliError;
 use super::output::Format;
 use crate::diagnostic::{self, Diagnostic, GithubPaths};
-use crate::escape::escape;
+use crate::escape::{escape, json_text, without_workflow_commands};
 
 /// Where a command writes. Data goes to stdout, messages and progress to stderr.
 pub struct Ui {
@@ -55,7 +57,7 @@ impl Ui {
     pub fn diagnostics(&mut self, list: &[Diagnostic]) {
         match self.diagnostic_format {
             Format::Text | Format::Markdown => self.err(&diagnostic::render(list, self.color)),
-            Format::Json => self.err(&diagnostic::json_lines(list)),
+            Format::Json => self.err_json(&diagnostic::json_lines(list)),
             Format::Github => {
                 let current_dir = std::env::current_dir().ok();
                 let root = std::env::var_os("GITHUB_WORKSPACE")
@@ -65,27 +67,41 @@ impl Ui {
                     current_dir: current_dir.as_deref(),
                     root: root.as_deref(),
                 };
-                self.out(&diagnostic::github_commands(
-                    list,
-                    self.diagnostic_title,
-                    paths,
-                ));
+                // The one place gtform means a workflow command; every value in it is escaped.
+                write_all(
+                    &mut std::io::stdout().lock(),
+                    &diagnostic::github_commands(list, self.diagnostic_title, paths),
+                );
             }
         }
     }
 
-    /// Writes `text` to stdout as is.
+    /// Writes `text` to stdout; no line of it is a workflow command (see
+    /// [`without_workflow_commands`]).
     pub fn out(&mut self, text: &str) {
-        let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(text.as_bytes());
-        let _ = stdout.flush();
+        write_all(
+            &mut std::io::stdout().lock(),
+            &without_workflow_commands(text),
+        );
     }
 
-    /// Writes `text` to stderr as is.
+    /// Writes JSON `text` to stdout with hidden characters and workflow commands escaped in its
+    /// strings (see [`json_text`]): the same value, safe on a terminal and in a CI log.
+    pub fn out_json(&mut self, text: &str) {
+        write_all(&mut std::io::stdout().lock(), &json_text(text));
+    }
+
+    /// Writes `text` to stderr; no line of it is a workflow command.
     pub fn err(&mut self, text: &str) {
-        let mut stderr = std::io::stderr().lock();
-        let _ = stderr.write_all(text.as_bytes());
-        let _ = stderr.flush();
+        write_all(
+            &mut std::io::stderr().lock(),
+            &without_workflow_commands(text),
+        );
+    }
+
+    /// Writes JSON `text` to stderr, escaped as [`Ui::out_json`] does.
+    pub fn err_json(&mut self, text: &str) {
+        write_all(&mut std::io::stderr().lock(), &json_text(text));
     }
 
     /// A progress or status message on stderr, on a line of its own.
@@ -93,24 +109,25 @@ impl Ui {
         self.err(&format!("{text}\n"));
     }
 
-    /// A line on stdout from any thread (JSON event streams).
+    /// A JSON line on stdout from any thread (JSON event streams), escaped as
+    /// [`Ui::out_json`] does.
     pub fn out_line(text: &str) {
         let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "{text}");
+        let _ = writeln!(stdout, "{}", json_text(text));
         let _ = stdout.flush();
     }
 
-    /// A line on stderr from any thread (request logs, progress).
+    /// A line on stderr from any thread (request logs, progress); never a workflow command.
     pub fn log_line(text: &str) {
         let mut stderr = std::io::stderr().lock();
-        let _ = writeln!(stderr, "{text}");
+        let _ = writeln!(stderr, "{}", without_workflow_commands(text));
     }
 
     /// A progress line on a terminal's stderr, rewritten in place; `done` ends it.
     pub fn progress_line(text: &str, done: bool) {
         let mut stderr = std::io::stderr().lock();
         let end = if done { "\n" } else { "" };
-        let _ = write!(stderr, "\r\x1b[2K{text}{end}");
+        let _ = write!(stderr, "\r\x1b[2K{}{end}", without_workflow_commands(text));
         let _ = stderr.flush();
     }
 
@@ -123,4 +140,9 @@ impl Ui {
         }
         self.err(&text);
     }
+}
+
+fn write_all(stream: &mut impl Write, text: &str) {
+    let _ = stream.write_all(text.as_bytes());
+    let _ = stream.flush();
 }

@@ -39,7 +39,7 @@ pub(super) fn run(args: ValidateArgs, ui: &mut Ui) -> Result<ExitCode, CliError>
         }
         Err(diagnostics) => {
             if args.format == Format::Json {
-                ui.out(&diagnostic::json_lines(&diagnostics));
+                ui.out_json(&diagnostic::json_lines(&diagnostics));
             } else {
                 ui.diagnostics(&diagnostics);
             }

@@ -242,12 +242,13 @@ async fn status_error(
     // A short look at the body says more than the status alone (S3's `<Code>SlowDown</Code>`).
     let excerpt = match tokio::time::timeout(Duration::from_secs(5), response.bytes()).await {
         Ok(Ok(bytes)) => {
-            let text: String = String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
+            let collapsed = String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
                 .split_whitespace()
                 .collect::<Vec<_>>()
-                .join(" ")
+                .join(" ");
+            // Bidi and format characters are not controls: escaped like every server string.
+            let text: String = crate::escape::escape(&collapsed)
                 .chars()
-                .filter(|character| !character.is_control())
                 .take(160)
                 .collect();
             if text.is_empty() {
@@ -285,5 +286,44 @@ mod tests {
             "https://bucket.s3.amazonaws.com/k"
         );
         assert_eq!(shown_url("not a url?sig=1"), "not a url");
+    }
+
+    #[tokio::test]
+    async fn error_bodies_are_excerpted_escaped() {
+        let app = axum::Router::new().route(
+            "/k",
+            axum::routing::get(|| async {
+                (
+                    axum::http::StatusCode::BAD_REQUEST,
+                    "<Error>bad\u{202e}\u{2066}gate\u{110bd} \u{1b}[2J ##[add-mask]x\r::stop-commands::t</Error>",
+                )
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let client = StorageClient::new(StorageOptions::default()).unwrap();
+        let Err(error) = client.get(&format!("http://{address}/k")).await else {
+            panic!("a 400 is an error");
+        };
+        assert!(
+            !error.message.chars().any(crate::escape::is_hidden),
+            "{}",
+            error.message
+        );
+        assert!(
+            !crate::escape::could_be_workflow_command(&error.message),
+            "{}",
+            error.message
+        );
+        assert!(
+            error
+                .message
+                .contains("bad\\u{202e}\\u{2066}gate\\u{110bd}"),
+            "{}",
+            error.message
+        );
     }
 }

@@ -14,6 +14,8 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::LazyLock;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 
@@ -35,30 +37,44 @@ macro_rules! schema_newtype {
     };
 }
 
-/// The characters [`crate::escape::is_hidden`] refuses in names, as a regex class body.
-macro_rules! hidden_characters {
-    () => {
-        "\\u0000-\\u001F\\u007F-\\u00A0\\u00AD\\u034F\\u061C\\u115F\\u1160\\u1680\\u17B4\\u17B5\\u180B-\\u180F\\u2000-\\u200F\\u2028-\\u202F\\u205F-\\u206F\\u3000\\u3164\\uFE00-\\uFE0F\\uFEFF\\uFFA0\\uFFF9-\\uFFFB"
-    };
-}
 /// A name: no leading or trailing space, no control or invisible character (`escape::is_hidden`;
-/// the characters beyond the Basic Multilingual Plane are left to `gtform validate`).
-const NAME_PATTERN: &str = concat!(
-    "^[^",
-    hidden_characters!(),
-    " ](?:[^",
-    hidden_characters!(),
-    "]*[^",
-    hidden_characters!(),
-    " ])?$"
-);
+/// the characters beyond the Basic Multilingual Plane are left to `gtform validate`, since a
+/// `\uXXXX` class cannot name them in every regex dialect an editor uses).
+static NAME_PATTERN: LazyLock<String> = LazyLock::new(|| {
+    let class = hidden_characters();
+    format!("^[^{class} ](?:[^{class}]*[^{class} ])?$")
+});
+
+/// The characters of the Basic Multilingual Plane that [`crate::escape::is_hidden`] refuses in
+/// names, as a regex class body of `\uXXXX` ranges: from the same Unicode data, not a copy.
+fn hidden_characters() -> String {
+    let mut class = String::new();
+    let mut first: Option<u32> = None;
+    for code in 0..=0x1_0000u32 {
+        let hidden = code < 0x1_0000 && char::from_u32(code).is_some_and(crate::escape::is_hidden);
+        match (hidden, first) {
+            (true, None) => first = Some(code),
+            (false, Some(start)) => {
+                let end = code - 1;
+                if start == end {
+                    let _ = write!(class, "\\u{start:04X}");
+                } else {
+                    let _ = write!(class, "\\u{start:04X}-\\u{end:04X}");
+                }
+                first = None;
+            }
+            _ => {}
+        }
+    }
+    class
+}
 
 schema_newtype! {
     /// A name or id (see `NAME_PATTERN`).
     RawName(String) as "Name" => {
             "description": "A name or id: not blank, no surrounding spaces, no control or invisible characters.",
             "type": "string",
-            "pattern": NAME_PATTERN
+            "pattern": NAME_PATTERN.as_str()
         }
 }
 
@@ -69,7 +85,7 @@ schema_newtype! {
             "description": "A reference_id: not blank, no surrounding spaces, no control or invisible characters, at most 1,024 bytes.",
             "type": "string",
             "maxLength": 1024,
-            "pattern": NAME_PATTERN
+            "pattern": NAME_PATTERN.as_str()
         }
 }
 
@@ -102,7 +118,7 @@ pub struct RawConfig {
     pub endpoint: Option<RawEndpoint>,
     /// GT Studio projects, keyed by a local name used in output and `--target`.
     #[serde(default)]
-    #[schemars(extend("propertyNames" = { "pattern": NAME_PATTERN }))]
+    #[schemars(extend("propertyNames" = { "pattern": NAME_PATTERN.as_str() }))]
     pub projects: Option<BTreeMap<String, RawProject>>,
 }
 
@@ -192,14 +208,14 @@ pub struct RawProject {
     pub name: Option<RawName>,
     /// Workflow aliases: a name used by jobs → the workflow id.
     #[serde(default)]
-    #[schemars(extend("propertyNames" = { "pattern": NAME_PATTERN }))]
+    #[schemars(extend("propertyNames" = { "pattern": NAME_PATTERN.as_str() }))]
     pub workflows: Option<BTreeMap<String, RawUuid>>,
     /// Values for jobs that do not set them.
     #[serde(default)]
     pub defaults: Option<RawDefaults>,
     /// Batches keyed by name (unique in the project). Missing batches are created by `apply`.
     #[serde(default)]
-    #[schemars(extend("propertyNames" = { "maxLength": 1024, "pattern": NAME_PATTERN }))]
+    #[schemars(extend("propertyNames" = { "maxLength": 1024, "pattern": NAME_PATTERN.as_str() }))]
     pub batches: Option<BTreeMap<String, Option<RawBatch>>>,
 }
 

@@ -498,7 +498,8 @@ impl<'a> PlanDocument<'a> {
         }
     }
 
-    /// The document as pretty JSON, with a final newline.
+    /// The document as pretty JSON, with a final newline; hidden characters and workflow
+    /// commands escaped in its strings (`escape::json_text`), so that it can be printed as is.
     pub fn to_json(&self) -> String {
         let mut text = serde_json::to_string_pretty(self).unwrap_or_else(|error| {
             // Plain values and maps with string keys always serialise; keep the process alive
@@ -506,7 +507,7 @@ impl<'a> PlanDocument<'a> {
             format!("{{\"error\": \"cannot serialise the plan: {error}\"}}")
         });
         text.push('\n');
-        text
+        crate::escape::json_text(&text).into_owned()
     }
 }
 

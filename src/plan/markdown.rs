@@ -12,10 +12,13 @@
 //! not fit is cut between items, where a line says how many were left out; a notice at the top
 //! sums up what was cut and where to find all of it (`gtform show PLANFILE`, `--format json`).
 //!
-//! Names come from the workspace or the server: they are escaped as everywhere (hidden
-//! characters) and quoted for Markdown, in code spans whose fence outruns any backtick in the
-//! name, with table pipes escaped, and HTML-escaped inside HTML. No name reaches the document
-//! as Markdown or HTML that GitHub would interpret (a link, a mention, a tag).
+//! Names come from the workspace, the server, Git or a plan file: they are escaped as everywhere
+//! (hidden characters, workflow commands) and always written as code, titles included: in code
+//! spans whose fence outruns any backtick in the name, with table pipes escaped, and in HTML as
+//! `<code>` with entities. Escaping Markdown punctuation would not do: GitHub makes mentions
+//! (`@org/team`), issue references (`#123`) and links (`www.…`) from the rendered text, and
+//! only code (and links) are left alone. So no name reaches the document as a link, a mention, a
+//! reference, a tag or a comment.
 //!
 //! Rendering decides nothing: it formats a `Plan` and cannot change what `apply` will do.
 
@@ -54,12 +57,12 @@ pub fn markdown_within(plan: &Plan, endpoint: &EndpointLabel, limit: usize) -> S
     let _ = writeln!(head, "Endpoint: {}", endpoint_text(endpoint));
     match &plan.since {
         Some(since) if since.existed => {
-            let short = &since.commit[..since.commit.len().min(12)];
+            let short: String = since.commit.chars().take(12).collect();
             let _ = writeln!(
                 head,
                 "\nCompared with the workspace at {} ({}): {} on the server checked, {} unchanged, {} changed, {} added since.",
                 code(&since.revision),
-                code(short),
+                code(&short),
                 counted(
                     since.unchanged_payloads
                         + since.payload_changes.len() as u64
@@ -480,21 +483,25 @@ fn job_block<'a>(
     if count == 0 {
         return 0;
     }
-    let title = format!(
-        "{} / {}: {} {what}",
-        escape(&project.key),
-        escape(&batch.name),
-        counted(count as u64, "job", "jobs"),
-    );
+    let jobs = counted(count as u64, "job", "jobs");
     let folded = count > UNFOLDED_JOBS;
+    // The names stay in code, where GitHub makes no mention, reference or link of them.
     let (open, close) = if folded {
         (
-            format!("<details><summary>{}</summary>\n\n", html(&title)),
+            format!(
+                "<details><summary>{} / {}: {jobs} {what}</summary>\n\n",
+                html_code(&project.key),
+                html_code(&batch.name),
+            ),
             "\n</details>\n\n".to_owned(),
         )
     } else {
         (
-            format!("**{}**\n\n", markdown_text(&title)),
+            format!(
+                "**{} / {}: {jobs} {what}**\n\n",
+                code(&project.key),
+                code(&batch.name),
+            ),
             "\n".to_owned(),
         )
     };
@@ -548,32 +555,14 @@ fn fence_for(text: &str, least: usize) -> String {
     "`".repeat(least.max(longest + 1))
 }
 
-/// `text` safe inside HTML: escaped, and `&`, `<`, `>`, `"` as entities.
-fn html(text: &str) -> String {
-    escape(text)
+/// `text` in an HTML `<code>` element: escaped, and `&`, `<`, `>`, `"` as entities.
+fn html_code(text: &str) -> String {
+    let text = escape(text)
         .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// `text` as Markdown text that means only itself: escaped, and every ASCII punctuation
-/// character that Markdown or HTML could read backslash-escaped.
-fn markdown_text(text: &str) -> String {
-    let text = escape(text);
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if c.is_ascii_punctuation()
-            && !matches!(
-                c,
-                '.' | ',' | ':' | ';' | '\'' | '/' | '?' | '(' | ')' | '-'
-            )
-        {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
+        .replace('"', "&quot;");
+    format!("<code>{text}</code>")
 }
 
 #[cfg(test)]
@@ -774,13 +763,174 @@ mod tests {
         assert_eq!(code("evil\u{1b}[2J\u{202e}"), "`evil\\u{1b}[2J\\u{202e}`");
         assert_eq!(cell("a|b"), "`a\\|b`");
         assert_eq!(
-            html("<img src=x onerror=alert(1)>&"),
-            "&lt;img src=x onerror=alert(1)&gt;&amp;"
-        );
-        assert_eq!(
-            markdown_text("[link](x) *b* <i>"),
-            "\\[link\\](x) \\*b\\* \\<i\\>"
+            html_code("<img src=x onerror=alert(1)>&"),
+            "<code>&lt;img src=x onerror=alert(1)&gt;&amp;</code>"
         );
         assert_eq!(fence_for("a ``` b", 3), "````");
+    }
+
+    /// Values that GitHub would turn into markup if they were text: mentions, issue references,
+    /// autolinks (www., URLs, e-mail addresses), tags, comments, emphasis, links.
+    const MARKUP: &[&str] = &[
+        "@org/team",
+        "#123",
+        "org/repo#7",
+        "GH-12",
+        "www.evil.example",
+        "https://evil.example/x",
+        "mail@evil.example",
+        "<img src=x onerror=alert(1)>",
+        "<!-- c",
+        "</details>",
+        "</summary><b>x</b>",
+        "[l](https://e.example)",
+        "**b**",
+        "&amp;",
+        "a|b",
+        "`x`",
+        "~~s~~",
+        "\\",
+    ];
+
+    /// A plan with every value a workspace, server, Git or plan file supplies set to `value`.
+    fn plan_of(value: &str) -> (Plan, EndpointLabel) {
+        let mut folded = batch(&format!("{value}-f"), 7, 1);
+        folded.conflicts[0].remote_batch = value.into();
+        folded.unmanaged_jobs[0].reference_id = value.into();
+        folded.creates[0] = create(value, 9);
+        folded.drift = Some(crate::plan::DescriptionDrift {
+            configured: value.into(),
+            remote: value.into(),
+            location: Some(location(4)),
+        });
+        let unfolded = batch(value, 2, 0);
+        let mut project = project(vec![folded, unfolded]);
+        project.key = value.into();
+        project.name_conflict = Some(crate::plan::NameConflict {
+            configured: value.into(),
+            remote: value.into(),
+            location: Some(location(2)),
+        });
+        let mut change = change(1, 2);
+        change.reference_id = value.into();
+        change.batch = value.into();
+        change.diff.push_str(&format!("-{value}\n+{value}\n"));
+        let plan = Plan {
+            projects: vec![project],
+            since: Some(SinceFindings {
+                revision: value.into(),
+                commit: value.into(),
+                existed: true,
+                payload_changes: vec![change],
+                removed_jobs: vec![RemovedJob {
+                    project: value.into(),
+                    batch: value.into(),
+                    reference_id: value.into(),
+                    location: location(8),
+                    remote_batch: value.into(),
+                    status: value.into(),
+                }],
+                ..SinceFindings::default()
+            }),
+        };
+        let endpoint = EndpointLabel {
+            url: value.into(),
+            embedded_state: None,
+        };
+        (plan, endpoint)
+    }
+
+    /// The HTML gtform writes itself; any other tag in an HTML block came from a value.
+    const OWN_TAGS: &[&str] = &[
+        "<details>",
+        "</details>",
+        "<summary>",
+        "</summary>",
+        "<code>",
+        "</code>",
+    ];
+
+    #[test]
+    fn every_value_renders_as_literal_text_under_a_gfm_renderer() {
+        use comrak::nodes::NodeValue;
+        let mut options = comrak::Options::default();
+        options.extension.autolink = true;
+        options.extension.table = true;
+        options.extension.strikethrough = true;
+        options.extension.tasklist = true;
+        options.extension.footnotes = true;
+        for value in MARKUP {
+            let (plan, endpoint) = plan_of(value);
+            let text = markdown(&plan, &endpoint);
+            let arena = comrak::Arena::new();
+            let root = comrak::parse_document(&arena, &text, &options);
+            let mut in_code = Vec::new();
+            let mut in_summary = Vec::new();
+            for node in root.descendants() {
+                match &node.data().value {
+                    NodeValue::Link(_) | NodeValue::Image(_) | NodeValue::HtmlInline(_) => {
+                        panic!("{value}: a link or inline HTML in\n{text}")
+                    }
+                    NodeValue::Strikethrough | NodeValue::FootnoteReference(_) => {
+                        panic!("{value}: markup in\n{text}")
+                    }
+                    NodeValue::Text(words) => {
+                        // GitHub makes mentions, references and links from text after rendering:
+                        // none of a value's characters may be text.
+                        for sign in ["@", "#", "www.", "://", "GH-", "<", "&", "*", "~"] {
+                            assert!(
+                                !words.contains(sign),
+                                "{value}: text `{words}` holds `{sign}` in\n{text}"
+                            );
+                        }
+                    }
+                    NodeValue::HtmlBlock(block) => {
+                        let mut outside = String::new();
+                        let mut rest = block.literal.as_str();
+                        while let Some(start) = rest.find("<code>") {
+                            outside.push_str(&rest[..start]);
+                            let after = &rest[start + "<code>".len()..];
+                            let end = after.find("</code>").expect("<code> is closed");
+                            let code = &after[..end];
+                            assert!(!code.contains('<'), "{value}: a tag in `{code}`");
+                            let code = code
+                                .replace("&lt;", "<")
+                                .replace("&gt;", ">")
+                                .replace("&quot;", "\"")
+                                .replace("&amp;", "&");
+                            in_summary.push(code.clone());
+                            in_code.push(code);
+                            rest = &after[end + "</code>".len()..];
+                        }
+                        outside.push_str(rest);
+                        for tag in OWN_TAGS {
+                            outside = outside.replace(tag, "");
+                        }
+                        for sign in ["<", "@", "#", "www.", "://", "&"] {
+                            assert!(
+                                !outside.contains(sign),
+                                "{value}: `{sign}` outside code in `{}`",
+                                block.literal
+                            );
+                        }
+                    }
+                    NodeValue::Code(code) => in_code.push(code.literal.clone()),
+                    NodeValue::CodeBlock(block) => in_code.push(block.literal.clone()),
+                    _ => {}
+                }
+            }
+            let shown = in_code.iter().filter(|code| code.contains(value)).count();
+            // The endpoint, the revision, the project in findings and table, batch names and
+            // titles, job names, the diff: each as code.
+            assert!(
+                shown >= 20,
+                "{value}: only {shown} pieces of code show it:\n{text}"
+            );
+            assert!(
+                in_summary.contains(&format!("{value}-f"))
+                    && in_summary.contains(&value.to_string()),
+                "{value}: a folded batch's title shows its names as code:\n{text}"
+            );
+        }
     }
 }

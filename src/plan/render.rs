@@ -51,12 +51,6 @@ impl Painter {
     }
 }
 
-/// `text` safe to print: control and invisible characters (a server's name could carry
-/// terminal escapes, or a zero-width space that makes two names look alike) are shown escaped.
-pub(crate) fn shown(text: &str) -> std::borrow::Cow<'_, str> {
-    escape(text)
-}
-
 /// Renders the whole plan: header, projects, summary line.
 pub fn human(plan: &Plan, endpoint: &EndpointLabel, options: RenderOptions) -> String {
     let painter = Painter {
@@ -91,7 +85,7 @@ pub(crate) fn remote_name_suffix(remote_name: &str) -> String {
     if remote_name.is_empty() {
         String::new()
     } else {
-        format!(" \"{}\"", shown(remote_name))
+        format!(" \"{}\"", escape(remote_name))
     }
 }
 
@@ -100,14 +94,14 @@ pub fn endpoint_line(endpoint: &EndpointLabel) -> String {
     match &endpoint.embedded_state {
         Some(state) if endpoint.url == EMBEDDED_AT_REST => format!(
             "Endpoint: embedded GT Studio emulator (state in {})",
-            shown(state)
+            escape(state)
         ),
         Some(state) => format!(
             "Endpoint: embedded GT Studio emulator at {} (state in {})",
-            shown(&endpoint.url),
-            shown(state)
+            escape(&endpoint.url),
+            escape(state)
         ),
-        None => format!("Endpoint: {}", shown(&endpoint.url)),
+        None => format!("Endpoint: {}", escape(&endpoint.url)),
     }
 }
 
@@ -124,20 +118,20 @@ fn render_since(
     painter: &Painter,
     options: RenderOptions,
 ) {
-    let short = &since.commit[..since.commit.len().min(12)];
+    let short = escape(&since.commit.chars().take(12).collect::<String>()).into_owned();
     let _ = writeln!(
         out,
         "{}",
         painter.paint(
             Tone::Plain,
-            &format!("since {} ({short})", shown(&since.revision))
+            &format!("since {} ({short})", escape(&since.revision))
         )
     );
     if !since.existed {
         let _ = writeln!(
             out,
             "  the workspace did not exist at {}: nothing to compare",
-            shown(&since.revision)
+            escape(&since.revision)
         );
         return;
     }
@@ -152,9 +146,9 @@ fn render_since(
             out,
             "  {} job {} of batch {} exists on the server and its payload changed ({}); the API cannot update it (conflict)",
             painter.paint(Tone::Conflict, "!"),
-            shown(&change.reference_id),
-            shown(&change.batch),
-            shown(&change.location.to_string())
+            escape(&change.reference_id),
+            escape(&change.batch),
+            escape(&change.location.to_string())
         );
         for line in change.diff.lines() {
             let tone = match line.as_bytes().first() {
@@ -162,7 +156,7 @@ fn render_since(
                 Some(b'-') => Tone::Conflict,
                 _ => Tone::Keep,
             };
-            let _ = writeln!(out, "      {}", painter.paint(tone, &shown(line)));
+            let _ = writeln!(out, "      {}", painter.paint(tone, &escape(line)));
         }
     }
     if listed < changes.len() {
@@ -181,9 +175,9 @@ fn render_since(
             out,
             "  {} project {} ({}, {}) was removed from the workspace, but the API cannot delete it; it stays on the server, unmanaged",
             painter.paint(Tone::Unmanaged, "-"),
-            shown(&project.key),
-            project.id,
-            shown(&project.location.to_string())
+            escape(&project.key),
+            escape(&project.id),
+            escape(&project.location.to_string())
         );
     }
     for batch in &since.removed_batches {
@@ -191,9 +185,9 @@ fn render_since(
             out,
             "  {} batch {} of project {} ({}) was removed from the workspace, but the API cannot delete it; it stays on the server, unmanaged, with {}",
             painter.paint(Tone::Unmanaged, "-"),
-            shown(&batch.name),
-            shown(&batch.project),
-            shown(&batch.location.to_string()),
+            escape(&batch.name),
+            escape(&batch.project),
+            escape(&batch.location.to_string()),
             counted(batch.jobs_on_server, "job", "jobs")
         );
     }
@@ -207,16 +201,16 @@ fn render_since(
         let moved = if job.remote_batch == job.batch {
             String::new()
         } else {
-            format!(", in batch {} on the server", shown(&job.remote_batch))
+            format!(", in batch {} on the server", escape(&job.remote_batch))
         };
         let _ = writeln!(
             out,
             "  {} job {} of batch {} ({}; status {}{moved}) was removed from the workspace, but the API cannot delete it; it stays on the server, unmanaged",
             painter.paint(Tone::Unmanaged, "-"),
-            shown(&job.reference_id),
-            shown(&job.batch),
-            shown(&job.location.to_string()),
-            shown(&job.status)
+            escape(&job.reference_id),
+            escape(&job.batch),
+            escape(&job.location.to_string()),
+            escape(&job.status)
         );
     }
     if listed < removed_jobs.len() {
@@ -239,7 +233,7 @@ fn render_since(
             "jobs"
         ),
         group_thousands(since.unchanged_payloads),
-        shown(&since.revision),
+        escape(&since.revision),
         group_thousands(changes.len() as u64),
         group_thousands(since.not_comparable)
     );
@@ -275,17 +269,17 @@ fn render_project(
     let _ = writeln!(
         out,
         "{}{} ({})",
-        painter.paint(Tone::Plain, &format!("project {}", shown(&project.key))),
+        painter.paint(Tone::Plain, &format!("project {}", escape(&project.key))),
         remote_name,
-        project.id
+        escape(&project.id)
     );
     if let Some(conflict) = &project.name_conflict {
         let _ = writeln!(
             out,
             "  {} name is \"{}\" on the server, \"{}\" in the workspace (conflict)",
             painter.paint(Tone::Conflict, "!"),
-            shown(&conflict.remote),
-            shown(&conflict.configured)
+            escape(&conflict.remote),
+            escape(&conflict.configured)
         );
     }
     for batch in &project.batches {
@@ -320,8 +314,8 @@ fn render_project(
                     out,
                     "      {} batch {} ({}{default}, {})",
                     painter.paint(Tone::Unmanaged, "?"),
-                    shown(&batch.name),
-                    shown(&batch.id),
+                    escape(&batch.name),
+                    escape(&batch.id),
                     counted(batch.total_jobs, "job", "jobs")
                 );
             }
@@ -352,7 +346,7 @@ pub fn progress_text(progress: &BatchProgress) -> String {
     if progress.status.is_empty() {
         counts
     } else {
-        format!("{}, {counts}", shown(&progress.status))
+        format!("{}, {counts}", escape(&progress.status))
     }
 }
 
@@ -363,7 +357,7 @@ fn render_batch(out: &mut String, batch: &BatchPlan, painter: &Painter, options:
             out,
             "  {} batch {} will be created",
             painter.paint(Tone::Create, "+"),
-            shown(&batch.name)
+            escape(&batch.name)
         );
     } else {
         let progress = batch
@@ -375,8 +369,8 @@ fn render_batch(out: &mut String, batch: &BatchPlan, painter: &Painter, options:
             out,
             "  {} batch {} exists ({}){progress}",
             painter.paint(Tone::Keep, "="),
-            shown(&batch.name),
-            shown(batch.remote_id.as_deref().unwrap_or_default())
+            escape(&batch.name),
+            escape(batch.remote_id.as_deref().unwrap_or_default())
         );
     }
     let mut parts = Vec::new();
@@ -419,8 +413,8 @@ fn render_batch(out: &mut String, batch: &BatchPlan, painter: &Painter, options:
             out,
             "      {} description differs: server \"{}\", workspace \"{}\" (drift; batches cannot be updated)",
             painter.paint(Tone::Drift, "~"),
-            shown(&drift.remote),
-            shown(&drift.configured)
+            escape(&drift.remote),
+            escape(&drift.configured)
         );
     }
     for conflict in &batch.conflicts {
@@ -428,9 +422,9 @@ fn render_batch(out: &mut String, batch: &BatchPlan, painter: &Painter, options:
             out,
             "      {} job {} exists in batch {} ({})",
             painter.paint(Tone::Conflict, "!"),
-            shown(&conflict.reference_id),
-            shown(&conflict.remote_batch),
-            shown(&conflict.location.to_string())
+            escape(&conflict.reference_id),
+            escape(&conflict.remote_batch),
+            escape(&conflict.location.to_string())
         );
     }
     if options.verbose {
@@ -439,7 +433,7 @@ fn render_batch(out: &mut String, batch: &BatchPlan, painter: &Painter, options:
                 out,
                 "      {} job {}",
                 painter.paint(Tone::Create, "+"),
-                shown(&job.request.reference_id)
+                escape(&job.request.reference_id)
             );
         }
         for job in &batch.unmanaged_jobs {
@@ -447,8 +441,8 @@ fn render_batch(out: &mut String, batch: &BatchPlan, painter: &Painter, options:
                 out,
                 "      {} job {} ({}, unmanaged)",
                 painter.paint(Tone::Unmanaged, "?"),
-                shown(&job.reference_id),
-                shown(&job.status)
+                escape(&job.reference_id),
+                escape(&job.status)
             );
         }
     }
@@ -460,9 +454,9 @@ mod tests {
 
     #[test]
     fn control_characters_from_the_server_are_escaped() {
-        assert_eq!(shown("week-48"), "week-48");
-        assert_eq!(shown("evil\u{1b}[2Jname"), "evil\\u{1b}[2Jname");
-        assert_eq!(shown("a\u{200b}b\u{202e}c"), "a\\u{200b}b\\u{202e}c");
+        assert_eq!(escape("week-48"), "week-48");
+        assert_eq!(escape("evil\u{1b}[2Jname"), "evil\\u{1b}[2Jname");
+        assert_eq!(escape("a\u{200b}b\u{202e}c"), "a\\u{200b}b\\u{202e}c");
     }
 
     #[test]

@@ -257,6 +257,11 @@ fn schema_patterns_match_the_decoder_value_by_value() {
         "a\u{202e}b",
         "a\u{a0}b",
         "a\u{feff}",
+        // Format characters the old hand-kept list missed: Arabic number sign, invisible
+        // separator's neighbour, a Khmer vowel inherent.
+        "a\u{600}b",
+        "a\u{2065}b",
+        "a\u{17b4}b",
         "x".repeat(1025).as_str(),
     ] {
         assert!(!validator.is_valid(&with_job(bad, url)), "{bad:?}");

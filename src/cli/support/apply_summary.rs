@@ -16,7 +16,7 @@ const FAILURES_LISTED: usize = 20;
 
 /// The last JSON event of `apply --json`, on stdout.
 pub(crate) fn completion_json(report: &ApplyReport, ui: &mut Ui) {
-    ui.out(&format!(
+    ui.out_json(&format!(
         "{}\n",
         ApplyCompletion::new(report).to_json_line(SystemTime::now())
     ));
@@ -24,7 +24,7 @@ pub(crate) fn completion_json(report: &ApplyReport, ui: &mut Ui) {
 
 /// The last JSON event of `apply --json` when apply could not start.
 pub(crate) fn not_started_json(error: &CliError, ui: &mut Ui) {
-    ui.out(&format!(
+    ui.out_json(&format!(
         "{}\n",
         ApplyNotStarted {
             error: &error.message
