@@ -27,6 +27,7 @@ mod redaction;
 mod results;
 mod s3;
 mod schema;
+mod server_counts;
 mod since;
 mod status;
 mod support;

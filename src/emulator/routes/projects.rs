@@ -87,6 +87,7 @@ async fn batch_summaries(
                 annotations: row.annotations,
                 created_at: row.created_at,
                 status: status.to_owned(),
+                job_counts_reported: true,
             }
         })
         .collect())
