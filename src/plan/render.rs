@@ -505,6 +505,7 @@ mod tests {
             status: "Active".into(),
             total_jobs: 3,
             completed_jobs: 7,
+            counts_missing: false,
             ..missing
         };
         assert_eq!(
