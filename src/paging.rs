@@ -9,8 +9,8 @@
 //!    details' `total_jobs`) ends once that many are listed, whatever token the page carries: no
 //!    request is spent to learn that a batch ended.
 //! 2. **Stop on a missing token** (empty or absent).
-//! 3. **Stop on an empty page** of a counted chain: a page that lists nothing will not list more
-//!    after it. (An S3 page may be empty and truncated; its chain goes on, within rule 5.)
+//! 3. **Stop on an empty page** of API jobs: a page that lists nothing will not list more after
+//!    it. (An S3 page may be empty and truncated; its chain goes on, within rule 5.)
 //! 4. **A repeated token is an error.** A page whose next token was already followed would start
 //!    the same pages again, forever.
 //! 5. **So are more pages than the count implies**: at most twice `⌈count / page size⌉` plus one
@@ -73,6 +73,9 @@ pub struct PageChain {
     /// Digests of every token followed so far (a digest, so that a long chain of long tokens
     /// costs 16 bytes a page).
     followed: HashSet<[u8; 16]>,
+    /// Whether a page without items ends the chain (API pages; an S3 page may be empty and
+    /// truncated).
+    empty_page_ends: bool,
     done: bool,
 }
 
@@ -90,6 +93,7 @@ impl PageChain {
             listed: 0,
             token: None,
             followed: HashSet::new(),
+            empty_page_ends: true,
             done: reported == 0,
         }
     }
@@ -105,8 +109,15 @@ impl PageChain {
             listed: 0,
             token: None,
             followed: HashSet::new(),
+            empty_page_ends: false,
             done: false,
         }
+    }
+
+    /// The chain, also ended by an empty page (an API listing whose count is missing).
+    pub fn ending_on_empty_pages(mut self) -> PageChain {
+        self.empty_page_ends = true;
+        self
     }
 
     /// The token to send with the next request; `None` for the first page.
@@ -140,8 +151,8 @@ impl PageChain {
         let count_reached = self
             .reported
             .is_some_and(|reported| self.listed >= reported);
-        let empty_counted_page = items == 0 && self.reported.is_some();
-        let Some(next) = next.filter(|_| !count_reached && !empty_counted_page) else {
+        let empty_page_ends = items == 0 && self.empty_page_ends;
+        let Some(next) = next.filter(|_| !count_reached && !empty_page_ends) else {
             self.done = true;
             self.token = None;
             return Ok(());
@@ -182,7 +193,7 @@ fn excerpt(token: &str) -> String {
 }
 
 /// The pages of one batch's jobs, with the fewest requests: none for an empty batch, and no page
-/// past the job count that project details reported.
+/// past the job count that project details reported (every page, when it reported none).
 #[derive(Debug, Clone)]
 pub struct BatchPages<'a> {
     project_id: &'a str,
@@ -191,11 +202,19 @@ pub struct BatchPages<'a> {
 }
 
 impl<'a> BatchPages<'a> {
+    /// The pages of `summary`'s batch: up to its job count, or, when project details left the
+    /// count out, until the pages end.
     pub fn new(project_id: &'a str, summary: &BatchSummary) -> Self {
+        let page_size = api::JOBS_PAGE_SIZE as u64;
+        let chain = if summary.job_counts_reported {
+            PageChain::counted(summary.total_jobs, page_size)
+        } else {
+            PageChain::uncounted(page_size).ending_on_empty_pages()
+        };
         BatchPages {
             project_id,
             batch_id: summary.id.clone(),
-            chain: PageChain::counted(summary.total_jobs, api::JOBS_PAGE_SIZE as u64),
+            chain,
         }
     }
 
@@ -301,6 +320,13 @@ mod tests {
         assert!(!chain.is_done(), "an empty S3 page may be truncated");
         chain.accept(5, None).unwrap();
         assert!(chain.is_done());
+        // API pages of a batch whose count details left out: read until they end.
+        let unreported = || PageChain::uncounted(100).ending_on_empty_pages();
+        assert_eq!(
+            run(unreported(), &[(100, "a"), (100, "b"), (0, "c")]),
+            Ok(3)
+        );
+        assert_eq!(run(unreported(), &[(100, "a"), (7, "")]), Ok(2));
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! The API lists batches only through project details and jobs only per batch, 100 a page. A
 //! project's state therefore costs exactly `1 + Σ ⌈jobs in batch / 100⌉` requests, the minimum the
 //! API allows: details once, then every non-empty batch page by page, up to the job count that
-//! details reported. Batches (and projects) are read concurrently; the pages of one batch follow
-//! each other because each token comes from the page before.
+//! details reported (the rules of `paging::BatchPages`, which `status -v` and `results` follow
+//! too: a page token handed out twice, or more pages than the count implies, is the server's
+//! error). Batches (and projects) are read concurrently; the pages of one batch follow each other
+//! because each token comes from the page before.
 //!
 //! A plan's time is therefore at best (1 + the longest page chain) round trips, and reaches it
 //! when every batch's chain starts as soon as its project's details are in. All reads go through
@@ -202,7 +204,7 @@ async fn fetch_project(
         .batches
         .iter()
         .enumerate()
-        .filter(|(_, summary)| summary.total_jobs > 0)
+        .filter(|(_, summary)| summary.total_jobs > 0 || !summary.job_counts_reported)
         .map(|(index, summary)| async move {
             fetch_batch_jobs(client, project_id, summary, limiter)
                 .await

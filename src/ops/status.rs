@@ -3,12 +3,17 @@
 //! Cost, in requests: project details hold each batch's status and its total and completed
 //! counts, so a status is **one details request per project**. Listing each job's status
 //! (`StatusOptions::list_jobs`) adds the pages of the batches in scope, with the minimum the API
-//! allows: `⌈jobs / 100⌉` per non-empty batch, stopping at the count details reported (the rule
-//! of `state::fetch`). Batches on the server that the workspace does not name are counted from
-//! details, never listed.
+//! allows: `⌈jobs / 100⌉` per non-empty batch, stopping at the count details reported (the rules
+//! of `paging::BatchPages`, shared with `state::fetch` and `results`). Batches on the server that
+//! the workspace does not name are counted from details, never listed.
+//!
+//! The server's counts are checked, not trusted: sums saturate instead of wrapping, and a batch
+//! with more jobs labelled than it holds or without job counts makes the report
+//! [inconsistent](StatusReport::inconsistencies), never complete.
 //!
 //! [`wait`] polls details (one request per project per interval, never more: its reads are not
-//! retried within a poll) until every batch in scope is complete, the timeout passes, or a batch
+//! retried within a poll) until every batch in scope is complete, the timeout passes (it bounds
+//! the whole wait, a request in flight included), the counts turn out inconsistent, or a batch
 //! turns out not to exist (nothing would ever complete it). A failed poll that is worth
 //! retrying (429, 5xx, a broken connection) backs off: the next poll waits twice as long each
 //! time, at least as long as `Retry-After`, at most [`MAX_POLL_BACKOFF`].

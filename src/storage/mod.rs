@@ -10,15 +10,19 @@
 //!   reads no environment.
 //! * [`Storage::list`]`(prefix, glob)` → a stream of [`ObjectInfo`] (`key`, `size`,
 //!   `last_modified`) in key order, page by page (S3 returns 1,000 keys a page): a million
-//!   objects are never held at once. For `jobs_from: list:`.
+//!   objects are never held at once. For `jobs_from: list:`. ListObjectsV2 is read here
+//!   (`listing`), not through object_store's `list`, so that keys stay exactly as S3 holds them
+//!   and the listing always ends: the continuation-token rules of `paging`, keys that must
+//!   increase, each page within 16 MiB.
 //! * [`Storage::head`] and [`Storage::head_all`] (bounded concurrency, results as they come, each
 //!   with the caller's tag): does each object exist and may we read it. For the attachment
 //!   preflight.
 //! * Errors are [`StorageError`]s that say what failed and what to do: no credentials, no such
 //!   bucket, access denied, credentials rejected, wrong region.
 //!
-//! Requests are retried on transient failures (5xx, 429, connection errors) by object_store's
-//! backoff, within [`S3Config::timeout`] each. Without credentials nothing is sent.
+//! Requests are retried on transient failures (5xx, 429, connection errors) with backoff (by
+//! object_store's for HEAD), within [`S3Config::timeout`] each. Without credentials nothing is
+//! sent.
 //!
 //! # gs://
 //!
