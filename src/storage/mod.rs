@@ -43,7 +43,7 @@ use std::sync::{Arc, Mutex};
 use futures::stream::{self, BoxStream, StreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path;
-use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig};
+use object_store::{ClientOptions, ObjectStoreExt, RetryConfig};
 use time::OffsetDateTime;
 use tokio::sync::OnceCell;
 
@@ -242,7 +242,7 @@ impl Storage {
         match store.head(&path).await {
             Ok(meta) => Ok(object_info(url.scheme, &url.bucket, meta)),
             Err(object_store::Error::NotFound { .. }) => {
-                if self.bucket_exists(url, &store).await? {
+                if self.bucket_exists(url).await? {
                     Err(StorageError::NotFound {
                         url: url.to_string(),
                     })
@@ -324,12 +324,9 @@ impl Storage {
         .cloned()
     }
 
-    /// Whether `url`'s bucket exists: one listing request per bucket, remembered.
-    async fn bucket_exists(
-        &self,
-        url: &ObjectUrl,
-        store: &Arc<AmazonS3>,
-    ) -> Result<bool, StorageError> {
+    /// Whether `url`'s bucket exists: one listing request per bucket (a page read within the
+    /// listings' size cap), remembered.
+    async fn bucket_exists(&self, url: &ObjectUrl) -> Result<bool, StorageError> {
         let cell = self
             .inner
             .bucket_exists
@@ -339,14 +336,15 @@ impl Storage {
             .or_default()
             .clone();
         cell.get_or_init(|| async {
-            let probe = Path::from("gtform-bucket-probe");
-            let first = store.list(Some(&probe)).next().await;
-            match first {
-                None | Some(Ok(_)) => Ok(true),
-                Some(Err(error)) => match self.classify(error, url) {
-                    StorageError::NoSuchBucket { .. } => Ok(false),
-                    other => Err(other),
-                },
+            let probe = ObjectUrl {
+                key: "gtform-bucket-probe".to_owned(),
+                ..url.clone()
+            };
+            let bucket = self.bucket(&probe).await?;
+            match listing::Listing::new(bucket, probe).next_page().await {
+                Ok(_) => Ok(true),
+                Err(StorageError::NoSuchBucket { .. }) => Ok(false),
+                Err(other) => Err(other),
             }
         })
         .await
