@@ -110,9 +110,9 @@ async fn a_key_no_url_can_carry_fails_by_name_only_when_match_takes_it() {
 /// What the fake S3 answers: the body of the page asked for with `token` (`None`: the first).
 type Pages = fn(Option<&str>) -> Body;
 
-/// A fake S3 on loopback answering ListObjectsV2 on any bucket with `pages`; the number of list
-/// requests it got.
-async fn fake_s3(pages: Pages) -> (Storage, Arc<AtomicU64>) {
+/// A fake S3 on loopback answering ListObjectsV2 on any bucket with `pages`: storage reading
+/// it, the number of list requests it got, and its endpoint.
+async fn fake_s3(pages: Pages) -> (Storage, Arc<AtomicU64>, String) {
     let requests = Arc::new(AtomicU64::new(0));
     let app = Router::new()
         .route(
@@ -145,7 +145,7 @@ async fn fake_s3(pages: Pages) -> (Storage, Arc<AtomicU64>) {
         max_retries: 0,
         ..S3Config::default()
     });
-    (storage, requests)
+    (storage, requests, format!("http://{address}"))
 }
 
 /// A ListBucketResult holding `keys`, truncated with `token` when given.
@@ -192,7 +192,7 @@ async fn list_bounded(storage: &Storage) -> (Vec<Result<ObjectInfoKey, StorageEr
 #[tokio::test(flavor = "multi_thread")]
 async fn a_repeated_continuation_token_stops_the_listing_with_an_error() {
     // Every page, the first included, hands out the same token.
-    let (storage, requests) = fake_s3(|token| {
+    let (storage, requests, _) = fake_s3(|token| {
         let page = u64::from(token.is_some());
         Body::from(page_xml(&keys_of_page(page), Some("again")))
     })
@@ -220,7 +220,7 @@ async fn a_repeated_continuation_token_stops_the_listing_with_an_error() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_listing_that_starts_over_with_fresh_tokens_stops_with_an_error() {
     // A server that ignores the token: the first page again, with a new token each time.
-    let (storage, requests) = fake_s3(|token| {
+    let (storage, requests, _) = fake_s3(|token| {
         let next = token.map_or(1, |token| token.parse::<u64>().unwrap() + 1);
         Body::from(page_xml(&keys_of_page(0), Some(&next.to_string())))
     })
@@ -241,7 +241,7 @@ static HUGE_PAGE_SENT: AtomicU64 = AtomicU64::new(0);
 #[tokio::test(flavor = "multi_thread")]
 async fn a_huge_list_page_is_refused_within_the_size_cap() {
     // A page of a gigabyte, streamed without a length: the listing must stop reading it.
-    let (storage, _) = fake_s3(|_| {
+    let (storage, _, _) = fake_s3(|_| {
         let head = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult><Name>b</Name>";
         let chunk: bytes::Bytes = "<Contents><Key>k</Key><Size>1</Size><LastModified>2026-12-01T10:00:00.000Z</LastModified></Contents>"
             .repeat(640)
@@ -264,5 +264,90 @@ async fn a_huge_list_page_is_refused_within_the_size_cap() {
     assert!(
         sent < 24 * 1024 * 1024,
         "the listing stopped reading near its cap, not at the end of the gigabyte: {sent} bytes sent"
+    );
+}
+
+/// A batch whose jobs come from listing `url`, one image job per object named by its stem.
+fn listed_workspace(rig: &crate::support::Rig, url: &str) -> String {
+    super::workspace_with_batches(
+        rig,
+        &format!(
+            "      listed:\n        jobs_from:\n          - list: {url}\n            reference_id: \"{{{{ object.stem }}}}\"\n            image: \"{{{{ object.url }}}}\"\n"
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_makes_jobs_only_for_objects_each_with_its_exact_url() {
+    let moto = moto();
+    let bucket = moto.bucket("plan-odd").await;
+    moto.put(&bucket, "in/sub/", b"").await;
+    moto.put(&bucket, "in/sub/a.jpg", b"x").await;
+    moto.put(&bucket, "in//b.jpg", b"x").await;
+    let rig = crate::support::Rig::start().await;
+    rig.write(
+        "gtform.yaml",
+        &listed_workspace(&rig, &format!("s3://{bucket}/in/")),
+    );
+    let plan = super::run_gtform(&rig, &["plan", "--format", "json"], &moto.env()).expect_code(0);
+    let document: serde_json::Value = serde_json::from_str(&plan.stdout()).unwrap();
+    assert_eq!(
+        document["summary"]["jobs_to_create"],
+        2,
+        "two objects, and the folder marker `in/sub/` is none: {}",
+        plan.stdout()
+    );
+    let stdout = plan.stdout();
+    for url in [
+        format!("\"s3://{bucket}/in//b.jpg\""),
+        format!("\"s3://{bucket}/in/sub/a.jpg\""),
+    ] {
+        assert!(stdout.contains(&url), "{url} in {stdout}");
+    }
+    assert!(
+        !stdout.contains("\"sub\""),
+        "no job for the marker: {stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_over_a_listing_that_repeats_its_token_fails_at_the_listing_within_seconds() {
+    let (_, requests, endpoint) = fake_s3(|token| {
+        let page = u64::from(token.is_some());
+        Body::from(page_xml(&keys_of_page(page), Some("again")))
+    })
+    .await;
+    let rig = crate::support::Rig::start().await;
+    rig.write("gtform.yaml", &listed_workspace(&rig, "s3://bucket/"));
+    let env = vec![
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ENDPOINT_URL", endpoint),
+    ];
+    let started = Instant::now();
+    let rig = std::sync::Arc::new(rig);
+    let run = {
+        let rig = rig.clone();
+        tokio::task::spawn_blocking(move || super::run_gtform(&rig, &["plan"], &env))
+            .await
+            .unwrap()
+    }
+    .expect_code(1);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains("gtform.yaml:") && stderr.contains("S3's answers are inconsistent"),
+        "located at the listing, the server's fault: {stderr}"
+    );
+    assert_eq!(requests.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        rig.server.stats().total_requests,
+        0,
+        "nothing reached GT Studio"
     );
 }
