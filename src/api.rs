@@ -229,10 +229,13 @@ pub struct BatchSummary {
     pub annotations: u64,
     pub created_at: String,
     pub status: String,
-    /// Whether the server sent both job counts (`total_jobs`, `completed_jobs`, as numbers):
-    /// missing, they read as 0 and say nothing about the batch. Not on the wire.
+    /// Whether the server sent `total_jobs` (as a number): missing, it reads as 0 and says
+    /// nothing about the batch. Not on the wire.
     #[serde(skip)]
-    pub job_counts_reported: bool,
+    pub total_jobs_reported: bool,
+    /// Whether the server sent `completed_jobs`, likewise.
+    #[serde(skip)]
+    pub completed_jobs_reported: bool,
 }
 
 /// [`BatchSummary`] as it arrives: every field but the id and name may be missing or null.
@@ -267,7 +270,8 @@ impl From<WireBatchSummary> for BatchSummary {
             name: wire.name,
             description: wire.description,
             is_default: wire.is_default,
-            job_counts_reported: wire.total_jobs.is_some() && wire.completed_jobs.is_some(),
+            total_jobs_reported: wire.total_jobs.is_some(),
+            completed_jobs_reported: wire.completed_jobs.is_some(),
             total_jobs: wire.total_jobs.unwrap_or(0),
             completed_jobs: wire.completed_jobs.unwrap_or(0),
             total_frames: wire.total_frames,

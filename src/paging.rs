@@ -28,8 +28,10 @@ use sha2::{Digest, Sha256};
 use crate::api::{self, BatchJobsPage, BatchSummary, JobSummary};
 use crate::client::{Client, ClientError};
 
-/// The most pages any chain may take: 100 million jobs, or a billion S3 keys.
-pub const MAX_PAGES: u64 = 1_000_000;
+/// The most pages any chain may take: 10 million jobs in a batch, or 100 million S3 keys under a
+/// prefix. A server whose count implies more (a count near 2⁶⁴ that fresh tokens never end)
+/// is stopped here, before the jobs it lists exhaust memory.
+pub const MAX_PAGES: u64 = 100_000;
 
 /// The longest excerpt of a token an error quotes.
 const TOKEN_EXCERPT: usize = 40;
@@ -206,7 +208,7 @@ impl<'a> BatchPages<'a> {
     /// count out, until the pages end.
     pub fn new(project_id: &'a str, summary: &BatchSummary) -> Self {
         let page_size = api::JOBS_PAGE_SIZE as u64;
-        let chain = if summary.job_counts_reported {
+        let chain = if summary.total_jobs_reported {
             PageChain::counted(summary.total_jobs, page_size)
         } else {
             PageChain::uncounted(page_size).ending_on_empty_pages()

@@ -114,7 +114,7 @@ impl From<&BatchSummary> for BatchProgress {
             total_frames: summary.total_frames,
             completed_frames: summary.completed_frames,
             annotations: summary.annotations,
-            counts_missing: !summary.job_counts_reported,
+            counts_missing: !(summary.total_jobs_reported && summary.completed_jobs_reported),
         }
     }
 }
@@ -204,7 +204,7 @@ async fn fetch_project(
         .batches
         .iter()
         .enumerate()
-        .filter(|(_, summary)| summary.total_jobs > 0 || !summary.job_counts_reported)
+        .filter(|(_, summary)| summary.total_jobs > 0 || !summary.total_jobs_reported)
         .map(|(index, summary)| async move {
             fetch_batch_jobs(client, project_id, summary, limiter)
                 .await

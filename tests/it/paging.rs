@@ -167,6 +167,31 @@ async fn reading_stops_at_an_empty_page_though_its_token_is_not_empty() {
 }
 
 #[tokio::test]
+async fn pages_past_what_the_reported_count_implies_are_the_servers_error() {
+    // Details report 250 jobs (3 pages of 100); the server hands out one job a page with a fresh
+    // token forever. Up to twice the implied pages, plus one, are read; then the reading stops.
+    let (base, page_requests) =
+        server_with_listing(250, |page| (jobs(page, 1), (page + 1).to_string())).await;
+    let client = Client::new(ClientOptions::new(&base, ApiKey::new("k"))).unwrap();
+    let started = std::time::Instant::now();
+    let error = tokio::time::timeout(
+        Duration::from_secs(20),
+        state::fetch(&client, &[PROJECT_ID.to_owned()], FetchOptions::default()),
+    )
+    .await
+    .expect("the reading stops")
+    .expect_err("the server's paging is an error");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(page_requests.load(Ordering::SeqCst), 7);
+    assert!(
+        error
+            .to_string()
+            .contains("7 pages listed 250 items the server reported, in pages of up to 100, and the pages go on"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
 async fn an_empty_batch_is_not_listed_and_a_last_page_token_is_followed_only_below_the_count() {
     let (base, page_requests) = server_with_listing(0, |page| (jobs(page, 1), "1".into())).await;
     read(&base).await;
