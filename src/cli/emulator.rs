@@ -125,7 +125,7 @@ fn parse_stall_point(text: &str) -> Result<StallPoint, String> {
 fn parse_paging(text: &str) -> Result<Paging, String> {
     Paging::from_name(text.trim()).ok_or_else(|| {
         format!(
-            "expected standard, token_on_last_page, empty_last_page, short_first_page or repeated_token, found `{text}`"
+            "expected standard, token_on_last_page, empty_last_page, short_later_pages or repeated_token, found `{text}`"
         )
     })
 }

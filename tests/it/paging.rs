@@ -225,7 +225,7 @@ const TABLE_SIZES: [usize; 5] = [99, 100, 101, 200, 201];
 /// Pages a reader that stops at the reported count needs for `n` jobs in `paging`.
 fn pages_needed(paging: Paging, n: usize) -> usize {
     match paging {
-        Paging::ShortFirstPage => 1 + n.saturating_sub(50).div_ceil(100),
+        Paging::ShortLaterPages => 1 + n.saturating_sub(100).div_ceil(50),
         _ => n.div_ceil(100),
     }
 }
@@ -301,7 +301,7 @@ async fn every_reader_reads_every_page_with_the_fewest_requests_in_every_paging_
     rig.workspace(&batches);
     for paging in [
         Paging::Standard,
-        Paging::ShortFirstPage,
+        Paging::ShortLaterPages,
         Paging::EmptyLastPage,
         Paging::TokenOnLastPage,
     ] {

@@ -84,7 +84,7 @@ pub(super) async fn jobs(
         .as_deref()
         .is_none_or(|token| token.trim().is_empty());
     let page_size = match paging {
-        Paging::ShortFirstPage if first_page => api::JOBS_PAGE_SIZE / 2,
+        Paging::ShortLaterPages if !first_page => api::JOBS_PAGE_SIZE / 2,
         _ => api::JOBS_PAGE_SIZE,
     };
     // One trip to the store per page (the batch, its token, its rows): a burst of page reads
@@ -112,7 +112,7 @@ pub(super) async fn jobs(
     let more_follow = rows.len() > page_size;
     rows.truncate(page_size);
     let token_due = match paging {
-        Paging::Standard | Paging::ShortFirstPage | Paging::RepeatedToken => more_follow,
+        Paging::Standard | Paging::ShortLaterPages | Paging::RepeatedToken => more_follow,
         Paging::TokenOnLastPage => !rows.is_empty(),
         Paging::EmptyLastPage => rows.len() == page_size,
     };

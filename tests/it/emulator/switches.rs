@@ -130,7 +130,7 @@ async fn paging_modes_list_every_job_once_with_their_request_counts() {
         Paging::Standard,
         Paging::TokenOnLastPage,
         Paging::EmptyLastPage,
-        Paging::ShortFirstPage,
+        Paging::ShortLaterPages,
     ] {
         env.handle
             .set_faults(Faults {
@@ -145,11 +145,11 @@ async fn paging_modes_list_every_job_once_with_their_request_counts() {
                 .collect();
             assert_eq!(references, expected, "{paging:?} {size}");
             let pages = match paging {
-                Paging::ShortFirstPage => 1 + size.saturating_sub(50).div_ceil(100),
+                Paging::ShortLaterPages => 1 + size.saturating_sub(100).div_ceil(50),
                 _ => size.div_ceil(100).max(1),
             };
             let extra = match paging {
-                Paging::Standard | Paging::ShortFirstPage | Paging::RepeatedToken => 0,
+                Paging::Standard | Paging::ShortLaterPages | Paging::RepeatedToken => 0,
                 Paging::TokenOnLastPage => usize::from(*size > 0),
                 Paging::EmptyLastPage => usize::from(*size > 0 && size % 100 == 0),
             };
