@@ -216,27 +216,71 @@ pub struct ProjectDetails {
 
 /// One entry of `ProjectDetails::batches`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "WireBatchSummary")]
 pub struct BatchSummary {
     pub id: String,
     pub name: String,
-    #[serde(default, deserialize_with = "null_as_default")]
     pub description: String,
-    #[serde(default)]
     pub is_default: bool,
-    #[serde(default)]
     pub total_jobs: u64,
-    #[serde(default)]
     pub completed_jobs: u64,
-    #[serde(default)]
     pub total_frames: u64,
-    #[serde(default)]
     pub completed_frames: u64,
-    #[serde(default)]
     pub annotations: u64,
-    #[serde(default, deserialize_with = "null_as_default")]
     pub created_at: String,
-    #[serde(default, deserialize_with = "null_as_default")]
     pub status: String,
+    /// Whether the server sent `total_jobs` (as a number): missing, it reads as 0 and says
+    /// nothing about the batch. Not on the wire.
+    #[serde(skip)]
+    pub total_jobs_reported: bool,
+    /// Whether the server sent `completed_jobs`, likewise.
+    #[serde(skip)]
+    pub completed_jobs_reported: bool,
+}
+
+/// [`BatchSummary`] as it arrives: every field but the id and name may be missing or null.
+#[derive(Deserialize)]
+struct WireBatchSummary {
+    id: String,
+    name: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    description: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    is_default: bool,
+    #[serde(default)]
+    total_jobs: Option<u64>,
+    #[serde(default)]
+    completed_jobs: Option<u64>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    total_frames: u64,
+    #[serde(default, deserialize_with = "null_as_default")]
+    completed_frames: u64,
+    #[serde(default, deserialize_with = "null_as_default")]
+    annotations: u64,
+    #[serde(default, deserialize_with = "null_as_default")]
+    created_at: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    status: String,
+}
+
+impl From<WireBatchSummary> for BatchSummary {
+    fn from(wire: WireBatchSummary) -> Self {
+        BatchSummary {
+            id: wire.id,
+            name: wire.name,
+            description: wire.description,
+            is_default: wire.is_default,
+            total_jobs_reported: wire.total_jobs.is_some(),
+            completed_jobs_reported: wire.completed_jobs.is_some(),
+            total_jobs: wire.total_jobs.unwrap_or(0),
+            completed_jobs: wire.completed_jobs.unwrap_or(0),
+            total_frames: wire.total_frames,
+            completed_frames: wire.completed_frames,
+            annotations: wire.annotations,
+            created_at: wire.created_at,
+            status: wire.status,
+        }
+    }
 }
 
 /// `data` of `GET /v0/projects/{project_id}/stats` (SDK-only "project overview", §5.3).

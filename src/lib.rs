@@ -16,6 +16,7 @@
 //! * `api`: wire types shared by the client and the emulator, and nothing else.
 //! * `client`: the HTTP client of the GT Studio API (auth, retries, typed errors).
 //! * `limiter`: adaptive concurrency and request rate, shared by apply's creates and the reads.
+//! * `paging`: the rules that end every chain of pages (API job pages, S3 listings).
 //! * `state`: reading the remote state of the projects a workspace names.
 //! * `plan`: the pure planner (`Workspace` + `RemoteState` → `Plan`), its renderers and saved plans.
 //! * `apply`: executing a plan: concurrent, adaptive, exactly-once creates.
@@ -36,6 +37,7 @@ pub mod git;
 pub mod hex;
 pub mod limiter;
 pub mod ops;
+pub mod paging;
 pub mod plan;
 pub mod policy;
 pub mod preflight;

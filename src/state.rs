@@ -3,8 +3,10 @@
 //! The API lists batches only through project details and jobs only per batch, 100 a page. A
 //! project's state therefore costs exactly `1 + Σ ⌈jobs in batch / 100⌉` requests, the minimum the
 //! API allows: details once, then every non-empty batch page by page, up to the job count that
-//! details reported. Batches (and projects) are read concurrently; the pages of one batch follow
-//! each other because each token comes from the page before.
+//! details reported (the rules of `paging::BatchPages`, which `status -v` and `results` follow
+//! too: a page token handed out twice, or more pages than the count implies, is the server's
+//! error). Batches (and projects) are read concurrently; the pages of one batch follow each other
+//! because each token comes from the page before.
 //!
 //! A plan's time is therefore at best (1 + the longest page chain) round trips, and reaches it
 //! when every batch's chain starts as soon as its project's details are in. All reads go through
@@ -23,6 +25,7 @@ use tokio::time::Instant;
 use crate::api::{BatchSummary, JobSummary, ProjectDetails};
 use crate::client::{Attempt, Client, ClientError};
 use crate::limiter::{Limiter, LimiterOptions, Signal};
+use crate::paging::BatchPages;
 
 /// What the server reported, per project id.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -67,18 +70,38 @@ pub struct BatchProgress {
     pub completed_frames: u64,
     /// Annotations produced so far.
     pub annotations: u64,
+    /// The server left the job counts out (they read as 0): nothing can be said about the
+    /// batch's progress. Present in JSON only when true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub counts_missing: bool,
 }
 
 impl BatchProgress {
     /// Whether every job of the batch is labelled (an empty batch is: there is nothing to wait
-    /// for).
+    /// for). Never for counts that are missing or contradict each other.
     pub fn is_complete(&self) -> bool {
-        self.completed_jobs >= self.total_jobs
+        self.inconsistency().is_none() && self.completed_jobs == self.total_jobs
     }
 
     /// Jobs not labelled yet.
     pub fn jobs_left(&self) -> u64 {
         self.total_jobs.saturating_sub(self.completed_jobs)
+    }
+
+    /// What is wrong with the counts the server reported, if anything: missing counts, or more
+    /// jobs labelled than the batch holds.
+    pub fn inconsistency(&self) -> Option<String> {
+        if self.counts_missing {
+            return Some("project details give no job counts".to_owned());
+        }
+        if self.completed_jobs > self.total_jobs {
+            return Some(format!(
+                "{} of {} labelled",
+                crate::text::group_thousands(self.completed_jobs),
+                crate::text::counted(self.total_jobs, "job", "jobs"),
+            ));
+        }
+        None
     }
 }
 
@@ -91,6 +114,7 @@ impl From<&BatchSummary> for BatchProgress {
             total_frames: summary.total_frames,
             completed_frames: summary.completed_frames,
             annotations: summary.annotations,
+            counts_missing: !(summary.total_jobs_reported && summary.completed_jobs_reported),
         }
     }
 }
@@ -180,7 +204,7 @@ async fn fetch_project(
         .batches
         .iter()
         .enumerate()
-        .filter(|(_, summary)| summary.total_jobs > 0)
+        .filter(|(_, summary)| summary.total_jobs > 0 || !summary.total_jobs_reported)
         .map(|(index, summary)| async move {
             fetch_batch_jobs(client, project_id, summary, limiter)
                 .await
@@ -213,30 +237,24 @@ async fn fetch_batch_jobs(
     summary: &BatchSummary,
     limiter: &Limiter,
 ) -> Result<Vec<RemoteJob>, ClientError> {
-    let batch_id = summary.id.as_str();
     let mut jobs = Vec::with_capacity(
         usize::try_from(summary.total_jobs)
             .unwrap_or(0)
             .min(1 << 20),
     );
-    let mut token: Option<String> = None;
-    loop {
+    // The rules of `paging` keep the request count minimal (no page past the count details
+    // reported, even when the last page carries a token) and end the chain against a server that
+    // hands out tokens forever. A job created after the details were read may be missed: the plan
+    // creates it, apply adopts it.
+    let mut pages = BatchPages::new(project_id, summary);
+    while !pages.is_done() {
         let page = read(client, limiter, |attempt| {
-            client.batch_jobs_page_attempt(project_id, batch_id, token.as_deref(), attempt)
+            client.batch_jobs_page_attempt(project_id, pages.batch_id(), pages.token(), attempt)
         })
         .await?;
-        let page_was_empty = page.jobs.is_empty();
-        jobs.extend(page.jobs.into_iter().map(RemoteJob::from));
-        // Stopping once project details' count is reached keeps the request count minimal even
-        // against a server that hands out a token with its last page, and ends the loop against
-        // one that hands out tokens forever (every page adds jobs; an empty page stops it). A job
-        // created after the details were read may be missed: the plan creates it, apply adopts it.
-        let listed_all = jobs.len() as u64 >= summary.total_jobs;
-        if page.next_page_token.is_empty() || page_was_empty || listed_all {
-            return Ok(jobs);
-        }
-        token = Some(page.next_page_token);
+        jobs.extend(pages.accept(page)?.into_iter().map(RemoteJob::from));
     }
+    Ok(jobs)
 }
 
 /// One read through the limiter: each attempt takes a permit and reports how it went; transient

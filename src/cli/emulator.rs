@@ -109,7 +109,7 @@ pub struct EmulatorArgs {
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    duration_text::parse(text)
+    super::duration::within_limit(text.trim(), duration_text::parse(text)?)
 }
 
 fn parse_stall_point(text: &str) -> Result<StallPoint, String> {
@@ -124,7 +124,9 @@ fn parse_stall_point(text: &str) -> Result<StallPoint, String> {
 
 fn parse_paging(text: &str) -> Result<Paging, String> {
     Paging::from_name(text.trim()).ok_or_else(|| {
-        format!("expected standard, token_on_last_page or empty_last_page, found `{text}`")
+        format!(
+            "expected standard, token_on_last_page, empty_last_page, short_later_pages or repeated_token, found `{text}`"
+        )
     })
 }
 

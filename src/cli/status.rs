@@ -19,6 +19,7 @@ use crate::plan::render::{endpoint_line, remote_name_suffix};
 use crate::text::{counted, group_thousands, plural};
 
 use super::connection::{self, ConnectionArgs};
+use super::duration;
 use super::errors::ops_error;
 use super::load_args::LoadArgs;
 use super::{CliError, Ui, exit};
@@ -50,7 +51,7 @@ pub struct StatusArgs {
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|error| format!("{error} (e.g. 30s, 10m, 2h)"))
+    duration::parse(text, "30s, 10m, 2h")
 }
 
 fn parse_interval(text: &str) -> Result<Duration, String> {
@@ -77,7 +78,10 @@ pub(crate) async fn run(args: StatusArgs, ui: &mut Ui) -> Result<ExitCode, CliEr
         } else {
             ui.out(&human(&report, &endpoint, ui.stdout_color));
         }
-        return Ok(exit::code(exit::SUCCESS));
+        return match inconsistent(&report) {
+            Some(error) => Err(error),
+            None => Ok(exit::code(exit::SUCCESS)),
+        };
     }
 
     if matches!(loaded.endpoint, Endpoint::Embedded { .. })
@@ -134,6 +138,7 @@ pub(crate) async fn run(args: StatusArgs, ui: &mut Ui) -> Result<ExitCode, CliEr
                 .hint("run `gtform status --wait` again to keep waiting, with a longer --timeout"),
             ),
         ),
+        WaitOutcome::Inconsistent { report } => (report, inconsistent(report)),
         WaitOutcome::Missing { report } => {
             let missing: Vec<String> = report
                 .batches()
@@ -185,6 +190,9 @@ async fn with_jobs_listed(
         }
     };
     let missing = listed.batches().any(|(_, batch)| batch.progress.is_none());
+    if !missing && !listed.inconsistencies().is_empty() {
+        return WaitOutcome::Inconsistent { report: listed };
+    }
     match outcome {
         WaitOutcome::Complete { elapsed, .. } | WaitOutcome::TimedOut { elapsed, .. }
             if listed.is_complete() =>
@@ -204,6 +212,23 @@ async fn with_jobs_listed(
         // A batch created since the last poll: its verdict stands, from that poll.
         missing_before => missing_before,
     }
+}
+
+/// The error for a report whose counts contradict themselves; `None` when they hold together.
+fn inconsistent(report: &StatusReport) -> Option<CliError> {
+    let problems = report.inconsistencies();
+    if problems.is_empty() {
+        return None;
+    }
+    Some(
+        CliError::new(format!(
+            "the server's counts are inconsistent, so whether the work is done cannot be told: {}",
+            escape(&problems.join("; "))
+        ))
+        .hint(
+            "this is the server's error; run the command again later, or ask GT Studio's support",
+        ),
+    )
 }
 
 /// `street/week-48 (120/400), street/week-49 (0/2)`: the incomplete batches.
@@ -250,10 +275,14 @@ fn short_duration(duration: Duration) -> String {
     humantime::format_duration(Duration::from_secs(duration.as_secs())).to_string()
 }
 
-/// `30%`: labelled jobs of all, rounded down (100% only when every job is labelled).
+/// `30%`: labelled jobs of all, rounded down (100% only when every job is labelled); `no jobs`
+/// for none, and no percentage at all for more labelled than there are.
 fn percent(completed: u64, total: u64) -> String {
     if total == 0 {
-        return "100%".to_owned();
+        return "no jobs".to_owned();
+    }
+    if completed > total {
+        return "inconsistent".to_owned();
     }
     format!("{}%", u128::from(completed) * 100 / u128::from(total))
 }
@@ -357,6 +386,16 @@ fn render_batch(
         );
         return;
     };
+    if let Some(problem) = progress.inconsistency() {
+        let _ = writeln!(
+            out,
+            "  {name}{:padding$}  {}  counts inconsistent: {}",
+            "",
+            escape(&progress.status),
+            escape(&problem)
+        );
+        return;
+    }
     let status = escape(&progress.status);
     let status_padding = status_width.saturating_sub(status.chars().count());
     let status = if progress.is_complete() {
@@ -520,7 +559,9 @@ mod tests {
 
     #[test]
     fn percentages_round_down_so_that_100_means_done() {
-        assert_eq!(percent(0, 0), "100%");
+        assert_eq!(percent(0, 0), "no jobs", "0 of 0 is not 100%");
+        assert_eq!(percent(7, 3), "inconsistent", "7 of 3 is not 233%");
+        assert_eq!(percent(u64::MAX, u64::MAX), "100%");
         assert_eq!(percent(399, 400), "99%");
         assert_eq!(percent(400, 400), "100%");
         assert_eq!(percent(120, 400), "30%");

@@ -66,6 +66,11 @@ pub enum ClientError {
     /// The response body exceeded the size limit.
     #[error("{request}: the response is larger than {limit} bytes")]
     Oversized { request: String, limit: usize },
+
+    /// The server's answers contradict each other or its own rules (a page token handed out
+    /// twice, more pages than its count implies): asking again would not help.
+    #[error("{request}: the server's answers are inconsistent: {problem}")]
+    Inconsistent { request: String, problem: String },
 }
 
 fn excerpt_suffix(excerpt: &str) -> String {
@@ -137,7 +142,9 @@ impl ClientError {
             // A success status with a broken body: the response was cut or mangled on the way.
             ClientError::Decode { .. } => FailureKind::Transient,
             // Asking again would fetch the same oversized body.
-            ClientError::Oversized { .. } => FailureKind::Rejected,
+            ClientError::Oversized { .. } | ClientError::Inconsistent { .. } => {
+                FailureKind::Rejected
+            }
             ClientError::HttpStatus { status, .. } => status_kind(*status),
             ClientError::Api { status, code, .. } => match code.as_str() {
                 codes::AUTH_FAILURE | "core.webutil.token_auth" | "unauthorized_request" => {

@@ -195,15 +195,25 @@ pub enum Paging {
     /// A token with every full page (a server that does not look ahead); after a full last page
     /// comes an empty one: `⌈n/100⌉ + 1` requests when `n` is a multiple of 100, else `⌈n/100⌉`.
     EmptyLastPage,
+    /// As `Standard`, but every page after the first holds half a page (50 jobs), with a token
+    /// when more follow: short pages in the middle of a chain, `1 + ⌈(n − 100)/50⌉` requests.
+    ShortLaterPages,
+    /// Not a server that lists every job: the token handed out after the second page is the one
+    /// handed out after the first, again and again (a broken server, for the client's guard):
+    /// a client that follows it reads pages 2.. forever.
+    RepeatedToken,
 }
 
 impl Paging {
-    /// Parses `standard`, `token_on_last_page` or `empty_last_page`.
+    /// Parses `standard`, `token_on_last_page`, `empty_last_page`, `short_later_pages` or
+    /// `repeated_token`.
     pub fn from_name(name: &str) -> Option<Paging> {
         match name {
             "standard" => Some(Paging::Standard),
             "token_on_last_page" => Some(Paging::TokenOnLastPage),
             "empty_last_page" => Some(Paging::EmptyLastPage),
+            "short_later_pages" => Some(Paging::ShortLaterPages),
+            "repeated_token" => Some(Paging::RepeatedToken),
             _ => None,
         }
     }

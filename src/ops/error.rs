@@ -108,4 +108,7 @@ pub enum Error {
     /// credentials, a bad storage configuration).
     #[error(transparent)]
     Storage(StorageError),
+    /// A wait's time ran out before the server answered a single poll.
+    #[error("the server answered no poll within {}", humantime::format_duration(std::time::Duration::from_secs(waited.as_secs())))]
+    NoAnswer { waited: Duration },
 }

@@ -3,12 +3,17 @@
 //! Cost, in requests: project details hold each batch's status and its total and completed
 //! counts, so a status is **one details request per project**. Listing each job's status
 //! (`StatusOptions::list_jobs`) adds the pages of the batches in scope, with the minimum the API
-//! allows: `⌈jobs / 100⌉` per non-empty batch, stopping at the count details reported (the rule
-//! of `state::fetch`). Batches on the server that the workspace does not name are counted from
-//! details, never listed.
+//! allows: `⌈jobs / 100⌉` per non-empty batch, stopping at the count details reported (the rules
+//! of `paging::BatchPages`, shared with `state::fetch` and `results`). Batches on the server that
+//! the workspace does not name are counted from details, never listed.
+//!
+//! The server's counts are checked, not trusted: sums saturate instead of wrapping, and a batch
+//! with more jobs labelled than it holds or without job counts makes the report
+//! [inconsistent](StatusReport::inconsistencies), never complete.
 //!
 //! [`wait`] polls details (one request per project per interval, never more: its reads are not
-//! retried within a poll) until every batch in scope is complete, the timeout passes, or a batch
+//! retried within a poll) until every batch in scope is complete, the timeout passes (it bounds
+//! the whole wait, a request in flight included), the counts turn out inconsistent, or a batch
 //! turns out not to exist (nothing would ever complete it). A failed poll that is worth
 //! retrying (429, 5xx, a broken connection) backs off: the next poll waits twice as long each
 //! time, at least as long as `Retry-After`, at most [`MAX_POLL_BACKOFF`].
@@ -19,9 +24,10 @@ use futures::future::try_join_all;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::api::{BatchSummary, JobSummary, ProjectDetails};
+use crate::api::ProjectDetails;
 use crate::client::{Client, ClientError, EndpointLabel, RetryPolicy};
 use crate::config::Workspace;
+use crate::paging::BatchPages;
 use crate::plan::Selection;
 use crate::state::{BatchProgress, FetchError};
 
@@ -117,6 +123,10 @@ pub struct StatusTotals {
     pub total_frames: u64,
     pub completed_frames: u64,
     pub annotations: u64,
+    /// A sum passed 2⁶⁴ − 1 (the counts above stop there): the server's counts cannot all be
+    /// right. Present in JSON only when true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub overflowed: bool,
 }
 
 impl StatusTotals {
@@ -127,9 +137,10 @@ impl StatusTotals {
 }
 
 impl StatusReport {
-    /// Whether every batch in scope is on the server and fully labelled.
+    /// Whether every batch in scope is on the server and fully labelled, by counts that hold
+    /// together.
     pub fn is_complete(&self) -> bool {
-        self.batches().all(|(_, batch)| batch.is_complete())
+        !self.totals.overflowed && self.batches().all(|(_, batch)| batch.is_complete())
     }
 
     /// Every batch in scope with its project.
@@ -144,22 +155,51 @@ impl StatusReport {
         self.batches().filter(|(_, batch)| !batch.is_complete())
     }
 
+    /// What is wrong with the counts the server reported, as `project/batch: problem` lines:
+    /// missing counts, more jobs labelled than a batch holds, sums past 2⁶⁴ − 1. Such a report is
+    /// never complete.
+    pub fn inconsistencies(&self) -> Vec<String> {
+        let mut problems: Vec<String> = self
+            .batches()
+            .filter_map(|(project, batch)| {
+                let problem = batch.progress.as_ref()?.inconsistency()?;
+                Some(format!("{}/{}: {problem}", project.project, batch.batch))
+            })
+            .collect();
+        if self.totals.overflowed {
+            problems
+                .push("the job, frame or annotation counts add up to more than 2^64 - 1".into());
+        }
+        problems
+    }
+
     fn new(projects: Vec<ProjectStatus>) -> StatusReport {
         let mut totals = StatusTotals::default();
+        let mut overflowed = false;
+        let mut add = |sum: &mut u64, count: u64| {
+            *sum = sum.checked_add(count).unwrap_or_else(|| {
+                overflowed = true;
+                u64::MAX
+            });
+        };
         for batch in projects.iter().flat_map(|project| &project.batches) {
-            totals.batches += 1;
+            add(&mut totals.batches, 1);
             match &batch.progress {
-                None => totals.batches_missing += 1,
+                None => add(&mut totals.batches_missing, 1),
                 Some(progress) => {
-                    totals.batches_complete += u64::from(progress.is_complete());
-                    totals.total_jobs += progress.total_jobs;
-                    totals.completed_jobs += progress.completed_jobs;
-                    totals.total_frames += progress.total_frames;
-                    totals.completed_frames += progress.completed_frames;
-                    totals.annotations += progress.annotations;
+                    add(
+                        &mut totals.batches_complete,
+                        u64::from(progress.is_complete()),
+                    );
+                    add(&mut totals.total_jobs, progress.total_jobs);
+                    add(&mut totals.completed_jobs, progress.completed_jobs);
+                    add(&mut totals.total_frames, progress.total_frames);
+                    add(&mut totals.completed_frames, progress.completed_frames);
+                    add(&mut totals.annotations, progress.annotations);
                 }
             }
         }
+        totals.overflowed = overflowed;
         StatusReport { projects, totals }
     }
 }
@@ -321,9 +361,9 @@ fn project_status(scope: &ProjectScope<'_>, details: &ProjectDetails) -> Project
             if in_workspace || (batch.is_default && batch.total_jobs == 0) {
                 continue;
             }
-            other.batches += 1;
-            other.total_jobs += batch.total_jobs;
-            other.completed_jobs += batch.completed_jobs;
+            other.batches = other.batches.saturating_add(1);
+            other.total_jobs = other.total_jobs.saturating_add(batch.total_jobs);
+            other.completed_jobs = other.completed_jobs.saturating_add(batch.completed_jobs);
         }
         other
     });
@@ -380,55 +420,6 @@ async fn list_jobs(
     Ok(())
 }
 
-/// The pages of one batch's jobs, read with the fewest requests: none for an empty batch, and
-/// no page past the job count that project details reported (see `state::fetch`).
-#[derive(Debug, Clone)]
-pub(crate) struct BatchPages<'a> {
-    project_id: &'a str,
-    batch_id: String,
-    expected: u64,
-    listed: u64,
-    token: Option<String>,
-    done: bool,
-}
-
-impl<'a> BatchPages<'a> {
-    pub(crate) fn new(project_id: &'a str, summary: &BatchSummary) -> Self {
-        BatchPages {
-            project_id,
-            batch_id: summary.id.clone(),
-            expected: summary.total_jobs,
-            listed: 0,
-            token: None,
-            done: summary.total_jobs == 0,
-        }
-    }
-
-    /// Whether the last page was read (or the batch is empty): no request is left.
-    pub(crate) fn is_done(&self) -> bool {
-        self.done
-    }
-
-    /// The next page, `None` after the last. A failed request changes nothing: calling again
-    /// asks for the same page.
-    pub(crate) async fn next(
-        &mut self,
-        client: &Client,
-    ) -> Result<Option<Vec<JobSummary>>, ClientError> {
-        if self.done {
-            return Ok(None);
-        }
-        let page = client
-            .batch_jobs_page(self.project_id, &self.batch_id, self.token.as_deref())
-            .await?;
-        self.listed += page.jobs.len() as u64;
-        self.done =
-            page.next_page_token.is_empty() || page.jobs.is_empty() || self.listed >= self.expected;
-        self.token = Some(page.next_page_token);
-        Ok(Some(page.jobs))
-    }
-}
-
 /// How to wait.
 #[derive(Debug, Clone, Copy)]
 pub struct WaitOptions {
@@ -474,23 +465,75 @@ pub enum WaitOutcome {
     },
     /// Some batch in scope is not on the server: nothing would ever complete it.
     Missing { report: StatusReport },
+    /// The server's counts contradict themselves ([`StatusReport::inconsistencies`]): whether
+    /// the work is done cannot be told from them.
+    Inconsistent { report: StatusReport },
 }
 
 /// Polls the progress of the loaded workspace's batches in scope until every one is complete.
+///
+/// The timeout bounds the whole wait, a poll in flight included: when it passes the last
+/// successful poll's report is the outcome ([`WaitOutcome::TimedOut`]), or, when no poll
+/// succeeded, [`Error::NoAnswer`] (or the last poll's error). A timeout too long to add to the
+/// clock is no timeout.
 pub async fn wait(
     connection: &Connection,
     loaded: &Loaded,
     options: &WaitOptions,
     observer: &dyn WaitObserver,
 ) -> Result<WaitOutcome, Error> {
+    let started = Instant::now();
+    let deadline = options
+        .timeout
+        .and_then(|timeout| started.checked_add(timeout));
+    let mut last = Polled::default();
+    let polling = poll_until_done(connection, loaded, options, deadline, observer, &mut last);
+    let Some(deadline) = deadline else {
+        return polling.await;
+    };
+    match tokio::time::timeout_at(deadline, polling).await {
+        Ok(outcome) => outcome,
+        Err(_) => match last {
+            Polled {
+                report: Some(report),
+                ..
+            } => Ok(WaitOutcome::TimedOut {
+                report,
+                elapsed: started.elapsed(),
+            }),
+            Polled {
+                error: Some(error), ..
+            } => Err(error),
+            Polled { .. } => Err(Error::NoAnswer {
+                waited: started.elapsed(),
+            }),
+        },
+    }
+}
+
+/// What the polls of a wait left behind, for a timeout that cuts one short.
+#[derive(Default)]
+struct Polled {
+    /// The last successful poll's report.
+    report: Option<StatusReport>,
+    /// The last failed poll's error, while no poll has succeeded.
+    error: Option<Error>,
+}
+
+async fn poll_until_done(
+    connection: &Connection,
+    loaded: &Loaded,
+    options: &WaitOptions,
+    deadline: Option<Instant>,
+    observer: &dyn WaitObserver,
+    last: &mut Polled,
+) -> Result<WaitOutcome, Error> {
     let scope = scope_of(&loaded.workspace, &loaded.selection);
     // One request per project per poll: a failed poll is retried by the next one, later.
     let client = connection.client().with_read_retry(RetryPolicy::none());
     let interval = options.interval.max(Duration::from_millis(10));
     let started = Instant::now();
-    let deadline = options.timeout.map(|timeout| started + timeout);
     let mut first: Option<(Instant, u64)> = None;
-    let mut last_report: Option<StatusReport> = None;
     let mut failures: u32 = 0;
     let mut number = 0;
     loop {
@@ -522,22 +565,21 @@ pub async fn wait(
                 if report.totals.batches_missing > 0 {
                     return Ok(WaitOutcome::Missing { report });
                 }
+                if !report.inconsistencies().is_empty() {
+                    return Ok(WaitOutcome::Inconsistent { report });
+                }
                 if report.is_complete() {
                     return Ok(WaitOutcome::Complete {
                         report,
                         elapsed: started.elapsed(),
                     });
                 }
-                last_report = Some(report);
+                last.report = Some(report);
+                last.error = None;
                 interval
             }
             Err(Error::Read(error)) if error.source.is_transient() => {
                 let error = Error::Read(error);
-                let past_deadline = deadline.is_some_and(|deadline| Instant::now() >= deadline);
-                if past_deadline && last_report.is_none() {
-                    // Not one poll succeeded: the failure is the news.
-                    return Err(error);
-                }
                 failures += 1;
                 let retry_after = match &error {
                     Error::Read(fetch) => fetch.source.retry_after(),
@@ -545,26 +587,22 @@ pub async fn wait(
                 };
                 let pause = backoff(interval, failures, retry_after);
                 observer.on_poll_failed(&error, pause);
+                if last.report.is_none() {
+                    // Not one poll succeeded: should the timeout pass, the failure is the news.
+                    last.error = Some(error);
+                }
                 pause
             }
             Err(error) => return Err(error),
         };
-        match deadline {
-            Some(deadline) => {
-                let now = Instant::now();
-                if now >= deadline
-                    && let Some(report) = last_report.take()
-                {
-                    return Ok(WaitOutcome::TimedOut {
-                        report,
-                        elapsed: started.elapsed(),
-                    });
-                }
-                // The last poll comes at the deadline, not an interval after it.
-                tokio::time::sleep_until((now + pause).min(deadline)).await;
-            }
-            None => tokio::time::sleep(pause).await,
+        // The last poll comes at the deadline, not an interval after it; the deadline itself
+        // ends the wait (`wait`'s timeout).
+        let now = Instant::now();
+        let mut wake = now.checked_add(pause).unwrap_or(now + MAX_POLL_BACKOFF);
+        if let Some(deadline) = deadline {
+            wake = wake.min(deadline);
         }
+        tokio::time::sleep_until(wake).await;
     }
 }
 

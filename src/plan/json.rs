@@ -589,6 +589,7 @@ mod tests {
                         total_frames: 8,
                         completed_frames: 2,
                         annotations: 3,
+                        counts_missing: false,
                     }),
                     drift: Some(DescriptionDrift {
                         configured: "a".into(),

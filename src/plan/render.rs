@@ -333,7 +333,9 @@ fn render_project(
 
 /// `Active, 120/400 jobs labelled`: a batch's status and progress on the server.
 pub fn progress_text(progress: &BatchProgress) -> String {
-    let counts = if progress.total_jobs == 0 {
+    let counts = if let Some(problem) = progress.inconsistency() {
+        format!("counts inconsistent: {problem}")
+    } else if progress.total_jobs == 0 {
         "no jobs".to_owned()
     } else {
         format!(
@@ -468,6 +470,7 @@ mod tests {
             total_frames: 1_400,
             completed_frames: 120,
             annotations: 800,
+            counts_missing: false,
         };
         assert_eq!(progress_text(&progress), "Active, 120/1,400 jobs labelled");
         let one = BatchProgress {
@@ -484,6 +487,25 @@ mod tests {
             ..progress
         };
         assert_eq!(progress_text(&empty), "no jobs");
+        let missing = BatchProgress {
+            counts_missing: true,
+            ..empty
+        };
+        assert_eq!(
+            progress_text(&missing),
+            "counts inconsistent: project details give no job counts"
+        );
+        let more_than_all = BatchProgress {
+            status: "Active".into(),
+            total_jobs: 3,
+            completed_jobs: 7,
+            counts_missing: false,
+            ..missing
+        };
+        assert_eq!(
+            progress_text(&more_than_all),
+            "Active, counts inconsistent: 7 of 3 jobs labelled"
+        );
     }
 
     #[test]

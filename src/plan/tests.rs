@@ -98,6 +98,8 @@ fn remote_batch(
             annotations: 0,
             created_at: "2026-11-28T07:00:00.000000+00:00".into(),
             status: "Active".into(),
+            total_jobs_reported: true,
+            completed_jobs_reported: true,
         },
         jobs: jobs
             .iter()

@@ -10,15 +10,19 @@
 //!   reads no environment.
 //! * [`Storage::list`]`(prefix, glob)` → a stream of [`ObjectInfo`] (`key`, `size`,
 //!   `last_modified`) in key order, page by page (S3 returns 1,000 keys a page): a million
-//!   objects are never held at once. For `jobs_from: list:`.
+//!   objects are never held at once. For `jobs_from: list:`. ListObjectsV2 is read here
+//!   (`listing`), not through object_store's `list`, so that keys stay exactly as S3 holds them
+//!   and the listing always ends: the continuation-token rules of `paging`, keys that must
+//!   increase, each page within 16 MiB.
 //! * [`Storage::head`] and [`Storage::head_all`] (bounded concurrency, results as they come, each
 //!   with the caller's tag): does each object exist and may we read it. For the attachment
 //!   preflight.
 //! * Errors are [`StorageError`]s that say what failed and what to do: no credentials, no such
 //!   bucket, access denied, credentials rejected, wrong region.
 //!
-//! Requests are retried on transient failures (5xx, 429, connection errors) by object_store's
-//! backoff, within [`S3Config::timeout`] each. Without credentials nothing is sent.
+//! Requests are retried on transient failures (5xx, 429, connection errors) with backoff (by
+//! object_store's for HEAD), within [`S3Config::timeout`] each. Without credentials nothing is
+//! sent.
 //!
 //! # gs://
 //!
@@ -31,6 +35,7 @@
 
 mod config;
 mod glob;
+mod listing;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -38,7 +43,7 @@ use std::sync::{Arc, Mutex};
 use futures::stream::{self, BoxStream, StreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path;
-use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig};
+use object_store::{ClientOptions, ObjectStoreExt, RetryConfig};
 use time::OffsetDateTime;
 use tokio::sync::OnceCell;
 
@@ -91,6 +96,10 @@ pub enum StorageError {
     WrongRegion { bucket: String, detail: String },
     #[error("cannot read `{url}`: {detail}")]
     Request { url: String, detail: String },
+    /// S3's listing broke its own rules (a continuation token handed out twice, keys out of
+    /// order, no end): following it would never finish.
+    #[error("cannot list `{url}`: S3's answers are inconsistent: {problem}")]
+    InconsistentListing { url: String, problem: String },
 }
 
 fn detail_suffix(detail: &str) -> String {
@@ -139,8 +148,11 @@ type PerBucket<T> = Mutex<HashMap<String, Arc<OnceCell<T>>>>;
 
 struct Inner {
     config: S3Config,
-    stores: PerBucket<Arc<AmazonS3>>,
+    /// Each bucket's client and the region its requests go to.
+    stores: PerBucket<(Arc<AmazonS3>, String)>,
     bucket_exists: PerBucket<Result<bool, StorageError>>,
+    /// The HTTP client of listings (object_store has its own for HEAD), built on first use.
+    http: OnceCell<Result<reqwest::Client, StorageError>>,
 }
 
 impl Storage {
@@ -150,13 +162,19 @@ impl Storage {
                 config,
                 stores: Mutex::new(HashMap::new()),
                 bucket_exists: Mutex::new(HashMap::new()),
+                http: OnceCell::new(),
             }),
         }
     }
 
     /// Every object under `prefix` (an `s3://bucket/prefix` URL; the key part is a plain string
     /// prefix, `/`-terminated or not) whose key relative to the prefix matches `glob`, in key
-    /// order, fetched a page at a time as the stream is read.
+    /// order, fetched a page at a time as the stream is read (`listing`: the keys exactly as S3
+    /// holds them, the paging rules of `paging`, pages read within a size cap).
+    ///
+    /// Folder markers (keys ending in `/` with no content) are not objects and are skipped. A
+    /// matched key that no URL can carry (control characters) ends the listing with
+    /// [`StorageError::UnsupportedKey`] naming it; keys `glob` excludes are never looked at.
     pub fn list(
         &self,
         prefix: &ObjectUrl,
@@ -165,39 +183,26 @@ impl Storage {
         let storage = self.clone();
         let prefix = prefix.clone();
         stream::once(async move {
-            let store = storage.store(&prefix).await?;
-            // object_store lists whole path segments: list the directory holding the prefix,
-            // keep the keys that start with it.
-            let directory = crate::attachments::directory_of(&prefix.key);
-            let listed = if directory.is_empty() {
-                None
-            } else {
-                Some(
-                    Path::parse(directory).map_err(|_| StorageError::UnsupportedKey {
-                        url: prefix.to_string(),
-                    })?,
-                )
-            };
-            let url = prefix.clone();
-            let objects = store
-                .list(listed.as_ref())
-                .map(move |result| result.map_err(|error| classify(error, &url, None)))
-                .filter_map(move |result| {
-                    let keep = match &result {
-                        Ok(meta) => {
-                            let key = meta.location.as_ref();
-                            key.strip_prefix(prefix.key.as_str())
-                                .is_some_and(|relative| {
-                                    glob.as_ref().is_none_or(|glob| glob.matches(relative))
-                                })
-                        }
-                        Err(_) => true,
-                    };
-                    let bucket = prefix.bucket.clone();
-                    std::future::ready(
-                        keep.then(|| result.map(|meta| object_info(Scheme::S3, &bucket, meta))),
-                    )
-                });
+            let bucket = storage.bucket(&prefix).await?;
+            let listing = listing::Listing::new(bucket, prefix);
+            let pages = stream::unfold(listing, |mut listing| async move {
+                if listing.is_done() {
+                    return None;
+                }
+                let page = listing.next_page().await;
+                let prefix = listing.prefix.clone();
+                Some((page.map(|objects| (objects, prefix)), listing))
+            });
+            let glob = glob.clone();
+            let objects = pages.flat_map(move |page| match page {
+                Err(error) => stream::iter(vec![Err(error)]),
+                Ok((objects, prefix)) => stream::iter(
+                    objects
+                        .into_iter()
+                        .filter_map(|object| kept(object, &prefix, glob.as_ref()))
+                        .collect::<Vec<_>>(),
+                ),
+            });
             Ok::<_, StorageError>(objects)
         })
         .flat_map(|result| match result {
@@ -207,6 +212,29 @@ impl Storage {
         .boxed()
     }
 
+    /// What listings of `url`'s bucket need: its client, region, endpoint and the HTTP client.
+    async fn bucket(&self, url: &ObjectUrl) -> Result<Arc<listing::Bucket>, StorageError> {
+        let (store, region) = self.store_and_region(url).await?;
+        let http = self
+            .inner
+            .http
+            .get_or_init(|| async { listing_client(&self.inner.config) })
+            .await
+            .clone()?;
+        let endpoint = match &self.inner.config.endpoint {
+            Some(endpoint) => format!("{}/{}", endpoint.trim_end_matches('/'), url.bucket),
+            None => format!("https://s3.{region}.amazonaws.com/{}", url.bucket),
+        };
+        Ok(Arc::new(listing::Bucket {
+            store,
+            name: url.bucket.clone(),
+            region,
+            endpoint,
+            http,
+            max_retries: self.inner.config.max_retries,
+        }))
+    }
+
     /// HEAD of one object. A missing object in a missing bucket is [`StorageError::NoSuchBucket`].
     pub async fn head(&self, url: &ObjectUrl) -> Result<ObjectInfo, StorageError> {
         let store = self.store(url).await?;
@@ -214,7 +242,7 @@ impl Storage {
         match store.head(&path).await {
             Ok(meta) => Ok(object_info(url.scheme, &url.bucket, meta)),
             Err(object_store::Error::NotFound { .. }) => {
-                if self.bucket_exists(url, &store).await? {
+                if self.bucket_exists(url).await? {
                     Err(StorageError::NotFound {
                         url: url.to_string(),
                     })
@@ -251,6 +279,14 @@ impl Storage {
 
     /// The client for `url`'s bucket, built once.
     async fn store(&self, url: &ObjectUrl) -> Result<Arc<AmazonS3>, StorageError> {
+        Ok(self.store_and_region(url).await?.0)
+    }
+
+    /// The client for `url`'s bucket and the region it sends to, found and built once.
+    async fn store_and_region(
+        &self,
+        url: &ObjectUrl,
+    ) -> Result<(Arc<AmazonS3>, String), StorageError> {
         if url.scheme != Scheme::S3 {
             return Err(StorageError::UnsupportedScheme {
                 url: url.to_string(),
@@ -281,18 +317,16 @@ impl Storage {
                         .map_err(|error| classify(error, url, None))?
                 }
             };
-            build_store(config, credentials, &url.bucket, &region).map(Arc::new)
+            let store = build_store(config, credentials, &url.bucket, &region)?;
+            Ok::<_, StorageError>((Arc::new(store), region))
         })
         .await
         .cloned()
     }
 
-    /// Whether `url`'s bucket exists: one listing request per bucket, remembered.
-    async fn bucket_exists(
-        &self,
-        url: &ObjectUrl,
-        store: &Arc<AmazonS3>,
-    ) -> Result<bool, StorageError> {
+    /// Whether `url`'s bucket exists: one listing request per bucket (a page read within the
+    /// listings' size cap), remembered.
+    async fn bucket_exists(&self, url: &ObjectUrl) -> Result<bool, StorageError> {
         let cell = self
             .inner
             .bucket_exists
@@ -302,14 +336,15 @@ impl Storage {
             .or_default()
             .clone();
         cell.get_or_init(|| async {
-            let probe = Path::from("gtform-bucket-probe");
-            let first = store.list(Some(&probe)).next().await;
-            match first {
-                None | Some(Ok(_)) => Ok(true),
-                Some(Err(error)) => match self.classify(error, url) {
-                    StorageError::NoSuchBucket { .. } => Ok(false),
-                    other => Err(other),
-                },
+            let probe = ObjectUrl {
+                key: "gtform-bucket-probe".to_owned(),
+                ..url.clone()
+            };
+            let bucket = self.bucket(&probe).await?;
+            match listing::Listing::new(bucket, probe).next_page().await {
+                Ok(_) => Ok(true),
+                Err(StorageError::NoSuchBucket { .. }) => Ok(false),
+                Err(other) => Err(other),
             }
         })
         .await
@@ -325,6 +360,46 @@ impl Storage {
             .map(Credentials::describe);
         classify(error, url, credentials)
     }
+}
+
+/// `object` if a listing of `prefix` filtered by `glob` yields it: under the prefix, matched,
+/// not a folder marker; an error for a matched key no URL can carry.
+fn kept(
+    object: ObjectInfo,
+    prefix: &ObjectUrl,
+    glob: Option<&Glob>,
+) -> Option<Result<ObjectInfo, StorageError>> {
+    let relative = object.key().strip_prefix(prefix.key.as_str())?;
+    if !glob.is_none_or(|glob| glob.matches(relative)) {
+        return None;
+    }
+    if object.key().ends_with('/') && object.size == 0 {
+        return None;
+    }
+    if object.key().chars().any(char::is_control) {
+        return Some(Err(StorageError::UnsupportedKey {
+            url: object.url.to_string(),
+        }));
+    }
+    Some(Ok(object))
+}
+
+/// The HTTP client of listings: object_store's timeouts, plain http only to a configured
+/// `http://` endpoint, no redirects (S3 answers a wrong region with an error, not a hop).
+fn listing_client(config: &S3Config) -> Result<reqwest::Client, StorageError> {
+    let allow_http = config
+        .endpoint
+        .as_deref()
+        .is_some_and(|endpoint| endpoint.starts_with("http://"));
+    reqwest::Client::builder()
+        .timeout(config.timeout)
+        .connect_timeout(config.connect_timeout)
+        .https_only(!allow_http)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|error| StorageError::InvalidConfig {
+            message: format!("cannot set up S3 listings: {}", error_text(&error)),
+        })
 }
 
 fn client_options(config: &S3Config) -> ClientOptions {
@@ -465,6 +540,76 @@ fn s3_error_detail(text: &str) -> Option<String> {
     })
 }
 
+/// An S3 error answer (`detail` is `Code: Message`, or empty) with its HTTP `status`, sorted.
+fn classify_detail(
+    detail: &str,
+    status: u16,
+    url: &ObjectUrl,
+    credentials: Option<String>,
+) -> StorageError {
+    if let Some(error) = classify_code(detail, url, credentials.clone()) {
+        return error;
+    }
+    let url_text = url.to_string();
+    let detail = detail.to_owned();
+    match status {
+        404 => StorageError::NotFound { url: url_text },
+        403 => StorageError::AccessDenied {
+            url: url_text,
+            detail,
+        },
+        401 => StorageError::CredentialsRejected {
+            url: url_text,
+            credentials: credentials.unwrap_or_else(|| "none".into()),
+            detail,
+        },
+        _ => StorageError::Request {
+            url: url_text,
+            detail: if detail.is_empty() {
+                format!("HTTP {status}")
+            } else {
+                detail
+            },
+        },
+    }
+}
+
+/// The error an S3 error code stands for, when it says more than the HTTP status.
+fn classify_code(
+    detail: &str,
+    url: &ObjectUrl,
+    credentials: Option<String>,
+) -> Option<StorageError> {
+    let code = detail.split(':').next().unwrap_or_default();
+    let url_text = url.to_string();
+    let detail = detail.to_owned();
+    Some(match code {
+        "NoSuchBucket" => StorageError::NoSuchBucket {
+            bucket: url.bucket.clone(),
+        },
+        "InvalidAccessKeyId"
+        | "SignatureDoesNotMatch"
+        | "ExpiredToken"
+        | "InvalidToken"
+        | "TokenRefreshRequired" => StorageError::CredentialsRejected {
+            url: url_text,
+            credentials: credentials.unwrap_or_else(|| "none".into()),
+            detail,
+        },
+        "PermanentRedirect"
+        | "AuthorizationHeaderMalformed"
+        | "IllegalLocationConstraintException" => StorageError::WrongRegion {
+            bucket: url.bucket.clone(),
+            detail,
+        },
+        "AccessDenied" | "AllAccessDisabled" => StorageError::AccessDenied {
+            url: url_text,
+            detail,
+        },
+        _ => return None,
+    })
+}
+
 fn classify(
     error: object_store::Error,
     url: &ObjectUrl,
@@ -472,41 +617,10 @@ fn classify(
 ) -> StorageError {
     let text = error_text(&error);
     let detail = s3_error_detail(&text).unwrap_or_default();
-    let code = detail.split(':').next().unwrap_or_default();
-    let url_text = url.to_string();
-    match code {
-        "NoSuchBucket" => {
-            return StorageError::NoSuchBucket {
-                bucket: url.bucket.clone(),
-            };
-        }
-        "InvalidAccessKeyId"
-        | "SignatureDoesNotMatch"
-        | "ExpiredToken"
-        | "InvalidToken"
-        | "TokenRefreshRequired" => {
-            return StorageError::CredentialsRejected {
-                url: url_text,
-                credentials: credentials.unwrap_or_else(|| "none".into()),
-                detail,
-            };
-        }
-        "PermanentRedirect"
-        | "AuthorizationHeaderMalformed"
-        | "IllegalLocationConstraintException" => {
-            return StorageError::WrongRegion {
-                bucket: url.bucket.clone(),
-                detail,
-            };
-        }
-        "AccessDenied" | "AllAccessDisabled" => {
-            return StorageError::AccessDenied {
-                url: url_text,
-                detail,
-            };
-        }
-        _ => {}
+    if let Some(classified) = classify_code(&detail, url, credentials.clone()) {
+        return classified;
     }
+    let url_text = url.to_string();
     match error {
         object_store::Error::NotFound { .. } => StorageError::NotFound { url: url_text },
         object_store::Error::PermissionDenied { .. } => StorageError::AccessDenied {

@@ -30,6 +30,7 @@ mod results;
 mod runner_commands;
 mod s3;
 mod schema;
+mod server_counts;
 mod since;
 mod since_fields;
 mod since_hostile;

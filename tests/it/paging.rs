@@ -167,6 +167,31 @@ async fn reading_stops_at_an_empty_page_though_its_token_is_not_empty() {
 }
 
 #[tokio::test]
+async fn pages_past_what_the_reported_count_implies_are_the_servers_error() {
+    // Details report 250 jobs (3 pages of 100); the server hands out one job a page with a fresh
+    // token forever. Up to twice the implied pages, plus one, are read; then the reading stops.
+    let (base, page_requests) =
+        server_with_listing(250, |page| (jobs(page, 1), (page + 1).to_string())).await;
+    let client = Client::new(ClientOptions::new(&base, ApiKey::new("k"))).unwrap();
+    let started = std::time::Instant::now();
+    let error = tokio::time::timeout(
+        Duration::from_secs(20),
+        state::fetch(&client, &[PROJECT_ID.to_owned()], FetchOptions::default()),
+    )
+    .await
+    .expect("the reading stops")
+    .expect_err("the server's paging is an error");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(page_requests.load(Ordering::SeqCst), 7);
+    assert!(
+        error
+            .to_string()
+            .contains("7 pages listed 250 items the server reported, in pages of up to 100, and the pages go on"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
 async fn an_empty_batch_is_not_listed_and_a_last_page_token_is_followed_only_below_the_count() {
     let (base, page_requests) = server_with_listing(0, |page| (jobs(page, 1), "1".into())).await;
     read(&base).await;
@@ -182,4 +207,169 @@ async fn an_empty_batch_is_not_listed_and_a_last_page_token_is_followed_only_bel
     let remote = read(&base).await;
     assert_eq!(page_requests.load(Ordering::SeqCst), 3);
     assert_eq!(remote.projects[PROJECT_ID].batches[0].jobs.len(), 300);
+}
+
+/// The three readers of a batch's pages, each driven through the binary as a user runs it.
+#[derive(Debug, Clone, Copy)]
+enum Reader {
+    Plan,
+    StatusVerbose,
+    Results,
+}
+
+const READERS: [Reader; 3] = [Reader::Plan, Reader::StatusVerbose, Reader::Results];
+
+/// Batch sizes around the page boundaries of the readers' table.
+const TABLE_SIZES: [usize; 5] = [99, 100, 101, 200, 201];
+
+/// Pages a reader that stops at the reported count needs for `n` jobs in `paging`.
+fn pages_needed(paging: Paging, n: usize) -> usize {
+    match paging {
+        Paging::ShortLaterPages => 1 + n.saturating_sub(100).div_ceil(50),
+        _ => n.div_ceil(100),
+    }
+}
+
+impl Reader {
+    /// Runs the reader over the rig's workspace and returns, per batch, the reference_ids it
+    /// saw on the server.
+    fn read(self, rig: &Rig) -> std::collections::BTreeMap<String, Vec<String>> {
+        let mut seen = std::collections::BTreeMap::new();
+        match self {
+            Reader::Plan => {
+                // Every job of the workspace is on the server: a job the reader missed would be
+                // planned as a create. The plan's JSON names the batches' unchanged jobs.
+                let run = rig.run(&["plan", "--format", "json"]).expect_code(0);
+                let document: Value = serde_json::from_str(&run.stdout()).unwrap();
+                assert_eq!(
+                    document["summary"]["jobs_to_create"],
+                    0,
+                    "{self:?}: nothing is planned, every job was read: {}",
+                    run.stdout()
+                );
+                for change in document["resource_changes"].as_array().unwrap() {
+                    if let Some(unchanged) = change["unchanged_jobs"].as_u64() {
+                        let name = change["name"].as_str().unwrap().to_owned();
+                        seen.insert(name, vec![String::new(); unchanged as usize]);
+                    }
+                }
+            }
+            Reader::StatusVerbose => {
+                let run = rig.run(&["status", "-v", "--json"]).expect_code(0);
+                let document: Value = serde_json::from_str(&run.stdout()).unwrap();
+                for batch in document["projects"][0]["batches"].as_array().unwrap() {
+                    assert_eq!(batch["not_created"], 0, "{self:?}: {batch}");
+                    let ids = batch["jobs"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|job| job["reference_id"].as_str().unwrap().to_owned())
+                        .collect();
+                    seen.insert(batch["batch"].as_str().unwrap().to_owned(), ids);
+                }
+            }
+            Reader::Results => {
+                let out = rig
+                    .dir
+                    .path()
+                    .join(format!("results-{}", rig.server.stats().api_requests()));
+                rig.run(&["results", "--out", out.to_str().unwrap()])
+                    .expect_code(0);
+                let index = std::fs::read_to_string(out.join("index.jsonl")).unwrap();
+                for line in index.lines() {
+                    let entry: Value = serde_json::from_str(line).unwrap();
+                    seen.entry(entry["batch"].as_str().unwrap().to_owned())
+                        .or_insert_with(Vec::new)
+                        .push(entry["reference_id"].as_str().unwrap().to_owned());
+                }
+            }
+        }
+        seen
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_reader_reads_every_page_with_the_fewest_requests_in_every_paging_mode() {
+    let rig = Rig::start().await;
+    let mut batches = Vec::new();
+    for size in TABLE_SIZES {
+        let name = format!("size-{size}");
+        let reference_ids = ids(&format!("s{size}"), 0..size);
+        rig.fill_batch(&name, reference_ids.clone());
+        batches.push(BatchSpec::new(&name, reference_ids));
+    }
+    rig.workspace(&batches);
+    for paging in [
+        Paging::Standard,
+        Paging::ShortLaterPages,
+        Paging::EmptyLastPage,
+        Paging::TokenOnLastPage,
+    ] {
+        rig.faults(Faults {
+            paging,
+            ..Faults::default()
+        });
+        let needed: usize = TABLE_SIZES
+            .iter()
+            .map(|size| pages_needed(paging, *size))
+            .sum();
+        for reader in READERS {
+            rig.server.reset_stats();
+            let seen = reader.read(&rig);
+            assert_eq!(
+                rig.server.stats().requests(RouteClass::BatchJobs) as usize,
+                needed,
+                "{reader:?}, {paging:?}: one request per page, none past the reported count"
+            );
+            for size in TABLE_SIZES {
+                let listed = &seen[&format!("size-{size}")];
+                assert_eq!(listed.len(), size, "{reader:?}, {paging:?}: size-{size}");
+                if !matches!(reader, Reader::Plan) {
+                    let distinct: std::collections::BTreeSet<_> = listed.iter().collect();
+                    assert_eq!(
+                        distinct.len(),
+                        size,
+                        "{reader:?}, {paging:?}: size-{size} read each job once"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_page_token_stops_every_reader_with_an_error_within_seconds() {
+    let rig = Rig::start().await;
+    let reference_ids = ids("r", 0..301);
+    rig.fill_batch("looping", reference_ids.clone());
+    rig.workspace(&[BatchSpec::new("looping", reference_ids)]);
+    rig.faults(Faults {
+        paging: Paging::RepeatedToken,
+        ..Faults::default()
+    });
+    let out = rig.dir.path().join("results");
+    for (reader, args) in [
+        ("plan", vec!["plan"]),
+        ("status -v", vec!["status", "-v"]),
+        ("results", vec!["results", "--out", out.to_str().unwrap()]),
+    ] {
+        rig.server.reset_stats();
+        let started = std::time::Instant::now();
+        let run = rig.run(&args).expect_code(1);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{reader}: took {:?}",
+            started.elapsed()
+        );
+        assert!(
+            run.stderr().contains("inconsistent") && run.stderr().contains("repeat"),
+            "{reader}: the error says the server repeated a token:\n{}",
+            run.stderr()
+        );
+        assert_eq!(
+            rig.server.stats().requests(RouteClass::BatchJobs),
+            2,
+            "{reader}: the second page hands out the first page's token again; nothing follows it"
+        );
+    }
 }

@@ -151,15 +151,9 @@ fn connect_options(endpoint: &Endpoint, args: &ConnectionArgs) -> Result<Connect
 /// its creation (simulated annotators); unset, jobs stay unlabelled.
 fn embedded_complete_after() -> Result<Option<std::time::Duration>, CliError> {
     match std::env::var("GTFORM_EMBEDDED_COMPLETE_AFTER") {
-        Ok(text) if !text.trim().is_empty() => humantime::parse_duration(text.trim())
+        Ok(text) if !text.trim().is_empty() => super::duration::parse(&text, "30s, 2m, 1h")
             .map(Some)
-            .map_err(|error| {
-                CliError::new(format!(
-                    "GTFORM_EMBEDDED_COMPLETE_AFTER `{}` is not a duration: {error}",
-                    text.trim()
-                ))
-                .hint("for example 30s, 2m or 1h")
-            }),
+            .map_err(|error| CliError::new(format!("GTFORM_EMBEDDED_COMPLETE_AFTER: {error}"))),
         _ => Ok(None),
     }
 }

@@ -146,6 +146,8 @@ pub(crate) fn ops_error(error: ops::Error, ui: &mut Ui) -> CliError {
         }
         ops::Error::Storage(source) => super::aws::storage_error(&source),
         ops::Error::Unlisted { .. } => CliError::new(error.to_string()),
+        ops::Error::NoAnswer { .. } => CliError::new(error.to_string())
+            .hint("check the endpoint and the network; a longer --timeout waits for a slow server"),
     }
 }
 

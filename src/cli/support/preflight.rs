@@ -36,7 +36,7 @@ pub struct PreflightArgs {
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|error| format!("{error} (e.g. 90m, 12h, 7d)"))
+    super::duration::parse(text, "90m, 12h, 7d")
 }
 
 /// Runs the check if asked; an error if any attachment cannot be read.

@@ -78,10 +78,18 @@ pub(super) async fn jobs(
     let batch_id = parse_uuid(&batch_id, "batch_id")?;
     let Query(query) = query.map_err(query_error)?;
     let project_id = project.id;
-    let page_size = api::JOBS_PAGE_SIZE;
+    let paging = shared.faults.behaviour().paging;
+    let first_page = query
+        .page_token
+        .as_deref()
+        .is_none_or(|token| token.trim().is_empty());
+    let page_size = match paging {
+        Paging::ShortLaterPages if !first_page => api::JOBS_PAGE_SIZE / 2,
+        _ => api::JOBS_PAGE_SIZE,
+    };
     // One trip to the store per page (the batch, its token, its rows): a burst of page reads
     // queues for the store's one connection.
-    let (batch, mut rows) = blocking(&shared, move |shared| {
+    let (batch, mut rows, after_seq) = blocking(&shared, move |shared| {
         let batch = shared.store.batch(&project_id, &batch_id)?;
         let after_seq = match query.page_token.as_deref().map(str::trim) {
             None | Some("") => 0,
@@ -98,17 +106,21 @@ pub(super) async fn jobs(
         let rows = shared
             .store
             .batch_jobs(batch.seq, after_seq, page_size + 1)?;
-        Ok(Ok((batch, rows)))
+        Ok(Ok((batch, rows, after_seq)))
     })
     .await??;
     let more_follow = rows.len() > page_size;
     rows.truncate(page_size);
-    let token_due = match shared.faults.behaviour().paging {
-        Paging::Standard => more_follow,
+    let token_due = match paging {
+        Paging::Standard | Paging::ShortLaterPages | Paging::RepeatedToken => more_follow,
         Paging::TokenOnLastPage => !rows.is_empty(),
         Paging::EmptyLastPage => rows.len() == page_size,
     };
     let next_page_token = match rows.last() {
+        // After the second page, the token of the first again.
+        Some(_) if token_due && paging == Paging::RepeatedToken && after_seq > 0 => {
+            page_token::encode(shared.store.secret(), &batch.id, after_seq)
+        }
         Some(last) if token_due => page_token::encode(shared.store.secret(), &batch.id, last.seq),
         _ => String::new(),
     };

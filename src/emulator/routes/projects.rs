@@ -87,6 +87,8 @@ async fn batch_summaries(
                 annotations: row.annotations,
                 created_at: row.created_at,
                 status: status.to_owned(),
+                total_jobs_reported: true,
+                completed_jobs_reported: true,
             }
         })
         .collect())

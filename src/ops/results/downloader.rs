@@ -18,7 +18,7 @@ use crate::api::{ProjectDetails, job_status};
 use crate::apply::Signal;
 use crate::client::{ClientError, StorageFailure};
 use crate::ops::Error;
-use crate::ops::status::BatchPages;
+use crate::paging::BatchPages;
 use crate::state::FetchError;
 
 use super::index::{FileRecord, IndexEntry, MaskRecord, key_of, verify};
@@ -111,24 +111,24 @@ impl Downloader<'_> {
                 if cancel.is_cancelled() {
                     return Ok(listed);
                 }
-                // A failed attempt must not move the pages on: each attempt works on a copy.
-                let (jobs, next) = self
+                // A failed attempt does not move the pages on: the page is accepted once read.
+                let token = pages.token().map(str::to_owned);
+                let jobs = self
                     .api(|| {
-                        let mut attempt = pages.clone();
-                        let client = &self.client;
-                        async move {
-                            let jobs = attempt.next(client).await?;
-                            Ok((jobs.unwrap_or_default(), attempt))
-                        }
+                        self.client.batch_jobs_page(
+                            batch.project_id,
+                            pages.batch_id(),
+                            token.as_deref(),
+                        )
                     })
                     .await
+                    .and_then(|page| pages.accept(page))
                     .map_err(|source| {
                         Error::Read(FetchError {
                             project_id: batch.project_id.to_owned(),
                             source,
                         })
                     })?;
-                pages = next;
                 let completed = jobs
                     .iter()
                     .filter(|job| job.status == job_status::COMPLETED)

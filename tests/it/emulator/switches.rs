@@ -130,6 +130,7 @@ async fn paging_modes_list_every_job_once_with_their_request_counts() {
         Paging::Standard,
         Paging::TokenOnLastPage,
         Paging::EmptyLastPage,
+        Paging::ShortLaterPages,
     ] {
         env.handle
             .set_faults(Faults {
@@ -143,9 +144,12 @@ async fn paging_modes_list_every_job_once_with_their_request_counts() {
                 .map(|index| format!("size-{size}-{index:04}"))
                 .collect();
             assert_eq!(references, expected, "{paging:?} {size}");
-            let pages = size.div_ceil(100).max(1);
+            let pages = match paging {
+                Paging::ShortLaterPages => 1 + size.saturating_sub(100).div_ceil(50),
+                _ => size.div_ceil(100).max(1),
+            };
             let extra = match paging {
-                Paging::Standard => 0,
+                Paging::Standard | Paging::ShortLaterPages | Paging::RepeatedToken => 0,
                 Paging::TokenOnLastPage => usize::from(*size > 0),
                 Paging::EmptyLastPage => usize::from(*size > 0 && size % 100 == 0),
             };
@@ -155,6 +159,55 @@ async fn paging_modes_list_every_job_once_with_their_request_counts() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn the_repeated_token_mode_hands_out_the_first_pages_token_after_the_second() {
+    let env = Env::start().await;
+    let batch = env.create_batch("looping").await;
+    for index in 0..201 {
+        env.create_job(&format!("r-{index:03}"), Some(&batch)).await;
+    }
+    env.handle
+        .set_faults(Faults {
+            paging: Paging::RepeatedToken,
+            ..Faults::default()
+        })
+        .unwrap();
+    let page = |token: String| {
+        let env = &env;
+        let batch = &batch;
+        async move {
+            let (status, body) = env
+                .get(&format!(
+                    "/v1/projects/{}/batch/{batch}?page_token={token}",
+                    project()
+                ))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let first = body["data"]["jobs"][0]["reference_id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            (
+                first,
+                body["data"]["next_page_token"].as_str().unwrap().to_owned(),
+            )
+        }
+    };
+    let (first, token) = page(String::new()).await;
+    assert_eq!(first, "r-000");
+    let (second, again) = page(token.clone()).await;
+    assert_eq!(second, "r-100");
+    assert_eq!(
+        again, token,
+        "the second page hands out the first page's token"
+    );
+    assert_eq!(
+        page(again).await.0,
+        "r-100",
+        "and following it lists page 2 again"
+    );
 }
 
 #[tokio::test]

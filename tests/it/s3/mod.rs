@@ -3,6 +3,7 @@
 //! Buckets, objects and bucket policies are made through its S3 API (path-style requests, which
 //! moto accepts unsigned); each test uses buckets of its own.
 
+mod bounds;
 mod listing;
 mod policy;
 mod preflight;
