@@ -273,7 +273,7 @@ fn run_check(args: CheckArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
     let text = policy::read_policy_file(&args.policy_file).map_err(|reason| {
         CliError::new(format!(
             "cannot read the policy file `{}`: {reason}",
-            printable(&args.policy_file.display().to_string())
+            escape(&args.policy_file.display().to_string())
         ))
     })?;
     let policy = Policy::parse(&text).map_err(|error| {
