@@ -46,6 +46,11 @@ pub struct ResultsArgs {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_PARALLELISM,
           value_parser = parse_parallelism)]
     pub parallelism: usize,
+    /// Allow downloads from loopback, private (10/8, 172.16/12, 192.168/16, fc00::/7) and shared
+    /// (100.64/10) addresses although the API endpoint is not on one; link-local addresses
+    /// (cloud metadata) are never allowed
+    #[arg(long)]
+    pub allow_private_storage: bool,
     #[command(flatten)]
     pub load: LoadArgs,
     #[command(flatten)]
@@ -69,6 +74,7 @@ pub(crate) async fn run(args: ResultsArgs, ui: &mut Ui) -> Result<ExitCode, CliE
     let options = ResultsOptions {
         masks: args.masks,
         parallelism: args.parallelism,
+        allow_private_storage: args.allow_private_storage,
         ..ResultsOptions::new(&args.out)
     };
     let report = ops::results(&connection, &loaded, &options, progress.as_ref(), &cancel).await;

@@ -17,6 +17,7 @@
 //! error, a log record or `Debug` output; a server that echoes it back has it replaced by
 //! `[redacted]` in any excerpt we keep.
 
+pub mod address;
 mod endpoint;
 mod error;
 mod rate_limit;
@@ -41,7 +42,11 @@ pub use endpoint::{EMBEDDED_AT_REST, EMBEDDED_DB_FILE, Endpoint, EndpointLabel};
 pub use error::{ClientError, FailureKind};
 pub use rate_limit::RateLimitHeaders;
 pub use retry::RetryPolicy;
-pub use storage::{Download, StorageClient, StorageError, StorageFailure, StorageOptions};
+pub use address::{AddressKind, DownloadRefused, StorageAddresses};
+pub use storage::{
+    Download, HostLookup, LookupError, MAX_REDIRECTS, StorageClient, StorageError, StorageFailure,
+    StorageOptions, guarded_lookup,
+};
 
 /// Responses larger than this are refused rather than buffered.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;

@@ -46,7 +46,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::apply::Limiter;
-use crate::client::{Client, RetryPolicy, StorageClient, StorageOptions};
+use crate::client::address::storage_addresses_for_endpoint;
+use crate::client::{Client, RetryPolicy, StorageAddresses, StorageClient, StorageOptions};
 
 use super::{Connection, Error, Loaded};
 
@@ -92,6 +93,9 @@ pub struct ResultsOptions {
     /// Bodies up to this size are kept in memory until complete, then written at once; larger
     /// ones are streamed to disk as they arrive (default [`BUFFERED_BYTES`]).
     pub buffered_bytes: usize,
+    /// Storage on loopback, private, shared and unspecified addresses is allowed even though
+    /// the API endpoint is not on such an address (link-local addresses never are).
+    pub allow_private_storage: bool,
 }
 
 impl ResultsOptions {
@@ -107,6 +111,7 @@ impl ResultsOptions {
             },
             storage: StorageOptions::default(),
             buffered_bytes: BUFFERED_BYTES,
+            allow_private_storage: false,
         }
     }
 }
@@ -243,9 +248,20 @@ pub async fn results(
         .append(true)
         .open(&index_path)
         .map_err(|source| output_error(&index_path, source))?;
+    let mut storage_options = options.storage;
+    let for_endpoint = storage_addresses_for_endpoint(
+        connection.client().base_url(),
+        options.allow_private_storage,
+    )
+    .await;
+    storage_options.addresses = StorageAddresses {
+        local: storage_options.addresses.local || for_endpoint.local,
+        plain_http_to_loopback: storage_options.addresses.plain_http_to_loopback
+            || for_endpoint.plain_http_to_loopback,
+    };
     let downloader = Downloader {
         client: connection.client().with_read_retry(RetryPolicy::none()),
-        storage: StorageClient::new(options.storage)?,
+        storage: StorageClient::new(storage_options)?,
         limiter: Limiter::new(options.parallelism),
         options,
         observer,
