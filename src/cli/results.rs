@@ -139,6 +139,30 @@ fn summary(report: &ResultsReport, ui: &mut Ui) {
             shown(batch)
         ));
     }
+    for duplicate in &report.duplicate_batches {
+        ui.status(&format!(
+            "note: the server has {} batches named {}/{} ({}): each is downloaded, into one directory",
+            duplicate.batch_ids.len(),
+            shown(&duplicate.project),
+            shown(&duplicate.batch),
+            duplicate
+                .batch_ids
+                .iter()
+                .map(|id| shown(id))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let notes = renamed_notes(report);
+    for note in notes.iter().take(FAILURES_LISTED) {
+        ui.status(note);
+    }
+    if notes.len() > FAILURES_LISTED {
+        ui.status(&format!(
+            "  … and {} more reference_ids shared by several jobs",
+            group_thousands((notes.len() - FAILURES_LISTED) as u64)
+        ));
+    }
     for failure in report.failures.iter().take(FAILURES_LISTED) {
         ui.status(&format!(
             "  failed: {}/{}/{}: {}",
@@ -154,6 +178,48 @@ fn summary(report: &ResultsReport, ui: &mut Ui) {
             group_thousands((report.failures.len() - FAILURES_LISTED) as u64)
         ));
     }
+}
+
+/// One note per reference_id that several jobs of a batch directory share (exactly, or but for
+/// case): every job has its own file, the later ones named with their job id.
+fn renamed_notes(report: &ResultsReport) -> Vec<String> {
+    let mut groups: std::collections::BTreeMap<(&str, &str, &str), Vec<&str>> =
+        std::collections::BTreeMap::new();
+    for renamed in &report.renamed {
+        groups
+            .entry((&renamed.project, &renamed.batch, &renamed.name_taken_by))
+            .or_default()
+            .push(&renamed.reference_id);
+    }
+    groups
+        .into_iter()
+        .map(|((project, batch, holder), others)| {
+            let case_variants: std::collections::BTreeSet<&str> = others
+                .iter()
+                .copied()
+                .filter(|reference_id| *reference_id != holder)
+                .collect();
+            let variants = if case_variants.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (or differing only in case: {})",
+                    case_variants
+                        .iter()
+                        .map(|reference_id| format!("`{}`", shown(reference_id)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            format!(
+                "note: {} share reference_id `{}`{variants} in {}/{}: files named with the job id",
+                counted(others.len() as u64 + 1, "job", "jobs"),
+                shown(holder),
+                shown(project),
+                shown(batch),
+            )
+        })
+        .collect()
 }
 
 /// `48.2 MiB`.

@@ -1,6 +1,11 @@
 //! `index.jsonl`: one line per job ([`IndexEntry`]) with its files' paths, sizes and SHA-256,
 //! read back on the next run (a cut last line ignored), written whole and atomically at the end;
 //! and the check that proves a recorded file complete on disk.
+//!
+//! A job is known by its job id: two jobs that share a reference_id (the server allowed it, or
+//! two batches share a name) are two lines. Indexes written when lines were keyed by
+//! reference_id read the same (every line always carried its job id); a line whose file a
+//! job no longer has is simply not trusted, as the files are verified before any is reused.
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -48,13 +53,16 @@ pub struct MaskRecord {
     pub file: FileRecord,
 }
 
-pub(super) type EntryKey = (String, String, String);
+/// The order of the index's lines: project, batch, reference_id, then job id (what makes a
+/// line unique).
+pub(super) type EntryKey = (String, String, String, String);
 
 pub(super) fn key_of(entry: &IndexEntry) -> EntryKey {
     (
         entry.project.clone(),
         entry.batch.clone(),
         entry.reference_id.clone(),
+        entry.job_id.clone(),
     )
 }
 
@@ -98,9 +106,9 @@ fn inside(out_dir: &Path, relative: &str) -> Option<PathBuf> {
     Some(path)
 }
 
-/// The index as a previous run left it: the last line of each job wins; lines that cannot be
-/// read (a line cut by an interrupted run) are ignored.
-pub(super) fn read_index(path: &Path) -> std::io::Result<HashMap<EntryKey, IndexEntry>> {
+/// The index as a previous run left it, by job id: the last line of each job wins; lines that
+/// cannot be read (a line cut by an interrupted run) are ignored.
+pub(super) fn read_index(path: &Path) -> std::io::Result<HashMap<String, IndexEntry>> {
     let text = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
@@ -109,7 +117,7 @@ pub(super) fn read_index(path: &Path) -> std::io::Result<HashMap<EntryKey, Index
     let mut entries = HashMap::new();
     for line in text.split(|byte| *byte == b'\n') {
         if let Ok(entry) = serde_json::from_slice::<IndexEntry>(line) {
-            entries.insert(key_of(&entry), entry);
+            entries.insert(entry.job_id.clone(), entry);
         }
     }
     Ok(entries)

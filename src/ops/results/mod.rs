@@ -18,14 +18,19 @@
 //!   complete (and, for a result, parsed as JSON): a reader never sees half a file, and what a
 //!   killed run leaves there is cleared by the next. One run at a time writes to a directory
 //!   (`DIR/.gtform.lock`).
-//! * **Resumable.** `DIR/index.jsonl` has one line per job ([`IndexEntry`]). A job whose line
-//!   names the same job id and whose files are on disk with the recorded size and SHA-256 is
+//! * **Resumable.** `DIR/index.jsonl` has one line per job ([`IndexEntry`]), known by its job
+//!   id. A job whose line are on disk with the recorded size and SHA-256 is
 //!   complete and skipped without a request. Lines are appended as jobs finish, so an
 //!   interrupted run keeps its progress; at the end the index is rewritten, one line per job,
 //!   sorted, keeping the lines of batches outside this run's scope.
 //! * **Names stay inside DIR.** Project, batch and reference_id become file names through
 //!   [`file_name`], which cannot produce a separator, `.` or `..`, a hidden or reserved name, or
 //!   two names that differ only in case; the index keeps the real reference_id.
+//! * **One file per job.** A job whose reference_id another job of its batch directory already
+//!   holds (the same one, or one that differs only in case; also across two server batches of
+//!   one name) is written as `<reference_id>~<job id>.json` and listed in the report
+//!   ([`RenamedJob`]). Names are given in the server's listing order, so a rerun gives every
+//!   job the name it had and downloads nothing again.
 //!
 //! Jobs that are not completed yet are counted, not errors. Failures are collected per job;
 //! running again finishes the rest.
@@ -57,7 +62,7 @@ mod masks;
 mod naming;
 mod placement;
 
-use index::{EntryKey, read_index, write_index};
+use index::{EntryKey, key_of, read_index, write_index};
 use naming::NameSet;
 
 pub use index::{FileRecord, IndexEntry, MaskRecord};
@@ -164,7 +169,31 @@ pub struct ResultFailure {
     pub project: String,
     pub batch: String,
     pub reference_id: String,
+    pub job_id: String,
     pub error: String,
+}
+
+/// A job written under a name with its job id, because another job holds its plain name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RenamedJob {
+    pub project: String,
+    pub batch: String,
+    pub reference_id: String,
+    pub job_id: String,
+    /// The reference_id of the job that has the plain name: the same, or one that differs
+    /// only in case.
+    pub name_taken_by: String,
+    /// The result file's path, relative to the output directory.
+    pub path: String,
+}
+
+/// A batch name the server lists more than once in a project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DuplicateBatch {
+    pub project: String,
+    pub batch: String,
+    /// The server's batch ids under that name, in its order.
+    pub batch_ids: Vec<String>,
 }
 
 /// What a run did.
@@ -188,6 +217,12 @@ pub struct ResultsReport {
     pub storage_requests: u64,
     /// Signed URLs asked for again after the storage answered 403.
     pub urls_refreshed: u64,
+    /// Jobs whose reference_id another job of the same batch directory holds (the same, or
+    /// differing only in case): each has its own file, named with its job id.
+    pub renamed: Vec<RenamedJob>,
+    /// Batches the workspace names once that the server holds more than once under that name:
+    /// every one is downloaded, into the same directory.
+    pub duplicate_batches: Vec<DuplicateBatch>,
     /// The run was interrupted: some jobs were not looked at.
     pub cancelled: bool,
     #[serde(skip)]
@@ -283,26 +318,36 @@ pub async fn results(
     let directories = directory_names(loaded);
     for (project, details) in scope.iter().zip(&details) {
         for batch in &project.batches {
-            match details
+            let on_server: Vec<&crate::api::BatchSummary> = details
                 .batches
                 .iter()
-                .find(|summary| summary.name == *batch)
-            {
-                Some(summary) => batches.push(BatchJob {
+                .filter(|summary| summary.name == *batch)
+                .collect();
+            if on_server.is_empty() {
+                report
+                    .missing_batches
+                    .push((project.key.to_owned(), (*batch).to_owned()));
+                continue;
+            }
+            if on_server.len() > 1 {
+                report.duplicate_batches.push(DuplicateBatch {
+                    project: project.key.to_owned(),
+                    batch: (*batch).to_owned(),
+                    batch_ids: on_server.iter().map(|summary| summary.id.clone()).collect(),
+                });
+            }
+            let dir_name = directories
+                .get(&(project.key, *batch))
+                .cloned()
+                .unwrap_or_else(|| format!("{}/{}", file_name(project.key), file_name(batch)));
+            for summary in on_server {
+                batches.push(BatchJob {
                     project_key: project.key,
                     project_id: &project.id,
                     batch,
                     summary,
-                    dir_name: directories
-                        .get(&(project.key, *batch))
-                        .cloned()
-                        .unwrap_or_else(|| {
-                            format!("{}/{}", file_name(project.key), file_name(batch))
-                        }),
-                }),
-                None => report
-                    .missing_batches
-                    .push((project.key.to_owned(), (*batch).to_owned())),
+                    dir_name: dir_name.clone(),
+                });
             }
         }
     }
@@ -341,8 +386,17 @@ pub async fn results(
         ..
     } = downloader;
     drop(appender);
-    let mut merged: BTreeMap<EntryKey, IndexEntry> = previous.into_iter().collect();
-    merged.extend(into_inner(entries));
+    // This run's line of a job replaces the previous one (by job id); the previous lines of
+    // jobs this run did not list (batches out of scope) stay.
+    let entries = into_inner(entries);
+    let listed_now: std::collections::HashSet<&str> =
+        entries.values().map(|entry| entry.job_id.as_str()).collect();
+    let mut merged: BTreeMap<EntryKey, IndexEntry> = previous
+        .into_values()
+        .filter(|entry| !listed_now.contains(entry.job_id.as_str()))
+        .map(|entry| (key_of(&entry), entry))
+        .collect();
+    merged.extend(entries);
     let lines: Vec<IndexEntry> = merged.into_values().collect();
     {
         let path = index_path.clone();
@@ -357,10 +411,16 @@ pub async fn results(
     // A batch that could not be listed ends the run, once what was done is in the index.
     let listed = listed?;
     report.jobs_listed = listed.jobs;
+    report.renamed = listed.renamed;
     report.not_completed = listed.not_completed;
     let mut failures = into_inner(failures);
     failures.sort_by(|a, b| {
-        (&a.project, &a.batch, &a.reference_id).cmp(&(&b.project, &b.batch, &b.reference_id))
+        (&a.project, &a.batch, &a.reference_id, &a.job_id).cmp(&(
+            &b.project,
+            &b.batch,
+            &b.reference_id,
+            &b.job_id,
+        ))
     });
     report.failures = failures;
     report.already_on_disk = counters.already_on_disk.into_inner();
@@ -481,6 +541,7 @@ struct Counters {
 struct Listed {
     jobs: u64,
     not_completed: u64,
+    renamed: Vec<RenamedJob>,
 }
 
 /// What every worker shares.
@@ -495,8 +556,8 @@ struct Downloader<'a> {
     out_dir: PathBuf,
     /// Where files are written before they are renamed into place.
     partial_dir: PathBuf,
-    /// The index as the last run left it.
-    previous: HashMap<EntryKey, IndexEntry>,
+    /// The index as the last run left it, by job id.
+    previous: HashMap<String, IndexEntry>,
     /// `index.jsonl`, opened for appending the jobs this run completes.
     appender: Mutex<std::fs::File>,
     /// This run's line of every job listed.
