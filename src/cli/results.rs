@@ -68,13 +68,15 @@ pub(crate) async fn run(args: ResultsArgs, ui: &mut Ui) -> Result<ExitCode, CliE
     let loaded = connection::load(&args.path, &args.target, &args.load, ui)?;
     let connection = connection::connect_loaded(&loaded, &args.connection, ui).await?;
     let cancel = CancellationToken::new();
-    watch_interrupts(cancel.clone());
+    let stop_now = CancellationToken::new();
+    watch_interrupts(cancel.clone(), stop_now.clone());
     let progress = Progress::new(ui.stderr_is_tty && !args.connection.verbose);
     let ticker = progress.start_ticker();
     let options = ResultsOptions {
         masks: args.masks,
         parallelism: args.parallelism,
         allow_private_storage: args.allow_private_storage,
+        stop_now,
         ..ResultsOptions::new(&args.out)
     };
     let report = ops::results(&connection, &loaded, &options, progress.as_ref(), &cancel).await;
@@ -343,16 +345,24 @@ impl ResultsObserver for Progress {
     }
 }
 
-/// First Ctrl-C: start no new job, finish those under way and write the index. Second: exit.
-fn watch_interrupts(cancel: CancellationToken) {
+/// First Ctrl-C: start no new job, finish those under way and write the index. Second: drop
+/// the downloads under way (their partial files go with them) and write the index. Third: exit.
+fn watch_interrupts(cancel: CancellationToken, stop_now: CancellationToken) {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_err() {
             return;
         }
         Ui::log_line(
-            "\nInterrupted: finishing the files under way, then writing the index. Press Ctrl-C again to stop at once.",
+            "\nInterrupted: finishing the files under way, then writing the index. Press Ctrl-C again to stop sooner.",
         );
         cancel.cancel();
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        Ui::log_line(
+            "Stopping: dropping the downloads under way, then writing the index. Press Ctrl-C again to exit at once.",
+        );
+        stop_now.cancel();
         if tokio::signal::ctrl_c().await.is_ok() {
             Ui::log_line(
                 "Stopped at once; run `gtform results` again: what is complete on disk is kept.",

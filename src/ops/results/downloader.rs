@@ -457,10 +457,12 @@ impl Downloader<'_> {
         };
         let placed = {
             let partial_dir = self.partial_dir.clone();
+            let out_dir = self.out_dir.clone();
             let destination = destination.clone();
             let path = path.to_owned();
             tokio::task::spawn_blocking(move || {
                 place(
+                    &out_dir,
                     &partial_dir,
                     &destination,
                     body,

@@ -71,6 +71,13 @@ pub(super) fn verify(out_dir: &Path, file: &FileRecord) -> bool {
     let Some(path) = inside(out_dir, &file.path) else {
         return false;
     };
+    // A file reached through a link below DIR is not proof: it may be anything, anywhere.
+    if !path
+        .strip_prefix(out_dir)
+        .is_ok_and(|relative| super::boundary::no_link_below(out_dir, relative))
+    {
+        return false;
+    }
     let Ok(metadata) = std::fs::symlink_metadata(&path) else {
         return false;
     };

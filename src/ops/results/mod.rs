@@ -18,6 +18,8 @@
 //!   complete (and, for a result, parsed as JSON): a reader never sees half a file, and what a
 //!   killed run leaves there is cleared by the next. One run at a time writes to a directory
 //!   (`DIR/.gtform.lock`).
+//! * **DIR is a boundary** (`boundary`): no symbolic link below it is followed, whatever it
+//!   holds (directories, index, lock, partial files); a link found is an error naming it.
 //! * **Resumable.** `DIR/index.jsonl` has one line per job ([`IndexEntry`]), known by its job
 //!   id. A job whose line are on disk with the recorded size and SHA-256 is
 //!   complete and skipped without a request. Lines are appended as jobs finish, so an
@@ -56,6 +58,7 @@ use crate::client::{Client, RetryPolicy, StorageAddresses, StorageClient, Storag
 
 use super::{Connection, Error, Loaded};
 
+mod boundary;
 mod downloader;
 mod index;
 mod masks;
@@ -101,6 +104,10 @@ pub struct ResultsOptions {
     /// Storage on loopback, private, shared and unspecified addresses is allowed even though
     /// the API endpoint is not on such an address (link-local addresses never are).
     pub allow_private_storage: bool,
+    /// Cancelled to stop at once: the downloads under way are dropped (their partial files
+    /// with them), the index is written and the run returns. The `cancel` argument of
+    /// [`results`] instead lets the files under way finish.
+    pub stop_now: CancellationToken,
 }
 
 impl ResultsOptions {
@@ -117,6 +124,7 @@ impl ResultsOptions {
             storage: StorageOptions::default(),
             buffered_bytes: BUFFERED_BYTES,
             allow_private_storage: false,
+            stop_now: CancellationToken::new(),
         }
     }
 }
@@ -261,6 +269,7 @@ pub async fn results(
     let _lock = lock_output(&out_dir)?;
     // Whatever a killed run left half-written goes; nobody else writes here (the lock).
     let partial_dir = out_dir.join(PARTIAL_DIR);
+    boundary::refuse_link(&partial_dir).map_err(|source| output_error(&partial_dir, source))?;
     match tokio::fs::remove_dir_all(&partial_dir).await {
         Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
             return Err(output_error(&partial_dir, error));
@@ -271,6 +280,7 @@ pub async fn results(
         .await
         .map_err(|source| output_error(&partial_dir, source))?;
     let index_path = out_dir.join(INDEX_FILE);
+    boundary::refuse_link(&index_path).map_err(|source| output_error(&index_path, source))?;
     let previous = {
         let path = index_path.clone();
         tokio::task::spawn_blocking(move || read_index(&path))
@@ -278,11 +288,11 @@ pub async fn results(
             .unwrap_or_else(|_| Ok(HashMap::new()))
             .map_err(|source| output_error(&index_path, source))?
     };
-    let appender = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&index_path)
-        .map_err(|source| output_error(&index_path, source))?;
+    let appender = boundary::open_no_follow(
+        std::fs::OpenOptions::new().create(true).append(true),
+        &index_path,
+    )
+    .map_err(|source| output_error(&index_path, source))?;
     let mut storage_options = options.storage;
     let for_endpoint = storage_addresses_for_endpoint(
         connection.client().base_url(),
@@ -374,8 +384,15 @@ pub async fn results(
             downloader.work(item).await;
         }
     }));
-    let (listed, _) = tokio::join!(lister, workers);
-    report.cancelled = cancel.is_cancelled();
+    let listed = tokio::select! {
+        (listed, _) = async { tokio::join!(lister, workers) } => listed,
+        () = options.stop_now.cancelled() => Ok(Listed {
+            jobs: 0,
+            not_completed: 0,
+            renamed: Vec::new(),
+        }),
+    };
+    report.cancelled = cancel.is_cancelled() || options.stop_now.is_cancelled();
 
     let Downloader {
         previous,
@@ -437,12 +454,14 @@ pub async fn results(
 /// Locks the output directory for this run: the lock goes with the returned file.
 fn lock_output(out_dir: &Path) -> Result<std::fs::File, Error> {
     let path = out_dir.join(LOCK_FILE);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|source| Error::Output {
+    let file = boundary::open_no_follow(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true),
+        &path,
+    )
+    .map_err(|source| Error::Output {
             path: path.clone(),
             source,
         })?;

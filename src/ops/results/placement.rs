@@ -14,10 +14,11 @@ pub(super) enum Body {
     Spilled(tempfile::TempPath),
 }
 
-/// Puts `body` at `destination` (creating its directory), atomically through a partial file in
-/// `partial_dir`. With `json_of`, the body must parse as JSON first (a result file; the path is
+/// Puts `body` at `destination` below `out_dir` (creating its directory, following no link),
+/// atomically through a partial file in `partial_dir`. With `json_of`, the body must parse as JSON first (a result file; the path is
 /// for the message).
 pub(super) fn place(
+    out_dir: &Path,
     partial_dir: &Path,
     destination: &Path,
     body: Body,
@@ -53,10 +54,18 @@ pub(super) fn place(
             }));
         }
     }
-    if let Some(directory) = destination.parent() {
-        std::fs::create_dir_all(directory)
-            .map_err(|error| output("create the directory for", error))?;
-    }
+    let relative_directory = destination
+        .parent()
+        .and_then(|directory| directory.strip_prefix(out_dir).ok())
+        .ok_or_else(|| {
+            output(
+                "write",
+                std::io::Error::other("the path is not below the output directory"),
+            )
+        })?;
+    super::boundary::directory_below(out_dir, &relative_directory.to_string_lossy())
+        .map_err(|error| output("create the directory for", error))?;
+    super::boundary::refuse_link(destination).map_err(|error| output("write", error))?;
     let partial = match body {
         Body::Buffered(bytes) => {
             let mut file = tempfile::NamedTempFile::new_in(partial_dir)
@@ -90,6 +99,7 @@ mod tests {
         std::fs::create_dir(&partial_dir).unwrap();
         let destination = dir.path().join("p/b/cam-1.json");
         let not_json = place(
+            dir.path(),
             &partial_dir,
             &destination,
             Body::Buffered(b"{\"cut\": ".to_vec()),
@@ -107,6 +117,7 @@ mod tests {
         let spilled = tempfile::NamedTempFile::new_in(&partial_dir).unwrap();
         std::fs::write(spilled.path(), b"{\"ok\": 1}").unwrap();
         let placed = place(
+            dir.path(),
             &partial_dir,
             &destination,
             Body::Spilled(spilled.into_temp_path()),
@@ -118,6 +129,7 @@ mod tests {
         let mask = dir.path().join("p/b/cam-1.masks/0.png");
         assert!(
             place(
+                dir.path(),
                 &partial_dir,
                 &mask,
                 Body::Buffered(b"\x89PNG".to_vec()),
