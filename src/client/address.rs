@@ -242,7 +242,13 @@ pub(crate) fn is_localhost_name(host: &str) -> bool {
 /// Checks a URL before it is requested (the first request and every redirect hop): its scheme,
 /// and its host when that is an IP address (names are checked when they are resolved).
 pub(crate) fn check_url(url: &url::Url, addresses: StorageAddresses) -> Result<(), DownloadRefused> {
-    let host = url.host_str().unwrap_or_default().to_owned();
+    // A URL without a host (`file:///…`) is named whole, without its query.
+    let host = url.host_str().map(str::to_owned).unwrap_or_else(|| {
+        let mut shown = url.clone();
+        shown.set_query(None);
+        shown.set_fragment(None);
+        shown.to_string()
+    });
     let refused = |reason: String| DownloadRefused {
         host: host.clone(),
         reason,

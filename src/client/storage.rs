@@ -156,6 +156,9 @@ impl StorageClient {
             .await
             .map_err(|error| transport_error(&shown, &error))?;
         let status = response.status();
+        if status.is_redirection() {
+            return Err(unfollowed_redirect(&shown, &response, self.addresses));
+        }
         if !status.is_success() {
             return Err(status_error(&shown, status, response).await);
         }
@@ -266,6 +269,32 @@ fn refusal(shown: &str, refused: &DownloadRefused) -> StorageError {
         failure: StorageFailure::Rejected,
         message: format!("GET {shown}: {refused}"),
         status: None,
+    }
+}
+
+/// A redirect answered as the response: one reqwest does not follow (a `Location` that is no
+/// http(s) URL). Permanent, and said with the refusal of its target when there is one.
+fn unfollowed_redirect(
+    shown: &str,
+    response: &reqwest::Response,
+    addresses: StorageAddresses,
+) -> StorageError {
+    let target = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|location| response.url().join(location).ok());
+    let reason = match target.as_ref().map(|target| check_url(target, addresses)) {
+        Some(Err(refused)) => refused.to_string(),
+        Some(Ok(())) | None => "a redirect that cannot be followed".to_owned(),
+    };
+    StorageError {
+        failure: StorageFailure::Rejected,
+        message: format!(
+            "GET {shown}: HTTP {} redirect refused: {reason}",
+            response.status().as_u16()
+        ),
+        status: Some(response.status().as_u16()),
     }
 }
 

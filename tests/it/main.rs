@@ -25,6 +25,7 @@ mod plan;
 mod properties;
 mod redaction;
 mod results;
+mod results_hostile;
 mod s3;
 mod schema;
 mod since;
