@@ -57,9 +57,7 @@ impl AddressKind {
             AddressKind::LinkLocal => {
                 "a link-local address (where cloud metadata services answer), never used for downloads"
             }
-            AddressKind::Multicast => {
-                "a multicast or broadcast address, never used for downloads"
-            }
+            AddressKind::Multicast => "a multicast or broadcast address, never used for downloads",
             AddressKind::Loopback => "a loopback address",
             AddressKind::Private => "a private network address",
             AddressKind::Shared => "a shared (carrier-grade NAT) address",
@@ -119,12 +117,7 @@ fn kind_of_v6(address: Ipv6Addr) -> AddressKind {
 fn embedded_v4(address: Ipv6Addr) -> Option<Ipv4Addr> {
     let segments = address.segments();
     let low = |high: u16, low: u16| {
-        Ipv4Addr::new(
-            (high >> 8) as u8,
-            high as u8,
-            (low >> 8) as u8,
-            low as u8,
-        )
+        Ipv4Addr::new((high >> 8) as u8, high as u8, (low >> 8) as u8, low as u8)
     };
     if let Some(mapped) = address.to_ipv4_mapped() {
         return Some(mapped);
@@ -241,7 +234,10 @@ pub(crate) fn is_localhost_name(host: &str) -> bool {
 
 /// Checks a URL before it is requested (the first request and every redirect hop): its scheme,
 /// and its host when that is an IP address (names are checked when they are resolved).
-pub(crate) fn check_url(url: &url::Url, addresses: StorageAddresses) -> Result<(), DownloadRefused> {
+pub(crate) fn check_url(
+    url: &url::Url,
+    addresses: StorageAddresses,
+) -> Result<(), DownloadRefused> {
     // A URL without a host (`file:///…`) is named whole, without its query.
     let host = url.host_str().map(str::to_owned).unwrap_or_else(|| {
         let mut shown = url.clone();
@@ -266,21 +262,21 @@ pub(crate) fn check_url(url: &url::Url, addresses: StorageAddresses) -> Result<(
         None => return Err(refused("the URL has no host".to_owned())),
     };
     if url.scheme() == "http" {
-            let loopback = match literal {
-                Some(address) => kind_of(address) == AddressKind::Loopback,
-                None => is_localhost_name(&host),
-            };
-            if !loopback {
-                return Err(refused(
-                    "plain http is refused for storage (https only)".to_owned(),
-                ));
-            }
-            if !addresses.plain_http_to_loopback {
-                return Err(refused(
-                    "plain http is refused for storage unless the API endpoint is on loopback too"
-                        .to_owned(),
-                ));
-            }
+        let loopback = match literal {
+            Some(address) => kind_of(address) == AddressKind::Loopback,
+            None => is_localhost_name(&host),
+        };
+        if !loopback {
+            return Err(refused(
+                "plain http is refused for storage (https only)".to_owned(),
+            ));
+        }
+        if !addresses.plain_http_to_loopback {
+            return Err(refused(
+                "plain http is refused for storage unless the API endpoint is on loopback too"
+                    .to_owned(),
+            ));
+        }
     }
     if let Some(address) = literal
         && let Some(kind) = addresses.refusal(address)

@@ -38,11 +38,11 @@ use crate::api::{
     CreateJobResponse, Envelope, JobResult, ProjectDetails,
 };
 
+pub use address::{AddressKind, DownloadRefused, StorageAddresses};
 pub use endpoint::{EMBEDDED_AT_REST, EMBEDDED_DB_FILE, Endpoint, EndpointLabel};
 pub use error::{ClientError, FailureKind};
 pub use rate_limit::RateLimitHeaders;
 pub use retry::RetryPolicy;
-pub use address::{AddressKind, DownloadRefused, StorageAddresses};
 pub use storage::{
     Download, HostLookup, LookupError, MAX_REDIRECTS, StorageClient, StorageError, StorageFailure,
     StorageOptions, guarded_lookup,

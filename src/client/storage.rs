@@ -318,7 +318,10 @@ fn transport_error(shown: &str, error: &reqwest::Error) -> StorageError {
         // A redirect reqwest itself refused (a scheme it cannot follow): asking again is futile.
         return StorageError {
             failure: StorageFailure::Rejected,
-            message: format!("GET {shown}: a redirect was refused: {}", error_chain(error)),
+            message: format!(
+                "GET {shown}: a redirect was refused: {}",
+                error_chain(error)
+            ),
             status: None,
         };
     }
@@ -471,8 +474,11 @@ impl reqwest::dns::Resolve for GuardedResolver {
                         failed => Box::new(failed),
                     }
                 })?;
-            let addrs: reqwest::dns::Addrs =
-                Box::new(allowed.into_iter().map(|address| SocketAddr::new(address, 0)));
+            let addrs: reqwest::dns::Addrs = Box::new(
+                allowed
+                    .into_iter()
+                    .map(|address| SocketAddr::new(address, 0)),
+            );
             Ok(addrs)
         })
     }

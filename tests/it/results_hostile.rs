@@ -331,12 +331,19 @@ fn the_metadata_service_and_link_local_addresses_are_never_allowed_and_local_one
         let address: IpAddr = local.parse().unwrap();
         assert!(beside_a_public_api.refusal(address).is_some(), "{local}");
         assert!(beside_the_emulator.refusal(address).is_none(), "{local}");
-        assert!(allowed_by_the_operator.refusal(address).is_none(), "{local}");
+        assert!(
+            allowed_by_the_operator.refusal(address).is_none(),
+            "{local}"
+        );
     }
     assert!(beside_the_emulator.plain_http_to_loopback);
     assert!(!allowed_by_the_operator.plain_http_to_loopback);
     for public in ["52.95.110.1", "8.8.8.8", "2606:4700::1111", "172.32.0.1"] {
-        assert!(beside_a_public_api.refusal(public.parse().unwrap()).is_none());
+        assert!(
+            beside_a_public_api
+                .refusal(public.parse().unwrap())
+                .is_none()
+        );
     }
 }
 
@@ -466,7 +473,11 @@ async fn a_redirect_to_a_file_url_is_refused_once_naming_the_host_and_never_retr
     let dir = fake_workspace(&base);
     let run = results_in(dir.path(), &[]).await;
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.stderr.contains("scheme `file` is refused"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("scheme `file` is refused"),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("sig-Secret"), "{}", run.stderr);
     assert_eq!(
         fake.storage_paths().len(),
@@ -478,23 +489,23 @@ async fn a_redirect_to_a_file_url_is_refused_once_naming_the_host_and_never_retr
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redirect_chain_longer_than_five_hops_is_refused_and_never_retried() {
-    let (fake, base) = start_fake(
-        one_batch(&[("job-1", "cam-1")]),
-        Storage::EndlessRedirects,
-    )
-    .await;
+    let (fake, base) =
+        start_fake(one_batch(&[("job-1", "cam-1")]), Storage::EndlessRedirects).await;
     let dir = fake_workspace(&base);
     let run = results_in(dir.path(), &[]).await;
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.stderr.contains("more than 5 redirects"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("more than 5 redirects"),
+        "{}",
+        run.stderr
+    );
     let requests = fake.storage_paths().len();
     assert_eq!(requests, 6, "the first request and 5 redirects, once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_url_never_leaks_in_a_referer_to_the_next_redirect_hop() {
-    let (fake, base) =
-        start_fake(one_batch(&[("job-1", "cam-1")]), Storage::RedirectOnce).await;
+    let (fake, base) = start_fake(one_batch(&[("job-1", "cam-1")]), Storage::RedirectOnce).await;
     let dir = fake_workspace(&base);
     let run = results_in(dir.path(), &[]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -527,7 +538,10 @@ async fn in_namespace_the_metadata_address_is_never_connected_to() {
         &["link", "set", "lo", "up"][..],
         &["addr", "add", "169.254.169.254/32", "dev", "lo"][..],
     ] {
-        let status = std::process::Command::new("ip").args(args).status().unwrap();
+        let status = std::process::Command::new("ip")
+            .args(args)
+            .status()
+            .unwrap();
         assert!(status.success(), "ip {args:?}");
     }
     let listener = tokio::net::TcpListener::bind("169.254.169.254:0")
@@ -542,7 +556,10 @@ async fn in_namespace_the_metadata_address_is_never_connected_to() {
             drop(socket);
         }
     });
-    for storage in [Storage::MetadataDirect(port), Storage::MetadataRedirect(port)] {
+    for storage in [
+        Storage::MetadataDirect(port),
+        Storage::MetadataRedirect(port),
+    ] {
         let (fake, base) = start_fake(one_batch(&[("job-1", "cam-1")]), storage).await;
         let dir = fake_workspace(&base);
         let run = results_in(dir.path(), &["--allow-private-storage"]).await;
@@ -618,7 +635,11 @@ async fn jobs_sharing_a_reference_id_or_its_case_each_get_their_own_file_and_a_r
     let dir = fake_workspace(&base);
     let run = results_in(dir.path(), &[]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stderr.contains("Results: 4 jobs downloaded"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Results: 4 jobs downloaded"),
+        "{}",
+        run.stderr
+    );
     assert!(
         run.stderr.contains(
             "note: 3 jobs share reference_id `cam-1` (or differing only in case: `Cam-1`) in street/week-48: files named with the job id"
@@ -657,9 +678,21 @@ async fn jobs_sharing_a_reference_id_or_its_case_each_get_their_own_file_and_a_r
     let served = fake.storage_paths().len();
     let rerun = results_in(dir.path(), &[]).await;
     assert_eq!(rerun.code, 0, "{}", rerun.stderr);
-    assert!(rerun.stderr.contains("Results: 0 jobs downloaded"), "{}", rerun.stderr);
-    assert!(rerun.stderr.contains("4 already on disk"), "{}", rerun.stderr);
-    assert_eq!(fake.storage_paths().len(), served, "a rerun downloads nothing");
+    assert!(
+        rerun.stderr.contains("Results: 0 jobs downloaded"),
+        "{}",
+        rerun.stderr
+    );
+    assert!(
+        rerun.stderr.contains("4 already on disk"),
+        "{}",
+        rerun.stderr
+    );
+    assert_eq!(
+        fake.storage_paths().len(),
+        served,
+        "a rerun downloads nothing"
+    );
     assert_eq!(index(&out), entries, "the same index");
 }
 
@@ -687,11 +720,14 @@ async fn two_server_batches_sharing_a_name_are_both_downloaded_and_said() {
     let dir = fake_workspace(&base);
     let run = results_in(dir.path(), &[]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stderr.contains("Results: 4 jobs downloaded"), "{}", run.stderr);
     assert!(
-        run.stderr.contains(
-            "note: the server has 2 batches named street/week-48 (batch-one, batch-two)"
-        ),
+        run.stderr.contains("Results: 4 jobs downloaded"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("note: the server has 2 batches named street/week-48 (batch-one, batch-two)"),
         "{}",
         run.stderr
     );
@@ -715,7 +751,11 @@ async fn two_server_batches_sharing_a_name_are_both_downloaded_and_said() {
         ])
     );
     let rerun = results_in(dir.path(), &[]).await;
-    assert!(rerun.stderr.contains("4 already on disk"), "{}", rerun.stderr);
+    assert!(
+        rerun.stderr.contains("4 already on disk"),
+        "{}",
+        rerun.stderr
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -809,7 +849,10 @@ async fn no_symbolic_link_below_the_output_directory_is_written_through() {
             "kept\n",
             "{case}"
         );
-        assert!(!dangling.exists(), "{case}: a dangling link's target is not created");
+        assert!(
+            !dangling.exists(),
+            "{case}: a dangling link's target is not created"
+        );
     }
 }
 

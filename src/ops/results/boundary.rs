@@ -5,9 +5,40 @@
 //! planted in DIR must not make a download land outside it. DIR itself may be a link (the
 //! operator chose it).
 
+use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// The directories below DIR this run has created or checked ([`directory_below`]): each is
+/// checked once per run, not once per file written into it.
+#[derive(Default)]
+pub(super) struct Directories {
+    checked: Mutex<HashSet<PathBuf>>,
+}
+
+impl Directories {
+    /// [`directory_below`], once per directory and run.
+    pub(super) fn ensure(&self, out_dir: &Path, relative: &str) -> io::Result<PathBuf> {
+        let path = out_dir.join(relative);
+        let checked = |checked: &Mutex<HashSet<PathBuf>>| {
+            checked
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .contains(&path)
+        };
+        if checked(&self.checked) {
+            return Ok(path);
+        }
+        let made = directory_below(out_dir, relative)?;
+        self.checked
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(made.clone());
+        Ok(made)
+    }
+}
 
 /// The error for a link found at `path`.
 pub(super) fn link_error(path: &Path) -> io::Error {
@@ -105,7 +136,10 @@ mod tests {
         std::fs::create_dir_all(&elsewhere).unwrap();
         std::os::unix::fs::symlink(&elsewhere, out.join("project")).unwrap();
         let error = directory_below(&out, "project/batch").unwrap_err();
-        assert!(error.to_string().contains("project` is a symbolic link"), "{error}");
+        assert!(
+            error.to_string().contains("project` is a symbolic link"),
+            "{error}"
+        );
         assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
 
         let target = root.path().join("created-through-the-link");

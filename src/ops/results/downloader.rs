@@ -458,10 +458,12 @@ impl Downloader<'_> {
         let placed = {
             let partial_dir = self.partial_dir.clone();
             let out_dir = self.out_dir.clone();
+            let directories = self.directories.clone();
             let destination = destination.clone();
             let path = path.to_owned();
             tokio::task::spawn_blocking(move || {
                 place(
+                    &directories,
                     &out_dir,
                     &partial_dir,
                     &destination,

@@ -155,6 +155,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_index_from_before_lines_were_keyed_by_job_id_is_read_by_job_id() {
+        // Written when one line was kept per reference_id: the same fields, a cut last line.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.jsonl");
+        let line = |reference_id: &str, job_id: &str| {
+            format!(
+                r#"{{"project":"street","batch":"week-48","reference_id":"{reference_id}","job_id":"{job_id}","status":"completed","project_id":"p","batch_id":"b","result":{{"path":"street/week-48/{reference_id}.json","sha256":"00","size":2}}}}"#
+            )
+        };
+        std::fs::write(
+            &path,
+            format!(
+                "{}\n{}\n{{\"project\":\"str",
+                line("cam-1", "job-b"),
+                line("cam-2", "job-c")
+            ),
+        )
+        .unwrap();
+        let entries = read_index(&path).unwrap();
+        let mut jobs: Vec<&str> = entries.keys().map(String::as_str).collect();
+        jobs.sort_unstable();
+        assert_eq!(jobs, ["job-b", "job-c"]);
+        assert_eq!(
+            entries["job-b"].result.as_ref().unwrap().path,
+            "street/week-48/cam-1.json"
+        );
+        // A recorded file is trusted only when it is on disk as recorded.
+        assert!(!verify(
+            dir.path(),
+            entries["job-b"].result.as_ref().unwrap()
+        ));
+    }
+
+    #[test]
     fn index_paths_must_stay_below_the_output_directory() {
         let dir = Path::new("/out");
         assert_eq!(

@@ -312,6 +312,7 @@ pub async fn results(
         observer,
         out_dir: out_dir.clone(),
         partial_dir: partial_dir.clone(),
+        directories: std::sync::Arc::default(),
         previous,
         appender: Mutex::new(appender),
         entries: Mutex::new(BTreeMap::new()),
@@ -406,8 +407,10 @@ pub async fn results(
     // This run's line of a job replaces the previous one (by job id); the previous lines of
     // jobs this run did not list (batches out of scope) stay.
     let entries = into_inner(entries);
-    let listed_now: std::collections::HashSet<&str> =
-        entries.values().map(|entry| entry.job_id.as_str()).collect();
+    let listed_now: std::collections::HashSet<&str> = entries
+        .values()
+        .map(|entry| entry.job_id.as_str())
+        .collect();
     let mut merged: BTreeMap<EntryKey, IndexEntry> = previous
         .into_values()
         .filter(|entry| !listed_now.contains(entry.job_id.as_str()))
@@ -462,9 +465,9 @@ fn lock_output(out_dir: &Path) -> Result<std::fs::File, Error> {
         &path,
     )
     .map_err(|source| Error::Output {
-            path: path.clone(),
-            source,
-        })?;
+        path: path.clone(),
+        source,
+    })?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(Error::OutputBusy {
@@ -575,6 +578,8 @@ struct Downloader<'a> {
     out_dir: PathBuf,
     /// Where files are written before they are renamed into place.
     partial_dir: PathBuf,
+    /// The directories below `out_dir` checked for links so far.
+    directories: std::sync::Arc<boundary::Directories>,
     /// The index as the last run left it, by job id.
     previous: HashMap<String, IndexEntry>,
     /// `index.jsonl`, opened for appending the jobs this run completes.

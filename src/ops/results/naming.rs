@@ -79,7 +79,8 @@ impl NameSet {
             let digest = crate::hex::encode(&Sha256::digest(text.as_bytes()));
             name = format!("{name}~{}", &digest[..8]);
         }
-        self.taken.insert(name.to_ascii_lowercase(), text.to_owned());
+        self.taken
+            .insert(name.to_ascii_lowercase(), text.to_owned());
         name
     }
 

@@ -18,6 +18,7 @@ pub(super) enum Body {
 /// atomically through a partial file in `partial_dir`. With `json_of`, the body must parse as JSON first (a result file; the path is
 /// for the message).
 pub(super) fn place(
+    directories: &super::boundary::Directories,
     out_dir: &Path,
     partial_dir: &Path,
     destination: &Path,
@@ -63,7 +64,8 @@ pub(super) fn place(
                 std::io::Error::other("the path is not below the output directory"),
             )
         })?;
-    super::boundary::directory_below(out_dir, &relative_directory.to_string_lossy())
+    directories
+        .ensure(out_dir, &relative_directory.to_string_lossy())
         .map_err(|error| output("create the directory for", error))?;
     super::boundary::refuse_link(destination).map_err(|error| output("write", error))?;
     let partial = match body {
@@ -97,8 +99,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let partial_dir = dir.path().join(PARTIAL_DIR);
         std::fs::create_dir(&partial_dir).unwrap();
+        let directories = crate::ops::results::boundary::Directories::default();
         let destination = dir.path().join("p/b/cam-1.json");
         let not_json = place(
+            &directories,
             dir.path(),
             &partial_dir,
             &destination,
@@ -117,6 +121,7 @@ mod tests {
         let spilled = tempfile::NamedTempFile::new_in(&partial_dir).unwrap();
         std::fs::write(spilled.path(), b"{\"ok\": 1}").unwrap();
         let placed = place(
+            &directories,
             dir.path(),
             &partial_dir,
             &destination,
@@ -129,6 +134,7 @@ mod tests {
         let mask = dir.path().join("p/b/cam-1.masks/0.png");
         assert!(
             place(
+                &directories,
                 dir.path(),
                 &partial_dir,
                 &mask,
