@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
+use crate::client::AddressKind;
 use crate::ops::results::{DEFAULT_PARALLELISM, ResultsEvent, ResultsObserver};
 use crate::ops::{self, ResultsOptions, ResultsReport};
 use crate::plan::render::shown;
@@ -97,8 +98,32 @@ pub(crate) async fn run(args: ResultsArgs, ui: &mut Ui) -> Result<ExitCode, CliE
     if report.cancelled {
         problems.push("the download was interrupted".to_owned());
     }
-    Err(CliError::new(problems.join(", "))
-        .hint("files written so far are kept; run `gtform results` again to download the rest"))
+    let error = CliError::new(problems.join(", "))
+        .hint("files written so far are kept; run `gtform results` again to download the rest");
+    Err(if refused_as_private(&report) {
+        error.hint(
+            "storage on loopback, private or shared addresses is refused when the API endpoint \
+             is not on one; --allow-private-storage allows it (link-local addresses never)",
+        )
+    } else {
+        error
+    })
+}
+
+/// Whether a download was refused because its storage is on a local address (which
+/// `--allow-private-storage` allows).
+fn refused_as_private(report: &ResultsReport) -> bool {
+    let local = [
+        AddressKind::Loopback,
+        AddressKind::Private,
+        AddressKind::Shared,
+        AddressKind::Unspecified,
+    ];
+    report.failures.iter().any(|failure| {
+        local
+            .iter()
+            .any(|kind| failure.error.contains(kind.describe()))
+    })
 }
 
 /// What the run did, on stderr: a summary line, notes, the first failures.

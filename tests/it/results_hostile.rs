@@ -54,6 +54,8 @@ enum Storage {
     MetadataDirect(u16),
     /// Storage redirects to `https://169.254.169.254:PORT` (namespace only).
     MetadataRedirect(u16),
+    /// The attachments endpoint points at `https://10.9.8.7:PORT` (namespace only).
+    PrivateDirect(u16),
 }
 
 struct FakeBatch {
@@ -159,6 +161,9 @@ async fn answer(State(fake): State<Arc<Fake>>, request: Request) -> Response {
                 Storage::MetadataDirect(port) => redirect(&format!(
                     "https://169.254.169.254:{port}/latest/meta-data/{job}?{signature}"
                 )),
+                Storage::PrivateDirect(port) => {
+                    redirect(&format!("https://10.9.8.7:{port}/bucket/{job}?{signature}"))
+                }
                 _ => redirect(&format!("{base}/storage/{job}/0?{signature}")),
             }
         }
@@ -193,13 +198,22 @@ async fn answer(State(fake): State<Arc<Fake>>, request: Request) -> Response {
 
 /// Starts the fake on 127.0.0.1; returns it and its base URL.
 async fn start_fake(batches: Vec<FakeBatch>, storage: Storage) -> (Arc<Fake>, String) {
+    start_fake_on("127.0.0.1", batches, storage).await
+}
+
+/// Starts the fake on `host` (an address of this machine).
+async fn start_fake_on(
+    host: &str,
+    batches: Vec<FakeBatch>,
+    storage: Storage,
+) -> (Arc<Fake>, String) {
     let fake = Arc::new(Fake {
         batches,
         storage,
         base: Mutex::new(String::new()),
         storage_requests: Mutex::new(Vec::new()),
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = tokio::net::TcpListener::bind((host, 0)).await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     *fake.base.lock().unwrap() = base.clone();
     let router = axum::Router::new()
@@ -537,6 +551,9 @@ async fn in_namespace_the_metadata_address_is_never_connected_to() {
     for args in [
         &["link", "set", "lo", "up"][..],
         &["addr", "add", "169.254.169.254/32", "dev", "lo"][..],
+        // A public address for the API (a documentation range), a private one for storage.
+        &["addr", "add", "198.51.100.7/32", "dev", "lo"][..],
+        &["addr", "add", "10.9.8.7/32", "dev", "lo"][..],
     ] {
         let status = std::process::Command::new("ip")
             .args(args)
@@ -574,6 +591,62 @@ async fn in_namespace_the_metadata_address_is_never_connected_to() {
         accepted.load(Ordering::SeqCst),
         0,
         "nothing connected to the metadata address"
+    );
+
+    // Beside a public API, private storage is refused, with the flag that allows it named…
+    let private = tokio::net::TcpListener::bind("10.9.8.7:0").await.unwrap();
+    let private_port = private.local_addr().unwrap().port();
+    let private_accepted = Arc::new(AtomicU64::new(0));
+    let counter = private_accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = private.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            drop(socket);
+        }
+    });
+    let (_fake, base) = start_fake_on(
+        "198.51.100.7",
+        one_batch(&[("job-1", "cam-1")]),
+        Storage::PrivateDirect(private_port),
+    )
+    .await;
+    let dir = fake_workspace(&base);
+    let run = results_in(dir.path(), &["--allow-insecure-http"]).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("10.9.8.7 is a private network address"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("--allow-private-storage"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(private_accepted.load(Ordering::SeqCst), 0);
+    // …and allowed with it (the listener speaks no TLS: a connection is all it takes).
+    let mut child = gtform_command(dir.path())
+        .args([
+            "results",
+            "--out",
+            "allowed",
+            "--allow-insecure-http",
+            "--allow-private-storage",
+        ])
+        .env("GTFORM_API_KEY", API_KEY)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while private_accepted.load(Ordering::SeqCst) == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        private_accepted.load(Ordering::SeqCst) > 0,
+        "--allow-private-storage lets the download reach private storage"
     );
 }
 
