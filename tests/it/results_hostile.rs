@@ -536,6 +536,8 @@ async fn a_signed_url_never_leaks_in_a_referer_to_the_next_redirect_hop() {
 /// that no connection arrives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "runs inside `unshare -n` only, started by the test below"]
+// A test that cannot run here says so where `cargo test` shows it.
+#[allow(clippy::print_stderr)]
 async fn in_namespace_the_metadata_address_is_never_connected_to() {
     // The interfaces of this network namespace (`/sys/class/net` may show the host's).
     let links = std::process::Command::new("ip")
@@ -651,6 +653,8 @@ async fn in_namespace_the_metadata_address_is_never_connected_to() {
 }
 
 #[test]
+// A test that cannot run here says so where `cargo test` shows it.
+#[allow(clippy::print_stderr)]
 fn results_never_connect_to_the_metadata_address_even_as_a_redirect_hop() {
     let usable = std::process::Command::new("unshare")
         .args(["-n", "true"])
