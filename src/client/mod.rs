@@ -293,15 +293,9 @@ impl Client {
                 reason: format!("the redirect's `Location` is not a URL: {error}"),
                 body_excerpt: String::new(),
             })?;
-            return match resolved.scheme() {
-                "http" | "https" => Ok(resolved.into()),
-                other => Err(ClientError::Decode {
-                    request: request_name.to_owned(),
-                    status: status.as_u16(),
-                    reason: format!("the redirect goes to an unsupported scheme `{other}`"),
-                    body_excerpt: String::new(),
-                }),
-            };
+            // Whatever the scheme: the storage client refuses what it may not fetch, once and
+            // for good, naming it (a decode error here would be retried as transient).
+            return Ok(resolved.into());
         }
         let retry_after = parse_retry_after(response.headers());
         let bytes = self.read_body(response, request_name).await?;

@@ -45,6 +45,8 @@ enum Storage {
     Serve,
     /// Redirects to `file:///etc/passwd`.
     FileRedirect,
+    /// The attachments endpoint itself redirects to `file:///etc/passwd`.
+    ApiFileRedirect,
     /// Redirects to itself, one hop further, forever.
     EndlessRedirects,
     /// Redirects once to another path, which records the `Referer` it was sent.
@@ -71,6 +73,7 @@ struct Fake {
     base: Mutex<String>,
     /// Every storage request: its path and the `Referer` it carried.
     storage_requests: Mutex<Vec<(String, Option<String>)>>,
+    attachment_requests: AtomicU64,
 }
 
 impl Fake {
@@ -157,7 +160,9 @@ async fn answer(State(fake): State<Arc<Fake>>, request: Request) -> Response {
                 .trim_end_matches(".json")
                 .to_owned();
             let signature = "X-Amz-Signature=sig-Secret-0123";
+            fake.attachment_requests.fetch_add(1, Ordering::SeqCst);
             match fake.storage {
+                Storage::ApiFileRedirect => redirect("file:///etc/passwd"),
                 Storage::MetadataDirect(port) => redirect(&format!(
                     "https://169.254.169.254:{port}/latest/meta-data/{job}?{signature}"
                 )),
@@ -212,6 +217,7 @@ async fn start_fake_on(
         storage,
         base: Mutex::new(String::new()),
         storage_requests: Mutex::new(Vec::new()),
+        attachment_requests: AtomicU64::new(0),
     });
     let listener = tokio::net::TcpListener::bind((host, 0)).await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -499,6 +505,32 @@ async fn a_redirect_to_a_file_url_is_refused_once_naming_the_host_and_never_retr
         "a refusal is permanent: asked once, not retried"
     );
     assert!(!dir.path().join("out/street/week-48/cam-1.json").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attachments_redirect_to_a_file_url_is_refused_once_and_never_retried() {
+    let (fake, base) = start_fake(one_batch(&[("job-1", "cam-1")]), Storage::ApiFileRedirect).await;
+    let dir = fake_workspace(&base);
+    let run = results_in(dir.path(), &[]).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "refused to download from `file:///etc/passwd`: the scheme `file` is refused"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("the server or the network failed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        fake.attachment_requests.load(Ordering::SeqCst),
+        1,
+        "asked once, not retried"
+    );
+    assert!(fake.storage_paths().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
