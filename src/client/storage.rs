@@ -433,9 +433,11 @@ pub async fn guarded_lookup(
     for address in found {
         let kind = super::address::kind_of(address);
         if localhost && kind != super::address::AddressKind::Loopback {
-            refused.push(format!("{address} is not loopback"));
+            refused.push(format!(
+                "{address} (not loopback, for a name of this machine)"
+            ));
         } else if let Some(kind) = addresses.refusal(address) {
-            refused.push(format!("{address} is {}", kind.describe()));
+            refused.push(format!("{address} ({})", kind.describe()));
         } else {
             allowed.push(address);
         }
@@ -444,7 +446,10 @@ pub async fn guarded_lookup(
         let reason = if refused.is_empty() {
             "the name has no address".to_owned()
         } else {
-            format!("it resolves to {}", refused.join(", "))
+            format!(
+                "it resolves only to addresses downloads may not use: {}",
+                refused.join("; ")
+            )
         };
         return Err(LookupError::Refused(DownloadRefused {
             host: host.to_owned(),
