@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
+use crate::client::AddressKind;
 use crate::escape::escape;
 use crate::ops::results::{DEFAULT_PARALLELISM, ResultsEvent, ResultsObserver};
 use crate::ops::{self, ResultsOptions, ResultsReport};
@@ -46,6 +47,11 @@ pub struct ResultsArgs {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_PARALLELISM,
           value_parser = parse_parallelism)]
     pub parallelism: usize,
+    /// Allow downloads from loopback, private (10/8, 172.16/12, 192.168/16, fc00::/7) and shared
+    /// (100.64/10) addresses although the API endpoint is not on one; link-local addresses
+    /// (cloud metadata) are never allowed
+    #[arg(long)]
+    pub allow_private_storage: bool,
     #[command(flatten)]
     pub load: LoadArgs,
     #[command(flatten)]
@@ -63,12 +69,15 @@ pub(crate) async fn run(args: ResultsArgs, ui: &mut Ui) -> Result<ExitCode, CliE
     let loaded = connection::load(&args.path, &args.target, &args.load, ui)?;
     let connection = connection::connect_loaded(&loaded, &args.connection, ui).await?;
     let cancel = CancellationToken::new();
-    watch_interrupts(cancel.clone());
+    let stop_now = CancellationToken::new();
+    watch_interrupts(cancel.clone(), stop_now.clone());
     let progress = Progress::new(ui.stderr_is_tty && !args.connection.verbose);
     let ticker = progress.start_ticker();
     let options = ResultsOptions {
         masks: args.masks,
         parallelism: args.parallelism,
+        allow_private_storage: args.allow_private_storage,
+        stop_now,
         ..ResultsOptions::new(&args.out)
     };
     let report = ops::results(&connection, &loaded, &options, progress.as_ref(), &cancel).await;
@@ -89,8 +98,32 @@ pub(crate) async fn run(args: ResultsArgs, ui: &mut Ui) -> Result<ExitCode, CliE
     if report.cancelled {
         problems.push("the download was interrupted".to_owned());
     }
-    Err(CliError::new(problems.join(", "))
-        .hint("files written so far are kept; run `gtform results` again to download the rest"))
+    let error = CliError::new(problems.join(", "))
+        .hint("files written so far are kept; run `gtform results` again to download the rest");
+    Err(if refused_as_private(&report) {
+        error.hint(
+            "storage on loopback, private or shared addresses is refused when the API endpoint \
+             is not on one; --allow-private-storage allows it (link-local addresses never)",
+        )
+    } else {
+        error
+    })
+}
+
+/// Whether a download was refused because its storage is on a local address (which
+/// `--allow-private-storage` allows).
+fn refused_as_private(report: &ResultsReport) -> bool {
+    let local = [
+        AddressKind::Loopback,
+        AddressKind::Private,
+        AddressKind::Shared,
+        AddressKind::Unspecified,
+    ];
+    report.failures.iter().any(|failure| {
+        local
+            .iter()
+            .any(|kind| failure.error.contains(kind.describe()))
+    })
 }
 
 /// What the run did, on stderr: a summary line, notes, the first failures.
@@ -133,6 +166,30 @@ fn summary(report: &ResultsReport, ui: &mut Ui) {
             escape(batch)
         ));
     }
+    for duplicate in &report.duplicate_batches {
+        ui.status(&format!(
+            "note: the server has {} batches named {}/{} ({}): each is downloaded, into one directory",
+            duplicate.batch_ids.len(),
+            escape(&duplicate.project),
+            escape(&duplicate.batch),
+            duplicate
+                .batch_ids
+                .iter()
+                .map(|id| escape(id))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let notes = renamed_notes(report);
+    for note in notes.iter().take(FAILURES_LISTED) {
+        ui.status(note);
+    }
+    if notes.len() > FAILURES_LISTED {
+        ui.status(&format!(
+            "  … and {} more reference_ids shared by several jobs",
+            group_thousands((notes.len() - FAILURES_LISTED) as u64)
+        ));
+    }
     for failure in report.failures.iter().take(FAILURES_LISTED) {
         ui.status(&format!(
             "  failed: {}/{}/{}: {}",
@@ -148,6 +205,48 @@ fn summary(report: &ResultsReport, ui: &mut Ui) {
             group_thousands((report.failures.len() - FAILURES_LISTED) as u64)
         ));
     }
+}
+
+/// One note per reference_id that several jobs of a batch directory share (exactly, or but for
+/// case): every job has its own file, the later ones named with their job id.
+fn renamed_notes(report: &ResultsReport) -> Vec<String> {
+    let mut groups: std::collections::BTreeMap<(&str, &str, &str), Vec<&str>> =
+        std::collections::BTreeMap::new();
+    for renamed in &report.renamed {
+        groups
+            .entry((&renamed.project, &renamed.batch, &renamed.name_taken_by))
+            .or_default()
+            .push(&renamed.reference_id);
+    }
+    groups
+        .into_iter()
+        .map(|((project, batch, holder), others)| {
+            let case_variants: std::collections::BTreeSet<&str> = others
+                .iter()
+                .copied()
+                .filter(|reference_id| *reference_id != holder)
+                .collect();
+            let variants = if case_variants.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (or differing only in case: {})",
+                    case_variants
+                        .iter()
+                        .map(|reference_id| format!("`{}`", escape(reference_id)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            format!(
+                "note: {} share reference_id `{}`{variants} in {}/{}: files named with the job id",
+                counted(others.len() as u64 + 1, "job", "jobs"),
+                escape(holder),
+                escape(project),
+                escape(batch),
+            )
+        })
+        .collect()
 }
 
 /// `48.2 MiB`.
@@ -271,16 +370,24 @@ impl ResultsObserver for Progress {
     }
 }
 
-/// First Ctrl-C: start no new job, finish those under way and write the index. Second: exit.
-fn watch_interrupts(cancel: CancellationToken) {
+/// First Ctrl-C: start no new job, finish those under way and write the index. Second: drop
+/// the downloads under way (their partial files go with them) and write the index. Third: exit.
+fn watch_interrupts(cancel: CancellationToken, stop_now: CancellationToken) {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_err() {
             return;
         }
         Ui::log_line(
-            "\nInterrupted: finishing the files under way, then writing the index. Press Ctrl-C again to stop at once.",
+            "\nInterrupted: finishing the files under way, then writing the index. Press Ctrl-C again to stop sooner.",
         );
         cancel.cancel();
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        Ui::log_line(
+            "Stopping: dropping the downloads under way, then writing the index. Press Ctrl-C again to exit at once.",
+        );
+        stop_now.cancel();
         if tokio::signal::ctrl_c().await.is_ok() {
             Ui::log_line(
                 "Stopped at once; run `gtform results` again: what is complete on disk is kept.",

@@ -17,6 +17,7 @@
 //! error, a log record or `Debug` output; a server that echoes it back has it replaced by
 //! `[redacted]` in any excerpt we keep.
 
+pub mod address;
 mod endpoint;
 mod error;
 mod rate_limit;
@@ -37,11 +38,15 @@ use crate::api::{
     CreateJobResponse, Envelope, JobResult, ProjectDetails,
 };
 
+pub use address::{AddressKind, DownloadRefused, StorageAddresses};
 pub use endpoint::{EMBEDDED_AT_REST, EMBEDDED_DB_FILE, Endpoint, EndpointLabel};
 pub use error::{ClientError, FailureKind};
 pub use rate_limit::RateLimitHeaders;
 pub use retry::RetryPolicy;
-pub use storage::{Download, StorageClient, StorageError, StorageFailure, StorageOptions};
+pub use storage::{
+    Download, HostLookup, LookupError, MAX_REDIRECTS, StorageClient, StorageError, StorageFailure,
+    StorageOptions, guarded_lookup,
+};
 
 /// Responses larger than this are refused rather than buffered.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
@@ -288,15 +293,9 @@ impl Client {
                 reason: format!("the redirect's `Location` is not a URL: {error}"),
                 body_excerpt: String::new(),
             })?;
-            return match resolved.scheme() {
-                "http" | "https" => Ok(resolved.into()),
-                other => Err(ClientError::Decode {
-                    request: request_name.to_owned(),
-                    status: status.as_u16(),
-                    reason: format!("the redirect goes to an unsupported scheme `{other}`"),
-                    body_excerpt: String::new(),
-                }),
-            };
+            // Whatever the scheme: the storage client refuses what it may not fetch, once and
+            // for good, naming it (a decode error here would be retried as transient).
+            return Ok(resolved.into());
         }
         let retry_after = parse_retry_after(response.headers());
         let bytes = self.read_body(response, request_name).await?;

@@ -8,14 +8,31 @@
 //! Bodies are streamed ([`Download::chunk`]) so that a large mask or result file is never held
 //! in memory whole; a body that ends before its `Content-Length` is an error, never a short
 //! file. Errors name the URL without its query string: the signature is nobody's business.
+//!
+//! **Where it connects** is the rule of [`super::address`]: the scheme and literal host of the
+//! URL and of every redirect hop are checked before the request ([`check_url`], in the
+//! redirect policy), and every host name is resolved through a resolver that drops the
+//! addresses the rule refuses ([`guarded_lookup`]), so the check holds on the address
+//! actually connected to. No proxy is used (a proxy would resolve and connect on our behalf,
+//! past the check), at most [`MAX_REDIRECTS`] redirects are followed, and no `Referer` is sent
+//! (it would carry the signed URL to the next host). A refusal is permanent
+//! ([`StorageFailure::Rejected`]), never retried.
 
 use std::fmt;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::{StatusCode, Url};
 
+use super::address::{DownloadRefused, StorageAddresses, check_url, is_localhost_name};
 use super::{ClientError, error_chain};
+
+/// Redirects followed at most from a signed URL (a bucket to its region, a CDN).
+pub const MAX_REDIRECTS: usize = 5;
 
 /// How to download.
 #[derive(Debug, Clone, Copy)]
@@ -25,6 +42,8 @@ pub struct StorageOptions {
     pub read_timeout: Duration,
     /// Files larger than this are refused.
     pub max_bytes: u64,
+    /// Which addresses and schemes downloads may use (default: https to public addresses).
+    pub addresses: StorageAddresses,
 }
 
 impl Default for StorageOptions {
@@ -33,6 +52,7 @@ impl Default for StorageOptions {
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
             max_bytes: 4 << 30,
+            addresses: StorageAddresses::default(),
         }
     }
 }
@@ -42,6 +62,7 @@ impl Default for StorageOptions {
 pub struct StorageClient {
     http: reqwest::Client,
     max_bytes: u64,
+    addresses: StorageAddresses,
 }
 
 impl fmt::Debug for StorageClient {
@@ -74,13 +95,38 @@ pub struct StorageError {
 }
 
 impl StorageClient {
+    /// A client that resolves host names with the system's resolver.
     pub fn new(options: StorageOptions) -> Result<StorageClient, ClientError> {
+        StorageClient::with_lookup(options, Arc::new(SystemLookup))
+    }
+
+    /// A client that resolves host names with `lookup` (the addresses it answers are checked
+    /// all the same).
+    pub fn with_lookup(
+        options: StorageOptions,
+        lookup: Arc<dyn HostLookup>,
+    ) -> Result<StorageClient, ClientError> {
+        let addresses = options.addresses;
         let http = reqwest::Client::builder()
             .connect_timeout(options.connect_timeout)
             .read_timeout(options.read_timeout)
             .user_agent(concat!("gtform/", env!("CARGO_PKG_VERSION")))
-            // Storage may redirect (a bucket to its region); this client has no key to leak.
-            .redirect(reqwest::redirect::Policy::limited(5))
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() > MAX_REDIRECTS {
+                    let host = attempt.url().host_str().unwrap_or_default().to_owned();
+                    return attempt.error(DownloadRefused {
+                        host,
+                        reason: format!("more than {MAX_REDIRECTS} redirects"),
+                    });
+                }
+                match check_url(attempt.url(), addresses) {
+                    Ok(()) => attempt.follow(),
+                    Err(refused) => attempt.error(refused),
+                }
+            }))
+            .referer(false)
+            .no_proxy()
+            .dns_resolver(Arc::new(GuardedResolver { lookup, addresses }))
             .pool_max_idle_per_host(256)
             .build()
             .map_err(|error| ClientError::Setup {
@@ -89,6 +135,7 @@ impl StorageClient {
         Ok(StorageClient {
             http,
             max_bytes: options.max_bytes,
+            addresses,
         })
     }
 
@@ -101,13 +148,7 @@ impl StorageClient {
             message: format!("invalid storage URL `{shown}`: {error}"),
             status: None,
         })?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(StorageError {
-                failure: StorageFailure::Rejected,
-                message: format!("unsupported storage URL scheme in `{shown}`"),
-                status: None,
-            });
-        }
+        check_url(&parsed, self.addresses).map_err(|refused| refusal(&shown, &refused))?;
         let response = self
             .http
             .get(parsed)
@@ -115,6 +156,9 @@ impl StorageClient {
             .await
             .map_err(|error| transport_error(&shown, &error))?;
         let status = response.status();
+        if status.is_redirection() {
+            return Err(unfollowed_redirect(&shown, &response, self.addresses));
+        }
         if !status.is_success() {
             return Err(status_error(&shown, status, response).await);
         }
@@ -220,7 +264,67 @@ fn shown_url(url: &str) -> String {
     }
 }
 
+fn refusal(shown: &str, refused: &DownloadRefused) -> StorageError {
+    StorageError {
+        failure: StorageFailure::Rejected,
+        message: format!("GET {shown}: {refused}"),
+        status: None,
+    }
+}
+
+/// A redirect answered as the response: one reqwest does not follow (a `Location` that is no
+/// http(s) URL). Permanent, and said with the refusal of its target when there is one.
+fn unfollowed_redirect(
+    shown: &str,
+    response: &reqwest::Response,
+    addresses: StorageAddresses,
+) -> StorageError {
+    let target = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|location| response.url().join(location).ok());
+    let reason = match target.as_ref().map(|target| check_url(target, addresses)) {
+        Some(Err(refused)) => refused.to_string(),
+        Some(Ok(())) | None => "a redirect that cannot be followed".to_owned(),
+    };
+    StorageError {
+        failure: StorageFailure::Rejected,
+        message: format!(
+            "GET {shown}: HTTP {} redirect refused: {reason}",
+            response.status().as_u16()
+        ),
+        status: Some(response.status().as_u16()),
+    }
+}
+
+/// The refusal in `error`'s chain of causes, if a check refused the download.
+fn refusal_in<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a DownloadRefused> {
+    let mut cause: Option<&'a (dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = cause {
+        if let Some(refused) = error.downcast_ref::<DownloadRefused>() {
+            return Some(refused);
+        }
+        cause = error.source();
+    }
+    None
+}
+
 fn transport_error(shown: &str, error: &reqwest::Error) -> StorageError {
+    if let Some(refused) = refusal_in(error) {
+        return refusal(shown, refused);
+    }
+    if error.is_redirect() {
+        // A redirect reqwest itself refused (a scheme it cannot follow): asking again is futile.
+        return StorageError {
+            failure: StorageFailure::Rejected,
+            message: format!(
+                "GET {shown}: a redirect was refused: {}",
+                error_chain(error)
+            ),
+            status: None,
+        };
+    }
     let message = if error.is_timeout() {
         format!("GET {shown} timed out")
     } else {
@@ -268,6 +372,121 @@ async fn status_error(
         failure,
         message: format!("GET {shown} failed: HTTP {}{excerpt}", status.as_u16()),
         status: Some(status.as_u16()),
+    }
+}
+
+/// Looks a host name up (the system's resolver, or a test's own).
+pub trait HostLookup: Send + Sync + 'static {
+    fn lookup(
+        &self,
+        host: &str,
+    ) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<IpAddr>>> + Send>>;
+}
+
+/// The system's resolver (`getaddrinfo` on a blocking thread, as reqwest's default).
+struct SystemLookup;
+
+impl HostLookup for SystemLookup {
+    fn lookup(
+        &self,
+        host: &str,
+    ) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<IpAddr>>> + Send>> {
+        let host = host.to_owned();
+        Box::pin(async move {
+            Ok(tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .map(|address| address.ip())
+                .collect())
+        })
+    }
+}
+
+/// Why a host name gave no address to connect to.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error(transparent)]
+    Refused(#[from] DownloadRefused),
+    #[error("cannot resolve `{host}`: {source}")]
+    Failed {
+        host: String,
+        source: std::io::Error,
+    },
+}
+
+/// The addresses of `host` that `addresses` allows, in the order `lookup` gave them; a
+/// refusal naming the host and why when none is left. A name of this machine (`localhost`,
+/// `*.localhost`) may only resolve to loopback.
+pub async fn guarded_lookup(
+    lookup: &dyn HostLookup,
+    host: &str,
+    addresses: StorageAddresses,
+) -> Result<Vec<IpAddr>, LookupError> {
+    let found = lookup
+        .lookup(host)
+        .await
+        .map_err(|source| LookupError::Failed {
+            host: host.to_owned(),
+            source,
+        })?;
+    let localhost = is_localhost_name(host);
+    let mut refused = Vec::new();
+    let mut allowed = Vec::new();
+    for address in found {
+        let kind = super::address::kind_of(address);
+        if localhost && kind != super::address::AddressKind::Loopback {
+            refused.push(format!(
+                "{address} (not loopback, for a name of this machine)"
+            ));
+        } else if let Some(kind) = addresses.refusal(address) {
+            refused.push(format!("{address} ({})", kind.describe()));
+        } else {
+            allowed.push(address);
+        }
+    }
+    if allowed.is_empty() {
+        let reason = if refused.is_empty() {
+            "the name has no address".to_owned()
+        } else {
+            format!(
+                "it resolves only to addresses downloads may not use: {}",
+                refused.join("; ")
+            )
+        };
+        return Err(LookupError::Refused(DownloadRefused {
+            host: host.to_owned(),
+            reason,
+        }));
+    }
+    Ok(allowed)
+}
+
+/// reqwest's resolver for storage: [`guarded_lookup`].
+struct GuardedResolver {
+    lookup: Arc<dyn HostLookup>,
+    addresses: StorageAddresses,
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let lookup = self.lookup.clone();
+        let addresses = self.addresses;
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let allowed = guarded_lookup(lookup.as_ref(), &host, addresses)
+                .await
+                .map_err(|error| -> Box<dyn std::error::Error + Send + Sync> {
+                    match error {
+                        LookupError::Refused(refused) => Box::new(refused),
+                        failed => Box::new(failed),
+                    }
+                })?;
+            let addrs: reqwest::dns::Addrs = Box::new(
+                allowed
+                    .into_iter()
+                    .map(|address| SocketAddr::new(address, 0)),
+            );
+            Ok(addrs)
+        })
     }
 }
 

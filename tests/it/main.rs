@@ -27,6 +27,7 @@ mod plan_files;
 mod properties;
 mod redaction;
 mod results;
+mod results_hostile;
 mod runner_commands;
 mod s3;
 mod schema;

@@ -25,7 +25,9 @@ use super::index::{FileRecord, IndexEntry, MaskRecord, key_of, verify};
 use super::masks::{extension_of, mask_urls_in};
 use super::naming::NameSet;
 use super::placement::{Body, DownloadError, place};
-use super::{BatchJob, Downloader, Listed, ProjectScope, ResultFailure, ResultsEvent, WorkItem};
+use super::{
+    BatchJob, Downloader, Listed, ProjectScope, RenamedJob, ResultFailure, ResultsEvent, WorkItem,
+};
 
 /// How often one file's signed URL is asked for again after a 403.
 const MAX_URL_REFRESHES: u32 = 3;
@@ -103,9 +105,12 @@ impl Downloader<'_> {
         let mut listed = Listed {
             jobs: 0,
             not_completed: 0,
+            renamed: Vec::new(),
         };
+        // One set of names per directory: two server batches of one name share it.
+        let mut directories: HashMap<&str, NameSet> = HashMap::new();
         for batch in batches {
-            let mut names = NameSet::default();
+            let names = directories.entry(batch.dir_name.as_str()).or_default();
             let mut pages = BatchPages::new(batch.project_id, batch.summary);
             while !pages.is_done() {
                 if cancel.is_cancelled() {
@@ -142,7 +147,8 @@ impl Downloader<'_> {
                     completed,
                 });
                 for job in jobs {
-                    let name = names.claim(&job.reference_id);
+                    let claimed = names.claim_job(&job.reference_id, &job.id);
+                    let name = claimed.name;
                     let entry = IndexEntry {
                         project: batch.project_key.to_owned(),
                         batch: batch.batch.to_owned(),
@@ -154,12 +160,23 @@ impl Downloader<'_> {
                         result: None,
                         masks: None,
                     };
+                    let result_path = format!("{}/{name}.json", batch.dir_name);
+                    if let Some(holder) = claimed.displaced_by {
+                        listed.renamed.push(RenamedJob {
+                            project: entry.project.clone(),
+                            batch: entry.batch.clone(),
+                            reference_id: entry.reference_id.clone(),
+                            job_id: entry.job_id.clone(),
+                            name_taken_by: holder,
+                            path: result_path.clone(),
+                        });
+                    }
                     if entry.status != job_status::COMPLETED {
                         lock(&self.entries).insert(key_of(&entry), entry);
                         continue;
                     }
                     let item = WorkItem {
-                        result_path: format!("{}/{name}.json", batch.dir_name),
+                        result_path,
                         masks_path: format!("{}/{name}.masks", batch.dir_name),
                         entry,
                     };
@@ -180,11 +197,7 @@ impl Downloader<'_> {
             masks_path,
         } = item;
         let key = key_of(&entry);
-        let previous = self
-            .previous
-            .get(&key)
-            .filter(|previous| previous.job_id == entry.job_id)
-            .cloned();
+        let previous = self.previous.get(&entry.job_id).cloned();
         let outcome = self
             .complete(&mut entry, previous, &result_path, &masks_path)
             .await;
@@ -234,6 +247,7 @@ impl Downloader<'_> {
                     project: entry.project.clone(),
                     batch: entry.batch.clone(),
                     reference_id: entry.reference_id.clone(),
+                    job_id: entry.job_id.clone(),
                     error,
                 });
             }
@@ -443,10 +457,14 @@ impl Downloader<'_> {
         };
         let placed = {
             let partial_dir = self.partial_dir.clone();
+            let out_dir = self.out_dir.clone();
+            let directories = self.directories.clone();
             let destination = destination.clone();
             let path = path.to_owned();
             tokio::task::spawn_blocking(move || {
                 place(
+                    &directories,
+                    &out_dir,
                     &partial_dir,
                     &destination,
                     body,

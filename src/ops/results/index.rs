@@ -1,6 +1,11 @@
 //! `index.jsonl`: one line per job ([`IndexEntry`]) with its files' paths, sizes and SHA-256,
 //! read back on the next run (a cut last line ignored), written whole and atomically at the end;
 //! and the check that proves a recorded file complete on disk.
+//!
+//! A job is known by its job id: two jobs that share a reference_id (the server allowed it, or
+//! two batches share a name) are two lines. Indexes written when lines were keyed by
+//! reference_id read the same (every line always carried its job id); a line whose file a
+//! job no longer has is simply not trusted, as the files are verified before any is reused.
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -48,13 +53,16 @@ pub struct MaskRecord {
     pub file: FileRecord,
 }
 
-pub(super) type EntryKey = (String, String, String);
+/// The order of the index's lines: project, batch, reference_id, then job id (what makes a
+/// line unique).
+pub(super) type EntryKey = (String, String, String, String);
 
 pub(super) fn key_of(entry: &IndexEntry) -> EntryKey {
     (
         entry.project.clone(),
         entry.batch.clone(),
         entry.reference_id.clone(),
+        entry.job_id.clone(),
     )
 }
 
@@ -63,6 +71,13 @@ pub(super) fn verify(out_dir: &Path, file: &FileRecord) -> bool {
     let Some(path) = inside(out_dir, &file.path) else {
         return false;
     };
+    // A file reached through a link below DIR is not proof: it may be anything, anywhere.
+    if !path
+        .strip_prefix(out_dir)
+        .is_ok_and(|relative| super::boundary::no_link_below(out_dir, relative))
+    {
+        return false;
+    }
     let Ok(metadata) = std::fs::symlink_metadata(&path) else {
         return false;
     };
@@ -98,9 +113,9 @@ fn inside(out_dir: &Path, relative: &str) -> Option<PathBuf> {
     Some(path)
 }
 
-/// The index as a previous run left it: the last line of each job wins; lines that cannot be
-/// read (a line cut by an interrupted run) are ignored.
-pub(super) fn read_index(path: &Path) -> std::io::Result<HashMap<EntryKey, IndexEntry>> {
+/// The index as a previous run left it, by job id: the last line of each job wins; lines that
+/// cannot be read (a line cut by an interrupted run) are ignored.
+pub(super) fn read_index(path: &Path) -> std::io::Result<HashMap<String, IndexEntry>> {
     let text = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
@@ -109,7 +124,7 @@ pub(super) fn read_index(path: &Path) -> std::io::Result<HashMap<EntryKey, Index
     let mut entries = HashMap::new();
     for line in text.split(|byte| *byte == b'\n') {
         if let Ok(entry) = serde_json::from_slice::<IndexEntry>(line) {
-            entries.insert(key_of(&entry), entry);
+            entries.insert(entry.job_id.clone(), entry);
         }
     }
     Ok(entries)
@@ -138,6 +153,40 @@ pub(super) fn write_index(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_index_from_before_lines_were_keyed_by_job_id_is_read_by_job_id() {
+        // Written when one line was kept per reference_id: the same fields, a cut last line.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.jsonl");
+        let line = |reference_id: &str, job_id: &str| {
+            format!(
+                r#"{{"project":"street","batch":"week-48","reference_id":"{reference_id}","job_id":"{job_id}","status":"completed","project_id":"p","batch_id":"b","result":{{"path":"street/week-48/{reference_id}.json","sha256":"00","size":2}}}}"#
+            )
+        };
+        std::fs::write(
+            &path,
+            format!(
+                "{}\n{}\n{{\"project\":\"str",
+                line("cam-1", "job-b"),
+                line("cam-2", "job-c")
+            ),
+        )
+        .unwrap();
+        let entries = read_index(&path).unwrap();
+        let mut jobs: Vec<&str> = entries.keys().map(String::as_str).collect();
+        jobs.sort_unstable();
+        assert_eq!(jobs, ["job-b", "job-c"]);
+        assert_eq!(
+            entries["job-b"].result.as_ref().unwrap().path,
+            "street/week-48/cam-1.json"
+        );
+        // A recorded file is trusted only when it is on disk as recorded.
+        assert!(!verify(
+            dir.path(),
+            entries["job-b"].result.as_ref().unwrap()
+        ));
+    }
 
     #[test]
     fn index_paths_must_stay_below_the_output_directory() {

@@ -18,14 +18,21 @@
 //!   complete (and, for a result, parsed as JSON): a reader never sees half a file, and what a
 //!   killed run leaves there is cleared by the next. One run at a time writes to a directory
 //!   (`DIR/.gtform.lock`).
-//! * **Resumable.** `DIR/index.jsonl` has one line per job ([`IndexEntry`]). A job whose line
-//!   names the same job id and whose files are on disk with the recorded size and SHA-256 is
+//! * **DIR is a boundary** (`boundary`): no symbolic link below it is followed, whatever it
+//!   holds (directories, index, lock, partial files); a link found is an error naming it.
+//! * **Resumable.** `DIR/index.jsonl` has one line per job ([`IndexEntry`]), known by its job
+//!   id. A job whose line are on disk with the recorded size and SHA-256 is
 //!   complete and skipped without a request. Lines are appended as jobs finish, so an
 //!   interrupted run keeps its progress; at the end the index is rewritten, one line per job,
 //!   sorted, keeping the lines of batches outside this run's scope.
 //! * **Names stay inside DIR.** Project, batch and reference_id become file names through
 //!   [`file_name`], which cannot produce a separator, `.` or `..`, a hidden or reserved name, or
 //!   two names that differ only in case; the index keeps the real reference_id.
+//! * **One file per job.** A job whose reference_id another job of its batch directory already
+//!   holds (the same one, or one that differs only in case; also across two server batches of
+//!   one name) is written as `<reference_id>~<job id>.json` and listed in the report
+//!   ([`RenamedJob`]). Names are given in the server's listing order, so a rerun gives every
+//!   job the name it had and downloads nothing again.
 //!
 //! Jobs that are not completed yet are counted, not errors. Failures are collected per job;
 //! running again finishes the rest.
@@ -46,17 +53,19 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::apply::Limiter;
-use crate::client::{Client, RetryPolicy, StorageClient, StorageOptions};
+use crate::client::address::storage_addresses_for_endpoint;
+use crate::client::{Client, RetryPolicy, StorageAddresses, StorageClient, StorageOptions};
 
 use super::{Connection, Error, Loaded};
 
+mod boundary;
 mod downloader;
 mod index;
 mod masks;
 mod naming;
 mod placement;
 
-use index::{EntryKey, read_index, write_index};
+use index::{EntryKey, key_of, read_index, write_index};
 use naming::NameSet;
 
 pub use index::{FileRecord, IndexEntry, MaskRecord};
@@ -92,6 +101,13 @@ pub struct ResultsOptions {
     /// Bodies up to this size are kept in memory until complete, then written at once; larger
     /// ones are streamed to disk as they arrive (default [`BUFFERED_BYTES`]).
     pub buffered_bytes: usize,
+    /// Storage on loopback, private, shared and unspecified addresses is allowed even though
+    /// the API endpoint is not on such an address (link-local addresses never are).
+    pub allow_private_storage: bool,
+    /// Cancelled to stop at once: the downloads under way are dropped (their partial files
+    /// with them), the index is written and the run returns. The `cancel` argument of
+    /// [`results`] instead lets the files under way finish.
+    pub stop_now: CancellationToken,
 }
 
 impl ResultsOptions {
@@ -107,6 +123,8 @@ impl ResultsOptions {
             },
             storage: StorageOptions::default(),
             buffered_bytes: BUFFERED_BYTES,
+            allow_private_storage: false,
+            stop_now: CancellationToken::new(),
         }
     }
 }
@@ -159,7 +177,31 @@ pub struct ResultFailure {
     pub project: String,
     pub batch: String,
     pub reference_id: String,
+    pub job_id: String,
     pub error: String,
+}
+
+/// A job written under a name with its job id, because another job holds its plain name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RenamedJob {
+    pub project: String,
+    pub batch: String,
+    pub reference_id: String,
+    pub job_id: String,
+    /// The reference_id of the job that has the plain name: the same, or one that differs
+    /// only in case.
+    pub name_taken_by: String,
+    /// The result file's path, relative to the output directory.
+    pub path: String,
+}
+
+/// A batch name the server lists more than once in a project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DuplicateBatch {
+    pub project: String,
+    pub batch: String,
+    /// The server's batch ids under that name, in its order.
+    pub batch_ids: Vec<String>,
 }
 
 /// What a run did.
@@ -183,6 +225,12 @@ pub struct ResultsReport {
     pub storage_requests: u64,
     /// Signed URLs asked for again after the storage answered 403.
     pub urls_refreshed: u64,
+    /// Jobs whose reference_id another job of the same batch directory holds (the same, or
+    /// differing only in case): each has its own file, named with its job id.
+    pub renamed: Vec<RenamedJob>,
+    /// Batches the workspace names once that the server holds more than once under that name:
+    /// every one is downloaded, into the same directory.
+    pub duplicate_batches: Vec<DuplicateBatch>,
     /// The run was interrupted: some jobs were not looked at.
     pub cancelled: bool,
     #[serde(skip)]
@@ -221,6 +269,7 @@ pub async fn results(
     let _lock = lock_output(&out_dir)?;
     // Whatever a killed run left half-written goes; nobody else writes here (the lock).
     let partial_dir = out_dir.join(PARTIAL_DIR);
+    boundary::refuse_link(&partial_dir).map_err(|source| output_error(&partial_dir, source))?;
     match tokio::fs::remove_dir_all(&partial_dir).await {
         Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
             return Err(output_error(&partial_dir, error));
@@ -231,6 +280,7 @@ pub async fn results(
         .await
         .map_err(|source| output_error(&partial_dir, source))?;
     let index_path = out_dir.join(INDEX_FILE);
+    boundary::refuse_link(&index_path).map_err(|source| output_error(&index_path, source))?;
     let previous = {
         let path = index_path.clone();
         tokio::task::spawn_blocking(move || read_index(&path))
@@ -238,19 +288,31 @@ pub async fn results(
             .unwrap_or_else(|_| Ok(HashMap::new()))
             .map_err(|source| output_error(&index_path, source))?
     };
-    let appender = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&index_path)
-        .map_err(|source| output_error(&index_path, source))?;
+    let appender = boundary::open_no_follow(
+        std::fs::OpenOptions::new().create(true).append(true),
+        &index_path,
+    )
+    .map_err(|source| output_error(&index_path, source))?;
+    let mut storage_options = options.storage;
+    let for_endpoint = storage_addresses_for_endpoint(
+        connection.client().base_url(),
+        options.allow_private_storage,
+    )
+    .await;
+    storage_options.addresses = StorageAddresses {
+        local: storage_options.addresses.local || for_endpoint.local,
+        plain_http_to_loopback: storage_options.addresses.plain_http_to_loopback
+            || for_endpoint.plain_http_to_loopback,
+    };
     let downloader = Downloader {
         client: connection.client().with_read_retry(RetryPolicy::none()),
-        storage: StorageClient::new(options.storage)?,
+        storage: StorageClient::new(storage_options)?,
         limiter: Limiter::new(options.parallelism),
         options,
         observer,
         out_dir: out_dir.clone(),
         partial_dir: partial_dir.clone(),
+        directories: std::sync::Arc::default(),
         previous,
         appender: Mutex::new(appender),
         entries: Mutex::new(BTreeMap::new()),
@@ -267,26 +329,36 @@ pub async fn results(
     let directories = directory_names(loaded);
     for (project, details) in scope.iter().zip(&details) {
         for batch in &project.batches {
-            match details
+            let on_server: Vec<&crate::api::BatchSummary> = details
                 .batches
                 .iter()
-                .find(|summary| summary.name == *batch)
-            {
-                Some(summary) => batches.push(BatchJob {
+                .filter(|summary| summary.name == *batch)
+                .collect();
+            if on_server.is_empty() {
+                report
+                    .missing_batches
+                    .push((project.key.to_owned(), (*batch).to_owned()));
+                continue;
+            }
+            if on_server.len() > 1 {
+                report.duplicate_batches.push(DuplicateBatch {
+                    project: project.key.to_owned(),
+                    batch: (*batch).to_owned(),
+                    batch_ids: on_server.iter().map(|summary| summary.id.clone()).collect(),
+                });
+            }
+            let dir_name = directories
+                .get(&(project.key, *batch))
+                .cloned()
+                .unwrap_or_else(|| format!("{}/{}", file_name(project.key), file_name(batch)));
+            for summary in on_server {
+                batches.push(BatchJob {
                     project_key: project.key,
                     project_id: &project.id,
                     batch,
                     summary,
-                    dir_name: directories
-                        .get(&(project.key, *batch))
-                        .cloned()
-                        .unwrap_or_else(|| {
-                            format!("{}/{}", file_name(project.key), file_name(batch))
-                        }),
-                }),
-                None => report
-                    .missing_batches
-                    .push((project.key.to_owned(), (*batch).to_owned())),
+                    dir_name: dir_name.clone(),
+                });
             }
         }
     }
@@ -313,8 +385,15 @@ pub async fn results(
             downloader.work(item).await;
         }
     }));
-    let (listed, _) = tokio::join!(lister, workers);
-    report.cancelled = cancel.is_cancelled();
+    let listed = tokio::select! {
+        (listed, _) = async { tokio::join!(lister, workers) } => listed,
+        () = options.stop_now.cancelled() => Ok(Listed {
+            jobs: 0,
+            not_completed: 0,
+            renamed: Vec::new(),
+        }),
+    };
+    report.cancelled = cancel.is_cancelled() || options.stop_now.is_cancelled();
 
     let Downloader {
         previous,
@@ -325,8 +404,19 @@ pub async fn results(
         ..
     } = downloader;
     drop(appender);
-    let mut merged: BTreeMap<EntryKey, IndexEntry> = previous.into_iter().collect();
-    merged.extend(into_inner(entries));
+    // This run's line of a job replaces the previous one (by job id); the previous lines of
+    // jobs this run did not list (batches out of scope) stay.
+    let entries = into_inner(entries);
+    let listed_now: std::collections::HashSet<&str> = entries
+        .values()
+        .map(|entry| entry.job_id.as_str())
+        .collect();
+    let mut merged: BTreeMap<EntryKey, IndexEntry> = previous
+        .into_values()
+        .filter(|entry| !listed_now.contains(entry.job_id.as_str()))
+        .map(|entry| (key_of(&entry), entry))
+        .collect();
+    merged.extend(entries);
     let lines: Vec<IndexEntry> = merged.into_values().collect();
     {
         let path = index_path.clone();
@@ -341,10 +431,16 @@ pub async fn results(
     // A batch that could not be listed ends the run, once what was done is in the index.
     let listed = listed?;
     report.jobs_listed = listed.jobs;
+    report.renamed = listed.renamed;
     report.not_completed = listed.not_completed;
     let mut failures = into_inner(failures);
     failures.sort_by(|a, b| {
-        (&a.project, &a.batch, &a.reference_id).cmp(&(&b.project, &b.batch, &b.reference_id))
+        (&a.project, &a.batch, &a.reference_id, &a.job_id).cmp(&(
+            &b.project,
+            &b.batch,
+            &b.reference_id,
+            &b.job_id,
+        ))
     });
     report.failures = failures;
     report.already_on_disk = counters.already_on_disk.into_inner();
@@ -361,15 +457,17 @@ pub async fn results(
 /// Locks the output directory for this run: the lock goes with the returned file.
 fn lock_output(out_dir: &Path) -> Result<std::fs::File, Error> {
     let path = out_dir.join(LOCK_FILE);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|source| Error::Output {
-            path: path.clone(),
-            source,
-        })?;
+    let file = boundary::open_no_follow(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true),
+        &path,
+    )
+    .map_err(|source| Error::Output {
+        path: path.clone(),
+        source,
+    })?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(Error::OutputBusy {
@@ -465,6 +563,7 @@ struct Counters {
 struct Listed {
     jobs: u64,
     not_completed: u64,
+    renamed: Vec<RenamedJob>,
 }
 
 /// What every worker shares.
@@ -479,8 +578,10 @@ struct Downloader<'a> {
     out_dir: PathBuf,
     /// Where files are written before they are renamed into place.
     partial_dir: PathBuf,
-    /// The index as the last run left it.
-    previous: HashMap<EntryKey, IndexEntry>,
+    /// The directories below `out_dir` checked for links so far.
+    directories: std::sync::Arc<boundary::Directories>,
+    /// The index as the last run left it, by job id.
+    previous: HashMap<String, IndexEntry>,
     /// `index.jsonl`, opened for appending the jobs this run completes.
     appender: Mutex<std::fs::File>,
     /// This run's line of every job listed.

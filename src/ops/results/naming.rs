@@ -1,8 +1,8 @@
 //! File names for projects, batches and reference_ids that stay inside their directory on
-//! every common file system ([`file_name`]), and apart when they differ only in case
+//! every common file system ([`file_name`]), and apart when they differ only in case or repeat
 //! ([`NameSet`]).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
 
@@ -55,24 +55,73 @@ pub fn file_name(text: &str) -> String {
 }
 
 /// The names given in one directory, compared without case (macOS and Windows file systems
-/// do not tell `A` from `a`).
+/// do not tell `A` from `a`), each with the text it was given for.
 #[derive(Default)]
 pub(super) struct NameSet {
-    taken: HashSet<String>,
+    taken: HashMap<String, String>,
+}
+
+/// A job's file name, and whose name it would have been.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct JobName {
+    pub(super) name: String,
+    /// The reference_id of the job that holds the plain name, when this job could not have it
+    /// (the same reference_id, or one that differs only in case).
+    pub(super) displaced_by: Option<String>,
 }
 
 impl NameSet {
-    /// The file name for `text` (a reference_id, or a project or batch name): [`file_name`],
-    /// with `~` and a digest added when a name already given differs from it only in case.
+    /// The file name for `text` (a project or batch name): [`file_name`], with `~` and a digest
+    /// added when a name already given differs from it only in case.
     pub(super) fn claim(&mut self, text: &str) -> String {
         let mut name = file_name(text);
-        if !self.taken.insert(name.to_ascii_lowercase()) {
+        if self.taken.contains_key(&name.to_ascii_lowercase()) {
             let digest = crate::hex::encode(&Sha256::digest(text.as_bytes()));
             name = format!("{name}~{}", &digest[..8]);
-            self.taken.insert(name.to_ascii_lowercase());
         }
+        self.taken
+            .insert(name.to_ascii_lowercase(), text.to_owned());
         name
     }
+
+    /// The file name (without extension) for the job `job_id` with `reference_id`: the plain
+    /// [`file_name`] for the first job that asks for it; for a later job whose reference_id
+    /// is the same or differs only in case, `~` and the job id added. A name is never given
+    /// twice: every job gets its own file.
+    pub(super) fn claim_job(&mut self, reference_id: &str, job_id: &str) -> JobName {
+        let plain = file_name(reference_id);
+        let Some(holder) = self.taken.get(&plain.to_ascii_lowercase()).cloned() else {
+            self.taken
+                .insert(plain.to_ascii_lowercase(), reference_id.to_owned());
+            return JobName {
+                name: plain,
+                displaced_by: None,
+            };
+        };
+        let with_id = format!("{plain}~{}", file_name(job_id));
+        // Cut like every name; a server that repeats job ids too gets a counter.
+        let mut name = file_name_cut(&with_id);
+        let mut counter = 2u64;
+        while self.taken.contains_key(&name.to_ascii_lowercase()) {
+            name = file_name_cut(&format!("{with_id}~{counter}"));
+            counter += 1;
+        }
+        self.taken
+            .insert(name.to_ascii_lowercase(), reference_id.to_owned());
+        JobName {
+            name,
+            displaced_by: Some(holder),
+        }
+    }
+}
+
+/// `name` (made of [`file_name`]'s characters and `~`) within the length limit.
+fn file_name_cut(name: &str) -> String {
+    if name.len() <= MAX_NAME_BYTES {
+        return name.to_owned();
+    }
+    let digest = crate::hex::encode(&Sha256::digest(name.as_bytes()));
+    format!("{}~{}", &name[..MAX_NAME_BYTES - 17], &digest[..16])
 }
 
 #[cfg(test)]
@@ -140,5 +189,26 @@ mod tests {
         assert_eq!(first, "Cam-1");
         assert!(second.starts_with("cam-1~"), "{second}");
         assert_ne!(first.to_ascii_lowercase(), second.to_ascii_lowercase());
+    }
+
+    #[test]
+    fn every_job_gets_its_own_name_when_reference_ids_repeat_or_differ_in_case() {
+        let mut names = NameSet::default();
+        let first = names.claim_job("cam-1", "job-a");
+        assert_eq!(first.name, "cam-1");
+        assert_eq!(first.displaced_by, None);
+        let repeated = names.claim_job("cam-1", "job-b");
+        assert_eq!(repeated.name, "cam-1~job-b");
+        assert_eq!(repeated.displaced_by.as_deref(), Some("cam-1"));
+        let case = names.claim_job("CAM-1", "job-c");
+        assert_eq!(case.name, "CAM-1~job-c");
+        assert_eq!(case.displaced_by.as_deref(), Some("cam-1"));
+        let same_job_again = names.claim_job("cam-1", "job-b");
+        assert_eq!(same_job_again.name, "cam-1~job-b~2");
+        let long = "x".repeat(300);
+        let a = names.claim_job(&long, "job-a");
+        let b = names.claim_job(&long, "job-b");
+        assert!(b.name.len() <= MAX_NAME_BYTES, "{}", b.name);
+        assert_ne!(a.name, b.name);
     }
 }

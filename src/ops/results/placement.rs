@@ -14,10 +14,12 @@ pub(super) enum Body {
     Spilled(tempfile::TempPath),
 }
 
-/// Puts `body` at `destination` (creating its directory), atomically through a partial file in
-/// `partial_dir`. With `json_of`, the body must parse as JSON first (a result file; the path is
+/// Puts `body` at `destination` below `out_dir` (creating its directory, following no link),
+/// atomically through a partial file in `partial_dir`. With `json_of`, the body must parse as JSON first (a result file; the path is
 /// for the message).
 pub(super) fn place(
+    directories: &super::boundary::Directories,
+    out_dir: &Path,
     partial_dir: &Path,
     destination: &Path,
     body: Body,
@@ -53,10 +55,19 @@ pub(super) fn place(
             }));
         }
     }
-    if let Some(directory) = destination.parent() {
-        std::fs::create_dir_all(directory)
-            .map_err(|error| output("create the directory for", error))?;
-    }
+    let relative_directory = destination
+        .parent()
+        .and_then(|directory| directory.strip_prefix(out_dir).ok())
+        .ok_or_else(|| {
+            output(
+                "write",
+                std::io::Error::other("the path is not below the output directory"),
+            )
+        })?;
+    directories
+        .ensure(out_dir, &relative_directory.to_string_lossy())
+        .map_err(|error| output("create the directory for", error))?;
+    super::boundary::refuse_link(destination).map_err(|error| output("write", error))?;
     let partial = match body {
         Body::Buffered(bytes) => {
             let mut file = tempfile::NamedTempFile::new_in(partial_dir)
@@ -88,8 +99,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let partial_dir = dir.path().join(PARTIAL_DIR);
         std::fs::create_dir(&partial_dir).unwrap();
+        let directories = crate::ops::results::boundary::Directories::default();
         let destination = dir.path().join("p/b/cam-1.json");
         let not_json = place(
+            &directories,
+            dir.path(),
             &partial_dir,
             &destination,
             Body::Buffered(b"{\"cut\": ".to_vec()),
@@ -107,6 +121,8 @@ mod tests {
         let spilled = tempfile::NamedTempFile::new_in(&partial_dir).unwrap();
         std::fs::write(spilled.path(), b"{\"ok\": 1}").unwrap();
         let placed = place(
+            &directories,
+            dir.path(),
             &partial_dir,
             &destination,
             Body::Spilled(spilled.into_temp_path()),
@@ -118,6 +134,8 @@ mod tests {
         let mask = dir.path().join("p/b/cam-1.masks/0.png");
         assert!(
             place(
+                &directories,
+                dir.path(),
                 &partial_dir,
                 &mask,
                 Body::Buffered(b"\x89PNG".to_vec()),
