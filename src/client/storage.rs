@@ -523,7 +523,15 @@ mod tests {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        let client = StorageClient::new(StorageOptions::default()).unwrap();
+        // Storage beside a loopback API, as with the emulator: plain http to loopback allowed.
+        let client = StorageClient::new(StorageOptions {
+            addresses: StorageAddresses {
+                local: true,
+                plain_http_to_loopback: true,
+            },
+            ..StorageOptions::default()
+        })
+        .unwrap();
         let Err(error) = client.get(&format!("http://{address}/k")).await else {
             panic!("a 400 is an error");
         };

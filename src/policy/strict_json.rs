@@ -10,6 +10,9 @@ use serde_json::{Map, Value};
 
 /// Parses `text` as JSON, refusing an object that holds the same key twice (error located by
 /// line and column).
+/// The key under which serde_json (`arbitrary_precision`) passes a number's text to a visitor.
+const EXACT_NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
 pub(super) fn parse(text: &str) -> Result<Value, serde_json::Error> {
     serde_json::from_str::<Unique>(text).map(|unique| unique.0)
 }
@@ -75,6 +78,15 @@ impl<'de> Visitor<'de> for UniqueVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Value, A::Error> {
         let mut object = Map::new();
         while let Some(key) = entries.next_key::<String>()? {
+            if key == EXACT_NUMBER_TOKEN && object.is_empty() {
+                // serde_json with `arbitrary_precision` hands a number that is not a 64-bit
+                // integer to a visitor as this one-entry map holding its text.
+                let text: String = entries.next_value()?;
+                let number = text
+                    .parse::<serde_json::Number>()
+                    .map_err(de::Error::custom)?;
+                return Ok(Value::Number(number));
+            }
             if object.contains_key(&key) {
                 return Err(de::Error::custom(format!(
                     "the key `{key}` appears twice in one object (AWS and a reader may not take the same one)"

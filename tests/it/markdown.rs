@@ -29,8 +29,14 @@ async fn a_plan_with_conflicts_and_drift_lists_them_first() {
         text.contains("**conflict**: job `cam-0001` of batch `week-48` exists in batch `week-47` on the server"),
         "{text}"
     );
-    assert!(text.contains("<details><summary>street / week-48: 8 jobs to create</summary>"));
-    assert!(text.contains("**street / week-49: 3 jobs to create**"));
+    // Names in titles are code: GitHub makes no mention, reference or link of them.
+    assert!(text.contains(
+        "<details><summary><code>street</code> / <code>week-48</code>: 8 jobs to create</summary>"
+    ));
+    assert!(
+        text.contains("**`street` / `week-49`: 3 jobs to create**"),
+        "{text}"
+    );
     // The conflicts still fail the plan, on stderr.
     assert!(
         run.stderr().contains("the plan has 1 conflict"),
