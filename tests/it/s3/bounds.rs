@@ -260,9 +260,11 @@ async fn a_huge_list_page_is_refused_within_the_size_cap() {
     assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
     let error = listed.last().unwrap().as_ref().unwrap_err();
     assert!(error.to_string().contains("larger than 16 MiB"), "{error}");
+    // The cap (16 MiB) plus what loopback's socket buffers and the server's writer hold before
+    // the reader stops (seen up to 26 MiB on a loaded machine): far from the gigabyte.
     let sent = HUGE_PAGE_SENT.load(Ordering::SeqCst);
     assert!(
-        sent < 24 * 1024 * 1024,
+        sent < 64 * 1024 * 1024,
         "the listing stopped reading near its cap, not at the end of the gigabyte: {sent} bytes sent"
     );
 }
