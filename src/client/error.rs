@@ -22,9 +22,19 @@ pub enum ClientError {
     #[error("cannot set up the HTTP client: {reason}")]
     Setup { reason: String },
 
-    /// No connection could be made, or it broke before a response arrived.
-    #[error("cannot reach the server for {request}: {reason}")]
-    Connection { request: String, reason: String },
+    /// No connection could be made, or it broke before a response arrived. Names the host and
+    /// the proxy in between, if any: the two places a connection can fail.
+    #[error(
+        "cannot reach `{}`{} for {request}: {reason}",
+        crate::escape::escape(host),
+        proxy.as_deref().map(|proxy| format!(" through the proxy `{}`", crate::escape::escape(proxy))).unwrap_or_default()
+    )]
+    Connection {
+        host: String,
+        proxy: Option<String>,
+        request: String,
+        reason: String,
+    },
 
     /// The server did not answer in time.
     #[error("{request} timed out after {timeout:?}")]

@@ -15,7 +15,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use reqwest::{StatusCode, Url};
 
-use super::{ClientError, error_chain};
+use super::{ClientError, Proxies, error_chain};
 
 /// How to download.
 #[derive(Debug, Clone, Copy)]
@@ -74,8 +74,18 @@ pub struct StorageError {
 }
 
 impl StorageClient {
+    /// A client that goes through no proxy.
     pub fn new(options: StorageOptions) -> Result<StorageClient, ClientError> {
-        let http = reqwest::Client::builder()
+        StorageClient::with_proxies(options, &Proxies::none())
+    }
+
+    /// A client that goes through `proxies` (the API client's), loopback storage excepted.
+    pub fn with_proxies(
+        options: StorageOptions,
+        proxies: &Proxies,
+    ) -> Result<StorageClient, ClientError> {
+        let http = proxies
+            .apply(reqwest::Client::builder())?
             .connect_timeout(options.connect_timeout)
             .read_timeout(options.read_timeout)
             .user_agent(concat!("gtform/", env!("CARGO_PKG_VERSION")))

@@ -69,9 +69,18 @@ impl Rig {
         self.run_with_env(args, &[("GTFORM_API_KEY", API_KEY)])
     }
 
-    /// Runs `gtform ARGS` with exactly these extra environment variables.
-    pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+    /// `gtform` in the workspace directory as an honest operator runs it against this emulator:
+    /// `GTFORM_ENDPOINT` names it (the workspaces the rig writes name it too), no key.
+    pub fn command(&self) -> std::process::Command {
         let mut command = gtform_command(self.dir.path());
+        command.env("GTFORM_ENDPOINT", self.url());
+        command
+    }
+
+    /// Runs `gtform ARGS` with the operator's endpoint (see [`Rig::command`]) and exactly these
+    /// extra environment variables (which may replace `GTFORM_ENDPOINT`).
+    pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut command = self.command();
         command.args(args);
         for (name, value) in env {
             command.env(name, value);

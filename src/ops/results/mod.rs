@@ -245,7 +245,7 @@ pub async fn results(
         .map_err(|source| output_error(&index_path, source))?;
     let downloader = Downloader {
         client: connection.client().with_read_retry(RetryPolicy::none()),
-        storage: StorageClient::new(options.storage)?,
+        storage: StorageClient::with_proxies(options.storage, connection.client().proxies())?,
         limiter: Limiter::new(options.parallelism),
         options,
         observer,
