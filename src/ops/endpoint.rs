@@ -52,10 +52,14 @@ pub fn resolve_endpoint(
                 EndpointSetting::Url(chosen) => same_endpoint(url, chosen),
                 EndpointSetting::Embedded => false,
             };
-            if !agrees && !same_endpoint(url, DEFAULT_ENDPOINT) {
+            if agrees {
+                // As the workspace writes it: plan headers stay as they were.
+                (EndpointSetting::Url(url.clone()), EndpointOrigin::Operator)
+            } else if same_endpoint(url, DEFAULT_ENDPOINT) {
+                (chosen, EndpointOrigin::Operator)
+            } else {
                 return Err(untrusted(url));
             }
-            (chosen, EndpointOrigin::Operator)
         }
         (_, Some(chosen)) => (chosen, EndpointOrigin::Operator),
         (Some(EndpointSetting::Url(url)), None) => {

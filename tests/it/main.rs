@@ -32,4 +32,5 @@ mod status;
 mod support;
 mod terminal;
 mod tidy;
+mod untrusted_endpoint;
 mod validate;

@@ -69,11 +69,29 @@ impl Rig {
         self.run_with_env(args, &[("GTFORM_API_KEY", API_KEY)])
     }
 
-    /// `gtform` in the workspace directory as an honest operator runs it against this emulator:
-    /// `GTFORM_ENDPOINT` names it (the workspaces the rig writes name it too), no key.
+    /// `gtform` in the workspace directory as an honest operator runs it, no key: the operator
+    /// wrote the workspace, so `GTFORM_ENDPOINT` confirms the server its `gtform.yaml` names
+    /// (this emulator, or a fake server a test wrote there); nothing for `embedded`; this
+    /// emulator when there is no such file or line. gtform itself sends the key to no workspace
+    /// endpoint without that word (`tests/it/untrusted_endpoint.rs`).
     pub fn command(&self) -> std::process::Command {
         let mut command = gtform_command(self.dir.path());
-        command.env("GTFORM_ENDPOINT", self.url());
+        let written = std::fs::read_to_string(self.dir.path().join("gtform.yaml"))
+            .ok()
+            .and_then(|yaml| {
+                yaml.lines()
+                    .find_map(|line| line.strip_prefix("endpoint:"))
+                    .map(|value| value.trim().to_owned())
+            });
+        match written.as_deref() {
+            Some("embedded") => {}
+            Some(url) => {
+                command.env("GTFORM_ENDPOINT", url);
+            }
+            None => {
+                command.env("GTFORM_ENDPOINT", self.url());
+            }
+        }
         command
     }
 
