@@ -450,6 +450,29 @@ impl EmulatorHandle {
             .complete_batch(&project_id, &batch_id, lifecycle::now_ms())?)
     }
 
+    /// Renames a batch (what GT Studio's own tools can do and the API cannot).
+    pub fn rename_batch(
+        &self,
+        project_id: Uuid,
+        batch_id: Uuid,
+        name: &str,
+    ) -> Result<(), EmulatorError> {
+        Ok(self.shared.store.rename_batch(&project_id, &batch_id, name)?)
+    }
+
+    /// Moves the job `reference_id` of a project into another of its batches.
+    pub fn move_job(
+        &self,
+        project_id: Uuid,
+        reference_id: &str,
+        batch_id: Uuid,
+    ) -> Result<(), EmulatorError> {
+        Ok(self
+            .shared
+            .store
+            .move_job(&project_id, reference_id, &batch_id)?)
+    }
+
     /// Stops accepting, lets open requests finish (at most a few seconds) and stops.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);

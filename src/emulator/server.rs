@@ -291,6 +291,14 @@ async fn handle(
             .with_status(StatusCode::FORBIDDEN)
             .into_response());
         }
+        if let Some(refusal) = admin::refusal(
+            request.method(),
+            request.headers(),
+            request.uri().authority().map(|authority| authority.as_str()),
+            shared.options.admin_from_any_address,
+        ) {
+            return Ok(refusal.into_response());
+        }
         return Ok(router.oneshot(request).await.into_response());
     }
 

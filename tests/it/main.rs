@@ -28,6 +28,7 @@ mod results;
 mod s3;
 mod schema;
 mod since;
+mod stale_plan;
 mod status;
 mod support;
 mod terminal;
