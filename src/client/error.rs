@@ -26,12 +26,11 @@ pub enum ClientError {
     /// the proxy in between, if any: the two places a connection can fail.
     #[error(
         "cannot reach `{}`{} for {request}: {reason}",
-        crate::escape::escape(host),
-        proxy.as_deref().map(|proxy| format!(" through the proxy `{}`", crate::escape::escape(proxy))).unwrap_or_default()
+        crate::escape::escape(&route.host),
+        route.proxy.as_deref().map(|proxy| format!(" through the proxy `{}`", crate::escape::escape(proxy))).unwrap_or_default()
     )]
     Connection {
-        host: String,
-        proxy: Option<String>,
+        route: Box<Route>,
         request: String,
         reason: String,
     },
@@ -76,6 +75,14 @@ pub enum ClientError {
     /// The response body exceeded the size limit.
     #[error("{request}: the response is larger than {limit} bytes")]
     Oversized { request: String, limit: usize },
+}
+
+/// Where a request went: the server's host, through a proxy or directly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub host: String,
+    /// The proxy, shown without its userinfo; `None`: directly.
+    pub proxy: Option<String>,
 }
 
 fn excerpt_suffix(excerpt: &str) -> String {

@@ -39,7 +39,7 @@ use crate::api::{
 };
 
 pub use endpoint::{EMBEDDED_AT_REST, EMBEDDED_DB_FILE, Endpoint, EndpointLabel};
-pub use error::{ClientError, FailureKind};
+pub use error::{ClientError, FailureKind, Route};
 pub use proxy::{Proxies, is_loopback_host};
 pub use rate_limit::RateLimitHeaders;
 pub use retry::RetryPolicy;
@@ -648,8 +648,10 @@ impl Client {
             }
         } else {
             ClientError::Connection {
-                host: self.host.to_string(),
-                proxy: self.proxy.as_deref().map(str::to_owned),
+                route: Box::new(Route {
+                    host: self.host.to_string(),
+                    proxy: self.proxy.as_deref().map(str::to_owned),
+                }),
                 request: request_name.to_owned(),
                 reason: self.api_key.redact(&error_chain(error)),
             }

@@ -46,7 +46,9 @@ impl Proxies {
     }
 
     fn given(value: Option<&String>) -> Option<&str> {
-        value.map(|value| value.trim()).filter(|value| !value.is_empty())
+        value
+            .map(|value| value.trim())
+            .filter(|value| !value.is_empty())
     }
 
     fn no_list(&self) -> String {
@@ -179,7 +181,10 @@ mod tests {
         );
         assert_eq!(proxies.for_url(&url("https://api.internal.example")), None);
         assert_eq!(proxies.for_url(&url("https://10.1.2.3")), None);
-        assert_eq!(Proxies::none().for_url(&url("https://api.playment.io")), None);
+        assert_eq!(
+            Proxies::none().for_url(&url("https://api.playment.io")),
+            None
+        );
         assert!(!format!("{proxies:?}").contains("secret"));
     }
 

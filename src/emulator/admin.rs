@@ -111,7 +111,7 @@ pub(super) fn refusal(
 fn is_loopback_host(host: &str) -> bool {
     let name = match host.strip_prefix('[') {
         Some(rest) => match rest.split_once(']') {
-            Some((address, port)) if address == "::1" => return valid_port(port),
+            Some(("::1", port)) => return valid_port(port),
             _ => return false,
         },
         None => host,
@@ -318,11 +318,9 @@ async fn rename_batch(
         return Err(ApiError::invalid("`name` is empty"));
     }
     let worker = Arc::clone(&shared);
-    tokio::task::spawn_blocking(move || {
-        worker.store.rename_batch(&project_id, &batch_id, &name)
-    })
-    .await
-    .map_err(|error| internal(&error.to_string()))??;
+    tokio::task::spawn_blocking(move || worker.store.rename_batch(&project_id, &batch_id, &name))
+        .await
+        .map_err(|error| internal(&error.to_string()))??;
     Ok(ok(json!({ "renamed": true })))
 }
 

@@ -86,8 +86,9 @@ impl From<StoreError> for ApiError {
                 "you do not have access to this project",
             ),
             StoreError::UnknownBatch => ApiError::new(codes::NOT_FOUND, "batch_id not found"),
-            StoreError::UnknownJob => ApiError::new(codes::NOT_FOUND, "job not found")
-                .with_status(StatusCode::NOT_FOUND),
+            StoreError::UnknownJob => {
+                ApiError::new(codes::NOT_FOUND, "job not found").with_status(StatusCode::NOT_FOUND)
+            }
             StoreError::DuplicateReference => {
                 ApiError::new(codes::DUPLICATE_REFERENCE_ID, "Duplicate Reference Id")
             }

@@ -457,7 +457,10 @@ impl EmulatorHandle {
         batch_id: Uuid,
         name: &str,
     ) -> Result<(), EmulatorError> {
-        Ok(self.shared.store.rename_batch(&project_id, &batch_id, name)?)
+        Ok(self
+            .shared
+            .store
+            .rename_batch(&project_id, &batch_id, name)?)
     }
 
     /// Moves the job `reference_id` of a project into another of its batches.

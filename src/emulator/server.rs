@@ -294,7 +294,10 @@ async fn handle(
         if let Some(refusal) = admin::refusal(
             request.method(),
             request.headers(),
-            request.uri().authority().map(|authority| authority.as_str()),
+            request
+                .uri()
+                .authority()
+                .map(|authority| authority.as_str()),
             shared.options.admin_from_any_address,
         ) {
             return Ok(refusal.into_response());

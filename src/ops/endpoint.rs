@@ -134,7 +134,8 @@ pub fn same_endpoint(a: &str, b: &str) -> bool {
         url::Url::parse(text).ok().map(|url| {
             (
                 url.scheme().to_owned(),
-                url.host_str().map(|host| host.trim_end_matches('.').to_ascii_lowercase()),
+                url.host_str()
+                    .map(|host| host.trim_end_matches('.').to_ascii_lowercase()),
                 url.port_or_known_default(),
                 url.username().to_owned(),
                 url.password().map(str::to_owned),
@@ -244,7 +245,10 @@ mod tests {
         assert!(
             matches!(
                 resolve_endpoint(&elsewhere, Some("http://localhost:4100")),
-                Err(Error::UntrustedEndpoint { operator: Some(_), .. })
+                Err(Error::UntrustedEndpoint {
+                    operator: Some(_),
+                    ..
+                })
             ),
             "another name is another endpoint"
         );
@@ -274,11 +278,23 @@ mod tests {
 
     #[test]
     fn endpoints_compare_by_scheme_host_and_port() {
-        assert!(same_endpoint("https://api.playment.io", "https://API.playment.io:443/"));
+        assert!(same_endpoint(
+            "https://api.playment.io",
+            "https://API.playment.io:443/"
+        ));
         assert!(same_endpoint("http://127.0.0.1:80", "http://127.0.0.1"));
-        assert!(!same_endpoint("http://api.playment.io", "https://api.playment.io"));
-        assert!(!same_endpoint("https://api.playment.io:8443", "https://api.playment.io"));
-        assert!(!same_endpoint("https://api.playment.io.evil", "https://api.playment.io"));
+        assert!(!same_endpoint(
+            "http://api.playment.io",
+            "https://api.playment.io"
+        ));
+        assert!(!same_endpoint(
+            "https://api.playment.io:8443",
+            "https://api.playment.io"
+        ));
+        assert!(!same_endpoint(
+            "https://api.playment.io.evil",
+            "https://api.playment.io"
+        ));
         assert!(!same_endpoint("not a url", "not a url"));
     }
 
@@ -302,9 +318,13 @@ mod tests {
         };
         assert!(check_saved_endpoint(path, &embedded, None).is_ok());
         assert!(check_saved_endpoint(path, &embedded, Some("embedded")).is_ok());
-        let error = check_saved_endpoint(path, &embedded, Some("https://gt.example.com")).unwrap_err();
+        let error =
+            check_saved_endpoint(path, &embedded, Some("https://gt.example.com")).unwrap_err();
         assert!(error.to_string().contains("embedded"), "{error}");
-        assert!(error.to_string().contains("https://gt.example.com"), "{error}");
+        assert!(
+            error.to_string().contains("https://gt.example.com"),
+            "{error}"
+        );
     }
 
     #[test]

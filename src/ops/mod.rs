@@ -53,8 +53,8 @@ use crate::state::{self, FetchOptions, RemoteState};
 pub use attachments::{attachment_targets, check_attachments};
 pub use connection::{ConnectOptions, Connection, EMBEDDED_LOCK_WAIT, connect, embedded_projects};
 pub use endpoint::{
-    DEFAULT_ENDPOINT, EMBEDDED_STATE_DIR, EndpointOrigin, check_saved_endpoint,
-    embedded_state_dir, resolve_endpoint, same_endpoint,
+    DEFAULT_ENDPOINT, EMBEDDED_STATE_DIR, EndpointOrigin, check_saved_endpoint, embedded_state_dir,
+    resolve_endpoint, same_endpoint,
 };
 pub use error::Error;
 pub use listing::list;

@@ -184,7 +184,8 @@ async fn interrupt_stops_launching_reports_and_a_rerun_finishes() {
         latency: Duration::from_millis(20),
         ..Faults::default()
     });
-    let mut child = rig.command()
+    let mut child = rig
+        .command()
         .args(["apply", "--auto-approve", "--parallelism", "2"])
         .env("GTFORM_API_KEY", crate::support::API_KEY)
         .stdout(Stdio::piped())
@@ -395,6 +396,7 @@ fn run_on_a_terminal(rig: &Rig, args: &str, input: &str) -> crate::support::Run 
     let mut child = std::process::Command::new("script")
         .args(["--quiet", "--return", "--command", &command, "/dev/null"])
         .current_dir(rig.dir.path())
+        .env("GTFORM_ENDPOINT", rig.url())
         .env("GTFORM_API_KEY", API_KEY)
         .env("NO_COLOR", "1")
         .stdin(Stdio::piped())

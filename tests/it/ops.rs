@@ -128,9 +128,7 @@ async fn errors_are_typed_and_name_no_flag_or_variable() {
     );
     errors.push(load_error);
 
-    let untrusted = ops::load(&LoadRequest::new(&path))
-        .map(|_| ())
-        .unwrap_err();
+    let untrusted = ops::load(&LoadRequest::new(&path)).map(|_| ()).unwrap_err();
     assert!(
         matches!(&untrusted, ops::Error::UntrustedEndpoint { url: named, location: Some(_), operator: None } if *named == url),
         "{untrusted:?}"
@@ -194,9 +192,13 @@ async fn a_saved_plan_is_rechecked_and_refused_once_the_server_changed() {
     let rig = Rig::start().await;
     let path = rig.workspace(&[BatchSpec::new("week-48", ids("cam", 0..3))]);
     let url = rig.url();
-    let planned = ops::plan(ops::load(&at(&path, &url)).unwrap(), &with_key(), &ops::Silent)
-        .await
-        .unwrap();
+    let planned = ops::plan(
+        ops::load(&at(&path, &url)).unwrap(),
+        &with_key(),
+        &ops::Silent,
+    )
+    .await
+    .unwrap();
     let plan_file = rig.dir.path().join("week48.plan");
     planned
         .save(&plan_file, &planned.state_fingerprint())

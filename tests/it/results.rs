@@ -14,9 +14,7 @@ use gtform::ops::{self, ConnectOptions, LoadRequest, ResultsOptions};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::support::{
-    API_KEY, BatchSpec, PROJECT_ID, PROJECT_NAME, Rig, WORKFLOW_ID, ids,
-};
+use crate::support::{API_KEY, BatchSpec, PROJECT_ID, PROJECT_NAME, Rig, WORKFLOW_ID, ids};
 
 /// A project whose base makes video jobs video segmentation.
 const SEGMENTATION_PROJECT_ID: &str = "7c0f3a1e-5b2d-4c8e-9f6a-1b2c3d4e5f60";
@@ -335,7 +333,8 @@ async fn an_expired_signed_url_is_asked_for_again() {
         ..Faults::default()
     });
     rig.server.reset_stats();
-    let child = rig.command()
+    let child = rig
+        .command()
         .args(["results", "--out", "out"])
         .env("GTFORM_API_KEY", API_KEY)
         .stdout(Stdio::piped())
@@ -385,7 +384,8 @@ async fn an_interrupted_download_resumes_to_the_same_index() {
         ..Faults::default()
     });
     rig.server.reset_stats();
-    let mut child = rig.command()
+    let mut child = rig
+        .command()
         .args(["results", "--out", "resumed", "--parallelism", "4"])
         .env("GTFORM_API_KEY", API_KEY)
         .stdout(Stdio::null())

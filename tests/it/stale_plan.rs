@@ -48,7 +48,11 @@ async fn admin(rig: &Rig, path: &str, body: serde_json::Value) {
         .send()
         .await
         .unwrap();
-    assert!(response.status().is_success(), "{path}: {}", response.status());
+    assert!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.status()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,8 +135,15 @@ async fn the_project_renamed_makes_the_plan_stale() {
     let (rig, _, _) = planned().await;
     let mut renamed: Seed = seed();
     renamed.keys.clear();
-    renamed.projects.retain(|project| project.id.to_string() == PROJECT_ID);
+    renamed
+        .projects
+        .retain(|project| project.id.to_string() == PROJECT_ID);
     renamed.projects[0].name = "Street scenes (old)".to_owned();
-    admin(&rig, "/_emulator/provision", serde_json::to_value(&renamed).unwrap()).await;
+    admin(
+        &rig,
+        "/_emulator/provision",
+        serde_json::to_value(&renamed).unwrap(),
+    )
+    .await;
     assert_refused_as_stale(&rig, "the project renamed");
 }

@@ -376,7 +376,8 @@ async fn wait_honours_retry_after_when_rate_limited() {
         ..Faults::default()
     });
     rig.server.reset_stats();
-    let mut child = rig.command()
+    let mut child = rig
+        .command()
         .args([
             "status",
             "--wait",

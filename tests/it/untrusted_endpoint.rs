@@ -116,7 +116,11 @@ async fn a_workspace_endpoint_without_the_operators_word_is_a_located_error_and_
         );
         assert!(!stderr.contains(API_KEY) && !run.stdout().contains(API_KEY));
     }
-    assert_eq!(attacker.connections(), 0, "the workspace's server was contacted");
+    assert_eq!(
+        attacker.connections(),
+        0,
+        "the workspace's server was contacted"
+    );
     assert!(!attacker.received().contains(API_KEY));
 }
 
@@ -136,7 +140,13 @@ async fn the_operators_matching_endpoint_lets_the_workspace_endpoint_be_used() {
     assert!(by_variable.stdout().contains(&format!("Endpoint: {url}")));
     let by_flag = gtform(
         rig.dir.path(),
-        &["apply", "--auto-approve", "--endpoint", &url, path.to_str().unwrap()],
+        &[
+            "apply",
+            "--auto-approve",
+            "--endpoint",
+            &url,
+            path.to_str().unwrap(),
+        ],
         &[],
     )
     .expect_code(0);
@@ -219,14 +229,22 @@ async fn a_saved_plan_is_refused_at_any_endpoint_but_the_operators() {
     .expect_code(1);
     assert!(flagged.stderr().contains("was made against"));
     assert_eq!(attacker.connections(), 0);
-    assert_eq!(rig.server.stats().total_requests, 0, "refused before any request");
+    assert_eq!(
+        rig.server.stats().total_requests,
+        0,
+        "refused before any request"
+    );
     gtform(
         rig.dir.path(),
         &["apply", "week48.plan"],
         &[("GTFORM_ENDPOINT", &url)],
     )
     .expect_code(0);
-    assert_eq!(rig.remote_jobs().await.len(), 2, "the operator's endpoint applies it");
+    assert_eq!(
+        rig.remote_jobs().await.len(),
+        2,
+        "the operator's endpoint applies it"
+    );
 }
 
 /// Every proxy variable, upper and lower case, pointing at `proxy`.
@@ -249,7 +267,11 @@ async fn loopback_endpoints_and_the_embedded_emulator_never_go_through_a_proxy()
     let proxy = Recorder::start().await;
     let proxies = all_proxies(&proxy.url);
     let env = |extra: &[(&'static str, String)]| -> Vec<(&'static str, String)> {
-        proxies.iter().cloned().chain(extra.iter().cloned()).collect()
+        proxies
+            .iter()
+            .cloned()
+            .chain(extra.iter().cloned())
+            .collect()
     };
     let run = |dir: &std::path::Path, args: &[&str], env: &[(&str, String)]| {
         let env: Vec<(&str, &str)> = env.iter().map(|(n, v)| (*n, v.as_str())).collect();
@@ -317,13 +339,21 @@ async fn a_connection_error_names_the_host_where_the_endpoint_came_from_and_the_
         "{stderr}"
     );
     assert!(
-        stderr.contains(&format!("the endpoint `{remote}` comes from GTFORM_ENDPOINT")),
+        stderr.contains(&format!(
+            "the endpoint `{remote}` comes from GTFORM_ENDPOINT"
+        )),
         "{stderr}"
     );
     assert!(stderr.contains("NO_PROXY"), "{stderr}");
-    assert!(proxy.connections() > 0, "the recorder sees proxied connections");
+    assert!(
+        proxy.connections() > 0,
+        "the recorder sees proxied connections"
+    );
     assert!(proxy.received().contains("CONNECT gt.example.test:443"));
-    assert!(!proxy.received().contains(API_KEY), "the key stays inside TLS");
+    assert!(
+        !proxy.received().contains(API_KEY),
+        "the key stays inside TLS"
+    );
 
     // A loopback endpoint that is down: named, from the flag, no proxy.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -121,7 +121,7 @@ fn pipeline_error(
 /// For a failure to connect: whether it went through a proxy.
 fn connection_failure(error: &ClientError) -> Option<bool> {
     match error {
-        ClientError::Connection { proxy, .. } => Some(proxy.is_some()),
+        ClientError::Connection { route, .. } => Some(route.proxy.is_some()),
         _ => None,
     }
 }

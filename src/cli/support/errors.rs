@@ -72,14 +72,17 @@ pub(crate) fn ops_error(error: ops::Error, ui: &mut Ui) -> CliError {
                 ))
                 .hint("a workspace may say `endpoint: embedded` (the built-in emulator; no key leaves gtform) or omit it (the public API)");
             if operator.is_some() {
-                diagnostic = diagnostic
-                    .hint("the workspace's `endpoint:` and the operator's must name the same server");
+                diagnostic = diagnostic.hint(
+                    "the workspace's `endpoint:` and the operator's must name the same server",
+                );
             }
             if let Some(location) = location {
                 diagnostic = diagnostic.at(location.clone());
             }
             ui.diagnostics(std::slice::from_ref(&diagnostic));
-            CliError::new("the workspace's endpoint was not confirmed by the operator; nothing was sent")
+            CliError::new(
+                "the workspace's endpoint was not confirmed by the operator; nothing was sent",
+            )
         }
         ops::Error::PlanEndpoint { ref plan, .. } => {
             let shown = crate::escape::escape(plan);

@@ -32,7 +32,11 @@ async fn the_admin_api_answers_only_a_loopback_host() {
             .send()
             .await
             .unwrap();
-        assert_eq!(read.status(), StatusCode::FORBIDDEN, "GET with Host {foreign}");
+        assert_eq!(
+            read.status(),
+            StatusCode::FORBIDDEN,
+            "GET with Host {foreign}"
+        );
         let write = env
             .client
             .put(env.url("/_emulator/faults"))
@@ -41,7 +45,11 @@ async fn the_admin_api_answers_only_a_loopback_host() {
             .send()
             .await
             .unwrap();
-        assert_eq!(write.status(), StatusCode::FORBIDDEN, "PUT with Host {foreign}");
+        assert_eq!(
+            write.status(),
+            StatusCode::FORBIDDEN,
+            "PUT with Host {foreign}"
+        );
     }
     assert_eq!(env.handle.faults(), Faults::default(), "no order was taken");
     for loopback in [
@@ -89,10 +97,21 @@ async fn admin_posts_and_puts_must_be_json_typed() {
             "{content_type:?}"
         );
         let put = put.send().await.unwrap();
-        assert_eq!(put.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "{content_type:?}");
+        assert_eq!(
+            put.status(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{content_type:?}"
+        );
     }
-    assert!(env.handle.stats().total_requests > 0, "the stats were not reset");
-    assert_eq!(env.handle.faults(), Faults::default(), "the faults were not set");
+    assert!(
+        env.handle.stats().total_requests > 0,
+        "the stats were not reset"
+    );
+    assert_eq!(
+        env.handle.faults(),
+        Faults::default(),
+        "the faults were not set"
+    );
     let typed = env
         .client
         .put(env.url("/_emulator/faults"))
