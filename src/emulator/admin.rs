@@ -28,7 +28,7 @@ use serde_json::json;
 
 use super::Shared;
 use super::faults::{Faults, duration_text};
-use super::http::{ApiError, internal, ok, parse_uuid, read_json};
+use super::http::{ApiError, internal, is_loopback_host, ok, parse_uuid, read_json};
 use super::lifecycle::{job_status, now_ms, timestamp_now};
 use super::routes::RouteClass;
 use super::seed::Seed;
@@ -105,31 +105,6 @@ pub(super) fn refusal(
         }
     }
     None
-}
-
-/// `127.0.0.1`, `localhost` (any case) or `[::1]`, each with an optional port.
-fn is_loopback_host(host: &str) -> bool {
-    let name = match host.strip_prefix('[') {
-        Some(rest) => match rest.split_once(']') {
-            Some(("::1", port)) => return valid_port(port),
-            _ => return false,
-        },
-        None => host,
-    };
-    let (name, port) = match name.split_once(':') {
-        Some((name, port)) => (name, Some(port)),
-        None => (name, None),
-    };
-    (name == "127.0.0.1" || name.eq_ignore_ascii_case("localhost"))
-        && port.is_none_or(|port| valid_port(&format!(":{port}")))
-}
-
-/// Empty, or `:` and a port number.
-fn valid_port(rest: &str) -> bool {
-    rest.is_empty()
-        || rest.strip_prefix(':').is_some_and(|port| {
-            !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit())
-        })
 }
 
 async fn health(State(shared): State<Arc<Shared>>) -> Response {
@@ -350,39 +325,4 @@ async fn move_job(
     .await
     .map_err(|error| internal(&error.to_string()))??;
     Ok(ok(json!({ "moved": true })))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_loopback_hosts_are_loopback() {
-        for host in [
-            "127.0.0.1",
-            "127.0.0.1:8765",
-            "localhost",
-            "LocalHost:1",
-            "[::1]",
-            "[::1]:65535",
-        ] {
-            assert!(is_loopback_host(host), "{host}");
-        }
-        for host in [
-            "",
-            "evil.example",
-            "evil.example:8765",
-            "127.0.0.1.evil.example",
-            "localhost.evil.example",
-            "127.0.0.2",
-            "[::2]:1",
-            "[::1]x",
-            "127.0.0.1:",
-            "127.0.0.1:80:80",
-            "localhost:port",
-            "[::1]:123456",
-        ] {
-            assert!(!is_loopback_host(host), "{host}");
-        }
-    }
 }

@@ -175,6 +175,11 @@ pub(crate) struct RuntimeOptions {
     max_body_bytes: usize,
     attachment_ttl: Duration,
     admin_from_any_address: bool,
+    /// Listening on loopback: only loopback `Host` names (and the storage host) are answered,
+    /// so that a web page cannot use the API by DNS rebinding.
+    loopback_hosts_only: bool,
+    /// `EmulatorOptions::storage_host`, which a client may use as `Host` too.
+    storage_host: Option<String>,
 }
 
 /// What every connection and handler shares.
@@ -260,6 +265,8 @@ pub async fn start(options: EmulatorOptions) -> Result<EmulatorHandle, EmulatorE
             max_body_bytes: options.max_body_bytes,
             attachment_ttl: options.attachment_ttl,
             admin_from_any_address: options.admin_from_any_address,
+            loopback_hosts_only: options.host.is_loopback(),
+            storage_host: options.storage_host.clone(),
         },
         base_url: base_url.clone(),
         storage_origin: options

@@ -2,13 +2,15 @@
 //! has open: a page can reach loopback by DNS rebinding (its own host name, resolved to
 //! 127.0.0.1, arrives as `Host`) or by a cross-site form POST. Admin answers only a loopback
 //! `Host` (403 otherwise) and takes POST and PUT only as `application/json` (415 otherwise).
+//! The API of an emulator listening on loopback answers only a loopback `Host` too (the demo
+//! and embedded keys are no secret a page could not know).
 
 use gtform::emulator::Faults;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HOST};
 use serde_json::json;
 
-use super::Env;
+use super::{Env, project};
 
 /// `host:port` of the emulator under another name.
 fn with_port(env: &Env, name: &str) -> String {
@@ -122,4 +124,37 @@ async fn admin_posts_and_puts_must_be_json_typed() {
         .unwrap();
     assert_eq!(typed.status(), StatusCode::OK);
     assert_ne!(env.handle.faults(), Faults::default());
+}
+
+#[tokio::test]
+async fn the_api_of_an_emulator_on_loopback_answers_only_a_loopback_host() {
+    let env = Env::start().await;
+    let details = format!("/v1/projects/{}/details", project());
+    let ask = |host: String| {
+        env.client
+            .get(env.url(&details))
+            .header("x-api-key", gtform::emulator::DEMO_API_KEY)
+            .header(HOST, host)
+            .send()
+    };
+    let rebound = ask(with_port(&env, "rebind.attacker.example"))
+        .await
+        .unwrap();
+    assert_eq!(rebound.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        env.handle.stats().total_requests,
+        0,
+        "refused before handling"
+    );
+    for loopback in [
+        with_port(&env, "127.0.0.1"),
+        with_port(&env, "localhost"),
+        with_port(&env, "[::1]"),
+    ] {
+        assert_eq!(
+            ask(loopback.clone()).await.unwrap().status(),
+            StatusCode::OK,
+            "{loopback}"
+        );
+    }
 }
