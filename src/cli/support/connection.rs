@@ -20,8 +20,8 @@ use crate::cli::{CliError, Ui};
 /// Flags for commands that talk to the server.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConnectionArgs {
-    /// The API's base URL, where the key may go (overrides GTFORM_ENDPOINT); a workspace's own
-    /// `endpoint:` URL is used only when this names the same server
+    /// Where the API key may go: the API's base URL, or `embedded` (overrides GTFORM_ENDPOINT);
+    /// a workspace's own `endpoint:` URL is used only when this names the same server
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,
     /// Read the API key from this file instead of GTFORM_API_KEY
