@@ -406,8 +406,12 @@ async fn plan_scenario() {
         );
         filled = filled.max(batches);
         std::fs::write(dir.path().join("gtform.yaml"), yaml).unwrap();
-        let loaded = ops::load(&LoadRequest::new(&dir.path().join("gtform.yaml")))
-            .expect("the workspace loads");
+        let url = server.base_url();
+        let loaded = ops::load(&LoadRequest {
+            operator_endpoint: Some(&url),
+            ..LoadRequest::new(&dir.path().join("gtform.yaml"))
+        })
+        .expect("the workspace loads");
         let options = ConnectOptions::with_api_key(ApiKey::new(API_KEY));
         server
             .set_faults(Faults {

@@ -109,16 +109,20 @@ async fn main() {
         "  peak RSS: gtform validate {validate_rss:.0} MiB, any gtform process {:.0} MiB",
         peak_child_rss_mib()
     );
-    pipeline_steps(&dir.path().join("gtform.yaml")).await;
+    pipeline_steps(&dir.path().join("gtform.yaml"), &server.base_url()).await;
 }
 
 /// The plan through `gtform::ops` in this process, each step timed.
-async fn pipeline_steps(workspace: &std::path::Path) {
+async fn pipeline_steps(workspace: &std::path::Path, endpoint: &str) {
     let options = ConnectOptions::with_api_key(ApiKey::new(API_KEY));
     let (mut load, mut read, mut plan) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..RUNS {
         let started = Instant::now();
-        let loaded = ops::load(&LoadRequest::new(workspace)).expect("the workspace loads");
+        let loaded = ops::load(&LoadRequest {
+            operator_endpoint: Some(endpoint),
+            ..LoadRequest::new(workspace)
+        })
+        .expect("the workspace loads");
         load.push(started.elapsed().as_secs_f64());
         let started = Instant::now();
         let connection = ops::connect(&loaded.endpoint, &[], &options, &ops::Silent)

@@ -1,7 +1,7 @@
 //! `gtform policy s3 …`: the bucket and KMS key policies (or object ACLs) that let GT Studio read
 //! the workspace's S3 objects, and `policy s3 check`: does an existing bucket policy grant them?
 //!
-//! Both read the workspace only (no network), loaded through the pipeline's `ops::load`: the
+//! Both read the workspace only (no network, no endpoint resolved), loaded with `config::load_with`: the
 //! objects are the `s3://` URLs in the jobs' payloads (`attachments`), and a bucket listing's
 //! (`jobs_from: - list:`) whole prefix, whose objects are not listed here; the documents come
 //! from `policy`.
@@ -16,7 +16,7 @@ use clap::{Subcommand, ValueEnum};
 use super::{CliError, Ui, exit};
 use crate::attachments::{self, Scheme};
 use crate::escape::escape;
-use crate::ops::{self, LoadRequest};
+use crate::ops;
 use crate::policy::{
     self, BucketPrefix, CheckReport, Grant, KmsKeyArn, Limits, Policy, PolicySet, Verdict,
 };
@@ -229,9 +229,17 @@ struct WorkspaceObjects {
 /// Loads the workspace and returns its S3 objects per bucket and its listed prefixes; warns
 /// about malformed object URLs and gs:// objects; fails when there is no S3 object.
 fn workspace_s3_objects(path: &Path, ui: &mut Ui) -> Result<WorkspaceObjects, CliError> {
-    let workspace = ops::load(&LoadRequest::new(path))
-        .map_err(|error| super::errors::ops_error(error, ui))?
-        .workspace;
+    // Only the workspace's objects are wanted: no endpoint is resolved, nothing is sent.
+    let workspace = crate::config::load_with(path, &crate::config::LoadOptions::default())
+        .map_err(|diagnostics| {
+            super::errors::ops_error(
+                ops::Error::Load {
+                    path: path.to_path_buf(),
+                    diagnostics,
+                },
+                ui,
+            )
+        })?;
     let listings: Vec<BucketPrefix> = workspace
         .projects
         .values()

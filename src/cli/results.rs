@@ -66,7 +66,7 @@ fn parse_parallelism(text: &str) -> Result<usize, String> {
 }
 
 pub(crate) async fn run(args: ResultsArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
-    let loaded = connection::load(&args.path, &args.target, &args.load, ui)?;
+    let loaded = connection::load(&args.path, &args.target, &args.connection, &args.load, ui)?;
     let connection = connection::connect_loaded(&loaded, &args.connection, ui).await?;
     let cancel = CancellationToken::new();
     let stop_now = CancellationToken::new();

@@ -63,7 +63,7 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
 }
 
 pub(crate) async fn run(args: StatusArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
-    let loaded = connection::load(&args.path, &args.target, &args.load, ui)?;
+    let loaded = connection::load(&args.path, &args.target, &args.connection, &args.load, ui)?;
     let connection = connection::connect_loaded(&loaded, &args.connection, ui).await?;
     let endpoint = connection.label().clone();
     if !args.wait {

@@ -22,9 +22,18 @@ pub enum ClientError {
     #[error("cannot set up the HTTP client: {reason}")]
     Setup { reason: String },
 
-    /// No connection could be made, or it broke before a response arrived.
-    #[error("cannot reach the server for {request}: {reason}")]
-    Connection { request: String, reason: String },
+    /// No connection could be made, or it broke before a response arrived. Names the host and
+    /// the proxy in between, if any: the two places a connection can fail.
+    #[error(
+        "cannot reach `{}`{} for {request}: {reason}",
+        crate::escape::escape(&route.host),
+        route.proxy.as_deref().map(|proxy| format!(" through the proxy `{}`", crate::escape::escape(proxy))).unwrap_or_default()
+    )]
+    Connection {
+        route: Box<Route>,
+        request: String,
+        reason: String,
+    },
 
     /// The server did not answer in time.
     #[error("{request} timed out after {timeout:?}")]
@@ -71,6 +80,14 @@ pub enum ClientError {
     /// twice, more pages than its count implies): asking again would not help.
     #[error("{request}: the server's answers are inconsistent: {problem}")]
     Inconsistent { request: String, problem: String },
+}
+
+/// Where a request went: the server's host, through a proxy or directly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub host: String,
+    /// The proxy, shown without its userinfo; `None`: directly.
+    pub proxy: Option<String>,
 }
 
 fn excerpt_suffix(excerpt: &str) -> String {

@@ -20,6 +20,7 @@
 pub mod address;
 mod endpoint;
 mod error;
+mod proxy;
 mod rate_limit;
 mod retry;
 mod storage;
@@ -40,7 +41,8 @@ use crate::api::{
 
 pub use address::{AddressKind, DownloadRefused, StorageAddresses};
 pub use endpoint::{EMBEDDED_AT_REST, EMBEDDED_DB_FILE, Endpoint, EndpointLabel};
-pub use error::{ClientError, FailureKind};
+pub use error::{ClientError, FailureKind, Route};
+pub use proxy::{Proxies, is_loopback_host};
 pub use rate_limit::RateLimitHeaders;
 pub use retry::RetryPolicy;
 pub use storage::{
@@ -132,6 +134,8 @@ pub struct ClientOptions {
     /// Retries of reads.
     pub read_retry: RetryPolicy,
     pub observer: Option<Arc<dyn RequestObserver>>,
+    /// The proxies the caller's settings name; a loopback endpoint never goes through one.
+    pub proxies: Proxies,
 }
 
 impl ClientOptions {
@@ -144,6 +148,7 @@ impl ClientOptions {
             connect_timeout: Duration::from_secs(10),
             read_retry: RetryPolicy::default(),
             observer: None,
+            proxies: Proxies::none(),
         }
     }
 }
@@ -153,6 +158,10 @@ impl ClientOptions {
 pub struct Client {
     http: reqwest::Client,
     base_url: Arc<str>,
+    /// The host requests go to, and the proxy they go through: what a connection error names.
+    host: Arc<str>,
+    proxy: Option<Arc<str>>,
+    proxies: Proxies,
     api_key: ApiKey,
     timeout: Duration,
     read_retry: RetryPolicy,
@@ -172,10 +181,16 @@ impl Client {
     /// Checks the endpoint (https, or http to loopback) and builds the client.
     pub fn new(options: ClientOptions) -> Result<Client, ClientError> {
         let base_url = options.base_url.trim_end_matches('/').to_owned();
-        check_endpoint(&base_url, options.allow_insecure_http)?;
+        let url = check_endpoint(&base_url, options.allow_insecure_http)?;
+        let proxy = options.proxies.for_url(&url);
         let mut headers = HeaderMap::new();
         headers.insert("x-api-key", options.api_key.header_value()?);
-        let http = reqwest::Client::builder()
+        let builder = match &proxy {
+            // The proxy is chosen here, once, so that the one an error names is the one used.
+            Some(_) => options.proxies.apply(reqwest::Client::builder())?,
+            None => reqwest::Client::builder().no_proxy(),
+        };
+        let http = builder
             .default_headers(headers)
             .timeout(options.timeout)
             .connect_timeout(options.connect_timeout)
@@ -191,6 +206,9 @@ impl Client {
         Ok(Client {
             http,
             base_url: Arc::from(base_url),
+            host: Arc::from(url.host_str().unwrap_or_default()),
+            proxy: proxy.map(Arc::from),
+            proxies: options.proxies,
             api_key: options.api_key,
             timeout: options.timeout,
             read_retry: options.read_retry,
@@ -201,6 +219,16 @@ impl Client {
     /// The base URL requests go to.
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// The proxy requests go through, shown without its userinfo; `None`: directly.
+    pub fn proxy(&self) -> Option<&str> {
+        self.proxy.as_deref()
+    }
+
+    /// The proxy settings this client was given (for other clients of the same run).
+    pub fn proxies(&self) -> &Proxies {
+        &self.proxies
     }
 
     /// The same client (same connection pool and key) with another retry policy for reads;
@@ -619,6 +647,10 @@ impl Client {
             }
         } else {
             ClientError::Connection {
+                route: Box::new(Route {
+                    host: self.host.to_string(),
+                    proxy: self.proxy.as_deref().map(str::to_owned),
+                }),
                 request: request_name.to_owned(),
                 reason: self.api_key.redact(&error_chain(error)),
             }
@@ -687,15 +719,16 @@ fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     ))
 }
 
-/// Refuses plain `http://` to hosts that are not loopback unless `allow_insecure_http`.
-pub fn check_endpoint(base_url: &str, allow_insecure_http: bool) -> Result<(), ClientError> {
+/// Refuses plain `http://` to hosts that are not loopback unless `allow_insecure_http`; the
+/// parsed URL otherwise.
+pub fn check_endpoint(base_url: &str, allow_insecure_http: bool) -> Result<Url, ClientError> {
     let url = Url::parse(base_url).map_err(|error| ClientError::InvalidEndpoint {
         url: base_url.to_owned(),
         reason: error.to_string(),
     })?;
     match url.scheme() {
-        "https" => Ok(()),
-        "http" if allow_insecure_http || is_loopback(&url) => Ok(()),
+        "https" => Ok(url),
+        "http" if allow_insecure_http || is_loopback(&url) => Ok(url),
         "http" => Err(ClientError::InsecureEndpoint {
             url: base_url.to_owned(),
         }),

@@ -4,6 +4,14 @@
 //! They need no API key, answer only to loopback peers (unless
 //! `EmulatorOptions::admin_from_any_address`), are never faulted and never counted. Answers use
 //! the same `{success, data}` envelope as the API.
+//!
+//! A web page the tester has open can reach loopback too: by DNS rebinding (its own host name
+//! resolving to 127.0.0.1, so the browser sends that name as `Host`) or by a cross-site form
+//! POST (which a browser sends without asking, as long as its content type is a form's or
+//! text). So, unless opened to any address, the admin paths answer only a loopback `Host`
+//! ([`refusal`]: `127.0.0.1`, `localhost` or `[::1]`, with any port; else 403) and take POST
+//! and PUT only as `application/json` (else 415), which a page can send only with the server's
+//! consent (a CORS preflight this server never grants).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +20,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -20,7 +28,7 @@ use serde_json::json;
 
 use super::Shared;
 use super::faults::{Faults, duration_text};
-use super::http::{ApiError, internal, ok, parse_uuid, read_json};
+use super::http::{ApiError, internal, is_loopback_host, ok, parse_uuid, read_json};
 use super::lifecycle::{job_status, now_ms, timestamp_now};
 use super::routes::RouteClass;
 use super::seed::Seed;
@@ -53,6 +61,50 @@ pub(super) fn router() -> Router<Arc<Shared>> {
         .route("/_emulator/wait", get(wait))
         .route("/_emulator/release", post(release))
         .route("/_emulator/storage/expire", post(expire_storage_urls))
+        .route(
+            "/_emulator/projects/{project_id}/batches/{batch_id}/rename",
+            post(rename_batch),
+        )
+        .route("/_emulator/projects/{project_id}/jobs/move", post(move_job))
+}
+
+/// Why an admin request is refused before any handler sees it, if it is: a `Host` that is not
+/// loopback (403) or a POST or PUT that is not JSON (415). `open` is
+/// `EmulatorOptions::admin_from_any_address`: whoever opened the admin API to the network
+/// chose its host names, and the `Host` check is theirs to make.
+pub(super) fn refusal(
+    method: &Method,
+    headers: &HeaderMap,
+    authority: Option<&str>,
+    open: bool,
+) -> Option<ApiError> {
+    let host = headers
+        .get(header::HOST)
+        .map(|host| host.to_str().unwrap_or(""))
+        .or(authority);
+    if !open && !host.is_some_and(is_loopback_host) {
+        return Some(
+            ApiError::new(
+                codes::UNAUTHORIZED,
+                "admin endpoints answer only to a loopback Host (127.0.0.1, localhost or [::1])",
+            )
+            .with_status(StatusCode::FORBIDDEN),
+        );
+    }
+    if *method == Method::POST || *method == Method::PUT {
+        let essence = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .map(|essence| essence.trim().to_ascii_lowercase());
+        if essence.as_deref() != Some("application/json") {
+            return Some(
+                ApiError::invalid("admin POST and PUT requests must be `application/json`")
+                    .with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE),
+            );
+        }
+    }
+    None
 }
 
 async fn health(State(shared): State<Arc<Shared>>) -> Response {
@@ -220,4 +272,57 @@ async fn provision(State(shared): State<Arc<Shared>>, body: Body) -> Result<Resp
     .map_err(|error| internal(&error.to_string()))?
     .map_err(|error| ApiError::new(codes::INVALID_PARAMETER, error.to_string()))?;
     Ok(ok(json!({ "provisioned": true })))
+}
+
+#[derive(Debug, Deserialize)]
+struct RenameBatch {
+    name: String,
+}
+
+async fn rename_batch(
+    State(shared): State<Arc<Shared>>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let Path((project_id, batch_id)) =
+        path.map_err(|rejection| ApiError::new(codes::INVALID_PARAMETER, rejection.body_text()))?;
+    let project_id = parse_uuid(&project_id, "project_id")?;
+    let batch_id = parse_uuid(&batch_id, "batch_id")?;
+    let RenameBatch { name } = read_json(&shared, body).await?;
+    if name.trim().is_empty() {
+        return Err(ApiError::invalid("`name` is empty"));
+    }
+    let worker = Arc::clone(&shared);
+    tokio::task::spawn_blocking(move || worker.store.rename_batch(&project_id, &batch_id, &name))
+        .await
+        .map_err(|error| internal(&error.to_string()))??;
+    Ok(ok(json!({ "renamed": true })))
+}
+
+#[derive(Debug, Deserialize)]
+struct MoveJob {
+    reference_id: String,
+    batch_id: String,
+}
+
+async fn move_job(
+    State(shared): State<Arc<Shared>>,
+    path: Result<Path<String>, PathRejection>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let Path(project_id) =
+        path.map_err(|rejection| ApiError::new(codes::INVALID_PARAMETER, rejection.body_text()))?;
+    let project_id = parse_uuid(&project_id, "project_id")?;
+    let MoveJob {
+        reference_id,
+        batch_id,
+    } = read_json(&shared, body).await?;
+    let batch_id = parse_uuid(&batch_id, "batch_id")?;
+    let worker = Arc::clone(&shared);
+    tokio::task::spawn_blocking(move || {
+        worker.store.move_job(&project_id, &reference_id, &batch_id)
+    })
+    .await
+    .map_err(|error| internal(&error.to_string()))??;
+    Ok(ok(json!({ "moved": true })))
 }

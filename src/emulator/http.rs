@@ -86,6 +86,9 @@ impl From<StoreError> for ApiError {
                 "you do not have access to this project",
             ),
             StoreError::UnknownBatch => ApiError::new(codes::NOT_FOUND, "batch_id not found"),
+            StoreError::UnknownJob => {
+                ApiError::new(codes::NOT_FOUND, "job not found").with_status(StatusCode::NOT_FOUND)
+            }
             StoreError::DuplicateReference => {
                 ApiError::new(codes::DUPLICATE_REFERENCE_ID, "Duplicate Reference Id")
             }
@@ -315,6 +318,31 @@ pub(super) fn origin(shared: &Shared, headers: &HeaderMap) -> String {
         .map_or_else(|| shared.base_url.clone(), |host| format!("http://{host}"))
 }
 
+/// `127.0.0.1`, `localhost` (any case) or `[::1]`, each with an optional port.
+pub(super) fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some(("::1", port)) => return valid_port(port),
+            _ => return false,
+        },
+        None => host,
+    };
+    let (name, port) = match name.split_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (name, None),
+    };
+    (name == "127.0.0.1" || name.eq_ignore_ascii_case("localhost"))
+        && port.is_none_or(|port| valid_port(&format!(":{port}")))
+}
+
+/// Empty, or `:` and a port number.
+fn valid_port(rest: &str) -> bool {
+    rest.is_empty()
+        || rest.strip_prefix(':').is_some_and(|port| {
+            !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit())
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,5 +353,35 @@ mod tests {
         assert!(parse_uuid("5B7E1F0A-3C2D-4E8F-9A1B-2C3D4E5F6A7B", "id").is_ok());
         assert!(parse_uuid("5b7e1f0a3c2d4e8f9a1b2c3d4e5f6a7b", "id").is_err());
         assert!(parse_uuid("fde5ert6-eb32-481a-807a-03a0428ca836", "id").is_err());
+    }
+
+    #[test]
+    fn only_loopback_hosts_are_loopback() {
+        for host in [
+            "127.0.0.1",
+            "127.0.0.1:8765",
+            "localhost",
+            "LocalHost:1",
+            "[::1]",
+            "[::1]:65535",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "",
+            "evil.example",
+            "evil.example:8765",
+            "127.0.0.1.evil.example",
+            "localhost.evil.example",
+            "127.0.0.2",
+            "[::2]:1",
+            "[::1]x",
+            "127.0.0.1:",
+            "127.0.0.1:80:80",
+            "localhost:port",
+            "[::1]:123456",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
     }
 }

@@ -175,6 +175,11 @@ pub(crate) struct RuntimeOptions {
     max_body_bytes: usize,
     attachment_ttl: Duration,
     admin_from_any_address: bool,
+    /// Listening on loopback: only loopback `Host` names (and the storage host) are answered,
+    /// so that a web page cannot use the API by DNS rebinding.
+    loopback_hosts_only: bool,
+    /// `EmulatorOptions::storage_host`, which a client may use as `Host` too.
+    storage_host: Option<String>,
 }
 
 /// What every connection and handler shares.
@@ -260,6 +265,8 @@ pub async fn start(options: EmulatorOptions) -> Result<EmulatorHandle, EmulatorE
             max_body_bytes: options.max_body_bytes,
             attachment_ttl: options.attachment_ttl,
             admin_from_any_address: options.admin_from_any_address,
+            loopback_hosts_only: options.host.is_loopback(),
+            storage_host: options.storage_host.clone(),
         },
         base_url: base_url.clone(),
         storage_origin: options
@@ -448,6 +455,32 @@ impl EmulatorHandle {
             .shared
             .store
             .complete_batch(&project_id, &batch_id, lifecycle::now_ms())?)
+    }
+
+    /// Renames a batch (what GT Studio's own tools can do and the API cannot).
+    pub fn rename_batch(
+        &self,
+        project_id: Uuid,
+        batch_id: Uuid,
+        name: &str,
+    ) -> Result<(), EmulatorError> {
+        Ok(self
+            .shared
+            .store
+            .rename_batch(&project_id, &batch_id, name)?)
+    }
+
+    /// Moves the job `reference_id` of a project into another of its batches.
+    pub fn move_job(
+        &self,
+        project_id: Uuid,
+        reference_id: &str,
+        batch_id: Uuid,
+    ) -> Result<(), EmulatorError> {
+        Ok(self
+            .shared
+            .store
+            .move_job(&project_id, reference_id, &batch_id)?)
     }
 
     /// Stops accepting, lets open requests finish (at most a few seconds) and stops.

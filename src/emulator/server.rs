@@ -199,6 +199,40 @@ pub(super) async fn run(
     connections.abort_all();
 }
 
+/// Whether a request's `Host` (or HTTP/2 authority) is a loopback name or the storage host: a
+/// page that rebinds its own name to 127.0.0.1 sends that name, and is refused.
+fn answers_host(shared: &Shared, request: &Request<Body>) -> bool {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .map(|host| host.to_str().unwrap_or(""))
+        .or_else(|| {
+            request
+                .uri()
+                .authority()
+                .map(|authority| authority.as_str())
+        });
+    let Some(host) = host else {
+        return false;
+    };
+    if super::http::is_loopback_host(host) {
+        return true;
+    }
+    shared
+        .options
+        .storage_host
+        .as_deref()
+        .is_some_and(|storage| {
+            let name = host
+                .rsplit_once(':')
+                .filter(|(_, port)| {
+                    port.bytes().all(|b| b.is_ascii_digit()) && !host.ends_with(']')
+                })
+                .map_or(host, |(name, _)| name);
+            name.eq_ignore_ascii_case(storage)
+        })
+}
+
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
@@ -291,9 +325,28 @@ async fn handle(
             .with_status(StatusCode::FORBIDDEN)
             .into_response());
         }
+        if let Some(refusal) = admin::refusal(
+            request.method(),
+            request.headers(),
+            request
+                .uri()
+                .authority()
+                .map(|authority| authority.as_str()),
+            shared.options.admin_from_any_address,
+        ) {
+            return Ok(refusal.into_response());
+        }
         return Ok(router.oneshot(request).await.into_response());
     }
 
+    if shared.options.loopback_hosts_only && !answers_host(&shared, &request) {
+        return Ok(ApiError::new(
+            codes::UNAUTHORIZED,
+            "this emulator listens on loopback and answers only a loopback Host",
+        )
+        .with_status(StatusCode::FORBIDDEN)
+        .into_response());
+    }
     let endpoint = shared.classifier.classify(request.method(), path);
     shared.stats.started(endpoint);
     let logs = shared.stats.logs();

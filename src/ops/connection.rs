@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::client::{
-    ApiKey, Client, ClientOptions, EMBEDDED_DB_FILE, Endpoint, EndpointLabel, RequestObserver,
+    ApiKey, Client, ClientOptions, EMBEDDED_DB_FILE, Endpoint, EndpointLabel, Proxies,
+    RequestObserver,
 };
 use crate::config::Workspace;
 use crate::emulator;
@@ -37,6 +38,9 @@ pub struct ConnectOptions {
     /// annotators, for trying `status --wait` and `results`); `None`: jobs stay unlabelled.
     /// Ignored for a server.
     pub embedded_complete_after: Option<Duration>,
+    /// The proxies the caller's settings name. Loopback (the embedded emulator, a local
+    /// endpoint, its storage) is always reached directly.
+    pub proxies: Proxies,
 }
 
 impl ConnectOptions {
@@ -103,6 +107,7 @@ pub async fn connect(
     };
     let client = Client::new(ClientOptions {
         observer: options.request_observer.clone(),
+        proxies: options.proxies.clone(),
         ..client_options
     })?;
     let label = endpoint.label(client.base_url(), options.display_root.as_deref());

@@ -1,6 +1,10 @@
-//! Resolving the endpoint: the caller's override, else the workspace's setting, else the public
-//! API; `embedded` becomes the state directory next to the workspace. An override obeys the rule
-//! the workspace's `endpoint:` does (`config::EndpointSetting::parse`: a base URL, no path).
+//! Resolving the endpoint, and who decided it. The key goes only where the operator (the
+//! caller, e.g. from its environment or a flag) agreed: the public API by default, or the URL the
+//! operator names. A workspace may say `embedded` (nothing leaves the process) or repeat the
+//! operator's URL; any other URL in a workspace is refused, located at its line, before any
+//! request: on an untrusted pull request the workspace is the attacker's, the key is not.
+//! Every setting obeys the rule the workspace's `endpoint:` does
+//! (`config::EndpointSetting::parse`: a base URL, no path).
 
 use std::path::{Path, PathBuf};
 
@@ -13,34 +17,132 @@ pub const DEFAULT_ENDPOINT: &str = "https://api.playment.io";
 /// The directory, next to the workspace, where the embedded emulator keeps its state.
 pub const EMBEDDED_STATE_DIR: &str = ".gtform";
 
-/// The endpoint of `workspace`, unless `override_setting` (the caller's, e.g. from its
-/// environment: `embedded` or a base URL; blank counts as absent) names another. An override
-/// that is not a valid setting is [`Error::EndpointOverride`].
+/// Who decided the endpoint of a run: what a connection error tells the user to check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointOrigin {
+    /// Nobody named one: the public API.
+    Default,
+    /// The workspace's `endpoint:` (`embedded`, or the public API's URL written out).
+    Workspace,
+    /// The operator's setting (the workspace agreeing or silent).
+    Operator,
+}
+
+/// The endpoint of `workspace` given the operator's setting (`operator_setting`: `embedded` or a
+/// base URL; blank counts as absent): the operator's when set, else the workspace's `embedded`,
+/// else the public API. A workspace URL is accepted only when it is the operator's, or the
+/// public API's (which the operator's setting replaces): otherwise
+/// [`Error::UntrustedEndpoint`], located. An
+/// operator setting that is not a valid setting is [`Error::EndpointOverride`].
 pub fn resolve_endpoint(
     workspace: &Workspace,
-    override_setting: Option<&str>,
-) -> Result<Endpoint, Error> {
-    let setting = match override_setting
-        .map(str::trim)
-        .filter(|value| !value.is_empty())
-    {
-        Some(value) => {
-            EndpointSetting::parse(value).map_err(|problem| Error::EndpointOverride {
-                value: value.to_owned(),
-                problem,
-            })?
-        }
-        None => workspace
-            .endpoint
-            .clone()
-            .unwrap_or_else(|| EndpointSetting::Url(DEFAULT_ENDPOINT.to_owned())),
+    operator_setting: Option<&str>,
+) -> Result<(Endpoint, EndpointOrigin), Error> {
+    let operator = parse_operator(operator_setting)?;
+    let untrusted = |url: &str| Error::UntrustedEndpoint {
+        url: url.to_owned(),
+        location: workspace.endpoint_location.clone(),
+        operator: operator.as_ref().map(ToString::to_string),
     };
-    Ok(match setting {
+    let (setting, origin) = match (&workspace.endpoint, operator.clone()) {
+        // The public API, written out, is no choice of the workspace's own: the operator's
+        // setting replaces it as it replaces a silent workspace.
+        (Some(EndpointSetting::Url(url)), Some(chosen)) => {
+            let agrees = match &chosen {
+                EndpointSetting::Url(chosen) => same_endpoint(url, chosen),
+                EndpointSetting::Embedded => false,
+            };
+            if agrees {
+                // As the workspace writes it: plan headers stay as they were.
+                (EndpointSetting::Url(url.clone()), EndpointOrigin::Operator)
+            } else if same_endpoint(url, DEFAULT_ENDPOINT) {
+                (chosen, EndpointOrigin::Operator)
+            } else {
+                return Err(untrusted(url));
+            }
+        }
+        (_, Some(chosen)) => (chosen, EndpointOrigin::Operator),
+        (Some(EndpointSetting::Url(url)), None) => {
+            if !same_endpoint(url, DEFAULT_ENDPOINT) {
+                return Err(untrusted(url));
+            }
+            (EndpointSetting::Url(url.clone()), EndpointOrigin::Workspace)
+        }
+        (Some(EndpointSetting::Embedded), None) => {
+            (EndpointSetting::Embedded, EndpointOrigin::Workspace)
+        }
+        (None, None) => (
+            EndpointSetting::Url(DEFAULT_ENDPOINT.to_owned()),
+            EndpointOrigin::Default,
+        ),
+    };
+    let endpoint = match setting {
         EndpointSetting::Embedded => Endpoint::Embedded {
             state_dir: embedded_state_dir(&workspace.root),
         },
         EndpointSetting::Url(url) => Endpoint::Url { url },
+    };
+    Ok((endpoint, origin))
+}
+
+/// Refuses a saved plan whose endpoint is not where this run's operator sends the key: the
+/// operator's URL, or the public API when the operator named none. A plan against the embedded
+/// emulator sends no key and is refused only when the operator named a URL.
+pub fn check_saved_endpoint(
+    path: &Path,
+    saved: &Endpoint,
+    operator_setting: Option<&str>,
+) -> Result<(), Error> {
+    let operator = parse_operator(operator_setting)?;
+    let agrees = match (saved, &operator) {
+        (Endpoint::Embedded { .. }, None | Some(EndpointSetting::Embedded)) => true,
+        (Endpoint::Embedded { .. }, Some(EndpointSetting::Url(_))) => false,
+        (Endpoint::Url { url }, None) => same_endpoint(url, DEFAULT_ENDPOINT),
+        (Endpoint::Url { url }, Some(EndpointSetting::Url(chosen))) => same_endpoint(url, chosen),
+        (Endpoint::Url { .. }, Some(EndpointSetting::Embedded)) => false,
+    };
+    if agrees {
+        return Ok(());
+    }
+    Err(Error::PlanEndpoint {
+        path: path.to_path_buf(),
+        plan: match saved {
+            Endpoint::Embedded { .. } => EndpointSetting::Embedded.to_string(),
+            Endpoint::Url { url } => url.clone(),
+        },
+        operator: operator.as_ref().map(ToString::to_string),
     })
+}
+
+fn parse_operator(operator_setting: Option<&str>) -> Result<Option<EndpointSetting>, Error> {
+    operator_setting
+        .map(str::trim)
+        .filter(|value| !value.is_empty())
+        .map(|value| {
+            EndpointSetting::parse(value).map_err(|problem| Error::EndpointOverride {
+                value: value.to_owned(),
+                problem,
+            })
+        })
+        .transpose()
+}
+
+/// Whether two base URLs name the same server: scheme, host (case-folded, as the URL standard
+/// reads it) and port (a default port written out or not).
+pub fn same_endpoint(a: &str, b: &str) -> bool {
+    let key = |text: &str| {
+        url::Url::parse(text).ok().map(|url| {
+            (
+                url.scheme().to_owned(),
+                url.host_str()
+                    .map(|host| host.trim_end_matches('.').to_ascii_lowercase()),
+                url.port_or_known_default(),
+                url.username().to_owned(),
+                url.password().map(str::to_owned),
+            )
+        })
+    };
+    matches!((key(a), key(b)), (Some(a), Some(b)) if a == b)
 }
 
 /// `.gtform/` next to the workspace: beside the file, or inside the directory. Absolute, so
@@ -63,70 +165,170 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::config::Location;
 
     fn workspace(root: &Path, endpoint: Option<EndpointSetting>) -> Workspace {
         Workspace {
             root: root.to_path_buf(),
             endpoint,
-            endpoint_location: None,
+            endpoint_location: Some(Location::new(root.join("gtform.yaml").into(), 2, 11)),
             projects: BTreeMap::new(),
         }
     }
 
+    fn url(text: &str) -> Endpoint {
+        Endpoint::Url { url: text.into() }
+    }
+
     #[test]
-    fn the_override_wins_then_the_workspace_then_the_public_api() {
+    fn the_operator_decides_then_the_workspaces_embedded_then_the_public_api() {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("gtform.yaml");
-        std::fs::write(&file, "version: 1\n").unwrap();
-        let configured = workspace(
-            &file,
-            Some(EndpointSetting::Url("https://gt.example.com".into())),
-        );
-        assert_eq!(
-            resolve_endpoint(&configured, None).unwrap(),
-            Endpoint::Url {
-                url: "https://gt.example.com".into()
-            }
-        );
-        assert_eq!(
-            resolve_endpoint(&configured, Some(" http://127.0.0.1:4100/ ")).unwrap(),
-            Endpoint::Url {
-                url: "http://127.0.0.1:4100".into()
-            }
-        );
-        assert_eq!(
-            resolve_endpoint(&configured, Some("  ")).unwrap(),
-            resolve_endpoint(&configured, None).unwrap(),
-            "a blank override is no override"
-        );
         let state_dir = std::fs::canonicalize(dir.path())
             .unwrap()
             .join(EMBEDDED_STATE_DIR);
+        let silent = workspace(dir.path(), None);
         assert_eq!(
-            resolve_endpoint(&configured, Some("embedded")).unwrap(),
-            Endpoint::Embedded {
-                state_dir: state_dir.clone()
-            }
+            resolve_endpoint(&silent, None).unwrap(),
+            (url(DEFAULT_ENDPOINT), EndpointOrigin::Default)
         );
         assert_eq!(
-            resolve_endpoint(&workspace(&file, None), None).unwrap(),
-            Endpoint::Url {
-                url: DEFAULT_ENDPOINT.into()
-            }
+            resolve_endpoint(&silent, Some(" http://127.0.0.1:4100/ ")).unwrap(),
+            (url("http://127.0.0.1:4100"), EndpointOrigin::Operator)
         );
         assert_eq!(
-            resolve_endpoint(
-                &workspace(dir.path(), Some(EndpointSetting::Embedded)),
-                None
-            )
-            .unwrap(),
-            Endpoint::Embedded { state_dir },
+            resolve_endpoint(&silent, Some("  ")).unwrap(),
+            resolve_endpoint(&silent, None).unwrap(),
+            "a blank setting is none"
+        );
+        let embedded = workspace(dir.path(), Some(EndpointSetting::Embedded));
+        assert_eq!(
+            resolve_endpoint(&embedded, None).unwrap(),
+            (
+                Endpoint::Embedded {
+                    state_dir: state_dir.clone()
+                },
+                EndpointOrigin::Workspace
+            ),
             "a directory workspace keeps its state inside it"
+        );
+        assert_eq!(
+            resolve_endpoint(&embedded, Some("https://gt.example.com")).unwrap(),
+            (url("https://gt.example.com"), EndpointOrigin::Operator),
+            "the operator may send the key where the workspace sends none"
+        );
+        assert_eq!(
+            resolve_endpoint(&silent, Some("embedded")).unwrap(),
+            (Endpoint::Embedded { state_dir }, EndpointOrigin::Operator)
         );
     }
 
     #[test]
-    fn an_override_with_a_path_is_refused_as_the_workspace_setting_is() {
+    fn a_workspace_url_needs_the_operators_word() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = workspace(
+            dir.path(),
+            Some(EndpointSetting::Url("http://127.0.0.1:4100".into())),
+        );
+        let error = resolve_endpoint(&elsewhere, None).unwrap_err();
+        match &error {
+            Error::UntrustedEndpoint {
+                url,
+                location: Some(location),
+                operator: None,
+            } => {
+                assert_eq!(url, "http://127.0.0.1:4100");
+                assert_eq!((location.line, location.column), (2, 11));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!error.to_string().contains("GTFORM"), "{error}");
+        assert!(
+            matches!(
+                resolve_endpoint(&elsewhere, Some("http://localhost:4100")),
+                Err(Error::UntrustedEndpoint {
+                    operator: Some(_),
+                    ..
+                })
+            ),
+            "another name is another endpoint"
+        );
+        assert!(matches!(
+            resolve_endpoint(&elsewhere, Some("embedded")),
+            Err(Error::UntrustedEndpoint { .. })
+        ));
+        assert_eq!(
+            resolve_endpoint(&elsewhere, Some("http://127.0.0.1:4100/")).unwrap(),
+            (url("http://127.0.0.1:4100"), EndpointOrigin::Operator)
+        );
+        let public = workspace(
+            dir.path(),
+            Some(EndpointSetting::Url("https://API.playment.io:443".into())),
+        );
+        assert_eq!(
+            resolve_endpoint(&public, None).unwrap().1,
+            EndpointOrigin::Workspace,
+            "the public API, written out, needs no word"
+        );
+        assert_eq!(
+            resolve_endpoint(&public, Some("http://127.0.0.1:4100")).unwrap(),
+            (url("http://127.0.0.1:4100"), EndpointOrigin::Operator),
+            "and the operator's setting replaces it"
+        );
+    }
+
+    #[test]
+    fn endpoints_compare_by_scheme_host_and_port() {
+        assert!(same_endpoint(
+            "https://api.playment.io",
+            "https://API.playment.io:443/"
+        ));
+        assert!(same_endpoint("http://127.0.0.1:80", "http://127.0.0.1"));
+        assert!(!same_endpoint(
+            "http://api.playment.io",
+            "https://api.playment.io"
+        ));
+        assert!(!same_endpoint(
+            "https://api.playment.io:8443",
+            "https://api.playment.io"
+        ));
+        assert!(!same_endpoint(
+            "https://api.playment.io.evil",
+            "https://api.playment.io"
+        ));
+        assert!(!same_endpoint("not a url", "not a url"));
+    }
+
+    #[test]
+    fn a_saved_plan_is_applied_only_where_the_operator_sends_the_key() {
+        let path = Path::new("ws.plan");
+        let local = url("http://127.0.0.1:4100");
+        assert!(check_saved_endpoint(path, &local, Some("http://127.0.0.1:4100")).is_ok());
+        for operator in [None, Some("http://127.0.0.1:4101"), Some("embedded")] {
+            assert!(
+                matches!(
+                    check_saved_endpoint(path, &local, operator),
+                    Err(Error::PlanEndpoint { .. })
+                ),
+                "{operator:?}"
+            );
+        }
+        assert!(check_saved_endpoint(path, &url(DEFAULT_ENDPOINT), None).is_ok());
+        let embedded = Endpoint::Embedded {
+            state_dir: "/w/.gtform".into(),
+        };
+        assert!(check_saved_endpoint(path, &embedded, None).is_ok());
+        assert!(check_saved_endpoint(path, &embedded, Some("embedded")).is_ok());
+        let error =
+            check_saved_endpoint(path, &embedded, Some("https://gt.example.com")).unwrap_err();
+        assert!(error.to_string().contains("embedded"), "{error}");
+        assert!(
+            error.to_string().contains("https://gt.example.com"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_operator_setting_with_a_path_is_refused_as_the_workspace_setting_is() {
         let dir = tempfile::tempdir().unwrap();
         let error = resolve_endpoint(&workspace(dir.path(), None), Some("http://127.0.0.1:1/v1"))
             .unwrap_err();
@@ -139,10 +341,6 @@ mod tests {
                 } if base == "http://127.0.0.1:1"
             ),
             "{error:?}"
-        );
-        assert_eq!(
-            error.to_string(),
-            "the endpoint override `http://127.0.0.1:1/v1` has a path; the endpoint is the API's base URL"
         );
     }
 }

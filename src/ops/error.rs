@@ -33,6 +33,35 @@ pub enum Error {
         value: String,
         problem: crate::config::EndpointProblem,
     },
+    /// The workspace names a server the operator did not: the key may go only where the
+    /// operator agreed (`operator`: their setting, `None` when they named none).
+    #[error(
+        "the workspace sends the API key to `{}`, {}",
+        crate::escape::escape(url),
+        match operator {
+            Some(operator) => format!("but the operator's endpoint is `{}`", crate::escape::escape(operator)),
+            None => "an endpoint the operator did not name".to_owned(),
+        }
+    )]
+    UntrustedEndpoint {
+        url: String,
+        /// Where the workspace's `endpoint:` is written.
+        location: Option<Location>,
+        operator: Option<String>,
+    },
+    /// A saved plan made against another endpoint than the one this run's operator named
+    /// (`operator`; `None`: the public API, the default).
+    #[error(
+        "the saved plan `{}` was made against `{}`, but this run's endpoint is `{}`",
+        path.display(),
+        crate::escape::escape(plan),
+        crate::escape::escape(operator.as_deref().unwrap_or(super::DEFAULT_ENDPOINT))
+    )]
+    PlanEndpoint {
+        path: PathBuf,
+        plan: String,
+        operator: Option<String>,
+    },
     /// The workspace's Git revision cannot be read (no repository, no such revision, no `git`).
     #[error("cannot compare with `{}`: {source}", crate::escape::escape(revision))]
     Since {

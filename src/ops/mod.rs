@@ -52,7 +52,10 @@ use crate::state::{self, FetchOptions, RemoteState};
 
 pub use attachments::{attachment_targets, check_attachments};
 pub use connection::{ConnectOptions, Connection, EMBEDDED_LOCK_WAIT, connect, embedded_projects};
-pub use endpoint::{DEFAULT_ENDPOINT, EMBEDDED_STATE_DIR, embedded_state_dir, resolve_endpoint};
+pub use endpoint::{
+    DEFAULT_ENDPOINT, EMBEDDED_STATE_DIR, EndpointOrigin, check_saved_endpoint, embedded_state_dir,
+    resolve_endpoint, same_endpoint,
+};
 pub use error::Error;
 pub use listing::list;
 pub use results::{ResultsOptions, ResultsReport, results};
@@ -100,19 +103,21 @@ pub struct LoadRequest<'a> {
     pub path: &'a Path,
     /// `PROJECT` or `PROJECT/BATCH`, as given; none means everything.
     pub targets: &'a [String],
-    /// An endpoint that overrides the workspace's (`embedded` or a URL; blank is none).
-    pub endpoint_override: Option<&'a str>,
+    /// The operator's endpoint (`embedded` or a URL; blank is none): the only way a workspace's
+    /// URL, other than the public API's, is accepted ([`resolve_endpoint`]).
+    pub operator_endpoint: Option<&'a str>,
     /// What loading may read (size caps).
     pub options: LoadOptions,
 }
 
 impl<'a> LoadRequest<'a> {
-    /// The whole workspace at `path`, at the endpoint it names.
+    /// The whole workspace at `path`, with no endpoint from the operator: the workspace may
+    /// say `embedded` or name the public API, nothing else.
     pub fn new(path: &'a Path) -> Self {
         LoadRequest {
             path,
             targets: &[],
-            endpoint_override: None,
+            operator_endpoint: None,
             options: LoadOptions::default(),
         }
     }
@@ -126,6 +131,8 @@ pub struct Loaded {
     pub workspace: Workspace,
     pub selection: Selection,
     pub endpoint: Endpoint,
+    /// Who decided `endpoint`.
+    pub endpoint_origin: EndpointOrigin,
     /// The workspace at a Git revision, to compare with ([`Loaded::with_baseline`]).
     pub baseline: Option<Arc<Baseline>>,
 }
@@ -262,12 +269,13 @@ pub fn load(request: &LoadRequest<'_>) -> Result<Loaded, Error> {
             diagnostics,
         })?;
     let selection = Scope::parse(request.targets)?.select(&workspace)?;
-    let endpoint = resolve_endpoint(&workspace, request.endpoint_override)?;
+    let (endpoint, endpoint_origin) = resolve_endpoint(&workspace, request.operator_endpoint)?;
     Ok(Loaded {
         path: request.path.to_path_buf(),
         workspace,
         selection,
         endpoint,
+        endpoint_origin,
         baseline: None,
     })
 }
@@ -393,13 +401,17 @@ pub fn open_saved(path: &Path) -> Result<SavedPlanFile, Error> {
 }
 
 /// Connects to a saved plan's endpoint and reads its projects again; the plan is returned only
-/// if the server has not changed in anything it depends on.
+/// if its endpoint is the operator's (`operator_endpoint`, as [`LoadRequest::operator_endpoint`];
+/// checked before any request: [`check_saved_endpoint`]) and the server has not changed in
+/// anything it depends on.
 pub async fn recheck(
     file: SavedPlanFile,
+    operator_endpoint: Option<&str>,
     options: &ConnectOptions,
     observer: &dyn Observer,
 ) -> Result<Planned, Error> {
     let SavedPlanFile { path, saved } = file;
+    check_saved_endpoint(&path, &saved.endpoint, operator_endpoint)?;
     let connection = connect(&saved.endpoint, &[], options, observer).await?;
     let remote = read(&connection, &saved.project_ids(), observer).await?;
     saved

@@ -283,11 +283,15 @@ impl Plan {
 }
 
 impl Plan {
-    /// A digest of the remote facts this plan's actions depend on: each project's name; for each
-    /// planned batch, whether it exists (and its id and description); for each job to create or
-    /// in conflict, which batch on the server holds its reference_id, if any. A saved plan is
-    /// stale when this changes. Unmanaged objects and job progress are left out: other teams
-    /// adding jobs elsewhere in a project must not make every saved plan stale.
+    /// A digest of the remote facts this plan depends on: each project's name; every batch of
+    /// the project on the server (id and name: a batch created or renamed anywhere in it); every
+    /// job of the project (reference_id, id, and the batch holding it: a job created or moved,
+    /// in a batch the plan creates nothing in or one the workspace does not manage, too); for
+    /// each planned batch, whether it exists (and its id and description); for each job to
+    /// create or in conflict, which batch holds its reference_id, if any. A saved plan is stale
+    /// when this changes: what the plan was reviewed against (its no-ops, conflicts and
+    /// unmanaged lists included) no longer holds. Job progress (statuses, counts) is left out:
+    /// annotators working must not make a saved plan stale. Independent of listing order.
     pub fn state_fingerprint(&self, remote: &RemoteState) -> String {
         let mut hasher = Sha256::new();
         for project in &self.projects {
@@ -298,6 +302,29 @@ impl Plan {
                 "name",
                 remote_project.map_or("<absent>", |p| p.name.as_str()),
             );
+            let mut server_batches: Vec<(&str, &str)> = Vec::new();
+            let mut server_jobs: Vec<(&str, &str, &str)> = Vec::new();
+            for batch in remote_project.iter().flat_map(|p| p.batches.iter()) {
+                let id = batch.summary.id.as_str();
+                server_batches.push((id, batch.summary.name.as_str()));
+                server_jobs.extend(
+                    batch
+                        .jobs
+                        .iter()
+                        .map(|job| (job.reference_id.as_str(), job.id.as_str(), id)),
+                );
+            }
+            server_batches.sort_unstable();
+            server_jobs.sort_unstable();
+            for (id, name) in server_batches {
+                hash_field(&mut hasher, "server batch", id);
+                hash_field(&mut hasher, "named", name);
+            }
+            for (reference_id, id, batch_id) in server_jobs {
+                hash_field(&mut hasher, "server job", reference_id);
+                hash_field(&mut hasher, "id", id);
+                hash_field(&mut hasher, "in", batch_id);
+            }
             let mut batch_of: HashMap<&str, &str> = HashMap::new();
             let mut batch_named: HashMap<&str, &crate::state::RemoteBatch> = HashMap::new();
             for batch in remote_project.iter().flat_map(|p| p.batches.iter()) {

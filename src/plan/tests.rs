@@ -397,38 +397,77 @@ fn fingerprint_follows_what_the_plan_depends_on_only() {
         Some("X"),
         vec![batch("week-48", Some("d"), &["a", "b", "c"])],
     );
-    let base = remote("X", vec![remote_batch("b1", "week-48", "d", false, &["a"])]);
-    let plan = build(&workspace, &base, &everything(&workspace));
-    let fingerprint = plan.state_fingerprint(&base);
-    assert!(fingerprint.starts_with("sha256:"));
-
-    // Unrelated activity: another batch, progress, listing order.
-    let mut busy = remote(
+    let server = |name: &str, batches: Vec<RemoteBatch>| remote(name, batches);
+    let base = server(
         "X",
         vec![
             remote_batch("b1", "week-48", "d", false, &["a"]),
             remote_batch("b9", "other-team", "", false, &["z1", "z2"]),
         ],
     );
-    busy.projects.get_mut(PROJECT_ID).unwrap().batches[1].jobs[0].status = "completed".into();
-    busy.projects.get_mut(PROJECT_ID).unwrap().batches[1]
-        .summary
-        .completed_jobs = 1;
-    busy.projects.get_mut(PROJECT_ID).unwrap().batches[1]
-        .summary
-        .status = "Complete".into();
+    let plan = build(&workspace, &base, &everything(&workspace));
+    let fingerprint = plan.state_fingerprint(&base);
+    assert!(fingerprint.starts_with("sha256:"));
+
+    // Annotators at work and another listing order change nothing the plan depends on.
+    let mut busy = server(
+        "X",
+        vec![
+            remote_batch("b9", "other-team", "", false, &["z2", "z1"]),
+            remote_batch("b1", "week-48", "d", false, &["a"]),
+        ],
+    );
+    // Index 0 is the project's default batch.
+    let other = &mut busy.projects.get_mut(PROJECT_ID).unwrap().batches[1];
+    other.jobs[0].status = "completed".into();
+    other.summary.completed_jobs = 1;
+    other.summary.status = "Complete".into();
     assert_eq!(plan.state_fingerprint(&busy), fingerprint);
 
-    // A job the plan creates appeared; the batch's description changed; the project was renamed.
-    let appeared = remote(
-        "X",
-        vec![remote_batch("b1", "week-48", "d", false, &["a", "b"])],
-    );
-    let redescribed = remote("X", vec![remote_batch("b1", "week-48", "e", false, &["a"])]);
-    let renamed = remote("Y", vec![remote_batch("b1", "week-48", "d", false, &["a"])]);
-    for changed in [appeared, redescribed, renamed] {
-        assert_ne!(plan.state_fingerprint(&changed), fingerprint);
+    // A job the plan creates appeared; the batch's description changed; the project was
+    // renamed; a job appeared in another batch; a job moved; a batch was created or renamed.
+    let changes = [
+        vec![
+            remote_batch("b1", "week-48", "d", false, &["a", "b"]),
+            remote_batch("b9", "other-team", "", false, &["z1", "z2"]),
+        ],
+        vec![
+            remote_batch("b1", "week-48", "e", false, &["a"]),
+            remote_batch("b9", "other-team", "", false, &["z1", "z2"]),
+        ],
+        vec![
+            remote_batch("b1", "week-48", "d", false, &["a"]),
+            remote_batch("b9", "other-team", "", false, &["z1", "z2", "z3"]),
+        ],
+        vec![
+            remote_batch("b1", "week-48", "d", false, &["a", "z1"]),
+            remote_batch("b9", "other-team", "", false, &["z2"]),
+        ],
+        vec![
+            remote_batch("b1", "week-48", "d", false, &["a"]),
+            remote_batch("b9", "other-team", "", false, &["z1", "z2"]),
+            remote_batch("b10", "new", "", false, &[]),
+        ],
+        vec![
+            remote_batch("b1", "week-48", "d", false, &["a"]),
+            remote_batch("b9", "other-team-2024", "", false, &["z1", "z2"]),
+        ],
+    ];
+    for (index, batches) in changes.into_iter().enumerate() {
+        assert_ne!(
+            plan.state_fingerprint(&server("X", batches)),
+            fingerprint,
+            "change {index}"
+        );
     }
+    let renamed = server(
+        "Y",
+        vec![
+            remote_batch("b1", "week-48", "d", false, &["a"]),
+            remote_batch("b9", "other-team", "", false, &["z1", "z2"]),
+        ],
+    );
+    assert_ne!(plan.state_fingerprint(&renamed), fingerprint);
 }
 
 proptest! {

@@ -184,7 +184,8 @@ async fn interrupt_stops_launching_reports_and_a_rerun_finishes() {
         latency: Duration::from_millis(20),
         ..Faults::default()
     });
-    let mut child = gtform_command(rig.dir.path())
+    let mut child = rig
+        .command()
         .args(["apply", "--auto-approve", "--parallelism", "2"])
         .env("GTFORM_API_KEY", crate::support::API_KEY)
         .stdout(Stdio::piped())
@@ -269,7 +270,12 @@ async fn two_concurrent_embedded_applies_take_turns_and_converge() {
 /// server between planning and applying.
 async fn plan_through_the_library(rig: &Rig) -> gtform::ops::Planned {
     let path = rig.dir.path().join("gtform.yaml");
-    let loaded = gtform::ops::load(&gtform::ops::LoadRequest::new(&path)).expect("valid");
+    let url = rig.url();
+    let loaded = gtform::ops::load(&gtform::ops::LoadRequest {
+        operator_endpoint: Some(&url),
+        ..gtform::ops::LoadRequest::new(&path)
+    })
+    .expect("valid");
     gtform::ops::plan(loaded, &connect_with(API_KEY), &gtform::ops::Silent)
         .await
         .expect("planned")
@@ -390,6 +396,7 @@ fn run_on_a_terminal(rig: &Rig, args: &str, input: &str) -> crate::support::Run 
     let mut child = std::process::Command::new("script")
         .args(["--quiet", "--return", "--command", &command, "/dev/null"])
         .current_dir(rig.dir.path())
+        .env("GTFORM_ENDPOINT", rig.url())
         .env("GTFORM_API_KEY", API_KEY)
         .env("NO_COLOR", "1")
         .stdin(Stdio::piped())

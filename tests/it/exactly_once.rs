@@ -300,7 +300,7 @@ async fn two_concurrent_applies_store_each_job_once_and_send_each_create_at_most
         ..Faults::default()
     });
     let spawn = || {
-        crate::support::gtform_command(rig.dir.path())
+        rig.command()
             .args(["apply", "--auto-approve", "--parallelism", "8"])
             .env("GTFORM_API_KEY", crate::support::API_KEY)
             .stdout(Stdio::piped())
@@ -359,7 +359,12 @@ async fn a_create_that_keeps_failing_is_sent_exactly_max_attempts_times() {
     rig.fill_batch("week-48", ids("old", 0..1));
     let batches = [BatchSpec::new("week-48", ids("cam", 0..2))];
     let path = rig.workspace(&batches);
-    let loaded = ops::load(&LoadRequest::new(&path)).expect("the workspace loads");
+    let url = rig.url();
+    let loaded = ops::load(&LoadRequest {
+        operator_endpoint: Some(&url),
+        ..LoadRequest::new(&path)
+    })
+    .expect("the workspace loads");
     let planned = ops::plan(
         loaded,
         &ConnectOptions::with_api_key(ApiKey::new(crate::support::API_KEY)),

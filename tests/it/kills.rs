@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 use gtform::emulator::{EmulatorOptions, Faults, RouteClass, Stall, StallPoint, WaitFor};
 use rand::{Rng, SeedableRng};
 
-use crate::support::{API_KEY, BatchSpec, PROJECT_ID, Rig, gtform_command, ids};
+use crate::support::{API_KEY, BatchSpec, PROJECT_ID, Rig, ids};
 
 const SEED: u64 = 14;
 const HELD_FOR: Duration = Duration::from_secs(60);
 
 fn spawn_apply(rig: &Rig, parallelism: usize) -> Child {
-    gtform_command(rig.dir.path())
+    rig.command()
         .args([
             "apply",
             "--auto-approve",

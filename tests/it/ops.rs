@@ -35,6 +35,15 @@ fn with_key() -> ConnectOptions {
     ConnectOptions::with_api_key(ApiKey::new(API_KEY))
 }
 
+/// The workspace at `path`, with the operator's endpoint `url` (the rig's emulator, which the
+/// rig's workspaces name too).
+fn at<'a>(path: &'a Path, url: &'a str) -> LoadRequest<'a> {
+    LoadRequest {
+        operator_endpoint: Some(url),
+        ..LoadRequest::new(path)
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_is_selected_once_and_only_its_batches_are_read_and_planned() {
     let rig = Rig::start().await;
@@ -44,9 +53,10 @@ async fn a_target_is_selected_once_and_only_its_batches_are_read_and_planned() {
         BatchSpec::new("week-49", ids("seq", 0..3)),
     ]);
     let targets = vec!["street/week-49".to_owned()];
+    let url = rig.url();
     let loaded = ops::load(&LoadRequest {
         targets: &targets,
-        ..LoadRequest::new(&path)
+        ..at(&path, &url)
     })
     .expect("the workspace loads");
     let selected = loaded.selection.projects();
@@ -87,11 +97,12 @@ async fn errors_are_typed_and_name_no_flag_or_variable() {
     let path = rig.workspace(&[BatchSpec::new("week-48", ids("cam", 0..2))]);
     rig.server.reset_stats();
     let mut errors = Vec::new();
+    let url = rig.url();
 
     let unknown = vec!["street/week-50".to_owned()];
     match ops::load(&LoadRequest {
         targets: &unknown,
-        ..LoadRequest::new(&path)
+        ..at(&path, &url)
     }) {
         Err(ops::Error::Scope(ScopeError::UnknownBatch { batch, .. })) => {
             assert_eq!(batch, "week-50");
@@ -102,7 +113,7 @@ async fn errors_are_typed_and_name_no_flag_or_variable() {
     errors.push(
         ops::load(&LoadRequest {
             targets: &unreadable,
-            ..LoadRequest::new(&path)
+            ..at(&path, &url)
         })
         .map(|_| ())
         .unwrap_err(),
@@ -117,7 +128,14 @@ async fn errors_are_typed_and_name_no_flag_or_variable() {
     );
     errors.push(load_error);
 
-    let loaded = ops::load(&LoadRequest::new(&path)).unwrap();
+    let untrusted = ops::load(&LoadRequest::new(&path)).map(|_| ()).unwrap_err();
+    assert!(
+        matches!(&untrusted, ops::Error::UntrustedEndpoint { url: named, location: Some(_), operator: None } if *named == url),
+        "{untrusted:?}"
+    );
+    errors.push(untrusted);
+
+    let loaded = ops::load(&at(&path, &url)).unwrap();
     let no_key = ops::plan(loaded.clone(), &ConnectOptions::default(), &ops::Silent)
         .await
         .map(|_| ())
@@ -145,7 +163,7 @@ async fn errors_are_typed_and_name_no_flag_or_variable() {
             &[BatchSpec::new("b", ids("x", 0..1))],
         ),
     );
-    let insecure = ops::load(&LoadRequest::new(&insecure)).unwrap();
+    let insecure = ops::load(&at(&insecure, "http://api.playment.io")).unwrap();
     errors.push(
         ops::plan(insecure, &with_key(), &ops::Silent)
             .await
@@ -173,8 +191,9 @@ async fn errors_are_typed_and_name_no_flag_or_variable() {
 async fn a_saved_plan_is_rechecked_and_refused_once_the_server_changed() {
     let rig = Rig::start().await;
     let path = rig.workspace(&[BatchSpec::new("week-48", ids("cam", 0..3))]);
+    let url = rig.url();
     let planned = ops::plan(
-        ops::load(&LoadRequest::new(&path)).unwrap(),
+        ops::load(&at(&path, &url)).unwrap(),
         &with_key(),
         &ops::Silent,
     )
@@ -187,6 +206,7 @@ async fn a_saved_plan_is_rechecked_and_refused_once_the_server_changed() {
 
     let rechecked = ops::recheck(
         ops::open_saved(&plan_file).unwrap(),
+        Some(&url),
         &with_key(),
         &ops::Silent,
     )
@@ -198,6 +218,7 @@ async fn a_saved_plan_is_rechecked_and_refused_once_the_server_changed() {
     rig.fill_batch("week-48", ids("cam", 0..1));
     match ops::recheck(
         ops::open_saved(&plan_file).unwrap(),
+        Some(&url),
         &with_key(),
         &ops::Silent,
     )

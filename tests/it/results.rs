@@ -14,9 +14,7 @@ use gtform::ops::{self, ConnectOptions, LoadRequest, ResultsOptions};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::support::{
-    API_KEY, BatchSpec, PROJECT_ID, PROJECT_NAME, Rig, WORKFLOW_ID, gtform_command, ids,
-};
+use crate::support::{API_KEY, BatchSpec, PROJECT_ID, PROJECT_NAME, Rig, WORKFLOW_ID, ids};
 
 /// A project whose base makes video jobs video segmentation.
 const SEGMENTATION_PROJECT_ID: &str = "7c0f3a1e-5b2d-4c8e-9f6a-1b2c3d4e5f60";
@@ -335,7 +333,8 @@ async fn an_expired_signed_url_is_asked_for_again() {
         ..Faults::default()
     });
     rig.server.reset_stats();
-    let child = gtform_command(rig.dir.path())
+    let child = rig
+        .command()
         .args(["results", "--out", "out"])
         .env("GTFORM_API_KEY", API_KEY)
         .stdout(Stdio::piped())
@@ -385,7 +384,8 @@ async fn an_interrupted_download_resumes_to_the_same_index() {
         ..Faults::default()
     });
     rig.server.reset_stats();
-    let mut child = gtform_command(rig.dir.path())
+    let mut child = rig
+        .command()
         .args(["results", "--out", "resumed", "--parallelism", "4"])
         .env("GTFORM_API_KEY", API_KEY)
         .stdout(Stdio::null())
@@ -452,7 +452,12 @@ async fn failed_downloads_are_reported_and_a_rerun_finishes_them() {
     rig.server.complete_batch(project(), batch).unwrap();
     let path = rig.workspace(&[BatchSpec::new("week-48", ids("cam", 0..5))]);
     let out = rig.dir.path().join("out");
-    let loaded = ops::load(&LoadRequest::new(&path)).unwrap();
+    let url = rig.url();
+    let loaded = ops::load(&LoadRequest {
+        operator_endpoint: Some(&url),
+        ..LoadRequest::new(&path)
+    })
+    .unwrap();
     let connection = ops::connect_workspace(
         &loaded,
         &ConnectOptions::with_api_key(gtform::client::ApiKey::new(API_KEY)),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use gtform::emulator::{EmulatorOptions, ErrorRates, Faults, RouteClass};
 use uuid::Uuid;
 
-use crate::support::{BatchSpec, PROJECT_ID, Rig, filters, gtform_command, ids};
+use crate::support::{BatchSpec, PROJECT_ID, Rig, filters, ids};
 
 fn project() -> Uuid {
     PROJECT_ID.parse().unwrap()
@@ -308,7 +308,7 @@ async fn wait_backs_off_while_the_server_fails_and_goes_on_when_it_recovers() {
         ..Faults::default()
     });
     rig.server.reset_stats();
-    let mut command = gtform_command(rig.dir.path());
+    let mut command = rig.command();
     command
         .args([
             "status",
@@ -376,7 +376,8 @@ async fn wait_honours_retry_after_when_rate_limited() {
         ..Faults::default()
     });
     rig.server.reset_stats();
-    let mut child = gtform_command(rig.dir.path())
+    let mut child = rig
+        .command()
         .args([
             "status",
             "--wait",

@@ -69,9 +69,36 @@ impl Rig {
         self.run_with_env(args, &[("GTFORM_API_KEY", API_KEY)])
     }
 
-    /// Runs `gtform ARGS` with exactly these extra environment variables.
-    pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+    /// `gtform` in the workspace directory as an honest operator runs it, no key: the operator
+    /// wrote the workspace, so `GTFORM_ENDPOINT` confirms the server its `gtform.yaml` names
+    /// (this emulator, or a fake server a test wrote there); nothing for `embedded`; this
+    /// emulator when there is no such file or line. gtform itself sends the key to no workspace
+    /// endpoint without that word (`tests/it/untrusted_endpoint.rs`).
+    pub fn command(&self) -> std::process::Command {
         let mut command = gtform_command(self.dir.path());
+        let written = std::fs::read_to_string(self.dir.path().join("gtform.yaml"))
+            .ok()
+            .and_then(|yaml| {
+                yaml.lines()
+                    .find_map(|line| line.strip_prefix("endpoint:"))
+                    .map(|value| value.trim().to_owned())
+            });
+        match written.as_deref() {
+            Some("embedded") => {}
+            Some(url) => {
+                command.env("GTFORM_ENDPOINT", url);
+            }
+            None => {
+                command.env("GTFORM_ENDPOINT", self.url());
+            }
+        }
+        command
+    }
+
+    /// Runs `gtform ARGS` with the operator's endpoint (see [`Rig::command`]) and exactly these
+    /// extra environment variables (which may replace `GTFORM_ENDPOINT`).
+    pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut command = self.command();
         command.args(args);
         for (name, value) in env {
             command.env(name, value);

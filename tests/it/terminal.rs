@@ -20,7 +20,7 @@ fn in_terminal(rig: &Rig, columns: u16, args: &str) -> Child {
     Command::new("script")
         .args(["-qefc", &shell, "/dev/null"])
         .current_dir(rig.dir.path())
-        .env_remove("GTFORM_ENDPOINT")
+        .env("GTFORM_ENDPOINT", rig.url())
         .env("GTFORM_API_KEY", API_KEY)
         .env("NO_COLOR", "1")
         .stdin(Stdio::piped())

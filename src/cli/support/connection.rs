@@ -1,15 +1,17 @@
 //! What the commands that talk to the server share: the connection flags, the values the CLI reads from
-//! its environment for the pipeline (`GTFORM_ENDPOINT`, `GTFORM_API_KEY` or the key file, the
-//! working directory, and the AWS environment when a bucket must be listed), and the pipeline's
-//! messages as stderr lines.
+//! its environment for the pipeline (the operator's endpoint, `--endpoint` or `GTFORM_ENDPOINT`;
+//! `GTFORM_API_KEY` or the key file; the proxy variables; the working directory, and the AWS
+//! environment when a bucket must be listed), and the pipeline's messages as stderr lines.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::load_args::LoadArgs;
-use crate::client::{ApiKey, Endpoint, RequestObserver, RequestRecord};
+use crate::client::{ApiKey, ClientError, Endpoint, Proxies, RequestObserver, RequestRecord};
 use crate::escape::escape;
-use crate::ops::{self, ConnectOptions, Connection, LoadRequest, Loaded, Planned, Step};
+use crate::ops::{
+    self, ConnectOptions, Connection, EndpointOrigin, LoadRequest, Loaded, Planned, Step,
+};
 use crate::text::counted;
 
 use super::errors::ops_error;
@@ -18,6 +20,10 @@ use crate::cli::{CliError, Ui};
 /// Flags for commands that talk to the server.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConnectionArgs {
+    /// Where the API key may go: the API's base URL, or `embedded` (overrides GTFORM_ENDPOINT);
+    /// a workspace's own `endpoint:` URL is used only when this names the same server
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
     /// Read the API key from this file instead of GTFORM_API_KEY
     #[arg(long, value_name = "FILE")]
     pub api_key_file: Option<PathBuf>,
@@ -29,22 +35,95 @@ pub struct ConnectionArgs {
     pub verbose: bool,
 }
 
-/// Loads the workspace at `path` for `targets`, at `GTFORM_ENDPOINT` if set, printing every
-/// diagnostic on failure.
+/// The operator's endpoint: `--endpoint`, else `GTFORM_ENDPOINT` (blank is unset), and which of
+/// the two it came from. The only way the key goes anywhere but the public API.
+pub(crate) struct OperatorEndpoint {
+    pub(crate) value: String,
+    pub(crate) source: &'static str,
+}
+
+impl OperatorEndpoint {
+    pub(crate) fn of(args: &ConnectionArgs) -> Option<OperatorEndpoint> {
+        if let Some(value) = args.endpoint.as_deref().filter(|v| !v.trim().is_empty()) {
+            return Some(OperatorEndpoint {
+                value: value.to_owned(),
+                source: "--endpoint",
+            });
+        }
+        std::env::var("GTFORM_ENDPOINT")
+            .ok()
+            .filter(|value| !value.trim().is_empty())
+            .map(|value| OperatorEndpoint {
+                value,
+                source: "GTFORM_ENDPOINT",
+            })
+    }
+}
+
+/// Loads the workspace at `path` for `targets`, at the operator's endpoint if set, printing
+/// every diagnostic on failure.
 pub(crate) fn load(
     path: &Path,
     targets: &[String],
+    args: &ConnectionArgs,
     load_args: &LoadArgs,
     ui: &mut Ui,
 ) -> Result<Loaded, CliError> {
-    let endpoint_override = std::env::var("GTFORM_ENDPOINT").ok();
+    let operator = OperatorEndpoint::of(args);
     ops::load(&LoadRequest {
         path,
         targets,
-        endpoint_override: endpoint_override.as_deref(),
+        operator_endpoint: operator.as_ref().map(|operator| operator.value.as_str()),
         options: load_args.options(),
     })
-    .map_err(|error| ops_error(error, ui))
+    .map_err(|error| pipeline_error(error, operator.as_ref(), None, ui))
+}
+
+/// A pipeline error in the CLI's words, naming where the operator's endpoint came from, and,
+/// for a connection that failed, where the endpoint (`reached`) was decided.
+fn pipeline_error(
+    error: ops::Error,
+    operator: Option<&OperatorEndpoint>,
+    reached: Option<(&Endpoint, EndpointOrigin)>,
+    ui: &mut Ui,
+) -> CliError {
+    let source = operator.map_or("GTFORM_ENDPOINT", |operator| operator.source);
+    if let ops::Error::EndpointOverride { value, problem } = &error {
+        return CliError::new(format!("{source}: `{}` {problem}", escape(value)))
+            .hint(problem.hint());
+    }
+    let failed_connection = match &error {
+        ops::Error::Read(fetch) => connection_failure(&fetch.source),
+        ops::Error::Client(client) => connection_failure(client),
+        _ => None,
+    };
+    let cli_error = super::errors::ops_error(error, ui);
+    match (failed_connection, reached) {
+        (Some(proxied), Some((Endpoint::Url { url }, origin))) => {
+            let decided = match origin {
+                EndpointOrigin::Default => "is the default (no endpoint was set)".to_owned(),
+                EndpointOrigin::Workspace => "comes from the workspace's `endpoint:`".to_owned(),
+                EndpointOrigin::Operator => format!("comes from {source}"),
+            };
+            let cli_error = cli_error.hint(format!("the endpoint `{}` {decided}", escape(url)));
+            if proxied {
+                cli_error.hint(
+                    "the proxy comes from HTTPS_PROXY, HTTP_PROXY or ALL_PROXY; add the host to NO_PROXY to connect directly",
+                )
+            } else {
+                cli_error
+            }
+        }
+        _ => cli_error,
+    }
+}
+
+/// For a failure to connect: whether it went through a proxy.
+fn connection_failure(error: &ClientError) -> Option<bool> {
+    match error {
+        ClientError::Connection { route, .. } => Some(route.proxy.is_some()),
+        _ => None,
+    }
 }
 
 /// `plan --since REV` and where its repository is.
@@ -65,7 +144,7 @@ pub(crate) async fn plan_workspace(
     load_args: &LoadArgs,
     ui: &mut Ui,
 ) -> Result<Planned, CliError> {
-    let mut loaded = load(path, targets, load_args, ui)?;
+    let mut loaded = load(path, targets, args, load_args, ui)?;
     if let Some(since) = since {
         let working_directory;
         let repository = match since.repository {
@@ -90,9 +169,11 @@ pub(crate) async fn plan_workspace(
             .map_err(|error| ops_error(error, ui))?;
     }
     let options = connect_options(&loaded.endpoint, args)?;
-    ops::plan(loaded, &options, &steps)
-        .await
-        .map_err(|error| ops_error(error, ui))
+    let reached = (loaded.endpoint.clone(), loaded.endpoint_origin);
+    ops::plan(loaded, &options, &steps).await.map_err(|error| {
+        let operator = OperatorEndpoint::of(args);
+        pipeline_error(error, operator.as_ref(), Some((&reached.0, reached.1)), ui)
+    })
 }
 
 /// Connects to the loaded workspace's endpoint (the embedded emulator learns its projects).
@@ -104,7 +185,15 @@ pub(crate) async fn connect_loaded(
     let options = connect_options(&loaded.endpoint, args)?;
     ops::connect_workspace(loaded, &options, &StderrSteps::new(ui))
         .await
-        .map_err(|error| ops_error(error, ui))
+        .map_err(|error| {
+            let operator = OperatorEndpoint::of(args);
+            pipeline_error(
+                error,
+                operator.as_ref(),
+                Some((&loaded.endpoint, loaded.endpoint_origin)),
+                ui,
+            )
+        })
 }
 
 /// Whether the embedded emulator completes jobs on its own in this run (see
@@ -113,17 +202,36 @@ pub(crate) fn embedded_completes_jobs() -> bool {
     matches!(embedded_complete_after(), Ok(Some(_)))
 }
 
-/// Reads the saved plan at `path`, connects to its endpoint and checks it is not stale.
+/// Reads the saved plan at `path`, checks that its endpoint is the operator's, connects to it
+/// and checks the plan is not stale.
 pub(crate) async fn recheck_saved(
     path: &Path,
     args: &ConnectionArgs,
     ui: &mut Ui,
 ) -> Result<Planned, CliError> {
+    let operator = OperatorEndpoint::of(args);
     let file = ops::open_saved(path).map_err(|error| ops_error(error, ui))?;
+    ops::check_saved_endpoint(
+        path,
+        &file.saved.endpoint,
+        operator.as_ref().map(|operator| operator.value.as_str()),
+    )
+    .map_err(|error| pipeline_error(error, operator.as_ref(), None, ui))?;
     let options = connect_options(&file.saved.endpoint, args)?;
-    ops::recheck(file, &options, &StderrSteps::new(ui))
-        .await
-        .map_err(|error| ops_error(error, ui))
+    let origin = if operator.is_some() {
+        EndpointOrigin::Operator
+    } else {
+        EndpointOrigin::Default
+    };
+    let endpoint = file.saved.endpoint.clone();
+    ops::recheck(
+        file,
+        operator.as_ref().map(|operator| operator.value.as_str()),
+        &options,
+        &StderrSteps::new(ui),
+    )
+    .await
+    .map_err(|error| pipeline_error(error, operator.as_ref(), Some((&endpoint, origin)), ui))
 }
 
 /// How to connect to `endpoint`: the user's key is read only when the endpoint needs one.
@@ -144,7 +252,24 @@ fn connect_options(endpoint: &Endpoint, args: &ConnectionArgs) -> Result<Connect
         request_observer,
         display_root: std::env::current_dir().ok(),
         embedded_complete_after: embedded_complete_after()?,
+        proxies: proxies_from_environment(),
     })
+}
+
+/// The proxy variables, each in upper case, else lower case, as curl and most tools read them.
+fn proxies_from_environment() -> Proxies {
+    let first = |names: [&str; 2]| {
+        names
+            .into_iter()
+            .find_map(|name| std::env::var(name).ok())
+            .filter(|value| !value.trim().is_empty())
+    };
+    Proxies {
+        http: first(["HTTP_PROXY", "http_proxy"]),
+        https: first(["HTTPS_PROXY", "https_proxy"]),
+        all: first(["ALL_PROXY", "all_proxy"]),
+        no: first(["NO_PROXY", "no_proxy"]),
+    }
 }
 
 /// `GTFORM_EMBEDDED_COMPLETE_AFTER`: the embedded emulator completes each job this long after

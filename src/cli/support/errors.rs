@@ -55,8 +55,40 @@ pub(crate) fn ops_error(error: ops::Error, ui: &mut Ui) -> CliError {
             ui.diagnostics(diagnostics);
             CliError::new(error.to_string())
         }
-        ops::Error::EndpointOverride { value, problem } => {
-            CliError::new(format!("GTFORM_ENDPOINT: `{value}` {problem}")).hint(problem.hint())
+        ops::Error::EndpointOverride { value, problem } => CliError::new(format!(
+            "GTFORM_ENDPOINT: `{}` {problem}",
+            crate::escape::escape(&value)
+        ))
+        .hint(problem.hint()),
+        ops::Error::UntrustedEndpoint {
+            ref url,
+            ref location,
+            ref operator,
+        } => {
+            let shown = crate::escape::escape(url);
+            let mut diagnostic = Diagnostic::error(error.to_string())
+                .hint(format!(
+                    "if you trust `{shown}` with the key, say so: `export GTFORM_ENDPOINT={shown}` or `--endpoint {shown}`"
+                ))
+                .hint("a workspace may say `endpoint: embedded` (the built-in emulator; no key leaves gtform) or omit it (the public API)");
+            if operator.is_some() {
+                diagnostic = diagnostic.hint(
+                    "the workspace's `endpoint:` and the operator's must name the same server",
+                );
+            }
+            if let Some(location) = location {
+                diagnostic = diagnostic.at(location.clone());
+            }
+            ui.diagnostics(std::slice::from_ref(&diagnostic));
+            CliError::new(
+                "the workspace's endpoint was not confirmed by the operator; nothing was sent",
+            )
+        }
+        ops::Error::PlanEndpoint { ref plan, .. } => {
+            let shown = crate::escape::escape(plan);
+            CliError::new(error.to_string()).hint(format!(
+                "if you trust `{shown}` with the key, set `GTFORM_ENDPOINT={shown}` (or `--endpoint {shown}`) for apply too; else make the plan again against this endpoint"
+            ))
         }
         ops::Error::Since { ref source, .. } => {
             let hint = match source {

@@ -1,5 +1,7 @@
 //! Batches: creating one (unique by name per project unless switched off), reading one, a
-//! project's batches with their counts, and completing every job of a batch.
+//! project's batches with their counts, completing every job of a batch, and the changes the API
+//! cannot make but GT Studio's own tools can (renaming a batch, moving a job to another batch):
+//! what tests use to change the server under a saved plan.
 
 use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
@@ -152,5 +154,46 @@ impl Store {
             )?
             .execute(params![batch.seq, now_ms])?;
         Ok(changed as u64)
+    }
+
+    /// Renames the batch `batch_id` of `project_id` to `name` (unique in the project).
+    pub(in super::super) fn rename_batch(
+        &self,
+        project_id: &Uuid,
+        batch_id: &Uuid,
+        name: &str,
+    ) -> Result<(), StoreError> {
+        let batch = self.batch(project_id, batch_id)?;
+        let connection = self.lock();
+        let changed = connection
+            .prepare_cached(
+                "UPDATE batches SET name = ?3 WHERE seq = ?1 AND NOT EXISTS
+                 (SELECT 1 FROM batches WHERE project_id = ?2 AND name = ?3 AND seq != ?1)",
+            )?
+            .execute(params![batch.seq, project_id.to_string(), name])?;
+        if changed == 0 {
+            return Err(StoreError::DuplicateBatchName);
+        }
+        Ok(())
+    }
+
+    /// Moves the job `reference_id` of `project_id` into the batch `batch_id`.
+    pub(in super::super) fn move_job(
+        &self,
+        project_id: &Uuid,
+        reference_id: &str,
+        batch_id: &Uuid,
+    ) -> Result<(), StoreError> {
+        let batch = self.batch(project_id, batch_id)?;
+        let connection = self.lock();
+        let changed = connection
+            .prepare_cached(
+                "UPDATE jobs SET batch_seq = ?3 WHERE project_id = ?1 AND reference_id = ?2",
+            )?
+            .execute(params![project_id.to_string(), reference_id, batch.seq])?;
+        if changed == 0 {
+            return Err(StoreError::UnknownJob);
+        }
+        Ok(())
     }
 }

@@ -53,6 +53,8 @@ pub enum StoreError {
     UnknownProject,
     #[error("the batch does not exist in this project")]
     UnknownBatch,
+    #[error("no job with this reference_id in this project")]
+    UnknownJob,
     #[error("the reference_id is already used in this project")]
     DuplicateReference,
     #[error("a batch with this name already exists in this project")]

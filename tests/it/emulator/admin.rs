@@ -12,9 +12,12 @@ async fn admin(
     path: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let mut request = env.client.request(method, env.url(path));
+    let mut request = env.client.request(method.clone(), env.url(path));
     if let Some(body) = body {
         request = request.json(&body);
+    } else if method == reqwest::Method::POST {
+        // Admin POSTs are JSON-typed, bodies or not (a browser form cannot be).
+        request = request.json(&json!({}));
     }
     let response = request.send().await.unwrap();
     (response.status(), response.json().await.unwrap())

@@ -275,7 +275,7 @@ async fn reset_sends_a_tcp_rst() {
         .await
         .unwrap();
     let request = format!(
-        "GET /v1/projects/{}/details HTTP/1.1\r\nhost: x\r\nx-api-key: {DEMO_API_KEY}\r\n\r\n",
+        "GET /v1/projects/{}/details HTTP/1.1\r\nhost: 127.0.0.1\r\nx-api-key: {DEMO_API_KEY}\r\n\r\n",
         project()
     );
     stream.write_all(request.as_bytes()).await.unwrap();

@@ -111,6 +111,7 @@ async fn the_nth_create_is_held_before_handling_until_released() {
     let response = env
         .client
         .post(env.url("/_emulator/release"))
+        .json(&serde_json::json!({}))
         .send()
         .await
         .unwrap();

@@ -13,6 +13,7 @@ mod inflight;
 mod load;
 mod oracle;
 mod persistence;
+mod rebinding;
 mod robustness;
 mod rules;
 mod storage;

@@ -50,6 +50,7 @@ async fn signed_urls_expire_on_demand_and_fresh_ones_work() {
     let response = env
         .client
         .post(env.url("/_emulator/storage/expire"))
+        .json(&serde_json::json!({}))
         .send()
         .await
         .unwrap();

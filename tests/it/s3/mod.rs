@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use gtform::storage::{Credentials, S3Config, Secret, Storage};
 
-use crate::support::{API_KEY, PROJECT_ID, PROJECT_NAME, Rig, Run, WORKFLOW_ID, gtform_command};
+use crate::support::{API_KEY, PROJECT_ID, PROJECT_NAME, Rig, Run, WORKFLOW_ID};
 
 /// The running moto server.
 pub struct Moto {
@@ -218,7 +218,7 @@ fn client() -> reqwest::Client {
 /// Runs `gtform ARGS` in `rig`'s workspace with the test key, `env`, and none of the machine's
 /// AWS settings (its `AWS_*` variables are removed, `HOME` has no `.aws`).
 pub fn run_gtform(rig: &Rig, args: &[&str], env: &[(&str, String)]) -> Run {
-    let mut command = gtform_command(rig.dir.path());
+    let mut command = rig.command();
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy();
         if name.starts_with("AWS_") || name.starts_with("GTFORM_AWS_") {
