@@ -13,8 +13,8 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::scope::ReadScope;
-use crate::escape::is_hidden;
 use super::{GT_STUDIO_CANONICAL_ID, GT_STUDIO_PRINCIPAL_ARN};
+use crate::escape::is_hidden;
 
 /// The IAM policy language version every document uses.
 pub const POLICY_VERSION: &str = "2012-10-17";
@@ -660,11 +660,17 @@ mod tests {
     #[test]
     fn hcl_strings_write_hidden_characters_and_legacy_commands_as_hcl_escapes() {
         assert_eq!(hcl_string("a##[add-mask]x"), r##""a#\u0023[add-mask]x""##);
-        assert_eq!(hcl_string("###[x] #[y] ## [z]"), r###""##\u0023[x] #[y] ## [z]""###);
+        assert_eq!(
+            hcl_string("###[x] #[y] ## [z]"),
+            r###""##\u0023[x] #[y] ## [z]""###
+        );
         assert_eq!(hcl_string("r\u{202e}z\u{200b}"), r##""r\u202Ez\u200B""##);
         assert_eq!(hcl_string("\u{1b}[31m\u{7f}"), r##""\u001B[31m\u007F""##);
         assert_eq!(hcl_string("tag\u{e0041}"), r##""tag\U000E0041""##);
-        assert_eq!(hcl_string("::stop-commands::t"), r##""::stop-commands::t""##);
+        assert_eq!(
+            hcl_string("::stop-commands::t"),
+            r##""::stop-commands::t""##
+        );
         // Visible non-ASCII text stays as it is.
         assert_eq!(hcl_string("Straßen 街景 😀"), r##""Straßen 街景 😀""##);
         for text in ["##[add-mask]x", "a\u{202e}b", "\u{85}x\u{2028}y"] {
@@ -686,16 +692,16 @@ mod tests {
     #[test]
     fn shell_words_write_hidden_characters_and_workflow_commands_as_bytes() {
         assert_eq!(shell_quote("##[add-mask]x"), r"$'#\x23[add-mask]x'");
-        assert_eq!(shell_quote("::stop-commands::t"), r"$'\x3a:stop-commands::t'");
+        assert_eq!(
+            shell_quote("::stop-commands::t"),
+            r"$'\x3a:stop-commands::t'"
+        );
         assert_eq!(shell_quote("a::b"), "a::b");
         assert_eq!(shell_quote("r\u{202e}z"), r"$'r\xe2\x80\xaez'");
         assert_eq!(shell_quote("\u{e0041}"), r"$'\xf3\xa0\x81\x81'");
         for text in ["##[add-mask]x", "::stop-commands::t", "a\u{200b}b"] {
             let word = format!("aws --key {}", shell_quote(text));
-            assert!(
-                escape::without_workflow_commands(&word) == word,
-                "{word}"
-            );
+            assert!(escape::without_workflow_commands(&word) == word, "{word}");
             assert!(!word.chars().any(is_hidden), "{word:?}");
         }
     }
