@@ -368,7 +368,7 @@ fn render_report(report: &CheckReport, policy_file: &Path, buckets_given: bool) 
     let mut text = format!(
         "Can GT Studio (AWS account {}) s3:GetObject the jobs' objects under `{}`?\n",
         policy::GT_STUDIO_ACCOUNT_ID,
-        policy_file.display()
+        escape(&policy_file.display().to_string())
     );
     for row in &report.prefixes {
         if row.listed {
