@@ -314,3 +314,22 @@ fn workspace_s3_keys_reach_the_acl_commands_exactly_and_print_safely() {
         assert_eq!(keys, expected, "{bucket}:\n{stdout}");
     }
 }
+
+#[test]
+fn a_workspace_key_holding_nul_gets_no_acl_command_naming_another_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "version: 1\nendpoint: http://127.0.0.1:1\nprojects:\n  street:\n    id: {PROJECT_ID}\n    workflows:\n      review: {WORKFLOW_ID}\n    defaults:\n      workflow: review\n    batches:\n      week-48:\n        jobs:\n          - reference_id: job-0001\n            image: {}\n",
+        yaml_quoted(&object_url(PLAIN, "a\0b.jpg"))
+    );
+    std::fs::write(dir.path().join("gtform.yaml"), yaml).unwrap();
+    let run = run(dir.path(), &["policy", "s3", "--acl"]).expect_code(1);
+    assert!(run.stdout().is_empty(), "{}", run.stdout());
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains(
+            "error: the key `a\\0b.jpg` of bucket `plain.example.com` holds a NUL character"
+        ),
+        "{stderr}"
+    );
+}
