@@ -25,6 +25,9 @@ impl<'de> Deserialize<'de> for Unique {
 
 struct UniqueVisitor;
 
+/// The key under which serde_json with `arbitrary_precision` passes a number's text.
+const ARBITRARY_PRECISION_NUMBER: &str = "$serde_json::private::Number";
+
 impl<'de> Visitor<'de> for UniqueVisitor {
     type Value = Value;
 
@@ -75,6 +78,12 @@ impl<'de> Visitor<'de> for UniqueVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Value, A::Error> {
         let mut object = Map::new();
         while let Some(key) = entries.next_key::<String>()? {
+            if object.is_empty() && key == ARBITRARY_PRECISION_NUMBER {
+                // serde_json's `arbitrary_precision` (on for the crate) hands every number to
+                // `deserialize_any` as this one-entry map holding the number's text.
+                let text: String = entries.next_value()?;
+                return serde_json::from_str::<Value>(&text).map_err(de::Error::custom);
+            }
             if object.contains_key(&key) {
                 return Err(de::Error::custom(format!(
                     "the key `{key}` appears twice in one object (AWS and a reader may not take the same one)"
