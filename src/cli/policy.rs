@@ -137,6 +137,18 @@ fn run_generate(args: S3Args, ui: &mut Ui) -> Result<ExitCode, CliError> {
             ))
             .hint("grant the listed prefixes with a bucket policy: `gtform policy s3` without --acl"));
         }
+        // Bash can pass no NUL in an argument: a command would silently name a shorter key.
+        if let Some((bucket, key)) = objects
+            .iter()
+            .flat_map(|(bucket, keys)| keys.iter().map(move |key| (bucket, key)))
+            .find(|(_, key)| key.contains('\0'))
+        {
+            return Err(CliError::new(format!(
+                "the key `{}` of bucket `{}` holds a NUL character, which no shell command can pass",
+                escape(key),
+                escape(bucket)
+            )));
+        }
         let by_bucket: BTreeMap<String, Vec<String>> = objects
             .into_iter()
             .map(|(bucket, keys)| (bucket, keys.into_iter().collect()))
@@ -376,7 +388,7 @@ fn render_report(report: &CheckReport, policy_file: &Path, buckets_given: bool) 
     let mut text = format!(
         "Can GT Studio (AWS account {}) s3:GetObject the jobs' objects under `{}`?\n",
         policy::GT_STUDIO_ACCOUNT_ID,
-        policy_file.display()
+        escape(&policy_file.display().to_string())
     );
     for row in &report.prefixes {
         if row.listed {

@@ -10,9 +10,6 @@ use serde_json::{Map, Value};
 
 /// Parses `text` as JSON, refusing an object that holds the same key twice (error located by
 /// line and column).
-/// The key under which serde_json (`arbitrary_precision`) passes a number's text to a visitor.
-const EXACT_NUMBER_TOKEN: &str = "$serde_json::private::Number";
-
 pub(super) fn parse(text: &str) -> Result<Value, serde_json::Error> {
     serde_json::from_str::<Unique>(text).map(|unique| unique.0)
 }
@@ -27,6 +24,9 @@ impl<'de> Deserialize<'de> for Unique {
 }
 
 struct UniqueVisitor;
+
+/// The key under which serde_json with `arbitrary_precision` passes a number's text.
+const ARBITRARY_PRECISION_NUMBER: &str = "$serde_json::private::Number";
 
 impl<'de> Visitor<'de> for UniqueVisitor {
     type Value = Value;
@@ -78,14 +78,11 @@ impl<'de> Visitor<'de> for UniqueVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Value, A::Error> {
         let mut object = Map::new();
         while let Some(key) = entries.next_key::<String>()? {
-            if key == EXACT_NUMBER_TOKEN && object.is_empty() {
-                // serde_json with `arbitrary_precision` hands a number that is not a 64-bit
-                // integer to a visitor as this one-entry map holding its text.
+            if object.is_empty() && key == ARBITRARY_PRECISION_NUMBER {
+                // serde_json's `arbitrary_precision` (on for the crate) hands every number to
+                // `deserialize_any` as this one-entry map holding the number's text.
                 let text: String = entries.next_value()?;
-                let number = text
-                    .parse::<serde_json::Number>()
-                    .map_err(de::Error::custom)?;
-                return Ok(Value::Number(number));
+                return serde_json::from_str::<Value>(&text).map_err(de::Error::custom);
             }
             if object.contains_key(&key) {
                 return Err(de::Error::custom(format!(

@@ -24,6 +24,7 @@ mod ops;
 mod paging;
 mod plan;
 mod plan_files;
+mod policy_code;
 mod properties;
 mod redaction;
 mod results;

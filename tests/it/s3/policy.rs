@@ -505,3 +505,55 @@ fn a_key_holding_ampersand_brace_reaches_terraform_as_json_not_as_a_policy_varia
         "{stdout}"
     );
 }
+
+#[test]
+fn policy_file_sids_conditions_and_its_name_print_escaped_in_the_check() {
+    let workspace = Workspace::new(&[
+        "s3://images.example.com/week-48/0001.jpg".to_owned(),
+        "s3://images.example.com/week-48/r0002.jpg".to_owned(),
+    ]);
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "##[add-mask]x\u{202e}",
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::475757276268:root"},
+                "Action": "s3:GetObject",
+                "Resource": "arn:aws:s3:::images.example.com/*"
+            },
+            {
+                "Sid": "::stop-commands::t",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": "arn:aws:s3:::images.example.com/week-48/r*",
+                "Condition": {"StringEquals": {"aws:Referer\u{200b}##[error]x": "y"}}
+            }
+        ]
+    });
+    let name = "policy ##[add-mask]y\u{202e}\u{1b}[2J.json";
+    workspace.write(name, &policy.to_string());
+    let run = workspace
+        .run(&["policy", "s3", "check", "--policy-file", name])
+        .expect_code(1);
+    for (stream, text) in [("stdout", run.stdout()), ("stderr", run.stderr())] {
+        let commands = crate::runner_commands::workflow_commands(&text);
+        assert!(commands.is_empty(), "{stream}: {commands:?}\n{text}");
+        assert!(
+            !text
+                .chars()
+                .any(|c| gtform::escape::is_hidden(c) && c != '\n'),
+            "{stream} holds a hidden character: {text:?}"
+        );
+    }
+    let stdout = run.stdout();
+    for shown in [
+        "`policy #\\u{23}[add-mask]y\\u{202e}\\u{1b}[2J.json`?",
+        "allowed by `#\\u{23}[add-mask]x\\u{202e}`",
+        "`::stop-commands::t` denies it depending on",
+        "`aws:Referer\\u{200b}#\\u{23}[error]x`",
+    ] {
+        assert!(stdout.contains(shown), "`{shown}` not in:\n{stdout}");
+    }
+}
