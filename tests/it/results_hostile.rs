@@ -32,7 +32,7 @@ use gtform::ops::results::IndexEntry;
 use uuid::Uuid;
 
 use crate::support::{
-    API_KEY, BatchSpec, PROJECT_ID, PROJECT_NAME, Rig, gtform_command, ids, workspace_yaml,
+    API_KEY, BatchSpec, PROJECT_ID, PROJECT_NAME, Rig, operator_command, ids, workspace_yaml,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -259,7 +259,7 @@ struct Finished {
 }
 
 async fn results_in(dir: &Path, args: &[&str]) -> Finished {
-    let mut command = gtform_command(dir);
+    let mut command = operator_command(dir);
     command
         .args(["results", "--out", "out"])
         .args(args)
@@ -659,7 +659,7 @@ async fn in_namespace_the_metadata_address_is_never_connected_to() {
     );
     assert_eq!(private_accepted.load(Ordering::SeqCst), 0);
     // …and allowed with it (the listener speaks no TLS: a connection is all it takes).
-    let mut child = gtform_command(dir.path())
+    let mut child = operator_command(dir.path())
         .args([
             "results",
             "--out",
@@ -1059,7 +1059,7 @@ async fn an_interrupted_download_leaves_no_partial_file_and_writes_nothing_to_tm
         }),
         ..Faults::default()
     });
-    let child = gtform_command(rig.dir.path())
+    let child = operator_command(rig.dir.path())
         .args(["results", "--out", "out", "--parallelism", "4"])
         .env("GTFORM_API_KEY", API_KEY)
         .env("TMPDIR", &watched)

@@ -9,7 +9,7 @@ use axum::Router;
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use crate::support::{API_KEY, BatchSpec, Rig, gtform_command, ids, workspace_yaml};
+use crate::support::{API_KEY, BatchSpec, Rig, operator_command, ids, workspace_yaml};
 
 /// A server whose project details list `batches` (JSON objects, merged over an id and name).
 async fn details_server(batches: Vec<Value>) -> String {
@@ -63,7 +63,7 @@ fn workspace_at(
     .unwrap();
     let path = dir.path().to_path_buf();
     let run = move |args: &[&str]| {
-        let mut command = gtform_command(&path);
+        let mut command = operator_command(&path);
         command.args(args).env("GTFORM_API_KEY", API_KEY);
         crate::support::Run(command.output().unwrap())
     };

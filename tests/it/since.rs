@@ -263,7 +263,7 @@ async fn revisions_that_cannot_be_read_are_errors_with_a_hint() {
     // Outside any repository: the operator's repository is the working directory's.
     let outside = tempfile::tempdir().unwrap();
     std::fs::write(outside.path().join("gtform.yaml"), &yaml).unwrap();
-    let run = Run(crate::support::gtform_command(outside.path())
+    let run = Run(crate::support::operator_command(outside.path())
         .args(["plan", ".", "--since", "HEAD"])
         .env("GTFORM_API_KEY", crate::support::API_KEY)
         .output()

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::since::{applied, commit, git};
-use crate::support::{API_KEY, Rig, Run, gtform_command};
+use crate::support::{API_KEY, Rig, Run, operator_command};
 
 /// The edit an honest `--since HEAD` reports.
 const EDITED_LINE: &str = "+    \"image_url\": \"https://example.com/cam-0001-v2.jpg\"";
@@ -27,7 +27,7 @@ fn edit_payload(rig: &Rig, yaml: &str) -> String {
 
 /// `gtform ARGS` with the test key, run in `dir`, with `env` added.
 fn run_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut command = gtform_command(dir);
+    let mut command = operator_command(dir);
     command.args(args).env("GTFORM_API_KEY", API_KEY);
     for (name, value) in env {
         command.env(name, value);
@@ -314,14 +314,14 @@ fn hex_bytes(hex: &str) -> Vec<u8> {
 /// a bigger one kills it or its `git` (SIGXFSZ) or fails, where a check refuses it first.
 /// (`ulimit -f` counts 512-byte blocks.)
 fn run_without_big_writes(dir: &Path, tmp: &Path, args: &[&str]) -> Run {
-    let gtform = gtform_command(dir);
+    let gtform = operator_command(dir);
     let output = Command::new("sh")
         .current_dir(dir)
         .arg("-c")
         .arg("ulimit -f 16 && exec \"$0\" \"$@\"")
         .arg(gtform.get_program())
         .args(args)
-        .env_remove("GTFORM_ENDPOINT")
+        .envs(gtform.get_envs().filter_map(|(name, value)| Some((name, value?))))
         .env("GTFORM_API_KEY", API_KEY)
         .env("NO_COLOR", "1")
         .env("TMPDIR", tmp)

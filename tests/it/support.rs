@@ -192,6 +192,44 @@ pub fn gtform_command(dir: &Path) -> std::process::Command {
     command
 }
 
+/// `gtform` in `dir` as an honest operator runs it: `GTFORM_ENDPOINT` confirms the server that
+/// the first `gtform.yaml` found in `dir` or below it names (the operator wrote that workspace);
+/// nothing for `embedded` or when there is none. gtform sends the key to no workspace endpoint
+/// without that word (`tests/it/untrusted_endpoint.rs`).
+pub fn operator_command(dir: &Path) -> std::process::Command {
+    let mut command = gtform_command(dir);
+    if let Some(url) = endpoint_named_below(dir, 3)
+        && url != "embedded"
+    {
+        command.env("GTFORM_ENDPOINT", url);
+    }
+    command
+}
+
+/// The `endpoint:` of the first `gtform.yaml` in `dir` or up to `depth` levels below it.
+pub fn endpoint_named_below(dir: &Path, depth: usize) -> Option<String> {
+    let named = std::fs::read_to_string(dir.join("gtform.yaml"))
+        .ok()
+        .and_then(|yaml| {
+            yaml.lines()
+                .find_map(|line| line.strip_prefix("endpoint:"))
+                .map(|value| value.trim().to_owned())
+        });
+    if named.is_some() || depth == 0 {
+        return named;
+    }
+    let mut children: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
+        .map(|entry| entry.path())
+        .collect();
+    children.sort();
+    children
+        .iter()
+        .find_map(|child| endpoint_named_below(child, depth - 1))
+}
+
 /// The finished process.
 pub struct Run(pub Output);
 
