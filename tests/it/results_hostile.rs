@@ -60,6 +60,9 @@ enum Storage {
     PrivateDirect(u16),
     /// Answers 200 at once, then the body one byte every 200 ms, forever.
     Drip,
+    /// Answers a 32 MiB result of millions of small objects naming two masks (and each
+    /// `mask-*` path with a small file).
+    LargeResult,
 }
 
 struct FakeBatch {
@@ -193,6 +196,13 @@ async fn answer(State(fake): State<Arc<Fake>>, request: Request) -> Response {
                 (Storage::EndlessRedirects, _) | (Storage::RedirectOnce, 0) => {
                     redirect(&format!("{base}/storage/{job}/{}", hop + 1))
                 }
+                (Storage::LargeResult, _) if !job.starts_with("mask-") => (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    large_result(),
+                )
+                    .into_response(),
+                (Storage::LargeResult, _) => json(serde_json::json!({"mask": job})),
                 (Storage::Drip, _) => {
                     let drip = futures::stream::unfold((), |()| async {
                         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -216,6 +226,27 @@ async fn answer(State(fake): State<Arc<Fake>>, request: Request) -> Response {
         }
         _ => StatusCode::NOT_FOUND.into_response(),
     }
+}
+
+/// Bytes of [`large_result`].
+const LARGE_RESULT_BYTES: usize = 32 << 20;
+
+/// A result of [`LARGE_RESULT_BYTES`]: two mask URLs, then `{"a":1}` objects to the end, the
+/// shape that costs a value tree the most per byte (a map node and a number per 8 bytes).
+fn large_result() -> axum::body::Bytes {
+    static RESULT: std::sync::OnceLock<axum::body::Bytes> = std::sync::OnceLock::new();
+    RESULT
+        .get_or_init(|| {
+            let head = r#"{"data":[{"url":"https://results.invalid/mask-0.png"},{"label_url":"https://results.invalid/mask-1.pcd"}"#;
+            let mut text = String::with_capacity(LARGE_RESULT_BYTES);
+            text.push_str(head);
+            while text.len() + 10 < LARGE_RESULT_BYTES {
+                text.push_str(r#",{"a":1}"#);
+            }
+            text.push_str("]}");
+            axum::body::Bytes::from(text)
+        })
+        .clone()
 }
 
 /// Starts the fake on 127.0.0.1; returns it and its base URL.
@@ -1381,4 +1412,110 @@ async fn results_cut_a_dripping_storage_body_retry_it_a_bounded_number_of_times_
         "{elapsed:?}"
     );
     assert!(!out.join("street/week-48/cam-1.json").exists());
+}
+
+/// Address space (KiB) `results --masks` must succeed in over a 32 MiB result. Measured (debug
+/// build, 2 cores): with the streaming scan, 512 MiB always sufficed and 384 MiB sometimes
+/// (thread stacks vary); with the value tree built before, 600 MiB, 1 GiB and 2 GiB all
+/// failed and 4 GiB sufficed.
+const MASK_SCAN_ADDRESS_SPACE_KIB: u64 = 600 << 10;
+
+/// Runs `gtform results --out out --masks` in `dir` under `ulimit -v kib`, at most 120 s.
+fn results_with_masks_in_address_space(dir: &Path, kib: u64) -> Finished {
+    let gtform = gtform_command(dir);
+    let mut command = std::process::Command::new("sh");
+    command
+        .current_dir(dir)
+        .arg("-c")
+        .arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\""))
+        .arg(gtform.get_program())
+        .args(["results", "--out", "out", "--masks"])
+        .env_remove("GTFORM_ENDPOINT")
+        .env("NO_COLOR", "1")
+        .env("GTFORM_API_KEY", API_KEY)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("sh runs gtform");
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`gtform results --masks` still ran after 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    Finished {
+        code: status.code().unwrap_or(-1),
+        stderr,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scanning_a_32_mib_result_file_for_masks_fits_in_bounded_memory() {
+    let (_fake, base) = start_fake(one_batch(&[("job-1", "cam-1")]), Storage::LargeResult).await;
+    let dir = fake_workspace(&base);
+    let path = dir.path().to_path_buf();
+    let run = tokio::task::spawn_blocking(move || {
+        results_with_masks_in_address_space(&path, MASK_SCAN_ADDRESS_SPACE_KIB)
+    })
+    .await
+    .unwrap();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out = dir.path().join("out/street/week-48");
+    assert_eq!(
+        std::fs::metadata(out.join("cam-1.json")).unwrap().len(),
+        large_result().len() as u64
+    );
+    assert!(out.join("cam-1.masks/0.png").is_file());
+    assert!(out.join("cam-1.masks/1.pcd").is_file());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_file_over_the_mask_scan_cap_fails_its_job_by_name_and_is_not_scanned() {
+    let (fake, base) = start_fake(one_batch(&[("job-1", "cam-1")]), Storage::LargeResult).await;
+    let dir = fake_workspace(&base);
+    let loaded = gtform::ops::load(&gtform::ops::LoadRequest::new(dir.path())).unwrap();
+    let connection = gtform::ops::connect_workspace(
+        &loaded,
+        &gtform::ops::ConnectOptions::with_api_key(gtform::client::ApiKey::new(API_KEY)),
+        &gtform::ops::Silent,
+    )
+    .await
+    .unwrap();
+    let out = dir.path().join("out");
+    let options = gtform::ops::ResultsOptions {
+        masks: true,
+        max_mask_scan_bytes: 1 << 20,
+        ..gtform::ops::ResultsOptions::new(&out)
+    };
+    let report = gtform::ops::results(
+        &connection,
+        &loaded,
+        &options,
+        &gtform::ops::Silent,
+        &tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
+    let error = &report.failures[0].error;
+    assert!(
+        error.contains("job job-1: its masks cannot be looked for")
+            && error.contains("larger than the 1048576 bytes a result may have to be scanned"),
+        "{error}"
+    );
+    assert!(
+        !fake
+            .storage_paths()
+            .iter()
+            .any(|path| path.contains("mask-")),
+        "no mask was fetched"
+    );
 }
