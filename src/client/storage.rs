@@ -604,7 +604,15 @@ mod tests {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        let client = StorageClient::new(StorageOptions::default()).unwrap();
+        // Plain http to loopback, as beside an emulator on loopback.
+        let client = StorageClient::new(StorageOptions {
+            addresses: StorageAddresses {
+                local: true,
+                plain_http_to_loopback: true,
+            },
+            ..StorageOptions::default()
+        })
+        .unwrap();
         let Err(error) = client.get(&format!("http://{address}/k")).await else {
             panic!("a 400 is an error");
         };
