@@ -9,6 +9,15 @@
 //! in memory whole; a body that ends before its `Content-Length` is an error, never a short
 //! file. Errors name the URL without its query string: the signature is nobody's business.
 //!
+//! **Every download ends.** A read timeout alone resets with each byte, so a host dripping
+//! one byte every few seconds would hold a download forever. Each download therefore has an
+//! overall deadline, counted from the request: [`StorageOptions::deadline_base`] plus the time
+//! its size needs at [`StorageOptions::min_rate`]. The size is the `Content-Length` when the
+//! host announces one, else the bytes received so far, so the deadline of a body of unknown
+//! length only moves on with bytes that actually arrive. A host that misses it gets a
+//! transient error ([`StorageFailure::Transient`], retried like a broken connection) saying
+//! how much it sent in how long.
+//!
 //! **Where it connects** is the rule of [`super::address`]: the scheme and literal host of the
 //! URL and of every redirect hop are checked before the request ([`check_url`], in the
 //! redirect policy), and every host name is resolved through a resolver that drops the
@@ -27,6 +36,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::{StatusCode, Url};
+use tokio::time::Instant;
 
 use super::address::{DownloadRefused, StorageAddresses, check_url, is_localhost_name};
 use super::{ClientError, error_chain};
@@ -44,6 +54,12 @@ pub struct StorageOptions {
     pub max_bytes: u64,
     /// Which addresses and schemes downloads may use (default: https to public addresses).
     pub addresses: StorageAddresses,
+    /// The time every download may take beyond what its size needs at `min_rate`, response
+    /// headers included.
+    pub deadline_base: Duration,
+    /// Bytes per second a download must keep up on average past `deadline_base` (0 is taken
+    /// as 1).
+    pub min_rate: u64,
 }
 
 impl Default for StorageOptions {
@@ -53,6 +69,8 @@ impl Default for StorageOptions {
             read_timeout: Duration::from_secs(30),
             max_bytes: 4 << 30,
             addresses: StorageAddresses::default(),
+            deadline_base: Duration::from_secs(30),
+            min_rate: 64 << 10,
         }
     }
 }
@@ -63,6 +81,48 @@ pub struct StorageClient {
     http: reqwest::Client,
     max_bytes: u64,
     addresses: StorageAddresses,
+    pace: Pace,
+}
+
+/// The overall deadline of one download: `base`, plus the time `size` bytes need at `min_rate`.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    base: Duration,
+    min_rate: u64,
+}
+
+impl Pace {
+    /// When a download started at `started` must have ended, for `size` bytes; `None` when
+    /// that lies beyond what a clock can say (no deadline is then needed).
+    fn deadline(self, started: Instant, size: u64) -> Option<Instant> {
+        let allowance =
+            Duration::try_from_secs_f64(size as f64 / self.min_rate.max(1) as f64).ok()?;
+        started.checked_add(self.base.checked_add(allowance)?)
+    }
+
+    /// The transient error of a host that missed its deadline.
+    fn too_slow(
+        self,
+        shown: &str,
+        received: u64,
+        expected: Option<u64>,
+        started: Instant,
+    ) -> StorageError {
+        let of = expected
+            .map(|expected| format!(" of {expected}"))
+            .unwrap_or_default();
+        StorageError {
+            failure: StorageFailure::Transient,
+            message: format!(
+                "GET {shown}: the storage host sent too slowly: {received}{of} bytes in {:.1} s \
+                 (a download may take {} s plus 1 s per {} bytes)",
+                started.elapsed().as_secs_f64(),
+                self.base.as_secs_f64(),
+                self.min_rate.max(1),
+            ),
+            status: None,
+        }
+    }
 }
 
 impl fmt::Debug for StorageClient {
@@ -136,6 +196,10 @@ impl StorageClient {
             http,
             max_bytes: options.max_bytes,
             addresses,
+            pace: Pace {
+                base: options.deadline_base,
+                min_rate: options.min_rate,
+            },
         })
     }
 
@@ -149,12 +213,15 @@ impl StorageClient {
             status: None,
         })?;
         check_url(&parsed, self.addresses).map_err(|refused| refusal(&shown, &refused))?;
-        let response = self
-            .http
-            .get(parsed)
-            .send()
-            .await
-            .map_err(|error| transport_error(&shown, &error))?;
+        let started = Instant::now();
+        let sent = self.http.get(parsed).send();
+        let outcome = match self.pace.deadline(started, 0) {
+            Some(deadline) => tokio::time::timeout_at(deadline, sent)
+                .await
+                .map_err(|_| self.pace.too_slow(&shown, 0, None, started))?,
+            None => sent.await,
+        };
+        let response = outcome.map_err(|error| transport_error(&shown, &error))?;
         let status = response.status();
         if status.is_redirection() {
             return Err(unfollowed_redirect(&shown, &response, self.addresses));
@@ -179,6 +246,8 @@ impl StorageClient {
             expected,
             received: 0,
             max_bytes: self.max_bytes,
+            pace: self.pace,
+            started,
         })
     }
 }
@@ -190,6 +259,8 @@ pub struct Download {
     expected: Option<u64>,
     received: u64,
     max_bytes: u64,
+    pace: Pace,
+    started: Instant,
 }
 
 impl Download {
@@ -199,9 +270,19 @@ impl Download {
     }
 
     /// The next piece of the body; `None` at its end. A body that ends short of its
-    /// `Content-Length`, or breaks off, is a transient error.
+    /// `Content-Length`, breaks off or misses the download's deadline, is a transient error.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, StorageError> {
-        match self.response.chunk().await {
+        let size = self.expected.unwrap_or(0).max(self.received);
+        let next = match self.pace.deadline(self.started, size) {
+            Some(deadline) => tokio::time::timeout_at(deadline, self.response.chunk())
+                .await
+                .map_err(|_| {
+                    self.pace
+                        .too_slow(&self.shown, self.received, self.expected, self.started)
+                })?,
+            None => self.response.chunk().await,
+        };
+        match next {
             Ok(Some(chunk)) => {
                 self.received += chunk.len() as u64;
                 if self.received > self.max_bytes {

@@ -24,8 +24,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gtform::client::address::{AddressKind, kind_of};
 use gtform::client::{
-    HostLookup, LookupError, StorageAddresses, StorageClient, StorageFailure, StorageOptions,
-    guarded_lookup,
+    HostLookup, LookupError, StorageAddresses, StorageClient, StorageError, StorageFailure,
+    StorageOptions, guarded_lookup,
 };
 use gtform::emulator::{Faults, RouteClass, Stall, StorageFaults};
 use gtform::ops::results::IndexEntry;
@@ -58,6 +58,11 @@ enum Storage {
     MetadataRedirect(u16),
     /// The attachments endpoint points at `https://10.9.8.7:PORT` (namespace only).
     PrivateDirect(u16),
+    /// Answers 200 at once, then the body one byte every 200 ms, forever.
+    Drip,
+    /// Answers a 32 MiB result of millions of small objects naming two masks (and each
+    /// `mask-*` path with a small file).
+    LargeResult,
 }
 
 struct FakeBatch {
@@ -191,6 +196,28 @@ async fn answer(State(fake): State<Arc<Fake>>, request: Request) -> Response {
                 (Storage::EndlessRedirects, _) | (Storage::RedirectOnce, 0) => {
                     redirect(&format!("{base}/storage/{job}/{}", hop + 1))
                 }
+                (Storage::LargeResult, _) if !job.starts_with("mask-") => (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    large_result(),
+                )
+                    .into_response(),
+                (Storage::LargeResult, _) => json(serde_json::json!({"mask": job})),
+                (Storage::Drip, _) => {
+                    let drip = futures::stream::unfold((), |()| async {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        Some((
+                            Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b" ")),
+                            (),
+                        ))
+                    });
+                    (
+                        StatusCode::OK,
+                        [(header::CONTENT_TYPE, "application/json")],
+                        axum::body::Body::from_stream(drip),
+                    )
+                        .into_response()
+                }
                 (Storage::MetadataRedirect(port), _) => redirect(&format!(
                     "https://169.254.169.254:{port}/latest/meta-data/{job}"
                 )),
@@ -199,6 +226,27 @@ async fn answer(State(fake): State<Arc<Fake>>, request: Request) -> Response {
         }
         _ => StatusCode::NOT_FOUND.into_response(),
     }
+}
+
+/// Bytes of [`large_result`].
+const LARGE_RESULT_BYTES: usize = 32 << 20;
+
+/// A result of [`LARGE_RESULT_BYTES`]: two mask URLs, then `{"a":1}` objects to the end, the
+/// shape that costs a value tree the most per byte (a map node and a number per 8 bytes).
+fn large_result() -> axum::body::Bytes {
+    static RESULT: std::sync::OnceLock<axum::body::Bytes> = std::sync::OnceLock::new();
+    RESULT
+        .get_or_init(|| {
+            let head = r#"{"data":[{"url":"https://results.invalid/mask-0.png"},{"label_url":"https://results.invalid/mask-1.pcd"}"#;
+            let mut text = String::with_capacity(LARGE_RESULT_BYTES);
+            text.push_str(head);
+            while text.len() + 10 < LARGE_RESULT_BYTES {
+                text.push_str(r#",{"a":1}"#);
+            }
+            text.push_str("]}");
+            axum::body::Bytes::from(text)
+        })
+        .clone()
 }
 
 /// Starts the fake on 127.0.0.1; returns it and its base URL.
@@ -1104,4 +1152,370 @@ async fn an_interrupted_download_leaves_no_partial_file_and_writes_nothing_to_tm
     let out = rig.dir.path().join("out");
     assert_nothing_left(&watched, &out, "after an interrupt");
     assert!(out.join("index.jsonl").is_file(), "the index is written");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Part 5: every download ends.
+
+/// A storage host on 127.0.0.1 that answers every request with `head` (the status line and
+/// headers, sent at once when `head_drip` is zero, else one byte every `head_drip`), then the
+/// body one byte every `body_drip`, until the client hangs up. Returns its base URL and the
+/// number of requests it accepted.
+async fn dripping_storage(
+    head: &'static str,
+    head_drip: Duration,
+    body_drip: Duration,
+) -> (String, Arc<AtomicU64>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicU64::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 1024];
+                while !request.windows(4).any(|window| window == b"\r\n\r\n") {
+                    match socket.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(read) => request.extend_from_slice(&buffer[..read]),
+                    }
+                }
+                if head_drip.is_zero() {
+                    if socket.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                } else {
+                    for byte in head.as_bytes() {
+                        if socket.write_all(&[*byte]).await.is_err() {
+                            return;
+                        }
+                        tokio::time::sleep(head_drip).await;
+                    }
+                }
+                // Chunked bodies get one-byte chunks; others one byte.
+                let piece: &[u8] = if head.contains("chunked") {
+                    b"1\r\n \r\n"
+                } else {
+                    b" "
+                };
+                loop {
+                    tokio::time::sleep(body_drip).await;
+                    if socket.write_all(piece).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (base, accepted)
+}
+
+/// A storage client for loopback with a 1 s base window and a minimum of 1,000 bytes/s.
+fn paced_client() -> StorageClient {
+    StorageClient::new(StorageOptions {
+        addresses: StorageAddresses {
+            local: true,
+            plain_http_to_loopback: true,
+        },
+        deadline_base: Duration::from_secs(1),
+        min_rate: 1_000,
+        ..StorageOptions::default()
+    })
+    .unwrap()
+}
+
+/// Reads `url` to its end or its first error; the error and the bytes read before it.
+async fn read_all(client: &StorageClient, url: &str) -> (Result<u64, StorageError>, Duration) {
+    let started = std::time::Instant::now();
+    let reading = async {
+        let mut download = client.get(url).await?;
+        let mut read = 0u64;
+        while let Some(chunk) = download.chunk().await? {
+            read += chunk.len() as u64;
+        }
+        Ok(read)
+    };
+    // Without a deadline a drip never ends (each byte resets the read timeout): fail, not hang.
+    let outcome = tokio::time::timeout(Duration::from_secs(10), reading)
+        .await
+        .expect("the download ended within 10 s");
+    (outcome, started.elapsed())
+}
+
+#[tokio::test]
+async fn a_storage_body_dripping_without_a_length_is_cut_after_the_base_window_as_transient() {
+    let (base, _) = dripping_storage(
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        Duration::ZERO,
+        Duration::from_millis(100),
+    )
+    .await;
+    let (outcome, elapsed) = read_all(&paced_client(), &format!("{base}/r.json?sig=s")).await;
+    let error = outcome.expect_err("a drip never ends by itself");
+    assert_eq!(
+        error.failure,
+        StorageFailure::Transient,
+        "{}",
+        error.message
+    );
+    assert!(
+        error.message.contains("the storage host sent too slowly")
+            && error.message.contains(" bytes in "),
+        "{}",
+        error.message
+    );
+    assert!(!error.message.contains("sig=s"), "{}", error.message);
+    // About ten bytes arrive in the window: they extend it by about 10 ms, no more.
+    assert!(
+        elapsed >= Duration::from_millis(900) && elapsed < Duration::from_millis(2_500),
+        "{elapsed:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_storage_body_dripping_under_its_content_length_is_cut_when_its_size_allowance_ends() {
+    // 2,000 bytes at 1,000 bytes/s: 1 s base + 2 s; the drip would need 200 s.
+    let (base, _) = dripping_storage(
+        "HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n",
+        Duration::ZERO,
+        Duration::from_millis(100),
+    )
+    .await;
+    let (outcome, elapsed) = read_all(&paced_client(), &format!("{base}/r.json")).await;
+    let error = outcome.expect_err("cut");
+    assert_eq!(
+        error.failure,
+        StorageFailure::Transient,
+        "{}",
+        error.message
+    );
+    assert!(
+        error.message.contains("sent too slowly") && error.message.contains(" of 2000 bytes in "),
+        "{}",
+        error.message
+    );
+    assert!(
+        elapsed >= Duration::from_millis(2_900) && elapsed < Duration::from_millis(4_500),
+        "{elapsed:?}"
+    );
+}
+
+#[tokio::test]
+async fn storage_response_headers_dripping_are_cut_after_the_base_window() {
+    let (base, _) = dripping_storage(
+        "HTTP/1.1 200 OK\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n",
+        Duration::from_millis(100),
+        Duration::from_millis(100),
+    )
+    .await;
+    let (outcome, elapsed) = read_all(&paced_client(), &format!("{base}/r.json")).await;
+    let error = outcome.expect_err("cut");
+    assert_eq!(
+        error.failure,
+        StorageFailure::Transient,
+        "{}",
+        error.message
+    );
+    assert!(
+        error.message.contains("sent too slowly: 0 bytes in "),
+        "{}",
+        error.message
+    );
+    assert!(elapsed < Duration::from_millis(2_000), "{elapsed:?}");
+}
+
+#[tokio::test]
+async fn a_storage_body_arriving_at_the_minimum_rate_is_never_cut_however_long() {
+    // 500-byte chunks every 200 ms (2,500 bytes/s, above the 1,000 minimum) for 3 s: three
+    // times the base window, all of it received.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut buffer = [0u8; 4096];
+        let _ = socket.read(&mut buffer).await;
+        let _ = socket
+            .write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .await;
+        let chunk = format!("1f4\r\n{}\r\n", "x".repeat(500));
+        for _ in 0..15 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let _ = socket.write_all(chunk.as_bytes()).await;
+        }
+        let _ = socket.write_all(b"0\r\n\r\n").await;
+    });
+    let (outcome, elapsed) = read_all(&paced_client(), &format!("{base}/r.json")).await;
+    assert_eq!(outcome.map_err(|error| error.message), Ok(7_500));
+    assert!(elapsed >= Duration::from_millis(2_900), "{elapsed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_cut_a_dripping_storage_body_retry_it_a_bounded_number_of_times_and_say_so() {
+    let (fake, base) = start_fake(one_batch(&[("job-1", "cam-1")]), Storage::Drip).await;
+    let dir = fake_workspace(&base);
+    let loaded = gtform::ops::load(&gtform::ops::LoadRequest::new(dir.path())).unwrap();
+    let connection = gtform::ops::connect_workspace(
+        &loaded,
+        &gtform::ops::ConnectOptions::with_api_key(gtform::client::ApiKey::new(API_KEY)),
+        &gtform::ops::Silent,
+    )
+    .await
+    .unwrap();
+    let out = dir.path().join("out");
+    let options = gtform::ops::ResultsOptions {
+        retry: gtform::client::RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(10),
+        },
+        storage: StorageOptions {
+            deadline_base: Duration::from_secs(1),
+            min_rate: 1_000,
+            ..StorageOptions::default()
+        },
+        ..gtform::ops::ResultsOptions::new(&out)
+    };
+    let started = std::time::Instant::now();
+    let report = tokio::time::timeout(
+        Duration::from_secs(20),
+        gtform::ops::results(
+            &connection,
+            &loaded,
+            &options,
+            &gtform::ops::Silent,
+            &tokio_util::sync::CancellationToken::new(),
+        ),
+    )
+    .await
+    .expect("the run ended within 20 s")
+    .unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(report.downloaded, 0);
+    assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
+    let error = &report.failures[0].error;
+    assert!(
+        error.contains("the storage host sent too slowly"),
+        "{error}"
+    );
+    assert!(!error.contains("sig-Secret"), "{error}");
+    assert_eq!(
+        fake.storage_paths().len(),
+        3,
+        "three attempts, then the failure"
+    );
+    assert!(
+        elapsed >= Duration::from_secs(3) && elapsed < Duration::from_secs(8),
+        "{elapsed:?}"
+    );
+    assert!(!out.join("street/week-48/cam-1.json").exists());
+}
+
+/// Address space (KiB) `results --masks` must succeed in over a 32 MiB result. Measured (debug
+/// build, 2 cores): with the streaming scan, 512 MiB always sufficed and 384 MiB sometimes
+/// (thread stacks vary); with the value tree built before, 600 MiB, 1 GiB and 2 GiB all
+/// failed and 4 GiB sufficed.
+const MASK_SCAN_ADDRESS_SPACE_KIB: u64 = 600 << 10;
+
+/// Runs `gtform results --out out --masks` in `dir` under `ulimit -v kib`, at most 120 s.
+fn results_with_masks_in_address_space(dir: &Path, kib: u64) -> Finished {
+    let gtform = gtform_command(dir);
+    let mut command = std::process::Command::new("sh");
+    command
+        .current_dir(dir)
+        .arg("-c")
+        .arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\""))
+        .arg(gtform.get_program())
+        .args(["results", "--out", "out", "--masks"])
+        .env_remove("GTFORM_ENDPOINT")
+        .env("NO_COLOR", "1")
+        .env("GTFORM_API_KEY", API_KEY)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("sh runs gtform");
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`gtform results --masks` still ran after 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    Finished {
+        code: status.code().unwrap_or(-1),
+        stderr,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scanning_a_32_mib_result_file_for_masks_fits_in_bounded_memory() {
+    let (_fake, base) = start_fake(one_batch(&[("job-1", "cam-1")]), Storage::LargeResult).await;
+    let dir = fake_workspace(&base);
+    let path = dir.path().to_path_buf();
+    let run = tokio::task::spawn_blocking(move || {
+        results_with_masks_in_address_space(&path, MASK_SCAN_ADDRESS_SPACE_KIB)
+    })
+    .await
+    .unwrap();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out = dir.path().join("out/street/week-48");
+    assert_eq!(
+        std::fs::metadata(out.join("cam-1.json")).unwrap().len(),
+        large_result().len() as u64
+    );
+    assert!(out.join("cam-1.masks/0.png").is_file());
+    assert!(out.join("cam-1.masks/1.pcd").is_file());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_file_over_the_mask_scan_cap_fails_its_job_by_name_and_is_not_scanned() {
+    let (fake, base) = start_fake(one_batch(&[("job-1", "cam-1")]), Storage::LargeResult).await;
+    let dir = fake_workspace(&base);
+    let loaded = gtform::ops::load(&gtform::ops::LoadRequest::new(dir.path())).unwrap();
+    let connection = gtform::ops::connect_workspace(
+        &loaded,
+        &gtform::ops::ConnectOptions::with_api_key(gtform::client::ApiKey::new(API_KEY)),
+        &gtform::ops::Silent,
+    )
+    .await
+    .unwrap();
+    let out = dir.path().join("out");
+    let options = gtform::ops::ResultsOptions {
+        masks: true,
+        max_mask_scan_bytes: 1 << 20,
+        ..gtform::ops::ResultsOptions::new(&out)
+    };
+    let report = gtform::ops::results(
+        &connection,
+        &loaded,
+        &options,
+        &gtform::ops::Silent,
+        &tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
+    let error = &report.failures[0].error;
+    assert!(
+        error.contains("job job-1: its masks cannot be looked for")
+            && error.contains("larger than the 1048576 bytes a result may have to be scanned"),
+        "{error}"
+    );
+    assert!(
+        !fake
+            .storage_paths()
+            .iter()
+            .any(|path| path.contains("mask-")),
+        "no mask was fetched"
+    );
 }

@@ -315,10 +315,16 @@ impl Downloader<'_> {
         if wants_masks {
             let urls = {
                 let path = self.out_dir.join(&result.path);
-                tokio::task::spawn_blocking(move || mask_urls_in(&path))
+                let max_bytes = self.options.max_mask_scan_bytes;
+                tokio::task::spawn_blocking(move || mask_urls_in(&path, max_bytes))
                     .await
                     .map_err(|_| Failed("reading the result file stopped".into()))?
-                    .map_err(Failed)?
+                    .map_err(|error| {
+                        Failed(format!(
+                            "job {}: its masks cannot be looked for: {error}",
+                            entry.job_id
+                        ))
+                    })?
             };
             let known: HashMap<&str, &MaskRecord> = previous
                 .as_ref()

@@ -2,50 +2,171 @@
 //! written with.
 
 use std::collections::HashSet;
+use std::fmt;
+use std::io::Read as _;
 use std::path::Path;
+
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+/// Result files larger than this are not scanned for masks (the whole file is read into
+/// memory once to be scanned).
+pub const MAX_MASK_SCAN_BYTES: u64 = 64 << 20;
 
 /// The mask and label file URLs a result file references: every `url` and `label_url` string
 /// that is an http(s) URL, anywhere in it, in document order, each once. That covers the
 /// documented places (`annotations.raster.url` of image segmentation, per-frame `url` of video
 /// segmentation, `url` and the newer `label_url` of point-cloud segmentation) and whatever
 /// wrapper the server puts around them.
-pub(super) fn mask_urls_in(path: &Path) -> Result<Vec<String>, String> {
+///
+/// A file over `max_bytes` is refused. The file is read once and scanned as it is parsed:
+/// no tree of its values is built, so the memory it takes is the file's bytes and the URLs.
+pub(super) fn mask_urls_in(path: &Path, max_bytes: u64) -> Result<Vec<String>, String> {
     let file = std::fs::File::open(path)
         .map_err(|error| format!("cannot read `{}`: {error}", path.display()))?;
-    let value: serde_json::Value = serde_json::from_reader(std::io::BufReader::new(file))
-        .map_err(|error| format!("`{}` is not JSON: {error}", path.display()))?;
-    let mut urls = Vec::new();
-    let mut seen = HashSet::new();
-    collect_mask_urls(&value, &mut urls, &mut seen);
-    Ok(urls)
+    let too_large = || {
+        format!(
+            "`{}` is larger than the {max_bytes} bytes a result may have to be scanned for masks",
+            path.display()
+        )
+    };
+    let length = file
+        .metadata()
+        .map_err(|error| format!("cannot read `{}`: {error}", path.display()))?
+        .len();
+    if length > max_bytes {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
+    // The file may have grown since: never read more than the cap allows.
+    file.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|error| format!("cannot read `{}`: {error}", path.display()))?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(too_large());
+    }
+    mask_urls_of(&bytes).map_err(|error| format!("`{}` is not JSON: {error}", path.display()))
 }
 
-fn collect_mask_urls(
-    value: &serde_json::Value,
-    urls: &mut Vec<String>,
-    seen: &mut HashSet<String>,
-) {
-    match value {
-        serde_json::Value::Object(map) => {
-            for (key, child) in map {
-                if matches!(key.as_str(), "url" | "label_url")
-                    && let Some(text) = child.as_str()
-                    && (text.starts_with("https://") || text.starts_with("http://"))
-                {
-                    if seen.insert(text.to_owned()) {
-                        urls.push(text.to_owned());
-                    }
-                } else {
-                    collect_mask_urls(child, urls, seen);
-                }
-            }
+/// [`mask_urls_in`] for a result held in `bytes`.
+fn mask_urls_of(bytes: &[u8]) -> Result<Vec<String>, serde_json::Error> {
+    let mut found = Found::default();
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    Scan {
+        found: &mut found,
+        under_url_key: false,
+    }
+    .deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(found.urls)
+}
+
+#[derive(Default)]
+struct Found {
+    urls: Vec<String>,
+    seen: HashSet<String>,
+}
+
+/// Walks one JSON value as it is parsed, keeping the mask URLs in it; `under_url_key` says
+/// the value is that of a `url` or `label_url` member (only such a string is a mask URL).
+struct Scan<'a> {
+    found: &'a mut Found,
+    under_url_key: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for Scan<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Scan<'_> {
+    type Value = ();
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a JSON value")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<(), E> {
+        if self.under_url_key
+            && (text.starts_with("https://") || text.starts_with("http://"))
+            && !self.found.seen.contains(text)
+        {
+            self.found.seen.insert(text.to_owned());
+            self.found.urls.push(text.to_owned());
         }
-        serde_json::Value::Array(items) => {
-            for item in items {
-                collect_mask_urls(item, urls, seen);
-            }
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        // Numbers arrive here too (serde_json's `arbitrary_precision` hands a number over as
+        // a one-member map): their member is no URL key, so nothing of them is kept.
+        while let Some(under_url_key) = map.next_key_seed(UrlKey)? {
+            map.next_value_seed(Scan {
+                found: &mut *self.found,
+                under_url_key,
+            })?;
         }
-        _ => {}
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<(), A::Error> {
+        while items
+            .next_element_seed(Scan {
+                found: &mut *self.found,
+                under_url_key: false,
+            })?
+            .is_some()
+        {}
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+/// Whether an object member's key is `url` or `label_url`, read without keeping the key.
+struct UrlKey;
+
+impl<'de> DeserializeSeed<'de> for UrlKey {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for UrlKey {
+    type Value = bool;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("an object key")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<bool, E> {
+        Ok(matches!(key, "url" | "label_url"))
     }
 }
 
@@ -72,23 +193,44 @@ mod tests {
 
     #[test]
     fn mask_urls_are_found_wherever_the_result_names_them() {
-        let result = serde_json::json!({
+        let result = br#"{
             "data": {
                 "annotations": {"raster": {"url": "https://s/m/0.png", "legend": {}}},
                 "image_url": "https://s/input.jpg",
                 "frames": [{"url": "https://s/m/1.png"}, {"label_url": "http://s/m/2.pcd"}, {"url": "https://s/m/0.png"}],
-                "other": {"url": "not a url"}
+                "other": {"url": "not a url"},
+                "url": ["https://s/in-an-array.png"],
+                "label_url": {"n": 12345678901234567890123e-400, "url": "https://s/m/3.png"},
+                "numbers": [1, -2.5e300, 3, null, true]
             }
-        });
-        let mut urls = Vec::new();
-        collect_mask_urls(&result, &mut urls, &mut HashSet::new());
+        }"#;
         assert_eq!(
-            urls,
-            ["https://s/m/0.png", "https://s/m/1.png", "http://s/m/2.pcd"]
+            mask_urls_of(result).unwrap(),
+            [
+                "https://s/m/0.png",
+                "https://s/m/1.png",
+                "http://s/m/2.pcd",
+                "https://s/m/3.png"
+            ]
         );
+        assert!(mask_urls_of(br#"{"url": "https://s/a.png"} trailing"#).is_err());
+        assert!(mask_urls_of(br#"{"url": "https://s/a.png""#).is_err());
         assert_eq!(extension_of("https://s/m/0.png?sig=1"), "png");
         assert_eq!(extension_of("https://s/m/labels.PCD"), "pcd");
         assert_eq!(extension_of("https://s/m/noext"), "bin");
         assert_eq!(extension_of("https://s/m/x.../../etc"), "bin");
+    }
+
+    #[test]
+    fn a_result_file_over_the_scan_cap_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        std::fs::write(&path, br#"{"url": "https://s/a.png", "pad": "xxxxxxxxxx"}"#).unwrap();
+        let error = mask_urls_in(&path, 16).unwrap_err();
+        assert!(
+            error.contains("larger than the 16 bytes a result may have to be scanned for masks"),
+            "{error}"
+        );
+        assert_eq!(mask_urls_in(&path, 1 << 10).unwrap(), ["https://s/a.png"]);
     }
 }

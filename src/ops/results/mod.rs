@@ -69,6 +69,7 @@ use index::{EntryKey, key_of, read_index, write_index};
 use naming::NameSet;
 
 pub use index::{FileRecord, IndexEntry, MaskRecord};
+pub use masks::MAX_MASK_SCAN_BYTES;
 pub use naming::file_name;
 
 /// The index file in the output directory.
@@ -101,6 +102,9 @@ pub struct ResultsOptions {
     /// Bodies up to this size are kept in memory until complete, then written at once; larger
     /// ones are streamed to disk as they arrive (default [`BUFFERED_BYTES`]).
     pub buffered_bytes: usize,
+    /// With `masks`, a result file larger than this is not scanned for mask URLs: the job
+    /// fails, naming it (default [`MAX_MASK_SCAN_BYTES`]).
+    pub max_mask_scan_bytes: u64,
     /// Storage on loopback, private, shared and unspecified addresses is allowed even though
     /// the API endpoint is not on such an address (link-local addresses never are).
     pub allow_private_storage: bool,
@@ -123,6 +127,7 @@ impl ResultsOptions {
             },
             storage: StorageOptions::default(),
             buffered_bytes: BUFFERED_BYTES,
+            max_mask_scan_bytes: MAX_MASK_SCAN_BYTES,
             allow_private_storage: false,
             stop_now: CancellationToken::new(),
         }
