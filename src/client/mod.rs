@@ -23,6 +23,7 @@ mod error;
 mod rate_limit;
 mod retry;
 mod storage;
+mod url_secrets;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -43,6 +44,7 @@ pub use endpoint::{EMBEDDED_AT_REST, EMBEDDED_DB_FILE, Endpoint, EndpointLabel};
 pub use error::{ClientError, FailureKind};
 pub use rate_limit::RateLimitHeaders;
 pub use retry::RetryPolicy;
+pub use url_secrets::redact_url_secrets;
 pub use storage::{
     Download, HostLookup, LookupError, MAX_REDIRECTS, StorageClient, StorageError, StorageFailure,
     StorageOptions, guarded_lookup,
@@ -241,12 +243,13 @@ impl Client {
                 Err(error) => (
                     error.status(),
                     error.code().map(str::to_owned),
-                    Some(self.api_key.redact(&error.to_string())),
+                    Some(redact_url_secrets(&self.api_key.redact(&error.to_string())).into_owned()),
                 ),
             };
             observer.on_request(&RequestRecord {
                 method: "GET",
-                path: format!("{path}?url={}", self.api_key.redact(url)),
+                path: redact_url_secrets(&format!("{path}?url={}", self.api_key.redact(url)))
+                    .into_owned(),
                 status,
                 code,
                 duration: started.elapsed(),
@@ -469,12 +472,12 @@ impl Client {
                 Err(error) => (
                     error.status(),
                     error.code().map(str::to_owned),
-                    Some(self.api_key.redact(&error.to_string())),
+                    Some(redact_url_secrets(&self.api_key.redact(&error.to_string())).into_owned()),
                 ),
             };
             observer.on_request(&RequestRecord {
                 method: method_name(&method),
-                path: display_path,
+                path: redact_url_secrets(&display_path).into_owned(),
                 status,
                 code,
                 duration: started.elapsed(),
