@@ -26,6 +26,7 @@ mod plan;
 mod plan_files;
 mod properties;
 mod redaction;
+mod redaction_urls;
 mod results;
 mod results_hostile;
 mod runner_commands;
