@@ -93,7 +93,9 @@ fn redact_query_values(text: &str) -> Cow<'_, str> {
         out.push_str(&rest[..=at]);
         let after = &rest[at + 1..];
         let name_len = after
-            .find(|character: char| matches!(character, '=' | '&' | '?' | '#') || ends_url(character))
+            .find(|character: char| {
+                matches!(character, '=' | '&' | '?' | '#') || ends_url(character)
+            })
             .unwrap_or(after.len());
         let name = &after[..name_len];
         if !name.is_empty() && after[name_len..].starts_with('=') && is_secret_parameter(name) {
@@ -148,7 +150,10 @@ mod tests {
                 "from https://user:p%40ss@host.example:8443/v0?page=1…",
                 "from https://[redacted]@host.example:8443/v0?page=1…",
             ),
-            ("http://127.0.0.1:80/x?signature=", "http://127.0.0.1:80/x?signature="),
+            (
+                "http://127.0.0.1:80/x?signature=",
+                "http://127.0.0.1:80/x?signature=",
+            ),
             ("no url, a & b ? c", "no url, a & b ? c"),
             (
                 "/v1/projects/p/batch/b?page_token=t1&continuation-token=t2",

@@ -30,10 +30,10 @@ const SECRETS: [&str; 7] = [
 /// A pre-signed query with every AWS, GCS and Azure secret above (and harmless parameters).
 fn signed_query() -> String {
     format!(
-        "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={}%2F20261207%2Fus-east-1%2Fs3%2Faws4_request\
-         &X-Amz-Date=20261207T000000Z&X-Amz-Expires=604800&X-Amz-SignedHeaders=host\
-         &X-Amz-Security-Token={}&X-Amz-Signature={}&X-Goog-Signature={}&sv=2022-11-02&sig={}",
-        SECRETS[1], SECRETS[2], SECRETS[0], SECRETS[3], SECRETS[4]
+        "X-Amz-Signature={}&X-Amz-Credential={}%2F20261207%2Fus-east-1%2Fs3%2Faws4_request\
+         &X-Amz-Security-Token={}&X-Goog-Signature={}&sig={}&X-Amz-Algorithm=AWS4-HMAC-SHA256\
+         &X-Amz-Date=20261207T000000Z&X-Amz-Expires=604800&X-Amz-SignedHeaders=host&sv=2022-11-02",
+        SECRETS[0], SECRETS[1], SECRETS[2], SECRETS[3], SECRETS[4]
     )
 }
 
@@ -85,7 +85,10 @@ async fn plan_apply_and_status_request_lines_hide_the_user_info_of_the_endpoint(
     let env = [("GTFORM_API_KEY", API_KEY), ("GTFORM_ENDPOINT", &endpoint)];
     rig.faults(echo_some(26));
     let runs = [
-        ("plan -v", rig.run_with_env(&["plan", "-v"], &env).expect_code(0)),
+        (
+            "plan -v",
+            rig.run_with_env(&["plan", "-v"], &env).expect_code(0),
+        ),
         (
             "plan -v --out",
             rig.run_with_env(&["plan", "-v", "--out", "saved.plan"], &env)
@@ -101,13 +104,20 @@ async fn plan_apply_and_status_request_lines_hide_the_user_info_of_the_endpoint(
             rig.run_with_env(&["apply", "--auto-approve", "--json", "-v"], &env)
                 .expect_code(0),
         ),
-        ("status -v", rig.run_with_env(&["status", "-v"], &env).expect_code(0)),
+        (
+            "status -v",
+            rig.run_with_env(&["status", "-v"], &env).expect_code(0),
+        ),
         (
             "status --json -v",
             rig.run_with_env(&["status", "--json", "-v"], &env)
                 .expect_code(0),
         ),
-        ("show", rig.run_with_env(&["show", "saved.plan"], &[]).expect_code(0)),
+        (
+            "show",
+            rig.run_with_env(&["show", "saved.plan"], &[])
+                .expect_code(0),
+        ),
     ];
     for (what, run) in &runs {
         assert_no_secret(run, what);
@@ -181,8 +191,31 @@ projects:
                 .unwrap();
         }
     }
-    // Result and mask URLs come pre-signed; some API reads echo the key; some storage
-    // downloads fail (a 503, then a body cut short) and are retried with the signed URL.
+    // Every API request echoes the key: results stops at its first request, logged.
+    rig.faults(Faults {
+        echo_api_key: Some(KeyEcho {
+            form: EchoForm::Json,
+            status: 400,
+            code: "FS_0003".into(),
+            ..KeyEcho::default()
+        }),
+        result_url_query: Some(signed_query()),
+        ..Faults::default()
+    });
+    let echoed = rig
+        .run(&["results", "--out", "echoed", "-v"])
+        .expect_code(1);
+    assert_no_secret(&echoed, "results -v, the key echoed");
+    assert!(
+        request_lines(&echoed)
+            .iter()
+            .any(|line| line.contains("FS_0003")),
+        "the echoed answer is logged: {}",
+        echoed.stderr()
+    );
+    assert!(rig.server.stats().code_count("key_echo") > 0);
+    // Result and mask URLs come pre-signed; storage downloads may fail (a 503, a body cut
+    // short) and be retried with the signed URL.
     rig.faults(Faults {
         result_url_query: Some(signed_query()),
         storage: StorageFaults {
@@ -190,7 +223,8 @@ projects:
             drop_rate: 0.2,
             ..StorageFaults::default()
         },
-        ..echo_some(48)
+        rng_seed: Some(48),
+        ..Faults::default()
     });
     let run = rig
         .run(&["results", "--out", "out", "--masks", "-v"])
@@ -217,10 +251,11 @@ projects:
         }
         assert!(line.contains("X-Amz-Algorithm=AWS4-HMAC-SHA256"), "{line}");
     }
-    let stats = rig.server.stats();
-    assert!(stats.code_count("key_echo") > 0, "the key was echoed");
-    let storage = stats.requests(RouteClass::Storage);
-    assert!(storage > 3, "some downloads were retried: {storage}");
+    let storage = rig.server.stats().requests(RouteClass::Storage);
+    assert!(
+        storage >= 3,
+        "2 result files and a mask were downloaded: {storage}"
+    );
 }
 
 /// A file host where every file is refused: 403 to `HEAD` and to the ranged `GET` that
@@ -313,4 +348,93 @@ projects:
         4,
         "a HEAD and a ranged GET for each of the two URLs"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_failures_hide_the_signed_attachment_urls_the_server_quotes() {
+    let (files, _) = refusing_file_host().await;
+    let rig = Rig::start_with(EmulatorOptions {
+        attachment_validation: Some(gtform::emulator::AttachmentValidation::default()),
+        ..EmulatorOptions::default()
+    })
+    .await;
+    let query = signed_query();
+    rig.write(
+        "gtform.yaml",
+        &format!(
+            r#"version: 1
+endpoint: {}
+projects:
+  street:
+    id: {PROJECT_ID}
+    name: {PROJECT_NAME}
+    workflows: {{ review: {WORKFLOW_ID} }}
+    defaults: {{ workflow: review }}
+    batches:
+      signed:
+        jobs:
+          - reference_id: presigned
+            image: "{files}/files/a.jpg?{query}"
+"#,
+            rig.url()
+        ),
+    );
+    rig.faults(echo_some(3));
+    for args in [
+        &["apply", "--auto-approve", "-v"][..],
+        &["apply", "--auto-approve", "--json", "-v"][..],
+    ] {
+        let run = rig.run(args).expect_code(1);
+        let what = args.join(" ");
+        assert_no_secret(&run, &what);
+        let output = format!("{}{}", run.stdout(), run.stderr());
+        assert!(
+            output.contains("FS_0007"),
+            "{what}: the server refused the attachment: {output}"
+        );
+        assert!(
+            output.contains("X-Amz-Signature=[redacted]"),
+            "{what}: the quoted URL is shown without its signature: {output}"
+        );
+        assert!(
+            request_lines(&run)
+                .iter()
+                .any(|line| line.contains("/jobs") || line.contains("/job")),
+            "{what}: the create is logged: {}",
+            run.stderr()
+        );
+    }
+    let refused = rig
+        .server
+        .stats()
+        .endpoints
+        .get(&RouteClass::CreateJob)
+        .and_then(|stats| stats.by_code.get("FS_0007").copied())
+        .unwrap_or(0);
+    assert!(refused >= 2, "the emulator refused the creates: {refused}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_error_hides_the_user_info_of_the_endpoint() {
+    let rig = Rig::start().await;
+    rig.workspace(&[BatchSpec::new("week-50", ids("cam", 0..2))]);
+    // A loopback port nobody listens on: bound, then closed.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let endpoint = format!("http://{}:{}@{closed}", SECRETS[6], SECRETS[5]);
+    let env = [("GTFORM_API_KEY", API_KEY), ("GTFORM_ENDPOINT", &endpoint)];
+    for args in [&["plan", "-v"][..], &["status", "-v"][..]] {
+        let run = rig.run_with_env(args, &env).expect_code(1);
+        let what = args.join(" ");
+        assert_no_secret(&run, &what);
+        assert!(
+            request_lines(&run)
+                .iter()
+                .any(|line| line.contains("→ ---")),
+            "{what}: the failed attempt is logged: {}",
+            run.stderr()
+        );
+    }
 }
