@@ -29,13 +29,14 @@ impl Endpoint {
         matches!(self, Endpoint::Url { .. })
     }
 
-    /// How a plan names this endpoint: a server by its URL as given; the embedded emulator by
+    /// How a plan names this endpoint: a server by its URL as given (without user info or signed
+    /// query values); the embedded emulator by
     /// `embedded_url`, the address it serves on in this run, and its database file, shown
     /// relative to `display_root` (the caller's working directory) when it lies below it.
     pub fn label(&self, embedded_url: &str, display_root: Option<&Path>) -> EndpointLabel {
         match self {
             Endpoint::Url { url } => EndpointLabel {
-                url: url.clone(),
+                url: super::redact_url_secrets(url).into_owned(),
                 embedded_state: None,
             },
             Endpoint::Embedded { state_dir } => EndpointLabel {

@@ -15,7 +15,8 @@
 //!
 //! The API key travels only in the `x-api-key` header, marked sensitive. It is never part of an
 //! error, a log record or `Debug` output; a server that echoes it back has it replaced by
-//! `[redacted]` in any excerpt we keep.
+//! `[redacted]` in any excerpt we keep. URLs in records, messages and excerpts lose their user
+//! info and signed query values ([`redact_url_secrets`]).
 
 pub mod address;
 mod endpoint;
@@ -24,6 +25,7 @@ mod proxy;
 mod rate_limit;
 mod retry;
 mod storage;
+mod url_secrets;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -49,6 +51,7 @@ pub use storage::{
     Download, HostLookup, LookupError, MAX_REDIRECTS, StorageClient, StorageError, StorageFailure,
     StorageOptions, guarded_lookup,
 };
+pub use url_secrets::redact_url_secrets;
 
 /// Responses larger than this are refused rather than buffered.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
@@ -269,12 +272,13 @@ impl Client {
                 Err(error) => (
                     error.status(),
                     error.code().map(str::to_owned),
-                    Some(self.api_key.redact(&error.to_string())),
+                    Some(redact_url_secrets(&self.api_key.redact(&error.to_string())).into_owned()),
                 ),
             };
             observer.on_request(&RequestRecord {
                 method: "GET",
-                path: format!("{path}?url={}", self.api_key.redact(url)),
+                path: redact_url_secrets(&format!("{path}?url={}", self.api_key.redact(url)))
+                    .into_owned(),
                 status,
                 code,
                 duration: started.elapsed(),
@@ -497,12 +501,12 @@ impl Client {
                 Err(error) => (
                     error.status(),
                     error.code().map(str::to_owned),
-                    Some(self.api_key.redact(&error.to_string())),
+                    Some(redact_url_secrets(&self.api_key.redact(&error.to_string())).into_owned()),
                 ),
             };
             observer.on_request(&RequestRecord {
                 method: method_name(&method),
-                path: display_path,
+                path: redact_url_secrets(&display_path).into_owned(),
                 status,
                 code,
                 duration: started.elapsed(),
@@ -632,7 +636,7 @@ impl Client {
             status: status.as_u16(),
             code: crate::escape::escape(&self.api_key.redact(&error.code)).into_owned(),
             message: truncate(
-                &crate::escape::escape(&self.api_key.redact(&error.message)),
+                &crate::escape::escape(&redact_url_secrets(&self.api_key.redact(&error.message))),
                 EXCERPT_CHARS,
             ),
             retry_after,
@@ -652,7 +656,7 @@ impl Client {
                     proxy: self.proxy.as_deref().map(str::to_owned),
                 }),
                 request: request_name.to_owned(),
-                reason: self.api_key.redact(&error_chain(error)),
+                reason: redact_url_secrets(&self.api_key.redact(&error_chain(error))).into_owned(),
             }
         }
     }
@@ -660,6 +664,7 @@ impl Client {
     fn excerpt(&self, bytes: &[u8]) -> String {
         // Redact before anything else: cutting or reflowing first could split an echoed key.
         let text = self.api_key.redact(&String::from_utf8_lossy(bytes));
+        let text = redact_url_secrets(&text);
         // Whitespace runs become one space; every other control or invisible character (ESC,
         // zero-width, bidi) is shown escaped, never passed on to a terminal. Cut after escaping
         // so that the cut never splits an escape.

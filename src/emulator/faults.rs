@@ -57,6 +57,11 @@ pub struct Faults {
     /// Answers that echo the API key the request carried, so that a client's redaction is
     /// exercised end to end; `None`: never.
     pub echo_api_key: Option<KeyEcho>,
+    /// A query string (without `?`) appended to every result and mask URL the API hands out,
+    /// as a server that hands out pre-signed result URLs would (`X-Amz-Signature=…`), so that a
+    /// client's redaction of signed URLs is exercised end to end; the attachments endpoint
+    /// ignores it. `None`: plain URLs.
+    pub result_url_query: Option<String>,
     /// Turns the uniqueness rules off: `FS_0001` and `BATCH_CREATION` are never raised and every
     /// create stores a new row (a server that would duplicate whatever a client sends twice).
     pub allow_duplicates: bool,
@@ -649,6 +654,17 @@ impl FaultEngine {
             allow_duplicates: state.faults.allow_duplicates,
             paging: state.faults.paging,
         }
+    }
+
+    /// `?query` to append to the result and mask URLs handed out (see
+    /// [`Faults::result_url_query`]), or nothing.
+    pub(super) fn result_url_suffix(&self) -> String {
+        self.lock()
+            .faults
+            .result_url_query
+            .as_deref()
+            .map(|query| format!("?{query}"))
+            .unwrap_or_default()
     }
 
     /// Replaces the setting; the random generator and the bucket start afresh.

@@ -27,6 +27,7 @@ mod plan_files;
 mod policy_code;
 mod properties;
 mod redaction;
+mod redaction_urls;
 mod results;
 mod results_hostile;
 mod runner_commands;

@@ -376,7 +376,7 @@ impl ops::Observer for StderrSteps {
             Step::Reading { projects, url } => Ui::log_line(&format!(
                 "Reading {} from {}…",
                 counted(*projects as u64, "project", "projects"),
-                escape(url)
+                escape(&crate::client::redact_url_secrets(url))
             )),
         }
     }
@@ -406,11 +406,12 @@ impl RequestObserver for StderrRequestLog {
             .filter(|_| record.status.is_none())
             .map(|error| format!(": {error}"))
             .unwrap_or_default();
-        Ui::log_line(&escape(&format!(
+        let line = format!(
             "request: {} {} → {status}{code} in {}ms{retry}{error}",
             record.method,
             record.path,
             record.duration.as_millis()
-        )));
+        );
+        Ui::log_line(&escape(&crate::client::redact_url_secrets(&line)));
     }
 }

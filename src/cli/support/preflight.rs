@@ -176,7 +176,7 @@ fn summary(report: &Report, args: &PreflightArgs) -> String {
 }
 
 fn diagnostic_of(problem: &Problem) -> Diagnostic {
-    let url = crate::escape::escape(&problem.url);
+    let url = crate::escape::escape(&crate::client::redact_url_secrets(&problem.url)).into_owned();
     let others = if problem.jobs > 1 {
         let more = problem.jobs as u64 - 1;
         format!(

@@ -237,9 +237,10 @@ pub(super) async fn result(
     let status = job_status(&shared, now_ms(), job.created_ms, job.completed_ms);
     let result = (status == api::job_status::COMPLETED).then(|| {
         format!(
-            "{}{}",
+            "{}{}{}",
             storage::origin(&shared, &headers),
-            storage::result_path(&job)
+            storage::result_path(&job),
+            shared.faults.result_url_suffix()
         )
     });
     let body = api::JobResult {

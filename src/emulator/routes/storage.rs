@@ -115,8 +115,9 @@ pub(super) fn content(
             let data: Value = serde_json::from_str(&job.data).unwrap_or(Value::Null);
             let prefix = job_prefix(job);
             let extension = task.mask_extension().unwrap_or("png");
+            let suffix = shared.faults.result_url_suffix();
             let mask_url =
-                move |index: usize| format!("{origin}{prefix}/masks/{index}.{extension}");
+                move |index: usize| format!("{origin}{prefix}/masks/{index}.{extension}{suffix}");
             let file = tasks::result_file(&ResultContext {
                 job_id: &job.id,
                 task,

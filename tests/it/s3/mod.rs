@@ -7,6 +7,7 @@ mod bounds;
 mod listing;
 mod policy;
 mod preflight;
+mod secrets;
 mod storage;
 
 use std::net::{TcpListener, TcpStream};
