@@ -1422,7 +1422,7 @@ const MASK_SCAN_ADDRESS_SPACE_KIB: u64 = 600 << 10;
 
 /// Runs `gtform results --out out --masks` in `dir` under `ulimit -v kib`, at most 120 s.
 fn results_with_masks_in_address_space(dir: &Path, kib: u64) -> Finished {
-    let gtform = gtform_command(dir);
+    let gtform = operator_command(dir);
     let mut command = std::process::Command::new("sh");
     command
         .current_dir(dir)
@@ -1430,7 +1430,7 @@ fn results_with_masks_in_address_space(dir: &Path, kib: u64) -> Finished {
         .arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\""))
         .arg(gtform.get_program())
         .args(["results", "--out", "out", "--masks"])
-        .env_remove("GTFORM_ENDPOINT")
+        .envs(gtform.get_envs().filter_map(|(name, value)| Some((name, value?))))
         .env("NO_COLOR", "1")
         .env("GTFORM_API_KEY", API_KEY)
         .stdin(Stdio::null())
