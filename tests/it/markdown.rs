@@ -142,3 +142,126 @@ async fn a_100_000_job_plan_fits_a_github_comment_and_says_what_is_cut() {
         .expect_code(0);
     assert_eq!(shown.stdout(), text);
 }
+
+/// Input surfaces: the workspace's project keys, batch names, reference_ids and descriptions,
+/// and the server's batch names, all written by a pull request or a
+/// server. What a hostile one gets in the comment: literal text. The comment is rendered as
+/// GitHub renders it (CommonMark + GFM with autolinks, by comrak) and walked: no link, image,
+/// inline HTML or markup comes from a value, no text node holds a character GitHub turns into a
+/// mention, reference or link, and every HTML block holds only gtform's own tags around code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_comment_shows_hostile_names_as_literal_text_under_githubs_renderer() {
+    use comrak::nodes::NodeValue;
+    const HOSTILE: [&str; 8] = [
+        "@org/team",
+        "#123",
+        "www.example.com",
+        "https://example.com/x",
+        "<img src=x onerror=alert(1)>",
+        "</details><!--",
+        "**bold**_[link](https://e.x)",
+        "GH-12~~strike~~",
+    ];
+    let rig = Rig::start().await;
+    // A server batch under a hostile name, which the workspace does not name: unmanaged.
+    rig.fill_batch(&format!("{}-old", HOSTILE[0]), ids("old", 0..2));
+    let mut yaml = format!(
+        "version: 1\nendpoint: {}\nprojects:\n  \"@owner #1\":\n    id: {PROJECT_ID}\n    name: {PROJECT_NAME}\n    workflows:\n      review: {WORKFLOW_ID}\n    defaults:\n      workflow: review\n    batches:\n",
+        rig.url()
+    );
+    for (n, name) in HOSTILE.iter().enumerate() {
+        let quoted = serde_json::to_string(name).unwrap();
+        let description = serde_json::to_string(&format!("see {name}")).unwrap();
+        let _ = writeln!(
+            yaml,
+            "      {quoted}:\n        description: {description}\n        jobs:"
+        );
+        // Over the folding threshold in one batch, under it in the others.
+        let jobs = if n == 0 { 12 } else { 2 };
+        for job in 0..jobs {
+            let reference_id = serde_json::to_string(&format!("{name}-{job}")).unwrap();
+            let _ = writeln!(
+                yaml,
+                "          - reference_id: {reference_id}\n            image: https://example.com/{n}-{job}.jpg"
+            );
+        }
+    }
+    rig.write("gtform.yaml", &yaml);
+    let run = rig.run(&["plan", "--format", "markdown"]);
+    let text = run.stdout();
+    assert!(text.contains("### Summary"), "{}\n{text}", run.stderr());
+
+    let mut options = comrak::Options::default();
+    options.extension.autolink = true;
+    options.extension.table = true;
+    options.extension.strikethrough = true;
+    options.extension.tasklist = true;
+    options.extension.footnotes = true;
+    let arena = comrak::Arena::new();
+    let root = comrak::parse_document(&arena, &text, &options);
+    let mut code = String::new();
+    for node in root.descendants() {
+        match &node.data().value {
+            NodeValue::Link(_)
+            | NodeValue::Image(_)
+            | NodeValue::HtmlInline(_)
+            | NodeValue::Strikethrough
+            | NodeValue::FootnoteReference(_) => {
+                panic!("markup from a value: {:?}\n{text}", node.data().value)
+            }
+            NodeValue::Text(words) => {
+                for sign in ["@", "#1", "#", "www.", "://", "GH-", "<", "&", "~"] {
+                    assert!(
+                        !words.contains(sign),
+                        "text `{words}` holds `{sign}`, which GitHub may link:\n{text}"
+                    );
+                }
+            }
+            NodeValue::HtmlBlock(block) => {
+                let mut outside = block.literal.clone();
+                while let (Some(start), Some(end)) =
+                    (outside.find("<code>"), outside.find("</code>"))
+                {
+                    assert!(start < end, "{}", block.literal);
+                    let inner = &outside[start + "<code>".len()..end];
+                    assert!(!inner.contains('<'), "a tag inside code: {}", block.literal);
+                    code.push_str(inner);
+                    code.push('\n');
+                    outside.replace_range(start..end + "</code>".len(), "");
+                }
+                for tag in ["<details>", "</details>", "<summary>", "</summary>"] {
+                    outside = outside.replace(tag, "");
+                }
+                for sign in ["<", "@", "#", "www.", "://", "&"] {
+                    assert!(
+                        !outside.contains(sign),
+                        "`{sign}` outside code in an HTML block: {}",
+                        block.literal
+                    );
+                }
+            }
+            NodeValue::Code(inline) => {
+                code.push_str(&inline.literal);
+                code.push('\n');
+            }
+            NodeValue::CodeBlock(block) => code.push_str(&block.literal),
+            _ => {}
+        }
+    }
+    // Not vacuous: every hostile name is in the comment, as code.
+    for name in HOSTILE {
+        let escaped = name
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;");
+        assert!(
+            code.contains(name) || code.contains(&escaped),
+            "`{name}` is not shown as code:\n{text}"
+        );
+    }
+    assert!(
+        code.contains("@owner #1"),
+        "the project key as code:\n{text}"
+    );
+}

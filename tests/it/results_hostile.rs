@@ -32,7 +32,7 @@ use gtform::ops::results::IndexEntry;
 use uuid::Uuid;
 
 use crate::support::{
-    API_KEY, BatchSpec, PROJECT_ID, PROJECT_NAME, Rig, operator_command, ids, workspace_yaml,
+    API_KEY, BatchSpec, PROJECT_ID, PROJECT_NAME, Rig, ids, operator_command, workspace_yaml,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1430,7 +1430,11 @@ fn results_with_masks_in_address_space(dir: &Path, kib: u64) -> Finished {
         .arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\""))
         .arg(gtform.get_program())
         .args(["results", "--out", "out", "--masks"])
-        .envs(gtform.get_envs().filter_map(|(name, value)| Some((name, value?))))
+        .envs(
+            gtform
+                .get_envs()
+                .filter_map(|(name, value)| Some((name, value?))),
+        )
         .env("NO_COLOR", "1")
         .env("GTFORM_API_KEY", API_KEY)
         .stdin(Stdio::null())

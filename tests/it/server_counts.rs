@@ -9,7 +9,7 @@ use axum::Router;
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use crate::support::{API_KEY, BatchSpec, Rig, operator_command, ids, workspace_yaml};
+use crate::support::{API_KEY, BatchSpec, Rig, ids, operator_command, workspace_yaml};
 
 /// A server whose project details list `batches` (JSON objects, merged over an id and name).
 async fn details_server(batches: Vec<Value>) -> String {

@@ -321,7 +321,11 @@ fn run_without_big_writes(dir: &Path, tmp: &Path, args: &[&str]) -> Run {
         .arg("ulimit -f 16 && exec \"$0\" \"$@\"")
         .arg(gtform.get_program())
         .args(args)
-        .envs(gtform.get_envs().filter_map(|(name, value)| Some((name, value?))))
+        .envs(
+            gtform
+                .get_envs()
+                .filter_map(|(name, value)| Some((name, value?))),
+        )
         .env("GTFORM_API_KEY", API_KEY)
         .env("NO_COLOR", "1")
         .env("TMPDIR", tmp)
