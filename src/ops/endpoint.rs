@@ -53,8 +53,13 @@ pub fn resolve_endpoint(
                 EndpointSetting::Embedded => false,
             };
             if agrees {
-                // As the workspace writes it: plan headers stay as they were.
-                (EndpointSetting::Url(url.clone()), EndpointOrigin::Operator)
+                // As the workspace writes it, so that plan headers stay as they were, unless the
+                // operator gave credentials for the server: theirs, never the workspace's.
+                let url = match &chosen {
+                    EndpointSetting::Url(chosen) if has_user_info(chosen) => chosen.clone(),
+                    _ => without_user_info(url),
+                };
+                (EndpointSetting::Url(url), EndpointOrigin::Operator)
             } else if same_endpoint(url, DEFAULT_ENDPOINT) {
                 (chosen, EndpointOrigin::Operator)
             } else {
@@ -66,7 +71,10 @@ pub fn resolve_endpoint(
             if !same_endpoint(url, DEFAULT_ENDPOINT) {
                 return Err(untrusted(url));
             }
-            (EndpointSetting::Url(url.clone()), EndpointOrigin::Workspace)
+            (
+                EndpointSetting::Url(without_user_info(url)),
+                EndpointOrigin::Workspace,
+            )
         }
         (Some(EndpointSetting::Embedded), None) => {
             (EndpointSetting::Embedded, EndpointOrigin::Workspace)
@@ -128,7 +136,8 @@ fn parse_operator(operator_setting: Option<&str>) -> Result<Option<EndpointSetti
 }
 
 /// Whether two base URLs name the same server: scheme, host (case-folded, as the URL standard
-/// reads it) and port (a default port written out or not).
+/// reads it) and port (a default port written out or not). Credentials in a URL are not part of
+/// the server: the operator's are used, a workspace's never.
 pub fn same_endpoint(a: &str, b: &str) -> bool {
     let key = |text: &str| {
         url::Url::parse(text).ok().map(|url| {
@@ -137,12 +146,26 @@ pub fn same_endpoint(a: &str, b: &str) -> bool {
                 url.host_str()
                     .map(|host| host.trim_end_matches('.').to_ascii_lowercase()),
                 url.port_or_known_default(),
-                url.username().to_owned(),
-                url.password().map(str::to_owned),
             )
         })
     };
     matches!((key(a), key(b)), (Some(a), Some(b)) if a == b)
+}
+
+fn has_user_info(text: &str) -> bool {
+    url::Url::parse(text).is_ok_and(|url| !url.username().is_empty() || url.password().is_some())
+}
+
+/// `text` without the user name and password a workspace may have written into it.
+fn without_user_info(text: &str) -> String {
+    match url::Url::parse(text) {
+        Ok(mut url) if has_user_info(text) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.as_str().trim_end_matches('/').to_owned()
+        }
+        _ => text.to_owned(),
+    }
 }
 
 /// `.gtform/` next to the workspace: beside the file, or inside the directory. Absolute, so
@@ -178,6 +201,46 @@ mod tests {
 
     fn url(text: &str) -> Endpoint {
         Endpoint::Url { url: text.into() }
+    }
+
+    #[test]
+    fn credentials_are_the_operators_never_the_workspaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let named = |text: &str| workspace(dir.path(), Some(EndpointSetting::Url(text.into())));
+        // The operator's credentials for the server the workspace names: the same server.
+        assert_eq!(
+            resolve_endpoint(
+                &named("http://127.0.0.1:4100"),
+                Some("http://user:secret@127.0.0.1:4100")
+            )
+            .unwrap(),
+            (
+                url("http://user:secret@127.0.0.1:4100"),
+                EndpointOrigin::Operator
+            )
+        );
+        // A workspace's own credentials are dropped, agreed server or public API.
+        assert_eq!(
+            resolve_endpoint(
+                &named("http://pr:bait@127.0.0.1:4100"),
+                Some("http://127.0.0.1:4100")
+            )
+            .unwrap(),
+            (url("http://127.0.0.1:4100"), EndpointOrigin::Operator)
+        );
+        assert_eq!(
+            resolve_endpoint(&named("https://pr:bait@api.playment.io"), None).unwrap(),
+            (url(DEFAULT_ENDPOINT), EndpointOrigin::Workspace)
+        );
+        // A mismatch names both servers, never a password.
+        let error = resolve_endpoint(
+            &named("http://127.0.0.1:4100"),
+            Some("http://user:secret@127.0.0.1:4200"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(!error.contains("secret"), "{error}");
+        assert!(error.contains("127.0.0.1:4200"), "{error}");
     }
 
     #[test]

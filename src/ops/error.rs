@@ -28,7 +28,10 @@ pub enum Error {
         diagnostics: Diagnostics,
     },
     /// The caller's endpoint override is not `embedded` or a base URL.
-    #[error("the endpoint override `{}` {problem}", crate::escape::escape(value))]
+    #[error(
+        "the endpoint override `{}` {problem}",
+        crate::escape::escape(&crate::client::redact_url_secrets(value))
+    )]
     EndpointOverride {
         value: String,
         problem: crate::config::EndpointProblem,
@@ -37,9 +40,12 @@ pub enum Error {
     /// operator agreed (`operator`: their setting, `None` when they named none).
     #[error(
         "the workspace sends the API key to `{}`, {}",
-        crate::escape::escape(url),
+        crate::escape::escape(&crate::client::redact_url_secrets(url)),
         match operator {
-            Some(operator) => format!("but the operator's endpoint is `{}`", crate::escape::escape(operator)),
+            Some(operator) => format!(
+                "but the operator's endpoint is `{}`",
+                crate::escape::escape(&crate::client::redact_url_secrets(operator))
+            ),
             None => "an endpoint the operator did not name".to_owned(),
         }
     )]
@@ -54,8 +60,10 @@ pub enum Error {
     #[error(
         "the saved plan `{}` was made against `{}`, but this run's endpoint is `{}`",
         path.display(),
-        crate::escape::escape(plan),
-        crate::escape::escape(operator.as_deref().unwrap_or(super::DEFAULT_ENDPOINT))
+        crate::escape::escape(&crate::client::redact_url_secrets(plan)),
+        crate::escape::escape(&crate::client::redact_url_secrets(
+            operator.as_deref().unwrap_or(super::DEFAULT_ENDPOINT)
+        ))
     )]
     PlanEndpoint {
         path: PathBuf,

@@ -416,12 +416,19 @@ projects:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_error_hides_the_user_info_of_the_endpoint() {
     let rig = Rig::start().await;
-    rig.workspace(&[BatchSpec::new("week-50", ids("cam", 0..2))]);
-    // A loopback port nobody listens on: bound, then closed.
+    // A loopback port nobody listens on: bound, then closed. The workspace names it; the
+    // operator confirms it, with credentials.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap();
+    rig.write(
+        "gtform.yaml",
+        &crate::support::workspace_yaml(
+            &format!("http://{closed}"),
+            &[BatchSpec::new("week-50", ids("cam", 0..2))],
+        ),
+    );
     let endpoint = format!("http://{}:{}@{closed}", SECRETS[6], SECRETS[5]);
     let env = [("GTFORM_API_KEY", API_KEY), ("GTFORM_ENDPOINT", &endpoint)];
     for args in [&["plan", "-v"][..], &["status", "-v"][..]] {

@@ -1357,7 +1357,12 @@ async fn a_storage_body_arriving_at_the_minimum_rate_is_never_cut_however_long()
 async fn results_cut_a_dripping_storage_body_retry_it_a_bounded_number_of_times_and_say_so() {
     let (fake, base) = start_fake(one_batch(&[("job-1", "cam-1")]), Storage::Drip).await;
     let dir = fake_workspace(&base);
-    let loaded = gtform::ops::load(&gtform::ops::LoadRequest::new(dir.path())).unwrap();
+    // The operator confirms the fake API its workspace names.
+    let loaded = gtform::ops::load(&gtform::ops::LoadRequest {
+        operator_endpoint: Some(&*base),
+        ..gtform::ops::LoadRequest::new(dir.path())
+    })
+    .unwrap();
     let connection = gtform::ops::connect_workspace(
         &loaded,
         &gtform::ops::ConnectOptions::with_api_key(gtform::client::ApiKey::new(API_KEY)),
@@ -1485,7 +1490,12 @@ async fn scanning_a_32_mib_result_file_for_masks_fits_in_bounded_memory() {
 async fn a_result_file_over_the_mask_scan_cap_fails_its_job_by_name_and_is_not_scanned() {
     let (fake, base) = start_fake(one_batch(&[("job-1", "cam-1")]), Storage::LargeResult).await;
     let dir = fake_workspace(&base);
-    let loaded = gtform::ops::load(&gtform::ops::LoadRequest::new(dir.path())).unwrap();
+    // The operator confirms the fake API its workspace names.
+    let loaded = gtform::ops::load(&gtform::ops::LoadRequest {
+        operator_endpoint: Some(&*base),
+        ..gtform::ops::LoadRequest::new(dir.path())
+    })
+    .unwrap();
     let connection = gtform::ops::connect_workspace(
         &loaded,
         &gtform::ops::ConnectOptions::with_api_key(gtform::client::ApiKey::new(API_KEY)),

@@ -516,14 +516,25 @@ async fn the_operators_repository_is_the_working_directorys() {
     let rig = Rig::start().await;
     let yaml = applied(&rig).await;
     edit_payload(&rig, &yaml);
+    // The operator confirms the endpoint its workspace names.
+    let url = rig.url();
+    let operator = [("GTFORM_ENDPOINT", url.as_str())];
     // From a subdirectory of the checkout.
     let sub = rig.dir.path().join("sub");
     std::fs::create_dir(&sub).unwrap();
-    assert_edit_found(&run_in(&sub, &["plan", "../ws", "--since", "HEAD"], &[]));
+    assert_edit_found(&run_in(
+        &sub,
+        &["plan", "../ws", "--since", "HEAD"],
+        &operator,
+    ));
     // From outside any checkout, the workspace's own repository is not looked for.
     let elsewhere = tempfile::tempdir().unwrap();
     let ws = rig.dir.path().join("ws").display().to_string();
-    let run = run_in(elsewhere.path(), &["plan", &ws, "--since", "HEAD"], &[]);
+    let run = run_in(
+        elsewhere.path(),
+        &["plan", &ws, "--since", "HEAD"],
+        &operator,
+    );
     assert_refused(&run, "is not inside a Git repository");
     assert!(
         run.stderr().contains("--since-repo DIR"),
@@ -537,20 +548,23 @@ async fn since_repo_names_the_operators_repository() {
     let rig = Rig::start().await;
     let yaml = applied(&rig).await;
     edit_payload(&rig, &yaml);
+    // The operator confirms the endpoint its workspace names.
+    let url = rig.url();
+    let operator = [("GTFORM_ENDPOINT", url.as_str())];
     let elsewhere = tempfile::tempdir().unwrap();
     let ws = rig.dir.path().join("ws").display().to_string();
     let top = rig.dir.path().display().to_string();
     assert_edit_found(&run_in(
         elsewhere.path(),
         &["plan", &ws, "--since", "HEAD", "--since-repo", &top],
-        &[],
+        &operator,
     ));
     // Any directory of the checkout names it.
     let sub = rig.dir.path().join("ws").display().to_string();
     assert_edit_found(&run_in(
         elsewhere.path(),
         &["plan", &ws, "--since", "HEAD", "--since-repo", &sub],
-        &[],
+        &operator,
     ));
     // A repository that does not hold the workspace is not the workspace's history.
     let other = tempfile::tempdir().unwrap();
@@ -559,7 +573,7 @@ async fn since_repo_names_the_operators_repository() {
     let run = run_in(
         elsewhere.path(),
         &["plan", &ws, "--since", "HEAD", "--since-repo", &other_top],
-        &[],
+        &operator,
     );
     assert_refused(&run, "is not in the repository at");
     // Without --since it means nothing.

@@ -89,8 +89,11 @@ fn pipeline_error(
 ) -> CliError {
     let source = operator.map_or("GTFORM_ENDPOINT", |operator| operator.source);
     if let ops::Error::EndpointOverride { value, problem } = &error {
-        return CliError::new(format!("{source}: `{}` {problem}", escape(value)))
-            .hint(problem.hint());
+        return CliError::new(format!(
+            "{source}: `{}` {problem}",
+            escape(&crate::client::redact_url_secrets(value))
+        ))
+        .hint(problem.hint());
     }
     let failed_connection = match &error {
         ops::Error::Read(fetch) => connection_failure(&fetch.source),
@@ -105,7 +108,10 @@ fn pipeline_error(
                 EndpointOrigin::Workspace => "comes from the workspace's `endpoint:`".to_owned(),
                 EndpointOrigin::Operator => format!("comes from {source}"),
             };
-            let cli_error = cli_error.hint(format!("the endpoint `{}` {decided}", escape(url)));
+            let cli_error = cli_error.hint(format!(
+                "the endpoint `{}` {decided}",
+                escape(&crate::client::redact_url_secrets(url))
+            ));
             if proxied {
                 cli_error.hint(
                     "the proxy comes from HTTPS_PROXY, HTTP_PROXY or ALL_PROXY; add the host to NO_PROXY to connect directly",

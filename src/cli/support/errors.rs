@@ -57,7 +57,7 @@ pub(crate) fn ops_error(error: ops::Error, ui: &mut Ui) -> CliError {
         }
         ops::Error::EndpointOverride { value, problem } => CliError::new(format!(
             "GTFORM_ENDPOINT: `{}` {problem}",
-            crate::escape::escape(&value)
+            crate::escape::escape(&crate::client::redact_url_secrets(&value))
         ))
         .hint(problem.hint()),
         ops::Error::UntrustedEndpoint {
@@ -65,7 +65,7 @@ pub(crate) fn ops_error(error: ops::Error, ui: &mut Ui) -> CliError {
             ref location,
             ref operator,
         } => {
-            let shown = crate::escape::escape(url);
+            let shown = crate::escape::escape(&crate::client::redact_url_secrets(url)).into_owned();
             let mut diagnostic = Diagnostic::error(error.to_string())
                 .hint(format!(
                     "if you trust `{shown}` with the key, say so: `export GTFORM_ENDPOINT={shown}` or `--endpoint {shown}`"
