@@ -199,4 +199,25 @@ mod tests {
             assert_eq!(inside(dir, bad), None, "{bad}");
         }
     }
+
+    proptest::proptest! {
+        /// A file read back is input: whatever bytes `index.jsonl` holds, reading it never
+        /// panics, and no path it records names a place outside DIR.
+        #[test]
+        fn an_index_of_any_bytes_is_read_without_panic_and_names_nothing_outside(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            path in "[./\\\\a-z%~:]{0,24}",
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let index = dir.path().join("index.jsonl");
+            std::fs::write(&index, &bytes).unwrap();
+            let _ = read_index(&index).unwrap();
+            if let Some(inside_path) = inside(dir.path(), &path) {
+                let relative = inside_path.strip_prefix(dir.path()).unwrap();
+                proptest::prop_assert!(relative
+                    .components()
+                    .all(|part| matches!(part, std::path::Component::Normal(_))));
+            }
+        }
+    }
 }
