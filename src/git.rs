@@ -6,7 +6,7 @@
 //! from a pull request, so it may bring files that imitate a repository (`HEAD`, `config`,
 //! `objects/`, `refs/`), symbolic links, submodules and huge blobs. Hence:
 //!
-//! * **The repository is the operator's.** [`Repository::around`] finds it from a directory the
+//! * **The repository is the operator's.** [`Repository::find`] finds it from a directory the
 //!   caller chooses (its working directory, or one the operator names), by the `.git` entry of a
 //!   checkout, never from the workspace. A directory shaped like a bare repository on the way up
 //!   is refused, and so is any repository between the workspace and the operator's repository's

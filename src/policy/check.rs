@@ -13,7 +13,7 @@
 //! `aws:SourceVpce`…) is *maybe*. A *maybe* is never reported as granted. The known request
 //! facts: `aws:SecureTransport` is `true`, `aws:PrincipalAccount` is `475757276268`,
 //! `aws:PrincipalArn` is in that account, and `aws:CurrentTime`/`aws:EpochTime` are later than
-//! [`EARLIEST_REQUEST`].
+//! `EARLIEST_REQUEST`.
 //!
 //! The document is read as AWS reads it, or refused: a key given twice in one object is refused
 //! (see `strict_json`); `Allow` with `NotPrincipal` is refused (AWS does not support it); policy
