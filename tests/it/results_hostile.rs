@@ -301,6 +301,31 @@ fn fake_workspace(base: &str) -> tempfile::TempDir {
     dir
 }
 
+/// A workspace naming the fake API at `base`, loaded and connected through the library as an
+/// operator who confirmed that endpoint.
+async fn connected_to_fake(
+    base: &str,
+) -> (
+    tempfile::TempDir,
+    gtform::ops::Loaded,
+    gtform::ops::Connection,
+) {
+    let dir = fake_workspace(base);
+    let loaded = gtform::ops::load(&gtform::ops::LoadRequest {
+        operator_endpoint: Some(base),
+        ..gtform::ops::LoadRequest::new(dir.path())
+    })
+    .unwrap();
+    let connection = gtform::ops::connect_workspace(
+        &loaded,
+        &gtform::ops::ConnectOptions::with_api_key(gtform::client::ApiKey::new(API_KEY)),
+        &gtform::ops::Silent,
+    )
+    .await
+    .unwrap();
+    (dir, loaded, connection)
+}
+
 struct Finished {
     code: i32,
     stderr: String,
@@ -1356,20 +1381,7 @@ async fn a_storage_body_arriving_at_the_minimum_rate_is_never_cut_however_long()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn results_cut_a_dripping_storage_body_retry_it_a_bounded_number_of_times_and_say_so() {
     let (fake, base) = start_fake(one_batch(&[("job-1", "cam-1")]), Storage::Drip).await;
-    let dir = fake_workspace(&base);
-    // The operator confirms the fake API its workspace names.
-    let loaded = gtform::ops::load(&gtform::ops::LoadRequest {
-        operator_endpoint: Some(&*base),
-        ..gtform::ops::LoadRequest::new(dir.path())
-    })
-    .unwrap();
-    let connection = gtform::ops::connect_workspace(
-        &loaded,
-        &gtform::ops::ConnectOptions::with_api_key(gtform::client::ApiKey::new(API_KEY)),
-        &gtform::ops::Silent,
-    )
-    .await
-    .unwrap();
+    let (dir, loaded, connection) = connected_to_fake(&base).await;
     let out = dir.path().join("out");
     let options = gtform::ops::ResultsOptions {
         retry: gtform::client::RetryPolicy {
@@ -1489,20 +1501,7 @@ async fn scanning_a_32_mib_result_file_for_masks_fits_in_bounded_memory() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_result_file_over_the_mask_scan_cap_fails_its_job_by_name_and_is_not_scanned() {
     let (fake, base) = start_fake(one_batch(&[("job-1", "cam-1")]), Storage::LargeResult).await;
-    let dir = fake_workspace(&base);
-    // The operator confirms the fake API its workspace names.
-    let loaded = gtform::ops::load(&gtform::ops::LoadRequest {
-        operator_endpoint: Some(&*base),
-        ..gtform::ops::LoadRequest::new(dir.path())
-    })
-    .unwrap();
-    let connection = gtform::ops::connect_workspace(
-        &loaded,
-        &gtform::ops::ConnectOptions::with_api_key(gtform::client::ApiKey::new(API_KEY)),
-        &gtform::ops::Silent,
-    )
-    .await
-    .unwrap();
+    let (dir, loaded, connection) = connected_to_fake(&base).await;
     let out = dir.path().join("out");
     let options = gtform::ops::ResultsOptions {
         masks: true,
