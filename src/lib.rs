@@ -5,6 +5,7 @@
 //! * `cli`: argument parsing, the only module that prints or reads the environment.
 //! * `diagnostic`: located problems (`file:line:col`) and their rendering.
 //! * `escape`: control and invisible characters escaped in everything printed.
+//! * `format_version`: `FormatVersion`, the one version type of every JSON document.
 //! * `config`: loading and validating a workspace (YAML, manifests, templates) into a `Workspace`.
 //! * `schema`: the JSON Schema of the configuration, generated from the config types.
 //! * `attachments`: the `s3://` / `gs://` objects a workspace's jobs use, located.
@@ -33,6 +34,7 @@ pub mod config;
 pub mod diagnostic;
 pub mod emulator;
 pub mod escape;
+pub mod format_version;
 pub mod git;
 pub mod hex;
 pub mod limiter;

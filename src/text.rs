@@ -1,4 +1,5 @@
-//! Words and numbers in messages: thousands separators, counts with the right plural, rates.
+//! Words and numbers in messages: thousands separators, counts with the right plural, rates,
+//! and the "did you mean" suggestion for a mistyped name.
 //!
 //! Every count a user reads goes through here, so that `1 job` and `1,240 jobs` look the same in
 //! the plan, the apply report, progress lines and errors.
@@ -47,6 +48,26 @@ pub fn rate(per_second: f64, unit: &str) -> String {
     format!("{number} {unit}/s")
 }
 
+/// Returns the closest of `candidates` to `word`, if it is close enough to be a likely typo
+/// (case ignored): few edits (a transposition counts as one), or a high Jaro-Winkler similarity.
+pub fn closest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let word = word.to_lowercase();
+    candidates
+        .into_iter()
+        .filter_map(|candidate| {
+            let lower = candidate.to_lowercase();
+            let edits = strsim::osa_distance(&word, &lower);
+            let similarity = strsim::jaro_winkler(&word, &lower);
+            let close = edits <= (word.chars().count() / 4).max(1) || similarity >= 0.85;
+            close.then_some((edits, -similarity, candidate))
+        })
+        .min_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)))
+        .map(|(_, _, candidate)| candidate)
+}
+
 /// `6.0` → `6`, `0.50` → `0.5`.
 fn trim_zeros(number: String) -> String {
     if number.contains('.') {
@@ -76,6 +97,17 @@ mod tests {
         assert_eq!(rate(0.0, "jobs"), "0 jobs/s");
         assert_eq!(rate(f64::NAN, "jobs"), "0 jobs/s");
         assert_eq!(rate(f64::INFINITY, "jobs"), "0 jobs/s");
+    }
+
+    #[test]
+    fn closest_suggests_only_near_words() {
+        assert_eq!(
+            closest("descriptoin", ["description", "jobs", "jobs_from"]),
+            Some("description")
+        );
+        assert_eq!(closest("zzz", ["description", "jobs"]), None);
+        assert_eq!(closest("ulr", ["id", "url"]), Some("url"));
+        assert_eq!(closest("test", ["TEST", "NON_TEST"]), Some("TEST"));
     }
 
     #[test]

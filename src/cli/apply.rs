@@ -2,8 +2,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-
 use tokio_util::sync::CancellationToken;
 
 use crate::apply::{self, ApplyOptions, ApplyReport};
@@ -11,9 +9,10 @@ use crate::ops::{self, Planned};
 use crate::plan::saved::is_saved_plan_file;
 use crate::text::group_thousands;
 
-use super::apply_summary;
-use super::connection::{self, ConnectionArgs};
-use super::load_args::LoadArgs;
+use super::support::interrupts::{self, Step};
+use super::support::{apply_summary, parallelism};
+use super::support::connection::{self, ConnectionArgs};
+use super::support::load_args::LoadArgs;
 use super::output::{self, Format};
 use super::progress::{Progress, ProgressMode};
 use super::{CliError, Ui, exit};
@@ -28,7 +27,7 @@ pub struct ApplyArgs {
     pub auto_approve: bool,
     /// Creates in flight at most; the adaptive limiter may use fewer
     #[arg(long, value_name = "N", default_value_t = apply::DEFAULT_PARALLELISM,
-          value_parser = parse_parallelism)]
+          value_parser = parallelism::parse)]
     pub parallelism: usize,
     /// Refuse a plan that would create more than N jobs
     #[arg(long, value_name = "N")]
@@ -87,7 +86,15 @@ pub(crate) async fn run(args: ApplyArgs, ui: &mut Ui) -> Result<ExitCode, CliErr
         jobs_to_create,
     );
     let cancel = CancellationToken::new();
-    watch_interrupts(cancel.clone(), progress.clone());
+    let noted = progress.clone();
+    interrupts::watch(
+        vec![Step {
+            message: "Interrupted: finishing the requests in flight, then stopping. Press Ctrl-C again to stop at once.",
+            token: cancel.clone(),
+        }],
+        "Stopped at once; run `gtform apply` again to settle what was in flight.",
+        move |message| noted.note(message),
+    );
     let options = ApplyOptions {
         parallelism: args.parallelism,
         ..ApplyOptions::default()
@@ -133,13 +140,6 @@ async fn prepare(args: &ApplyArgs, ui: &mut Ui) -> Result<Planned, CliError> {
         .hint("raise --max-create if this is intended, or narrow the plan with --target"));
     }
     Ok(planned)
-}
-
-fn parse_parallelism(text: &str) -> Result<usize, String> {
-    match text.parse::<usize>() {
-        Ok(n) if (1..=1024).contains(&n) => Ok(n),
-        _ => Err("expected a number from 1 to 1024".to_owned()),
-    }
 }
 
 /// Plans the workspace, shows the plan and asks (unless `--auto-approve`).
@@ -206,21 +206,4 @@ fn confirm(ui: &mut Ui) -> Result<(), CliError> {
         return Err(CliError::new("apply cancelled: nothing was created"));
     }
     Ok(())
-}
-
-/// First Ctrl-C: stop starting requests, let those in flight finish. Second: exit at once.
-fn watch_interrupts(cancel: CancellationToken, progress: Arc<Progress>) {
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_err() {
-            return;
-        }
-        progress.note(
-            "Interrupted: finishing the requests in flight, then stopping. Press Ctrl-C again to stop at once.",
-        );
-        cancel.cancel();
-        if tokio::signal::ctrl_c().await.is_ok() {
-            Ui::log_line("Stopped at once; run `gtform apply` again to settle what was in flight.");
-            std::process::exit(i32::from(exit::ERROR));
-        }
-    });
 }

@@ -8,12 +8,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use super::support::{choices, duration};
 use super::{CliError, Ui, exit};
 use crate::config;
 use crate::emulator::{
     self, AttachmentValidation, DEMO_API_KEY, DEMO_PROJECT_ID, DEMO_WORKFLOW_ID, EchoForm,
     EmulatorOptions, Faults, InjectedError, KeyEcho, Overload, Paging, Seed, Stall, StallPoint,
-    StorageFaults, duration_text,
+    StorageFaults,
 };
 
 /// Default port of `gtform emulator`.
@@ -34,16 +35,16 @@ pub struct EmulatorArgs {
     #[arg(long, value_name = "FILE")]
     pub seed: Option<PathBuf>,
     /// Complete jobs this long after creation, e.g. 30s (default: only on admin request)
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = duration::parser("50ms, 2s, 30s"))]
     pub complete_after: Option<Duration>,
     /// HTTP status of `auth-failure` answers: 400 (documented) or 401 (what the SDK expects)
-    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u16).range(400..=401))]
+    #[arg(long, default_value = "400", value_parser = choices::one_of(&["400", "401"], |code| code.parse::<u16>().ok()))]
     pub auth_failure_status: u16,
     /// Fixed delay before each API request, e.g. 50ms
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = duration::parser("50ms, 2s, 30s"))]
     pub latency: Option<Duration>,
     /// Extra random delay, uniform in 0..=DURATION
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = duration::parser("50ms, 2s, 30s"))]
     pub latency_jitter: Option<Duration>,
     /// Inject an error with a probability, e.g. FS_0000=0.1 (FS_0000, FS_0008, api_error,
     /// http_500, http_502, http_503; can be repeated)
@@ -63,7 +64,7 @@ pub struct EmulatorArgs {
     pub fault_seed: Option<u64>,
     /// Answer every API request with an error that echoes its API key, in this body form: json,
     /// html or text (tests of a client's redaction)
-    #[arg(long, value_name = "FORM", value_parser = parse_echo_form)]
+    #[arg(long, value_name = "FORM", value_parser = choices::one_of(&["json", "html", "text"], EchoForm::from_name))]
     pub echo_api_key: Option<EchoForm>,
     /// Turn the uniqueness rules off: no FS_0001 or BATCH_CREATION, every create stores a new
     /// row (tests that a client never sends a create twice)
@@ -71,7 +72,7 @@ pub struct EmulatorArgs {
     pub allow_duplicates: bool,
     /// When the jobs listing hands out a page token: standard, token_on_last_page (also with the
     /// last page; an empty page follows) or empty_last_page (with every full page)
-    #[arg(long, value_name = "MODE", default_value = "standard", value_parser = parse_paging)]
+    #[arg(long, value_name = "MODE", default_value = "standard", value_parser = choices::one_of(&["standard", "token_on_last_page", "empty_last_page", "short_later_pages", "repeated_token"], Paging::from_name))]
     pub paging: Paging,
     /// Hold the Nth create-job request open until `POST /_emulator/release` (tests that kill a
     /// client while a create is in flight)
@@ -79,7 +80,7 @@ pub struct EmulatorArgs {
     pub stall_create: Option<u64>,
     /// Where --stall-create holds the request: before_handling (nothing stored) or
     /// after_handling (stored, unanswered)
-    #[arg(long, value_name = "POINT", default_value = "before_handling", value_parser = parse_stall_point)]
+    #[arg(long, value_name = "POINT", default_value = "before_handling", value_parser = choices::one_of(&["before_handling", "after_handling"], stall_point))]
     pub stall_at: StallPoint,
     /// Overload beyond this many API requests in flight: latency × (in flight ÷ N), and errors
     /// (HTTP 503) with probability min(0.5, in flight ÷ N − 1)
@@ -108,31 +109,12 @@ pub struct EmulatorArgs {
     pub max_body_bytes: usize,
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    super::duration::within_limit(text.trim(), duration_text::parse(text)?)
-}
-
-fn parse_stall_point(text: &str) -> Result<StallPoint, String> {
-    match text.trim() {
-        "before_handling" => Ok(StallPoint::BeforeHandling),
-        "after_handling" => Ok(StallPoint::AfterHandling),
-        _ => Err(format!(
-            "expected before_handling or after_handling, found `{text}`"
-        )),
+fn stall_point(name: &str) -> Option<StallPoint> {
+    match name {
+        "before_handling" => Some(StallPoint::BeforeHandling),
+        "after_handling" => Some(StallPoint::AfterHandling),
+        _ => None,
     }
-}
-
-fn parse_paging(text: &str) -> Result<Paging, String> {
-    Paging::from_name(text.trim()).ok_or_else(|| {
-        format!(
-            "expected standard, token_on_last_page, empty_last_page, short_later_pages or repeated_token, found `{text}`"
-        )
-    })
-}
-
-fn parse_echo_form(text: &str) -> Result<EchoForm, String> {
-    EchoForm::from_name(text.trim())
-        .ok_or_else(|| format!("expected json, html or text, found `{text}`"))
 }
 
 fn parse_error_rate(text: &str) -> Result<(InjectedError, f64), String> {

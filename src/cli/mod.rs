@@ -22,13 +22,11 @@ mod support;
 mod ui;
 mod validate;
 
-use support::{apply_summary, connection, duration, errors, load_args, preflight};
-
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-pub use ui::Ui;
+pub use ui::{ColorChoice, Ui};
 
 /// `0.1.0 (1a2b3c4)`: the package version and, when built from a Git checkout, its commit
 /// (`build.rs`).
@@ -48,9 +46,24 @@ pub struct Cli {
 /// Flags accepted by every command.
 #[derive(Debug, clap::Args)]
 pub struct GlobalArgs {
-    /// Disable colours (also: the NO_COLOR environment variable)
-    #[arg(long, global = true)]
+    /// When to colour: auto (a terminal, as NO_COLOR, CLICOLOR_FORCE, FORCE_COLOR and TERM
+    /// say), always or never
+    #[arg(long, global = true, value_name = "WHEN", value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Same as --color never
+    #[arg(long, global = true, conflicts_with = "color")]
     pub no_color: bool,
+}
+
+impl GlobalArgs {
+    /// `--color`, with `--no-color` read as `--color never`.
+    pub fn color(&self) -> ColorChoice {
+        if self.no_color {
+            ColorChoice::Never
+        } else {
+            self.color
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,7 +139,7 @@ pub fn main() -> ExitCode {
             };
         }
     };
-    let mut ui = Ui::from_env(cli.global.no_color);
+    let mut ui = Ui::from_env(cli.global.color());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -3,11 +3,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::connection::{self, ConnectionArgs};
-use super::errors::ops_error;
-use super::load_args::LoadArgs;
+use super::support::connection::{self, ConnectionArgs};
+use super::support::errors::ops_error;
+use super::support::load_args::LoadArgs;
 use super::output::{self, Format};
-use super::preflight::{self, PreflightArgs};
+use super::support::preflight::{self, PreflightArgs};
 use super::{CliError, Ui, exit};
 use crate::escape::escape;
 

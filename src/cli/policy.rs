@@ -244,7 +244,7 @@ fn workspace_s3_objects(path: &Path, ui: &mut Ui) -> Result<WorkspaceObjects, Cl
     // Only the workspace's objects are wanted: no endpoint is resolved, nothing is sent.
     let workspace = crate::config::load_with(path, &crate::config::LoadOptions::default())
         .map_err(|diagnostics| {
-            super::errors::ops_error(
+            super::support::errors::ops_error(
                 ops::Error::Load {
                     path: path.to_path_buf(),
                     diagnostics,

@@ -3,42 +3,33 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 
 use crate::apply::{ApplyEvent, ApplyObserver, ApplyReport};
 use crate::escape::{escape, without_workflow_commands};
 use crate::text::{counted, group_thousands, rate};
 
 use super::Ui;
-
-/// Time between plain progress lines when stderr is not a terminal.
-const PROGRESS_INTERVAL: Duration = Duration::from_secs(2);
-/// The narrowest terminal a bar is drawn on; narrower (or of unknown width, such as a
-/// pseudo-terminal that reports 0 columns) gets plain lines, which never wrap into a redraw.
-const MIN_BAR_COLUMNS: u16 = 60;
+use super::support::progress_bar::{self, LINE_INTERVAL};
 
 /// How progress is shown.
 pub(crate) enum ProgressMode {
     /// An indicatif bar on stderr, with messages printed above it.
     Bar,
-    /// A line on stderr every `PROGRESS_INTERVAL`, and messages as lines.
+    /// A line on stderr every `LINE_INTERVAL`, and messages as lines.
     Lines,
     /// Every event as a JSON line on stdout; nothing on stderr.
     Json,
 }
 
 impl ProgressMode {
-    /// JSON when asked for; a bar on a terminal of a known width, unless `-v` request logs share
-    /// stderr (plain lines do not fight a redrawn bar); lines otherwise.
+    /// JSON when asked for; a bar where one fits ([`progress_bar::bar_fits`]); lines otherwise.
     pub(crate) fn choose(json: bool, verbose: bool, ui: &Ui) -> ProgressMode {
-        let wide_enough = ui
-            .stderr_columns
-            .is_some_and(|columns| columns >= MIN_BAR_COLUMNS);
         if json {
             ProgressMode::Json
-        } else if ui.stderr_is_tty && wide_enough && !verbose {
+        } else if progress_bar::bar_fits(ui, verbose) {
             ProgressMode::Bar
         } else {
             ProgressMode::Lines
@@ -65,28 +56,10 @@ pub(crate) struct Progress {
 impl Progress {
     pub(crate) fn new(mode: ProgressMode, total_jobs: u64) -> Arc<Progress> {
         let surface = match mode {
-            ProgressMode::Bar => {
-                let bar =
-                    ProgressBar::with_draw_target(Some(total_jobs), ProgressDrawTarget::stderr());
-                // `wide_bar` takes what the rest leaves of the terminal's width, so the line
-                // never wraps (a wrapped line would be redrawn over the lines above it).
-                let style = ProgressStyle::with_template(
-                    "{spinner} [{wide_bar}] {human_pos}/{human_len} jobs  {rate}  ETA {eta}  {msg}",
-                )
-                .map(|style| {
-                    style.with_key(
-                        "rate",
-                        |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
-                            let _ = out.write_str(&rate(state.per_sec(), "jobs"));
-                        },
-                    )
-                })
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> ");
-                bar.set_style(style);
-                bar.enable_steady_tick(Duration::from_millis(200));
-                Surface::Bar(bar)
-            }
+            ProgressMode::Bar => Surface::Bar(progress_bar::bar(
+                total_jobs,
+                "{spinner} [{wide_bar}] {human_pos}/{human_len} jobs  {rate}  ETA {eta}  {msg}",
+            )),
             ProgressMode::Lines => Surface::Lines,
             ProgressMode::Json => Surface::Json,
         };
@@ -100,14 +73,14 @@ impl Progress {
         })
     }
 
-    /// In `Lines` mode, prints a progress line every `PROGRESS_INTERVAL` until aborted.
+    /// In `Lines` mode, prints a progress line every `LINE_INTERVAL` until aborted.
     pub(crate) fn start_ticker(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let progress = self.clone();
         tokio::spawn(async move {
             if !matches!(progress.surface, Surface::Lines) {
                 return;
             }
-            let mut interval = tokio::time::interval(PROGRESS_INTERVAL);
+            let mut interval = tokio::time::interval(LINE_INTERVAL);
             interval.tick().await;
             loop {
                 interval.tick().await;
@@ -281,41 +254,24 @@ impl ApplyObserver for Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ui(stderr_columns: Option<u16>) -> Ui {
-        Ui {
-            color: false,
-            stdout_color: false,
-            stdout_is_tty: true,
-            stderr_is_tty: true,
-            stdin_is_tty: true,
-            stderr_columns,
-            diagnostic_format: crate::cli::output::Format::Text,
-            diagnostic_title: "gtform",
-        }
-    }
+    use crate::cli::support::progress_bar::tests::ui;
 
     #[test]
-    fn a_bar_only_on_a_terminal_of_known_width() {
+    fn json_when_asked_a_bar_where_it_fits_lines_otherwise() {
         assert!(matches!(
-            ProgressMode::choose(false, false, &ui(Some(120))),
+            ProgressMode::choose(false, false, &ui(Some(120), false)),
             ProgressMode::Bar
         ));
-        for columns in [None, Some(0), Some(20)] {
-            assert!(
-                matches!(
-                    ProgressMode::choose(false, false, &ui(columns)),
-                    ProgressMode::Lines
-                ),
-                "{columns:?}"
-            );
-        }
         assert!(matches!(
-            ProgressMode::choose(false, true, &ui(Some(120))),
+            ProgressMode::choose(false, false, &ui(Some(20), false)),
             ProgressMode::Lines
         ));
         assert!(matches!(
-            ProgressMode::choose(true, false, &ui(Some(120))),
+            ProgressMode::choose(false, true, &ui(Some(120), false)),
+            ProgressMode::Lines
+        ));
+        assert!(matches!(
+            ProgressMode::choose(true, false, &ui(Some(120), false)),
             ProgressMode::Json
         ));
     }

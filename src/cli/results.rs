@@ -6,26 +6,25 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::AddressKind;
 use crate::escape::escape;
 use crate::ops::results::{DEFAULT_PARALLELISM, ResultsEvent, ResultsObserver};
 use crate::ops::{self, ResultsOptions, ResultsReport};
-use crate::text::{counted, group_thousands};
+use crate::text::{counted, group_thousands, rate};
 
-use super::connection::{self, ConnectionArgs};
-use super::errors::ops_error;
-use super::load_args::LoadArgs;
+use super::support::connection::{self, ConnectionArgs};
+use super::support::errors::ops_error;
+use super::support::interrupts::{self, Step};
+use super::support::listed::listed;
+use super::support::load_args::LoadArgs;
+use super::support::parallelism;
+use super::support::progress_bar::{self, LINE_INTERVAL};
 use super::{CliError, Ui, exit};
-
-/// Time between plain progress lines when stderr is not a terminal.
-const PROGRESS_INTERVAL: Duration = Duration::from_secs(2);
-/// Failures listed one by one; the rest are counted.
-const FAILURES_LISTED: usize = 20;
 
 #[derive(Debug, clap::Args)]
 pub struct ResultsArgs {
@@ -45,7 +44,7 @@ pub struct ResultsArgs {
     /// API requests in flight at most (the adaptive limiter may use fewer); downloads from
     /// storage run beside them
     #[arg(long, value_name = "N", default_value_t = DEFAULT_PARALLELISM,
-          value_parser = parse_parallelism)]
+          value_parser = parallelism::parse)]
     pub parallelism: usize,
     /// Allow downloads from loopback, private (10/8, 172.16/12, 192.168/16, fc00::/7) and shared
     /// (100.64/10) addresses although the API endpoint is not on one; link-local addresses
@@ -58,20 +57,26 @@ pub struct ResultsArgs {
     pub connection: ConnectionArgs,
 }
 
-fn parse_parallelism(text: &str) -> Result<usize, String> {
-    match text.parse::<usize>() {
-        Ok(n) if (1..=1024).contains(&n) => Ok(n),
-        _ => Err("expected a number from 1 to 1024".to_owned()),
-    }
-}
-
 pub(crate) async fn run(args: ResultsArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
     let loaded = connection::load(&args.path, &args.target, &args.connection, &args.load, ui)?;
     let connection = connection::connect_loaded(&loaded, &args.connection, ui).await?;
     let cancel = CancellationToken::new();
     let stop_now = CancellationToken::new();
-    watch_interrupts(cancel.clone(), stop_now.clone());
-    let progress = Progress::new(ui.stderr_is_tty && !args.connection.verbose);
+    interrupts::watch(
+        vec![
+            Step {
+                message: "\nInterrupted: finishing the files under way, then writing the index. Press Ctrl-C again to stop sooner.",
+                token: cancel.clone(),
+            },
+            Step {
+                message: "Stopping: dropping the downloads under way, then writing the index. Press Ctrl-C again to exit at once.",
+                token: stop_now.clone(),
+            },
+        ],
+        "Stopped at once; run `gtform results` again: what is complete on disk is kept.",
+        Ui::log_line,
+    );
+    let progress = Progress::new(progress_bar::bar_fits(ui, args.connection.verbose));
     let ticker = progress.start_ticker();
     let options = ResultsOptions {
         masks: args.masks,
@@ -138,10 +143,10 @@ fn summary(report: &ResultsReport, ui: &mut Ui) {
         String::new()
     };
     ui.status(&format!(
-        "\nResults: {} downloaded{masks} ({}) in {seconds:.2}s ({:.0} jobs/s); {} already on disk; {} not labelled yet.",
+        "\nResults: {} downloaded{masks} ({}) in {seconds:.2}s ({}); {} already on disk; {} not labelled yet.",
         counted(report.downloaded, "job", "jobs"),
         bytes(report.bytes_written),
-        report.downloaded as f64 / seconds,
+        rate(report.downloaded as f64 / seconds, "jobs"),
         group_thousands(report.already_on_disk),
         group_thousands(report.not_completed),
     ));
@@ -181,16 +186,23 @@ fn summary(report: &ResultsReport, ui: &mut Ui) {
         ));
     }
     let notes = renamed_notes(report);
-    for note in notes.iter().take(FAILURES_LISTED) {
+    let (notes, more_notes) = listed(
+        &notes,
+        false,
+        (
+            "reference_id shared by several jobs",
+            "reference_ids shared by several jobs",
+        ),
+        None,
+    );
+    for note in notes {
         ui.status(note);
     }
-    if notes.len() > FAILURES_LISTED {
-        ui.status(&format!(
-            "  … and {} more reference_ids shared by several jobs",
-            group_thousands((notes.len() - FAILURES_LISTED) as u64)
-        ));
+    if let Some(more) = more_notes {
+        ui.status(&more);
     }
-    for failure in report.failures.iter().take(FAILURES_LISTED) {
+    let (failures, more_failures) = listed(&report.failures, false, ("failure", "failures"), None);
+    for failure in failures {
         ui.status(&format!(
             "  failed: {}/{}/{}: {}",
             escape(&failure.project),
@@ -199,11 +211,8 @@ fn summary(report: &ResultsReport, ui: &mut Ui) {
             escape(&failure.error)
         ));
     }
-    if report.failures.len() > FAILURES_LISTED {
-        ui.status(&format!(
-            "  … and {} more failures",
-            group_thousands((report.failures.len() - FAILURES_LISTED) as u64)
-        ));
+    if let Some(more) = more_failures {
+        ui.status(&more);
     }
 }
 
@@ -265,7 +274,7 @@ fn bytes(count: u64) -> String {
 }
 
 /// The download's progress: a bar of jobs done out of the completed jobs listed so far, or a
-/// line every `PROGRESS_INTERVAL`.
+/// line every `LINE_INTERVAL`.
 struct Progress {
     bar: Option<ProgressBar>,
     listed: AtomicU64,
@@ -277,21 +286,10 @@ struct Progress {
 impl Progress {
     fn new(bar: bool) -> Arc<Progress> {
         let bar = bar.then(|| {
-            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-            let style = ProgressStyle::with_template(
-                "{spinner} [{bar:40}] {human_pos}/{human_len} jobs  {rate}  ETA {eta}  {msg}",
+            progress_bar::bar(
+                0,
+                "{spinner} [{wide_bar}] {human_pos}/{human_len} jobs  {rate}  ETA {eta}  {msg}",
             )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .with_key(
-                "rate",
-                |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
-                    let _ = write!(out, "{:.0} jobs/s", state.per_sec());
-                },
-            )
-            .progress_chars("=> ");
-            bar.set_style(style);
-            bar.enable_steady_tick(Duration::from_millis(200));
-            bar
         });
         Arc::new(Progress {
             bar,
@@ -308,7 +306,7 @@ impl Progress {
             if progress.bar.is_some() {
                 return;
             }
-            let mut interval = tokio::time::interval(PROGRESS_INTERVAL);
+            let mut interval = tokio::time::interval(LINE_INTERVAL);
             interval.tick().await;
             loop {
                 interval.tick().await;
@@ -322,10 +320,10 @@ impl Progress {
         let done = self.done.load(Ordering::Relaxed);
         let seconds = self.started.elapsed().as_secs_f64().max(0.001);
         Ui::log_line(&format!(
-            "results: {}/{} jobs, {:.0} jobs/s, {} failed",
+            "results: {}/{} jobs, {}, {} failed",
             group_thousands(done),
             group_thousands(listed),
-            done as f64 / seconds,
+            rate(done as f64 / seconds, "jobs"),
             group_thousands(self.failed.load(Ordering::Relaxed))
         ));
     }
@@ -368,33 +366,6 @@ impl ResultsObserver for Progress {
             }
         }
     }
-}
-
-/// First Ctrl-C: start no new job, finish those under way and write the index. Second: drop
-/// the downloads under way (their partial files go with them) and write the index. Third: exit.
-fn watch_interrupts(cancel: CancellationToken, stop_now: CancellationToken) {
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_err() {
-            return;
-        }
-        Ui::log_line(
-            "\nInterrupted: finishing the files under way, then writing the index. Press Ctrl-C again to stop sooner.",
-        );
-        cancel.cancel();
-        if tokio::signal::ctrl_c().await.is_err() {
-            return;
-        }
-        Ui::log_line(
-            "Stopping: dropping the downloads under way, then writing the index. Press Ctrl-C again to exit at once.",
-        );
-        stop_now.cancel();
-        if tokio::signal::ctrl_c().await.is_ok() {
-            Ui::log_line(
-                "Stopped at once; run `gtform results` again: what is complete on disk is kept.",
-            );
-            std::process::exit(i32::from(exit::ERROR));
-        }
-    });
 }
 
 #[cfg(test)]

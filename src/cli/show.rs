@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use crate::ops;
 
-use super::errors::ops_error;
+use super::support::errors::ops_error;
 use super::output::{self, Format};
 use super::{CliError, Ui, exit};
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 
 use crate::client::{Endpoint, EndpointLabel};
 use crate::escape::{escape, without_workflow_commands};
@@ -16,12 +16,13 @@ use crate::ops::status::{
 };
 use crate::ops::{self, StatusOptions, StatusReport, WaitOptions, WaitOutcome};
 use crate::plan::render::{endpoint_line, remote_name_suffix};
-use crate::text::{counted, group_thousands, plural};
+use crate::text::{counted, group_thousands, plural, rate};
 
-use super::connection::{self, ConnectionArgs};
-use super::duration;
-use super::errors::ops_error;
-use super::load_args::LoadArgs;
+use super::support::connection::{self, ConnectionArgs};
+use super::support::duration;
+use super::support::errors::ops_error;
+use super::support::load_args::LoadArgs;
+use super::support::progress_bar;
 use super::{CliError, Ui, exit};
 
 #[derive(Debug, clap::Args)]
@@ -39,27 +40,15 @@ pub struct StatusArgs {
     #[arg(long)]
     pub wait: bool,
     /// With --wait: give up after this long, e.g. 45m or 2h (default: wait as long as it takes)
-    #[arg(long, value_name = "DURATION", requires = "wait", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", requires = "wait", value_parser = duration::parser("30s, 10m, 2h"))]
     pub timeout: Option<Duration>,
     /// With --wait: time between polls (each costs one request per project)
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_interval)]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration::at_least(Duration::from_millis(100), "10s, 1m"))]
     pub interval: Duration,
     #[command(flatten)]
     pub load: LoadArgs,
     #[command(flatten)]
     pub connection: ConnectionArgs,
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    duration::parse(text, "30s, 10m, 2h")
-}
-
-fn parse_interval(text: &str) -> Result<Duration, String> {
-    let interval = parse_duration(text)?;
-    if interval < Duration::from_millis(100) {
-        return Err("the interval is at least 100ms".to_owned());
-    }
-    Ok(interval)
 }
 
 pub(crate) async fn run(args: StatusArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
@@ -97,8 +86,11 @@ pub(crate) async fn run(args: StatusArgs, ui: &mut Ui) -> Result<ExitCode, CliEr
     };
     let mode = if args.json {
         Mode::Json
-    } else if ui.stderr_is_tty && !args.connection.verbose {
-        Mode::Bar(new_bar())
+    } else if progress_bar::bar_fits(ui, args.connection.verbose) {
+        Mode::Bar(progress_bar::bar(
+            0,
+            "{spinner} [{wide_bar}] {human_pos}/{human_len} jobs labelled  {msg}",
+        ))
     } else {
         Mode::Lines
     };
@@ -468,18 +460,6 @@ fn total_line(totals: &StatusTotals) -> String {
     )
 }
 
-fn new_bar() -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template(
-        "{spinner} [{bar:40}] {human_pos}/{human_len} jobs labelled  {msg}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .progress_chars("=> ");
-    bar.set_style(style);
-    bar.enable_steady_tick(Duration::from_millis(200));
-    bar
-}
-
 /// How polls are shown.
 enum Mode {
     Bar(ProgressBar),
@@ -498,8 +478,10 @@ fn pace(poll: &Poll<'_>) -> String {
         return "done".to_owned();
     }
     match (poll.jobs_per_second, poll.eta) {
-        (Some(rate), Some(eta)) => format!("{rate:.1} jobs/s, ETA {}", short_duration(eta)),
-        (Some(rate), None) => format!("{rate:.1} jobs/s"),
+        (Some(per_second), Some(eta)) => {
+            format!("{}, ETA {}", rate(per_second, "jobs"), short_duration(eta))
+        }
+        (Some(per_second), None) => rate(per_second, "jobs"),
         _ => "no job labelled since the first poll".to_owned(),
     }
 }

@@ -6,6 +6,8 @@
 
 use std::io::{IsTerminal, Write};
 
+use clap::ValueEnum;
+
 use super::CliError;
 use super::output::Format;
 use crate::diagnostic::{self, Diagnostic, GithubPaths};
@@ -23,6 +25,8 @@ pub struct Ui {
     /// The width of the terminal on stderr; `None` when it is not one or reports no width (a
     /// pseudo-terminal of 0 columns, as some CI runners give).
     pub stderr_columns: Option<u16>,
+    /// `TERM=dumb`: a terminal that cannot move its cursor, so no bar is redrawn on it.
+    pub dumb_terminal: bool,
     /// How located problems are printed (`--format`); see [`Ui::diagnostics`].
     pub diagnostic_format: Format,
     /// The title of a GitHub annotation: the command, e.g. `gtform plan`.
@@ -30,20 +34,21 @@ pub struct Ui {
 }
 
 impl Ui {
-    /// Reads `NO_COLOR` and whether the streams are terminals.
-    pub fn from_env(no_color_flag: bool) -> Self {
-        let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
+    /// Reads the colour variables (see [`ColorChoice::colors`]), `TERM` and whether the streams
+    /// are terminals.
+    pub fn from_env(color: ColorChoice) -> Self {
         let stdout_is_tty = std::io::stdout().is_terminal();
         let stderr_is_tty = std::io::stderr().is_terminal();
         Ui {
             stdin_is_tty: std::io::stdin().is_terminal(),
-            color: !no_color_flag && !no_color_env && stderr_is_tty,
-            stdout_color: !no_color_flag && !no_color_env && stdout_is_tty,
+            color: color.colors(&std::io::stderr()),
+            stdout_color: color.colors(&std::io::stdout()),
             stdout_is_tty,
             stderr_is_tty,
             stderr_columns: console::Term::stderr()
                 .size_checked()
                 .map(|(_rows, columns)| columns),
+            dumb_terminal: std::env::var_os("TERM").is_some_and(|term| term == "dumb"),
             diagnostic_format: Format::Text,
             diagnostic_title: "gtform",
         }
@@ -140,6 +145,46 @@ impl Ui {
         }
         self.err(&text);
     }
+}
+
+/// `--color`: when output is coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal that shows colour, unless the environment says otherwise (the default)
+    #[default]
+    Auto,
+    /// Always, also into pipes and files (CI logs that render colour)
+    Always,
+    /// Never
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether `stream` is coloured. `always` and `never` say so whatever the environment;
+    /// `auto` reads it as cargo does (anstream): a non-empty `NO_COLOR` turns colour off; a
+    /// non-empty `CLICOLOR_FORCE`, or `FORCE_COLOR` (as Node and many CI tools spell it) other
+    /// than `0` or `false`, turns it on, also into a pipe; `CLICOLOR=0` or `FORCE_COLOR=0` turn
+    /// it off; otherwise a terminal is coloured unless `TERM` is `dumb` (or unset), which in CI
+    /// (`CI` set) still is.
+    pub fn colors(self, stream: &impl anstream::stream::RawStream) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
+                match force_color() {
+                    Some(forced) if !no_color => forced,
+                    _ => anstream::AutoStream::choice(stream) != anstream::ColorChoice::Never,
+                }
+            }
+        }
+    }
+}
+
+/// `FORCE_COLOR`: `None` unset or empty, `Some(false)` for `0` or `false`, else `Some(true)`.
+fn force_color() -> Option<bool> {
+    let value = std::env::var_os("FORCE_COLOR").filter(|value| !value.is_empty())?;
+    Some(value != "0" && !value.eq_ignore_ascii_case("false"))
 }
 
 fn write_all(stream: &mut impl Write, text: &str) {

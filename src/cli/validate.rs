@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::load_args::LoadArgs;
+use super::support::load_args::LoadArgs;
 use super::output::{self, Format};
 use super::{CliError, Ui, exit};
 use crate::config;

@@ -27,6 +27,7 @@ use tokio::time::Instant;
 use crate::api::ProjectDetails;
 use crate::client::{Client, ClientError, EndpointLabel, RetryPolicy};
 use crate::config::Workspace;
+use crate::format_version::FormatVersion;
 use crate::paging::BatchPages;
 use crate::plan::Selection;
 use crate::state::{BatchProgress, FetchError};
@@ -34,7 +35,7 @@ use crate::state::{BatchProgress, FetchError};
 use super::{Connection, Error, Loaded};
 
 /// Version of the status document (`status --json`, and each poll of `status --wait --json`).
-pub const FORMAT_VERSION: &str = "1.0";
+pub const FORMAT_VERSION: FormatVersion = FormatVersion::STATUS;
 
 /// The longest pause between two polls after failures.
 pub const MAX_POLL_BACKOFF: Duration = Duration::from_secs(300);
@@ -207,7 +208,7 @@ impl StatusReport {
 /// The document of `status --json` and of each poll of `status --wait --json`.
 #[derive(Debug, Serialize)]
 pub struct StatusDocument<'a> {
-    pub format_version: &'static str,
+    pub format_version: FormatVersion,
     pub gtform_version: &'static str,
     pub endpoint: &'a EndpointLabel,
     /// Present for the polls of `--wait`.

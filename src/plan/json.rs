@@ -22,6 +22,7 @@ use super::{BatchPlan, JobConflict, JobCreate, Plan, ProjectPlan, Summary};
 use crate::api::CreateJobRequest;
 use crate::client::EndpointLabel;
 use crate::diagnostic::Location;
+use crate::format_version::FormatVersion;
 use crate::state::BatchProgress;
 
 /// Version of this document's shape (the same as saved plans'). Bumped on incompatible changes.
@@ -30,7 +31,7 @@ pub use super::FORMAT_VERSION;
 /// The whole document.
 #[derive(Debug, Serialize)]
 pub struct PlanDocument<'a> {
-    pub format_version: u32,
+    pub format_version: FormatVersion,
     pub gtform_version: &'static str,
     pub endpoint: &'a EndpointLabel,
     pub state_fingerprint: &'a str,

@@ -24,13 +24,14 @@ use sha2::{Digest, Sha256};
 use crate::api::CreateJobRequest;
 use crate::config::{Batch, Project, Workspace};
 use crate::diagnostic::{Diagnostic, Location};
+use crate::format_version::FormatVersion;
 use crate::state::{BatchProgress, RemoteProject, RemoteState};
 
 pub use scope::{Scope, ScopeError, SelectedProject, Selection, Target};
 
 /// Version of the plan's documents: `plan --json` (`json::PlanDocument`) and saved plans
 /// (`saved::SavedPlan`) carry this same number. Bumped when their meaning changes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: FormatVersion = FormatVersion::PLAN;
 
 /// The full set of changes and findings, per project. Serialisable: saved plans hold it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Plan, Scope};
 use crate::client::{Endpoint, EndpointLabel};
+use crate::format_version::FormatVersion;
 use crate::state::RemoteState;
 
 /// Marks a JSON document as a gtform saved plan.
@@ -22,9 +23,9 @@ pub const KIND: &str = "gtform-saved-plan";
 /// Version of the saved-plan format: the plan format's ([`super::FORMAT_VERSION`]), so that a
 /// saved plan and `plan --json` say the same. Files of version 1 (the same content, before the
 /// two versions were unified) are read too; any other is refused.
-pub const FORMAT_VERSION: u32 = super::FORMAT_VERSION;
+pub const FORMAT_VERSION: FormatVersion = super::FORMAT_VERSION;
 /// The older versions still read.
-const READABLE_VERSIONS: &[u32] = &[1, FORMAT_VERSION];
+const READABLE_VERSIONS: &[FormatVersion] = &[FormatVersion(1), FORMAT_VERSION];
 
 /// How much of a file is read to tell a saved plan from anything else.
 const HEAD_BYTES: usize = 4096;
@@ -33,7 +34,7 @@ const HEAD_BYTES: usize = 4096;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SavedPlan {
     pub kind: String,
-    pub format_version: u32,
+    pub format_version: FormatVersion,
     pub gtform_version: String,
     /// The workspace path the plan was made from, as given.
     pub workspace: PathBuf,
@@ -57,7 +58,7 @@ pub enum SavedPlanError {
     #[error(
         "saved plan format {found} is not supported (this gtform reads format {FORMAT_VERSION})"
     )]
-    UnsupportedVersion { found: u32 },
+    UnsupportedVersion { found: FormatVersion },
     #[error("the saved plan is damaged: {0}")]
     Damaged(String),
 }
@@ -143,7 +144,7 @@ impl SavedPlan {
         #[derive(Deserialize)]
         struct Header {
             kind: Option<String>,
-            format_version: Option<u32>,
+            format_version: Option<FormatVersion>,
         }
         let header: Header = serde_json::from_slice(bytes).map_err(|_| SavedPlanError::NotAPlan)?;
         if header.kind.as_deref() != Some(KIND) {
@@ -271,7 +272,7 @@ mod tests {
             .unwrap()
             .replace(r#""format_version":2"#, r#""format_version":1"#);
         let read = SavedPlan::from_json(text.as_bytes()).unwrap();
-        assert_eq!(read.format_version, 1);
+        assert_eq!(read.format_version, FormatVersion(1));
         assert_eq!(read.plan, saved().plan);
     }
 
@@ -306,7 +307,9 @@ mod tests {
         ));
         assert!(matches!(
             SavedPlan::from_json(br#"{"kind": "gtform-saved-plan", "format_version": 99}"#),
-            Err(SavedPlanError::UnsupportedVersion { found: 99 })
+            Err(SavedPlanError::UnsupportedVersion {
+                found: FormatVersion(99)
+            })
         ));
         assert!(matches!(
             SavedPlan::from_json(br#"{"kind": "gtform-saved-plan", "format_version": 2}"#),

@@ -68,6 +68,8 @@ pub enum ScopeError {
     UnknownBatch {
         target: Target,
         batch: String,
+        /// The project's batches, by name.
+        known: Vec<String>,
         /// Where the project is defined.
         project_location: Location,
     },
@@ -99,6 +101,7 @@ impl Scope {
                 return Err(ScopeError::UnknownBatch {
                     target: target.clone(),
                     batch: batch.clone(),
+                    known: project.batches.keys().cloned().collect(),
                     project_location: project.location.clone(),
                 });
             }

@@ -57,7 +57,7 @@ async fn status_of_a_partly_labelled_workspace_costs_one_request_per_project() {
         insta::assert_snapshot!("status_partly_labelled_json", json.stdout());
     });
     let document: serde_json::Value = serde_json::from_str(&json.stdout()).unwrap();
-    assert_eq!(document["format_version"], "1.0");
+    assert_eq!(document["format_version"], 1);
     assert_eq!(document["complete"], false);
     assert_eq!(document["totals"]["completed_jobs"], 5);
     assert_eq!(document["totals"]["total_jobs"], 7);

@@ -9,10 +9,8 @@ use crate::apply::{ApplyCompletion, ApplyNotStarted, ApplyReport};
 use crate::escape::escape;
 use crate::text::{counted, group_thousands, rate};
 
+use super::listed::listed;
 use crate::cli::{CliError, Ui, exit};
-
-/// Failures listed one by one in the summary; the rest are counted.
-const FAILURES_LISTED: usize = 20;
 
 /// The last JSON event of `apply --json`, on stdout.
 pub(crate) fn completion_json(report: &ApplyReport, ui: &mut Ui) {
@@ -104,7 +102,8 @@ fn summary_text(report: &ApplyReport, ui: &mut Ui) {
         rate(jobs_done as f64 / seconds, "jobs"),
         counted(report.create_requests, "create request", "create requests"),
     ));
-    for failure in report.failures.iter().take(FAILURES_LISTED) {
+    let (failures, more) = listed(&report.failures, false, ("failure", "failures"), None);
+    for failure in failures {
         let what = match &failure.reference_id {
             Some(reference_id) => format!(
                 "job {}/{}/{}",
@@ -124,10 +123,7 @@ fn summary_text(report: &ApplyReport, ui: &mut Ui) {
             escape(&failure.error)
         ));
     }
-    if report.failures.len() > FAILURES_LISTED {
-        ui.status(&format!(
-            "  … and {} more failures",
-            group_thousands((report.failures.len() - FAILURES_LISTED) as u64)
-        ));
+    if let Some(more) = more {
+        ui.status(&more);
     }
 }

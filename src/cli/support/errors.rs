@@ -8,6 +8,7 @@ use crate::git::{GitError, TreeRefusal};
 use crate::ops;
 use crate::plan::ScopeError;
 use crate::plan::saved::PlanFileError;
+use crate::text::closest;
 
 use crate::cli::{CliError, Ui};
 
@@ -199,6 +200,21 @@ pub(crate) fn plan_file_error(error: &PlanFileError) -> CliError {
     }
 }
 
+/// `did you mean `--target street/week-48`?` when one of `known` is close to `typed` (the
+/// whole target rewritten by `target`), else the list of `known` (`what`: `projects: a, b`).
+fn did_you_mean(
+    typed: &str,
+    known: &[String],
+    target: impl Fn(&str) -> String,
+    what: &str,
+) -> String {
+    match closest(typed, known.iter().map(String::as_str)) {
+        Some(name) => format!("did you mean `--target {}`?", target(name)),
+        None if known.is_empty() => format!("{what}: none"),
+        None => format!("{what}: {}", known.join(", ")),
+    }
+}
+
 /// A `--target` that cannot be read, or names nothing in the workspace.
 fn target_error(error: ScopeError, ui: &mut Ui) -> CliError {
     let diagnostic = match &error {
@@ -207,14 +223,29 @@ fn target_error(error: ScopeError, ui: &mut Ui) -> CliError {
             "--target `{target}`: no project `{}` in the workspace",
             target.project
         ))
-        .hint(format!("projects: {}", known.join(", "))),
+        .hint(did_you_mean(
+            &target.project,
+            known,
+            |project| match &target.batch {
+                Some(batch) => format!("{project}/{batch}"),
+                None => project.to_owned(),
+            },
+            "projects",
+        )),
         ScopeError::UnknownBatch {
             target,
             batch,
+            known,
             project_location,
         } => Diagnostic::error(format!(
             "--target `{target}`: project `{}` has no batch `{batch}`",
             target.project
+        ))
+        .hint(did_you_mean(
+            batch,
+            known,
+            |batch| format!("{}/{batch}", target.project),
+            "its batches",
         ))
         .at(project_location.clone()),
     };

@@ -7,7 +7,9 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::connection::StderrSteps;
+use super::duration;
 use super::errors::ops_error;
+use super::listed::listed;
 use crate::cli::{CliError, Ui};
 use crate::diagnostic::{self, Diagnostic};
 use crate::ops;
@@ -15,9 +17,6 @@ use crate::plan::Plan;
 use crate::preflight::{CheckOptions, Problem, Reason, Report, Sample};
 use crate::storage::StorageError;
 use crate::text::{counted, group_thousands};
-
-/// Problems listed one by one; the rest are counted (all with `-v`).
-const PROBLEMS_LISTED: usize = 20;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct PreflightArgs {
@@ -31,12 +30,8 @@ pub struct PreflightArgs {
     pub sample: Option<u64>,
     /// With --check-attachments: pre-signed URLs must stay valid this long (e.g. 12h, 7d)
     #[arg(long, value_name = "DURATION", requires = "check_attachments",
-          value_parser = parse_duration)]
+          value_parser = duration::parser("90m, 12h, 7d"))]
     pub valid_for: Option<Duration>,
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    super::duration::parse(text, "90m, 12h, 7d")
 }
 
 /// Runs the check if asked; an error if any attachment cannot be read.
@@ -88,29 +83,18 @@ fn finish(
     verbose: bool,
     ui: &mut Ui,
 ) -> Result<(), CliError> {
-    let listed = if verbose {
-        report.problems.len()
-    } else {
-        PROBLEMS_LISTED
-    };
-    let diagnostics: Vec<Diagnostic> = report
-        .problems
-        .iter()
-        .take(listed)
-        .map(diagnostic_of)
-        .collect();
+    let (problems, more) = listed(
+        &report.problems,
+        verbose,
+        ("unreadable attachment", "unreadable attachments"),
+        Some("-v lists them all"),
+    );
+    let diagnostics: Vec<Diagnostic> = problems.iter().map(diagnostic_of).collect();
     if !diagnostics.is_empty() {
         ui.err(&diagnostic::render(&diagnostics, ui.color));
     }
-    if report.problems.len() > listed {
-        ui.status(&format!(
-            "… and {} more (-v lists them all)",
-            counted(
-                (report.problems.len() - listed) as u64,
-                "unreadable attachment",
-                "unreadable attachments"
-            )
-        ));
+    if let Some(more) = more {
+        ui.status(&more);
     }
     ui.status(&summary(report, args));
     if report.is_clean() {

@@ -3,7 +3,8 @@
 use std::collections::HashSet;
 
 use super::super::node::{Entry, Node, Span, Value};
-use super::{DiagnosticSink, closest, one_of};
+use super::{DiagnosticSink, one_of};
+use crate::text::closest;
 use crate::diagnostic::Diagnostic;
 
 /// The entries of a mapping whose keys have been checked against the expected ones.

@@ -64,26 +64,6 @@ impl DiagnosticSink for FileSink<'_> {
     }
 }
 
-/// Returns the closest of `candidates` to `word`, if it is close enough to be a likely typo
-/// (case ignored): few edits (a transposition counts as one), or a high Jaro-Winkler similarity.
-pub(crate) fn closest<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
-    let word = word.to_lowercase();
-    candidates
-        .into_iter()
-        .filter_map(|candidate| {
-            let lower = candidate.to_lowercase();
-            let edits = strsim::osa_distance(&word, &lower);
-            let similarity = strsim::jaro_winkler(&word, &lower);
-            let close = edits <= (word.chars().count() / 4).max(1) || similarity >= 0.85;
-            close.then_some((edits, -similarity, candidate))
-        })
-        .min_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)))
-        .map(|(_, _, candidate)| candidate)
-}
-
 /// Formats names as "`a`, `b` or `c`".
 pub(crate) fn one_of(names: &[&str]) -> String {
     let quoted: Vec<String> = names.iter().map(|name| format!("`{name}`")).collect();
@@ -98,16 +78,6 @@ pub(crate) fn one_of(names: &[&str]) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn closest_suggests_only_near_words() {
-        assert_eq!(
-            closest("descriptoin", ["description", "jobs", "jobs_from"]),
-            Some("description")
-        );
-        assert_eq!(closest("zzz", ["description", "jobs"]), None);
-        assert_eq!(closest("ulr", ["id", "url"]), Some("url"));
-        assert_eq!(closest("test", ["TEST", "NON_TEST"]), Some("TEST"));
-    }
 
     #[test]
     fn one_of_lists_names() {

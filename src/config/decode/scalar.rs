@@ -6,7 +6,8 @@
 use uuid::Uuid;
 
 use super::super::node::{Node, Value};
-use super::{DiagnosticSink, closest, one_of};
+use super::{DiagnosticSink, one_of};
+use crate::text::closest;
 use crate::diagnostic::Diagnostic;
 
 /// A string; in generated jobs numbers and booleans are taken as their text.

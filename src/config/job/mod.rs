@@ -31,12 +31,13 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use super::decode::{
-    DiagnosticSink, Fields, closest, integer_in, mapping, name, one_of, required, sent_name,
+    DiagnosticSink, Fields, integer_in, mapping, name, one_of, required, sent_name,
     unique, word,
 };
 use super::node::{Node, Span, Value};
 use crate::api::CreateJobRequest;
 use crate::diagnostic::Diagnostic;
+use crate::text::closest;
 
 /// Keys of a job (inline, and in a `jobs_from` template besides the manifest key).
 pub(crate) const JOB_KEYS: &[&str] = &[

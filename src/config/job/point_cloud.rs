@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use super::super::decode::{
-    DiagnosticSink, Number, attachment_url, boolean, closest, mapping, name, non_empty_list,
+    DiagnosticSink, Number, attachment_url, boolean, mapping, name, non_empty_list,
     number, one_of, optional, required, unique, word,
 };
 use super::super::node::Node;
@@ -14,6 +14,7 @@ use super::wire::{
 };
 use super::{FrameIds, frame_id};
 use crate::diagnostic::Diagnostic;
+use crate::text::closest;
 
 pub(crate) const POINT_CLOUD_KEYS: &[&str] = &["frames", "sensor_meta"];
 pub(crate) const POINT_CLOUD_FRAME_KEYS: &[&str] = &["frame_id", "ego_pose", "sensors"];

@@ -132,7 +132,7 @@ pub(crate) fn check_callables(
                     .apply_filter(filter, &[])
                     .is_err_and(|error| error.kind() == ErrorKind::UnknownFilter);
                 if missing {
-                    let hint = match decode::closest(filter, KNOWN_FILTERS.iter().copied()) {
+                    let hint = match crate::text::closest(filter, KNOWN_FILTERS.iter().copied()) {
                         Some(suggestion) => format!("did you mean `{suggestion}`?"),
                         None => "see minijinja's built-in filters (`upper`, `lower`, `int`, `replace`, `default`, …) and `content_hash`".to_string(),
                     };
@@ -156,7 +156,7 @@ pub(crate) fn check_callables(
             for function in &called.functions {
                 if !env.globals().any(|(name, _)| name == function) {
                     let known: Vec<&str> = env.globals().map(|(name, _)| name).collect();
-                    let hint = match decode::closest(function, known.iter().copied()) {
+                    let hint = match crate::text::closest(function, known.iter().copied()) {
                         Some(suggestion) => format!("did you mean `{suggestion}`?"),
                         None => format!("the functions are {}", decode::one_of(&known)),
                     };

@@ -198,7 +198,7 @@ fn check_variable(
             if let Some(field) = field
                 && !OBJECT_FIELDS.contains(&field)
             {
-                let hint = match decode::closest(field, OBJECT_FIELDS.iter().copied()) {
+                let hint = match crate::text::closest(field, OBJECT_FIELDS.iter().copied()) {
                     Some(suggestion) => format!("did you mean `object.{suggestion}`?"),
                     None => format!("a listed object has {}", decode::one_of(OBJECT_FIELDS)),
                 };
@@ -214,7 +214,7 @@ fn check_variable(
             {
                 let mut names: Vec<&str> = header.keys().map(String::as_str).collect();
                 names.sort_unstable();
-                let hint = match decode::closest(column, names.iter().copied()) {
+                let hint = match crate::text::closest(column, names.iter().copied()) {
                     Some(suggestion) => format!("did you mean `row.{suggestion}`?"),
                     None => format!("the manifest's columns are {}", decode::one_of(&names)),
                 };
@@ -232,7 +232,7 @@ fn check_variable(
             } else {
                 &["row", "row_number"]
             };
-            let hint = match decode::closest(root, known.iter().copied()) {
+            let hint = match crate::text::closest(root, known.iter().copied()) {
                 Some(suggestion) => format!("did you mean `{suggestion}`?"),
                 None if columns.objects => {
                     "templates of a listing can use `object` (the listed object: `object.key`, `object.url`, …)".to_string()

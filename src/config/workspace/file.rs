@@ -8,7 +8,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::super::boundary::{Boundary, FileKind, OpenedFile, not_text, not_utf8_text};
-use super::super::decode::{self, DiagnosticSink, FileSink, NameProblem, closest};
+use super::super::decode::{self, DiagnosticSink, FileSink, NameProblem};
 use super::super::generate::{GeneratorDecl, GeneratorSource, ManifestKind};
 use super::super::job::{JOB_KEYS, JOB_TYPES, PRIORITY_RANGE};
 use super::super::node::{Node, Span, Value};
@@ -16,6 +16,7 @@ use super::super::{EndpointSetting, yaml};
 use crate::attachments::{ObjectUrl, Scheme, UrlError};
 use crate::diagnostic::{Diagnostic, Location};
 use crate::storage::Glob;
+use crate::text::closest;
 
 /// The only configuration format version.
 pub(crate) const FORMAT_VERSION: i64 = 1;
