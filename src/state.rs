@@ -14,9 +14,13 @@
 //! [`FetchOptions::concurrency`]) and backs off as apply's creates do: on 429s (pacing at the
 //! rate the server accepts, mirroring its rate-limit headers) and on signs of overload. Each read
 //! is retried here, attempt by attempt, so that the limiter hears of every one.
+//!
+//! A long read (48,000 jobs take 480 pages) tells its progress as it goes through a
+//! [`ReadObserver`]: the jobs read of those the details announced. Nothing here prints.
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -166,17 +170,88 @@ impl Default for FetchOptions {
     }
 }
 
+/// How far a read has come: told after each project's details and after each page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadCounts {
+    /// Projects whose details have been read, of `projects`.
+    pub projects_read: u64,
+    pub projects: u64,
+    /// Jobs read so far, of the jobs the details read so far announced (it grows as each
+    /// project's details come in).
+    pub jobs_read: u64,
+    pub jobs_expected: u64,
+}
+
+/// Receives a read's [`ReadCounts`] as it goes, from any of the read's tasks. `()` ignores them.
+pub trait ReadObserver: Send + Sync {
+    fn on_read(&self, counts: ReadCounts);
+}
+
+impl ReadObserver for () {
+    fn on_read(&self, _counts: ReadCounts) {}
+}
+
+/// The counts of one read, shared by its tasks, told to its observer on every change.
+struct Tally<'a> {
+    observer: &'a dyn ReadObserver,
+    projects: u64,
+    projects_read: AtomicU64,
+    jobs_read: AtomicU64,
+    jobs_expected: AtomicU64,
+}
+
+impl Tally<'_> {
+    fn details_read(&self, jobs_expected: u64) {
+        self.projects_read.fetch_add(1, Ordering::Relaxed);
+        self.jobs_expected
+            .fetch_add(jobs_expected, Ordering::Relaxed);
+        self.tell();
+    }
+
+    fn page_read(&self, jobs: u64) {
+        self.jobs_read.fetch_add(jobs, Ordering::Relaxed);
+        self.tell();
+    }
+
+    fn tell(&self) {
+        self.observer.on_read(ReadCounts {
+            projects_read: self.projects_read.load(Ordering::Relaxed),
+            projects: self.projects,
+            jobs_read: self.jobs_read.load(Ordering::Relaxed),
+            jobs_expected: self.jobs_expected.load(Ordering::Relaxed),
+        });
+    }
+}
+
 /// Reads every project in `project_ids` (details, then every page of every non-empty batch).
 pub async fn fetch(
     client: &Client,
     project_ids: &[String],
     options: FetchOptions,
 ) -> Result<RemoteState, FetchError> {
+    fetch_observed(client, project_ids, options, &()).await
+}
+
+/// [`fetch`], telling `observer` how far it has come after each project's details and each page.
+pub async fn fetch_observed(
+    client: &Client,
+    project_ids: &[String],
+    options: FetchOptions,
+    observer: &dyn ReadObserver,
+) -> Result<RemoteState, FetchError> {
     let limiter =
         Limiter::with_options(LimiterOptions::starting_at_max(options.concurrency.max(1)));
+    let tally = Tally {
+        observer,
+        projects: project_ids.len() as u64,
+        projects_read: AtomicU64::new(0),
+        jobs_read: AtomicU64::new(0),
+        jobs_expected: AtomicU64::new(0),
+    };
+    let tally = &tally;
     let mut reads: FuturesUnordered<_> = project_ids
         .iter()
-        .map(|project_id| fetch_project(client, project_id, &limiter))
+        .map(|project_id| fetch_project(client, project_id, &limiter, tally))
         .collect();
     let mut state = RemoteState::default();
     while let Some(result) = reads.next().await {
@@ -190,6 +265,7 @@ async fn fetch_project(
     client: &Client,
     project_id: &str,
     limiter: &Limiter,
+    tally: &Tally<'_>,
 ) -> Result<RemoteProject, FetchError> {
     let wrap = |source| FetchError {
         project_id: project_id.to_owned(),
@@ -200,13 +276,20 @@ async fn fetch_project(
     })
     .await
     .map_err(wrap)?;
+    tally.details_read(
+        details
+            .batches
+            .iter()
+            .map(|summary| summary.total_jobs)
+            .fold(0, u64::saturating_add),
+    );
     let mut pages: FuturesUnordered<_> = details
         .batches
         .iter()
         .enumerate()
         .filter(|(_, summary)| summary.total_jobs > 0 || !summary.total_jobs_reported)
         .map(|(index, summary)| async move {
-            fetch_batch_jobs(client, project_id, summary, limiter)
+            fetch_batch_jobs(client, project_id, summary, limiter, tally)
                 .await
                 .map(|jobs| (index, jobs))
         })
@@ -236,6 +319,7 @@ async fn fetch_batch_jobs(
     project_id: &str,
     summary: &BatchSummary,
     limiter: &Limiter,
+    tally: &Tally<'_>,
 ) -> Result<Vec<RemoteJob>, ClientError> {
     let mut jobs = Vec::with_capacity(
         usize::try_from(summary.total_jobs)
@@ -252,7 +336,9 @@ async fn fetch_batch_jobs(
             client.batch_jobs_page_attempt(project_id, pages.batch_id(), pages.token(), attempt)
         })
         .await?;
+        let before = jobs.len();
         jobs.extend(pages.accept(page)?.into_iter().map(RemoteJob::from));
+        tally.page_read((jobs.len() - before) as u64);
     }
     Ok(jobs)
 }

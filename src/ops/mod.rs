@@ -68,6 +68,9 @@ pub enum Step<'a> {
     WaitingForEmbedded { db: &'a Path },
     /// Reading `projects` projects from `url`.
     Reading { projects: usize, url: &'a str },
+    /// How far that read has come: told after each project's details and each page of jobs, and
+    /// once `done` (whether it succeeded or not).
+    ReadingJobs { counts: state::ReadCounts, done: bool },
     /// Listing the objects under `prefix` (an `s3://` URL): `objects` so far, told when it
     /// starts, every thousand objects, and once `done`.
     Listing {
@@ -290,7 +293,32 @@ pub async fn read(
         projects: project_ids.len(),
         url: &connection.label().url,
     });
-    Ok(state::fetch(connection.client(), project_ids, FetchOptions::default()).await?)
+    /// The read's counts as steps.
+    struct Steps<'a> {
+        observer: &'a dyn Observer,
+        last: std::sync::Mutex<Option<state::ReadCounts>>,
+    }
+    impl state::ReadObserver for Steps<'_> {
+        fn on_read(&self, counts: state::ReadCounts) {
+            *self.last.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(counts);
+            self.observer.on_step(&Step::ReadingJobs {
+                counts,
+                done: false,
+            });
+        }
+    }
+    let steps = Steps {
+        observer,
+        last: std::sync::Mutex::new(None),
+    };
+    let read =
+        state::fetch_observed(connection.client(), project_ids, FetchOptions::default(), &steps)
+            .await;
+    let last = *steps.last.lock().unwrap_or_else(|poison| poison.into_inner());
+    if let Some(counts) = last {
+        observer.on_step(&Step::ReadingJobs { counts, done: true });
+    }
+    Ok(read?)
 }
 
 /// A plan, the state it was made from and the connection it was read through.

@@ -10,13 +10,17 @@ use gtform::plan::ScopeError;
 
 use crate::support::{API_KEY, BatchSpec, PROJECT_ID, Rig, ids, workspace_yaml};
 
-/// Keeps every step's message, as text.
+/// Keeps every step's message, as text, and a read's progress apart.
 #[derive(Default)]
-struct Recorder(Mutex<Vec<String>>);
+struct Recorder(Mutex<Vec<String>>, Mutex<Vec<(gtform::state::ReadCounts, bool)>>);
 
 impl ops::Observer for Recorder {
     fn on_step(&self, step: &Step<'_>) {
         let text = match step {
+            Step::ReadingJobs { counts, done } => {
+                self.1.lock().unwrap().push((*counts, *done));
+                return;
+            }
             Step::WaitingForEmbedded { db } => format!("waiting for {}", db.display()),
             Step::Reading { projects, url } => format!("reading {projects} from {url}"),
             other => format!("{other:?}"),
@@ -28,6 +32,10 @@ impl ops::Observer for Recorder {
 impl Recorder {
     fn steps(&self) -> Vec<String> {
         self.0.lock().unwrap().clone()
+    }
+
+    fn reads(&self) -> Vec<(gtform::state::ReadCounts, bool)> {
+        self.1.lock().unwrap().clone()
     }
 }
 
@@ -75,6 +83,15 @@ async fn a_target_is_selected_once_and_only_its_batches_are_read_and_planned() {
         .await
         .expect("planned");
     assert_eq!(recorder.steps(), [format!("reading 1 from {}", rig.url())]);
+    let reads = recorder.reads();
+    let (last, done) = *reads.last().expect("the read tells its progress");
+    assert!(done, "the last count says the read is over: {reads:?}");
+    assert_eq!((last.projects_read, last.projects), (1, 1));
+    assert_eq!(last.jobs_read, last.jobs_expected, "{reads:?}");
+    assert!(
+        reads.windows(2).all(|pair| pair[0].0.jobs_read <= pair[1].0.jobs_read),
+        "counts only grow: {reads:?}"
+    );
     let batches: Vec<&str> = planned.plan.projects[0]
         .batches
         .iter()

@@ -24,7 +24,7 @@ mod tests {
     #[derive(Debug, Parser)]
     struct Args {
         #[arg(long, value_parser = one_of(&["fast", "slow"], |name| match name {
-            "fast" => Some(1),
+            "fast" => Some(1_u8),
             "slow" => Some(2),
             _ => None,
         }))]

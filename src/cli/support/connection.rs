@@ -4,7 +4,10 @@
 //! environment when a bucket must be listed), and the pipeline's messages as stderr lines.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use indicatif::ProgressBar;
 
 use super::load_args::LoadArgs;
 use crate::client::{ApiKey, ClientError, Endpoint, Proxies, RequestObserver, RequestRecord};
@@ -12,9 +15,11 @@ use crate::escape::escape;
 use crate::ops::{
     self, ConnectOptions, Connection, EndpointOrigin, LoadRequest, Loaded, Planned, Step,
 };
-use crate::text::counted;
+use crate::state::ReadCounts;
+use crate::text::{counted, group_thousands, rate};
 
 use super::errors::ops_error;
+use super::progress_bar::{self, LINE_INTERVAL};
 use crate::cli::{CliError, Ui};
 
 /// Flags for commands that talk to the server.
@@ -167,7 +172,7 @@ pub(crate) async fn plan_workspace(
             .with_baseline(since.revision, repository, &load_args.options())
             .map_err(|error| ops_error(error, ui))?;
     }
-    let steps = StderrSteps::new(ui);
+    let steps = StderrSteps::new(ui, args.verbose);
     if loaded.needs_listing() {
         let storage = super::aws::storage()?;
         ops::list(&mut loaded, &storage, &steps)
@@ -189,7 +194,7 @@ pub(crate) async fn connect_loaded(
     ui: &mut Ui,
 ) -> Result<Connection, CliError> {
     let options = connect_options(&loaded.endpoint, args)?;
-    ops::connect_workspace(loaded, &options, &StderrSteps::new(ui))
+    ops::connect_workspace(loaded, &options, &StderrSteps::new(ui, args.verbose))
         .await
         .map_err(|error| {
             let operator = OperatorEndpoint::of(args);
@@ -234,7 +239,7 @@ pub(crate) async fn recheck_saved(
         file,
         operator.as_ref().map(|operator| operator.value.as_str()),
         &options,
-        &StderrSteps::new(ui),
+        &StderrSteps::new(ui, args.verbose),
     )
     .await
     .map_err(|error| pipeline_error(error, operator.as_ref(), Some((&endpoint, origin)), ui))
@@ -313,17 +318,89 @@ fn read_api_key(args: &ConnectionArgs) -> Result<ApiKey, CliError> {
 }
 
 /// The pipeline's messages, each a line on stderr; a listing's progress rewrites its line on a
-/// terminal and is one line when done otherwise.
+/// terminal and is one line when done otherwise; a read's progress is a bar where one fits
+/// (`progress_bar::bar_fits`), else a line every `LINE_INTERVAL`.
 pub(crate) struct StderrSteps {
     terminal: bool,
+    bar_fits: bool,
+    reading: Mutex<ReadDisplay>,
 }
 
+/// How a read's progress is being shown.
+struct ReadDisplay {
+    started: Instant,
+    bar: Option<ProgressBar>,
+    last_line: Option<Instant>,
+}
+
+/// A read shorter than this shows no bar: it would only flash.
+const QUIET_READ: Duration = Duration::from_millis(300);
+
 impl StderrSteps {
-    pub(crate) fn new(ui: &Ui) -> Self {
+    /// `verbose`: `-v` request logs share stderr, so no bar is drawn.
+    pub(crate) fn new(ui: &Ui, verbose: bool) -> Self {
         StderrSteps {
             terminal: ui.stderr_is_tty,
+            bar_fits: progress_bar::bar_fits(ui, verbose),
+            reading: Mutex::new(ReadDisplay {
+                started: Instant::now(),
+                bar: None,
+                last_line: None,
+            }),
         }
     }
+
+    /// A read's counts: the bar moved (drawn once the read has taken [`QUIET_READ`]), or a line
+    /// when `LINE_INTERVAL` has passed since the last; the bar cleared when `done`.
+    fn reading_jobs(&self, counts: ReadCounts, done: bool) {
+        let mut display = self.reading.lock().unwrap_or_else(|poison| poison.into_inner());
+        if done {
+            if let Some(bar) = display.bar.take() {
+                bar.finish_and_clear();
+            }
+            return;
+        }
+        let elapsed = display.started.elapsed();
+        if self.bar_fits {
+            if display.bar.is_none() && elapsed >= QUIET_READ {
+                display.bar = Some(progress_bar::bar(
+                    counts.jobs_expected,
+                    "{spinner} Reading [{wide_bar}] {human_pos}/{human_len} jobs  {rate}  ETA {eta}",
+                ));
+            }
+            if let Some(bar) = &display.bar {
+                bar.set_length(counts.jobs_expected);
+                bar.set_position(counts.jobs_read);
+            }
+            return;
+        }
+        let since_last = display.last_line.map_or(elapsed, |at| at.elapsed());
+        if since_last >= LINE_INTERVAL {
+            display.last_line = Some(Instant::now());
+            Ui::log_line(&read_line(counts, elapsed));
+        }
+    }
+}
+
+/// `Reading: 12,000/48,000 jobs (25%), 2 of 3 projects, 2,700 jobs/s`.
+fn read_line(counts: ReadCounts, elapsed: Duration) -> String {
+    let percent = if counts.jobs_expected == 0 {
+        100
+    } else {
+        u128::from(counts.jobs_read.min(counts.jobs_expected)) * 100
+            / u128::from(counts.jobs_expected)
+    };
+    format!(
+        "Reading: {}/{} jobs ({percent}%), {} of {}, {}",
+        group_thousands(counts.jobs_read),
+        group_thousands(counts.jobs_expected),
+        group_thousands(counts.projects_read),
+        counted(counts.projects, "project", "projects"),
+        rate(
+            counts.jobs_read as f64 / elapsed.as_secs_f64().max(0.001),
+            "jobs"
+        )
+    )
 }
 
 impl ops::Observer for StderrSteps {
@@ -379,11 +456,18 @@ impl ops::Observer for StderrSteps {
                 "Waiting for another gtform process using `{}`…",
                 escape(&db.display().to_string())
             )),
-            Step::Reading { projects, url } => Ui::log_line(&format!(
-                "Reading {} from {}…",
-                counted(*projects as u64, "project", "projects"),
-                escape(&crate::client::redact_url_secrets(url))
-            )),
+            Step::Reading { projects, url } => {
+                self.reading
+                    .lock()
+                    .unwrap_or_else(|poison| poison.into_inner())
+                    .started = Instant::now();
+                Ui::log_line(&format!(
+                    "Reading {} from {}…",
+                    counted(*projects as u64, "project", "projects"),
+                    escape(&crate::client::redact_url_secrets(url))
+                ));
+            }
+            Step::ReadingJobs { counts, done } => self.reading_jobs(*counts, *done),
         }
     }
 }
@@ -419,5 +503,34 @@ impl RequestObserver for StderrRequestLog {
             record.duration.as_millis()
         );
         Ui::log_line(&escape(&crate::client::redact_url_secrets(&line)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_line_says_how_far_of_how_much_and_how_fast() {
+        let counts = ReadCounts {
+            projects_read: 2,
+            projects: 3,
+            jobs_read: 12_000,
+            jobs_expected: 48_000,
+        };
+        assert_eq!(
+            read_line(counts, Duration::from_secs(4)),
+            "Reading: 12,000/48,000 jobs (25%), 2 of 3 projects, 3,000 jobs/s"
+        );
+        let nothing = ReadCounts {
+            projects_read: 0,
+            projects: 1,
+            jobs_read: 0,
+            jobs_expected: 0,
+        };
+        assert_eq!(
+            read_line(nothing, Duration::ZERO),
+            "Reading: 0/0 jobs (100%), 0 of 1 project, 0 jobs/s"
+        );
     }
 }

@@ -58,7 +58,7 @@ pub(crate) async fn run(
         valid_for: args.valid_for,
         ..CheckOptions::at(OffsetDateTime::now_utc())
     };
-    let report = ops::check_attachments(targets, storage.as_ref(), &options, &StderrSteps::new(ui))
+    let report = ops::check_attachments(targets, storage.as_ref(), &options, &StderrSteps::new(ui, verbose))
         .await
         .map_err(|error| match error {
             ops::Error::Storage(source) => storage_failure(&source),
@@ -177,10 +177,31 @@ fn diagnostic_of(problem: &Problem) -> Diagnostic {
         crate::escape::escape(&problem.reason.to_string())
     );
     let diagnostic = Diagnostic::error(message).at(problem.job.location.clone());
-    match hint_of(&problem.reason) {
+    let diagnostic = match hint_of(&problem.reason) {
         Some(hint) => diagnostic.hint(hint),
         None => diagnostic,
+    };
+    match (&problem.reason, decoded_key_url(&problem.url)) {
+        (Reason::Storage(StorageError::NotFound { .. }), Some(decoded)) => diagnostic.hint(format!(
+            "an `s3://` key is taken as written, as the AWS CLI takes it: `%20` is not a space; if the object is `{}`, write that",
+            crate::escape::escape(&decoded)
+        )),
+        _ => diagnostic,
     }
+}
+
+/// `s3://b/a b.jpg` for `s3://b/a%20b.jpg`: the URI with its key percent-decoded, when the key
+/// holds escapes that decode to something else (UTF-8, no control character); `None` otherwise.
+fn decoded_key_url(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    if scheme != "s3" && scheme != "gs" {
+        return None;
+    }
+    let decoded = percent_encoding::percent_decode_str(rest)
+        .decode_utf8()
+        .ok()?;
+    (decoded != rest && crate::escape::first_hidden(&decoded).is_none())
+        .then(|| format!("{scheme}://{decoded}"))
 }
 
 fn hint_of(reason: &Reason) -> Option<String> {
@@ -201,5 +222,27 @@ fn hint_of(reason: &Reason) -> Option<String> {
             Some("sign the URL again with a later expiry".into())
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_percent_escaped_s3_key_is_shown_as_the_raw_key_it_may_have_meant() {
+        assert_eq!(
+            decoded_key_url("s3://b/a%20b.jpg").as_deref(),
+            Some("s3://b/a b.jpg")
+        );
+        assert_eq!(
+            decoded_key_url("s3://b/%C3%BC.jpg").as_deref(),
+            Some("s3://b/ü.jpg")
+        );
+        assert_eq!(decoded_key_url("s3://b/a b.jpg"), None, "nothing to decode");
+        assert_eq!(decoded_key_url("s3://b/100%.jpg"), None, "not an escape");
+        assert_eq!(decoded_key_url("s3://b/a%0Ab.jpg"), None, "a control character");
+        assert_eq!(decoded_key_url("s3://b/%FF.jpg"), None, "not UTF-8");
+        assert_eq!(decoded_key_url("https://h/a%20b.jpg"), None, "a URL decodes itself");
     }
 }

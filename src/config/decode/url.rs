@@ -1,4 +1,12 @@
 //! Attachment URLs: `http(s)://host/…`, `s3://bucket/key` and `gs://bucket/key`.
+//!
+//! The one URL rule for object keys: an `http(s)` URL is a URL, so a space or any other character
+//! RFC 3986 excludes is written percent-encoded (`%20`) and S3 decodes it; an `s3://` or `gs://`
+//! URI holds its key raw, as the AWS CLI, `gsutil` and the S3 console's "Copy S3 URI" write it: a
+//! space is a space, `%20` is the three characters `%`, `2`, `0`, `+` is a plus. Everything that
+//! reads these URIs (`policy s3`, its ACL commands, the attachment preflight, the emulator's
+//! attachment check) and everything that writes them (`jobs_from: list:`) takes the key as
+//! written. Control and invisible characters are refused in either form.
 
 use super::super::node::Node;
 use super::{DiagnosticSink, string};
@@ -30,8 +38,15 @@ const UNSAFE_IN_URLS: &[char] = &['<', '>', '"', '{', '}', '|', '\\', '^', '`'];
 
 /// Why `text` is not an acceptable attachment URL.
 pub(crate) fn check_attachment_url(text: &str) -> Result<(), String> {
-    if text.trim() != text || text.contains(' ') {
-        return Err("contains whitespace (spaces in a URL are written `%20`)".into());
+    if text.trim() != text {
+        return Err("starts or ends with whitespace".into());
+    }
+    let raw_key = text.starts_with("s3://") || text.starts_with("gs://");
+    if !raw_key && text.contains(' ') {
+        return Err(
+            "contains a space: an http(s) URL writes it `%20` (an `s3://` or `gs://` key is written raw, with its spaces)"
+                .into(),
+        );
     }
     if let Some(hidden) = crate::escape::first_hidden(text) {
         return Err(format!(
@@ -200,6 +215,8 @@ mod tests {
             "s3://bucket/key/a.jpg",
             "gs://my_bucket-1/k",
             "s3://my.bucket-01/a/b%20c.jpg",
+            "s3://bucket/a b+c%d/ünï €.jpg",
+            "gs://bucket/week 48/a b.jpg",
             "HTTPS://EXAMPLE.COM/A",
         ] {
             assert_eq!(check_attachment_url(ok), Ok(()), "{ok}");
@@ -207,7 +224,10 @@ mod tests {
         let rejected = [
             ("https:///a.jpg", "has no host"),
             ("https://user@/a.jpg", "has no host"),
-            ("https://a.com/a b.jpg", "contains whitespace"),
+            ("https://a.com/a b.jpg", "an http(s) URL writes it `%20`"),
+            ("s3://bucket/a.jpg ", "ends with whitespace"),
+            ("s3://bucket/a\tb.jpg", "U+0009"),
+            ("s3://bucket/a\u{a0}b.jpg", "U+00A0"),
             ("https://a.com/a\u{200b}.jpg", "U+200B"),
             ("https://a.com/a\u{1b}.jpg", "U+001B"),
             ("https://a.com/<x>.jpg", "contains `<`"),
@@ -225,7 +245,7 @@ mod tests {
             ("s3://bucket", "has no object key"),
             ("s3:///key", "has no bucket"),
             ("https://", "has no host"),
-            (" https://a/b", "contains whitespace"),
+            (" https://a/b", "starts or ends with whitespace"),
         ];
         for (bad, why) in rejected {
             let problem = check_attachment_url(bad).unwrap_err();

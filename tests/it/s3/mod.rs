@@ -4,6 +4,7 @@
 //! moto accepts unsigned); each test uses buckets of its own.
 
 mod bounds;
+mod keys;
 mod listing;
 mod policy;
 mod preflight;
