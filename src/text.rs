@@ -50,10 +50,7 @@ pub fn rate(per_second: f64, unit: &str) -> String {
 
 /// Returns the closest of `candidates` to `word`, if it is close enough to be a likely typo
 /// (case ignored): few edits (a transposition counts as one), or a high Jaro-Winkler similarity.
-pub fn closest<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let word = word.to_lowercase();
     candidates
         .into_iter()

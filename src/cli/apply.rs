@@ -9,12 +9,12 @@ use crate::ops::{self, Planned};
 use crate::plan::saved::is_saved_plan_file;
 use crate::text::group_thousands;
 
-use super::support::interrupts::{self, Step};
-use super::support::{apply_summary, parallelism};
-use super::support::connection::{self, ConnectionArgs};
-use super::support::load_args::LoadArgs;
 use super::output::{self, Format};
 use super::progress::{Progress, ProgressMode};
+use super::support::connection::{self, ConnectionArgs};
+use super::support::interrupts::{self, Step};
+use super::support::load_args::LoadArgs;
+use super::support::{apply_summary, parallelism};
 use super::{CliError, Ui, exit};
 
 #[derive(Debug, clap::Args)]

@@ -159,45 +159,105 @@ const ENVIRONMENT: &[(&str, &str)] = &[
 fn examples(subcommand: &str) -> Vec<(&'static str, &'static str)> {
     match subcommand {
         "" => vec![
-            ("gtform validate", "Check the workspace in the current directory; no network."),
+            (
+                "gtform validate",
+                "Check the workspace in the current directory; no network.",
+            ),
             ("gtform plan", "Show what apply would create."),
-            ("gtform apply", "Show the plan, ask, and create what is missing."),
-            ("gtform status --wait --timeout 2h", "Wait until every batch is labelled."),
-            ("gtform results --out results/", "Download the result files."),
+            (
+                "gtform apply",
+                "Show the plan, ask, and create what is missing.",
+            ),
+            (
+                "gtform status --wait --timeout 2h",
+                "Wait until every batch is labelled.",
+            ),
+            (
+                "gtform results --out results/",
+                "Download the result files.",
+            ),
         ],
         "validate" => vec![
-            ("gtform validate workspace/", "Check every YAML file under workspace/."),
-            ("gtform validate --format github", "Problems as GitHub annotations on a pull request."),
+            (
+                "gtform validate workspace/",
+                "Check every YAML file under workspace/.",
+            ),
+            (
+                "gtform validate --format github",
+                "Problems as GitHub annotations on a pull request.",
+            ),
         ],
         "plan" => vec![
             ("gtform plan --target street/week-48", "Plan one batch."),
-            ("gtform plan --out gtform.plan", "Save the plan, to apply exactly that later."),
-            ("gtform plan --format markdown --since origin/main", "A pull-request comment: what the change creates, and the payloads it changes."),
-            ("gtform plan --check-attachments --sample 200", "Check that GT Studio can read 200 sampled attachments first."),
+            (
+                "gtform plan --out gtform.plan",
+                "Save the plan, to apply exactly that later.",
+            ),
+            (
+                "gtform plan --format markdown --since origin/main",
+                "A pull-request comment: what the change creates, and the payloads it changes.",
+            ),
+            (
+                "gtform plan --check-attachments --sample 200",
+                "Check that GT Studio can read 200 sampled attachments first.",
+            ),
         ],
         "apply" => vec![
             ("gtform apply", "Plan, show, ask, create."),
-            ("gtform apply gtform.plan", "Apply a saved plan, refused if the server changed since."),
-            ("gtform apply --auto-approve --max-create 5000 --format json", "In CI: no question, at most 5,000 jobs, one JSON event per line."),
+            (
+                "gtform apply gtform.plan",
+                "Apply a saved plan, refused if the server changed since.",
+            ),
+            (
+                "gtform apply --auto-approve --max-create 5000 --format json",
+                "In CI: no question, at most 5,000 jobs, one JSON event per line.",
+            ),
         ],
         "show" => vec![("gtform show gtform.plan", "Render a saved plan.")],
         "status" => vec![
             ("gtform status", "Labelling progress of every batch."),
-            ("gtform status --wait --timeout 45m --interval 30s", "Poll until labelled; exit 1 after 45 minutes."),
+            (
+                "gtform status --wait --timeout 45m --interval 30s",
+                "Poll until labelled; exit 1 after 45 minutes.",
+            ),
         ],
         "results" => vec![
-            ("gtform results --out results/", "Download what is labelled; run again to resume."),
-            ("gtform results --out results/ --masks --target street", "With the masks, for one project."),
+            (
+                "gtform results --out results/",
+                "Download what is labelled; run again to resume.",
+            ),
+            (
+                "gtform results --out results/ --masks --target street",
+                "With the masks, for one project.",
+            ),
         ],
-        "schema" => vec![("gtform schema --write .", "Write the JSON Schema for editors.")],
+        "schema" => vec![(
+            "gtform schema --write .",
+            "Write the JSON Schema for editors.",
+        )],
         "emulator" => vec![
-            ("gtform emulator --port 8765", "A local GT Studio with the demo seed."),
-            ("gtform emulator --complete-after 30s --db state.sqlite", "Jobs labelled 30 s after creation, kept across restarts."),
+            (
+                "gtform emulator --port 8765",
+                "A local GT Studio with the demo seed.",
+            ),
+            (
+                "gtform emulator --complete-after 30s --db state.sqlite",
+                "Jobs labelled 30 s after creation, kept across restarts.",
+            ),
         ],
         "policy" | "policy-s3" => vec![
-            ("gtform policy s3", "The bucket policy that lets GT Studio read the workspace's objects."),
-            ("gtform policy s3 --format terraform", "The same as Terraform."),
-            ("gtform policy s3 check --policy-file policy.json", "Does an existing bucket policy grant what the jobs need?"),
+            (
+                "gtform policy s3",
+                "The bucket policy that lets GT Studio read the workspace's objects.",
+            ),
+            (
+                "gtform policy s3 --format terraform",
+                "The same as Terraform.",
+            ),
+            (
+                "gtform policy s3 check --policy-file policy.json",
+                "Does an existing bucket policy grant what the jobs need?",
+            ),
         ],
         "policy-s3-check" => vec![(
             "gtform policy s3 check --policy-file policy.json",
@@ -207,7 +267,10 @@ fn examples(subcommand: &str) -> Vec<(&'static str, &'static str)> {
             "gtform completions bash > ~/.local/share/bash-completion/completions/gtform",
             "Install bash completions.",
         )],
-        "man" => vec![("gtform man --out-dir ~/.local/share/man/man1", "Install the man pages.")],
+        "man" => vec![(
+            "gtform man --out-dir ~/.local/share/man/man1",
+            "Install the man pages.",
+        )],
         _ => Vec::new(),
     }
 }
@@ -220,7 +283,10 @@ mod tests {
     fn section_texts_are_roff_safe() {
         let mut texts: Vec<&str> = ENVIRONMENT.iter().flat_map(|(a, b)| [*a, *b]).collect();
         for subcommand in ["", "plan", "apply", "status", "results", "policy", "man"] {
-            for (a, b) in examples(subcommand).into_iter().chain(exit_status(subcommand)) {
+            for (a, b) in examples(subcommand)
+                .into_iter()
+                .chain(exit_status(subcommand))
+            {
                 texts.extend([a, b]);
             }
         }

@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use super::output::{self, Format};
 use super::support::connection::{self, ConnectionArgs};
 use super::support::errors::ops_error;
 use super::support::load_args::LoadArgs;
-use super::output::{self, Format};
 use super::support::preflight::{self, PreflightArgs};
 use super::{CliError, Ui, exit};
 use crate::escape::escape;

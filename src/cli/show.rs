@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use crate::ops;
 
-use super::support::errors::ops_error;
 use super::output::{self, Format};
+use super::support::errors::ops_error;
 use super::{CliError, Ui, exit};
 
 #[derive(Debug, clap::Args)]

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::support::load_args::LoadArgs;
 use super::output::{self, Format};
+use super::support::load_args::LoadArgs;
 use super::{CliError, Ui, exit};
 use crate::config;
 use crate::diagnostic;

@@ -70,7 +70,10 @@ pub enum Step<'a> {
     Reading { projects: usize, url: &'a str },
     /// How far that read has come: told after each project's details and each page of jobs, and
     /// once `done` (whether it succeeded or not).
-    ReadingJobs { counts: state::ReadCounts, done: bool },
+    ReadingJobs {
+        counts: state::ReadCounts,
+        done: bool,
+    },
     /// Listing the objects under `prefix` (an `s3://` URL): `objects` so far, told when it
     /// starts, every thousand objects, and once `done`.
     Listing {
@@ -300,7 +303,10 @@ pub async fn read(
     }
     impl state::ReadObserver for Steps<'_> {
         fn on_read(&self, counts: state::ReadCounts) {
-            *self.last.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(counts);
+            *self
+                .last
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner()) = Some(counts);
             self.observer.on_step(&Step::ReadingJobs {
                 counts,
                 done: false,
@@ -311,10 +317,17 @@ pub async fn read(
         observer,
         last: std::sync::Mutex::new(None),
     };
-    let read =
-        state::fetch_observed(connection.client(), project_ids, FetchOptions::default(), &steps)
-            .await;
-    let last = *steps.last.lock().unwrap_or_else(|poison| poison.into_inner());
+    let read = state::fetch_observed(
+        connection.client(),
+        project_ids,
+        FetchOptions::default(),
+        &steps,
+    )
+    .await;
+    let last = *steps
+        .last
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner());
     if let Some(counts) = last {
         observer.on_step(&Step::ReadingJobs { counts, done: true });
     }

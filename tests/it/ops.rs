@@ -12,7 +12,10 @@ use crate::support::{API_KEY, BatchSpec, PROJECT_ID, Rig, ids, workspace_yaml};
 
 /// Keeps every step's message, as text, and a read's progress apart.
 #[derive(Default)]
-struct Recorder(Mutex<Vec<String>>, Mutex<Vec<(gtform::state::ReadCounts, bool)>>);
+struct Recorder(
+    Mutex<Vec<String>>,
+    Mutex<Vec<(gtform::state::ReadCounts, bool)>>,
+);
 
 impl ops::Observer for Recorder {
     fn on_step(&self, step: &Step<'_>) {
@@ -89,7 +92,9 @@ async fn a_target_is_selected_once_and_only_its_batches_are_read_and_planned() {
     assert_eq!((last.projects_read, last.projects), (1, 1));
     assert_eq!(last.jobs_read, last.jobs_expected, "{reads:?}");
     assert!(
-        reads.windows(2).all(|pair| pair[0].0.jobs_read <= pair[1].0.jobs_read),
+        reads
+            .windows(2)
+            .all(|pair| pair[0].0.jobs_read <= pair[1].0.jobs_read),
         "counts only grow: {reads:?}"
     );
     let batches: Vec<&str> = planned.plan.projects[0]

@@ -182,11 +182,16 @@ fn strip_escapes(line: &str) -> String {
 async fn a_dumb_terminal_gets_lines_and_no_colour() {
     let rig = Rig::start().await;
     rig.workspace(&[BatchSpec::new("week-48", ids("cam", 0..3))]);
-    let child = in_terminal_with(rig.dir.path(), 100, "apply --auto-approve", &[("TERM", "dumb")])
-        .env("GTFORM_ENDPOINT", rig.url())
-        .env("GTFORM_API_KEY", API_KEY)
-        .spawn()
-        .unwrap();
+    let child = in_terminal_with(
+        rig.dir.path(),
+        100,
+        "apply --auto-approve",
+        &[("TERM", "dumb")],
+    )
+    .env("GTFORM_ENDPOINT", rig.url())
+    .env("GTFORM_API_KEY", API_KEY)
+    .spawn()
+    .unwrap();
     let text = transcript(child);
     assert!(text.contains("apply: 3/3 jobs (100%)"), "{text:?}");
     assert!(
@@ -212,7 +217,11 @@ async fn slow_read_rig() -> Rig {
 async fn a_plan_reading_pages_on_a_pipe_says_how_far_it_has_come() {
     let rig = slow_read_rig().await;
     let run = rig.run(&["plan"]).expect_code(0);
-    assert!(run.stdout().contains("Plan: 2 to create"), "{}", run.stdout());
+    assert!(
+        run.stdout().contains("Plan: 2 to create"),
+        "{}",
+        run.stdout()
+    );
     let stderr = run.stderr();
     let lines: Vec<&str> = stderr
         .lines()
@@ -244,20 +253,24 @@ async fn a_plan_reading_pages_on_a_terminal_shows_a_bar_then_clears_it() {
         .collect();
     assert!(!bars.is_empty(), "a bar while reading: {text:?}");
     assert!(
-        bars.iter()
-            .all(|bar| bar.trim_end().chars().count() <= 100),
+        bars.iter().all(|bar| bar.trim_end().chars().count() <= 100),
         "{bars:?}"
     );
-    assert!(!text.contains("Reading: "), "no plain lines beside a bar: {text:?}");
-    assert!(text.contains("Plan: 2 to create"), "the plan follows: {text:?}");
+    assert!(
+        !text.contains("Reading: "),
+        "no plain lines beside a bar: {text:?}"
+    );
+    assert!(
+        text.contains("Plan: 2 to create"),
+        "the plan follows: {text:?}"
+    );
 }
 
 /// Whether `validate` of an invalid workspace writes colour (its diagnostics, on stderr) into a
 /// pipe, with these variables and flags.
 fn coloured_on_a_pipe(env: &[(&str, &str)], flags: &[&str]) -> bool {
-    let mut command = crate::support::gtform_command(std::path::Path::new(env!(
-        "CARGO_MANIFEST_DIR"
-    )));
+    let mut command =
+        crate::support::gtform_command(std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
     for name in COLOUR_VARIABLES {
         command.env_remove(name);
     }
@@ -274,9 +287,16 @@ fn coloured_on_a_pipe(env: &[(&str, &str)], flags: &[&str]) -> bool {
     String::from_utf8_lossy(&output.stderr).contains('\u{1b}')
 }
 
+/// Variables, flags, and whether the output is coloured.
+type ColourCase = (
+    &'static [(&'static str, &'static str)],
+    &'static [&'static str],
+    bool,
+);
+
 #[test]
 fn colour_into_a_pipe_follows_the_flag_then_the_variables_as_cargo_reads_them() {
-    let cases: &[(&[(&str, &str)], &[&str], bool)] = &[
+    let cases: &[ColourCase] = &[
         (&[], &[], false),
         (&[("CLICOLOR_FORCE", "1")], &[], true),
         (&[("FORCE_COLOR", "1")], &[], true),
@@ -315,7 +335,10 @@ fn colour_on_a_terminal_unless_no_color_or_a_dumb_terminal() {
     assert!(!coloured(&[("TERM", "dumb")]), "TERM=dumb");
     assert!(!coloured(&[("CLICOLOR", "0")]), "CLICOLOR=0");
     assert!(!coloured(&[("FORCE_COLOR", "0")]), "FORCE_COLOR=0");
-    assert!(coloured(&[("TERM", "dumb"), ("CLICOLOR_FORCE", "1")]), "forced");
+    assert!(
+        coloured(&[("TERM", "dumb"), ("CLICOLOR_FORCE", "1")]),
+        "forced"
+    );
 }
 
 #[test]
@@ -375,7 +398,12 @@ fn completion_scripts_offer_the_values_of_closed_set_flags() {
         assert!(bash.contains(values), "bash offers `{values}`");
     }
     let zsh = completions("zsh");
-    for value in ["markdown", "terraform", "token_on_last_page", "after_handling"] {
+    for value in [
+        "markdown",
+        "terraform",
+        "token_on_last_page",
+        "after_handling",
+    ] {
         assert!(zsh.contains(value), "zsh offers `{value}`");
     }
     let fish = completions("fish");
@@ -401,7 +429,13 @@ fn man_pages_have_exit_status_environment_and_examples() {
     ] {
         assert!(page.contains(section), "{section}");
     }
-    for variable in ["GTFORM_API_KEY", "GTFORM_ENDPOINT", "NO_COLOR", "FORCE_COLOR", "TERM"] {
+    for variable in [
+        "GTFORM_API_KEY",
+        "GTFORM_ENDPOINT",
+        "NO_COLOR",
+        "FORCE_COLOR",
+        "TERM",
+    ] {
         assert!(page.contains(variable), "{variable}");
     }
 
@@ -415,9 +449,15 @@ fn man_pages_have_exit_status_environment_and_examples() {
     let plan = std::fs::read_to_string(dir.path().join("gtform-plan.1")).unwrap();
     assert!(plan.contains(".SH \"EXIT STATUS\""));
     assert!(plan.contains("--detailed-exitcode only"), "plan's exit 2");
-    assert!(plan.contains("gtform plan \\-\\-out gtform.plan") || plan.contains("gtform plan --out gtform.plan"));
+    assert!(
+        plan.contains("gtform plan \\-\\-out gtform.plan")
+            || plan.contains("gtform plan --out gtform.plan")
+    );
     let apply = std::fs::read_to_string(dir.path().join("gtform-apply.1")).unwrap();
-    assert!(!apply.contains("detailed-exitcode only"), "apply never exits 2");
+    assert!(
+        !apply.contains("detailed-exitcode only"),
+        "apply never exits 2"
+    );
     assert!(apply.contains(".SH \"EXAMPLES\""));
     let check = std::fs::read_to_string(dir.path().join("gtform-policy-s3-check.1")).unwrap();
     assert!(check.contains(".SH \"ENVIRONMENT\""));

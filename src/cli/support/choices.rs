@@ -33,7 +33,12 @@ mod tests {
 
     #[test]
     fn only_the_listed_names_are_accepted_and_every_one_is_read() {
-        assert_eq!(Args::try_parse_from(["x", "--speed", "slow"]).unwrap().speed, 2);
+        assert_eq!(
+            Args::try_parse_from(["x", "--speed", "slow"])
+                .unwrap()
+                .speed,
+            2
+        );
         let error = Args::try_parse_from(["x", "--speed", "medium"]).unwrap_err();
         let text = error.to_string();
         assert!(text.contains("fast") && text.contains("slow"), "{text}");

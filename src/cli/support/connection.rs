@@ -353,7 +353,10 @@ impl StderrSteps {
     /// A read's counts: the bar moved (drawn once the read has taken [`QUIET_READ`]), or a line
     /// when `LINE_INTERVAL` has passed since the last; the bar cleared when `done`.
     fn reading_jobs(&self, counts: ReadCounts, done: bool) {
-        let mut display = self.reading.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut display = self
+            .reading
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         if done {
             if let Some(bar) = display.bar.take() {
                 bar.finish_and_clear();

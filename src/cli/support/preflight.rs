@@ -58,12 +58,17 @@ pub(crate) async fn run(
         valid_for: args.valid_for,
         ..CheckOptions::at(OffsetDateTime::now_utc())
     };
-    let report = ops::check_attachments(targets, storage.as_ref(), &options, &StderrSteps::new(ui, verbose))
-        .await
-        .map_err(|error| match error {
-            ops::Error::Storage(source) => storage_failure(&source),
-            other => ops_error(other, ui),
-        })?;
+    let report = ops::check_attachments(
+        targets,
+        storage.as_ref(),
+        &options,
+        &StderrSteps::new(ui, verbose),
+    )
+    .await
+    .map_err(|error| match error {
+        ops::Error::Storage(source) => storage_failure(&source),
+        other => ops_error(other, ui),
+    })?;
     finish(&report, args, verbose, ui)
 }
 
@@ -241,8 +246,16 @@ mod tests {
         );
         assert_eq!(decoded_key_url("s3://b/a b.jpg"), None, "nothing to decode");
         assert_eq!(decoded_key_url("s3://b/100%.jpg"), None, "not an escape");
-        assert_eq!(decoded_key_url("s3://b/a%0Ab.jpg"), None, "a control character");
+        assert_eq!(
+            decoded_key_url("s3://b/a%0Ab.jpg"),
+            None,
+            "a control character"
+        );
         assert_eq!(decoded_key_url("s3://b/%FF.jpg"), None, "not UTF-8");
-        assert_eq!(decoded_key_url("https://h/a%20b.jpg"), None, "a URL decodes itself");
+        assert_eq!(
+            decoded_key_url("https://h/a%20b.jpg"),
+            None,
+            "a URL decodes itself"
+        );
     }
 }

@@ -35,9 +35,12 @@ pub(crate) fn bar(length: u64, template: &str) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(length), ProgressDrawTarget::stderr());
     let style = ProgressStyle::with_template(template)
         .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .with_key("rate", |state: &ProgressState, out: &mut dyn std::fmt::Write| {
-            let _ = out.write_str(&rate(state.per_sec(), "jobs"));
-        })
+        .with_key(
+            "rate",
+            |state: &ProgressState, out: &mut dyn std::fmt::Write| {
+                let _ = out.write_str(&rate(state.per_sec(), "jobs"));
+            },
+        )
         .progress_chars("=> ");
     bar.set_style(style);
     bar.enable_steady_tick(Duration::from_millis(200));
@@ -71,7 +74,10 @@ pub(crate) mod tests {
             assert!(!bar_fits(&ui(columns, false), false), "{columns:?}");
         }
         assert!(!bar_fits(&ui(Some(120), true), false), "TERM=dumb");
-        assert!(!bar_fits(&ui(Some(120), false), true), "-v logs share stderr");
+        assert!(
+            !bar_fits(&ui(Some(120), false), true),
+            "-v logs share stderr"
+        );
         let mut piped = ui(Some(120), false);
         piped.stderr_is_tty = false;
         assert!(!bar_fits(&piped, false));

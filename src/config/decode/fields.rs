@@ -4,8 +4,8 @@ use std::collections::HashSet;
 
 use super::super::node::{Entry, Node, Span, Value};
 use super::{DiagnosticSink, one_of};
-use crate::text::closest;
 use crate::diagnostic::Diagnostic;
+use crate::text::closest;
 
 /// The entries of a mapping whose keys have been checked against the expected ones.
 pub(crate) struct Fields {

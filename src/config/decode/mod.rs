@@ -78,7 +78,6 @@ pub(crate) fn one_of(names: &[&str]) -> String {
 mod tests {
     use super::*;
 
-
     #[test]
     fn one_of_lists_names() {
         assert_eq!(one_of(&["a"]), "`a`");

@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use super::super::node::{Node, Value};
 use super::{DiagnosticSink, one_of};
-use crate::text::closest;
 use crate::diagnostic::Diagnostic;
+use crate::text::closest;
 
 /// A string; in generated jobs numbers and booleans are taken as their text.
 pub(crate) fn string(node: Node, what: &str, sink: &mut dyn DiagnosticSink) -> Option<String> {

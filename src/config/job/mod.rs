@@ -31,8 +31,7 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use super::decode::{
-    DiagnosticSink, Fields, integer_in, mapping, name, one_of, required, sent_name,
-    unique, word,
+    DiagnosticSink, Fields, integer_in, mapping, name, one_of, required, sent_name, unique, word,
 };
 use super::node::{Node, Span, Value};
 use crate::api::CreateJobRequest;

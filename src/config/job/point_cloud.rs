@@ -5,8 +5,8 @@
 use std::collections::HashSet;
 
 use super::super::decode::{
-    DiagnosticSink, Number, attachment_url, boolean, mapping, name, non_empty_list,
-    number, one_of, optional, required, unique, word,
+    DiagnosticSink, Number, attachment_url, boolean, mapping, name, non_empty_list, number, one_of,
+    optional, required, unique, word,
 };
 use super::super::node::Node;
 use super::wire::{

@@ -74,7 +74,10 @@ async fn a_raw_key_reaches_the_same_object_in_validation_policy_preflight_and_th
     let (status, answer) = moto
         .put_policy(&bucket, &serde_json::to_string(policy).unwrap())
         .await;
-    assert!((200..300).contains(&status), "S3 takes the policy: {answer}");
+    assert!(
+        (200..300).contains(&status),
+        "S3 takes the policy: {answer}"
+    );
     rig.write(
         "policy.json",
         &serde_json::to_string_pretty(policy).unwrap(),
@@ -142,7 +145,8 @@ async fn a_listing_writes_the_raw_keys_that_validation_and_the_preflight_read() 
     let moto = moto();
     let bucket = moto.bucket("listed-keys").await;
     for key in KEYS {
-        moto.put(&bucket, &format!("in/{key}"), key.as_bytes()).await;
+        moto.put(&bucket, &format!("in/{key}"), key.as_bytes())
+            .await;
     }
     let rig = Rig::start().await;
     rig.write(
@@ -154,8 +158,12 @@ async fn a_listing_writes_the_raw_keys_that_validation_and_the_preflight_read() 
             ),
         ),
     );
-    let plan = run_gtform(&rig, &["plan", "--json", "--check-attachments"], &moto.env())
-        .expect_code(0);
+    let plan = run_gtform(
+        &rig,
+        &["plan", "--json", "--check-attachments"],
+        &moto.env(),
+    )
+    .expect_code(0);
     let document: Value = serde_json::from_str(&plan.stdout()).unwrap();
     let planned: BTreeSet<String> = document["resource_changes"]
         .as_array()
