@@ -146,6 +146,58 @@ fn object_store_stays_behind_storage() {
 }
 
 #[test]
+fn the_cli_kit_is_the_one_place_for_its_parts() {
+    // (what, where it may be written, what it is)
+    let rules: [(&str, &[&str], &str); 6] = [
+        (
+            "humantime::parse_duration",
+            &["src/cli/support/duration.rs", "src/emulator/"],
+            "a duration parser",
+        ),
+        (
+            "ProgressStyle",
+            &["src/cli/support/progress_bar.rs"],
+            "a progress-bar style",
+        ),
+        (
+            "ProgressBar::",
+            &["src/cli/support/progress_bar.rs"],
+            "a progress bar",
+        ),
+        (
+            "signal::ctrl_c",
+            &["src/cli/support/interrupts.rs", "src/cli/emulator.rs"],
+            "a Ctrl-C watcher",
+        ),
+        (
+            "fn parse_parallelism",
+            &[],
+            "a parallelism parser (cli::support::parallelism)",
+        ),
+        (
+            "_LISTED",
+            &["src/cli/support/listed.rs"],
+            "a list-truncation rule",
+        ),
+    ];
+    let mut violations = Vec::new();
+    for (needle, allowed, what) in rules {
+        for found in lines_containing("src", needle, allowed) {
+            violations.push(format!("{what} outside the CLI kit: {found}"));
+        }
+    }
+    // Rates read alike in everything printed: through `text::rate`, never a format of their own.
+    for found in lines_containing("src/cli", "} jobs/s", &[]) {
+        violations.push(format!("a rate formatted by hand: {found}"));
+    }
+    assert!(
+        violations.is_empty(),
+        "the CLI kit (src/cli/support/) has one of each:\n{}",
+        violations.join("\n")
+    );
+}
+
+#[test]
 fn every_source_file_says_what_it_is_for() {
     let mut missing = Vec::new();
     for dir in ["src", "tests", "benches"] {
