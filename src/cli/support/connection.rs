@@ -340,7 +340,8 @@ impl StderrSteps {
     /// `verbose`: `-v` request logs share stderr, so no bar is drawn.
     pub(crate) fn new(ui: &Ui, verbose: bool) -> Self {
         StderrSteps {
-            terminal: ui.stderr_is_tty,
+            // A line rewritten in place needs a terminal that can move its cursor.
+            terminal: ui.stderr_is_tty && !ui.dumb_terminal,
             bar_fits: progress_bar::bar_fits(ui, verbose),
             reading: Mutex::new(ReadDisplay {
                 started: Instant::now(),
