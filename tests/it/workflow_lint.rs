@@ -689,3 +689,255 @@ fn the_gitlab_pipeline_applies_its_own_plan_within_a_bound_and_updates_one_note(
         assert!(plan.contains(needle), "no `{needle}` in\n{plan}");
     }
 }
+
+// The GitLab note step, run against a GitLab notes API on loopback.
+
+mod gitlab_notes {
+    use std::sync::{Arc, Mutex};
+
+    use axum::Json;
+    use axum::Router;
+    use axum::extract::{Path, Query, State};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::{get, put};
+    use serde_json::{Value, json};
+
+    pub const TOKEN: &str = "glpat-note-token";
+    /// The user the token belongs to.
+    pub const BOT: u64 = 7;
+
+    #[derive(Clone, Debug, PartialEq)]
+    pub struct Note {
+        pub id: u64,
+        pub author: u64,
+        pub body: String,
+    }
+
+    #[derive(Default)]
+    pub struct Api {
+        pub notes: Vec<Note>,
+        /// "GET", "POST" or "PUT n", in order, for the notes of merge request 12 of project 34.
+        pub calls: Vec<String>,
+    }
+
+    type Shared = Arc<Mutex<Api>>;
+
+    fn authorized(headers: &HeaderMap) -> Result<(), StatusCode> {
+        match headers.get("private-token") {
+            Some(value) if value == TOKEN => Ok(()),
+            _ => Err(StatusCode::UNAUTHORIZED),
+        }
+    }
+
+    fn the_merge_request(project: &str, iid: &str) -> Result<(), StatusCode> {
+        if project == "34" && iid == "12" {
+            Ok(())
+        } else {
+            Err(StatusCode::NOT_FOUND)
+        }
+    }
+
+    async fn user(headers: HeaderMap) -> Result<Json<Value>, StatusCode> {
+        authorized(&headers)?;
+        Ok(Json(json!({ "id": BOT, "username": "project_34_bot" })))
+    }
+
+    async fn list(
+        State(api): State<Shared>,
+        Path((project, iid)): Path<(String, String)>,
+        Query(query): Query<std::collections::HashMap<String, String>>,
+        headers: HeaderMap,
+    ) -> Result<Json<Value>, StatusCode> {
+        authorized(&headers)?;
+        the_merge_request(&project, &iid)?;
+        let page: usize = query.get("page").map_or(Ok(1), |p| p.parse()).unwrap_or(1);
+        let per_page: usize = query
+            .get("per_page")
+            .map_or(Ok(20), |p| p.parse())
+            .unwrap_or(20);
+        let mut api = api.lock().unwrap();
+        api.calls.push("GET".to_owned());
+        let notes: Vec<Value> = api
+            .notes
+            .iter()
+            .skip((page - 1) * per_page)
+            .take(per_page)
+            .map(
+                |note| json!({ "id": note.id, "author": { "id": note.author }, "body": note.body }),
+            )
+            .collect();
+        Ok(Json(Value::Array(notes)))
+    }
+
+    async fn create(
+        State(api): State<Shared>,
+        Path((project, iid)): Path<(String, String)>,
+        headers: HeaderMap,
+        Json(body): Json<Value>,
+    ) -> Result<Json<Value>, StatusCode> {
+        authorized(&headers)?;
+        the_merge_request(&project, &iid)?;
+        let mut api = api.lock().unwrap();
+        api.calls.push("POST".to_owned());
+        let id = 1000 + api.notes.len() as u64;
+        let body = body["body"].as_str().ok_or(StatusCode::BAD_REQUEST)?;
+        api.notes.push(Note {
+            id,
+            author: BOT,
+            body: body.to_owned(),
+        });
+        Ok(Json(json!({ "id": id })))
+    }
+
+    async fn update(
+        State(api): State<Shared>,
+        Path((project, iid, id)): Path<(String, String, u64)>,
+        headers: HeaderMap,
+        Json(body): Json<Value>,
+    ) -> Result<Json<Value>, StatusCode> {
+        authorized(&headers)?;
+        the_merge_request(&project, &iid)?;
+        let mut api = api.lock().unwrap();
+        api.calls.push(format!("PUT {id}"));
+        let body = body["body"].as_str().ok_or(StatusCode::BAD_REQUEST)?;
+        let note = api
+            .notes
+            .iter_mut()
+            .find(|note| note.id == id)
+            .ok_or(StatusCode::NOT_FOUND)?;
+        // GitLab lets an author edit only their own notes.
+        if note.author != BOT {
+            return Err(StatusCode::FORBIDDEN);
+        }
+        note.body = body.to_owned();
+        Ok(Json(json!({ "id": id })))
+    }
+
+    /// Serves `api` on a loopback port (on a runtime of its own); the API's base URL.
+    pub fn serve(api: Shared) -> String {
+        let app = Router::new()
+            .route("/api/v4/user", get(user))
+            .route(
+                "/api/v4/projects/{project}/merge_requests/{iid}/notes",
+                get(list).post(create),
+            )
+            .route(
+                "/api/v4/projects/{project}/merge_requests/{iid}/notes/{id}",
+                put(update),
+            )
+            .with_state(api);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        listener.set_nonblocking(true).unwrap();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let _ = axum::serve(listener, app).await;
+            });
+        });
+        format!("http://{address}/api/v4")
+    }
+}
+
+/// The plan job's note step, as the kit has it.
+fn gitlab_note_step() -> String {
+    let pipeline = parse(root(), "examples/ci/gitlab-ci.yml");
+    gitlab_lines(&pipeline["plan"]["script"])
+        .into_iter()
+        .find(|line| line.contains("GTFORM_NOTE_TOKEN"))
+        .expect("the plan job has a note step")
+}
+
+/// Runs the note step with `sh` in `dir` (holding `comment.md`), against `api_url`.
+fn post_note(dir: &Path, api_url: &str, token: Option<&str>) -> std::process::Output {
+    let mut command = Command::new("sh");
+    command
+        .args(["-e", "-c", &gitlab_note_step()])
+        .current_dir(dir)
+        .env("CI_API_V4_URL", api_url)
+        .env("CI_PROJECT_ID", "34")
+        .env("CI_MERGE_REQUEST_IID", "12")
+        .env_remove("GTFORM_NOTE_TOKEN");
+    if let Some(token) = token {
+        command.env("GTFORM_NOTE_TOKEN", token);
+    }
+    command.output().expect("sh runs")
+}
+
+#[test]
+fn the_gitlab_note_step_keeps_one_note_per_merge_request_and_edits_only_its_own() {
+    use gitlab_notes::{Api, BOT, Note, TOKEN};
+    let api = std::sync::Arc::new(std::sync::Mutex::new(Api::default()));
+    // 150 notes of people first (the bot's note, once written, is on the second page), one of
+    // them a reviewer's imitation of the marker: never edited.
+    {
+        let mut api = api.lock().unwrap();
+        for id in 1..=150 {
+            let body = if id == 3 {
+                "<!-- gtform plan -->\nlooks fine to me".to_owned()
+            } else {
+                format!("review comment {id}")
+            };
+            api.notes.push(Note {
+                id,
+                author: 100 + id,
+                body,
+            });
+        }
+    }
+    let url = gitlab_notes::serve(api.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let first = "<!-- gtform plan -->\n## gtform plan\n\nPlan: 5 to create, 0 conflicts.\n\n`a \"quoted\" $HOME` & <b>\n";
+    std::fs::write(dir.path().join("comment.md"), first).unwrap();
+
+    // No token: nothing is sent.
+    let run = post_note(dir.path(), &url, None);
+    assert!(run.status.success(), "{run:?}");
+    assert!(api.lock().unwrap().calls.is_empty());
+
+    // First push: one note created, the body exactly the comment.
+    let run = post_note(dir.path(), &url, Some(TOKEN));
+    assert!(run.status.success(), "{run:?}");
+    let ours = |api: &Api| -> Vec<Note> {
+        api.notes
+            .iter()
+            .filter(|note| note.author == BOT)
+            .cloned()
+            .collect()
+    };
+    {
+        let api = api.lock().unwrap();
+        assert_eq!(api.calls.last().map(String::as_str), Some("POST"));
+        let notes = ours(&api);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert_eq!(notes[0].body, first);
+    }
+
+    // Second push: the same note, updated in place; the reviewer's note untouched.
+    let second = "<!-- gtform plan -->\n## gtform plan\n\nNo changes.\n";
+    std::fs::write(dir.path().join("comment.md"), second).unwrap();
+    let run = post_note(dir.path(), &url, Some(TOKEN));
+    assert!(run.status.success(), "{run:?}");
+    let api_now = api.lock().unwrap();
+    let notes = ours(&api_now);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(notes[0].body, second);
+    assert_eq!(
+        api_now.calls.last().map(String::as_str),
+        Some(format!("PUT {}", notes[0].id).as_str())
+    );
+    assert!(!api_now.calls.iter().any(|call| call == "PUT 3"));
+    assert_eq!(
+        api_now.notes[2].body,
+        "<!-- gtform plan -->\nlooks fine to me"
+    );
+    drop(api_now);
+
+    // A token the server refuses: the step fails (curl --fail), it does not pass silently.
+    let run = post_note(dir.path(), &url, Some("wrong"));
+    assert!(!run.status.success(), "{run:?}");
+}
