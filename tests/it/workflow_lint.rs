@@ -941,3 +941,88 @@ fn the_gitlab_note_step_keeps_one_note_per_merge_request_and_edits_only_its_own(
     let run = post_note(dir.path(), &url, Some("wrong"));
     assert!(!run.status.success(), "{run:?}");
 }
+
+// The install steps: a cached archive is checked like a downloaded one.
+
+/// The kit's install scripts: GitHub's `Install gtform` steps and GitLab's `before_script`
+/// block that downloads, each with the shell that runs it.
+fn install_scripts() -> Vec<(String, &'static str, String)> {
+    let mut scripts = Vec::new();
+    for file in [
+        "examples/ci/github/pull-request.yml",
+        "examples/ci/github/main.yml",
+    ] {
+        for (_, job) in jobs(&parse(root(), file)) {
+            for step in steps(job) {
+                if step["name"]
+                    .as_str()
+                    .is_some_and(|name| name.starts_with("Install gtform"))
+                {
+                    scripts.push((
+                        file.to_owned(),
+                        "bash",
+                        step["run"].as_str().unwrap().to_owned(),
+                    ));
+                }
+            }
+        }
+    }
+    let pipeline = parse(root(), "examples/ci/gitlab-ci.yml");
+    for line in gitlab_lines(&pipeline["default"]["before_script"]) {
+        if line.contains("sha256sum") {
+            scripts.push(("examples/ci/gitlab-ci.yml".to_owned(), "sh", line));
+        }
+    }
+    scripts
+}
+
+#[test]
+fn the_install_steps_refuse_a_cached_archive_whose_sum_differs_and_a_placeholder_sum() {
+    let scripts = install_scripts();
+    assert_eq!(scripts.len(), 3, "{scripts:?}");
+    let name = "gtform-v0.1.0-x86_64-unknown-linux-musl";
+    for (file, shell, script) in &scripts {
+        for (sum, expected) in [
+            // A pinned sum that is not the archive's: refused by sha256sum, before extracting.
+            (
+                "0000000000000000000000000000000000000000000000000000000000000000",
+                "FAILED",
+            ),
+            // The template's placeholder: refused with the fix.
+            (
+                "SET-THE-SHA256-OF-THE-ARCHIVE",
+                "GTFORM_SHA256 is not a SHA-256",
+            ),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            // The archive as a cache (GitHub: ~/.cache/gtform; GitLab: .gtform-archive/)
+            // would restore it: any bytes a poisoned cache might hold.
+            for cache in [
+                dir.path().join(".cache/gtform"),
+                dir.path().join(".gtform-archive"),
+            ] {
+                std::fs::create_dir_all(&cache).unwrap();
+                std::fs::write(cache.join(format!("{name}.tar.gz")), "not the release").unwrap();
+            }
+            let output = Command::new(shell)
+                .args(["-e", "-c", script])
+                .current_dir(dir.path())
+                .env("HOME", dir.path())
+                .env("RUNNER_TEMP", dir.path())
+                .env("GTFORM_VERSION", "0.1.0")
+                .env("GTFORM_SHA256", sum)
+                // Never reached: the archive is there already.
+                .env("GTFORM_RELEASES", "https://127.0.0.1:9/unreachable")
+                .output()
+                .unwrap();
+            let said = format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert!(!output.status.success(), "{file}: {said}");
+            assert!(said.contains(expected), "{file}: {said}");
+            assert!(!dir.path().join(name).exists(), "{file}: extracted");
+        }
+    }
+}
