@@ -268,19 +268,26 @@ fn every_gtform_command_of_the_example_workflows_parses() {
     ));
     assert!(has(
         "pull-request.yml",
-        &[
-            "gtform plan",
-            "--since",
-            "--format markdown",
-            "--out gtform.plan"
-        ]
+        &["gtform plan", "--since", "--format markdown"]
     ));
-    assert!(has("main.yml", &["gtform apply gtform.plan"]));
+    // Forks: no key, so the embedded emulator.
+    assert!(has(
+        "pull-request.yml",
+        &["gtform plan", "--endpoint embedded"]
+    ));
     assert!(has(
         "gitlab-ci.yml",
-        &["gtform plan", "--since", "--out gtform.plan"]
+        &["gtform plan", "--endpoint embedded"]
     ));
-    assert!(has("gitlab-ci.yml", &["gtform apply gtform.plan"]));
+    // The merge plans from the merged commit and applies that plan, bounded.
+    for file in ["main.yml", "gitlab-ci.yml"] {
+        assert!(has(file, &["gtform plan", "--out gtform.plan"]), "{file}");
+        assert!(
+            has(file, &["gtform apply gtform.plan", "--max-create"]),
+            "{file}"
+        );
+    }
+    assert!(has("gitlab-ci.yml", &["gtform plan", "--since"]));
 }
 
 #[test]

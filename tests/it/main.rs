@@ -44,3 +44,4 @@ mod terminal;
 mod tidy;
 mod untrusted_endpoint;
 mod validate;
+mod workflow_lint;
