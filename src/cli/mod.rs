@@ -22,7 +22,7 @@ mod support;
 mod ui;
 mod validate;
 
-use support::{apply_summary, connection, duration, errors, load_args, preflight};
+use support::{apply_summary, comment, connection, duration, errors, load_args, preflight};
 
 use std::process::ExitCode;
 

@@ -292,6 +292,7 @@ mod tests {
             stderr_columns,
             diagnostic_format: crate::cli::output::Format::Text,
             diagnostic_title: "gtform",
+            recorded: None,
         }
     }
 

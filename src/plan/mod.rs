@@ -195,33 +195,18 @@ impl Plan {
             }
         }
         if let Some(since) = &self.since {
-            // A job moved to another batch since the revision is one conflict, reported by the
-            // planner and shown with its diff.
-            let moved: std::collections::HashSet<(&str, &str)> = self
-                .projects
-                .iter()
-                .flat_map(|project| {
-                    project.batches.iter().flat_map(move |batch| {
-                        batch.conflicts.iter().map(move |conflict| {
-                            (project.key.as_str(), conflict.reference_id.as_str())
-                        })
-                    })
-                })
-                .collect();
-            summary.conflicts += since
-                .payload_changes
-                .iter()
-                .filter(|change| {
-                    !moved.contains(&(change.project.as_str(), change.reference_id.as_str()))
-                })
-                .count() as u64;
+            // A job moved to another batch since the revision is one conflict, the planner's,
+            // shown with its diff; a job changed in place is a conflict the planner counted
+            // among the unchanged jobs.
+            let in_place = self.payload_conflicts().in_place_total();
+            summary.conflicts += in_place;
+            summary.no_op = summary.no_op.saturating_sub(in_place);
             summary.removed = since.removed_count();
         }
         summary.create = summary.batches_to_create + summary.jobs_to_create;
         summary
     }
 
-    /// Whether applying the plan would create anything.
     /// Jobs of the workspace that the server already holds in their batch.
     pub fn jobs_on_server(&self) -> u64 {
         self.projects
@@ -231,6 +216,7 @@ impl Plan {
             .sum()
     }
 
+    /// Whether applying the plan would create anything.
     pub fn has_changes(&self) -> bool {
         self.summary().create > 0
     }
@@ -267,7 +253,13 @@ impl Plan {
             }
         }
         if let Some(since) = &self.since {
-            for change in &since.payload_changes {
+            let payload_conflicts = self.payload_conflicts();
+            // A moved job is the conflict above already: one conflict, one diagnostic.
+            for change in since
+                .payload_changes
+                .iter()
+                .filter(|change| !payload_conflicts.is_moved(change))
+            {
                 diagnostics.push(
                     Diagnostic::error(format!(
                         "job `{}` of batch `{}` exists on the server, and its payload changed since `{}`: the API can neither return nor update a job's payload",
@@ -279,6 +271,98 @@ impl Plan {
             }
         }
         diagnostics
+    }
+
+    /// Every drift (a batch description the server holds otherwise) as a warning located at
+    /// the configured description (else the batch).
+    pub fn drift_diagnostics(&self) -> Vec<Diagnostic> {
+        let mut diagnostics = Vec::new();
+        for project in &self.projects {
+            for batch in &project.batches {
+                let Some(drift) = &batch.drift else {
+                    continue;
+                };
+                diagnostics.push(
+                    Diagnostic::warning(format!(
+                        "batch `{}` of project `{}` is described as \"{}\" on the server, \"{}\" in the workspace (drift)",
+                        batch.name, project.key, drift.remote, drift.configured
+                    ))
+                    .at(drift.location.clone().unwrap_or_else(|| batch.location.clone()))
+                    .hint("batches cannot be updated through the API: apply leaves the description as it is on the server; change the workspace to match it to end the drift"),
+                );
+            }
+        }
+        diagnostics
+    }
+}
+
+/// How `--since`'s payload changes count beside the planner's findings, so that every output
+/// counts them alike: a job the server holds in its configured batch whose payload changed is
+/// a conflict the planner counted among the batch's unchanged jobs; a job moved to another batch
+/// since is the planner's conflict already (its payload change only shows the move).
+#[derive(Debug, Default)]
+pub struct PayloadConflicts<'a> {
+    in_place: HashMap<(&'a str, &'a str), u64>,
+    moved: HashSet<(&'a str, &'a str)>,
+}
+
+impl PayloadConflicts<'_> {
+    /// Jobs of `batch` in `project` on the server whose payload changed in place: conflicts,
+    /// not unchanged jobs.
+    pub fn in_place(&self, project: &str, batch: &str) -> u64 {
+        self.in_place.get(&(project, batch)).copied().unwrap_or(0)
+    }
+
+    /// All jobs whose payload changed in place.
+    pub fn in_place_total(&self) -> u64 {
+        self.in_place.values().sum()
+    }
+
+    /// Whether `change` is that of a job moved to another batch (the planner's conflict).
+    pub fn is_moved(&self, change: &since::PayloadChange) -> bool {
+        self.moved
+            .contains(&(change.project.as_str(), change.reference_id.as_str()))
+    }
+
+    /// A batch's unchanged jobs: the planner's count less those changed in place.
+    pub fn unchanged(&self, project: &str, batch: &BatchPlan) -> u64 {
+        batch
+            .unchanged_jobs
+            .saturating_sub(self.in_place(project, &batch.name))
+    }
+
+    /// A batch's conflicts: the planner's and those changed in place.
+    pub fn conflicts(&self, project: &str, batch: &BatchPlan) -> u64 {
+        batch.conflicts.len() as u64 + self.in_place(project, &batch.name)
+    }
+}
+
+impl Plan {
+    /// How the payload changes of `--since` count per batch (nothing without `--since`).
+    pub fn payload_conflicts(&self) -> PayloadConflicts<'_> {
+        let Some(since) = &self.since else {
+            return PayloadConflicts::default();
+        };
+        let moved: HashSet<(&str, &str)> =
+            self.projects
+                .iter()
+                .flat_map(|project| {
+                    project.batches.iter().flat_map(move |batch| {
+                        batch.conflicts.iter().map(move |conflict| {
+                            (project.key.as_str(), conflict.reference_id.as_str())
+                        })
+                    })
+                })
+                .collect();
+        let mut in_place: HashMap<(&str, &str), u64> = HashMap::new();
+        for change in &since.payload_changes {
+            if !moved.contains(&(change.project.as_str(), change.reference_id.as_str())) {
+                *in_place
+                    .entry((change.project.as_str(), change.batch.as_str()))
+                    .or_default() += 1;
+            }
+        }
+        PayloadConflicts { in_place, moved }
     }
 }
 

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use super::connection::StderrSteps;
 use super::errors::ops_error;
 use crate::cli::{CliError, Ui};
-use crate::diagnostic::{self, Diagnostic};
+use crate::diagnostic::Diagnostic;
 use crate::ops;
 use crate::plan::Plan;
 use crate::preflight::{CheckOptions, Problem, Reason, Report, Sample};
@@ -100,7 +100,8 @@ fn finish(
         .map(diagnostic_of)
         .collect();
     if !diagnostics.is_empty() {
-        ui.err(&diagnostic::render(&diagnostics, ui.color));
+        // As `--format` says: drawn on stderr, JSON Lines, or GitHub annotations at the job.
+        ui.diagnostics(&diagnostics);
     }
     if report.problems.len() > listed {
         ui.status(&format!(
