@@ -223,6 +223,21 @@ impl Plan {
 
     /// Every conflict as a diagnostic located in the workspace.
     pub fn conflict_diagnostics(&self) -> Vec<Diagnostic> {
+        let payload_conflicts = self.payload_conflicts();
+        // Jobs moved to another batch since `--since`'s revision: their conflict says so.
+        let moved: HashSet<(&str, &str)> = self
+            .since
+            .iter()
+            .flat_map(|since| &since.payload_changes)
+            .filter(|change| payload_conflicts.is_moved(change))
+            .map(|change| (change.project.as_str(), change.reference_id.as_str()))
+            .collect();
+        let moved_since = |project: &str, reference_id: &str| {
+            self.since
+                .as_ref()
+                .filter(|_| moved.contains(&(project, reference_id)))
+                .map(|since| since.revision.as_str())
+        };
         let mut diagnostics = Vec::new();
         for project in &self.projects {
             if let Some(conflict) = &project.name_conflict {
@@ -238,8 +253,7 @@ impl Plan {
             }
             for batch in &project.batches {
                 for conflict in &batch.conflicts {
-                    diagnostics.push(
-                        Diagnostic::error(format!(
+                    let mut diagnostic = Diagnostic::error(format!(
                             "job `{}` is configured in batch `{}` but exists in batch `{}` of project `{}`",
                             conflict.reference_id, batch.name, conflict.remote_batch, project.key
                         ))
@@ -247,13 +261,18 @@ impl Plan {
                         .hint(format!(
                             "jobs cannot be moved; configure it under batch `{}` or give it a new reference_id",
                             conflict.remote_batch
-                        )),
-                    );
+                        ));
+                    if let Some(revision) = moved_since(&project.key, &conflict.reference_id) {
+                        diagnostic = diagnostic.hint(format!(
+                            "it was moved to batch `{}` since `{revision}`, where it was in batch `{}`",
+                            batch.name, conflict.remote_batch
+                        ));
+                    }
+                    diagnostics.push(diagnostic);
                 }
             }
         }
         if let Some(since) = &self.since {
-            let payload_conflicts = self.payload_conflicts();
             // A moved job is the conflict above already: one conflict, one diagnostic.
             for change in since
                 .payload_changes

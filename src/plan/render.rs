@@ -144,14 +144,20 @@ fn render_since(
         changes.len().min(LISTED)
     };
     for change in &changes[..listed] {
-        let what = if payload_conflicts.is_moved(change) {
-            "was moved to it since, and the server holds it in its old batch (the conflict above)"
+        let (what, after) = if payload_conflicts.is_moved(change) {
+            (
+                "was moved there since",
+                "and the server holds it in its old batch (the conflict above)",
+            )
         } else {
-            "exists on the server and its payload changed; the API cannot update it (conflict)"
+            (
+                "exists on the server and its payload changed",
+                "the API cannot update it (conflict)",
+            )
         };
         let _ = writeln!(
             out,
-            "  {} job {} of batch {} ({}) {what}",
+            "  {} job {} of batch {} {what} ({}); {after}",
             painter.paint(Tone::Conflict, "!"),
             escape(&change.reference_id),
             escape(&change.batch),

@@ -104,7 +104,7 @@ async fn edited_field_is_a_conflict_with_its_diff(
     assert!(
         human
             .stderr()
-            .contains(&format!("job `{reference_id}` of batch `week-4")),
+            .contains(&format!("job `{reference_id}`")),
         "{}",
         human.stderr()
     );
@@ -193,4 +193,6 @@ async fn a_change_of_batch_is_a_conflict_with_its_diff() {
         .collect();
     assert_eq!(kinds.len(), 2, "{document:#}");
     assert!(kinds.contains(&"payload_changed"), "{kinds:?}");
+    // Counted once everywhere: the summary, and one located error that says it moved.
+    assert_eq!(document["summary"]["conflicts"], 1, "{document:#}");
 }
