@@ -102,7 +102,14 @@ pub(crate) async fn run(args: PlanArgs, ui: &mut Ui) -> Result<ExitCode, CliErro
         return result;
     }
     // The comment says what happened, whatever happened: a reviewer never sees an empty one.
-    let problems = ui.recorded.take().unwrap_or_default();
+    // Errors only: warnings (drift) are the plan's findings already.
+    let problems: Vec<_> = ui
+        .recorded
+        .take()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|problem| problem.severity == crate::diagnostic::Severity::Error)
+        .collect();
     let failure = match &result {
         Err(error) if !outcome.conflicts => Some(Failure {
             problems,

@@ -288,6 +288,8 @@ fn problem_text(problem: &Diagnostic) -> String {
     let record = Record::of(problem);
     let mut text = String::new();
     if let Some(file) = &record.file {
+        // `./gtform.yaml` is `gtform.yaml` to a reader, as to GitHub's annotations.
+        let file = file.strip_prefix("./").unwrap_or(file);
         let _ = write!(text, "{file}:{}", record.line.unwrap_or(0));
         if let Some(column) = record.column {
             let _ = write!(text, ":{column}");

@@ -102,9 +102,7 @@ async fn edited_field_is_a_conflict_with_its_diff(
     let human = rig.run(&["plan", "ws", "--since", "HEAD"]).expect_code(1);
     assert!(human.stdout().contains(added), "{}", human.stdout());
     assert!(
-        human
-            .stderr()
-            .contains(&format!("job `{reference_id}`")),
+        human.stderr().contains(&format!("job `{reference_id}`")),
         "{}",
         human.stderr()
     );
