@@ -1,10 +1,21 @@
-//! The plan as GitHub-flavoured Markdown (`plan --format markdown`, `show PLANFILE --format
-//! markdown`), for a pull-request comment or a job summary.
+//! The plan as GitHub-flavoured Markdown (`plan --format markdown`, `plan --markdown-out`,
+//! `show PLANFILE --format markdown`), for a pull-request comment or a job summary.
+//!
+//! A comment is written whatever happened ([`comment`]): a plan that failed before it was made
+//! (a workspace's errors, a server that refused) says so under `### Errors`, located, and one
+//! that failed after (unreadable attachments) shows the plan and the errors. Its [`Header`]
+//! names the commit and links the CI run (values validated by `crate::ci`), and its last line
+//! says what happens next: what merging (or `gtform apply`) creates, nothing, or what blocks it.
+//! Counts are the plan's (`Plan::summary`, `Plan::payload_conflicts`), the same as in the text
+//! and JSON outputs: a job whose payload changed since `--since`'s revision is a conflict, never
+//! an unchanged job.
 //!
 //! What needs a reviewer comes first: conflicts (with the payload diffs of `--since` in
 //! ```` ```diff ```` blocks), drift, then what was removed since the revision, each with its
 //! `file:line:col`. Then a summary table per project and batch, then the jobs to create (and the
-//! unmanaged jobs), folded in `<details>` per batch.
+//! unmanaged jobs), folded in `<details>` per batch, each batch with one folded sample payload
+//! (its first job as it will be sent, the workflows, priorities and first attachment URLs of
+//! its jobs; URLs without their passwords and signing values).
 //!
 //! A GitHub comment holds at most 65,536 characters and a plan can hold a million jobs, so the
 //! document stays under [`LIMIT`] bytes whatever the plan: findings may take most of the budget,
