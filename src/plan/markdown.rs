@@ -640,6 +640,15 @@ fn job_lists(plan: &Plan, cap: usize, cuts: &mut Vec<String>) -> String {
     for (index, (project, batch)) in batches.iter().enumerate() {
         let left = cap.saturating_sub(out.len());
         let share = left / (batches.len() - index);
+        // The sample payload is kept before job names: what is sent matters more than more
+        // names; it gives way only when it would take more than half the batch's share.
+        let sample = sample(project, batch);
+        let sample_len = sample.as_ref().map_or(0, String::len);
+        let names_share = if sample_len <= share / 2 {
+            share - sample_len
+        } else {
+            share
+        };
         let mut block = String::new();
         let creates = batch
             .creates
@@ -652,13 +661,13 @@ fn job_lists(plan: &Plan, cap: usize, cuts: &mut Vec<String>) -> String {
             "to create",
             batch.creates.len(),
             creates,
-            share,
+            names_share,
         );
         let unmanaged = batch
             .unmanaged_jobs
             .iter()
             .map(|job| job.reference_id.as_str());
-        let unmanaged_cap = share.saturating_sub(block.len());
+        let unmanaged_cap = names_share.saturating_sub(block.len());
         names_cut += job_block(
             &mut block,
             project,
@@ -671,7 +680,7 @@ fn job_lists(plan: &Plan, cap: usize, cuts: &mut Vec<String>) -> String {
         if block.is_empty() {
             batches_cut += 1;
         }
-        if let Some(sample) = sample(project, batch) {
+        if let Some(sample) = sample {
             if block.len() + sample.len() <= share {
                 block.push_str(&sample);
             } else {

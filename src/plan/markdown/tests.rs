@@ -156,17 +156,41 @@ fn a_plan_of_100_000_jobs_fits_a_comment_and_says_what_is_cut() {
     // The table is whole: 1 project row and 10 batch rows.
     assert_eq!(text.matches("| `street` | `week-").count(), 10);
     // Every batch got a share of the job lists.
-    assert_eq!(text.matches("<details><summary>").count(), 10);
+    assert_eq!(text.matches("jobs to create</summary>").count(), 10);
     assert_eq!(
         text.matches("<details>").count(),
         text.matches("</details>").count()
     );
     // Fences are balanced: every diff block that opens, closes.
     assert_eq!(
-        text.matches("```diff").count() * 2,
+        (text.matches("```diff").count() + text.matches("```json").count()) * 2,
         text.matches("```").count()
     );
     assert!(text.starts_with("## gtform plan\n\n**Plan: 100,000 to create, 2,500 conflicts"));
+}
+
+#[test]
+fn sample_payloads_are_kept_before_job_names() {
+    let batches = (0..4)
+        .map(|n| {
+            let mut batch = batch(&format!("part-{n}"), 100_000, 0);
+            batch.unmanaged_jobs.clear();
+            batch
+        })
+        .collect();
+    let plan = Plan {
+        projects: vec![project(batches)],
+        since: None,
+    };
+    let text = markdown(&plan, &endpoint());
+    assert!(text.len() <= LIMIT);
+    assert_eq!(
+        text.matches("<details><summary>Sample payload of").count(),
+        4,
+        "{text}"
+    );
+    assert!(text.contains("job names not listed._"));
+    assert!(!text.contains("sample payload"), "none is cut: {text}");
 }
 
 #[test]
