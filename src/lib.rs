@@ -2,6 +2,7 @@
 //!
 //! Code map (see ARCHITECTURE.md for the invariants):
 //!
+//! * `ci`: the commit and CI run a plan comment names, validated from the CI's variables.
 //! * `cli`: argument parsing, the only module that prints or reads the environment.
 //! * `diagnostic`: located problems (`file:line:col`) and their rendering.
 //! * `escape`: control and invisible characters escaped in everything printed.
@@ -28,6 +29,7 @@
 pub mod api;
 pub mod apply;
 pub mod attachments;
+pub mod ci;
 pub mod cli;
 pub mod client;
 pub mod config;

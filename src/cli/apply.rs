@@ -33,7 +33,8 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "N")]
     pub max_create: Option<u64>,
     /// How to print: text, json (one JSON event per line on stdout, needs --auto-approve;
-    /// problems as JSON Lines on stderr), github (text, problems as workflow commands)
+    /// problems as JSON Lines on stderr), github (text; problems, and each failed create (the
+    /// first 50) at its YAML line or manifest row, as error annotations)
     #[arg(long, value_name = "FORMAT", default_value = "text",
           value_parser = output::format_parser(&[Format::Text, Format::Json, Format::Github]))]
     pub format: Format,

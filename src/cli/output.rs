@@ -67,6 +67,15 @@ pub(crate) fn plan_markdown(ui: &mut Ui, plan: &Plan, endpoint: &EndpointLabel) 
     ui.out(&markdown::markdown(plan, endpoint));
 }
 
+/// Prints every drift as a warning at its description (`--format github`: an annotation on
+/// that line of the pull request).
+pub(crate) fn drift_warnings(plan: &Plan, ui: &mut Ui) {
+    let drift = plan.drift_diagnostics();
+    if !drift.is_empty() {
+        ui.diagnostics(&drift);
+    }
+}
+
 /// Prints every conflict, located in the workspace, and fails when there is one.
 pub(crate) fn fail_on_conflicts(plan: &Plan, ui: &mut Ui) -> Result<(), CliError> {
     let conflicts = plan.conflict_diagnostics();
@@ -76,7 +85,7 @@ pub(crate) fn fail_on_conflicts(plan: &Plan, ui: &mut Ui) -> Result<(), CliError
     ui.diagnostics(&conflicts);
     Err(CliError::new(format!(
         "the plan has {}: the workspace cannot be reached as written",
-        counted(conflicts.len() as u64, "conflict", "conflicts")
+        counted(plan.summary().conflicts, "conflict", "conflicts")
     ))
     .hint("nothing on the server can be changed or deleted through the API; change the workspace to match it"))
 }

@@ -31,6 +31,9 @@ pub struct Ui {
     pub diagnostic_format: Format,
     /// The title of a GitHub annotation: the command, e.g. `gtform plan`.
     pub diagnostic_title: &'static str,
+    /// When `Some`, every diagnostic printed is kept here too (for a comment that says what
+    /// failed: `plan --format markdown`).
+    pub recorded: Option<Vec<Diagnostic>>,
 }
 
 impl Ui {
@@ -51,6 +54,7 @@ impl Ui {
             dumb_terminal: std::env::var_os("TERM").is_some_and(|term| term == "dumb"),
             diagnostic_format: Format::Text,
             diagnostic_title: "gtform",
+            recorded: None,
         }
     }
 
@@ -60,6 +64,9 @@ impl Ui {
     /// commands on stdout (`github`, where a runner reads them), with paths relative to
     /// `GITHUB_WORKSPACE` (else the working directory).
     pub fn diagnostics(&mut self, list: &[Diagnostic]) {
+        if let Some(recorded) = &mut self.recorded {
+            recorded.extend(list.iter().cloned());
+        }
         match self.diagnostic_format {
             Format::Text | Format::Markdown => self.err(&diagnostic::render(list, self.color)),
             Format::Json => self.err_json(&diagnostic::json_lines(list)),

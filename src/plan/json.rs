@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use super::serde_location::{as_optional_text, as_text};
 use super::since::SinceFindings;
-use super::{BatchPlan, JobConflict, JobCreate, Plan, ProjectPlan, Summary};
+use super::{BatchPlan, JobConflict, JobCreate, PayloadConflicts, Plan, ProjectPlan, Summary};
 use crate::api::CreateJobRequest;
 use crate::client::EndpointLabel;
 use crate::diagnostic::Location;
@@ -342,8 +342,9 @@ impl<'a> PlanDocument<'a> {
             summary: plan.summary().into(),
             since: None,
         };
+        let payload_conflicts = plan.payload_conflicts();
         for project in &plan.projects {
-            document.add_project(project);
+            document.add_project(project, &payload_conflicts);
         }
         if let Some(since) = &plan.since {
             document.add_since(since);
@@ -413,7 +414,7 @@ impl<'a> PlanDocument<'a> {
         });
     }
 
-    fn add_project(&mut self, project: &'a ProjectPlan) {
+    fn add_project(&mut self, project: &'a ProjectPlan, payload_conflicts: &PayloadConflicts<'_>) {
         let project_address = format!("project[{}]", quoted(&project.key));
         if let Some(conflict) = &project.name_conflict {
             self.conflicts
@@ -426,7 +427,8 @@ impl<'a> PlanDocument<'a> {
                 }));
         }
         for batch in &project.batches {
-            self.add_batch(project, &project_address, batch);
+            let unchanged_jobs = payload_conflicts.unchanged(&project.key, batch);
+            self.add_batch(project, &project_address, batch, unchanged_jobs);
         }
         for batch in &project.unmanaged_batches {
             self.unmanaged.push(Unmanaged::Batch(UnmanagedBatch {
@@ -440,7 +442,15 @@ impl<'a> PlanDocument<'a> {
         }
     }
 
-    fn add_batch(&mut self, project: &'a ProjectPlan, project_address: &str, batch: &'a BatchPlan) {
+    /// `unchanged_jobs`: the batch's jobs on the server as configured (those whose payload
+    /// changed since `--since`'s revision are conflicts, not unchanged).
+    fn add_batch(
+        &mut self,
+        project: &'a ProjectPlan,
+        project_address: &str,
+        batch: &'a BatchPlan,
+        unchanged_jobs: u64,
+    ) {
         let batch_address = format!("{project_address}.batch[{}]", quoted(&batch.name));
         let creates_batch = batch.creates_batch();
         self.resource_changes
@@ -462,7 +472,7 @@ impl<'a> PlanDocument<'a> {
                 project: &project.key,
                 project_id: &project.id,
                 r#type: BATCH_TYPE,
-                unchanged_jobs: batch.unchanged_jobs,
+                unchanged_jobs,
             }));
         for job in &batch.creates {
             self.resource_changes.push(ResourceChange::Job(job_change(

@@ -1,10 +1,21 @@
-//! The plan as GitHub-flavoured Markdown (`plan --format markdown`, `show PLANFILE --format
-//! markdown`), for a pull-request comment or a job summary.
+//! The plan as GitHub-flavoured Markdown (`plan --format markdown`, `plan --markdown-out`,
+//! `show PLANFILE --format markdown`), for a pull-request comment or a job summary.
+//!
+//! A comment is written whatever happened ([`comment`]): a plan that failed before it was made
+//! (a workspace's errors, a server that refused) says so under `### Errors`, located, and one
+//! that failed after (unreadable attachments) shows the plan and the errors. Its [`Header`]
+//! names the commit and links the CI run (values validated by `crate::ci`), and its last line
+//! says what happens next: what merging (or `gtform apply`) creates, nothing, or what blocks it.
+//! Counts are the plan's (`Plan::summary`, `Plan::payload_conflicts`), the same as in the text
+//! and JSON outputs: a job whose payload changed since `--since`'s revision is a conflict, never
+//! an unchanged job.
 //!
 //! What needs a reviewer comes first: conflicts (with the payload diffs of `--since` in
 //! ```` ```diff ```` blocks), drift, then what was removed since the revision, each with its
 //! `file:line:col`. Then a summary table per project and batch, then the jobs to create (and the
-//! unmanaged jobs), folded in `<details>` per batch.
+//! unmanaged jobs), folded in `<details>` per batch, each batch with one folded sample payload
+//! (its first job as it will be sent, the workflows, priorities and first attachment URLs of
+//! its jobs; URLs without their passwords and signing values).
 //!
 //! A GitHub comment holds at most 65,536 characters and a plan can hold a million jobs, so the
 //! document stays under [`LIMIT`] bytes whatever the plan: findings may take most of the budget,
@@ -26,8 +37,10 @@ use std::fmt::Write as _;
 
 use super::render::{PAYLOADS_NOT_COMPARED, summary_line};
 use super::since::SinceFindings;
-use super::{BatchPlan, Plan, ProjectPlan};
-use crate::client::{EMBEDDED_AT_REST, EndpointLabel};
+use super::{BatchPlan, PayloadConflicts, Plan, ProjectPlan, Summary};
+use crate::ci::{CommitId, RunLink};
+use crate::client::{EMBEDDED_AT_REST, EndpointLabel, redact_url_secrets};
+use crate::diagnostic::{Diagnostic, Record};
 use crate::escape::escape;
 use crate::text::{counted, group_thousands};
 
@@ -44,6 +57,34 @@ const DIFF_LINES: usize = 60;
 /// Batches whose jobs are listed without folding them in `<details>`.
 const UNFOLDED_JOBS: usize = 5;
 
+/// Lines of a sample payload shown before it is cut.
+const SAMPLE_LINES: usize = 40;
+
+/// Attachment URLs named under a batch's sample payload.
+const SAMPLE_URLS: usize = 3;
+
+/// Where a comment comes from and what happens to its plan; every part optional. The commit
+/// and the run link are validated values (`crate::ci`).
+#[derive(Debug, Clone, Default)]
+pub struct Header {
+    /// The commit the workspace was read at.
+    pub commit: Option<CommitId>,
+    /// The CI run that made the comment.
+    pub run: Option<RunLink>,
+    /// The comment is on a pull (merge) request whose merge applies the plan: the last line
+    /// says "merging applies …" rather than naming `gtform apply`.
+    pub applied_on_merge: bool,
+}
+
+/// What failed: located problems (a workspace's errors, unreadable attachments) and the error
+/// that ended the command, with its hints. Shown under `### Errors`, as plain text in a block.
+#[derive(Debug, Clone, Default)]
+pub struct Failure {
+    pub problems: Vec<Diagnostic>,
+    pub error: String,
+    pub hints: Vec<String>,
+}
+
 /// Renders `plan` as Markdown within [`LIMIT`] bytes.
 pub fn markdown(plan: &Plan, endpoint: &EndpointLabel) -> String {
     markdown_within(plan, endpoint, LIMIT)
@@ -51,9 +92,106 @@ pub fn markdown(plan: &Plan, endpoint: &EndpointLabel) -> String {
 
 /// Renders `plan` as Markdown within `limit` bytes (at least a few kilobytes).
 pub fn markdown_within(plan: &Plan, endpoint: &EndpointLabel, limit: usize) -> String {
-    let summary = plan.summary();
-    let mut head = String::from("## gtform plan\n\n");
-    let _ = writeln!(head, "**{}**\n", summary_line(&summary));
+    comment_within(Some((plan, endpoint)), &Header::default(), None, limit)
+}
+
+/// The pull-request comment of one plan run within [`LIMIT`] bytes: the plan, if one was made,
+/// and what failed, if anything did; always a whole comment, whose last line says what happens
+/// next.
+pub fn comment(
+    plan: Option<(&Plan, &EndpointLabel)>,
+    header: &Header,
+    failure: Option<&Failure>,
+) -> String {
+    comment_within(plan, header, failure, LIMIT)
+}
+
+/// [`comment`] within `limit` bytes (at least a few kilobytes).
+pub fn comment_within(
+    plan: Option<(&Plan, &EndpointLabel)>,
+    header: &Header,
+    failure: Option<&Failure>,
+    limit: usize,
+) -> String {
+    let summary = plan.map(|(plan, _)| plan.summary());
+    let mut head = String::from(if failure.is_some() {
+        "## gtform plan: failed\n\n"
+    } else {
+        "## gtform plan\n\n"
+    });
+    if let Some(origin) = origin_line(header) {
+        let _ = writeln!(head, "{origin}\n");
+    }
+    match (plan, &summary) {
+        (Some((plan, endpoint)), Some(summary)) => plan_head(&mut head, plan, endpoint, summary),
+        _ => head.push_str("**The plan failed before it was made: nothing was planned.**\n"),
+    }
+
+    let next = next_line(summary.as_ref(), header, failure.is_some());
+    let mut budget = limit.saturating_sub(head.len() + next.len() + RESERVE);
+    let mut cuts: Vec<String> = Vec::new();
+
+    let errors_text = failure.map_or_else(String::new, |failure| {
+        errors(failure, budget * 3 / 5, &mut cuts)
+    });
+    budget = budget.saturating_sub(errors_text.len());
+
+    let mut body = String::new();
+    if let Some((plan, _)) = plan {
+        let findings = findings(plan);
+        let findings_cap = budget * 3 / 5;
+        let findings_text = section(
+            "Findings",
+            &findings,
+            findings_cap,
+            ("finding", "findings"),
+            &mut cuts,
+        );
+        budget = budget.saturating_sub(findings_text.len());
+
+        let rows = table_rows(plan);
+        let table_cap = budget * 3 / 5;
+        let table_text = table(&rows, table_cap, &mut cuts);
+        budget = budget.saturating_sub(table_text.len());
+
+        let lists_text = job_lists(plan, budget, &mut cuts);
+        body.push_str(&findings_text);
+        body.push_str(&table_text);
+        body.push_str(&lists_text);
+    }
+
+    let mut out = head;
+    if !cuts.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n> [!NOTE]\n> Cut to fit a comment ({} characters at most): {}. `gtform show PLANFILE` or `--format json` has all of it.",
+            group_thousands(65_536),
+            cuts.join("; ")
+        );
+    }
+    out.push_str(&errors_text);
+    out.push_str(&body);
+    out.push_str("\n---\n\n");
+    out.push_str(&next);
+    out
+}
+
+/// `Commit `0123456789ab` · [GitHub Actions run 42](https://…)`: validated values only (the
+/// link's URL is of plain URL characters, its label of words and digits).
+fn origin_line(header: &Header) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(commit) = &header.commit {
+        parts.push(format!("Commit {}", code(commit.short())));
+    }
+    if let Some(run) = &header.run {
+        parts.push(format!("[{}]({})", escape(&run.label), run.url));
+    }
+    (!parts.is_empty()).then(|| parts.join(" · "))
+}
+
+/// The summary line, the endpoint and what `--since` compared.
+fn plan_head(head: &mut String, plan: &Plan, endpoint: &EndpointLabel, summary: &Summary) {
+    let _ = writeln!(head, "**{}**\n", summary_line(summary));
     let _ = writeln!(head, "Endpoint: {}", endpoint_text(endpoint));
     match &plan.since {
         Some(since) if since.existed => {
@@ -87,41 +225,100 @@ pub fn markdown_within(plan: &Plan, endpoint: &EndpointLabel, limit: usize) -> S
         }
         None => {}
     }
+}
 
-    let mut budget = limit.saturating_sub(head.len() + RESERVE);
-    let mut cuts: Vec<String> = Vec::new();
+/// The last line: what happens next to this plan.
+fn next_line(summary: Option<&Summary>, header: &Header, failed: bool) -> String {
+    let said = match summary {
+        _ if failed => {
+            "nothing can be applied: the plan failed. Fix the errors above, then plan again."
+                .to_owned()
+        }
+        None => "nothing can be applied: the plan failed.".to_owned(),
+        Some(summary) if summary.conflicts > 0 => format!(
+            "apply is blocked by {}: nothing on the server can be moved or changed through the API, so change the workspace to match it (see Findings), then plan again.",
+            counted(summary.conflicts, "conflict", "conflicts")
+        ),
+        Some(summary) if summary.create > 0 => {
+            let what = format!(
+                "{} ({} and {})",
+                counted(summary.create, "create", "creates"),
+                counted(summary.batches_to_create, "batch", "batches"),
+                counted(summary.jobs_to_create, "job", "jobs")
+            );
+            if header.applied_on_merge {
+                format!("merging applies {what}; nothing on the server is changed or deleted.")
+            } else {
+                format!("`gtform apply` makes {what}; nothing on the server is changed or deleted.")
+            }
+        }
+        Some(summary) if summary.drifted > 0 => format!(
+            "nothing to apply. {} stays as the server has it: batches cannot be updated.",
+            counted(summary.drifted, "drifted batch", "drifted batches")
+        ),
+        Some(_) => "nothing to apply: the server holds everything the workspace names.".to_owned(),
+    };
+    format!("**Next:** {said}\n")
+}
 
-    let findings = findings(plan);
-    let findings_cap = budget * 3 / 5;
-    let findings_text = section(
-        "Findings",
-        &findings,
-        findings_cap,
-        ("finding", "findings"),
-        &mut cuts,
+/// `### Errors (n)`: every problem, located, and the error that ended the command, as plain
+/// text in a fenced block within `cap` bytes, cut between problems.
+fn errors(failure: &Failure, cap: usize, cuts: &mut Vec<String>) -> String {
+    let mut items: Vec<String> = failure.problems.iter().map(problem_text).collect();
+    let mut last = format!("error: {}\n", escape(&failure.error));
+    for hint in &failure.hints {
+        let _ = writeln!(last, "hint: {}", escape(hint));
+    }
+    let all = items.join("") + &last;
+    let fence = fence_for(&all, 3);
+    let mut out = format!(
+        "\n### Errors ({})\n\n{fence}text\n",
+        group_thousands(failure.problems.len().max(1) as u64)
     );
-    budget = budget.saturating_sub(findings_text.len());
+    let closing = fence.len() + 1 + last.len() + 80;
+    let shown = push_fitting(
+        &mut out,
+        items.iter().map(String::as_str),
+        cap.saturating_sub(closing),
+    );
+    let left = items.len() - shown;
+    if left > 0 {
+        let cut = counted(left as u64, "problem", "problems");
+        let _ = writeln!(out, "… {cut} more, not shown");
+        cuts.push(cut);
+    }
+    items.clear();
+    out.push_str(&last);
+    let _ = writeln!(out, "{fence}");
+    out
+}
 
-    let rows = table_rows(plan);
-    let table_cap = budget * 3 / 5;
-    let table_text = table(&rows, table_cap, &mut cuts);
-    budget = budget.saturating_sub(table_text.len());
-
-    let lists_text = job_lists(plan, budget, &mut cuts);
-
-    let mut out = head;
-    if !cuts.is_empty() {
+/// `file:line:col: error: message` and its hints, escaped (no source line: a comment is read by
+/// more people than a terminal).
+fn problem_text(problem: &Diagnostic) -> String {
+    let record = Record::of(problem);
+    let mut text = String::new();
+    if let Some(file) = &record.file {
+        // `./gtform.yaml` is `gtform.yaml` to a reader, as to GitHub's annotations.
+        let file = file.strip_prefix("./").unwrap_or(file);
+        let _ = write!(text, "{file}:{}", record.line.unwrap_or(0));
+        if let Some(column) = record.column {
+            let _ = write!(text, ":{column}");
+        }
+        text.push_str(": ");
+    }
+    let _ = writeln!(text, "{}: {}", record.severity, record.message);
+    for related in &record.related {
         let _ = writeln!(
-            out,
-            "\n> [!NOTE]\n> Cut to fit a comment ({} characters at most): {}. `gtform show PLANFILE` or `--format json` has all of it.",
-            group_thousands(65_536),
-            cuts.join("; ")
+            text,
+            "  {}: {}:{}",
+            related.message, related.file, related.line
         );
     }
-    out.push_str(&findings_text);
-    out.push_str(&table_text);
-    out.push_str(&lists_text);
-    out
+    for hint in record.hint.iter().flat_map(|hint| hint.lines()) {
+        let _ = writeln!(text, "  hint: {hint}");
+    }
+    text
 }
 
 /// `text` (an endpoint label) in a code span.
@@ -210,7 +407,7 @@ fn findings(plan: &Plan) -> Vec<String> {
         }
     }
     if let Some(since) = &plan.since {
-        push_payload_changes(&mut items, since);
+        push_payload_changes(&mut items, since, &plan.payload_conflicts());
     }
     for project in &plan.projects {
         for batch in &project.batches {
@@ -237,15 +434,30 @@ fn findings(plan: &Plan) -> Vec<String> {
     items
 }
 
-fn push_payload_changes(items: &mut Vec<String>, since: &SinceFindings) {
+fn push_payload_changes(
+    items: &mut Vec<String>,
+    since: &SinceFindings,
+    payload_conflicts: &PayloadConflicts<'_>,
+) {
     for change in &since.payload_changes {
-        let mut item = format!(
-            "- ❗ {} **conflict**: job {} of batch {} exists on the server and its payload changed since {}; the API cannot update it. Give it a new `reference_id` (the old job stays on the server, unmanaged) or restore its payload.\n\n",
-            code(&change.location.to_string()),
-            code(&change.reference_id),
-            code(&change.batch),
-            code(&since.revision)
-        );
+        let mut item = if payload_conflicts.is_moved(change) {
+            // The planner's conflict above, counted once: this is what changed.
+            format!(
+                "- ❗ {} the conflict above: job {} was moved to batch {} since {}, and the server holds it in its old batch. What changed:\n\n",
+                code(&change.location.to_string()),
+                code(&change.reference_id),
+                code(&change.batch),
+                code(&since.revision)
+            )
+        } else {
+            format!(
+                "- ❗ {} **conflict**: job {} of batch {} exists on the server and its payload changed since {}; the API cannot update it. Give it a new `reference_id` (the old job stays on the server, unmanaged) or restore its payload.\n\n",
+                code(&change.location.to_string()),
+                code(&change.reference_id),
+                code(&change.batch),
+                code(&since.revision)
+            )
+        };
         let lines: Vec<String> = change
             .diff
             .lines()
@@ -326,6 +538,7 @@ impl Row {
 }
 
 fn table_rows(plan: &Plan) -> Vec<Row> {
+    let payload_conflicts = plan.payload_conflicts();
     let mut rows = Vec::new();
     for project in &plan.projects {
         let project_cell = cell(&project.key);
@@ -344,7 +557,7 @@ fn table_rows(plan: &Plan) -> Vec<Row> {
         };
         let mut batch_rows = Vec::new();
         for batch in &project.batches {
-            let row = batch_row(&project_cell, batch);
+            let row = batch_row(&project_cell, project, batch, &payload_conflicts);
             total.create += row.create;
             total.unchanged += row.unchanged;
             total.conflicts += row.conflicts;
@@ -369,7 +582,12 @@ fn table_rows(plan: &Plan) -> Vec<Row> {
     rows
 }
 
-fn batch_row(project_cell: &str, batch: &BatchPlan) -> Row {
+fn batch_row(
+    project_cell: &str,
+    project: &ProjectPlan,
+    batch: &BatchPlan,
+    payload_conflicts: &PayloadConflicts<'_>,
+) -> Row {
     let action = match (batch.creates_batch(), batch.drift.is_some()) {
         (true, _) => "➕ create",
         (false, true) => "〰️ exists, drifted",
@@ -380,8 +598,8 @@ fn batch_row(project_cell: &str, batch: &BatchPlan) -> Row {
         batch: cell(&batch.name),
         action,
         create: batch.creates.len() as u64 + u64::from(batch.creates_batch()),
-        unchanged: batch.unchanged_jobs,
-        conflicts: batch.conflicts.len() as u64,
+        unchanged: payload_conflicts.unchanged(&project.key, batch),
+        conflicts: payload_conflicts.conflicts(&project.key, batch),
         unmanaged: batch.unmanaged_jobs.len() as u64,
     }
 }
@@ -418,9 +636,19 @@ fn job_lists(plan: &Plan, cap: usize, cuts: &mut Vec<String>) -> String {
     let mut out = String::from("\n### Jobs\n\n");
     let mut names_cut = 0u64;
     let mut batches_cut = 0u64;
+    let mut samples_cut = 0u64;
     for (index, (project, batch)) in batches.iter().enumerate() {
         let left = cap.saturating_sub(out.len());
         let share = left / (batches.len() - index);
+        // The sample payload is kept before job names: what is sent matters more than more
+        // names; it gives way only when it would take more than half the batch's share.
+        let sample = sample(project, batch);
+        let sample_len = sample.as_ref().map_or(0, String::len);
+        let names_share = if sample_len <= share / 2 {
+            share - sample_len
+        } else {
+            share
+        };
         let mut block = String::new();
         let creates = batch
             .creates
@@ -433,13 +661,13 @@ fn job_lists(plan: &Plan, cap: usize, cuts: &mut Vec<String>) -> String {
             "to create",
             batch.creates.len(),
             creates,
-            share,
+            names_share,
         );
         let unmanaged = batch
             .unmanaged_jobs
             .iter()
             .map(|job| job.reference_id.as_str());
-        let unmanaged_cap = share.saturating_sub(block.len());
+        let unmanaged_cap = names_share.saturating_sub(block.len());
         names_cut += job_block(
             &mut block,
             project,
@@ -451,6 +679,13 @@ fn job_lists(plan: &Plan, cap: usize, cuts: &mut Vec<String>) -> String {
         );
         if block.is_empty() {
             batches_cut += 1;
+        }
+        if let Some(sample) = sample {
+            if block.len() + sample.len() <= share {
+                block.push_str(&sample);
+            } else {
+                samples_cut += 1;
+            }
         }
         out.push_str(&block);
     }
@@ -465,7 +700,106 @@ fn job_lists(plan: &Plan, cap: usize, cuts: &mut Vec<String>) -> String {
             counted(batches_cut, "batch", "batches")
         ));
     }
+    if samples_cut > 0 {
+        cuts.push(counted(samples_cut, "sample payload", "sample payloads"));
+    }
     out
+}
+
+/// A batch's sample payload, folded: the first job to create as it will be sent (its batch id
+/// is filled in at apply), the workflows and priorities of all its jobs to create and their
+/// first attachment URLs; every value escaped, in code, URLs without their secrets.
+fn sample(project: &ProjectPlan, batch: &BatchPlan) -> Option<String> {
+    let first = batch.creates.first()?;
+    let mut workflows: Vec<&str> = Vec::new();
+    let mut priorities: Vec<Option<u8>> = Vec::new();
+    let mut urls: Vec<String> = Vec::new();
+    for job in &batch.creates {
+        let request = &job.request;
+        if workflows.len() < SAMPLE_URLS && !workflows.contains(&request.work_flow_id.as_str()) {
+            workflows.push(&request.work_flow_id);
+        }
+        if priorities.len() < SAMPLE_URLS && !priorities.contains(&request.priority_weight) {
+            priorities.push(request.priority_weight);
+        }
+        if urls.len() < SAMPLE_URLS
+            && let Ok(data) = serde_json::from_str::<serde_json::Value>(request.data.get())
+        {
+            for url in crate::api::attachments::urls(&data) {
+                let url = redact_url_secrets(url).into_owned();
+                if urls.len() < SAMPLE_URLS && !urls.contains(&url) {
+                    urls.push(url);
+                }
+            }
+        }
+    }
+    let priority_text = |priority: &Option<u8>| {
+        priority.map_or_else(|| "default".to_owned(), |weight| weight.to_string())
+    };
+    let mut out = format!(
+        "<details><summary>Sample payload of {} / {}: {}, workflow {}, priority {}</summary>\n\n",
+        html_code(&project.key),
+        html_code(&batch.name),
+        html_code(&first.request.reference_id),
+        html_code(&first.request.work_flow_id),
+        html_code(&priority_text(&first.request.priority_weight)),
+    );
+    let list = |values: Vec<String>| values.join(", ");
+    let _ = writeln!(
+        out,
+        "Jobs to create in this batch: workflows {}; priorities {}; first attachment URLs {}.\n",
+        list(workflows.iter().map(|workflow| code(workflow)).collect()),
+        list(priorities.iter().map(|p| code(&priority_text(p))).collect()),
+        if urls.is_empty() {
+            "none".to_owned()
+        } else {
+            list(urls.iter().map(|url| code(url)).collect())
+        }
+    );
+    let payload = serde_json::to_string(&first.request)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .map(without_url_secrets)
+        .and_then(|value| serde_json::to_string_pretty(&value).ok())?;
+    let lines: Vec<String> = payload
+        .lines()
+        .map(|line| escape(line).into_owned())
+        .collect();
+    let fence = fence_for(&lines.join("\n"), 3);
+    let _ = writeln!(out, "{fence}json");
+    for line in lines.iter().take(SAMPLE_LINES) {
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = writeln!(out, "{fence}");
+    if lines.len() > SAMPLE_LINES {
+        let _ = writeln!(
+            out,
+            "\n_… {} of this payload not shown._",
+            counted(
+                (lines.len() - SAMPLE_LINES) as u64,
+                "more line",
+                "more lines"
+            )
+        );
+    }
+    out.push_str("\n</details>\n\n");
+    Some(out)
+}
+
+/// `value` with every string's URL passwords and signing query values redacted: a comment is
+/// read by more people than the workspace's bucket.
+fn without_url_secrets(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => Value::String(redact_url_secrets(&text).into_owned()),
+        Value::Array(items) => Value::Array(items.into_iter().map(without_url_secrets).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, value)| (key, without_url_secrets(value)))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 /// A batch's list of jobs (`what`: to create, unmanaged) within `cap` bytes: bullet points when

@@ -196,33 +196,18 @@ impl Plan {
             }
         }
         if let Some(since) = &self.since {
-            // A job moved to another batch since the revision is one conflict, reported by the
-            // planner and shown with its diff.
-            let moved: std::collections::HashSet<(&str, &str)> = self
-                .projects
-                .iter()
-                .flat_map(|project| {
-                    project.batches.iter().flat_map(move |batch| {
-                        batch.conflicts.iter().map(move |conflict| {
-                            (project.key.as_str(), conflict.reference_id.as_str())
-                        })
-                    })
-                })
-                .collect();
-            summary.conflicts += since
-                .payload_changes
-                .iter()
-                .filter(|change| {
-                    !moved.contains(&(change.project.as_str(), change.reference_id.as_str()))
-                })
-                .count() as u64;
+            // A job moved to another batch since the revision is one conflict, the planner's,
+            // shown with its diff; a job changed in place is a conflict the planner counted
+            // among the unchanged jobs.
+            let in_place = self.payload_conflicts().in_place_total();
+            summary.conflicts += in_place;
+            summary.no_op = summary.no_op.saturating_sub(in_place);
             summary.removed = since.removed_count();
         }
         summary.create = summary.batches_to_create + summary.jobs_to_create;
         summary
     }
 
-    /// Whether applying the plan would create anything.
     /// Jobs of the workspace that the server already holds in their batch.
     pub fn jobs_on_server(&self) -> u64 {
         self.projects
@@ -232,12 +217,28 @@ impl Plan {
             .sum()
     }
 
+    /// Whether applying the plan would create anything.
     pub fn has_changes(&self) -> bool {
         self.summary().create > 0
     }
 
     /// Every conflict as a diagnostic located in the workspace.
     pub fn conflict_diagnostics(&self) -> Vec<Diagnostic> {
+        let payload_conflicts = self.payload_conflicts();
+        // Jobs moved to another batch since `--since`'s revision: their conflict says so.
+        let moved: HashSet<(&str, &str)> = self
+            .since
+            .iter()
+            .flat_map(|since| &since.payload_changes)
+            .filter(|change| payload_conflicts.is_moved(change))
+            .map(|change| (change.project.as_str(), change.reference_id.as_str()))
+            .collect();
+        let moved_since = |project: &str, reference_id: &str| {
+            self.since
+                .as_ref()
+                .filter(|_| moved.contains(&(project, reference_id)))
+                .map(|since| since.revision.as_str())
+        };
         let mut diagnostics = Vec::new();
         for project in &self.projects {
             if let Some(conflict) = &project.name_conflict {
@@ -253,8 +254,7 @@ impl Plan {
             }
             for batch in &project.batches {
                 for conflict in &batch.conflicts {
-                    diagnostics.push(
-                        Diagnostic::error(format!(
+                    let mut diagnostic = Diagnostic::error(format!(
                             "job `{}` is configured in batch `{}` but exists in batch `{}` of project `{}`",
                             conflict.reference_id, batch.name, conflict.remote_batch, project.key
                         ))
@@ -262,13 +262,24 @@ impl Plan {
                         .hint(format!(
                             "jobs cannot be moved; configure it under batch `{}` or give it a new reference_id",
                             conflict.remote_batch
-                        )),
-                    );
+                        ));
+                    if let Some(revision) = moved_since(&project.key, &conflict.reference_id) {
+                        diagnostic = diagnostic.hint(format!(
+                            "it was moved to batch `{}` since `{revision}`, where it was in batch `{}`",
+                            batch.name, conflict.remote_batch
+                        ));
+                    }
+                    diagnostics.push(diagnostic);
                 }
             }
         }
         if let Some(since) = &self.since {
-            for change in &since.payload_changes {
+            // A moved job is the conflict above already: one conflict, one diagnostic.
+            for change in since
+                .payload_changes
+                .iter()
+                .filter(|change| !payload_conflicts.is_moved(change))
+            {
                 diagnostics.push(
                     Diagnostic::error(format!(
                         "job `{}` of batch `{}` exists on the server, and its payload changed since `{}`: the API can neither return nor update a job's payload",
@@ -280,6 +291,98 @@ impl Plan {
             }
         }
         diagnostics
+    }
+
+    /// Every drift (a batch description the server holds otherwise) as a warning located at
+    /// the configured description (else the batch).
+    pub fn drift_diagnostics(&self) -> Vec<Diagnostic> {
+        let mut diagnostics = Vec::new();
+        for project in &self.projects {
+            for batch in &project.batches {
+                let Some(drift) = &batch.drift else {
+                    continue;
+                };
+                diagnostics.push(
+                    Diagnostic::warning(format!(
+                        "batch `{}` of project `{}` is described as \"{}\" on the server, \"{}\" in the workspace (drift)",
+                        batch.name, project.key, drift.remote, drift.configured
+                    ))
+                    .at(drift.location.clone().unwrap_or_else(|| batch.location.clone()))
+                    .hint("batches cannot be updated through the API: apply leaves the description as it is on the server; change the workspace to match it to end the drift"),
+                );
+            }
+        }
+        diagnostics
+    }
+}
+
+/// How `--since`'s payload changes count beside the planner's findings, so that every output
+/// counts them alike: a job the server holds in its configured batch whose payload changed is
+/// a conflict the planner counted among the batch's unchanged jobs; a job moved to another batch
+/// since is the planner's conflict already (its payload change only shows the move).
+#[derive(Debug, Default)]
+pub struct PayloadConflicts<'a> {
+    in_place: HashMap<(&'a str, &'a str), u64>,
+    moved: HashSet<(&'a str, &'a str)>,
+}
+
+impl PayloadConflicts<'_> {
+    /// Jobs of `batch` in `project` on the server whose payload changed in place: conflicts,
+    /// not unchanged jobs.
+    pub fn in_place(&self, project: &str, batch: &str) -> u64 {
+        self.in_place.get(&(project, batch)).copied().unwrap_or(0)
+    }
+
+    /// All jobs whose payload changed in place.
+    pub fn in_place_total(&self) -> u64 {
+        self.in_place.values().sum()
+    }
+
+    /// Whether `change` is that of a job moved to another batch (the planner's conflict).
+    pub fn is_moved(&self, change: &since::PayloadChange) -> bool {
+        self.moved
+            .contains(&(change.project.as_str(), change.reference_id.as_str()))
+    }
+
+    /// A batch's unchanged jobs: the planner's count less those changed in place.
+    pub fn unchanged(&self, project: &str, batch: &BatchPlan) -> u64 {
+        batch
+            .unchanged_jobs
+            .saturating_sub(self.in_place(project, &batch.name))
+    }
+
+    /// A batch's conflicts: the planner's and those changed in place.
+    pub fn conflicts(&self, project: &str, batch: &BatchPlan) -> u64 {
+        batch.conflicts.len() as u64 + self.in_place(project, &batch.name)
+    }
+}
+
+impl Plan {
+    /// How the payload changes of `--since` count per batch (nothing without `--since`).
+    pub fn payload_conflicts(&self) -> PayloadConflicts<'_> {
+        let Some(since) = &self.since else {
+            return PayloadConflicts::default();
+        };
+        let moved: HashSet<(&str, &str)> =
+            self.projects
+                .iter()
+                .flat_map(|project| {
+                    project.batches.iter().flat_map(move |batch| {
+                        batch.conflicts.iter().map(move |conflict| {
+                            (project.key.as_str(), conflict.reference_id.as_str())
+                        })
+                    })
+                })
+                .collect();
+        let mut in_place: HashMap<(&str, &str), u64> = HashMap::new();
+        for change in &since.payload_changes {
+            if !moved.contains(&(change.project.as_str(), change.reference_id.as_str())) {
+                *in_place
+                    .entry((change.project.as_str(), change.batch.as_str()))
+                    .or_default() += 1;
+            }
+        }
+        PayloadConflicts { in_place, moved }
     }
 }
 

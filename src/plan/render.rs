@@ -7,7 +7,7 @@ use std::fmt::Write;
 use owo_colors::OwoColorize;
 
 use super::since::SinceFindings;
-use super::{BatchPlan, Plan, ProjectPlan, Summary};
+use super::{BatchPlan, PayloadConflicts, Plan, ProjectPlan, Summary};
 use crate::client::{EMBEDDED_AT_REST, EndpointLabel};
 use crate::escape::escape;
 use crate::state::BatchProgress;
@@ -58,14 +58,15 @@ pub fn human(plan: &Plan, endpoint: &EndpointLabel, options: RenderOptions) -> S
     };
     let mut out = endpoint_line(endpoint);
     out.push('\n');
+    let payload_conflicts = plan.payload_conflicts();
     for project in &plan.projects {
         out.push('\n');
-        render_project(&mut out, project, &painter, options);
+        render_project(&mut out, project, &payload_conflicts, &painter, options);
     }
     match &plan.since {
         Some(since) => {
             out.push('\n');
-            render_since(&mut out, since, &painter, options);
+            render_since(&mut out, since, &payload_conflicts, &painter, options);
         }
         None if plan.jobs_on_server() > 0 => {
             out.push('\n');
@@ -115,6 +116,7 @@ const LISTED: usize = 10;
 fn render_since(
     out: &mut String,
     since: &SinceFindings,
+    payload_conflicts: &PayloadConflicts<'_>,
     painter: &Painter,
     options: RenderOptions,
 ) {
@@ -142,9 +144,20 @@ fn render_since(
         changes.len().min(LISTED)
     };
     for change in &changes[..listed] {
+        let (what, after) = if payload_conflicts.is_moved(change) {
+            (
+                "was moved there since",
+                "and the server holds it in its old batch (the conflict above)",
+            )
+        } else {
+            (
+                "exists on the server and its payload changed",
+                "the API cannot update it (conflict)",
+            )
+        };
         let _ = writeln!(
             out,
-            "  {} job {} of batch {} exists on the server and its payload changed ({}); the API cannot update it (conflict)",
+            "  {} job {} of batch {} {what} ({}); {after}",
             painter.paint(Tone::Conflict, "!"),
             escape(&change.reference_id),
             escape(&change.batch),
@@ -262,6 +275,7 @@ pub fn summary_line(summary: &Summary) -> String {
 fn render_project(
     out: &mut String,
     project: &ProjectPlan,
+    payload_conflicts: &PayloadConflicts<'_>,
     painter: &Painter,
     options: RenderOptions,
 ) {
@@ -283,7 +297,7 @@ fn render_project(
         );
     }
     for batch in &project.batches {
-        render_batch(out, batch, painter, options);
+        render_batch(out, project, batch, payload_conflicts, painter, options);
     }
     let unmanaged_jobs: u64 = project
         .batches
@@ -352,8 +366,17 @@ pub fn progress_text(progress: &BatchProgress) -> String {
     }
 }
 
-fn render_batch(out: &mut String, batch: &BatchPlan, painter: &Painter, options: RenderOptions) {
+fn render_batch(
+    out: &mut String,
+    project: &ProjectPlan,
+    batch: &BatchPlan,
+    payload_conflicts: &PayloadConflicts<'_>,
+    painter: &Painter,
+    options: RenderOptions,
+) {
     let n_creates = batch.creates.len() as u64;
+    let unchanged = payload_conflicts.unchanged(&project.key, batch);
+    let conflicts = payload_conflicts.conflicts(&project.key, batch);
     if batch.creates_batch() {
         let _ = writeln!(
             out,
@@ -382,19 +405,16 @@ fn render_batch(out: &mut String, batch: &BatchPlan, painter: &Painter, options:
             &format!("+ {}", counted(n_creates, "job", "jobs")),
         ));
     }
-    if batch.unchanged_jobs > 0 {
+    if unchanged > 0 {
         parts.push(painter.paint(
             Tone::Keep,
-            &format!("{} unchanged", group_thousands(batch.unchanged_jobs)),
+            &format!("{} unchanged", group_thousands(unchanged)),
         ));
     }
-    if !batch.conflicts.is_empty() {
+    if conflicts > 0 {
         parts.push(painter.paint(
             Tone::Conflict,
-            &format!(
-                "! {}",
-                counted(batch.conflicts.len() as u64, "conflict", "conflicts")
-            ),
+            &format!("! {}", counted(conflicts, "conflict", "conflicts")),
         ));
     }
     if !batch.unmanaged_jobs.is_empty() {

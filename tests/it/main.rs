@@ -23,6 +23,7 @@ mod numbers;
 mod ops;
 mod paging;
 mod plan;
+mod plan_comment;
 mod plan_files;
 mod policy_code;
 mod properties;

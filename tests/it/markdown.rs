@@ -135,8 +135,14 @@ async fn a_100_000_job_plan_fits_a_github_comment_and_says_what_is_cut() {
         &text[..600]
     );
     assert!(text.contains("job names not listed._"));
-    assert_eq!(text.matches("<details>").count(), 4);
-    assert_eq!(text.matches("</details>").count(), 4);
+    // Per batch, its job list and its sample payload, folded.
+    assert_eq!(text.matches("jobs to create</summary>").count(), 4);
+    assert_eq!(
+        text.matches("<details><summary>Sample payload of").count(),
+        4
+    );
+    assert_eq!(text.matches("<details>").count(), 8);
+    assert_eq!(text.matches("</details>").count(), 8);
     let shown = rig
         .run(&["show", "big.plan", "--format", "markdown"])
         .expect_code(0);

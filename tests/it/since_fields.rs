@@ -102,9 +102,7 @@ async fn edited_field_is_a_conflict_with_its_diff(
     let human = rig.run(&["plan", "ws", "--since", "HEAD"]).expect_code(1);
     assert!(human.stdout().contains(added), "{}", human.stdout());
     assert!(
-        human
-            .stderr()
-            .contains(&format!("job `{reference_id}` of batch `week-4")),
+        human.stderr().contains(&format!("job `{reference_id}`")),
         "{}",
         human.stderr()
     );
@@ -193,4 +191,6 @@ async fn a_change_of_batch_is_a_conflict_with_its_diff() {
         .collect();
     assert_eq!(kinds.len(), 2, "{document:#}");
     assert!(kinds.contains(&"payload_changed"), "{kinds:?}");
+    // Counted once everywhere: the summary, and one located error that says it moved.
+    assert_eq!(document["summary"]["conflicts"], 1, "{document:#}");
 }

@@ -189,8 +189,30 @@ pub fn gtform_command(dir: &Path) -> std::process::Command {
         .env_remove("GTFORM_ENDPOINT")
         .env("NO_COLOR", "1")
         .stdin(std::process::Stdio::null());
+    // A plan comment names the CI run it is made in: the tests' own CI is not one.
+    for variable in CI_VARIABLES {
+        command.env_remove(variable);
+    }
     command
 }
+
+/// The CI variables gtform reads for a plan comment's header.
+const CI_VARIABLES: &[&str] = &[
+    "GITHUB_ACTIONS",
+    "GITHUB_SHA",
+    "GITHUB_SERVER_URL",
+    "GITHUB_REPOSITORY",
+    "GITHUB_RUN_ID",
+    "GITHUB_RUN_ATTEMPT",
+    "GITHUB_EVENT_NAME",
+    "GITHUB_WORKSPACE",
+    "GITLAB_CI",
+    "CI_COMMIT_SHA",
+    "CI_SERVER_URL",
+    "CI_JOB_URL",
+    "CI_PIPELINE_URL",
+    "CI_MERGE_REQUEST_IID",
+];
 
 /// `gtform` in `dir` as an honest operator runs it: `GTFORM_ENDPOINT` confirms the server that
 /// the first `gtform.yaml` found in `dir` or below it names (the operator wrote that workspace);

@@ -10,7 +10,12 @@ use crate::escape::escape;
 use crate::text::{counted, group_thousands, rate};
 
 use super::listed::listed;
+use crate::cli::output::Format;
 use crate::cli::{CliError, Ui, exit};
+use crate::diagnostic::Diagnostic;
+
+/// Failures given as annotations with `--format github` (GitHub shows at most 50 per job).
+const FAILURES_ANNOTATED: usize = 50;
 
 /// The last JSON event of `apply --json`, on stdout.
 pub(crate) fn completion_json(report: &ApplyReport, ui: &mut Ui) {
@@ -37,6 +42,9 @@ pub(crate) fn finish(report: &ApplyReport, json: bool, ui: &mut Ui) -> Result<Ex
         completion_json(report, ui);
     } else {
         summary_text(report, ui);
+    }
+    if ui.diagnostic_format == Format::Github {
+        failure_annotations(report, ui);
     }
     if report.is_complete() {
         return Ok(exit::code(exit::SUCCESS));
@@ -125,5 +133,44 @@ fn summary_text(report: &ApplyReport, ui: &mut Ui) {
     }
     if let Some(more) = more {
         ui.status(&more);
+    }
+}
+
+/// `--format github`: each failed create as an error annotation at the job's `reference_id` (or
+/// manifest row) or the batch, the first [`FAILURES_ANNOTATED`] of them.
+fn failure_annotations(report: &ApplyReport, ui: &mut Ui) {
+    let diagnostics: Vec<Diagnostic> = report
+        .failures
+        .iter()
+        .take(FAILURES_ANNOTATED)
+        .map(|failure| {
+            let what = match &failure.reference_id {
+                Some(reference_id) => format!(
+                    "job `{reference_id}` of batch `{}` in project `{}`",
+                    failure.batch, failure.project
+                ),
+                None => format!("batch `{}` of project `{}`", failure.batch, failure.project),
+            };
+            let code = failure
+                .code
+                .as_deref()
+                .map_or_else(String::new, |code| format!(" ({code})"));
+            Diagnostic::error(format!("could not create {what}{code}: {}", failure.error))
+                .at(failure.location.clone())
+        })
+        .collect();
+    if diagnostics.is_empty() {
+        return;
+    }
+    ui.diagnostics(&diagnostics);
+    if report.failures.len() > FAILURES_ANNOTATED {
+        ui.status(&format!(
+            "… and {} not annotated",
+            counted(
+                (report.failures.len() - FAILURES_ANNOTATED) as u64,
+                "more failure",
+                "more failures"
+            )
+        ));
     }
 }

@@ -11,7 +11,7 @@ use super::duration;
 use super::errors::ops_error;
 use super::listed::listed;
 use crate::cli::{CliError, Ui};
-use crate::diagnostic::{self, Diagnostic};
+use crate::diagnostic::Diagnostic;
 use crate::ops;
 use crate::plan::Plan;
 use crate::preflight::{CheckOptions, Problem, Reason, Report, Sample};
@@ -96,7 +96,8 @@ fn finish(
     );
     let diagnostics: Vec<Diagnostic> = problems.iter().map(diagnostic_of).collect();
     if !diagnostics.is_empty() {
-        ui.err(&diagnostic::render(&diagnostics, ui.color));
+        // As `--format` says: drawn on stderr, JSON Lines, or GitHub annotations at the job.
+        ui.diagnostics(&diagnostics);
     }
     if let Some(more) = more {
         ui.status(&more);

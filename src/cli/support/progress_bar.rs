@@ -63,6 +63,7 @@ pub(crate) mod tests {
             dumb_terminal,
             diagnostic_format: Format::Text,
             diagnostic_title: "gtform",
+            recorded: None,
         }
     }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::api::CreateJobRequest;
+use crate::ci::GithubRun;
 use crate::diagnostic::Location;
 use crate::plan::since::{PayloadChange, RemovedJob};
 use crate::plan::{JobConflict, JobCreate, UnmanagedJob};
@@ -104,7 +105,14 @@ fn a_small_plan_is_whole_with_findings_first() {
     assert!(text.contains("- 〰️ `ws/gtform.yaml:4:7` **drift**"));
     assert!(text.contains("| `street` | `week-48` | 〰️ exists, drifted | 2 | 7 | 1 | 1 |"));
     assert!(text.contains("- `week-48-job-000001`"));
-    assert!(!text.contains("<details>"), "two jobs are not folded");
+    assert!(
+        !text.contains("jobs to create</summary>"),
+        "two jobs are not folded"
+    );
+    assert!(text.contains(
+        "<details><summary>Sample payload of <code>street</code> / <code>week-48</code>: <code>week-48-job-000000</code>, workflow <code>2aae1234-acac-4234-aeff-12a22a237bbc</code>, priority <code>default</code></summary>"
+    ), "{text}");
+    assert!(text.ends_with("\n---\n\n**Next:** apply is blocked by 1 conflict: nothing on the server can be moved or changed through the API, so change the workspace to match it (see Findings), then plan again.\n"), "{text}");
     assert!(!text.contains("Cut to fit"));
     assert!(text.contains("> Note: jobs already on the server are matched by reference_id only."));
 }
@@ -148,17 +156,41 @@ fn a_plan_of_100_000_jobs_fits_a_comment_and_says_what_is_cut() {
     // The table is whole: 1 project row and 10 batch rows.
     assert_eq!(text.matches("| `street` | `week-").count(), 10);
     // Every batch got a share of the job lists.
-    assert_eq!(text.matches("<details><summary>").count(), 10);
+    assert_eq!(text.matches("jobs to create</summary>").count(), 10);
     assert_eq!(
         text.matches("<details>").count(),
         text.matches("</details>").count()
     );
     // Fences are balanced: every diff block that opens, closes.
     assert_eq!(
-        text.matches("```diff").count() * 2,
+        (text.matches("```diff").count() + text.matches("```json").count()) * 2,
         text.matches("```").count()
     );
     assert!(text.starts_with("## gtform plan\n\n**Plan: 100,000 to create, 2,500 conflicts"));
+}
+
+#[test]
+fn sample_payloads_are_kept_before_job_names() {
+    let batches = (0..4)
+        .map(|n| {
+            let mut batch = batch(&format!("part-{n}"), 100_000, 0);
+            batch.unmanaged_jobs.clear();
+            batch
+        })
+        .collect();
+    let plan = Plan {
+        projects: vec![project(batches)],
+        since: None,
+    };
+    let text = markdown(&plan, &endpoint());
+    assert!(text.len() <= LIMIT);
+    assert_eq!(
+        text.matches("<details><summary>Sample payload of").count(),
+        4,
+        "{text}"
+    );
+    assert!(text.contains("job names not listed._"));
+    assert!(!text.contains("sample payload"), "none is cut: {text}");
 }
 
 #[test]
@@ -291,13 +323,26 @@ fn every_value_renders_as_literal_text_under_a_gfm_renderer() {
     options.extension.footnotes = true;
     for value in MARKUP {
         let (plan, endpoint) = plan_of(value);
-        let text = markdown(&plan, &endpoint);
+        let header = header();
+        let failure = Failure {
+            problems: vec![
+                Diagnostic::error(value.to_string())
+                    .at(location(3))
+                    .hint(value.to_string()),
+            ],
+            error: value.to_string(),
+            hints: vec![value.to_string()],
+        };
+        let text = comment(Some((&plan, &endpoint)), &header, Some(&failure));
+        let run = header.run.as_ref().unwrap();
         let arena = comrak::Arena::new();
         let root = comrak::parse_document(&arena, &text, &options);
         let mut in_code = Vec::new();
         let mut in_summary = Vec::new();
         for node in root.descendants() {
             match &node.data().value {
+                // The one link gtform writes: the CI run's, validated by `crate::ci`.
+                NodeValue::Link(link) if link.url == run.url => {}
                 NodeValue::Link(_) | NodeValue::Image(_) | NodeValue::HtmlInline(_) => {
                     panic!("{value}: a link or inline HTML in\n{text}")
                 }
@@ -361,4 +406,117 @@ fn every_value_renders_as_literal_text_under_a_gfm_renderer() {
             "{value}: a folded batch's title shows its names as code:\n{text}"
         );
     }
+}
+
+/// A header as GitHub Actions gives it.
+fn header() -> Header {
+    Header {
+        commit: CommitId::parse("0123456789abcdef0123456789abcdef01234567"),
+        run: GithubRun {
+            server_url: Some("https://github.com"),
+            repository: Some("acme/labels"),
+            run_id: Some("42"),
+            run_attempt: None,
+        }
+        .link()
+        .unwrap(),
+        applied_on_merge: true,
+    }
+}
+
+#[test]
+fn the_header_names_the_commit_and_links_the_run() {
+    let plan = Plan {
+        projects: vec![project(vec![batch("week-48", 3, 0)])],
+        since: None,
+    };
+    let text = comment(Some((&plan, &endpoint())), &header(), None);
+    assert!(text.starts_with(
+        "## gtform plan\n\nCommit `0123456789ab` · [GitHub Actions run 42](https://github.com/acme/labels/actions/runs/42)\n\n"
+    ), "{text}");
+    assert!(
+        text.ends_with("**Next:** merging applies 3 creates (0 batches and 3 jobs); nothing on the server is changed or deleted.\n"),
+        "{text}"
+    );
+    let elsewhere = Header {
+        applied_on_merge: false,
+        ..header()
+    };
+    let text = comment(Some((&plan, &endpoint())), &elsewhere, None);
+    assert!(text.ends_with("**Next:** `gtform apply` makes 3 creates (0 batches and 3 jobs); nothing on the server is changed or deleted.\n"), "{text}");
+}
+
+#[test]
+fn a_failed_plan_is_a_whole_comment_with_its_errors_located() {
+    let failure = Failure {
+        problems: vec![
+            Diagnostic::error("unknown field `imag`")
+                .at(location(3))
+                .hint("did you mean `image`?"),
+            Diagnostic::error("the API answered 500").at(Location::new(
+                Arc::from(Path::new("ws/rows.csv")),
+                3,
+                0,
+            )),
+        ],
+        error: "the workspace has 2 errors".into(),
+        hints: vec!["fix them and plan again".into()],
+    };
+    let text = comment(None, &header(), Some(&failure));
+    assert!(
+        text.starts_with("## gtform plan: failed\n\nCommit `0123456789ab`"),
+        "{text}"
+    );
+    assert!(text.contains("**The plan failed before it was made: nothing was planned.**"));
+    assert!(
+        text.contains(
+            "### Errors (2)\n\n```text\nws/gtform.yaml:3:7: error: unknown field `imag`\n  hint: did you mean `image`?\nws/rows.csv:3: error: the API answered 500\nerror: the workspace has 2 errors\nhint: fix them and plan again\n```\n"
+        ),
+        "{text}"
+    );
+    assert!(text.ends_with("**Next:** nothing can be applied: the plan failed. Fix the errors above, then plan again.\n"), "{text}");
+    // A thousand problems are cut, and the comment says so.
+    let many = Failure {
+        problems: (0..5_000)
+            .map(|n| {
+                Diagnostic::error(format!("problem {n:05} {}", "x".repeat(40))).at(location(n))
+            })
+            .collect(),
+        ..failure
+    };
+    let text = comment(None, &Header::default(), Some(&many));
+    assert!(text.len() <= LIMIT, "{}", text.len());
+    assert!(text.contains("problems more, not shown"), "{text}");
+    assert!(text.contains("error: the workspace has 2 errors"));
+    assert!(text.contains("Cut to fit a comment"));
+}
+
+#[test]
+fn a_sample_payload_is_folded_without_url_secrets() {
+    let mut plan = Plan {
+        projects: vec![project(vec![batch("week-48", 8, 0)])],
+        since: None,
+    };
+    let signed = "https://bucket.s3.amazonaws.com/a.jpg?X-Amz-Credential=AKIAEXAMPLE&X-Amz-Signature=deadbeef0123";
+    plan.projects[0].batches[0].creates[0].request = serde_json::from_value(serde_json::json!({
+        "reference_id": "week-48-job-000000",
+        "work_flow_id": "review-flow",
+        "priority_weight": 5,
+        "data": {"image_url": signed, "metadata": {"note": "`@team` #1"}}
+    }))
+    .unwrap();
+    let text = markdown(&plan, &endpoint());
+    assert!(!text.contains("deadbeef0123"), "{text}");
+    assert!(!text.contains("AKIAEXAMPLE"), "{text}");
+    assert!(text.contains(
+        "<details><summary>Sample payload of <code>street</code> / <code>week-48</code>: <code>week-48-job-000000</code>, workflow <code>review-flow</code>, priority <code>5</code></summary>"
+    ), "{text}");
+    assert!(
+        text.contains("Jobs to create in this batch: workflows `review-flow`, `2aae1234-acac-4234-aeff-12a22a237bbc`; priorities `5`, `default`; first attachment URLs `https://bucket.s3.amazonaws.com/a.jpg?X-Amz-Credential=[redacted]&X-Amz-Signature=[redacted]`, `https://example.com/week-48-job-000001.jpg`, `https://example.com/week-48-job-000002.jpg`."),
+        "{text}"
+    );
+    let sample = &text[text.find("```json").unwrap()..];
+    assert!(sample.contains("\"priority_weight\": 5"), "{sample}");
+    assert!(sample.contains("\"note\": \"`@team` #1\""), "{sample}");
+    assert!(sample.contains("\n```\n\n</details>"), "{sample}");
 }
