@@ -268,7 +268,12 @@ fn every_gtform_command_of_the_example_workflows_parses() {
     ));
     assert!(has(
         "pull-request.yml",
-        &["gtform plan", "--since", "--format markdown"]
+        &["gtform plan", "--since", "--format github", "--markdown-out plan.md"]
+    ));
+    // One run gives the comment on GitLab too.
+    assert!(has(
+        "gitlab-ci.yml",
+        &["gtform plan", "--since", "--markdown-out plan.md"]
     ));
     // Forks: no key, so the embedded emulator.
     assert!(has(
