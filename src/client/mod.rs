@@ -9,8 +9,8 @@
 //! follows it: [`Client::attachment_location`] returns the location, and the file is fetched
 //! with a [`StorageClient`], which has no key at all, so the key cannot reach the storage host.
 //!
-//! Callers that schedule their own attempts (the limiter of `apply` and of `state`) use the
-//! `*_attempt` methods instead: one request, sent once, with what its answer's rate-limit
+//! Callers that schedule their own attempts (`limiter::LimitedRequests`, the one request loop of
+//! every operation) use the `*_attempt` methods instead: one request, sent once, with what its answer's rate-limit
 //! headers said ([`Attempt`]).
 //!
 //! The API key travels only in the `x-api-key` header, marked sensitive. It is never part of an
@@ -250,7 +250,7 @@ impl Client {
     pub async fn attachment_location(&self, url: &str) -> Result<String, ClientError> {
         let mut attempt = 1;
         loop {
-            match self.attachment_attempt(url, attempt).await {
+            match self.attachment_location_attempt(url, attempt).await.result {
                 Ok(location) => return Ok(location),
                 Err(error) if error.is_transient() && attempt < self.read_retry.max_attempts => {
                     tokio::time::sleep(self.read_retry.delay(attempt, error.retry_after())).await;
@@ -261,11 +261,16 @@ impl Client {
         }
     }
 
-    async fn attachment_attempt(&self, url: &str, attempt: u32) -> Result<String, ClientError> {
+    /// `GET /v1/attachments?url=…`, sent once (attempt number `attempt`, for logs), with the
+    /// answer's rate-limit headers.
+    pub async fn attachment_location_attempt(&self, url: &str, attempt: u32) -> Attempt<String> {
         let started = Instant::now();
         let path = api::paths::ATTACHMENTS;
         let request_name = format!("GET {path}");
-        let outcome = self.attachment_exchange(path, url, &request_name).await;
+        let mut rate_limit = None;
+        let outcome = self
+            .attachment_exchange(path, url, &request_name, &mut rate_limit)
+            .await;
         if let Some(observer) = &self.observer {
             let (status, code, error) = match &outcome {
                 Ok(_) => (Some(302), None, None),
@@ -286,7 +291,10 @@ impl Client {
                 error,
             });
         }
-        outcome
+        Attempt {
+            result: outcome,
+            rate_limit,
+        }
     }
 
     async fn attachment_exchange(
@@ -294,6 +302,7 @@ impl Client {
         path: &str,
         url: &str,
         request_name: &str,
+        rate_limit: &mut Option<RateLimitHeaders>,
     ) -> Result<String, ClientError> {
         let request_url = format!("{}{}", self.base_url, path);
         let response = self
@@ -304,6 +313,7 @@ impl Client {
             .await
             .map_err(|error| self.transport_error(request_name, &error))?;
         let status = response.status();
+        *rate_limit = RateLimitHeaders::parse(response.headers());
         if status.is_redirection() {
             let location = response
                 .headers()
@@ -403,6 +413,17 @@ impl Client {
     ) -> Result<JobResult, ClientError> {
         let path = api::paths::job_result(project_id, job_id);
         self.read(&path, None).await
+    }
+
+    /// `GET /v1/projects/{id}/jobs/{job_id}`, sent once (attempt number `attempt`, for logs).
+    pub async fn job_result_attempt(
+        &self,
+        project_id: &str,
+        job_id: &str,
+        attempt: u32,
+    ) -> Attempt<JobResult> {
+        let path = api::paths::job_result(project_id, job_id);
+        self.attempt(Method::GET, &path, None, None, attempt).await
     }
 
     /// `POST /v1/projects/{id}/batch`, sent once.
