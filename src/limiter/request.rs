@@ -60,6 +60,9 @@ pub struct Guards<'g> {
     pub on_retry: &'g (dyn Fn(&RetryWait<'_>) + Sync),
 }
 
+/// The token that stops a request, and what a stop after so many attempts ends with.
+type StopToken<'t, S> = (&'t CancellationToken, fn(u32) -> S);
+
 /// How a request ended without its answer.
 #[derive(Debug)]
 pub enum Ended<Stopped = u32> {
@@ -100,7 +103,7 @@ impl<'l> LimitedRequests<'l> {
     {
         let never = |_: &ClientError| false;
         let quiet = |_: &RetryWait<'_>| {};
-        let no_stop: Option<(&CancellationToken, fn(u32) -> Infallible)> = None;
+        let no_stop: Option<StopToken<'_, Infallible>> = None;
         match self.run(no_stop, &never, &quiet, send_attempt).await {
             Ok(value) => Ok(value),
             Err(Ended::Failed { error, .. }) => Err(error),
@@ -133,7 +136,7 @@ impl<'l> LimitedRequests<'l> {
     /// without a token names `Infallible` there, and cannot be stopped).
     async fn run<T, S, F, Fut>(
         &self,
-        stop: Option<(&CancellationToken, fn(u32) -> S)>,
+        stop: Option<StopToken<'_, S>>,
         settles: &(dyn Fn(&ClientError) -> bool + Sync),
         on_retry: &(dyn Fn(&RetryWait<'_>) + Sync),
         mut send_attempt: F,

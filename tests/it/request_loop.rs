@@ -42,12 +42,15 @@ async fn results_honours_the_servers_rate_limit_headers() {
         run.stderr()
     );
     let stats = rig.server.stats();
-    assert_eq!(
-        stats.status_count(429),
-        0,
-        "results waited for the allowance the headers announced"
+    // A client deaf to the headers sends its first dozen at once and learns the rate from
+    // refusals; one that mirrors them is refused at most once (answers that overtake each
+    // other on a loaded machine), and every refusal is sent again.
+    let refused = stats.status_count(429);
+    assert!(
+        refused <= 1,
+        "results waited for the allowance the headers announced: {refused} refused"
     );
-    assert_eq!(stats.api_requests(), 1 + 1 + 2 * 30);
+    assert_eq!(stats.api_requests(), 1 + 1 + 2 * 30 + refused);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -79,8 +82,14 @@ async fn plan_honours_the_servers_rate_limit_headers() {
     rig.server.reset_stats();
     rig.run(&["plan"]).expect_code(0);
     let stats = rig.server.stats();
-    assert_eq!(stats.status_count(429), 0);
-    assert_eq!(stats.api_requests(), 1 + 3 + 2, "the minimum, none refused");
+    // Two chains side by side: an answer may overtake the other's, and cost one refusal.
+    let refused = stats.status_count(429);
+    assert!(refused <= 1, "{refused} refused");
+    assert_eq!(
+        stats.api_requests(),
+        1 + 3 + 2 + refused,
+        "the minimum, and a refusal sent again"
+    );
 }
 
 /// Transient failures on a fifth of the API requests, answered 503.
