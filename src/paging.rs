@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 
 use crate::api::{self, BatchJobsPage, BatchSummary, JobSummary};
 use crate::client::{Client, ClientError};
+use crate::limiter::LimitedRequests;
 
 /// The most pages any chain may take: 10 million jobs in a batch, or 100 million S3 keys under a
 /// prefix. A server whose count implies more (a count near 2⁶⁴ that fresh tokens never end)
@@ -258,14 +259,20 @@ impl<'a> BatchPages<'a> {
         Ok(page.jobs)
     }
 
-    /// The next page, through `client` (with its own retries), `None` after the last. A failed
-    /// request changes nothing: calling again asks for the same page.
-    pub async fn next(&mut self, client: &Client) -> Result<Option<Vec<JobSummary>>, ClientError> {
+    /// The next page, `None` after the last: asked of `client` through `requests` (the
+    /// operation's limiter, retried as its policy says). A failed request changes nothing:
+    /// calling again asks for the same page.
+    pub async fn next(
+        &mut self,
+        requests: &LimitedRequests<'_>,
+        client: &Client,
+    ) -> Result<Option<Vec<JobSummary>>, ClientError> {
         if self.is_done() {
             return Ok(None);
         }
-        let page = client
-            .batch_jobs_page(self.project_id, &self.batch_id, self.token())
+        let (project_id, batch_id, token) = (self.project_id, &self.batch_id, self.token());
+        let page = requests
+            .send(|attempt| client.batch_jobs_page_attempt(project_id, batch_id, token, attempt))
             .await?;
         self.accept(page).map(Some)
     }

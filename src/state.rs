@@ -13,22 +13,21 @@
 //! one [`Limiter`] that allows them all in flight from the start (up to
 //! [`FetchOptions::concurrency`]) and backs off as apply's creates do: on 429s (pacing at the
 //! rate the server accepts, mirroring its rate-limit headers) and on signs of overload. Each read
-//! is retried here, attempt by attempt, so that the limiter hears of every one.
+//! goes through the limiter's one request loop (`limiter::LimitedRequests`), attempt by attempt,
+//! so that the limiter hears of every one.
 //!
 //! A long read (48,000 jobs take 480 pages) tells its progress as it goes through a
 //! [`ReadObserver`]: the jobs read of those the details announced. Nothing here prints.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use tokio::time::Instant;
 
 use crate::api::{BatchSummary, JobSummary, ProjectDetails};
-use crate::client::{Attempt, Client, ClientError};
-use crate::limiter::{Limiter, LimiterOptions, Signal};
+use crate::client::{Client, ClientError};
+use crate::limiter::{LimitedRequests, Limiter, LimiterOptions};
 use crate::paging::BatchPages;
 
 /// What the server reported, per project id.
@@ -249,9 +248,10 @@ pub async fn fetch_observed(
         jobs_expected: AtomicU64::new(0),
     };
     let tally = &tally;
+    let requests = LimitedRequests::new(&limiter, client.read_retry());
     let mut reads: FuturesUnordered<_> = project_ids
         .iter()
-        .map(|project_id| fetch_project(client, project_id, &limiter, tally))
+        .map(|project_id| fetch_project(client, project_id, &requests, tally))
         .collect();
     let mut state = RemoteState::default();
     while let Some(result) = reads.next().await {
@@ -264,18 +264,17 @@ pub async fn fetch_observed(
 async fn fetch_project(
     client: &Client,
     project_id: &str,
-    limiter: &Limiter,
+    requests: &LimitedRequests<'_>,
     tally: &Tally<'_>,
 ) -> Result<RemoteProject, FetchError> {
     let wrap = |source| FetchError {
         project_id: project_id.to_owned(),
         source,
     };
-    let details: ProjectDetails = read(client, limiter, |attempt| {
-        client.project_details_attempt(project_id, attempt)
-    })
-    .await
-    .map_err(wrap)?;
+    let details: ProjectDetails = requests
+        .send(|attempt| client.project_details_attempt(project_id, attempt))
+        .await
+        .map_err(wrap)?;
     tally.details_read(
         details
             .batches
@@ -289,7 +288,7 @@ async fn fetch_project(
         .enumerate()
         .filter(|(_, summary)| summary.total_jobs > 0 || !summary.total_jobs_reported)
         .map(|(index, summary)| async move {
-            fetch_batch_jobs(client, project_id, summary, limiter, tally)
+            fetch_batch_jobs(client, project_id, summary, requests, tally)
                 .await
                 .map(|jobs| (index, jobs))
         })
@@ -318,7 +317,7 @@ async fn fetch_batch_jobs(
     client: &Client,
     project_id: &str,
     summary: &BatchSummary,
-    limiter: &Limiter,
+    requests: &LimitedRequests<'_>,
     tally: &Tally<'_>,
 ) -> Result<Vec<RemoteJob>, ClientError> {
     let mut jobs = Vec::with_capacity(
@@ -331,48 +330,10 @@ async fn fetch_batch_jobs(
     // hands out tokens forever. A job created after the details were read may be missed: the plan
     // creates it, apply adopts it.
     let mut pages = BatchPages::new(project_id, summary);
-    while !pages.is_done() {
-        let page = read(client, limiter, |attempt| {
-            client.batch_jobs_page_attempt(project_id, pages.batch_id(), pages.token(), attempt)
-        })
-        .await?;
+    while let Some(page) = pages.next(requests, client).await? {
         let before = jobs.len();
-        jobs.extend(pages.accept(page)?.into_iter().map(RemoteJob::from));
+        jobs.extend(page.into_iter().map(RemoteJob::from));
         tally.page_read((jobs.len() - before) as u64);
     }
     Ok(jobs)
-}
-
-/// One read through the limiter: each attempt takes a permit and reports how it went; transient
-/// failures are retried with the client's read backoff (honouring `Retry-After`).
-async fn read<'a, T, F, Fut>(
-    client: &Client,
-    limiter: &Limiter,
-    mut send: F,
-) -> Result<T, ClientError>
-where
-    F: FnMut(u32) -> Fut,
-    Fut: Future<Output = Attempt<T>> + 'a,
-{
-    let retry = client.read_retry();
-    let mut attempt = 1;
-    loop {
-        let permit = limiter.acquire().await;
-        let sent = Instant::now();
-        let Attempt { result, rate_limit } = send(attempt).await;
-        let latency = sent.elapsed();
-        let error = match result {
-            Ok(value) => {
-                permit.finish_with(Signal::Success { latency }, rate_limit);
-                return Ok(value);
-            }
-            Err(error) => error,
-        };
-        permit.finish_with(Signal::for_error(&error, latency), rate_limit);
-        if !error.is_transient() || attempt >= retry.max_attempts {
-            return Err(error);
-        }
-        tokio::time::sleep(retry.delay(attempt, error.retry_after())).await;
-        attempt += 1;
-    }
 }

@@ -2,6 +2,7 @@
 //! pool of workers, and settles what the server says already exists.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
@@ -12,10 +13,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::ApplyOptions;
 use super::events::{ApplyEvent, ApplyObserver};
-use super::limiter::{self, Limiter, Signal};
 use super::report::{ApplyFailure, ApplyReport};
 use crate::api::{CreateBatchRequest, codes};
-use crate::client::{Client, ClientError, FailureKind};
+use crate::client::{Attempt, Client, ClientError, FailureKind};
+use crate::limiter::{Ended, Guards, LimitedRequests, Limiter, RetryWait};
 use crate::plan::{BatchPlan, JobCreate, Plan};
 use crate::state::{self, FetchOptions};
 
@@ -44,13 +45,14 @@ pub async fn run(
             })
         })
         .collect();
+    let limiter = Limiter::new(options.parallelism);
     let applier = Applier {
         client,
-        limiter: Limiter::new(options.parallelism),
+        creates: LimitedRequests::new(&limiter, options.create_retry),
+        reads: LimitedRequests::new(&limiter, client.read_retry()),
         options,
         observer,
         stop: cancel.child_token(),
-        create_requests: AtomicU64::new(0),
     };
     let mut report = ApplyReport::default();
     let batch_ids = applier.ensure_batches(&targets, &mut report).await;
@@ -62,7 +64,7 @@ pub async fn run(
             let target = &targets[batch_index];
             report.failures.push(target.failure(
                 Some(&target.batch.creates[job_index]),
-                Failed::unsettled(
+                CreateFailure::unsettled(
                     "already existed (FS_0001), not confirmed because apply was interrupted; run `gtform plan` to check",
                 ),
             ));
@@ -72,7 +74,7 @@ pub async fn run(
             .confirm_adopted(&targets, &batch_ids, &adopted, &mut report)
             .await;
     }
-    report.create_requests += applier.create_requests.into_inner();
+    report.create_requests += applier.creates.requests_sent();
     report.elapsed = started.elapsed();
     report
 }
@@ -86,7 +88,7 @@ struct BatchTarget<'p> {
 
 impl BatchTarget<'_> {
     /// The failure of this batch (`job: None`) or of one of its jobs.
-    fn failure(&self, job: Option<&JobCreate>, failed: Failed) -> ApplyFailure {
+    fn failure(&self, job: Option<&JobCreate>, failed: CreateFailure) -> ApplyFailure {
         ApplyFailure {
             project: self.project_key.to_owned(),
             batch: self.batch.name.clone(),
@@ -102,7 +104,7 @@ impl BatchTarget<'_> {
 }
 
 /// Why one create failed.
-struct Failed {
+struct CreateFailure {
     /// What went wrong, and what to do about it.
     message: String,
     /// What the server's answer meant; `None` when apply gave up on the item itself.
@@ -111,10 +113,10 @@ struct Failed {
     code: Option<String>,
 }
 
-impl Failed {
+impl CreateFailure {
     /// The server refused or failed the request.
     fn request(error: &ClientError) -> Self {
-        Failed {
+        CreateFailure {
             message: describe(error),
             kind: Some(error.kind()),
             code: error.code().map(str::to_owned),
@@ -123,7 +125,7 @@ impl Failed {
 
     /// Apply gave up on the item without a failed request of its own.
     fn unsettled(message: impl Into<String>) -> Self {
-        Failed {
+        CreateFailure {
             message: message.into(),
             kind: None,
             code: None,
@@ -139,36 +141,61 @@ impl Failed {
 enum JobOutcome {
     Created,
     Adopted,
-    Failed(Failed),
+    Failed(CreateFailure),
     NotAttempted,
 }
 
 /// What every create of one apply shares.
 struct Applier<'a> {
     client: &'a Client,
-    limiter: Limiter,
+    /// The creates, through the one limiter of this apply; their attempts are the report's
+    /// `create_requests`.
+    creates: LimitedRequests<'a>,
+    /// The reads apply needs on the way (an adopted batch's id), through the same limiter.
+    reads: LimitedRequests<'a>,
     options: &'a ApplyOptions,
     observer: &'a dyn ApplyObserver,
     /// Fires on Ctrl-C, and on its own when the server stops accepting the key.
     stop: CancellationToken,
-    create_requests: AtomicU64,
 }
 
 impl Applier<'_> {
     /// Stops sending creates because `failed` means none can succeed; the first reason is kept.
-    fn stop_early(&self, failed: &Failed, stopped_early: &mut Option<String>) {
+    fn stop_early(&self, failed: &CreateFailure, stopped_early: &mut Option<String>) {
         if failed.dooms_every_create() && !self.stop.is_cancelled() {
             stopped_early.get_or_insert_with(|| failed.message.clone());
             self.stop.cancel();
         }
     }
 
-    /// Waits for a permit, unless apply stops first.
-    async fn permit(&self) -> Option<limiter::Permit<'_>> {
-        tokio::select! {
-            permit = self.limiter.acquire() => (!self.stop.is_cancelled()).then_some(permit),
-            _ = self.stop.cancelled() => None,
-        }
+    /// Sends one create through the request loop with apply's guards: it stops with apply,
+    /// ends on `adoption_code` (the server says it already happened: never sent again), and
+    /// announces each retry of `what` as an event.
+    async fn send_create<T, F, Fut>(
+        &self,
+        what: &str,
+        adoption_code: &'static str,
+        send_attempt: F,
+    ) -> Result<T, Ended>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Attempt<T>>,
+    {
+        let settles = |error: &ClientError| error.code() == Some(adoption_code);
+        let on_retry = |retry: &RetryWait<'_>| {
+            self.observer.on_event(&ApplyEvent::Retrying {
+                what: what.to_owned(),
+                attempt: retry.attempt,
+                error: retry.error.to_string(),
+                delay: retry.delay,
+            });
+        };
+        let guards = Guards {
+            stop: &self.stop,
+            settles: &settles,
+            on_retry: &on_retry,
+        };
+        self.creates.send_guarded(&guards, send_attempt).await
     }
 
     /// Creates (or adopts) every batch the plan creates; returns each target's batch id, `None`
@@ -226,51 +253,43 @@ impl Applier<'_> {
     }
 
     /// The batch id and whether the batch was adopted.
-    async fn create_batch(&self, target: &BatchTarget<'_>) -> Result<(String, bool), Failed> {
+    async fn create_batch(
+        &self,
+        target: &BatchTarget<'_>,
+    ) -> Result<(String, bool), CreateFailure> {
         let request = CreateBatchRequest {
             name: target.batch.name.clone(),
             description: target.batch.description.clone(),
         };
         let what = format!("batch {}/{}", target.project_key, target.batch.name);
-        let mut attempt = 1;
-        loop {
-            let Some(permit) = self.permit().await else {
-                return Err(Failed::unsettled("not created: apply was stopped"));
-            };
-            self.create_requests.fetch_add(1, Ordering::Relaxed);
-            let sent = Instant::now();
-            let attempt_result = self
-                .client
-                .create_batch_attempt(target.project_id, &request)
-                .await;
-            let latency = sent.elapsed();
-            let rate_limit = attempt_result.rate_limit;
-            let error = match attempt_result.result {
-                Ok(response) => {
-                    permit.finish_with(Signal::Success { latency }, rate_limit);
-                    return Ok((response.batch_id, false));
-                }
-                Err(error) => error,
-            };
-            permit.finish_with(Signal::for_error(&error, latency), rate_limit);
-            if error.code() == Some(codes::BATCH_EXISTS) {
-                return self.find_batch_id(target).await.map(|id| (id, true));
+        let sent = self
+            .send_create(&what, codes::BATCH_EXISTS, |_| {
+                self.client
+                    .create_batch_attempt(target.project_id, &request)
+            })
+            .await;
+        match sent {
+            Ok(response) => Ok((response.batch_id, false)),
+            Err(Ended::Failed { error, .. }) if error.code() == Some(codes::BATCH_EXISTS) => {
+                self.find_batch_id(target).await.map(|id| (id, true))
             }
-            if !error.is_transient() || attempt >= self.options.create_retry.max_attempts {
-                return Err(Failed::request(&error));
+            Err(Ended::Failed { error, .. }) => Err(CreateFailure::request(&error)),
+            Err(Ended::Stopped(_)) => {
+                Err(CreateFailure::unsettled("not created: apply was stopped"))
             }
-            self.wait_before_retry(&what, attempt, &error).await;
-            attempt += 1;
         }
     }
 
     /// After `BATCH_CREATION`: the id of the batch with our name, from project details.
-    async fn find_batch_id(&self, target: &BatchTarget<'_>) -> Result<String, Failed> {
+    async fn find_batch_id(&self, target: &BatchTarget<'_>) -> Result<String, CreateFailure> {
         let details = self
-            .client
-            .project_details(target.project_id)
+            .reads
+            .send(|attempt| {
+                self.client
+                    .project_details_attempt(target.project_id, attempt)
+            })
             .await
-            .map_err(|error| Failed {
+            .map_err(|error| CreateFailure {
                 message: format!(
                     "the batch exists (BATCH_CREATION) but reading its id failed: {}",
                     describe(&error)
@@ -284,7 +303,7 @@ impl Applier<'_> {
             .find(|batch| batch.name == target.batch.name)
             .map(|batch| batch.id)
             .ok_or_else(|| {
-                Failed::unsettled(
+                CreateFailure::unsettled(
                     "the server answered BATCH_CREATION (name taken) but lists no batch of that name",
                 )
             })
@@ -362,90 +381,57 @@ impl Applier<'_> {
     ) -> JobOutcome {
         let mut request = job.request.clone();
         request.batch_id = Some(batch_id.to_owned());
-        let mut attempt = 1;
-        loop {
-            let Some(permit) = self.permit().await else {
-                return if attempt == 1 {
-                    JobOutcome::NotAttempted
-                } else {
-                    JobOutcome::Failed(Failed::unsettled(
-                        "apply stopped before this create was confirmed; run apply again",
-                    ))
-                };
-            };
-            self.create_requests.fetch_add(1, Ordering::Relaxed);
-            let sent = Instant::now();
-            let attempt_result = self
-                .client
-                .create_job_attempt(target.project_id, &request)
-                .await;
-            let latency = sent.elapsed();
-            let rate_limit = attempt_result.rate_limit;
-            let error = match attempt_result.result {
-                Ok(response) => {
-                    permit.finish_with(Signal::Success { latency }, rate_limit);
-                    self.observer.on_event(&ApplyEvent::JobCreated {
-                        project: target.project_key.to_owned(),
-                        batch: target.batch.name.clone(),
-                        reference_id: request.reference_id.clone(),
-                        job_id: response.job_id,
-                    });
-                    return JobOutcome::Created;
-                }
-                Err(error) => error,
-            };
-            permit.finish_with(Signal::for_error(&error, latency), rate_limit);
-            if error.code() == Some(codes::DUPLICATE_REFERENCE_ID) {
-                self.observer.on_event(&ApplyEvent::JobAdopted {
-                    project: target.project_key.to_owned(),
-                    batch: target.batch.name.clone(),
-                    reference_id: request.reference_id.clone(),
-                });
-                return JobOutcome::Adopted;
-            }
-            if !error.is_transient() || attempt >= self.options.create_retry.max_attempts {
-                let mut failed = Failed::request(&error);
-                if error.is_transient() {
-                    failed.message = format!(
-                        "{} (gave up after {attempt} attempts; run apply again)",
-                        failed.message
-                    );
-                }
-                self.observer.on_event(&ApplyEvent::JobFailed {
-                    project: target.project_key.to_owned(),
-                    batch: target.batch.name.clone(),
-                    reference_id: request.reference_id.clone(),
-                    error: failed.message.clone(),
-                    kind: failed.kind,
-                });
-                return JobOutcome::Failed(failed);
-            }
-            let what = format!(
-                "job {}/{}/{}",
-                target.project_key, target.batch.name, request.reference_id
-            );
-            self.wait_before_retry(&what, attempt, &error).await;
-            attempt += 1;
-        }
-    }
-
-    /// Announces a retry and waits out its backoff (or until apply stops).
-    async fn wait_before_retry(&self, what: &str, attempt: u32, error: &ClientError) {
-        let delay = self.options.create_retry.delay_given(
-            attempt,
-            self.limiter.server_failures_for_retry(attempt),
-            error.retry_after(),
+        let what = format!(
+            "job {}/{}/{}",
+            target.project_key, target.batch.name, request.reference_id
         );
-        self.observer.on_event(&ApplyEvent::Retrying {
-            what: what.to_owned(),
-            attempt,
-            error: error.to_string(),
-            delay,
-        });
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = self.stop.cancelled() => {}
+        let sent = self
+            .send_create(&what, codes::DUPLICATE_REFERENCE_ID, |_| {
+                self.client.create_job_attempt(target.project_id, &request)
+            })
+            .await;
+        let (error, attempts) = match sent {
+            Ok(response) => {
+                self.observer.on_event(&ApplyEvent::JobCreated {
+                    project: target.project_key.to_owned(),
+                    batch: target.batch.name.clone(),
+                    reference_id: request.reference_id.clone(),
+                    job_id: response.job_id,
+                });
+                return JobOutcome::Created;
+            }
+            // Stopped before the first attempt: the job was never sent.
+            Err(Ended::Stopped(0)) => return JobOutcome::NotAttempted,
+            Err(Ended::Stopped(_)) => {
+                return JobOutcome::Failed(CreateFailure::unsettled(
+                    "apply stopped before this create was confirmed; run apply again",
+                ));
+            }
+            Err(Ended::Failed { error, attempts }) => (error, attempts),
+        };
+        if error.code() == Some(codes::DUPLICATE_REFERENCE_ID) {
+            self.observer.on_event(&ApplyEvent::JobAdopted {
+                project: target.project_key.to_owned(),
+                batch: target.batch.name.clone(),
+                reference_id: request.reference_id.clone(),
+            });
+            return JobOutcome::Adopted;
         }
+        let mut failed = CreateFailure::request(&error);
+        if error.is_transient() {
+            failed.message = format!(
+                "{} (gave up after {attempts} attempts; run apply again)",
+                failed.message
+            );
+        }
+        self.observer.on_event(&ApplyEvent::JobFailed {
+            project: target.project_key.to_owned(),
+            batch: target.batch.name.clone(),
+            reference_id: request.reference_id.clone(),
+            error: failed.message.clone(),
+            kind: failed.kind,
+        });
+        JobOutcome::Failed(failed)
     }
 
     /// Reads the batches of every project with adopted jobs and checks each sits where
@@ -473,7 +459,7 @@ impl Applier<'_> {
                     let target = &targets[batch_index];
                     report.failures.push(target.failure(
                         Some(&target.batch.creates[job_index]),
-                        Failed {
+                        CreateFailure {
                             message: format!(
                                 "the job already existed (FS_0001) and could not be confirmed: {error}"
                             ),
@@ -506,7 +492,7 @@ impl Applier<'_> {
             match placement.get(&(target.project_id, job.request.reference_id.as_str())) {
                 Some(&(batch_id, _)) if batch_id == expected_batch => confirmed += 1,
                 found => {
-                    let failed = Failed::unsettled(match found {
+                    let failed = CreateFailure::unsettled(match found {
                         Some((_, batch_name)) => format!(
                             "reference_id already used by a job in batch `{batch_name}` (created by another run or another workspace); jobs cannot be moved"
                         ),

@@ -19,19 +19,17 @@
 //! * `executor`: the run itself (`run`), one `Applier` context shared by every create.
 //! * `events`: `ApplyEvent` and `ApplyObserver`, the progress contract.
 //! * `report`: `ApplyReport` and `ApplyFailure`, what apply did.
-//! * `limiter`: adaptive concurrency and request rate (`crate::limiter`, re-exported here).
+//!
+//! Every create goes through `crate::limiter`'s one request loop (`LimitedRequests`), with the
+//! guards that keep it exactly-once: the stop token, the adoption codes it settles, its retries
+//! announced as events.
 
 mod events;
 mod executor;
 mod report;
 
-pub use crate::limiter;
-
-use std::time::Duration;
-
 use crate::client::RetryPolicy;
 
-pub use crate::limiter::{Limiter, LimiterOptions, LimiterSnapshot, Signal};
 pub use events::{ApplyEvent, ApplyObserver, NoObserver};
 pub use executor::run;
 pub use report::{ApplyCompletion, ApplyFailure, ApplyNotStarted, ApplyReport};
@@ -55,11 +53,7 @@ impl Default for ApplyOptions {
     fn default() -> Self {
         ApplyOptions {
             parallelism: DEFAULT_PARALLELISM,
-            create_retry: RetryPolicy {
-                max_attempts: 20,
-                base_delay: Duration::from_millis(100),
-                max_delay: Duration::from_secs(10),
-            },
+            create_retry: RetryPolicy::for_creates(),
         }
     }
 }

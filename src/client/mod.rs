@@ -1,17 +1,16 @@
 //! The HTTP client of the GT Studio API.
 //!
-//! One method per endpoint, speaking the wire types of `crate::api`. Reads (project details,
-//! batch pages, job results) retry transient failures on their own with exponential backoff and
-//! jitter; creates are sent once and their retries are decided by `apply`, which knows how to
-//! recognise a create that already happened.
+//! One method per endpoint, speaking the wire types of `crate::api`. Each sends its request
+//! once (the `*_attempt` methods) and returns what its answer's rate-limit headers said with
+//! the outcome ([`Attempt`]): attempts are scheduled, limited and retried by the one request
+//! loop of every operation (`limiter::LimitedRequests`), with the policy of
+//! [`Client::read_retry`] for reads and apply's for creates, which knows how to recognise a
+//! create that already happened.
 //!
 //! The attachments endpoint answers with a redirect to a signed storage URL. The client never
-//! follows it: [`Client::attachment_location`] returns the location, and the file is fetched
-//! with a [`StorageClient`], which has no key at all, so the key cannot reach the storage host.
-//!
-//! Callers that schedule their own attempts (the limiter of `apply` and of `state`) use the
-//! `*_attempt` methods instead: one request, sent once, with what its answer's rate-limit
-//! headers said ([`Attempt`]).
+//! follows it: [`Client::attachment_location_attempt`] returns the location, and the file is
+//! fetched with a [`StorageClient`], which has no key at all, so the key cannot reach the
+//! storage host.
 //!
 //! The API key travels only in the `x-api-key` header, marked sensitive. It is never part of an
 //! error, a log record or `Debug` output; a server that echoes it back has it replaced by
@@ -234,38 +233,17 @@ impl Client {
         &self.proxies
     }
 
-    /// The same client (same connection pool and key) with another retry policy for reads;
-    /// `RetryPolicy::none()` for a caller that retries on its own (polls, the results
-    /// downloader, whose limiter must see every attempt).
-    pub fn with_read_retry(&self, read_retry: RetryPolicy) -> Client {
-        Client {
-            read_retry,
-            ..self.clone()
-        }
-    }
-
     /// `GET /v1/attachments?url=…`: the signed storage URL the server redirects to, without
-    /// following the redirect (following it would send the key to the storage host). Retried on
-    /// transient failures like every read.
-    pub async fn attachment_location(&self, url: &str) -> Result<String, ClientError> {
-        let mut attempt = 1;
-        loop {
-            match self.attachment_attempt(url, attempt).await {
-                Ok(location) => return Ok(location),
-                Err(error) if error.is_transient() && attempt < self.read_retry.max_attempts => {
-                    tokio::time::sleep(self.read_retry.delay(attempt, error.retry_after())).await;
-                    attempt += 1;
-                }
-                Err(error) => return Err(error),
-            }
-        }
-    }
-
-    async fn attachment_attempt(&self, url: &str, attempt: u32) -> Result<String, ClientError> {
+    /// following the redirect (following it would send the key to the storage host). Sent once
+    /// (attempt number `attempt`, for logs), with the answer's rate-limit headers.
+    pub async fn attachment_location_attempt(&self, url: &str, attempt: u32) -> Attempt<String> {
         let started = Instant::now();
         let path = api::paths::ATTACHMENTS;
         let request_name = format!("GET {path}");
-        let outcome = self.attachment_exchange(path, url, &request_name).await;
+        let mut rate_limit = None;
+        let outcome = self
+            .attachment_exchange(path, url, &request_name, &mut rate_limit)
+            .await;
         if let Some(observer) = &self.observer {
             let (status, code, error) = match &outcome {
                 Ok(_) => (Some(302), None, None),
@@ -286,7 +264,10 @@ impl Client {
                 error,
             });
         }
-        outcome
+        Attempt {
+            result: outcome,
+            rate_limit,
+        }
     }
 
     async fn attachment_exchange(
@@ -294,6 +275,7 @@ impl Client {
         path: &str,
         url: &str,
         request_name: &str,
+        rate_limit: &mut Option<RateLimitHeaders>,
     ) -> Result<String, ClientError> {
         let request_url = format!("{}{}", self.base_url, path);
         let response = self
@@ -304,6 +286,7 @@ impl Client {
             .await
             .map_err(|error| self.transport_error(request_name, &error))?;
         let status = response.status();
+        *rate_limit = RateLimitHeaders::parse(response.headers());
         if status.is_redirection() {
             let location = response
                 .headers()
@@ -340,15 +323,10 @@ impl Client {
         })
     }
 
-    /// The retry policy of reads, for callers that retry attempts themselves.
+    /// The retry policy of reads, for the request loop that sends them
+    /// (`limiter::LimitedRequests`).
     pub fn read_retry(&self) -> RetryPolicy {
         self.read_retry
-    }
-
-    /// `GET /v1/projects/{id}/details`, retried on transient failures.
-    pub async fn project_details(&self, project_id: &str) -> Result<ProjectDetails, ClientError> {
-        let path = api::paths::project_details(project_id);
-        self.read(&path, None).await
     }
 
     /// `GET /v1/projects/{id}/details`, sent once (attempt number `attempt`, for logs).
@@ -359,19 +337,6 @@ impl Client {
     ) -> Attempt<ProjectDetails> {
         let path = api::paths::project_details(project_id);
         self.attempt(Method::GET, &path, None, None, attempt).await
-    }
-
-    /// One page of `GET /v1/projects/{id}/batch/{batch_id}`, retried on transient failures.
-    pub async fn batch_jobs_page(
-        &self,
-        project_id: &str,
-        batch_id: &str,
-        page_token: Option<&str>,
-    ) -> Result<BatchJobsPage, ClientError> {
-        let path = api::paths::batch_jobs(project_id, batch_id);
-        let query = page_token.filter(|token| !token.is_empty());
-        self.read(&path, query.map(|token| ("page_token", token)))
-            .await
     }
 
     /// One page of `GET /v1/projects/{id}/batch/{batch_id}`, sent once (attempt number
@@ -395,14 +360,15 @@ impl Client {
         .await
     }
 
-    /// `GET /v1/projects/{id}/jobs/{job_id}`, retried on transient failures.
-    pub async fn job_result(
+    /// `GET /v1/projects/{id}/jobs/{job_id}`, sent once (attempt number `attempt`, for logs).
+    pub async fn job_result_attempt(
         &self,
         project_id: &str,
         job_id: &str,
-    ) -> Result<JobResult, ClientError> {
+        attempt: u32,
+    ) -> Attempt<JobResult> {
         let path = api::paths::job_result(project_id, job_id);
-        self.read(&path, None).await
+        self.attempt(Method::GET, &path, None, None, attempt).await
     }
 
     /// `POST /v1/projects/{id}/batch`, sent once.
@@ -452,28 +418,6 @@ impl Client {
                 result: Err(error),
                 rate_limit: None,
             },
-        }
-    }
-
-    async fn read<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        query: Option<(&str, &str)>,
-    ) -> Result<T, ClientError> {
-        let mut attempt = 1;
-        loop {
-            match self
-                .attempt(Method::GET, path, query, None, attempt)
-                .await
-                .result
-            {
-                Ok(value) => return Ok(value),
-                Err(error) if error.is_transient() && attempt < self.read_retry.max_attempts => {
-                    tokio::time::sleep(self.read_retry.delay(attempt, error.retry_after())).await;
-                    attempt += 1;
-                }
-                Err(error) => return Err(error),
-            }
         }
     }
 

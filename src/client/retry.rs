@@ -32,6 +32,16 @@ impl RetryPolicy {
         }
     }
 
+    /// The retries of creates (apply's default): many, short at first, since a create whose
+    /// outcome is unknown must be settled, and the backoff grows with the server's failures.
+    pub fn for_creates() -> Self {
+        RetryPolicy {
+            max_attempts: 20,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(10),
+        }
+    }
+
     /// The delay before retry number `retry` (1 for the first retry).
     ///
     /// Full jitter (a uniform draw in `[0, cap]`) spreads retries of many concurrent requests so

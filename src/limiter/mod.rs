@@ -1,7 +1,8 @@
 //! Adaptive request limiter: how many requests may be in flight, and when the next may start.
 //!
-//! One limiter is shared by every request of one operation (apply's creates, a plan's reads),
-//! so that their signals add up. Each request takes a [`Permit`] and hands back how it ended
+//! One limiter is shared by every request of one operation (apply's creates, a plan's reads,
+//! `status`, `results`), so that their signals add up. Every call site sends through the one
+//! loop of `request` ([`LimitedRequests`]), which takes the permits and reports the outcomes. Each request takes a [`Permit`] and hands back how it ended
 //! ([`Signal`], and the answer's rate-limit headers when there were any). Two controls decide:
 //!
 //! * **Concurrency** (`concurrency`), between 1 and the maximum: slow start from the initial
@@ -23,6 +24,7 @@
 mod by_load;
 mod concurrency;
 mod rate;
+mod request;
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -30,10 +32,12 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::client::{ClientError, RateLimitHeaders};
+use crate::client::{ClientError, RateLimitHeaders, RetryPolicy};
 
 use concurrency::Concurrency;
 use rate::{Rate, Wait};
+
+pub use request::{Ended, Guards, LimitedRequests, RetryWait};
 
 /// How a request ended, as far as the limiter cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,6 +221,28 @@ impl Limiter {
         } else {
             state.failures_in_a_row
         }
+    }
+
+    /// The longest wait before a request's `attempt`-th retry (1 for the first), before
+    /// jitter: the backoff of `retry` grown with the server's failures
+    /// ([`Limiter::server_failures_for_retry`]), the one rule of every retry.
+    pub fn retry_delay_cap(&self, retry: &RetryPolicy, attempt: u32) -> Duration {
+        retry.cap_given(attempt, self.server_failures_for_retry(attempt))
+    }
+
+    /// The wait before a request's `attempt`-th retry (1 for the first): jittered under
+    /// [`Limiter::retry_delay_cap`], never shorter than the server's `Retry-After`.
+    pub fn retry_delay(
+        &self,
+        retry: &RetryPolicy,
+        attempt: u32,
+        retry_after: Option<Duration>,
+    ) -> Duration {
+        retry.delay_given(
+            attempt,
+            self.server_failures_for_retry(attempt),
+            retry_after,
+        )
     }
 
     /// Waits until a request may start.

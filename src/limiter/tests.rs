@@ -8,7 +8,6 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::*;
-use crate::apply::ApplyOptions;
 
 fn ms(millis: u64) -> Duration {
     Duration::from_millis(millis)
@@ -583,7 +582,7 @@ async fn drive(
     mut server: impl FnMut(Instant, usize) -> Answer,
 ) -> (Run, Limiter) {
     let limiter = Limiter::new(parallelism);
-    let retry = ApplyOptions::default().create_retry;
+    let retry = RetryPolicy::for_creates();
     let next = Cell::new(0);
     let run = RefCell::new(Run {
         jobs,
@@ -617,7 +616,7 @@ async fn drive(
                 if answer.done {
                     break;
                 }
-                let cap = retry.cap_given(attempt, limiter.server_failures_for_retry(attempt));
+                let cap = limiter.retry_delay_cap(&retry, attempt);
                 let jitter = cap.mul_f64(rng.borrow_mut().random::<f64>());
                 let floor = match answer.signal {
                     Signal::Overloaded { retry_after } => retry_after.unwrap_or_default(),

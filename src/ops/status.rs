@@ -1,5 +1,9 @@
 //! Labelling progress of the workspace's batches: [`status`] once, or [`wait`] until done.
 //!
+//! Every request goes through the one request loop of every operation
+//! (`limiter::LimitedRequests`): a limiter that honours the server's rate-limit headers and 429s,
+//! and the client's read retries (none within a poll of [`wait`]).
+//!
 //! Cost, in requests: project details hold each batch's status and its total and completed
 //! counts, so a status is **one details request per project**. Listing each job's status
 //! (`StatusOptions::list_jobs`) adds the pages of the batches in scope, with the minimum the API
@@ -28,9 +32,10 @@ use crate::api::ProjectDetails;
 use crate::client::{Client, ClientError, EndpointLabel, RetryPolicy};
 use crate::config::Workspace;
 use crate::format_version::FormatVersion;
+use crate::limiter::{LimitedRequests, Limiter, LimiterOptions};
 use crate::paging::BatchPages;
 use crate::plan::Selection;
-use crate::state::{BatchProgress, FetchError};
+use crate::state::{BatchProgress, DEFAULT_READ_CONCURRENCY, FetchError};
 
 use super::{Connection, Error, Loaded};
 
@@ -306,12 +311,14 @@ pub async fn status(
 ) -> Result<StatusReport, Error> {
     let scope = scope_of(&loaded.workspace, &loaded.selection);
     let client = connection.client();
-    let details = read_details(client, &scope).await?;
+    let limiter = Limiter::with_options(LimiterOptions::starting_at_max(DEFAULT_READ_CONCURRENCY));
+    let requests = LimitedRequests::new(&limiter, client.read_retry());
+    let details = read_details(&requests, client, &scope).await?;
     let mut projects = Vec::with_capacity(scope.len());
     for (project_scope, details) in scope.iter().zip(&details) {
         let mut project = project_status(project_scope, details);
         if options.list_jobs {
-            list_jobs(client, project_scope, details, &mut project).await?;
+            list_jobs(&requests, client, project_scope, details, &mut project).await?;
         }
         projects.push(project);
     }
@@ -319,12 +326,13 @@ pub async fn status(
 }
 
 async fn read_details(
+    requests: &LimitedRequests<'_>,
     client: &Client,
     scope: &[ProjectScope<'_>],
 ) -> Result<Vec<ProjectDetails>, Error> {
     let reads = scope.iter().map(|project| async move {
-        client
-            .project_details(&project.id)
+        requests
+            .send(|attempt| client.project_details_attempt(&project.id, attempt))
             .await
             .map_err(|source| FetchError {
                 project_id: project.id.clone(),
@@ -378,6 +386,7 @@ fn project_status(scope: &ProjectScope<'_>, details: &ProjectDetails) -> Project
 }
 
 async fn list_jobs(
+    requests: &LimitedRequests<'_>,
     client: &Client,
     scope: &ProjectScope<'_>,
     details: &ProjectDetails,
@@ -393,7 +402,7 @@ async fn list_jobs(
         };
         let mut pages = BatchPages::new(&scope.id, summary);
         let mut jobs = Vec::new();
-        while let Some(page) = pages.next(client).await? {
+        while let Some(page) = pages.next(requests, client).await? {
             jobs.extend(page.into_iter().map(|job| JobStatus {
                 reference_id: job.reference_id,
                 job_id: job.id,
@@ -530,8 +539,12 @@ async fn poll_until_done(
     last: &mut Polled,
 ) -> Result<WaitOutcome, Error> {
     let scope = scope_of(&loaded.workspace, &loaded.selection);
-    // One request per project per poll: a failed poll is retried by the next one, later.
-    let client = connection.client().with_read_retry(RetryPolicy::none());
+    // One request per project per poll: a failed poll is retried by the next one, later. The
+    // limiter lives across polls, so that a poll waits for the allowance the server's
+    // rate-limit headers announced instead of earning a 429.
+    let client = connection.client();
+    let limiter = Limiter::with_options(LimiterOptions::starting_at_max(scope.len().max(1)));
+    let requests = LimitedRequests::new(&limiter, RetryPolicy::none());
     let interval = options.interval.max(Duration::from_millis(10));
     let started = Instant::now();
     let mut first: Option<(Instant, u64)> = None;
@@ -539,7 +552,7 @@ async fn poll_until_done(
     let mut number = 0;
     loop {
         number += 1;
-        let pause = match read_details(&client, &scope).await {
+        let pause = match read_details(&requests, client, &scope).await {
             Ok(details) => {
                 failures = 0;
                 let projects = scope

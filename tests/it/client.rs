@@ -11,7 +11,9 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use gtform::api::ProjectDetails;
 use gtform::client::{ApiKey, Client, ClientError, ClientOptions, FailureKind, RetryPolicy};
+use gtform::limiter::{LimitedRequests, Limiter};
 use tower::Layer;
 
 use crate::support::{BatchSpec, Rig, ids, workspace_yaml};
@@ -142,10 +144,18 @@ fn client(base: &str) -> Client {
     Client::new(options).unwrap()
 }
 
-/// The error of `project_details` against the route `prefix` of the bad server at `base`.
+/// Project details read as every operation reads: through the one request loop, retried as
+/// the client's read policy says.
+async fn read_details(client: &Client) -> Result<ProjectDetails, ClientError> {
+    let limiter = Limiter::new(4);
+    LimitedRequests::new(&limiter, client.read_retry())
+        .send(|attempt| client.project_details_attempt(PROJECT, attempt))
+        .await
+}
+
+/// The error of project details against the route `prefix` of the bad server at `base`.
 async fn details_error(base: &str, prefix: &str) -> ClientError {
-    client(&format!("{base}/{prefix}"))
-        .project_details(PROJECT)
+    read_details(&client(&format!("{base}/{prefix}")))
         .await
         .unwrap_err()
 }
@@ -209,9 +219,7 @@ async fn an_absurd_retry_after_is_capped_not_a_panic() {
     let base = bad_server().await;
     let mut options = ClientOptions::new(format!("{base}/absurd-retry-after"), ApiKey::new(SECRET));
     options.read_retry = RetryPolicy::none();
-    let error = Client::new(options)
-        .unwrap()
-        .project_details(PROJECT)
+    let error = read_details(&Client::new(options).unwrap())
         .await
         .unwrap_err();
     assert!(error.is_rate_limited());
@@ -228,8 +236,7 @@ async fn oversized_responses_are_refused() {
 #[tokio::test]
 async fn transient_read_failures_are_retried_and_unknown_fields_tolerated() {
     let base = bad_server().await;
-    let details = client(&format!("{base}/flaky"))
-        .project_details(PROJECT)
+    let details = read_details(&client(&format!("{base}/flaky")))
         .await
         .unwrap();
     assert_eq!(details.name, "Flaky");
@@ -240,8 +247,7 @@ async fn an_unreachable_server_is_a_connection_error() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     drop(listener);
-    let error = client(&format!("http://{address}"))
-        .project_details(PROJECT)
+    let error = read_details(&client(&format!("http://{address}")))
         .await
         .unwrap_err();
     assert!(matches!(error, ClientError::Connection { .. }), "{error}");
@@ -290,9 +296,7 @@ async fn a_slow_server_times_out_as_a_transient_failure() {
     let mut options = ClientOptions::new(rig.url(), ApiKey::new(crate::support::API_KEY));
     options.timeout = Duration::from_millis(100);
     options.read_retry = RetryPolicy::none();
-    let error = Client::new(options)
-        .unwrap()
-        .project_details(PROJECT)
+    let error = read_details(&Client::new(options).unwrap())
         .await
         .unwrap_err();
     assert!(matches!(error, ClientError::Timeout { .. }), "{error}");

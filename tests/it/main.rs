@@ -29,6 +29,7 @@ mod policy_code;
 mod properties;
 mod redaction;
 mod redaction_urls;
+mod request_loop;
 mod results;
 mod results_hostile;
 mod runner_commands;

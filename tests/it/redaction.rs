@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use gtform::client::{ApiKey, Client, ClientError, ClientOptions, RetryPolicy};
 use gtform::emulator::{EchoForm, Faults, KeyEcho, ProjectAccess, RouteClass, Seed, SeedKey};
+use gtform::limiter::{LimitedRequests, Limiter};
 
 use crate::support::{BatchSpec, PROJECT_ID, Rig, Run, ids};
 
@@ -72,10 +73,18 @@ fn client(rig: &Rig) -> Client {
 }
 
 async fn details_error(client: &Client) -> ClientError {
-    client
-        .project_details(PROJECT_ID)
+    read_details(client)
         .await
         .expect_err("the echo is an error")
+}
+
+/// Project details read as every operation reads: through the one request loop, retried as
+/// the client's read policy says.
+async fn read_details(client: &Client) -> Result<gtform::api::ProjectDetails, ClientError> {
+    let limiter = Limiter::new(4);
+    LimitedRequests::new(&limiter, client.read_retry())
+        .send(|attempt| client.project_details_attempt(PROJECT_ID, attempt))
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,9 +216,7 @@ async fn the_request_log_of_every_attempt_is_redacted() {
         max_delay: Duration::from_millis(5),
     };
     options.observer = Some(records.clone());
-    let error = Client::new(options)
-        .unwrap()
-        .project_details(PROJECT_ID)
+    let error = read_details(&Client::new(options).unwrap())
         .await
         .unwrap_err();
     assert_no_leak(&error.to_string(), "error with the key in its code");

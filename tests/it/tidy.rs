@@ -198,6 +198,40 @@ fn the_cli_kit_is_the_one_place_for_its_parts() {
 }
 
 #[test]
+fn every_api_request_goes_through_the_one_request_loop() {
+    // Permits, outcome signals and the retry backoff appear only in the limiter, whose
+    // `LimitedRequests` is the loop every call site sends through.
+    let mut violations = Vec::new();
+    for needle in [
+        ".acquire()",
+        "finish_with(",
+        "Signal::",
+        "server_failures_for_retry",
+    ] {
+        violations.extend(lines_containing("src", needle, &["src/limiter/"]));
+    }
+    assert!(
+        violations.is_empty(),
+        "only src/limiter/ takes permits and reports outcomes; send through \
+         `limiter::LimitedRequests`:\n{}",
+        violations.join("\n")
+    );
+}
+
+#[test]
+fn the_limiter_imports_no_config_plan_ops_or_apply() {
+    let mut violations = Vec::new();
+    for layer in ["crate::config", "crate::plan", "crate::ops", "crate::apply"] {
+        violations.extend(lines_containing("src/limiter", layer, &[]));
+    }
+    assert!(
+        violations.is_empty(),
+        "the limiter sits below the pipeline:\n{}",
+        violations.join("\n")
+    );
+}
+
+#[test]
 fn every_source_file_says_what_it_is_for() {
     let mut missing = Vec::new();
     for dir in ["src", "tests", "benches"] {

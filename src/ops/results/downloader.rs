@@ -1,21 +1,19 @@
 //! What the lister and every worker of `results` do: list each batch page
 //! by page, skip a job whose files the index proves on disk, else fetch its result (and masks)
 //! through the API, the attachments endpoint and the storage, every API request through the
-//! limiter and retried while it fails transiently.
+//! operation's one request loop (`limiter::LimitedRequests`: its limiter, rate-limit headers
+//! and retries).
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::io::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{ProjectDetails, job_status};
-use crate::apply::Signal;
 use crate::client::{ClientError, StorageFailure};
 use crate::ops::Error;
 use crate::paging::BatchPages;
@@ -38,54 +36,26 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Why one file or job failed.
-struct Failed(String);
+/// Why one job's files could not be brought onto disk (a row of the report).
+struct JobFailure(String);
 
-impl From<ClientError> for Failed {
+impl From<ClientError> for JobFailure {
     fn from(error: ClientError) -> Self {
         match error.hint() {
-            Some(hint) => Failed(format!("{error} ({hint})")),
-            None => Failed(error.to_string()),
+            Some(hint) => JobFailure(format!("{error} ({hint})")),
+            None => JobFailure(error.to_string()),
         }
     }
 }
 
 impl Downloader<'_> {
-    /// One API request through the limiter, retried while it fails transiently.
-    async fn api<T, F, Fut>(&self, request: F) -> Result<T, ClientError>
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<T, ClientError>>,
-    {
-        let mut attempt = 1;
-        loop {
-            let permit = self.limiter.acquire().await;
-            self.counters.api_requests.fetch_add(1, Ordering::Relaxed);
-            let sent = Instant::now();
-            let outcome = request().await;
-            let latency = sent.elapsed();
-            let error = match outcome {
-                Ok(value) => {
-                    permit.finish(Signal::Success { latency });
-                    return Ok(value);
-                }
-                Err(error) => error,
-            };
-            permit.finish(Signal::for_error(&error, latency));
-            if !error.is_transient() || attempt >= self.options.retry.max_attempts {
-                return Err(error);
-            }
-            tokio::time::sleep(self.options.retry.delay(attempt, error.retry_after())).await;
-            attempt += 1;
-        }
-    }
-
     pub(super) async fn read_details(
         &self,
         scope: &[ProjectScope<'_>],
     ) -> Result<Vec<ProjectDetails>, Error> {
         let reads = scope.iter().map(|project| async move {
-            self.api(|| self.client.project_details(&project.id))
+            self.api
+                .send(|attempt| self.client.project_details_attempt(&project.id, attempt))
                 .await
                 .map_err(|source| FetchError {
                     project_id: project.id.clone(),
@@ -112,28 +82,22 @@ impl Downloader<'_> {
         for batch in batches {
             let names = directories.entry(batch.dir_name.as_str()).or_default();
             let mut pages = BatchPages::new(batch.project_id, batch.summary);
-            while !pages.is_done() {
+            loop {
                 if cancel.is_cancelled() {
                     return Ok(listed);
                 }
-                // A failed attempt does not move the pages on: the page is accepted once read.
-                let token = pages.token().map(str::to_owned);
-                let jobs = self
-                    .api(|| {
-                        self.client.batch_jobs_page(
-                            batch.project_id,
-                            pages.batch_id(),
-                            token.as_deref(),
-                        )
-                    })
+                let Some(jobs) = pages
+                    .next(&self.api, &self.client)
                     .await
-                    .and_then(|page| pages.accept(page))
                     .map_err(|source| {
                         Error::Read(FetchError {
                             project_id: batch.project_id.to_owned(),
                             source,
                         })
-                    })?;
+                    })?
+                else {
+                    break;
+                };
                 let completed = jobs
                     .iter()
                     .filter(|job| job.status == job_status::COMPLETED)
@@ -236,7 +200,7 @@ impl Downloader<'_> {
                     bytes,
                 });
             }
-            Err(Failed(error)) => {
+            Err(JobFailure(error)) => {
                 self.observer.on_event(&ResultsEvent::Failed {
                     project: &entry.project,
                     batch: &entry.batch,
@@ -262,7 +226,7 @@ impl Downloader<'_> {
         previous: Option<IndexEntry>,
         result_path: &str,
         masks_path: &str,
-    ) -> Result<Work, Failed> {
+    ) -> Result<Work, JobFailure> {
         let out_dir = self.out_dir.clone();
         let wants_masks = self.options.masks;
         // What of the previous run's files is still there, intact (read on a blocking thread:
@@ -297,10 +261,11 @@ impl Downloader<'_> {
             None => {
                 let (project_id, job_id) = (entry.project_id.as_str(), entry.job_id.as_str());
                 let job = self
-                    .api(|| self.client.job_result(project_id, job_id))
+                    .api
+                    .send(|attempt| self.client.job_result_attempt(project_id, job_id, attempt))
                     .await?;
                 let url = job.result.filter(|url| !url.is_empty()).ok_or_else(|| {
-                    Failed(format!(
+                    JobFailure(format!(
                         "the server lists job {} as completed but gives no result URL (status `{}`)",
                         entry.job_id, job.status
                     ))
@@ -318,9 +283,9 @@ impl Downloader<'_> {
                 let max_bytes = self.options.max_mask_scan_bytes;
                 tokio::task::spawn_blocking(move || mask_urls_in(&path, max_bytes))
                     .await
-                    .map_err(|_| Failed("reading the result file stopped".into()))?
+                    .map_err(|_| JobFailure("reading the result file stopped".into()))?
                     .map_err(|error| {
-                        Failed(format!(
+                        JobFailure(format!(
                             "job {}: its masks cannot be looked for: {error}",
                             entry.job_id
                         ))
@@ -368,10 +333,17 @@ impl Downloader<'_> {
         Ok(Work::Downloaded { files, bytes })
     }
 
+    /// The signed URL of `url`, from the attachments endpoint.
+    async fn attachment_location(&self, url: &str) -> Result<String, ClientError> {
+        self.api
+            .send(|attempt| self.client.attachment_location_attempt(url, attempt))
+            .await
+    }
+
     /// Downloads the attachment at `url` (a result or mask URL) to `path`, atomically: a signed
     /// URL from the attachments endpoint, then the storage; asked for again when it expired.
-    async fn fetch(&self, url: &str, path: &str, json: bool) -> Result<FileRecord, Failed> {
-        let mut location = self.api(|| self.client.attachment_location(url)).await?;
+    async fn fetch(&self, url: &str, path: &str, json: bool) -> Result<FileRecord, JobFailure> {
+        let mut location = self.attachment_location(url).await?;
         let mut refreshes = 0;
         let mut attempt = 1;
         loop {
@@ -386,19 +358,19 @@ impl Downloader<'_> {
                     return Ok(record);
                 }
                 Err(DownloadError::Storage(error)) => error,
-                Err(DownloadError::Output(message)) => return Err(Failed(message)),
+                Err(DownloadError::Output(message)) => return Err(JobFailure(message)),
             };
             match error.failure {
                 StorageFailure::Expired if refreshes < MAX_URL_REFRESHES => {
                     refreshes += 1;
                     self.counters.refreshed.fetch_add(1, Ordering::Relaxed);
-                    location = self.api(|| self.client.attachment_location(url)).await?;
+                    location = self.attachment_location(url).await?;
                 }
                 StorageFailure::Transient if attempt < self.options.retry.max_attempts => {
                     tokio::time::sleep(self.options.retry.delay(attempt, None)).await;
                     attempt += 1;
                 }
-                _ => return Err(Failed(error.message)),
+                _ => return Err(JobFailure(error.message)),
             }
         }
     }

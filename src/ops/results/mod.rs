@@ -6,8 +6,9 @@
 //! For each completed job a worker asks for the job result (the result URL), the attachments
 //! endpoint for a signed URL of it, and downloads that URL: **2 API requests and 1 storage
 //! request per file**, plus 1 API and 1 storage request per mask. Every API request goes
-//! through the adaptive [`Limiter`] that apply uses (at most `parallelism` in flight), so the
-//! downloader slows down on 429, transient errors and rising latency as apply does. There are
+//! through the one request loop of every operation ([`LimitedRequests`], with an adaptive
+//! [`Limiter`] of at most `parallelism` in flight), so the downloader slows down on 429, the
+//! server's rate-limit headers, transient errors and rising latency as plan and apply do. There are
 //! twice as many workers as API slots: while some download from storage and write to disk,
 //! which needs no API slot, the others keep every slot busy.
 //!
@@ -52,9 +53,9 @@ use serde::Serialize;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::apply::Limiter;
 use crate::client::address::storage_addresses_for_endpoint;
 use crate::client::{Client, RetryPolicy, StorageAddresses, StorageClient, StorageOptions};
+use crate::limiter::{LimitedRequests, Limiter};
 
 use super::{Connection, Error, Loaded};
 
@@ -309,10 +310,11 @@ pub async fn results(
         plain_http_to_loopback: storage_options.addresses.plain_http_to_loopback
             || for_endpoint.plain_http_to_loopback,
     };
+    let limiter = Limiter::new(options.parallelism);
     let downloader = Downloader {
-        client: connection.client().with_read_retry(RetryPolicy::none()),
+        client: connection.client().clone(),
         storage: StorageClient::new(storage_options)?,
-        limiter: Limiter::new(options.parallelism),
+        api: LimitedRequests::new(&limiter, options.retry),
         options,
         observer,
         out_dir: out_dir.clone(),
@@ -399,6 +401,7 @@ pub async fn results(
         }),
     };
     report.cancelled = cancel.is_cancelled() || options.stop_now.is_cancelled();
+    report.api_requests = downloader.api.requests_sent();
 
     let Downloader {
         previous,
@@ -452,7 +455,6 @@ pub async fn results(
     report.downloaded = counters.downloaded.into_inner();
     report.masks_downloaded = counters.masks.into_inner();
     report.bytes_written = counters.bytes.into_inner();
-    report.api_requests = counters.api_requests.into_inner();
     report.storage_requests = counters.storage_requests.into_inner();
     report.urls_refreshed = counters.refreshed.into_inner();
     report.elapsed = started.elapsed();
@@ -560,7 +562,6 @@ struct Counters {
     downloaded: AtomicU64,
     masks: AtomicU64,
     bytes: AtomicU64,
-    api_requests: AtomicU64,
     storage_requests: AtomicU64,
     refreshed: AtomicU64,
 }
@@ -573,11 +574,12 @@ struct Listed {
 
 /// What every worker shares.
 struct Downloader<'a> {
-    /// The API client, without retries of its own: `api` retries, so that the limiter sees
-    /// every attempt.
+    /// The API client, sent to attempt by attempt through `api`.
     client: Client,
     storage: StorageClient,
-    limiter: Limiter,
+    /// Every API request of the run: the limiter (at most `parallelism` in flight), its
+    /// rate-limit headers and retries, and the count of requests sent.
+    api: LimitedRequests<'a>,
     options: &'a ResultsOptions,
     observer: &'a dyn ResultsObserver,
     out_dir: PathBuf,
