@@ -16,6 +16,7 @@ mod emulator;
 mod escaping;
 mod exactly_once;
 mod examples;
+mod export;
 mod hostile;
 mod kills;
 mod markdown;

@@ -58,9 +58,9 @@ use crate::client::{Client, RetryPolicy, StorageAddresses, StorageClient, Storag
 
 use super::{Connection, Error, Loaded};
 
-mod boundary;
+pub(super) mod boundary;
 mod downloader;
-mod index;
+pub(super) mod index;
 mod masks;
 mod naming;
 mod placement;
