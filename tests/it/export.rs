@@ -64,7 +64,7 @@ projects:
     );
 }
 
-fn downloaded(rig: &Rig) {
+pub(crate) fn downloaded(rig: &Rig) {
     workspace(rig);
     rig.run(&["apply", "--auto-approve"]).expect_code(0);
     for project in rig.server.dump(false).unwrap().projects {
@@ -434,7 +434,7 @@ fn fixed_results_export_to_the_golden_files_of_every_format() {
     };
     let (coco, stderr) = export("coco");
     assert!(
-        stderr.contains("1 shapes reach outside the image: clamped"),
+        stderr.contains("1 shape reaches outside the image: clamped"),
         "{stderr}"
     );
     assert!(
@@ -443,7 +443,7 @@ fn fixed_results_export_to_the_golden_files_of_every_format() {
         ),
         "{stderr}"
     );
-    assert!(stderr.contains("not exported to COCO: 1 lines"), "{stderr}");
+    assert!(stderr.contains("not exported to COCO: 1 line"), "{stderr}");
     assert!(!stderr.contains('\u{1b}'), "escaped: {stderr:?}");
     let document: Value = json(&coco.join("instances.json"));
     insta::assert_snapshot!(
@@ -467,7 +467,7 @@ fn fixed_results_export_to_the_golden_files_of_every_format() {
     );
     let (mot, stderr) = export("mot");
     assert!(
-        stderr.contains("1 shapes on frames the frames list does not hold were left out"),
+        stderr.contains("1 shape on frames the frames list does not hold left out"),
         "{stderr}"
     );
     insta::assert_snapshot!(

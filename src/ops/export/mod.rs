@@ -343,7 +343,7 @@ pub fn export(options: &ExportOptions) -> Result<ExportReport, ExportError> {
     for entry in &entries {
         let job = Job {
             entry,
-            path: &entry
+            path: entry
                 .result
                 .as_ref()
                 .map(|record| record.path.as_str())
@@ -661,29 +661,25 @@ fn convert_image(
                 .push((entry.id, keypoints, labelled, bounds));
         }
     }
+    let polygons_left_out = if options.format == ExportFormat::Voc {
+        annotations.polygons.len()
+    } else {
+        0
+    };
+    let landmarks_left_out = if options.format == ExportFormat::Coco {
+        0
+    } else {
+        annotations.landmarks.len()
+    };
     let left_out: Vec<String> = [
-        (annotations.lines.len(), "lines"),
-        (annotations.cuboids.len(), "2D cuboids"),
-        (
-            if options.format == ExportFormat::Voc {
-                annotations.polygons.len()
-            } else {
-                0
-            },
-            "polygons",
-        ),
-        (
-            if options.format == ExportFormat::Coco {
-                0
-            } else {
-                annotations.landmarks.len()
-            },
-            "landmarks",
-        ),
+        (annotations.lines.len(), "line", "lines"),
+        (annotations.cuboids.len(), "2D cuboid", "2D cuboids"),
+        (polygons_left_out, "polygon", "polygons"),
+        (landmarks_left_out, "set of landmarks", "sets of landmarks"),
     ]
     .into_iter()
-    .filter(|(count, _)| *count > 0)
-    .map(|(count, kind)| format!("{count} {kind}"))
+    .filter(|(count, _, _)| *count > 0)
+    .map(|(count, one, many)| crate::text::counted(count as u64, one, many))
     .collect();
     if !left_out.is_empty() {
         report.notes.push(job.problem(format!(
@@ -694,7 +690,8 @@ fn convert_image(
     }
     if clamped > 0 {
         report.notes.push(job.problem(format!(
-            "{clamped} shapes reach outside the image: clamped to its edges"
+            "{} outside the image: clamped to its edges",
+            crate::text::counted(clamped as u64, "shape reaches", "shapes reach")
         )));
     }
     if !degenerate.is_empty() {
@@ -755,19 +752,31 @@ fn export_video(
             }
         }
     }
-    for (count, what) in [
+    for (count, one, many, what) in [
         (
             unknown_frames,
-            "shapes on frames the frames list does not hold were left out",
+            "shape",
+            "shapes",
+            "on frames the frames list does not hold left out",
         ),
-        (degenerate, "degenerate shapes were left out"),
+        (
+            degenerate,
+            "degenerate shape",
+            "degenerate shapes",
+            "left out",
+        ),
         (
             clamped,
-            "shapes reach outside the frame: clamped to its edges",
+            "shape",
+            "shapes",
+            "outside the frame: clamped to its edges",
         ),
     ] {
         if count > 0 {
-            report.notes.push(job.problem(format!("{count} {what}")));
+            report.notes.push(job.problem(format!(
+                "{} {what}",
+                crate::text::counted(count as u64, one, many)
+            )));
         }
     }
     report.videos += 1;
