@@ -329,6 +329,61 @@ impl ResultFile {
         Ok(file)
     }
 
+    /// The labels a result file uses, each once, in its order, with the point names of the
+    /// first landmarks of each label: what [`ResultFile::from_slice`] would give, read without
+    /// building the shapes (labels of rectangles, polygons, landmarks, the mask legend's
+    /// classes, video tracks; none for the other task types).
+    pub fn labels_from_slice(bytes: &[u8]) -> Result<Vec<(String, Vec<String>)>, ResultFileError> {
+        let probe: Maybe<Probe> = serde_json::from_slice(bytes)?;
+        let kind = match probe {
+            Maybe::Is(probe) => probe.kind(),
+            Maybe::Other => None,
+        };
+        let mut labels: Vec<(String, Vec<String>)> = Vec::new();
+        let mut add = |label: &str, keypoints: Vec<String>| match labels
+            .iter_mut()
+            .find(|(known, _)| known == label)
+        {
+            Some((_, known)) if known.is_empty() => *known = keypoints,
+            Some(_) => {}
+            None => labels.push((label.to_owned(), keypoints)),
+        };
+        match kind {
+            Some(Kind::Image) => {
+                let image: labels_only::Image = serde_json::from_slice(bytes)?;
+                let annotations = image.data.annotations;
+                for labelled in annotations.rectangles.iter().chain(&annotations.polygons) {
+                    add(&labelled.label, Vec::new());
+                }
+                for landmark in annotations.landmarks {
+                    add(
+                        &landmark.label,
+                        landmark
+                            .points
+                            .0
+                            .into_iter()
+                            .map(|(name, _)| name)
+                            .collect(),
+                    );
+                }
+                if let Some(raster) = annotations.raster {
+                    for (_, label) in raster.legend.iter() {
+                        add(legend_class(label), Vec::new());
+                    }
+                }
+            }
+            Some(Kind::Video) => {
+                let video: labels_only::Video = serde_json::from_slice(bytes)?;
+                for track in video.data.annotation_data.annotations {
+                    add(&track.label, Vec::new());
+                }
+            }
+            Some(Kind::VideoSegmentation | Kind::PointCloud | Kind::PointCloudSegmentation) => {}
+            None => return Err(ResultFileError::UnknownShape),
+        }
+        Ok(labels)
+    }
+
     /// The task type's name, as the emulator and the docs name it.
     pub fn task(&self) -> &'static str {
         match self {
@@ -370,6 +425,76 @@ impl ResultFile {
             .filter(|url| seen.insert(*url))
             .map(str::to_owned)
             .collect()
+    }
+}
+
+/// The labels of image and video results, and nothing else of them.
+mod labels_only {
+    use serde::Deserialize;
+    use serde::de::IgnoredAny;
+
+    use super::{Legend, Named};
+
+    #[derive(Deserialize)]
+    pub(super) struct Image {
+        #[serde(default)]
+        pub(super) data: ImageData,
+    }
+
+    #[derive(Deserialize, Default)]
+    pub(super) struct ImageData {
+        #[serde(default)]
+        pub(super) annotations: ImageAnnotations,
+    }
+
+    #[derive(Deserialize, Default)]
+    pub(super) struct ImageAnnotations {
+        #[serde(default)]
+        pub(super) rectangles: Vec<Labelled>,
+        #[serde(default)]
+        pub(super) polygons: Vec<Labelled>,
+        #[serde(default)]
+        pub(super) landmarks: Vec<Landmark>,
+        #[serde(default)]
+        pub(super) raster: Option<Raster>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Labelled {
+        #[serde(default)]
+        pub(super) label: String,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Landmark {
+        #[serde(default)]
+        pub(super) label: String,
+        #[serde(default)]
+        pub(super) points: Named<IgnoredAny>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Raster {
+        #[serde(default)]
+        pub(super) legend: Legend,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Video {
+        #[serde(default)]
+        pub(super) data: VideoData,
+    }
+
+    #[derive(Deserialize, Default)]
+    pub(super) struct VideoData {
+        #[serde(default)]
+        pub(super) annotation_data: Tracks,
+    }
+
+    #[derive(Deserialize, Default)]
+    pub(super) struct Tracks {
+        #[serde(default)]
+        pub(super) annotations: Vec<Labelled>,
     }
 }
 

@@ -156,3 +156,28 @@ fn a_ring_of_edges_that_do_not_close_falls_back_to_the_file_order() {
     let xs: Vec<f64> = polygon.ring().iter().map(|point| point.x).collect();
     assert_eq!(xs, [0.0, 1.0, 2.0]);
 }
+
+#[test]
+fn labels_are_read_alone_as_the_whole_file_gives_them() {
+    let file = br##"{"data": {"annotations": {
+        "rectangles": [{"label": "car", "coordinates": [{"x": 0, "y": 0}]}, {"label": "bus"}],
+        "polygons": [{"label": "car", "points": {"p1": {"x": 0, "y": 0}}}],
+        "landmarks": [{"label": "face", "points": {"nose": {"x": 0, "y": 0}, "eye": {"x": 1, "y": 1}}}],
+        "raster": {"url": "https://s/m.png", "legend": {"#c4e538": "car # 2", "#fdff00": "road"}}}}}"##;
+    assert_eq!(
+        ResultFile::labels_from_slice(file).unwrap(),
+        [
+            ("car".to_owned(), vec![]),
+            ("bus".to_owned(), vec![]),
+            ("face".to_owned(), vec!["nose".to_owned(), "eye".to_owned()]),
+            ("road".to_owned(), vec![]),
+        ]
+    );
+    let cloud =
+        br#"{"data": {"annotation_data": {"annotations": [{"label": "car"}], "sensor_data": {}}}}"#;
+    assert!(ResultFile::labels_from_slice(cloud).unwrap().is_empty());
+    assert!(matches!(
+        ResultFile::labels_from_slice(br#"{"x": 1}"#),
+        Err(ResultFileError::UnknownShape)
+    ));
+}

@@ -195,9 +195,18 @@ impl Output {
     }
 }
 
+/// How much of a file's record [`read_result`] checks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// Its size (pass 1, which keeps nothing but labels).
+    Size,
+    /// Its size and SHA-256 (pass 2, which exports it).
+    Digest,
+}
+
 /// Reads a job's result file: below the results directory, no link, within the cap, as the
 /// index recorded it.
-fn read_result(results_dir: &Path, job: &Job<'_>) -> Result<Vec<u8>, String> {
+fn read_result(results_dir: &Path, job: &Job<'_>, check: Check) -> Result<Vec<u8>, String> {
     let record = job.entry.result.as_ref().ok_or("no result file")?;
     let path = inside(results_dir, &record.path).ok_or("a path outside the results directory")?;
     if !boundary::no_link_below(results_dir, Path::new(&record.path)) {
@@ -214,7 +223,7 @@ fn read_result(results_dir: &Path, job: &Job<'_>) -> Result<Vec<u8>, String> {
         .read_to_end(&mut bytes)
         .map_err(|error| format!("cannot read it: {error}"))?;
     if bytes.len() as u64 != record.size
-        || crate::hex::encode(&Sha256::digest(&bytes)) != record.sha256
+        || (check == Check::Digest && crate::hex::encode(&Sha256::digest(&bytes)) != record.sha256)
     {
         return Err("it changed since `results` wrote it (size or SHA-256)".to_owned());
     }
@@ -244,50 +253,6 @@ fn read_mask(results_dir: &Path, entry: &IndexEntry, url: &str) -> Result<Vec<u8
         return Err("its mask changed since `results` wrote it".to_owned());
     }
     Ok(bytes)
-}
-
-/// The labels a result uses, with landmark key point names.
-fn labels_of(file: &ResultFile, into: &mut BTreeMap<String, Vec<String>>) {
-    let mut add = |label: &str, keypoints: Vec<String>| {
-        let slot = into.entry(label.to_owned()).or_default();
-        if slot.is_empty() {
-            *slot = keypoints;
-        }
-    };
-    match file {
-        ResultFile::Image(image) => {
-            let annotations = &image.data.annotations;
-            for rectangle in &annotations.rectangles {
-                add(&rectangle.label, Vec::new());
-            }
-            for polygon in &annotations.polygons {
-                add(&polygon.label, Vec::new());
-            }
-            for landmark in &annotations.landmarks {
-                add(
-                    &landmark.label,
-                    landmark
-                        .points
-                        .iter()
-                        .map(|(name, _)| name.to_owned())
-                        .collect(),
-                );
-            }
-            if let Some(raster) = &annotations.raster {
-                for (_, label) in raster.legend.iter() {
-                    add(crate::api::result_file::legend_class(label), Vec::new());
-                }
-            }
-        }
-        ResultFile::Video(video) => {
-            for track in &video.data.annotation_data.annotations {
-                add(&track.label, Vec::new());
-            }
-        }
-        ResultFile::VideoSegmentation(_)
-        | ResultFile::PointCloud(_)
-        | ResultFile::PointCloudSegmentation(_) => {}
-    }
 }
 
 /// The result path without `.json`: the name of what is written for the job.
@@ -338,7 +303,7 @@ pub fn export(options: &ExportOptions) -> Result<ExportReport, ExportError> {
     let mut labels = LabelMap::read(&labels_path).map_err(ExportError::Output)?;
 
     // Pass 1: the labels, so that every id is known before anything is written.
-    let mut names = BTreeMap::new();
+    let mut names: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut readable = Vec::with_capacity(entries.len());
     for entry in &entries {
         let job = Job {
@@ -349,11 +314,18 @@ pub fn export(options: &ExportOptions) -> Result<ExportReport, ExportError> {
                 .map(|record| record.path.as_str())
                 .unwrap_or_default(),
         };
-        let parsed = read_result(results_dir, &job)
-            .and_then(|bytes| ResultFile::from_slice(&bytes).map_err(|error| error.to_string()));
+        // Labels only: the shapes are read in pass 2, and the file checked whole there.
+        let parsed = read_result(results_dir, &job, Check::Size).and_then(|bytes| {
+            ResultFile::labels_from_slice(&bytes).map_err(|error| error.to_string())
+        });
         match parsed {
-            Ok(file) => {
-                labels_of(&file, &mut names);
+            Ok(found) => {
+                for (label, keypoints) in found {
+                    let slot = names.entry(label).or_default();
+                    if slot.is_empty() {
+                        *slot = keypoints;
+                    }
+                }
                 readable.push(*entry);
             }
             Err(problem) => report.skipped.push(job.problem(problem)),
@@ -382,7 +354,7 @@ pub fn export(options: &ExportOptions) -> Result<ExportReport, ExportError> {
             .unwrap_or_default();
         let job = Job { entry, path };
         // Read again: pass 1 kept nothing.
-        let file = match read_result(results_dir, &job)
+        let file = match read_result(results_dir, &job, Check::Digest)
             .and_then(|bytes| ResultFile::from_slice(&bytes).map_err(|error| error.to_string()))
         {
             Ok(file) => file,
