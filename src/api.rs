@@ -1,13 +1,16 @@
 //! Wire types of the GT Studio API: the JSON bodies that cross HTTP.
 //!
 //! This is the only module the client (`client`) and the emulator (`emulator`) share. It holds
-//! plain serde types, the error codes of the published error table and where a job's `data`
-//! holds its attachments ([`attachments`]), nothing else, so that a bug in the planner or the
+//! plain serde types, the error codes of the published error table, where a job's `data`
+//! holds its attachments ([`attachments`]) and the result files of every task type
+//! ([`result_file`]), nothing else, so that a bug in the planner or the
 //! client cannot hide behind an emulator that shares it. Field names and
 //! shapes follow `gtstudio-api.md` §4–§5 exactly. Every response type tolerates unknown fields and
 //! missing optional fields, because the server adds fields over time.
 
 use serde::{Deserialize, Serialize};
+
+pub mod result_file;
 
 /// Error codes of the published error table (`gtstudio-api.md` §11).
 pub mod codes {

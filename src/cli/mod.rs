@@ -9,6 +9,7 @@
 mod apply;
 mod completions;
 mod emulator;
+mod export;
 mod man;
 mod output;
 mod plan;
@@ -80,6 +81,8 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Download the result files (and masks) of completed jobs into a directory, resumably
     Results(results::ResultsArgs),
+    /// Convert downloaded results to COCO, YOLO, Pascal VOC or MOT; offline
+    Export(export::ExportArgs),
     /// Print the JSON Schema of the configuration, or write it into a repository for editors
     Schema(schema::SchemaArgs),
     /// Run the local GT Studio emulator
@@ -170,6 +173,7 @@ async fn run(command: Command, ui: &mut Ui) -> Result<ExitCode, CliError> {
         Command::Show(args) => show::run(args, ui).await,
         Command::Status(args) => status::run(args, ui).await,
         Command::Results(args) => results::run(args, ui).await,
+        Command::Export(args) => export::run(args, ui),
         Command::Schema(args) => schema::run(args, ui),
         Command::Emulator(args) => emulator::run(args, ui).await,
         Command::Policy(args) => policy::run(args, ui),

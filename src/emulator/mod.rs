@@ -29,6 +29,7 @@ mod faults;
 mod http;
 mod lifecycle;
 mod page_token;
+mod result_files;
 mod routes;
 mod seed;
 mod server;

@@ -1,16 +1,14 @@
-//! Task types: checking a job's `data`, counting its frames and annotations, and writing the
-//! result file of a completed job in the format of its type (`gtstudio-api.md` §6 and §8).
+//! Task types: checking a job's `data` and counting its frames and annotations
+//! (`gtstudio-api.md` §6); the result file of each type is written by `result_files`.
 //!
 //! The task type is derived from the shape of `data` (`image_url`, `video_data`,
 //! `sensor_data.frames`, `sensor_data.sensors`) and the project's `base` (a base containing
 //! `SEGMENTATION`, or segmentation pre-labels in `maker_response.raster`, make it a segmentation
-//! task). Annotations in result files are generated deterministically from the job id, or taken
-//! from the job's pre-labels when it has some. Pure functions; no I/O.
+//! task). Pure functions; no I/O.
 
 use std::collections::HashSet;
 
-use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
+use serde_json::Value;
 
 /// The kind of labeling a job asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,11 +134,10 @@ pub(super) fn analyse(data: Option<&Value>, project_base: &str) -> Result<Analys
                 annotations: legend.max(1),
             });
         }
-        let prelabels = image_prelabels(data).map_or(0, |labels| labels.len() as u64);
         return Ok(Analysis {
             task: TaskType::Image,
             frames: 1,
-            annotations: prelabels.max(1),
+            annotations: super::result_files::image_annotation_count(data.get("maker_response")),
         });
     }
     Err(DataError::Invalid(
@@ -267,229 +264,10 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
-const IMAGE_KINDS: [&str; 5] = ["rectangles", "polygons", "lines", "cuboids", "landmarks"];
-
-/// The image pre-labels of `data.maker_response`, as `(kind, object)` pairs.
-fn image_prelabels(data: &Map<String, Value>) -> Option<Vec<(&'static str, Value)>> {
-    let response = data.get("maker_response")?.as_object()?;
-    let mut labels = Vec::new();
-    for kind in IMAGE_KINDS {
-        if let Some(items) = response
-            .get(kind)
-            .and_then(|entry| entry.get("data"))
-            .and_then(Value::as_array)
-        {
-            labels.extend(items.iter().map(|item| (kind, item.clone())));
-        }
-    }
-    Some(labels)
-}
-
-/// What a result file needs to know about its job.
-pub(super) struct ResultContext<'a> {
-    pub job_id: &'a str,
-    pub task: TaskType,
-    pub data: &'a Value,
-    /// Builds the (unsigned) URL of mask number `index` of this job.
-    pub mask_url: &'a dyn Fn(usize) -> String,
-}
-
-/// The result file of a completed job (§8), as JSON.
-pub(super) fn result_file(context: &ResultContext<'_>) -> Value {
-    let data = context.data;
-    let job_id = context.job_id;
-    match context.task {
-        TaskType::Image => {
-            let mut annotations = Map::new();
-            for kind in IMAGE_KINDS {
-                annotations.insert(kind.to_owned(), Value::Array(Vec::new()));
-            }
-            let prelabels = data
-                .as_object()
-                .and_then(image_prelabels)
-                .unwrap_or_default();
-            if prelabels.is_empty() {
-                annotations.insert("rectangles".to_owned(), json!([rectangle(job_id, 0)]));
-            } else {
-                for (kind, label) in prelabels {
-                    if let Some(Value::Array(items)) = annotations.get_mut(kind) {
-                        items.push(label);
-                    }
-                }
-            }
-            json!({ "data": { "annotations": annotations, "image_url": data.get("image_url") } })
-        }
-        TaskType::ImageSegmentation => {
-            let legend = data
-                .pointer("/maker_response/raster/data/legend")
-                .filter(|legend| legend.is_object())
-                .cloned()
-                .unwrap_or_else(|| json!({ "#c4e538": "object # 1" }));
-            json!({ "data": {
-                "annotations": { "raster": { "url": (context.mask_url)(0), "legend": legend } },
-                "image_url": data.get("image_url"),
-            } })
-        }
-        TaskType::Video => {
-            let frames = frames_of(data, "video_data");
-            let mut per_frame = Map::new();
-            for (index, frame_id) in frames.iter().enumerate() {
-                let mut object = rectangle(job_id, index + 1);
-                if let Value::Object(map) = &mut object {
-                    map.insert("type".to_owned(), json!("rectangle"));
-                }
-                per_frame.insert(frame_id.clone(), object);
-            }
-            json!({ "data": {
-                "annotation_data": { "annotations": [{
-                    "_id": derived_id(job_id, 0),
-                    "type": "rectangle",
-                    "label": "object",
-                    "frames": per_frame,
-                }] },
-                "video_data": data.get("video_data"),
-            } })
-        }
-        TaskType::VideoSegmentation => {
-            let frames = frames_of(data, "video_data");
-            let track_id = derived_id(job_id, 0);
-            let annotations: Vec<Value> = frames
-                .iter()
-                .enumerate()
-                .map(|(index, frame_id)| {
-                    json!({
-                        "_id": derived_id(job_id, index + 1),
-                        "attributes": [],
-                        "frame_id": frame_id,
-                        "track_id": track_id,
-                        "label": "object",
-                        "url": (context.mask_url)(index),
-                    })
-                })
-                .collect();
-            json!({ "data": {
-                "annotation_data": {
-                    "annotations": annotations,
-                    "legend": { "#c4e538": "object # 1" },
-                },
-                "video_data": data.get("video_data"),
-            } })
-        }
-        TaskType::PointCloud => {
-            let frames = frames_of(data, "sensor_data");
-            let track_id = derived_id(job_id, 0);
-            let annotations: Vec<Value> = frames
-                .iter()
-                .enumerate()
-                .map(|(index, frame_id)| {
-                    json!({
-                        "_id": derived_id(job_id, index + 1),
-                        "label": "car",
-                        "color": "rgb(151,22,15)",
-                        "attributes": {},
-                        "keyFrame": index == 0,
-                        "frame_id": frame_id,
-                        "track_id": track_id,
-                        "center": { "x": 10.0, "y": 2.0, "z": 0.5 },
-                        "dimensions": { "length": 4.5, "width": 1.8, "height": 1.5 },
-                        "rotation": { "x": 0.0, "y": 0.0, "z": 0.0 },
-                    })
-                })
-                .collect();
-            json!({ "data": { "annotation_data": {
-                "annotations": annotations,
-                "sensor_data": { "frames": data.pointer("/sensor_data/frames") },
-            } } })
-        }
-        TaskType::PointCloudSegmentation => json!({
-            "legend": [{
-                "id": derived_id(job_id, 0),
-                "text": "ground",
-                "color": "rgb(244, 35, 242)",
-                "label_key": 0,
-                "value": "ground",
-            }],
-            "url": (context.mask_url)(0),
-        }),
-    }
-}
-
-fn frames_of(data: &Value, container: &str) -> Vec<String> {
-    data.get(container)
-        .and_then(|value| value.get("frames"))
-        .and_then(Value::as_array)
-        .map(|frames| {
-            frames
-                .iter()
-                .filter_map(|frame| frame.get("frame_id").and_then(Value::as_str))
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn rectangle(job_id: &str, index: usize) -> Value {
-    json!({
-        "_id": derived_id(job_id, index),
-        "label": "object",
-        "attributes": {},
-        "coordinates": [
-            { "x": 0.25, "y": 0.25 }, { "x": 0.75, "y": 0.25 },
-            { "x": 0.75, "y": 0.75 }, { "x": 0.25, "y": 0.75 },
-        ],
-    })
-}
-
-/// A stable UUID for annotation `index` of a job.
-fn derived_id(job_id: &str, index: usize) -> String {
-    let digest = Sha256::new()
-        .chain_update(job_id.as_bytes())
-        .chain_update(index.to_le_bytes())
-        .finalize();
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    uuid::Builder::from_random_bytes(bytes)
-        .into_uuid()
-        .to_string()
-}
-
-/// A 1×1 RGBA PNG with every channel 0 ("unlabeled"), the mask of segmentation results.
-pub(super) const MASK_PNG: [u8; 68] = [
-    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
-    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
-    0x89, 0x00, 0x00, 0x00, 0x0b, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x60, 0x00, 0x02, 0x00,
-    0x00, 0x05, 0x00, 0x01, 0x7a, 0x5e, 0xab, 0x3f, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44,
-    0xae, 0x42, 0x60, 0x82,
-];
-
-/// The ASCII PCD v0.7 mask of a point-cloud segmentation result: a few points, label key 0.
-pub(super) fn mask_pcd() -> String {
-    let points = [
-        (0.0, 0.0, 0.0),
-        (1.0, 0.0, 0.0),
-        (0.0, 1.0, 0.0),
-        (0.0, 0.0, 1.0),
-    ];
-    let mut text = format!(
-        "# .PCD v0.7 - Point Cloud Data file format\nVERSION 0.7\nFIELDS x y z label_key\n\
-         SIZE 4 4 4 4\nTYPE F F F F\nCOUNT 1 1 1 1\nWIDTH {n}\nHEIGHT 1\n\
-         VIEWPOINT 0 0 0 1 0 0 0\nPOINTS {n}\nDATA ascii\n",
-        n = points.len()
-    );
-    for (x, y, z) in points {
-        text.push_str(&format!("{x:.1} {y:.1} {z:.1} 0\n"));
-    }
-    text
-}
-
-/// A stable job id for tests of this module.
-#[cfg(test)]
-fn test_job() -> String {
-    uuid::Uuid::from_u128(7).to_string()
-}
-
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn check(data: Value, base: &str) -> Result<Analysis, DataError> {
@@ -552,43 +330,5 @@ mod tests {
             ),
             Err(DataError::Invalid(_))
         ));
-    }
-
-    #[test]
-    fn image_result_echoes_prelabels_or_generates_one_rectangle() {
-        let job_id = test_job();
-        let mask = |index: usize| format!("mask-{index}");
-        let data =
-            json!({"image_url": "u", "maker_response": {"polygons": {"data": [{"_id": "p"}]}}});
-        let file = result_file(&ResultContext {
-            job_id: &job_id,
-            task: TaskType::Image,
-            data: &data,
-            mask_url: &mask,
-        });
-        assert_eq!(file["data"]["annotations"]["polygons"][0]["_id"], "p");
-        assert_eq!(file["data"]["annotations"]["rectangles"], json!([]));
-        let plain = json!({"image_url": "u"});
-        let file = result_file(&ResultContext {
-            job_id: &job_id,
-            task: TaskType::Image,
-            data: &plain,
-            mask_url: &mask,
-        });
-        assert_eq!(
-            file["data"]["annotations"]["rectangles"]
-                .as_array()
-                .unwrap()
-                .len(),
-            1
-        );
-        assert_eq!(file["data"]["image_url"], "u");
-    }
-
-    #[test]
-    fn mask_png_has_png_signature_and_iend() {
-        assert_eq!(&MASK_PNG[..8], b"\x89PNG\r\n\x1a\n");
-        assert_eq!(&MASK_PNG[MASK_PNG.len() - 8..MASK_PNG.len() - 4], b"IEND");
-        assert!(mask_pcd().contains("FIELDS x y z label_key"));
     }
 }

@@ -32,6 +32,7 @@ mod attachments;
 mod connection;
 mod endpoint;
 mod error;
+pub mod export;
 mod listing;
 pub mod results;
 pub mod status;

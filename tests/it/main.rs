@@ -16,6 +16,8 @@ mod emulator;
 mod escaping;
 mod exactly_once;
 mod examples;
+mod export;
+mod export_tools;
 mod hostile;
 mod kills;
 mod markdown;

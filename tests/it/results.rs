@@ -251,7 +251,8 @@ async fn results_of_every_task_type_are_written_with_their_masks() {
             .as_array()
             .unwrap()
             .len(),
-        3
+        3 * 2,
+        "3 frames, 2 objects (legend entries) in each"
     );
     assert_index_matches_disk(&out);
 

@@ -95,8 +95,9 @@ async fn a_target_limits_the_status_and_hides_the_batches_the_workspace_does_not
     );
     assert!(!text.contains("week-48"), "{text}");
     assert!(!text.contains("other batch"), "{text}");
+    // The emulator generates 5 annotations per image without pre-labels.
     assert!(
-        text.contains("Total: 2/2 jobs labelled (100%), 1 of 1 batch complete, 2 annotations."),
+        text.contains("Total: 2/2 jobs labelled (100%), 1 of 1 batch complete, 10 annotations."),
         "{text}"
     );
 }

@@ -16,9 +16,10 @@ use uuid::Uuid;
 use super::super::Shared;
 use super::super::http::{self, ApiError, ApiResult, blocking};
 use super::super::lifecycle::{job_status, now_ms, now_secs};
+use super::super::result_files::{self, ResultContext};
 use super::super::signing::storage_signature;
 use super::super::store::JobFull;
-use super::super::tasks::{self, ResultContext, TaskType};
+use super::super::tasks::TaskType;
 use crate::api::{self, codes};
 
 /// The route pattern of storage objects.
@@ -118,13 +119,13 @@ pub(super) fn content(
             let suffix = shared.faults.result_url_suffix();
             let mask_url =
                 move |index: usize| format!("{origin}{prefix}/masks/{index}.{extension}{suffix}");
-            let file = tasks::result_file(&ResultContext {
+            let file = result_files::result_file(&ResultContext {
                 job_id: &job.id,
                 task,
                 data: &data,
                 mask_url: &mask_url,
             });
-            Some(("application/json", file.to_string().into_bytes()))
+            Some(("application/json", file))
         }
         StorageObject::Mask { index, extension } => {
             let masks = match task {
@@ -136,9 +137,13 @@ pub(super) fn content(
                 return None;
             }
             if extension == "png" {
-                Some(("image/png", tasks::MASK_PNG.to_vec()))
+                let data: Value = serde_json::from_str(&job.data).unwrap_or(Value::Null);
+                Some(("image/png", result_files::mask_png(task, &data, *index)))
             } else {
-                Some(("application/octet-stream", tasks::mask_pcd().into_bytes()))
+                Some((
+                    "application/octet-stream",
+                    result_files::mask_pcd().into_bytes(),
+                ))
             }
         }
     }

@@ -14,13 +14,13 @@ use std::sync::Mutex;
 /// The directories below DIR this run has created or checked ([`directory_below`]): each is
 /// checked once per run, not once per file written into it.
 #[derive(Default)]
-pub(super) struct Directories {
+pub(in crate::ops) struct Directories {
     checked: Mutex<HashSet<PathBuf>>,
 }
 
 impl Directories {
     /// [`directory_below`], once per directory and run.
-    pub(super) fn ensure(&self, out_dir: &Path, relative: &str) -> io::Result<PathBuf> {
+    pub(in crate::ops) fn ensure(&self, out_dir: &Path, relative: &str) -> io::Result<PathBuf> {
         let path = out_dir.join(relative);
         let checked = |checked: &Mutex<HashSet<PathBuf>>| {
             checked
@@ -41,7 +41,7 @@ impl Directories {
 }
 
 /// The error for a link found at `path`.
-pub(super) fn link_error(path: &Path) -> io::Error {
+pub(in crate::ops) fn link_error(path: &Path) -> io::Error {
     io::Error::other(format!(
         "`{}` is a symbolic link: results never write through a link below the output directory",
         crate::escape::escape(&path.display().to_string())
@@ -50,7 +50,7 @@ pub(super) fn link_error(path: &Path) -> io::Error {
 
 /// Fails with [`link_error`] when `path` is a symbolic link; `Ok` when it is anything else
 /// or missing.
-pub(super) fn refuse_link(path: &Path) -> io::Result<()> {
+pub(in crate::ops) fn refuse_link(path: &Path) -> io::Result<()> {
     match std::fs::symlink_metadata(path) {
         Ok(metadata) if metadata.file_type().is_symlink() => Err(link_error(path)),
         Ok(_) => Ok(()),
@@ -61,7 +61,7 @@ pub(super) fn refuse_link(path: &Path) -> io::Result<()> {
 
 /// The directory `out_dir/relative` (each part a plain name), created part by part where
 /// missing; every part that exists must be a directory, not a link.
-pub(super) fn directory_below(out_dir: &Path, relative: &str) -> io::Result<PathBuf> {
+pub(in crate::ops) fn directory_below(out_dir: &Path, relative: &str) -> io::Result<PathBuf> {
     let mut path = out_dir.to_path_buf();
     for part in relative.split('/').filter(|part| !part.is_empty()) {
         if part == "." || part == ".." {
@@ -92,7 +92,7 @@ pub(super) fn directory_below(out_dir: &Path, relative: &str) -> io::Result<Path
 
 /// Whether no part of `out_dir/relative` below `out_dir` is a link (files read back to check
 /// them are read only through real directories).
-pub(super) fn no_link_below(out_dir: &Path, relative: &Path) -> bool {
+pub(in crate::ops) fn no_link_below(out_dir: &Path, relative: &Path) -> bool {
     let mut path = out_dir.to_path_buf();
     for part in relative.components() {
         path.push(part);
@@ -106,7 +106,7 @@ pub(super) fn no_link_below(out_dir: &Path, relative: &Path) -> bool {
 
 /// Opens `path` with `options`, never through a link at `path` (`O_NOFOLLOW` where there is
 /// one; a check before, everywhere): a dangling link is not followed to create its target.
-pub(super) fn open_no_follow(options: &mut OpenOptions, path: &Path) -> io::Result<File> {
+pub(in crate::ops) fn open_no_follow(options: &mut OpenOptions, path: &Path) -> io::Result<File> {
     refuse_link(path)?;
     #[cfg(unix)]
     {

@@ -55,9 +55,9 @@ pub struct MaskRecord {
 
 /// The order of the index's lines: project, batch, reference_id, then job id (what makes a
 /// line unique).
-pub(super) type EntryKey = (String, String, String, String);
+pub(in crate::ops) type EntryKey = (String, String, String, String);
 
-pub(super) fn key_of(entry: &IndexEntry) -> EntryKey {
+pub(in crate::ops) fn key_of(entry: &IndexEntry) -> EntryKey {
     (
         entry.project.clone(),
         entry.batch.clone(),
@@ -102,7 +102,7 @@ pub(super) fn verify(out_dir: &Path, file: &FileRecord) -> bool {
 
 /// `relative` below `out_dir`, if it is a plain relative path (an index edited by hand must not
 /// make gtform read or trust files elsewhere).
-fn inside(out_dir: &Path, relative: &str) -> Option<PathBuf> {
+pub(in crate::ops) fn inside(out_dir: &Path, relative: &str) -> Option<PathBuf> {
     let mut path = out_dir.to_path_buf();
     for part in relative.split('/') {
         if part.is_empty() || part == "." || part == ".." || part.contains('\\') {
@@ -115,7 +115,7 @@ fn inside(out_dir: &Path, relative: &str) -> Option<PathBuf> {
 
 /// The index as a previous run left it, by job id: the last line of each job wins; lines that
 /// cannot be read (a line cut by an interrupted run) are ignored.
-pub(super) fn read_index(path: &Path) -> std::io::Result<HashMap<String, IndexEntry>> {
+pub(in crate::ops) fn read_index(path: &Path) -> std::io::Result<HashMap<String, IndexEntry>> {
     let text = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),

@@ -1,5 +1,6 @@
 //! The mask and PCD label files a result file references, and the file extension each is
-//! written with.
+//! written with: read through the result-file types (`api::result_file`) when the file is of a
+//! known task type, else found by a scan of the whole file.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -8,18 +9,19 @@ use std::path::Path;
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
+use crate::api::result_file::{ResultFile, ResultFileError};
+
 /// Result files larger than this are not scanned for masks (the whole file is read into
 /// memory once to be scanned).
 pub const MAX_MASK_SCAN_BYTES: u64 = 64 << 20;
 
-/// The mask and label file URLs a result file references: every `url` and `label_url` string
-/// that is an http(s) URL, anywhere in it, in document order, each once. That covers the
-/// documented places (`annotations.raster.url` of image segmentation, per-frame `url` of video
-/// segmentation, `url` and the newer `label_url` of point-cloud segmentation) and whatever
-/// wrapper the server puts around them.
+/// The mask and label file URLs a result file references, each once, in its order: for a file
+/// of a known task type, the places its type names ([`ResultFile::mask_urls`]: the image mask,
+/// each frame's mask, the PCD label file); for any other shape (a wrapper the reference did not
+/// capture), every `url` and `label_url` string that is an http(s) URL, anywhere in it.
 ///
-/// A file over `max_bytes` is refused. The file is read once and scanned as it is parsed:
-/// no tree of its values is built, so the memory it takes is the file's bytes and the URLs.
+/// A file over `max_bytes` is refused. The scan builds no tree of the file's values, so the
+/// memory it takes is the file's bytes and the URLs.
 pub(super) fn mask_urls_in(path: &Path, max_bytes: u64) -> Result<Vec<String>, String> {
     let file = std::fs::File::open(path)
         .map_err(|error| format!("cannot read `{}`: {error}", path.display()))?;
@@ -44,7 +46,15 @@ pub(super) fn mask_urls_in(path: &Path, max_bytes: u64) -> Result<Vec<String>, S
     if bytes.len() as u64 > max_bytes {
         return Err(too_large());
     }
-    mask_urls_of(&bytes).map_err(|error| format!("`{}` is not JSON: {error}", path.display()))
+    match ResultFile::from_slice(&bytes) {
+        Ok(file) => Ok(file.mask_urls()),
+        Err(ResultFileError::UnknownShape) => mask_urls_of(&bytes)
+            .map_err(|error| format!("`{}` is not JSON: {error}", path.display())),
+        Err(ResultFileError::Json(error)) => Err(format!(
+            "`{}` is not a result file: {error}",
+            path.display()
+        )),
+    }
 }
 
 /// [`mask_urls_in`] for a result held in `bytes`.
@@ -232,5 +242,21 @@ mod tests {
             "{error}"
         );
         assert_eq!(mask_urls_in(&path, 1 << 10).unwrap(), ["https://s/a.png"]);
+        // A file of a known type is read by its type: a `url` elsewhere is not a mask.
+        std::fs::write(
+            &path,
+            br##"{"data": {"annotations": {"raster": {"url": "https://s/m.png", "legend": {}}},
+                "image_url": "https://s/i.png", "extra": {"url": "https://s/not-a-mask.png"}}}"##,
+        )
+        .unwrap();
+        assert_eq!(mask_urls_in(&path, 1 << 10).unwrap(), ["https://s/m.png"]);
+        // A known shape with a wrong type inside is an error, not a guess.
+        std::fs::write(
+            &path,
+            br#"{"data": {"annotations": {"raster": {"url": 5}}}}"#,
+        )
+        .unwrap();
+        let error = mask_urls_in(&path, 1 << 10).unwrap_err();
+        assert!(error.contains("is not a result file"), "{error}");
     }
 }

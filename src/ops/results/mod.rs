@@ -59,9 +59,9 @@ use crate::limiter::{LimitedRequests, Limiter};
 
 use super::{Connection, Error, Loaded};
 
-mod boundary;
+pub(super) mod boundary;
 mod downloader;
-mod index;
+pub(super) mod index;
 mod masks;
 mod naming;
 mod placement;

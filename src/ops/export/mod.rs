@@ -1,0 +1,767 @@
+//! `export`: what `results` downloaded, converted offline into the formats training tools read
+//! (COCO, YOLO, Pascal VOC, MOT), streamed one result at a time.
+//!
+//! The results directory's `index.jsonl` says which file is which job; every file is read
+//! below that directory without following a link, within [`MAX_RESULT_BYTES`], and only when
+//! it still has the size and SHA-256 the index recorded. Two passes: the first reads every
+//! result's labels (so that ids can be given before anything is written), the second converts
+//! and writes. Memory holds one result, the label map and the per-job report, never the
+//! dataset: COCO's annotations are spooled to a file and appended to the document at the end.
+//!
+//! * **OUT is a boundary** as `results`' DIR is (`results::boundary`): no link below it is
+//!   followed, every file is written in `OUT/.gtform-partial/` and renamed into place.
+//! * **Stable ids.** Label names get ids from `OUT/labels.json` when an earlier export wrote
+//!   it, new names the next ids in sorted order; the file is written back.
+//! * **Geometry** by the rules of `geometry`: clamped into the image and reported, degenerate
+//!   shapes reported per job and left out.
+//! * **Sizes.** An image's size is `--image-size` when given, else its mask's (segmentation);
+//!   an image without one is reported and left out.
+//! * **Point clouds** are reported and exported to no format: the reference does not publish
+//!   their box geometry, and nothing is guessed.
+//!
+//! Beside this file: `geometry` (the conversion rules), `masks` (PNG masks to RLE per class),
+//! `labels` (ids), `formats` (the writers).
+
+use std::collections::BTreeMap;
+use std::io::{BufWriter, Read as _, Seek as _, Write as _};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::api::result_file::{ImageResult, MAX_RESULT_BYTES, Point, ResultFile, VideoResult};
+
+use super::results::boundary::{self, Directories};
+use super::results::index::{inside, key_of, read_index};
+use super::results::{INDEX_FILE, IndexEntry, PARTIAL_DIR};
+
+pub mod formats;
+pub mod geometry;
+pub mod labels;
+pub mod masks;
+
+use formats::{CocoImage, CocoWriter, ImageShapes};
+use geometry::{Converted, Size};
+use labels::{LABELS_FILE, LabelMap};
+
+/// The formats `export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    Coco,
+    Yolo,
+    Voc,
+    Mot,
+}
+
+impl ExportFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            ExportFormat::Coco => "COCO",
+            ExportFormat::Yolo => "YOLO",
+            ExportFormat::Voc => "Pascal VOC",
+            ExportFormat::Mot => "MOT",
+        }
+    }
+}
+
+/// What to export, from where, to where.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    /// What `results` wrote (its `--out`).
+    pub results_dir: PathBuf,
+    pub out_dir: PathBuf,
+    pub format: ExportFormat,
+    /// `(project, batch)`: only these (a batch of `None` means the whole project); all when
+    /// empty.
+    pub targets: Vec<(String, Option<String>)>,
+    /// Every image's size, when the dataset has one.
+    pub image_size: Option<Size>,
+}
+
+/// Something about one job: why it was left out, or what was changed or left out of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobProblem {
+    pub project: String,
+    pub batch: String,
+    pub reference_id: String,
+    pub job_id: String,
+    /// The result file, relative to the results directory.
+    pub file: String,
+    pub problem: String,
+}
+
+/// What an export did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ExportReport {
+    /// Result files read.
+    pub results: u64,
+    pub images: u64,
+    pub videos: u64,
+    pub annotations: u64,
+    pub files_written: u64,
+    /// Point-cloud results: nothing exported (their geometry is not published).
+    pub point_clouds: u64,
+    /// Jobs that could not be exported (unreadable, size unknown, mask missing): the export
+    /// is incomplete.
+    pub skipped: Vec<JobProblem>,
+    /// Shapes clamped, left out as degenerate, or of a kind the format has no place for;
+    /// results of a task type the format does not take (point clouds: never).
+    pub notes: Vec<JobProblem>,
+    pub labels: usize,
+    /// Where the output is.
+    pub out: PathBuf,
+}
+
+/// Why an export could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("{0}")]
+    Results(String),
+    #[error("{0}")]
+    Output(String),
+}
+
+/// One job of the index and its result file.
+struct Job<'a> {
+    entry: &'a IndexEntry,
+    path: &'a str,
+}
+
+impl Job<'_> {
+    fn problem(&self, problem: impl Into<String>) -> JobProblem {
+        JobProblem {
+            project: self.entry.project.clone(),
+            batch: self.entry.batch.clone(),
+            reference_id: self.entry.reference_id.clone(),
+            job_id: self.entry.job_id.clone(),
+            file: self.path.to_owned(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Where files are written: below OUT, atomically, no link followed.
+struct Output {
+    dir: PathBuf,
+    partial: PathBuf,
+    directories: Directories,
+    written: u64,
+}
+
+impl Output {
+    fn open(dir: &Path) -> Result<Output, ExportError> {
+        let error = |error: std::io::Error| {
+            ExportError::Output(format!(
+                "cannot use `{}` as the output directory: {error}",
+                crate::escape::escape(&dir.display().to_string())
+            ))
+        };
+        std::fs::create_dir_all(dir).map_err(error)?;
+        let partial = boundary::directory_below(dir, PARTIAL_DIR).map_err(error)?;
+        Ok(Output {
+            dir: dir.to_path_buf(),
+            partial,
+            directories: Directories::default(),
+            written: 0,
+        })
+    }
+
+    fn temporary(&self) -> std::io::Result<tempfile::NamedTempFile> {
+        tempfile::NamedTempFile::new_in(&self.partial)
+    }
+
+    /// Puts `file` at `relative` (a `/`-separated path of plain names).
+    fn place(&mut self, file: tempfile::NamedTempFile, relative: &str) -> std::io::Result<()> {
+        let Some(destination) = inside(&self.dir, relative) else {
+            return Err(std::io::Error::other(format!(
+                "`{}` would leave the output directory",
+                crate::escape::escape(relative)
+            )));
+        };
+        if let Some((parent, _)) = relative.rsplit_once('/') {
+            self.directories.ensure(&self.dir, parent)?;
+        }
+        boundary::refuse_link(&destination)?;
+        file.persist(&destination).map_err(|error| error.error)?;
+        self.written += 1;
+        Ok(())
+    }
+
+    fn write(&mut self, relative: &str, bytes: &[u8]) -> std::io::Result<()> {
+        let mut file = self.temporary()?;
+        file.write_all(bytes)?;
+        self.place(file, relative)
+    }
+}
+
+/// How much of a file's record [`read_result`] checks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// Its size (pass 1, which keeps nothing but labels).
+    Size,
+    /// Its size and SHA-256 (pass 2, which exports it).
+    Digest,
+}
+
+/// Reads a job's result file: below the results directory, no link, within the cap, as the
+/// index recorded it.
+fn read_result(results_dir: &Path, job: &Job<'_>, check: Check) -> Result<Vec<u8>, String> {
+    let record = job.entry.result.as_ref().ok_or("no result file")?;
+    let path = inside(results_dir, &record.path).ok_or("a path outside the results directory")?;
+    if !boundary::no_link_below(results_dir, Path::new(&record.path)) {
+        return Err("the result file is reached through a symbolic link".to_owned());
+    }
+    if record.size > MAX_RESULT_BYTES {
+        return Err(format!(
+            "the result file is larger than {MAX_RESULT_BYTES} bytes"
+        ));
+    }
+    let file = std::fs::File::open(&path).map_err(|error| format!("cannot read it: {error}"))?;
+    let mut bytes = Vec::with_capacity(record.size as usize);
+    file.take(MAX_RESULT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|error| format!("cannot read it: {error}"))?;
+    if bytes.len() as u64 != record.size
+        || (check == Check::Digest && crate::hex::encode(&Sha256::digest(&bytes)) != record.sha256)
+    {
+        return Err("it changed since `results` wrote it (size or SHA-256)".to_owned());
+    }
+    Ok(bytes)
+}
+
+/// The mask files of a job, read below the results directory (as [`read_result`]).
+fn read_mask(results_dir: &Path, entry: &IndexEntry, url: &str) -> Result<Vec<u8>, String> {
+    let record = entry
+        .masks
+        .as_ref()
+        .and_then(|masks| masks.iter().find(|mask| mask.url == url))
+        .ok_or("its mask was not downloaded (run `results` with masks)")?;
+    let path = inside(results_dir, &record.file.path)
+        .ok_or("a mask path outside the results directory")?;
+    if !boundary::no_link_below(results_dir, Path::new(&record.file.path)) {
+        return Err("the mask is reached through a symbolic link".to_owned());
+    }
+    let limit = masks::MAX_MASK_PIXELS;
+    let file =
+        std::fs::File::open(&path).map_err(|error| format!("cannot read its mask: {error}"))?;
+    let mut bytes = Vec::new();
+    file.take(limit)
+        .read_to_end(&mut bytes)
+        .map_err(|error| format!("cannot read its mask: {error}"))?;
+    if crate::hex::encode(&Sha256::digest(&bytes)) != record.file.sha256 {
+        return Err("its mask changed since `results` wrote it".to_owned());
+    }
+    Ok(bytes)
+}
+
+/// The result path without `.json`: the name of what is written for the job.
+fn stem(path: &str) -> &str {
+    path.strip_suffix(".json").unwrap_or(path)
+}
+
+/// Runs an export.
+pub fn export(options: &ExportOptions) -> Result<ExportReport, ExportError> {
+    let results_dir = &options.results_dir;
+    let shown_results = crate::escape::escape(&results_dir.display().to_string()).into_owned();
+    let index_path = results_dir.join(INDEX_FILE);
+    if !boundary::no_link_below(results_dir, Path::new(INDEX_FILE)) {
+        return Err(ExportError::Results(format!(
+            "`{shown_results}` holds no index written by `results` (or it is a link)"
+        )));
+    }
+    let index = read_index(&index_path).map_err(|error| {
+        ExportError::Results(format!(
+            "cannot read the index of `{shown_results}`: {error}"
+        ))
+    })?;
+    if index.is_empty() {
+        return Err(ExportError::Results(format!(
+            "`{shown_results}` holds no results: its `{INDEX_FILE}` is missing or empty"
+        )));
+    }
+    let mut entries: Vec<&IndexEntry> = index
+        .values()
+        .filter(|entry| entry.result.is_some())
+        .filter(|entry| {
+            options.targets.is_empty()
+                || options.targets.iter().any(|(project, batch)| {
+                    *project == entry.project
+                        && batch.as_ref().is_none_or(|batch| *batch == entry.batch)
+                })
+        })
+        .collect();
+    entries.sort_by_key(|entry| key_of(entry));
+
+    let mut output = Output::open(&options.out_dir)?;
+    let mut report = ExportReport {
+        out: options.out_dir.clone(),
+        ..ExportReport::default()
+    };
+    let labels_path = options.out_dir.join(LABELS_FILE);
+    boundary::refuse_link(&labels_path).map_err(|error| ExportError::Output(error.to_string()))?;
+    let mut labels = LabelMap::read(&labels_path).map_err(ExportError::Output)?;
+
+    // Pass 1: the labels, so that every id is known before anything is written.
+    let mut names: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut readable = Vec::with_capacity(entries.len());
+    for entry in &entries {
+        let job = Job {
+            entry,
+            path: entry
+                .result
+                .as_ref()
+                .map(|record| record.path.as_str())
+                .unwrap_or_default(),
+        };
+        // Labels only: the shapes are read in pass 2, and the file checked whole there.
+        let parsed = read_result(results_dir, &job, Check::Size).and_then(|bytes| {
+            ResultFile::labels_from_slice(&bytes).map_err(|error| error.to_string())
+        });
+        match parsed {
+            Ok(found) => {
+                for (label, keypoints) in found {
+                    let slot = names.entry(label).or_default();
+                    if slot.is_empty() {
+                        *slot = keypoints;
+                    }
+                }
+                readable.push(*entry);
+            }
+            Err(problem) => report.skipped.push(job.problem(problem)),
+        }
+    }
+    labels.extend(names).map_err(ExportError::Results)?;
+    report.labels = labels.entries().len();
+
+    // Pass 2: convert and write.
+    let io = |error: std::io::Error| ExportError::Output(error.to_string());
+    let mut coco = match options.format {
+        ExportFormat::Coco => Some(
+            CocoWriter::new(
+                BufWriter::new(output.temporary().map_err(io)?),
+                BufWriter::new(output.temporary().map_err(io)?),
+            )
+            .map_err(io)?,
+        ),
+        _ => None,
+    };
+    for entry in readable {
+        let path = entry
+            .result
+            .as_ref()
+            .map(|record| record.path.as_str())
+            .unwrap_or_default();
+        let job = Job { entry, path };
+        // Read again: pass 1 kept nothing.
+        let file = match read_result(results_dir, &job, Check::Digest)
+            .and_then(|bytes| ResultFile::from_slice(&bytes).map_err(|error| error.to_string()))
+        {
+            Ok(file) => file,
+            Err(problem) => {
+                report.skipped.push(job.problem(problem));
+                continue;
+            }
+        };
+        report.results += 1;
+        match (&file, options.format) {
+            (ResultFile::PointCloud(_) | ResultFile::PointCloudSegmentation(_), _) => {
+                report.point_clouds += 1;
+                report.notes.push(job.problem(
+                    "a point-cloud result: GT Studio does not publish its box geometry, so nothing is exported",
+                ));
+            }
+            (
+                ResultFile::Image(image),
+                ExportFormat::Coco | ExportFormat::Yolo | ExportFormat::Voc,
+            ) => {
+                let Some(converted) =
+                    convert_image(image, options, results_dir, &job, &labels, &mut report)
+                else {
+                    continue;
+                };
+                let (size, shapes, voc_boxes) = converted;
+                report.images += 1;
+                let file_name = image_file_name(image, entry);
+                match options.format {
+                    ExportFormat::Coco => {
+                        if let Some(writer) = coco.as_mut() {
+                            writer
+                                .add(
+                                    CocoImage {
+                                        id: 0,
+                                        file_name: &file_name,
+                                        width: size.width,
+                                        height: size.height,
+                                        coco_url: image.data.image_url.as_deref(),
+                                        reference_id: &entry.reference_id,
+                                        job_id: &entry.job_id,
+                                        project: &entry.project,
+                                        batch: &entry.batch,
+                                    },
+                                    &shapes,
+                                )
+                                .map_err(io)?;
+                        }
+                    }
+                    ExportFormat::Yolo => {
+                        output
+                            .write(
+                                &format!("labels/{}.txt", stem(path)),
+                                formats::yolo_boxes(&shapes, size).as_bytes(),
+                            )
+                            .map_err(io)?;
+                        report.annotations += shapes.boxes.len() as u64;
+                        if !shapes.polygons.is_empty() {
+                            output
+                                .write(
+                                    &format!("segments/{}.txt", stem(path)),
+                                    formats::yolo_segments(&shapes, size).as_bytes(),
+                                )
+                                .map_err(io)?;
+                            report.annotations += shapes.polygons.len() as u64;
+                        }
+                    }
+                    ExportFormat::Voc => {
+                        output
+                            .write(
+                                &format!("Annotations/{}.xml", stem(path)),
+                                formats::voc_xml(&entry.batch, &file_name, size, &voc_boxes)
+                                    .as_bytes(),
+                            )
+                            .map_err(io)?;
+                        report.annotations += voc_boxes.len() as u64;
+                    }
+                    ExportFormat::Mot => {}
+                }
+            }
+            (ResultFile::Video(video), ExportFormat::Mot) => {
+                export_video(video, options, &job, &labels, &mut output, &mut report)
+                    .map_err(io)?;
+            }
+            (ResultFile::Image(_), ExportFormat::Mot) => report
+                .notes
+                .push(job.problem("an image result: MOT takes videos")),
+            (ResultFile::Video(_) | ResultFile::VideoSegmentation(_), _) => {
+                report.notes.push(job.problem(format!(
+                    "a {} result: not exported to {} (MOT takes video tracks)",
+                    file.task(),
+                    options.format.name()
+                )))
+            }
+        }
+    }
+    if let Some(writer) = coco {
+        report.annotations = writer.annotations();
+        let document = writer
+            .finish(&labels, |spool| {
+                let mut file = spool.into_inner().map_err(|error| error.into_error())?;
+                file.as_file_mut().rewind()?;
+                Ok(Box::new(std::io::BufReader::new(file)))
+            })
+            .map_err(io)?;
+        let file = document
+            .into_inner()
+            .map_err(|error| io(error.into_error()))?;
+        output.place(file, "instances.json").map_err(io)?;
+    }
+    if options.format == ExportFormat::Yolo {
+        output
+            .write("data.yaml", formats::yolo_data_yaml(&labels).as_bytes())
+            .map_err(io)?;
+    }
+    let document = serde_json::to_vec_pretty(&labels.document()).unwrap_or_default();
+    output.write(LABELS_FILE, &document).map_err(io)?;
+    report.files_written = output.written;
+    Ok(report)
+}
+
+/// The name of an image: the last path segment of its URL, else its reference_id.
+fn image_file_name(image: &ImageResult, entry: &IndexEntry) -> String {
+    image
+        .data
+        .image_url
+        .as_deref()
+        .map(|url| url.split(['?', '#']).next().unwrap_or_default())
+        .and_then(|path| path.rsplit('/').next())
+        .filter(|name| !name.is_empty())
+        .map_or_else(|| entry.reference_id.clone(), str::to_owned)
+}
+
+type ConvertedImage = (Size, ImageShapes, Vec<(String, geometry::PixelBox, bool)>);
+
+/// An image result's shapes in pixels, with what was clamped or left out noted; `None` (and
+/// the job reported) when the image's size is unknown or its mask unreadable.
+fn convert_image(
+    image: &ImageResult,
+    options: &ExportOptions,
+    results_dir: &Path,
+    job: &Job<'_>,
+    labels: &LabelMap,
+    report: &mut ExportReport,
+) -> Option<ConvertedImage> {
+    let annotations = &image.data.annotations;
+    let mut shapes = ImageShapes::default();
+    let mut mask = None;
+    if let Some(raster) = &annotations.raster {
+        if options.format == ExportFormat::Coco {
+            match read_mask(results_dir, job.entry, &raster.url)
+                .and_then(|bytes| masks::class_masks(&bytes, &raster.legend))
+            {
+                Ok(decoded) => mask = Some(decoded),
+                Err(problem) => {
+                    report.skipped.push(job.problem(problem));
+                    return None;
+                }
+            }
+        } else {
+            report.notes.push(job.problem(format!(
+                "a segmentation mask: not exported to {} (COCO takes masks)",
+                options.format.name()
+            )));
+        }
+    }
+    let size = match (options.image_size, &mask) {
+        (Some(size), _) => size,
+        (None, Some(mask)) => Size {
+            width: mask.width,
+            height: mask.height,
+        },
+        (None, None) => {
+            report.skipped.push(job.problem(
+                "the image's size is unknown: give it (every image of one size), or export a segmentation result",
+            ));
+            return None;
+        }
+    };
+    if let Some(mask) = mask {
+        if mask.unknown_pixels > 0 {
+            report.notes.push(job.problem(format!(
+                "{} mask pixels of colours the legend does not name were left out",
+                mask.unknown_pixels
+            )));
+        }
+        if (mask.width, mask.height) != (size.width, size.height) {
+            report.notes.push(job.problem(format!(
+                "the mask is {} × {} pixels, not the image's {} × {}",
+                mask.width, mask.height, size.width, size.height
+            )));
+        }
+        for class in mask.classes {
+            if let Some(id) = labels.id(&class.class) {
+                shapes.masks.push((id, class));
+            }
+        }
+    }
+    let mut clamped = 0usize;
+    let mut degenerate: Vec<String> = Vec::new();
+    let mut voc_boxes = Vec::new();
+    let mut note = |converted_clamped: bool| {
+        if converted_clamped {
+            clamped += 1;
+        }
+    };
+    for rectangle in &annotations.rectangles {
+        let Some(id) = labels.id(&rectangle.label) else {
+            continue;
+        };
+        match geometry::bounding_box(&rectangle.coordinates, size) {
+            Ok(Converted { shape, clamped }) => {
+                note(clamped);
+                shapes.boxes.push((id, shape));
+                voc_boxes.push((rectangle.label.clone(), shape, clamped));
+            }
+            Err(why) => degenerate.push(format!(
+                "rectangle `{}` ({why})",
+                crate::escape::escape(&rectangle.id)
+            )),
+        }
+    }
+    if options.format != ExportFormat::Voc {
+        for polygon in &annotations.polygons {
+            let Some(id) = labels.id(&polygon.label) else {
+                continue;
+            };
+            match geometry::polygon(&polygon.ring(), size) {
+                Ok(Converted { shape, clamped }) => {
+                    note(clamped);
+                    shapes.polygons.push((id, shape));
+                }
+                Err(why) => degenerate.push(format!(
+                    "polygon `{}` ({why})",
+                    crate::escape::escape(&polygon.id)
+                )),
+            }
+        }
+    }
+    if options.format == ExportFormat::Coco {
+        for landmark in &annotations.landmarks {
+            let Some(entry) = labels.get(&landmark.label) else {
+                continue;
+            };
+            let mut keypoints = Vec::with_capacity(entry.keypoints.len() * 3);
+            let mut labelled = 0;
+            let mut present: Vec<Point> = Vec::new();
+            for name in &entry.keypoints {
+                match landmark.points.get(name) {
+                    Some(point) => {
+                        let converted = geometry::keypoints(std::slice::from_ref(point), size);
+                        note(converted.clamped);
+                        let (x, y) = converted.shape[0];
+                        keypoints.extend([x, y, 2.0]);
+                        labelled += 1;
+                        present.push(*point);
+                    }
+                    None => keypoints.extend([0.0, 0.0, 0.0]),
+                }
+            }
+            let bounds = geometry::bounding_box(&present, size)
+                .map(|converted| converted.shape)
+                .unwrap_or_else(|_| {
+                    let (x, y, _) = present
+                        .first()
+                        .map_or((0.0, 0.0, false), |point| geometry::to_pixels(*point, size));
+                    geometry::PixelBox {
+                        x,
+                        y,
+                        width: 0.0,
+                        height: 0.0,
+                    }
+                });
+            shapes
+                .landmarks
+                .push((entry.id, keypoints, labelled, bounds));
+        }
+    }
+    let polygons_left_out = if options.format == ExportFormat::Voc {
+        annotations.polygons.len()
+    } else {
+        0
+    };
+    let landmarks_left_out = if options.format == ExportFormat::Coco {
+        0
+    } else {
+        annotations.landmarks.len()
+    };
+    let left_out: Vec<String> = [
+        (annotations.lines.len(), "line", "lines"),
+        (annotations.cuboids.len(), "2D cuboid", "2D cuboids"),
+        (polygons_left_out, "polygon", "polygons"),
+        (landmarks_left_out, "set of landmarks", "sets of landmarks"),
+    ]
+    .into_iter()
+    .filter(|(count, _, _)| *count > 0)
+    .map(|(count, one, many)| crate::text::counted(count as u64, one, many))
+    .collect();
+    if !left_out.is_empty() {
+        report.notes.push(job.problem(format!(
+            "not exported to {}: {}",
+            options.format.name(),
+            left_out.join(", ")
+        )));
+    }
+    if clamped > 0 {
+        report.notes.push(job.problem(format!(
+            "{} outside the image: clamped to its edges",
+            crate::text::counted(clamped as u64, "shape reaches", "shapes reach")
+        )));
+    }
+    if !degenerate.is_empty() {
+        report
+            .notes
+            .push(job.problem(format!("degenerate, left out: {}", degenerate.join(", "))));
+    }
+    Some((size, shapes, voc_boxes))
+}
+
+/// A video's tracks as MOT rows.
+fn export_video(
+    video: &VideoResult,
+    options: &ExportOptions,
+    job: &Job<'_>,
+    labels: &LabelMap,
+    output: &mut Output,
+    report: &mut ExportReport,
+) -> std::io::Result<()> {
+    let Some(size) = options.image_size else {
+        report
+            .skipped
+            .push(job.problem("the frames' size is unknown: give it (every frame of one size)"));
+        return Ok(());
+    };
+    let frames: std::collections::HashMap<&str, usize> = video
+        .data
+        .video_data
+        .frames
+        .iter()
+        .enumerate()
+        .map(|(index, frame)| (frame.frame_id.as_str(), index + 1))
+        .collect();
+    let mut rows = Vec::new();
+    let mut unknown_frames = 0usize;
+    let mut degenerate = 0usize;
+    let mut clamped = 0usize;
+    for (track_index, track) in video.data.annotation_data.annotations.iter().enumerate() {
+        if labels.id(&track.label).is_none() {
+            continue;
+        }
+        for (frame_id, shape) in track.frames.iter() {
+            let Some(&frame) = frames.get(frame_id) else {
+                unknown_frames += 1;
+                continue;
+            };
+            let points: Vec<Point> = if shape.coordinates.is_empty() {
+                shape.points.iter().map(|(_, point)| *point).collect()
+            } else {
+                shape.coordinates.clone()
+            };
+            match geometry::bounding_box(&points, size) {
+                Ok(converted) => {
+                    clamped += usize::from(converted.clamped);
+                    rows.push((frame, track_index + 1, converted.shape));
+                }
+                Err(_) => degenerate += 1,
+            }
+        }
+    }
+    for (count, one, many, what) in [
+        (
+            unknown_frames,
+            "shape",
+            "shapes",
+            "on frames the frames list does not hold left out",
+        ),
+        (
+            degenerate,
+            "degenerate shape",
+            "degenerate shapes",
+            "left out",
+        ),
+        (
+            clamped,
+            "shape",
+            "shapes",
+            "outside the frame: clamped to its edges",
+        ),
+    ] {
+        if count > 0 {
+            report.notes.push(job.problem(format!(
+                "{} {what}",
+                crate::text::counted(count as u64, one, many)
+            )));
+        }
+    }
+    report.videos += 1;
+    report.annotations += rows.len() as u64;
+    let name = stem(job.path);
+    output.write(
+        &format!("{name}/gt/gt.txt"),
+        formats::mot_rows(rows).as_bytes(),
+    )?;
+    let sequence = name.rsplit('/').next().unwrap_or(name);
+    output.write(
+        &format!("{name}/seqinfo.ini"),
+        formats::mot_seqinfo(sequence, size, frames.len()).as_bytes(),
+    )?;
+    Ok(())
+}
