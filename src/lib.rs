@@ -36,6 +36,7 @@ pub mod escape;
 pub mod git;
 pub mod hex;
 pub mod limiter;
+pub mod object_url;
 pub mod ops;
 pub mod paging;
 pub mod plan;

@@ -14,8 +14,9 @@ use std::process::ExitCode;
 use clap::{Subcommand, ValueEnum};
 
 use super::{CliError, Ui, exit};
-use crate::attachments::{self, Scheme};
+use crate::attachments;
 use crate::escape::escape;
+use crate::object_url::Scheme;
 use crate::ops;
 use crate::policy::{
     self, BucketPrefix, CheckReport, Grant, KmsKeyArn, Limits, Policy, PolicySet, Verdict,

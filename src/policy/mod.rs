@@ -28,7 +28,8 @@ mod reference;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::attachments::{ObjectUrl, Scheme, UrlError, WorkspaceAttachments};
+use crate::attachments::WorkspaceAttachments;
+use crate::object_url::{ObjectUrl, Scheme, UrlError};
 
 pub use check::{CheckReport, Policy, PolicyError, Verdict};
 pub use document::{BucketGrant, Grant, KmsKeyArn, PolicySet};

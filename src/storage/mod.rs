@@ -47,7 +47,7 @@ use object_store::{ClientOptions, ObjectStoreExt, RetryConfig};
 use time::OffsetDateTime;
 use tokio::sync::OnceCell;
 
-use crate::attachments::{ObjectUrl, Scheme};
+use crate::object_url::{ObjectUrl, Scheme};
 
 pub use config::{AwsSources, Credentials, S3Config, Secret};
 pub use glob::{Glob, GlobError};

@@ -13,8 +13,8 @@ use super::super::generate::{GeneratorDecl, GeneratorSource, ManifestKind};
 use super::super::job::{JOB_KEYS, JOB_TYPES, PRIORITY_RANGE};
 use super::super::node::{Node, Span, Value};
 use super::super::{EndpointSetting, yaml};
-use crate::attachments::{ObjectUrl, Scheme, UrlError};
 use crate::diagnostic::{Diagnostic, Location};
+use crate::object_url::{ObjectUrl, Scheme, UrlError};
 use crate::storage::Glob;
 
 /// The only configuration format version.

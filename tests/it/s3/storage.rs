@@ -3,7 +3,7 @@
 use std::net::TcpListener;
 
 use futures::StreamExt;
-use gtform::attachments::ObjectUrl;
+use gtform::object_url::ObjectUrl;
 use gtform::storage::{Glob, S3Config, Storage, StorageError};
 
 use super::moto;
