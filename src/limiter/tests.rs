@@ -8,7 +8,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::*;
-use crate::apply::ApplyOptions;
+use crate::client::RetryPolicy;
 
 fn ms(millis: u64) -> Duration {
     Duration::from_millis(millis)
@@ -583,7 +583,13 @@ async fn drive(
     mut server: impl FnMut(Instant, usize) -> Answer,
 ) -> (Run, Limiter) {
     let limiter = Limiter::new(parallelism);
-    let retry = ApplyOptions::default().create_retry;
+    // Apply's create retry (`apply::ApplyOptions::default().create_retry`), written out: the
+    // limiter does not import apply, which imports it.
+    let retry = RetryPolicy {
+        max_attempts: 20,
+        base_delay: Duration::from_millis(100),
+        max_delay: Duration::from_secs(10),
+    };
     let next = Cell::new(0);
     let run = RefCell::new(Run {
         jobs,

@@ -2,7 +2,7 @@
 //! `tidy`): each test reads the source tree and fails, naming the file and line, when a rule of
 //! ARCHITECTURE.md is broken.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
@@ -233,4 +233,158 @@ fn every_library_file_is_part_of_the_library() {
         "these source files are compiled by nothing:\n{}",
         orphans.join("\n")
     );
+}
+
+/// The top-level modules of `src` (`name.rs` or `name/`), each with its files.
+fn top_level_modules() -> BTreeMap<String, Vec<PathBuf>> {
+    let mut modules: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    for path in rust_files("src") {
+        let inside = path.strip_prefix(root().join("src")).unwrap();
+        let first = inside.components().next().unwrap().as_os_str();
+        let name = first.to_string_lossy();
+        let name = name.strip_suffix(".rs").unwrap_or(&name).to_owned();
+        if name != "lib" && name != "main" {
+            modules.entry(name).or_default().push(path);
+        }
+    }
+    modules
+}
+
+/// The top-level modules a file's code names through `crate::NAME` or `use crate::{NAME, …}`
+/// (comments, doc comments included, are not code).
+fn crate_modules_named(text: &str) -> BTreeSet<String> {
+    let code: String = text
+        .lines()
+        .map(|line| code(line).to_owned() + "\n")
+        .collect();
+    let mut named = BTreeSet::new();
+    for (position, _) in code.match_indices("crate::") {
+        let rest = &code[position + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            // The group's top-level items: `a`, `b::c`, `d::{e, f}`.
+            let mut depth = 0;
+            let mut item_start = true;
+            for (index, character) in group.char_indices() {
+                match character {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => item_start = true,
+                    _ if item_start && (character.is_alphabetic() || character == '_') => {
+                        item_start = false;
+                        named.insert(identifier_at(&group[index..]));
+                    }
+                    _ => {}
+                }
+            }
+        } else {
+            named.insert(identifier_at(rest));
+        }
+    }
+    named
+}
+
+fn identifier_at(text: &str) -> String {
+    text.chars()
+        .take_while(|character| character.is_alphanumeric() || *character == '_')
+        .collect()
+}
+
+/// `from → to` for every top-level module that names another, with the first file that does.
+fn module_imports() -> BTreeMap<String, BTreeMap<String, String>> {
+    let modules = top_level_modules();
+    let mut imports: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for (module, files) in &modules {
+        for path in files {
+            for named in crate_modules_named(&read(path)) {
+                if named != *module && modules.contains_key(&named) {
+                    imports
+                        .entry(module.clone())
+                        .or_default()
+                        .entry(named)
+                        .or_insert_with(|| relative(path));
+                }
+            }
+        }
+    }
+    imports
+}
+
+/// A cycle through `start`, if any: `start → … → start`, found depth first.
+fn cycle_through(
+    start: &str,
+    imports: &BTreeMap<String, BTreeMap<String, String>>,
+) -> Option<Vec<String>> {
+    let mut path = vec![start.to_owned()];
+    let mut seen = BTreeSet::new();
+    fn walk(
+        start: &str,
+        path: &mut Vec<String>,
+        seen: &mut BTreeSet<String>,
+        imports: &BTreeMap<String, BTreeMap<String, String>>,
+    ) -> bool {
+        let last = path.last().unwrap().clone();
+        for next in imports.get(&last).into_iter().flat_map(BTreeMap::keys) {
+            if next == start {
+                path.push(next.clone());
+                return true;
+            }
+            if seen.insert(next.clone()) {
+                path.push(next.clone());
+                if walk(start, path, seen, imports) {
+                    return true;
+                }
+                path.pop();
+            }
+        }
+        false
+    }
+    walk(start, &mut path, &mut seen, imports).then_some(path)
+}
+
+#[test]
+fn no_import_cycle_between_top_level_modules() {
+    let imports = module_imports();
+    let cycles: Vec<String> = imports
+        .keys()
+        .filter_map(|module| cycle_through(module, &imports))
+        .map(|cycle| {
+            let steps: Vec<String> = cycle
+                .windows(2)
+                .map(|step| {
+                    format!(
+                        "  {} → {} ({})",
+                        step[0], step[1], imports[&step[0]][&step[1]]
+                    )
+                })
+                .collect();
+            format!("{}\n{}", cycle.join(" → "), steps.join("\n"))
+        })
+        .collect();
+    assert!(
+        cycles.is_empty(),
+        "the top-level modules of src/ import one another in a loop (ARCHITECTURE.md, \"Layers\"); \
+         move what both need into a module below both:\n{}",
+        cycles.join("\n")
+    );
+}
+
+#[test]
+fn the_cycle_finder_sees_a_cycle_and_a_group() {
+    assert_eq!(
+        crate_modules_named(
+            "use crate::{a::{b, c}, d};\n// crate::commented\nfn f() { crate::e::g(); }\n"
+        ),
+        ["a", "d", "e"].map(String::from).into()
+    );
+    let imports: BTreeMap<String, BTreeMap<String, String>> =
+        [("x", "y"), ("y", "z"), ("z", "x"), ("w", "x")]
+            .into_iter()
+            .map(|(from, to)| (from.to_owned(), [(to.to_owned(), String::new())].into()))
+            .collect();
+    assert_eq!(
+        cycle_through("x", &imports),
+        Some(["x", "y", "z", "x"].map(String::from).to_vec())
+    );
+    assert_eq!(cycle_through("w", &imports), None);
 }
