@@ -50,7 +50,7 @@ use crate::plan::saved::{self, SavedPlan};
 use crate::plan::{self as planner, Plan, Scope, Selection, since};
 use crate::state::{self, FetchOptions, RemoteState};
 
-pub use attachments::{attachment_targets, check_attachments};
+pub use attachments::{attachment_targets, check_attachments, workspace_objects};
 pub use connection::{ConnectOptions, Connection, EMBEDDED_LOCK_WAIT, connect, embedded_projects};
 pub use endpoint::{
     DEFAULT_ENDPOINT, EMBEDDED_STATE_DIR, EndpointOrigin, check_saved_endpoint, embedded_state_dir,
