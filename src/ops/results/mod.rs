@@ -64,6 +64,7 @@ mod index;
 mod masks;
 mod naming;
 mod placement;
+pub mod render;
 
 use index::{EntryKey, key_of, read_index, write_index};
 use naming::NameSet;
