@@ -31,6 +31,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod diagnostic;
+#[cfg(feature = "emulator")]
 pub mod emulator;
 pub mod escape;
 pub mod git;
