@@ -174,7 +174,7 @@ pub(crate) fn ops_error(error: ops::Error, ui: &mut Ui) -> CliError {
         }
         ops::Error::Listing { ref source, .. } => {
             let cli_error = CliError::new(crate::escape::escape(&error.to_string()).into_owned());
-            let cli_error = match source.hint() {
+            let cli_error = match super::aws::storage_hint(source) {
                 Some(hint) => cli_error.hint(hint),
                 None => cli_error,
             };

@@ -212,7 +212,7 @@ fn hint_of(reason: &Reason) -> Option<String> {
         Reason::Storage(StorageError::NotFound { .. }) => {
             Some("there is no object with this key in the bucket".into())
         }
-        Reason::Storage(error) => error.hint(),
+        Reason::Storage(error) => super::aws::storage_hint(error),
         Reason::Expired { .. } | Reason::ExpiresTooSoon { .. } => {
             Some("sign the URL again with a later expiry".into())
         }
