@@ -24,7 +24,7 @@ mod error;
 mod proxy;
 mod rate_limit;
 mod retry;
-mod storage;
+mod signed_download;
 mod url_secrets;
 
 use std::fmt;
@@ -47,7 +47,7 @@ pub use error::{ClientError, FailureKind, Route};
 pub use proxy::{Proxies, is_loopback_host};
 pub use rate_limit::RateLimitHeaders;
 pub use retry::RetryPolicy;
-pub use storage::{
+pub use signed_download::{
     Download, HostLookup, LookupError, MAX_REDIRECTS, StorageClient, StorageError, StorageFailure,
     StorageOptions, guarded_lookup,
 };
