@@ -46,8 +46,8 @@ pub struct S3Args {
     #[arg(long = "kms-key-arn", value_name = "ARN")]
     pub kms_key_arns: Vec<String>,
     /// Output format
-    #[arg(long, value_enum, default_value_t = Format::Json)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = DocumentFormat::Json)]
+    pub format: DocumentFormat,
     /// The published samples' grant (list, read, write and delete; with --kms-key-arn the five
     /// KMS actions Encrypt, Decrypt, ReEncrypt*, GenerateDataKey* and DescribeKey) instead of
     /// least privilege (s3:GetObject on the prefixes used; kms:Decrypt through S3)
@@ -84,7 +84,7 @@ pub struct CheckArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub enum DocumentFormat {
     /// `{"bucket_policies": {BUCKET: policy}, "kms_key_policy_statements": {ARN: statement}}`
     Json,
     /// `aws_iam_policy_document` data sources and `aws_s3_bucket_policy` resources
@@ -152,10 +152,10 @@ fn run_generate(args: S3Args, ui: &mut Ui) -> Result<ExitCode, CliError> {
     Ok(exit::code(exit::SUCCESS))
 }
 
-fn print_set(ui: &mut Ui, set: &PolicySet, format: Format) {
+fn print_set(ui: &mut Ui, set: &PolicySet, format: DocumentFormat) {
     match format {
-        Format::Json => ui.out_json(&set.to_json()),
-        Format::Terraform => ui.out(&set.to_terraform()),
+        DocumentFormat::Json => ui.out_json(&set.to_json()),
+        DocumentFormat::Terraform => ui.out(&set.to_terraform()),
     }
 }
 
