@@ -148,8 +148,8 @@ pub struct Baseline {
 
 impl Baseline {
     /// What `plan::since::compare` takes.
-    pub fn as_since(&self) -> since::Baseline<'_> {
-        since::Baseline {
+    pub fn as_since(&self) -> since::BaselineView<'_> {
+        since::BaselineView {
             revision: &self.checkout.revision,
             commit: &self.checkout.commit,
             workspace: self.workspace.as_ref(),

@@ -108,7 +108,7 @@ pub struct RemovedJob {
 
 /// The workspace as it was at a revision, and how to name its files.
 #[derive(Debug, Clone, Copy)]
-pub struct Baseline<'a> {
+pub struct BaselineView<'a> {
     pub revision: &'a str,
     pub commit: &'a str,
     /// `None`: the workspace did not exist at the revision.
@@ -128,7 +128,7 @@ impl SinceFindings {
 /// Compares the selected part of `now` with `baseline`, for the jobs `remote` holds.
 pub fn compare(
     now: &Workspace,
-    baseline: Baseline<'_>,
+    baseline: BaselineView<'_>,
     remote: &RemoteState,
     selection: &Selection,
 ) -> SinceFindings {
