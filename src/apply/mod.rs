@@ -32,7 +32,7 @@ use std::time::Duration;
 use crate::client::RetryPolicy;
 
 pub use crate::limiter::{Limiter, LimiterOptions, LimiterSnapshot, Signal};
-pub use events::{ApplyEvent, ApplyObserver, NoObserver};
+pub use events::{ApplyEvent, ApplyObserver};
 pub use executor::run;
 pub use report::{ApplyCompletion, ApplyFailure, ApplyNotStarted, ApplyReport};
 

@@ -89,11 +89,22 @@ pub trait Observer: Send + Sync {
     fn on_step(&self, step: &Step<'_>);
 }
 
-/// An observer that ignores everything.
+/// The one null observer: it ignores the pipeline's steps, apply's events, the polls of a wait
+/// and a download's progress alike.
 pub struct Silent;
 
 impl Observer for Silent {
     fn on_step(&self, _step: &Step<'_>) {}
+}
+
+impl ApplyObserver for Silent {
+    fn on_event(&self, _event: &apply::ApplyEvent) {}
+}
+
+impl status::WaitObserver for Silent {
+    fn on_poll(&self, _poll: &status::Poll<'_>) {}
+    fn on_poll_failed(&self, _error: &Error, _retry_in: std::time::Duration) {}
+    fn on_listing_failed(&self, _error: &Error) {}
 }
 
 /// What to load.
