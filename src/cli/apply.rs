@@ -15,7 +15,7 @@ use super::apply_summary;
 use super::connection::{self, ConnectionArgs};
 use super::load_args::LoadArgs;
 use super::output::{self, Format};
-use super::progress::{Progress, ProgressMode};
+use super::progress::{ApplyProgress, ProgressMode};
 use super::{CliError, Ui, exit};
 
 #[derive(Debug, clap::Args)]
@@ -82,7 +82,7 @@ pub(crate) async fn run(args: ApplyArgs, ui: &mut Ui) -> Result<ExitCode, CliErr
         return Ok(exit::code(exit::SUCCESS));
     }
 
-    let progress = Progress::new(
+    let progress = ApplyProgress::new(
         ProgressMode::choose(args.events(), args.connection.verbose, ui),
         jobs_to_create,
     );
@@ -209,7 +209,7 @@ fn confirm(ui: &mut Ui) -> Result<(), CliError> {
 }
 
 /// First Ctrl-C: stop starting requests, let those in flight finish. Second: exit at once.
-fn watch_interrupts(cancel: CancellationToken, progress: Arc<Progress>) {
+fn watch_interrupts(cancel: CancellationToken, progress: Arc<ApplyProgress>) {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_err() {
             return;
