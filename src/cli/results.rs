@@ -70,7 +70,7 @@ pub(crate) async fn run(args: ResultsArgs, ui: &mut Ui) -> Result<ExitCode, CliE
     let cancel = CancellationToken::new();
     let stop_now = CancellationToken::new();
     watch_interrupts(cancel.clone(), stop_now.clone());
-    let progress = Progress::new(ui.stderr_is_tty && !args.connection.verbose);
+    let progress = DownloadProgress::new(ui.stderr_is_tty && !args.connection.verbose);
     let ticker = progress.start_ticker();
     let options = ResultsOptions {
         masks: args.masks,
@@ -129,7 +129,7 @@ fn refused_as_private(report: &ResultsReport) -> bool {
 
 /// The download's progress: a bar of jobs done out of the completed jobs listed so far, or a
 /// line every `PROGRESS_INTERVAL`.
-struct Progress {
+struct DownloadProgress {
     bar: Option<ProgressBar>,
     listed: AtomicU64,
     done: AtomicU64,
@@ -137,8 +137,8 @@ struct Progress {
     started: Instant,
 }
 
-impl Progress {
-    fn new(bar: bool) -> Arc<Progress> {
+impl DownloadProgress {
+    fn new(bar: bool) -> Arc<DownloadProgress> {
         let bar = bar.then(|| {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template(
@@ -156,7 +156,7 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
-        Arc::new(Progress {
+        Arc::new(DownloadProgress {
             bar,
             listed: AtomicU64::new(0),
             done: AtomicU64::new(0),
@@ -212,7 +212,7 @@ impl Progress {
     }
 }
 
-impl ResultsObserver for Progress {
+impl ResultsObserver for DownloadProgress {
     fn on_event(&self, event: &ResultsEvent<'_>) {
         match event {
             ResultsEvent::Listed { completed, .. } => {
