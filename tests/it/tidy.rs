@@ -494,6 +494,18 @@ const COMMAND_LINE_WORDS_ALLOWED: &[(&str, &str, &str)] = &[
         "resolves the AWS environment the caller read: AWS's variable names are its input",
     ),
     (
+        "src/storage/config.rs",
+        "GTFORM_",
+        "reads GTFORM_AWS_IMDS from the variables the caller passed in, beside AWS's (to be an \
+         option the CLI sets)",
+    ),
+    (
+        "src/storage/config.rs",
+        "--",
+        "names the `aws configure export-credentials` command a profile needs first",
+    ),
+    ("src/git/", "--", "runs git: its arguments are git's flags"),
+    (
         "src/policy/document.rs",
         "--",
         "prints `aws` CLI commands: their flags are the output",
@@ -523,7 +535,7 @@ fn library_strings_name_no_flag_or_environment_variable() {
             for (word, found) in words {
                 let allowed = COMMAND_LINE_WORDS_ALLOWED
                     .iter()
-                    .any(|(file, allowed, _)| *file == name && *allowed == word);
+                    .any(|(file, allowed, _)| name.starts_with(file) && *allowed == word);
                 if found && !allowed {
                     violations.push(format!("{name}:{line}: {text:?}"));
                 }
@@ -602,7 +614,10 @@ fn imports_of(files: &[PathBuf], forbidden: &[&str]) -> Vec<String> {
         }
         for (index, line) in text.lines().enumerate() {
             let line = code(line);
-            for external in forbidden.iter().filter_map(|module| module.strip_prefix("::")) {
+            for external in forbidden
+                .iter()
+                .filter_map(|module| module.strip_prefix("::"))
+            {
                 if line.contains(external) {
                     found.push(format!("{}:{}: {}", relative(path), index + 1, line.trim()));
                 }
@@ -674,16 +689,24 @@ fn sections_cited(text: &str) -> Vec<String> {
 #[test]
 fn every_cited_section_of_the_api_reference_exists() {
     let sections = api_reference_sections();
-    assert!(sections.contains("10.3"), "docs/gtstudio-api.md lost its headings");
+    assert!(
+        sections.contains("10.3"),
+        "docs/gtstudio-api.md lost its headings"
+    );
     let mut files: Vec<PathBuf> = ["src", "tests", "benches"]
         .iter()
         .flat_map(|dir| rust_files(dir))
         .collect();
     files.extend(
-        ["ARCHITECTURE.md", "README.md", "docs/emulator.md", "docs/configuration.md"]
-            .iter()
-            .map(|file| root().join(file))
-            .filter(|path| path.exists()),
+        [
+            "ARCHITECTURE.md",
+            "README.md",
+            "docs/emulator.md",
+            "docs/configuration.md",
+        ]
+        .iter()
+        .map(|file| root().join(file))
+        .filter(|path| path.exists()),
     );
     let mut missing = Vec::new();
     for path in &files {

@@ -105,5 +105,7 @@ mod tests {
         let hint = storage_hint(&error).unwrap();
         assert!(hint.contains("AWS_ACCESS_KEY_ID"), "{hint}");
         assert!(hint.contains("GTFORM_AWS_IMDS=1"), "{hint}");
+        let hint = storage_hint(&StorageError::NoSuchBucket { bucket: "b".into() }).unwrap();
+        assert!(hint.contains("AWS_ENDPOINT_URL"), "{hint}");
     }
 }
