@@ -48,8 +48,8 @@ pub use proxy::{Proxies, is_loopback_host};
 pub use rate_limit::RateLimitHeaders;
 pub use retry::RetryPolicy;
 pub use signed_download::{
-    Download, HostLookup, LookupError, MAX_REDIRECTS, StorageClient, SignedUrlError, StorageFailure,
-    StorageOptions, guarded_lookup,
+    Download, HostLookup, LookupError, MAX_REDIRECTS, SignedUrlError, StorageClient,
+    StorageFailure, StorageOptions, guarded_lookup,
 };
 pub use url_secrets::redact_url_secrets;
 

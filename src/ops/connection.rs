@@ -208,10 +208,8 @@ async fn start_embedded(
 #[cfg(feature = "emulator")]
 pub fn embedded_projects(workspace: &Workspace, selection: &Selection) -> Vec<SeedProject> {
     selection
-        .projects()
-        .iter()
-        .filter_map(|selected| workspace.projects.get(&selected.key))
-        .map(|project| {
+        .projects_in(workspace)
+        .map(|(_, project)| {
             let mut workflows: BTreeSet<uuid::Uuid> = project.workflows.values().copied().collect();
             for batch in project.batches.values() {
                 for job in &batch.jobs {

@@ -142,10 +142,7 @@ pub fn compare(
         return findings;
     };
     let mut relabel = Relabel::new(baseline.revision, baseline.repository_root);
-    for selected in selection.projects() {
-        let Some(project) = now.projects.get(&selected.key) else {
-            continue;
-        };
+    for (selected, project) in selection.projects_in(now) {
         let Some(old) = then.projects.values().find(|old| old.id == project.id) else {
             continue;
         };

@@ -160,8 +160,9 @@ fn decode_file(file: Arc<Path>, root: Node, sink: &mut FileSink<'_>) -> FileDecl
         }
         None => sink.push(
             fields.span,
-            Diagnostic::error("the file has no `version`")
-                .hint(format!("start the file with `version: {WORKSPACE_VERSION}`")),
+            Diagnostic::error("the file has no `version`").hint(format!(
+                "start the file with `version: {WORKSPACE_VERSION}`"
+            )),
         ),
     }
     if let Some(node) = fields.value("endpoint") {

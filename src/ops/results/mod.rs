@@ -499,20 +499,16 @@ struct ProjectScope<'a> {
 fn scope_of(loaded: &Loaded) -> Vec<ProjectScope<'_>> {
     loaded
         .selection
-        .projects()
-        .iter()
-        .filter_map(|selected| {
-            let project = loaded.workspace.projects.get(&selected.key)?;
-            Some(ProjectScope {
-                key: &project.key,
-                id: project.id.to_string(),
-                batches: selected
-                    .batches
-                    .iter()
-                    .filter(|name| project.batches.contains_key(*name))
-                    .map(String::as_str)
-                    .collect(),
-            })
+        .projects_in(&loaded.workspace)
+        .map(|(selected, project)| ProjectScope {
+            key: &project.key,
+            id: project.id.to_string(),
+            batches: selected
+                .batches
+                .iter()
+                .filter(|name| project.batches.contains_key(*name))
+                .map(String::as_str)
+                .collect(),
         })
         .collect()
 }

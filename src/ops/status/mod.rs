@@ -271,10 +271,8 @@ struct ProjectScope<'a> {
 
 fn scope_of<'a>(workspace: &'a Workspace, selection: &'a Selection) -> Vec<ProjectScope<'a>> {
     selection
-        .projects()
-        .iter()
-        .filter_map(|selected| {
-            let project = workspace.projects.get(&selected.key)?;
+        .projects_in(workspace)
+        .map(|(selected, project)| {
             let batches = selected
                 .batches
                 .iter()
@@ -288,12 +286,12 @@ fn scope_of<'a>(workspace: &'a Workspace, selection: &'a Selection) -> Vec<Proje
                     (batch.name.as_str(), reference_ids)
                 })
                 .collect();
-            Some(ProjectScope {
+            ProjectScope {
                 key: &project.key,
                 id: project.id.to_string(),
                 whole: selected.whole,
                 batches,
-            })
+            }
         })
         .collect()
 }
