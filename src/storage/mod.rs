@@ -67,7 +67,7 @@ impl ObjectInfo {
     }
 }
 
-/// What went wrong reading storage, with what to do about it ([`StorageError::hint`]).
+/// What went wrong reading storage (the CLI adds what to do about it).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StorageError {
     #[error("no AWS credentials found to read `{url}`")]
