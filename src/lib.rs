@@ -34,12 +34,14 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod diagnostic;
+#[cfg(feature = "emulator")]
 pub mod emulator;
 pub mod escape;
 pub mod format_version;
 pub mod git;
 pub mod hex;
 pub mod limiter;
+pub mod object_url;
 pub mod ops;
 pub mod paging;
 pub mod plan;

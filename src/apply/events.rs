@@ -84,13 +84,6 @@ pub trait ApplyObserver: Send + Sync {
     fn on_event(&self, event: &ApplyEvent);
 }
 
-/// An observer that ignores everything.
-pub struct NoObserver;
-
-impl ApplyObserver for NoObserver {
-    fn on_event(&self, _event: &ApplyEvent) {}
-}
-
 fn milliseconds<S: Serializer>(delay: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_u64(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX))
 }

@@ -65,7 +65,7 @@ pub async fn run(
             report.failures.push(target.failure(
                 Some(&target.batch.creates[job_index]),
                 CreateFailure::unsettled(
-                    "already existed (FS_0001), not confirmed because apply was interrupted; run `gtform plan` to check",
+                    "already existed (FS_0001), not confirmed because apply was interrupted; a new plan checks it",
                 ),
             ));
         }

@@ -30,7 +30,7 @@ mod report;
 
 use crate::client::RetryPolicy;
 
-pub use events::{ApplyEvent, ApplyObserver, NoObserver};
+pub use events::{ApplyEvent, ApplyObserver};
 pub use executor::run;
 pub use report::{ApplyCompletion, ApplyFailure, ApplyNotStarted, ApplyReport};
 

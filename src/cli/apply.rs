@@ -10,7 +10,7 @@ use crate::plan::saved::is_saved_plan_file;
 use crate::text::group_thousands;
 
 use super::output::{self, Format};
-use super::progress::{Progress, ProgressMode};
+use super::progress::{ApplyProgress, ProgressMode};
 use super::support::connection::{self, ConnectionArgs};
 use super::support::interrupts::{self, Step};
 use super::support::load_args::LoadArgs;
@@ -82,7 +82,7 @@ pub(crate) async fn run(args: ApplyArgs, ui: &mut Ui) -> Result<ExitCode, CliErr
         return Ok(exit::code(exit::SUCCESS));
     }
 
-    let progress = Progress::new(
+    let progress = ApplyProgress::new(
         ProgressMode::choose(args.events(), args.connection.verbose, ui),
         jobs_to_create,
     );

@@ -8,6 +8,7 @@
 
 mod apply;
 mod completions;
+#[cfg(feature = "emulator")]
 mod emulator;
 mod export;
 mod man;
@@ -86,6 +87,7 @@ pub enum Command {
     /// Print the JSON Schema of the configuration, or write it into a repository for editors
     Schema(schema::SchemaArgs),
     /// Run the local GT Studio emulator
+    #[cfg(feature = "emulator")]
     Emulator(emulator::EmulatorArgs),
     /// Access grants for private attachments: S3 bucket and KMS key policies, and checks
     Policy(policy::PolicyArgs),
@@ -175,6 +177,7 @@ async fn run(command: Command, ui: &mut Ui) -> Result<ExitCode, CliError> {
         Command::Results(args) => results::run(args, ui).await,
         Command::Export(args) => export::run(args, ui),
         Command::Schema(args) => schema::run(args, ui),
+        #[cfg(feature = "emulator")]
         Command::Emulator(args) => emulator::run(args, ui).await,
         Command::Policy(args) => policy::run(args, ui),
         Command::Completions(args) => completions::run(args, ui),

@@ -44,7 +44,7 @@ enum Surface {
 }
 
 /// Renders apply events.
-pub(crate) struct Progress {
+pub(crate) struct ApplyProgress {
     surface: Surface,
     total_jobs: u64,
     done: AtomicU64,
@@ -53,8 +53,8 @@ pub(crate) struct Progress {
     last_line: Mutex<Option<String>>,
 }
 
-impl Progress {
-    pub(crate) fn new(mode: ProgressMode, total_jobs: u64) -> Arc<Progress> {
+impl ApplyProgress {
+    pub(crate) fn new(mode: ProgressMode, total_jobs: u64) -> Arc<ApplyProgress> {
         let surface = match mode {
             ProgressMode::Bar => Surface::Bar(progress_bar::bar(
                 total_jobs,
@@ -63,7 +63,7 @@ impl Progress {
             ProgressMode::Lines => Surface::Lines,
             ProgressMode::Json => Surface::Json,
         };
-        Arc::new(Progress {
+        Arc::new(ApplyProgress {
             surface,
             total_jobs,
             done: AtomicU64::new(0),
@@ -235,13 +235,13 @@ impl Progress {
     }
 }
 
-impl ApplyObserver for Arc<Progress> {
+impl ApplyObserver for Arc<ApplyProgress> {
     fn on_event(&self, event: &ApplyEvent) {
         self.as_ref().on_event(event);
     }
 }
 
-impl ApplyObserver for Progress {
+impl ApplyObserver for ApplyProgress {
     fn on_event(&self, event: &ApplyEvent) {
         self.count(event);
         self.describe(event);

@@ -12,15 +12,13 @@ use indicatif::ProgressBar;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::AddressKind;
-use crate::escape::escape;
-use crate::ops::results::{DEFAULT_PARALLELISM, ResultsEvent, ResultsObserver};
+use crate::ops::results::{DEFAULT_PARALLELISM, ResultsEvent, ResultsObserver, render};
 use crate::ops::{self, ResultsOptions, ResultsReport};
 use crate::text::{counted, group_thousands, rate};
 
 use super::support::connection::{self, ConnectionArgs};
 use super::support::errors::ops_error;
 use super::support::interrupts::{self, Step};
-use super::support::listed::listed;
 use super::support::load_args::LoadArgs;
 use super::support::parallelism;
 use super::support::progress_bar::{self, LINE_INTERVAL};
@@ -76,7 +74,7 @@ pub(crate) async fn run(args: ResultsArgs, ui: &mut Ui) -> Result<ExitCode, CliE
         "Stopped at once; run `gtform results` again: what is complete on disk is kept.",
         Ui::log_line,
     );
-    let progress = Progress::new(progress_bar::bar_fits(ui, args.connection.verbose));
+    let progress = DownloadProgress::new(progress_bar::bar_fits(ui, args.connection.verbose));
     let ticker = progress.start_ticker();
     let options = ResultsOptions {
         masks: args.masks,
@@ -89,7 +87,9 @@ pub(crate) async fn run(args: ResultsArgs, ui: &mut Ui) -> Result<ExitCode, CliE
     ticker.abort();
     progress.finish();
     let report = report.map_err(|error| ops_error(error, ui))?;
-    summary(&report, ui);
+    for line in render::summary(&report) {
+        ui.status(&line);
+    }
     if report.is_complete() {
         return Ok(exit::code(exit::SUCCESS));
     }
@@ -131,151 +131,9 @@ fn refused_as_private(report: &ResultsReport) -> bool {
     })
 }
 
-/// What the run did, on stderr: a summary line, notes, the first failures.
-fn summary(report: &ResultsReport, ui: &mut Ui) {
-    let seconds = report.elapsed.as_secs_f64().max(0.001);
-    let masks = if report.masks_downloaded > 0 {
-        format!(
-            " with {}",
-            counted(report.masks_downloaded, "mask", "masks")
-        )
-    } else {
-        String::new()
-    };
-    ui.status(&format!(
-        "\nResults: {} downloaded{masks} ({}) in {seconds:.2}s ({}); {} already on disk; {} not labelled yet.",
-        counted(report.downloaded, "job", "jobs"),
-        bytes(report.bytes_written),
-        rate(report.downloaded as f64 / seconds, "jobs"),
-        group_thousands(report.already_on_disk),
-        group_thousands(report.not_completed),
-    ));
-    ui.status(&format!(
-        "Index: {} ({} API requests, {} downloads{}).",
-        escape(&report.index.display().to_string()),
-        group_thousands(report.api_requests),
-        group_thousands(report.storage_requests),
-        if report.urls_refreshed > 0 {
-            format!(
-                ", {} expired and asked for again",
-                counted(report.urls_refreshed, "signed URL", "signed URLs")
-            )
-        } else {
-            String::new()
-        }
-    ));
-    for (project, batch) in &report.missing_batches {
-        ui.status(&format!(
-            "note: batch {}/{} is not on the server: nothing to download",
-            escape(project),
-            escape(batch)
-        ));
-    }
-    for duplicate in &report.duplicate_batches {
-        ui.status(&format!(
-            "note: the server has {} batches named {}/{} ({}): each is downloaded, into one directory",
-            duplicate.batch_ids.len(),
-            escape(&duplicate.project),
-            escape(&duplicate.batch),
-            duplicate
-                .batch_ids
-                .iter()
-                .map(|id| escape(id))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    let notes = renamed_notes(report);
-    let (notes, more_notes) = listed(
-        &notes,
-        false,
-        (
-            "reference_id shared by several jobs",
-            "reference_ids shared by several jobs",
-        ),
-        None,
-    );
-    for note in notes {
-        ui.status(note);
-    }
-    if let Some(more) = more_notes {
-        ui.status(&more);
-    }
-    let (failures, more_failures) = listed(&report.failures, false, ("failure", "failures"), None);
-    for failure in failures {
-        ui.status(&format!(
-            "  failed: {}/{}/{}: {}",
-            escape(&failure.project),
-            escape(&failure.batch),
-            escape(&failure.reference_id),
-            escape(&failure.error)
-        ));
-    }
-    if let Some(more) = more_failures {
-        ui.status(&more);
-    }
-}
-
-/// One note per reference_id that several jobs of a batch directory share (exactly, or but for
-/// case): every job has its own file, the later ones named with their job id.
-fn renamed_notes(report: &ResultsReport) -> Vec<String> {
-    let mut groups: std::collections::BTreeMap<(&str, &str, &str), Vec<&str>> =
-        std::collections::BTreeMap::new();
-    for renamed in &report.renamed {
-        groups
-            .entry((&renamed.project, &renamed.batch, &renamed.name_taken_by))
-            .or_default()
-            .push(&renamed.reference_id);
-    }
-    groups
-        .into_iter()
-        .map(|((project, batch, holder), others)| {
-            let case_variants: std::collections::BTreeSet<&str> = others
-                .iter()
-                .copied()
-                .filter(|reference_id| *reference_id != holder)
-                .collect();
-            let variants = if case_variants.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " (or differing only in case: {})",
-                    case_variants
-                        .iter()
-                        .map(|reference_id| format!("`{}`", escape(reference_id)))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            };
-            format!(
-                "note: {} share reference_id `{}`{variants} in {}/{}: files named with the job id",
-                counted(others.len() as u64 + 1, "job", "jobs"),
-                escape(holder),
-                escape(project),
-                escape(batch),
-            )
-        })
-        .collect()
-}
-
-/// `48.2 MiB`.
-fn bytes(count: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if count < 1024 {
-        return format!("{count} B");
-    }
-    let mut value = count as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
 /// The download's progress: a bar of jobs done out of the completed jobs listed so far, or a
 /// line every `LINE_INTERVAL`.
-struct Progress {
+struct DownloadProgress {
     bar: Option<ProgressBar>,
     listed: AtomicU64,
     done: AtomicU64,
@@ -283,15 +141,15 @@ struct Progress {
     started: Instant,
 }
 
-impl Progress {
-    fn new(bar: bool) -> Arc<Progress> {
+impl DownloadProgress {
+    fn new(bar: bool) -> Arc<DownloadProgress> {
         let bar = bar.then(|| {
             progress_bar::bar(
                 0,
                 "{spinner} [{wide_bar}] {human_pos}/{human_len} jobs  {rate}  ETA {eta}  {msg}",
             )
         });
-        Arc::new(Progress {
+        Arc::new(DownloadProgress {
             bar,
             listed: AtomicU64::new(0),
             done: AtomicU64::new(0),
@@ -347,7 +205,7 @@ impl Progress {
     }
 }
 
-impl ResultsObserver for Progress {
+impl ResultsObserver for DownloadProgress {
     fn on_event(&self, event: &ResultsEvent<'_>) {
         match event {
             ResultsEvent::Listed { completed, .. } => {
@@ -365,18 +223,5 @@ impl ResultsObserver for Progress {
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn byte_counts_read_in_binary_units() {
-        assert_eq!(bytes(0), "0 B");
-        assert_eq!(bytes(1023), "1023 B");
-        assert_eq!(bytes(1536), "1.5 KiB");
-        assert_eq!(bytes(48 * 1024 * 1024 + 200 * 1024), "48.2 MiB");
     }
 }

@@ -23,7 +23,7 @@ mod error;
 mod proxy;
 mod rate_limit;
 mod retry;
-mod storage;
+mod signed_download;
 mod url_secrets;
 
 use std::fmt;
@@ -46,9 +46,9 @@ pub use error::{ClientError, FailureKind, Route};
 pub use proxy::{Proxies, is_loopback_host};
 pub use rate_limit::RateLimitHeaders;
 pub use retry::RetryPolicy;
-pub use storage::{
-    Download, HostLookup, LookupError, MAX_REDIRECTS, StorageClient, StorageError, StorageFailure,
-    StorageOptions, guarded_lookup,
+pub use signed_download::{
+    Download, HostLookup, LookupError, MAX_REDIRECTS, SignedUrlError, StorageClient,
+    StorageFailure, StorageOptions, guarded_lookup,
 };
 pub use url_secrets::redact_url_secrets;
 

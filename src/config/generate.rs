@@ -29,8 +29,8 @@ use super::manifest::{QuoteTracker, parse_json_row};
 use super::node::{Node, Span, Value};
 use super::template::{self, Columns, CsvHeader, Instantiator, Part, Row, TemplateProblem};
 use super::{Job, Listing};
-use crate::attachments::ObjectUrl;
 use crate::diagnostic::{Diagnostic, Location};
+use crate::object_url::ObjectUrl;
 use crate::storage::{Glob, ObjectInfo};
 
 /// Failing rows listed per generator; further ones are only counted.

@@ -50,7 +50,7 @@ pub use boundary::{
 pub use endpoint::{EndpointProblem, EndpointSetting};
 pub use generate::ListedJobs;
 
-use crate::attachments::ObjectUrl;
+use crate::object_url::ObjectUrl;
 use crate::storage::{Glob, ObjectInfo};
 
 /// A loaded, valid workspace.

@@ -14,7 +14,6 @@
 
 use std::collections::HashMap;
 
-use serde::de::DeserializeOwned;
 use serde_saphyr::granit_parser::{Event, Marker, Parser, ScalarStyle, Tag};
 
 use super::node::{Entry, Node, Span, Value};
@@ -55,7 +54,8 @@ pub(crate) struct Parsed {
 
 /// Reads one YAML document (JSON is YAML too) into `T`. The error says what is wrong and where
 /// (line and column), e.g. an unknown field of a `deny_unknown_fields` type.
-pub(crate) fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+#[cfg(feature = "emulator")]
+pub(crate) fn from_str<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
     serde_saphyr::from_str(text).map_err(|error| error.to_string())
 }
 

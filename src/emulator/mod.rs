@@ -60,7 +60,7 @@ pub use seed::{
     DEMO_API_KEY, DEMO_PROJECT_ID, DEMO_PROJECT_NAME, DEMO_WORKFLOW_ID, ProjectAccess, Seed,
     SeedKey, SeedProject,
 };
-pub use stats::{LogEntry, Outcome, RequestDetails, RouteClassStats, Stats, WaitFor, WaitOutcome};
+pub use stats::{LogEntry, Outcome, RequestDetails, RouteClassStats, Stats, WaitFor, WaitedFor};
 pub use store::DEFAULT_BATCH_NAME;
 use store::ExistingProjects;
 pub use validation::AttachmentValidation;
@@ -347,7 +347,7 @@ impl EmulatorHandle {
 
     /// Waits until `condition` holds (e.g. "5 create-job requests arrived", "1 request is
     /// stalled") or `timeout` passes.
-    pub async fn wait_for(&self, condition: WaitFor, timeout: Duration) -> WaitOutcome {
+    pub async fn wait_for(&self, condition: WaitFor, timeout: Duration) -> WaitedFor {
         self.shared.stats.wait_for(condition, timeout).await
     }
 

@@ -191,7 +191,7 @@ pub struct WaitFor {
 
 /// How a wait ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WaitOutcome {
+pub struct WaitedFor {
     /// Whether the condition was met (else the timeout passed).
     pub reached: bool,
     /// Requests of the class received when the wait ended.
@@ -253,7 +253,7 @@ impl StatsRecorder {
     }
 
     /// Waits until `condition` holds or `timeout` passes.
-    pub(super) async fn wait_for(&self, condition: WaitFor, timeout: Duration) -> WaitOutcome {
+    pub(super) async fn wait_for(&self, condition: WaitFor, timeout: Duration) -> WaitedFor {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let changed = self.changed.notified();
@@ -266,7 +266,7 @@ impl StatsRecorder {
             let reached = condition.received.is_none_or(|wanted| received >= wanted)
                 && condition.stalled.is_none_or(|wanted| stalled >= wanted);
             if reached || tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return WaitOutcome {
+                return WaitedFor {
                     reached,
                     received,
                     stalled,

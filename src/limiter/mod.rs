@@ -18,6 +18,33 @@
 //! Concurrency alone cannot honour a rate limit (one request in flight can exceed it against a
 //! fast server), and a rate cap alone cannot protect a slow server. Hence both.
 //!
+//! In detail (the numbers as used today):
+//!
+//! * Who shares one limiter: the reads of `state::fetch` (up to 128 in flight from the start, so
+//!   that every batch's page chain starts as soon as its project's details are in), apply's
+//!   creates (`--parallelism` workers; the limit starts at 8 and grows by a third every round
+//!   trip), and `results`' API requests (at most its parallelism in flight, from twice as many
+//!   workers, so that downloads from storage and disk writes, which need no API slot, never
+//!   leave one idle).
+//! * What cuts the concurrency: latency well above a slowly drifting baseline; latency growing
+//!   with the load so that more requests in flight buy no more throughput (Little's law: a
+//!   server queueing past its capacity); transient errors more frequent at higher loads than at
+//!   lower ones, judged by a likelihood-ratio test (sound with few errors) over the failing
+//!   request's own loads and over every load above the split, cut to just below the load where
+//!   they begin, or to the capacity the congested loads' latency shows, which is remembered as
+//!   the knee and probed slowly; and, in slow start, a few clearly slowed requests beyond the
+//!   calm loads (pooled: slow start passes each load with about three) that buy no throughput
+//!   over the highest calm load.
+//! * Retries: apply's backoff grows with the server's failures in a row, or per attempt while
+//!   most requests fail ([`Limiter::server_failures_for_retry`],
+//!   `client::RetryPolicy::delay_given`), not with one job's attempts alone, so that one unlucky
+//!   job does not wait seconds against a server that answers most requests.
+//! * The rate: with `X-RateLimit-Limit`/`-Remaining`/`-Reset` the limiter mirrors the server's
+//!   allowance and sends only what it holds; after 429s it paces at what the server accepted
+//!   between two refusals (a burst of 429s is one event), probes upward 1 % a second, and lifts
+//!   the cap after a calm minute. `Retry-After` delays the refused request's own retry, and
+//!   every start only when nothing gets through. A rejected key stops apply early.
+//!
 //! Everything runs on tokio's clock, so the tests below (and in the submodules) run whole
 //! minutes of traffic in milliseconds with a paused clock.
 

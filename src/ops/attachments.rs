@@ -1,9 +1,14 @@
-//! The attachment preflight as a pipeline step: which URLs a plan's creates use
+//! The workspace's attachments as pipeline steps: which URLs a plan's creates use
 //! ([`attachment_targets`], pure), then whether each can be read ([`check_attachments`]), before
-//! anything is created. The checks themselves are `preflight`'s.
+//! anything is created (the checks themselves are `preflight`'s); and the S3 objects a workspace
+//! asks GT Studio to read ([`workspace_objects`]), for the grants of `policy`.
+
+use std::path::Path;
 
 use super::{Error, Observer, Step};
+use crate::config::{self, LoadOptions};
 use crate::plan::Plan;
+use crate::policy::WorkspaceObjects;
 use crate::preflight::{self, CheckOptions, Report, Sample, Targets};
 use crate::storage::Storage;
 
@@ -31,4 +36,15 @@ pub async fn check_attachments(
     preflight::check(targets, storage, options, &progress)
         .await
         .map_err(Error::Storage)
+}
+
+/// Loads the workspace at `path` and returns the S3 objects its jobs use and the prefixes its
+/// bucket listings read. Only the workspace is read: no endpoint is resolved, nothing is sent.
+pub fn workspace_objects(path: &Path) -> Result<WorkspaceObjects, Error> {
+    let workspace =
+        config::load_with(path, &LoadOptions::default()).map_err(|diagnostics| Error::Load {
+            path: path.to_path_buf(),
+            diagnostics,
+        })?;
+    Ok(WorkspaceObjects::of(&workspace))
 }

@@ -1,26 +1,40 @@
 //! Connecting to an endpoint: a client for a server, or the embedded emulator started (or
 //! waited for, while another gtform process holds its state) and then a client for it.
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(feature = "emulator")]
+use std::{collections::BTreeSet, path::Path, time::Instant};
 
+#[cfg(feature = "emulator")]
+use crate::client::EMBEDDED_DB_FILE;
 use crate::client::{
-    ApiKey, Client, ClientOptions, EMBEDDED_DB_FILE, Endpoint, EndpointLabel, Proxies,
-    RequestObserver,
+    ApiKey, Client, ClientOptions, Endpoint, EndpointLabel, Proxies, RequestObserver,
 };
 use crate::config::Workspace;
+#[cfg(feature = "emulator")]
 use crate::emulator;
 use crate::plan::Selection;
 
-use super::{Error, Observer, Step};
+#[cfg(feature = "emulator")]
+use super::Step;
+use super::{Error, Observer};
+
+/// A project the embedded emulator is seeded with.
+#[cfg(feature = "emulator")]
+use crate::emulator::SeedProject;
+/// Built without the emulator (feature `emulator` off): no project is ever seeded.
+#[cfg(not(feature = "emulator"))]
+pub(crate) type SeedProject = std::convert::Infallible;
 
 /// How long a run waits for another gtform process to release the embedded emulator's state.
 pub const EMBEDDED_LOCK_WAIT: Duration = Duration::from_secs(300);
 /// How often it looks again meanwhile.
+#[cfg(feature = "emulator")]
 const EMBEDDED_LOCK_POLL: Duration = Duration::from_millis(200);
 /// The key gtform uses with its own embedded emulator. Not a secret: the emulator is local.
+#[cfg(feature = "emulator")]
 const EMBEDDED_API_KEY: &str = "gtform-embedded";
 
 /// How to connect; the values a caller finds in its environment come in here.
@@ -53,12 +67,18 @@ impl ConnectOptions {
     }
 }
 
+/// What keeps the embedded emulator running: nothing, built without it.
+#[cfg(feature = "emulator")]
+type Embedded = emulator::EmulatorHandle;
+#[cfg(not(feature = "emulator"))]
+type Embedded = ();
+
 /// A client for an endpoint. Keeps the embedded emulator running while it lives.
 pub struct Connection {
     client: Client,
     endpoint: Endpoint,
     label: EndpointLabel,
-    _embedded: Option<emulator::EmulatorHandle>,
+    _embedded: Option<Embedded>,
 }
 
 impl Connection {
@@ -81,17 +101,23 @@ impl Connection {
 /// `seed` it does not know yet.
 pub async fn connect(
     endpoint: &Endpoint,
-    seed: &[emulator::SeedProject],
+    seed: &[SeedProject],
     options: &ConnectOptions,
     observer: &dyn Observer,
 ) -> Result<Connection, Error> {
-    let (client_options, embedded) = match endpoint {
+    let (client_options, embedded): (ClientOptions, Option<Embedded>) = match endpoint {
         Endpoint::Url { url } => {
             let api_key = options.api_key.clone().ok_or(Error::NoApiKey)?;
             let mut client_options = ClientOptions::new(url.clone(), api_key);
             client_options.allow_insecure_http = options.allow_insecure_http;
             (client_options, None)
         }
+        #[cfg(not(feature = "emulator"))]
+        Endpoint::Embedded { .. } => {
+            let _ = (seed, observer);
+            return Err(Error::EmbeddedNotBuilt);
+        }
+        #[cfg(feature = "emulator")]
         Endpoint::Embedded { state_dir } => {
             std::fs::create_dir_all(state_dir).map_err(|source| Error::EmbeddedStateDir {
                 dir: state_dir.clone(),
@@ -119,6 +145,7 @@ pub async fn connect(
     })
 }
 
+#[cfg(feature = "emulator")]
 /// Starts the embedded emulator on `db`, waiting while another gtform process holds it, and
 /// adds the projects of `seed` it does not know yet.
 async fn start_embedded(
@@ -178,15 +205,11 @@ async fn start_embedded(
 
 /// The projects the embedded emulator must know for `selection`: each with every workflow the
 /// workspace uses in it.
-pub fn embedded_projects(
-    workspace: &Workspace,
-    selection: &Selection,
-) -> Vec<emulator::SeedProject> {
+#[cfg(feature = "emulator")]
+pub fn embedded_projects(workspace: &Workspace, selection: &Selection) -> Vec<SeedProject> {
     selection
-        .projects()
-        .iter()
-        .filter_map(|selected| workspace.projects.get(&selected.key))
-        .map(|project| {
+        .projects_in(workspace)
+        .map(|(_, project)| {
             let mut workflows: BTreeSet<uuid::Uuid> = project.workflows.values().copied().collect();
             for batch in project.batches.values() {
                 for job in &batch.jobs {
@@ -203,4 +226,10 @@ pub fn embedded_projects(
             }
         })
         .collect()
+}
+
+/// Built without the emulator: nothing to seed.
+#[cfg(not(feature = "emulator"))]
+pub fn embedded_projects(_workspace: &Workspace, _selection: &Selection) -> Vec<SeedProject> {
+    Vec::new()
 }

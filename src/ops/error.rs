@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::client::ClientError;
 use crate::diagnostic::{Diagnostics, Location};
+#[cfg(feature = "emulator")]
 use crate::emulator::EmulatorError;
 use crate::plan::ScopeError;
 use crate::plan::saved::{PlanFileError, StalePlan};
@@ -101,6 +102,12 @@ pub enum Error {
         dir: PathBuf,
         source: std::io::Error,
     },
+    /// The endpoint is `embedded`, and this gtform was built without the emulator.
+    #[error(
+        "this gtform was built without the embedded emulator, so it cannot use the `embedded` endpoint"
+    )]
+    EmbeddedNotBuilt,
+    #[cfg(feature = "emulator")]
     #[error("cannot start the embedded emulator: {source}")]
     EmbeddedStart {
         /// Deleting it starts afresh.

@@ -34,10 +34,7 @@ pub async fn list(
 ) -> Result<(), Error> {
     // (project without its batches, batch name, its listings), for every selected batch with any.
     let mut work = Vec::new();
-    for selected in loaded.selection.projects() {
-        let Some(project) = loaded.workspace.projects.get(&selected.key) else {
-            continue;
-        };
+    for (selected, project) in loaded.selection.projects_in(&loaded.workspace) {
         for batch_name in &selected.batches {
             let listings = match project.batches.get(batch_name) {
                 Some(batch) if !batch.listings.is_empty() => batch.listings.clone(),

@@ -51,7 +51,7 @@ use crate::plan::saved::{self, SavedPlan};
 use crate::plan::{self as planner, Plan, Scope, Selection, since};
 use crate::state::{self, FetchOptions, RemoteState};
 
-pub use attachments::{attachment_targets, check_attachments};
+pub use attachments::{attachment_targets, check_attachments, workspace_objects};
 pub use connection::{ConnectOptions, Connection, EMBEDDED_LOCK_WAIT, connect, embedded_projects};
 pub use endpoint::{
     DEFAULT_ENDPOINT, EMBEDDED_STATE_DIR, EndpointOrigin, check_saved_endpoint, embedded_state_dir,
@@ -96,11 +96,22 @@ pub trait Observer: Send + Sync {
     fn on_step(&self, step: &Step<'_>);
 }
 
-/// An observer that ignores everything.
+/// The one null observer: it ignores the pipeline's steps, apply's events, the polls of a wait
+/// and a download's progress alike.
 pub struct Silent;
 
 impl Observer for Silent {
     fn on_step(&self, _step: &Step<'_>) {}
+}
+
+impl ApplyObserver for Silent {
+    fn on_event(&self, _event: &apply::ApplyEvent) {}
+}
+
+impl status::WaitObserver for Silent {
+    fn on_poll(&self, _poll: &status::Poll<'_>) {}
+    fn on_poll_failed(&self, _error: &Error, _retry_in: std::time::Duration) {}
+    fn on_listing_failed(&self, _error: &Error) {}
 }
 
 /// What to load.
@@ -155,8 +166,8 @@ pub struct Baseline {
 
 impl Baseline {
     /// What `plan::since::compare` takes.
-    pub fn as_since(&self) -> since::Baseline<'_> {
-        since::Baseline {
+    pub fn as_since(&self) -> since::BaselineView<'_> {
+        since::BaselineView {
             revision: &self.checkout.revision,
             commit: &self.checkout.commit,
             workspace: self.workspace.as_ref(),

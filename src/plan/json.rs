@@ -122,7 +122,7 @@ pub struct BatchChange<'a> {
     pub name: &'a str,
     /// Labelling progress on the server; `null` for a batch to create. Added in 1.0 without a
     /// version bump: a new field changes the meaning of none.
-    pub progress: Option<Progress<'a>>,
+    pub progress: Option<ProgressDocument<'a>>,
     pub project: &'a str,
     pub project_id: &'a str,
     pub r#type: &'static str,
@@ -131,7 +131,7 @@ pub struct BatchChange<'a> {
 
 /// A batch's labelling progress, as project details report it.
 #[derive(Debug, Serialize)]
-pub struct Progress<'a> {
+pub struct ProgressDocument<'a> {
     pub annotations: u64,
     pub completed_frames: u64,
     pub completed_jobs: u64,
@@ -141,9 +141,9 @@ pub struct Progress<'a> {
     pub total_jobs: u64,
 }
 
-impl<'a> From<&'a BatchProgress> for Progress<'a> {
+impl<'a> From<&'a BatchProgress> for ProgressDocument<'a> {
     fn from(progress: &'a BatchProgress) -> Self {
-        Progress {
+        ProgressDocument {
             annotations: progress.annotations,
             completed_frames: progress.completed_frames,
             completed_jobs: progress.completed_jobs,
@@ -468,7 +468,7 @@ impl<'a> PlanDocument<'a> {
                     }),
                 },
                 name: &batch.name,
-                progress: batch.progress.as_ref().map(Progress::from),
+                progress: batch.progress.as_ref().map(ProgressDocument::from),
                 project: &project.key,
                 project_id: &project.id,
                 r#type: BATCH_TYPE,

@@ -481,10 +481,8 @@ fn hash_field(hasher: &mut Sha256, tag: &str, value: &str) {
 /// Every selected project must be present in `remote`: `state::fetch` reads exactly those.
 pub fn build(workspace: &Workspace, remote: &RemoteState, selection: &Selection) -> Plan {
     let projects = selection
-        .projects()
-        .iter()
-        .filter_map(|selected| {
-            let project = workspace.projects.get(&selected.key)?;
+        .projects_in(workspace)
+        .map(|(selected, project)| {
             let project_id = project.id.to_string();
             let empty = RemoteProject {
                 id: project_id.clone(),
@@ -493,7 +491,7 @@ pub fn build(workspace: &Workspace, remote: &RemoteState, selection: &Selection)
                 batches: Vec::new(),
             };
             let remote_project = remote.projects.get(&project_id).unwrap_or(&empty);
-            Some(plan_project(project, remote_project, selected))
+            plan_project(project, remote_project, selected)
         })
         .collect();
     Plan {

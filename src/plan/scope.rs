@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Workspace;
+use crate::config::{Project, Workspace};
 use crate::diagnostic::Location;
 
 /// One target: a project, or one batch of it.
@@ -178,6 +178,20 @@ impl Selection {
     /// The projects in scope, in workspace order.
     pub fn projects(&self) -> &[SelectedProject] {
         &self.projects
+    }
+
+    /// The selected projects of `workspace` (the workspace this selection was made from), in
+    /// workspace order, each with what is selected of it: the one walk over a selection.
+    pub fn projects_in<'a>(
+        &'a self,
+        workspace: &'a Workspace,
+    ) -> impl Iterator<Item = (&'a SelectedProject, &'a Project)> {
+        self.projects.iter().filter_map(|selected| {
+            workspace
+                .projects
+                .get(&selected.key)
+                .map(|project| (selected, project))
+        })
     }
 
     /// The ids of the projects in scope: what must be read.

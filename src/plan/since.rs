@@ -108,7 +108,7 @@ pub struct RemovedJob {
 
 /// The workspace as it was at a revision, and how to name its files.
 #[derive(Debug, Clone, Copy)]
-pub struct Baseline<'a> {
+pub struct BaselineView<'a> {
     pub revision: &'a str,
     pub commit: &'a str,
     /// `None`: the workspace did not exist at the revision.
@@ -128,7 +128,7 @@ impl SinceFindings {
 /// Compares the selected part of `now` with `baseline`, for the jobs `remote` holds.
 pub fn compare(
     now: &Workspace,
-    baseline: Baseline<'_>,
+    baseline: BaselineView<'_>,
     remote: &RemoteState,
     selection: &Selection,
 ) -> SinceFindings {
@@ -142,10 +142,7 @@ pub fn compare(
         return findings;
     };
     let mut relabel = Relabel::new(baseline.revision, baseline.repository_root);
-    for selected in selection.projects() {
-        let Some(project) = now.projects.get(&selected.key) else {
-            continue;
-        };
+    for (selected, project) in selection.projects_in(now) {
         let Some(old) = then.projects.values().find(|old| old.id == project.id) else {
             continue;
         };

@@ -700,5 +700,6 @@ fn named_buckets(statements: &[PolicyStatement]) -> Option<BTreeSet<String>> {
 }
 
 mod conditions;
+pub mod render;
 #[cfg(test)]
 mod tests;

@@ -20,6 +20,7 @@ pub mod document;
 pub mod pattern;
 pub mod scope;
 mod strict_json;
+pub mod summary;
 
 #[cfg(test)]
 mod generated_tests;
@@ -28,7 +29,11 @@ mod reference;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::attachments::{ObjectUrl, Scheme, UrlError, WorkspaceAttachments};
+use crate::attachments::{self, AttachmentProblem, WorkspaceAttachments};
+use crate::config::Workspace;
+use crate::escape::escape;
+use crate::object_url::{ObjectUrl, Scheme, UrlError};
+use crate::text::counted;
 
 pub use check::{CheckReport, Policy, PolicyError, Verdict};
 pub use document::{BucketGrant, Grant, KmsKeyArn, PolicySet};
@@ -64,6 +69,138 @@ pub fn s3_objects(attachments: &WorkspaceAttachments) -> BTreeMap<String, BTreeS
             .insert(attachment.url.key.clone());
     }
     objects
+}
+
+/// What a workspace asks GT Studio to read from S3: the objects of its jobs, per bucket, and the
+/// prefixes its bucket listings (`jobs_from: - list:`) read, whose objects are not known before
+/// they are listed.
+#[derive(Debug, Clone, Default)]
+pub struct WorkspaceObjects {
+    /// Bucket → keys, each once, sorted.
+    pub objects: BTreeMap<String, BTreeSet<String>>,
+    /// The listed prefixes, in workspace order.
+    pub listings: Vec<BucketPrefix>,
+    /// Strings in the jobs' payloads that start like an object URL but are not one.
+    pub problems: Vec<AttachmentProblem>,
+    /// `gs://` objects: GT Studio's access to them is granted on the Google Cloud side.
+    pub gs_objects: usize,
+}
+
+impl WorkspaceObjects {
+    /// The S3 objects and listed prefixes of `workspace`'s jobs.
+    pub fn of(workspace: &Workspace) -> WorkspaceObjects {
+        let listings = workspace
+            .projects
+            .values()
+            .flat_map(|project| project.batches.values())
+            .flat_map(|batch| &batch.listings)
+            .map(|listing| BucketPrefix {
+                bucket: listing.prefix.bucket.clone(),
+                prefix: listing.prefix.key.clone(),
+            })
+            .collect();
+        let found = attachments::workspace_attachments(workspace);
+        WorkspaceObjects {
+            objects: s3_objects(&found),
+            listings,
+            gs_objects: found.of_scheme(Scheme::Gs).count(),
+            problems: found.problems,
+        }
+    }
+
+    /// No S3 object and no listed prefix: nothing to grant.
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty() && self.listings.is_empty()
+    }
+
+    /// How many S3 objects, over every bucket.
+    pub fn object_count(&self) -> usize {
+        self.objects.values().map(BTreeSet::len).sum()
+    }
+
+    /// The grants: per bucket, the narrowest prefixes covering its objects within `limits`,
+    /// widened by the listed prefixes.
+    pub fn grants(&self, limits: Limits) -> Vec<BucketGrant> {
+        with_prefixes(grants_for_objects(&self.objects, limits), &self.listings)
+    }
+
+    /// An object whose key holds a NUL, which no shell command can pass (Bash cannot put one in
+    /// an argument: a command would silently name a shorter key): `(bucket, key)`.
+    pub fn key_with_nul(&self) -> Option<(&str, &str)> {
+        self.objects
+            .iter()
+            .flat_map(|(bucket, keys)| keys.iter().map(move |key| (bucket.as_str(), key.as_str())))
+            .find(|(_, key)| key.contains('\0'))
+    }
+
+    /// `aws s3api put-object-acl` commands granting GT Studio read on each object
+    /// ([`document::acl_commands`]).
+    pub fn acl_commands(&self) -> String {
+        let by_bucket: BTreeMap<String, Vec<String>> = self
+            .objects
+            .iter()
+            .map(|(bucket, keys)| (bucket.clone(), keys.iter().cloned().collect()))
+            .collect();
+        document::acl_commands(&by_bucket)
+    }
+
+    /// [`check::check`] of `policy` against these objects and listed prefixes; `buckets`, when
+    /// given, are the buckets the policy is for.
+    pub fn check(&self, policy: &Policy, buckets: &BTreeSet<String>) -> CheckReport {
+        let listed = self.listed_by_bucket();
+        let buckets = (!buckets.is_empty()).then_some(buckets);
+        check::check(policy, &self.objects, &listed, buckets)
+    }
+
+    /// The buckets used, each once, sorted: `` `a`, `b` ``.
+    pub fn bucket_list(&self) -> String {
+        let buckets: BTreeSet<&String> = self
+            .objects
+            .keys()
+            .chain(self.listings.iter().map(|listing| &listing.bucket))
+            .collect();
+        let named: Vec<String> = buckets
+            .into_iter()
+            .map(|bucket| format!("`{}`", escape(bucket)))
+            .collect();
+        named.join(", ")
+    }
+
+    /// For a human: a `warning: …` line per malformed object URL (located at its job), and one
+    /// for the `gs://` objects these grants do not cover.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .problems
+            .iter()
+            .map(|problem| {
+                format!(
+                    "warning: {}: job `{}`: {}",
+                    problem.location,
+                    escape(&problem.reference_id),
+                    escape(&problem.error.to_string())
+                )
+            })
+            .collect();
+        if self.gs_objects > 0 {
+            lines.push(format!(
+                "warning: {} not covered: GT Studio's access to Google Cloud Storage is granted on the GCS side",
+                counted(self.gs_objects as u64, "gs:// object is", "gs:// objects are")
+            ));
+        }
+        lines
+    }
+
+    /// The listed prefixes per bucket, each once, as [`check::check`] takes them.
+    fn listed_by_bucket(&self) -> BTreeMap<String, BTreeSet<String>> {
+        let mut listed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for listing in &self.listings {
+            listed
+                .entry(listing.bucket.clone())
+                .or_default()
+                .insert(listing.prefix.clone());
+        }
+        listed
+    }
 }
 
 /// One grant per bucket: the narrowest prefixes covering its objects.

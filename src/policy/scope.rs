@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 
 use super::pattern::escape_literal;
-use crate::attachments::directory_of;
+use crate::object_url::directory_of;
 
 /// A part of a bucket GT Studio may read.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

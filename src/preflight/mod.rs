@@ -40,8 +40,8 @@ use rand::SeedableRng;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::attachments::ObjectUrl;
 use crate::diagnostic::Location;
+use crate::object_url::ObjectUrl;
 use crate::plan::Plan;
 use crate::storage::{Storage, StorageError};
 use http::HttpChecker;

@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::{StorageError, s3_error_detail, shorten};
-use crate::attachments::{ObjectUrl, Scheme};
+use crate::object_url::{ObjectUrl, Scheme};
 use crate::paging::PageChain;
 
 use super::ObjectInfo;

@@ -47,7 +47,7 @@ use object_store::{ClientOptions, ObjectStoreExt, RetryConfig};
 use time::OffsetDateTime;
 use tokio::sync::OnceCell;
 
-use crate::attachments::{ObjectUrl, Scheme};
+use crate::object_url::{ObjectUrl, Scheme};
 
 pub use config::{AwsSources, Credentials, S3Config, Secret};
 pub use glob::{Glob, GlobError};
@@ -67,7 +67,7 @@ impl ObjectInfo {
     }
 }
 
-/// What went wrong reading storage, with what to do about it ([`StorageError::hint`]).
+/// What went wrong reading storage (the CLI adds what to do about it).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StorageError {
     #[error("no AWS credentials found to read `{url}`")]
@@ -107,33 +107,6 @@ fn detail_suffix(detail: &str) -> String {
         String::new()
     } else {
         format!(" ({detail})")
-    }
-}
-
-impl StorageError {
-    /// What to do about it.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            StorageError::MissingCredentials { .. } => Some(
-                "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), or AWS_PROFILE naming a profile with keys; on EC2 set GTFORM_AWS_IMDS=1 to use the instance profile".into(),
-            ),
-            StorageError::UnsupportedScheme { .. } => Some(
-                "gtform lists and checks s3:// objects only; gs:// URLs are passed to GT Studio unchecked".into(),
-            ),
-            StorageError::NoSuchBucket { .. } => Some(
-                "check the bucket name; with an S3-compatible store, check AWS_ENDPOINT_URL".into(),
-            ),
-            StorageError::AccessDenied { .. } => Some(
-                "the credentials gtform uses need s3:ListBucket on the bucket and s3:GetObject on the objects".into(),
-            ),
-            StorageError::CredentialsRejected { .. } => Some(
-                "the access key is unknown, expired or does not match its secret: refresh the credentials".into(),
-            ),
-            StorageError::WrongRegion { .. } => {
-                Some("set AWS_REGION to the bucket's region".into())
-            }
-            _ => None,
-        }
     }
 }
 
@@ -680,7 +653,6 @@ mod tests {
             matches!(error, StorageError::MissingCredentials { .. }),
             "{error:?}"
         );
-        assert!(error.hint().unwrap().contains("AWS_ACCESS_KEY_ID"));
         let listed: Vec<_> = storage
             .list(&ObjectUrl::parse_prefix("s3://bucket/").unwrap(), None)
             .collect()
@@ -700,7 +672,6 @@ mod tests {
             error,
             StorageError::UnsupportedScheme { scheme: "gs", .. }
         ));
-        assert!(error.hint().is_some());
     }
 
     #[test]

@@ -293,7 +293,7 @@ async fn apply_through_the_library(
         connection,
         plan,
         &gtform::apply::ApplyOptions::default(),
-        &gtform::apply::NoObserver,
+        &gtform::ops::Silent,
         &tokio_util::sync::CancellationToken::new(),
     )
     .await

@@ -268,7 +268,12 @@ fn every_gtform_command_of_the_example_workflows_parses() {
     ));
     assert!(has(
         "pull-request.yml",
-        &["gtform plan", "--since", "--format github", "--markdown-out plan.md"]
+        &[
+            "gtform plan",
+            "--since",
+            "--format github",
+            "--markdown-out plan.md"
+        ]
     ));
     // One run gives the comment on GitLab too.
     assert!(has(

@@ -396,7 +396,7 @@ async fn a_create_that_keeps_failing_is_sent_exactly_max_attempts_times() {
             &planned.connection,
             &planned.plan,
             &options,
-            &gtform::apply::NoObserver,
+            &gtform::ops::Silent,
             &tokio_util::sync::CancellationToken::new(),
         ),
     )

@@ -296,7 +296,7 @@ async fn the_embedded_emulator_needs_no_key_and_is_labelled_relative_to_the_call
         &planned.connection,
         &planned.plan,
         &gtform::apply::ApplyOptions::default(),
-        &gtform::apply::NoObserver,
+        &gtform::ops::Silent,
         &tokio_util::sync::CancellationToken::new(),
     )
     .await;

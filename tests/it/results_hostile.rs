@@ -24,7 +24,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gtform::client::address::{AddressKind, kind_of};
 use gtform::client::{
-    HostLookup, LookupError, StorageAddresses, StorageClient, StorageError, StorageFailure,
+    HostLookup, LookupError, SignedUrlError, StorageAddresses, StorageClient, StorageFailure,
     StorageOptions, guarded_lookup,
 };
 use gtform::emulator::{Faults, RouteClass, Stall, StorageFaults};
@@ -1253,7 +1253,7 @@ fn paced_client() -> StorageClient {
 }
 
 /// Reads `url` to its end or its first error; the error and the bytes read before it.
-async fn read_all(client: &StorageClient, url: &str) -> (Result<u64, StorageError>, Duration) {
+async fn read_all(client: &StorageClient, url: &str) -> (Result<u64, SignedUrlError>, Duration) {
     let started = std::time::Instant::now();
     let reading = async {
         let mut download = client.get(url).await?;

@@ -2,7 +2,7 @@
 //! `tidy`): each test reads the source tree and fails, naming the file and line, when a rule of
 //! ARCHITECTURE.md is broken.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
@@ -174,11 +174,7 @@ fn the_cli_kit_is_the_one_place_for_its_parts() {
             &[],
             "a parallelism parser (cli::support::parallelism)",
         ),
-        (
-            "_LISTED",
-            &["src/cli/support/listed.rs"],
-            "a list-truncation rule",
-        ),
+        ("_LISTED", &["src/text.rs"], "a list-truncation rule"),
     ];
     let mut violations = Vec::new();
     for (needle, allowed, what) in rules {
@@ -318,5 +314,495 @@ fn every_library_file_is_part_of_the_library() {
         orphans.is_empty(),
         "these source files are compiled by nothing:\n{}",
         orphans.join("\n")
+    );
+}
+
+/// The top-level modules of `src` (`name.rs` or `name/`), each with its files.
+fn top_level_modules() -> BTreeMap<String, Vec<PathBuf>> {
+    let mut modules: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    for path in rust_files("src") {
+        let inside = path.strip_prefix(root().join("src")).unwrap();
+        let first = inside.components().next().unwrap().as_os_str();
+        let name = first.to_string_lossy();
+        let name = name.strip_suffix(".rs").unwrap_or(&name).to_owned();
+        if name != "lib" && name != "main" {
+            modules.entry(name).or_default().push(path);
+        }
+    }
+    modules
+}
+
+/// The top-level modules a file's code names through `crate::NAME` or `use crate::{NAME, …}`
+/// (comments, doc comments included, are not code).
+fn crate_modules_named(text: &str) -> BTreeSet<String> {
+    let code: String = text
+        .lines()
+        .map(|line| code(line).to_owned() + "\n")
+        .collect();
+    let mut named = BTreeSet::new();
+    for (position, _) in code.match_indices("crate::") {
+        let rest = &code[position + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            // The group's top-level items: `a`, `b::c`, `d::{e, f}`.
+            let mut depth = 0;
+            let mut item_start = true;
+            for (index, character) in group.char_indices() {
+                match character {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => item_start = true,
+                    _ if item_start && (character.is_alphabetic() || character == '_') => {
+                        item_start = false;
+                        named.insert(identifier_at(&group[index..]));
+                    }
+                    _ => {}
+                }
+            }
+        } else {
+            named.insert(identifier_at(rest));
+        }
+    }
+    named
+}
+
+fn identifier_at(text: &str) -> String {
+    text.chars()
+        .take_while(|character| character.is_alphanumeric() || *character == '_')
+        .collect()
+}
+
+/// `from → to` for every top-level module that names another, with the first file that does.
+fn module_imports() -> BTreeMap<String, BTreeMap<String, String>> {
+    let modules = top_level_modules();
+    let mut imports: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for (module, files) in &modules {
+        for path in files {
+            for named in crate_modules_named(&read(path)) {
+                if named != *module && modules.contains_key(&named) {
+                    imports
+                        .entry(module.clone())
+                        .or_default()
+                        .entry(named)
+                        .or_insert_with(|| relative(path));
+                }
+            }
+        }
+    }
+    imports
+}
+
+/// A cycle through `start`, if any: `start → … → start`, found depth first.
+fn cycle_through(
+    start: &str,
+    imports: &BTreeMap<String, BTreeMap<String, String>>,
+) -> Option<Vec<String>> {
+    let mut path = vec![start.to_owned()];
+    let mut seen = BTreeSet::new();
+    fn walk(
+        start: &str,
+        path: &mut Vec<String>,
+        seen: &mut BTreeSet<String>,
+        imports: &BTreeMap<String, BTreeMap<String, String>>,
+    ) -> bool {
+        let last = path.last().unwrap().clone();
+        for next in imports.get(&last).into_iter().flat_map(BTreeMap::keys) {
+            if next == start {
+                path.push(next.clone());
+                return true;
+            }
+            if seen.insert(next.clone()) {
+                path.push(next.clone());
+                if walk(start, path, seen, imports) {
+                    return true;
+                }
+                path.pop();
+            }
+        }
+        false
+    }
+    walk(start, &mut path, &mut seen, imports).then_some(path)
+}
+
+#[test]
+fn no_import_cycle_between_top_level_modules() {
+    let imports = module_imports();
+    let cycles: Vec<String> = imports
+        .keys()
+        .filter_map(|module| cycle_through(module, &imports))
+        .map(|cycle| {
+            let steps: Vec<String> = cycle
+                .windows(2)
+                .map(|step| {
+                    format!(
+                        "  {} → {} ({})",
+                        step[0], step[1], imports[&step[0]][&step[1]]
+                    )
+                })
+                .collect();
+            format!("{}\n{}", cycle.join(" → "), steps.join("\n"))
+        })
+        .collect();
+    assert!(
+        cycles.is_empty(),
+        "the top-level modules of src/ import one another in a loop (ARCHITECTURE.md, \"Layers\"); \
+         move what both need into a module below both:\n{}",
+        cycles.join("\n")
+    );
+}
+
+#[test]
+fn the_cycle_finder_sees_a_cycle_and_a_group() {
+    assert_eq!(
+        crate_modules_named(
+            "use crate::{a::{b, c}, d};\n// crate::commented\nfn f() { crate::e::g(); }\n"
+        ),
+        ["a", "d", "e"].map(String::from).into()
+    );
+    let imports: BTreeMap<String, BTreeMap<String, String>> =
+        [("x", "y"), ("y", "z"), ("z", "x"), ("w", "x")]
+            .into_iter()
+            .map(|(from, to)| (from.to_owned(), [(to.to_owned(), String::new())].into()))
+            .collect();
+    assert_eq!(
+        cycle_through("x", &imports),
+        Some(["x", "y", "z", "x"].map(String::from).to_vec())
+    );
+    assert_eq!(cycle_through("w", &imports), None);
+}
+
+/// The library's files below `src` (everything but the CLI and the binary's root), each with
+/// its code up to its unit tests: a file named `tests.rs` or `*_tests.rs` has none, and a
+/// file's code ends at a `#[cfg(test)]` at the start of a line (its `mod tests`).
+fn library_code() -> Vec<(String, String)> {
+    rust_files("src")
+        .into_iter()
+        .map(|path| (relative(&path), read(&path)))
+        .filter(|(name, _)| {
+            !name.starts_with("src/cli/")
+                && name != "src/main.rs"
+                && !name.ends_with("/tests.rs")
+                && !name.ends_with("_tests.rs")
+                && !name.contains("/tests/")
+        })
+        .map(|(name, text)| {
+            let code = match text.find("\n#[cfg(test)]") {
+                Some(end) => text[..end].to_owned(),
+                None => text,
+            };
+            (name, code)
+        })
+        .collect()
+}
+
+/// The string literals of Rust code, with the line each starts on: `"…"` (escapes kept as
+/// written) and raw `r#"…"#`; comments and char literals skipped.
+fn string_literals(code: &str) -> Vec<(usize, String)> {
+    let chars: Vec<char> = code.chars().collect();
+    let mut literals = Vec::new();
+    let mut line = 1;
+    let mut at = 0;
+    while at < chars.len() {
+        let character = chars[at];
+        let next = chars.get(at + 1).copied();
+        if character == '\n' {
+            line += 1;
+            at += 1;
+        } else if character == '/' && next == Some('/') {
+            while at < chars.len() && chars[at] != '\n' {
+                at += 1;
+            }
+        } else if character == '\'' {
+            // A char literal (`'"'`, `'\''`, `'\u{1b}'`) or a lifetime (`'a`).
+            let close = (at + 2..chars.len().min(at + 12)).find(|&end| {
+                chars[end] == '\'' && (chars[end - 1] != '\\' || chars[end - 2] == '\\')
+            });
+            at = match close {
+                Some(end) if next != Some('\'') => end + 1,
+                _ => at + 1,
+            };
+        } else if character == 'r'
+            && (next == Some('"') || next == Some('#'))
+            && (at == 0 || !(chars[at - 1].is_alphanumeric() || chars[at - 1] == '_'))
+        {
+            let hashes = chars[at + 1..].iter().take_while(|c| **c == '#').count();
+            if chars.get(at + 1 + hashes) != Some(&'"') {
+                at += 1;
+                continue;
+            }
+            let start = at + 2 + hashes;
+            let closing: Vec<char> = std::iter::once('"')
+                .chain(std::iter::repeat_n('#', hashes))
+                .collect();
+            let mut end = start;
+            while end < chars.len() && !chars[end..].starts_with(&closing) {
+                end += 1;
+            }
+            let text: String = chars[start..end.min(chars.len())].iter().collect();
+            literals.push((line, text.clone()));
+            line += text.matches('\n').count();
+            at = end + closing.len();
+        } else if character == '"' {
+            let mut end = at + 1;
+            while end < chars.len() && chars[end] != '"' {
+                end += if chars[end] == '\\' { 2 } else { 1 };
+            }
+            let text: String = chars[at + 1..end.min(chars.len())].iter().collect();
+            literals.push((line, text.clone()));
+            line += text.matches('\n').count();
+            at = end + 1;
+        } else {
+            at += 1;
+        }
+    }
+    literals
+}
+
+/// `--` followed by a lower-case letter: a command-line flag (`--endpoint`).
+fn names_a_flag(text: &str) -> bool {
+    text.match_indices("--").any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + 2..].chars().next();
+        !before.is_some_and(|c| c.is_alphanumeric() || c == '-')
+            && after.is_some_and(|c| c.is_ascii_lowercase())
+    })
+}
+
+/// Library files allowed to hold the command line's words, and why.
+const COMMAND_LINE_WORDS_ALLOWED: &[(&str, &str, &str)] = &[
+    (
+        "src/storage/config.rs",
+        "AWS_",
+        "resolves the AWS environment the caller read: AWS's variable names are its input",
+    ),
+    (
+        "src/storage/config.rs",
+        "GTFORM_",
+        "reads GTFORM_AWS_IMDS from the variables the caller passed in, beside AWS's (to be an \
+         option the CLI sets)",
+    ),
+    (
+        "src/storage/config.rs",
+        "--",
+        "names the `aws configure export-credentials` command a profile needs first",
+    ),
+    ("src/git/", "--", "runs git: its arguments are git's flags"),
+    (
+        "src/policy/document.rs",
+        "--",
+        "prints `aws` CLI commands: their flags are the output",
+    ),
+    (
+        "src/plan/render.rs",
+        "--",
+        "the plan's note names `plan --since`, the way to see what it cannot",
+    ),
+    (
+        "src/plan/markdown.rs",
+        "--",
+        "a cut comment names `--format json`, where the rest is",
+    ),
+];
+
+#[test]
+fn library_strings_name_no_flag_or_environment_variable() {
+    let mut violations = Vec::new();
+    for (name, code) in library_code() {
+        for (line, text) in string_literals(&code) {
+            let words = [
+                ("GTFORM_", text.contains("GTFORM_")),
+                ("AWS_", text.contains("AWS_")),
+                ("--", names_a_flag(&text)),
+            ];
+            for (word, found) in words {
+                let allowed = COMMAND_LINE_WORDS_ALLOWED
+                    .iter()
+                    .any(|(file, allowed, _)| name.starts_with(file) && *allowed == word);
+                if found && !allowed {
+                    violations.push(format!("{name}:{line}: {text:?}"));
+                }
+            }
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "library strings name a flag or an environment variable (ARCHITECTURE.md, \"Library words \
+         are not CLI words\": the CLI adds such advice, in src/cli/support/errors.rs):\n{}",
+        violations.join("\n")
+    );
+}
+
+#[test]
+fn the_string_scanner_finds_literals_and_skips_comments_and_chars() {
+    let code = "let a = \"x // y\"; // \"not this\"\nlet b = '\"'; let c = r#\"raw \"q\"\"#;\nfn f<'a>(s: &'a str) -> &'a str { \"--flag\" }\n";
+    assert_eq!(
+        string_literals(code),
+        [
+            (1, "x // y".to_owned()),
+            (2, "raw \"q\"".to_owned()),
+            (3, "--flag".to_owned())
+        ]
+    );
+    assert!(names_a_flag("use --endpoint URL"));
+    assert!(!names_a_flag("a---b, 2 -- 3, x--y"));
+}
+
+/// Ways to write a hidden character as text by hand; `escape` is the one place that does.
+const HAND_WRITTEN_ESCAPES: &[&str] = &[
+    "escape_debug(",
+    "escape_default(",
+    "escape_unicode(",
+    "is_control()",
+    "\\\\u{{",
+];
+
+/// Files allowed a hand-written escape, and why.
+const HAND_WRITTEN_ESCAPES_ALLOWED: &[(&str, &str)] = &[
+    ("src/escape.rs", "the one escaping path"),
+    (
+        "src/emulator/",
+        "the emulator shares nothing but `api`; it refuses keys, escapes nothing",
+    ),
+];
+
+#[test]
+fn no_hand_written_escape_outside_escape() {
+    let mut violations = Vec::new();
+    for needle in HAND_WRITTEN_ESCAPES {
+        let except: Vec<&str> = HAND_WRITTEN_ESCAPES_ALLOWED
+            .iter()
+            .map(|(file, _)| *file)
+            .collect();
+        violations.extend(lines_containing("src", needle, &except));
+    }
+    assert!(
+        violations.is_empty(),
+        "hidden characters are written out by `crate::escape` only (ARCHITECTURE.md, \"Nothing \
+         printed is a control sequence\"):\n{}",
+        violations.join("\n")
+    );
+}
+
+/// `file:line: text` for each `use` of `crate::FORBIDDEN…` (or a path naming it) in `files`.
+fn imports_of(files: &[PathBuf], forbidden: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    for path in files {
+        let text = read(path);
+        let named = crate_modules_named(&text);
+        for module in forbidden {
+            if named.contains(*module) {
+                found.push(format!("{}: imports `crate::{module}`", relative(path)));
+            }
+        }
+        for (index, line) in text.lines().enumerate() {
+            let line = code(line);
+            for external in forbidden
+                .iter()
+                .filter_map(|module| module.strip_prefix("::"))
+            {
+                if line.contains(external) {
+                    found.push(format!("{}:{}: {}", relative(path), index + 1, line.trim()));
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_planner_reads_no_files_clock_network_or_runtime() {
+    let planner: Vec<PathBuf> = ["src/plan/mod.rs", "src/plan/since.rs", "src/plan/scope.rs"]
+        .iter()
+        .map(|file| root().join(file))
+        .collect();
+    let violations = imports_of(
+        &planner,
+        &["client", "ops", "::std::fs", "::std::time", "::tokio"],
+    );
+    assert!(
+        violations.is_empty(),
+        "the planner is pure (ARCHITECTURE.md, \"Planning is pure and deterministic\"): no file, \
+         clock, runtime or client:\n{}",
+        violations.join("\n")
+    );
+}
+
+#[test]
+fn client_storage_and_limiter_know_nothing_of_the_workspace_or_the_pipeline() {
+    let mut violations = Vec::new();
+    for module in ["src/client", "src/storage", "src/limiter"] {
+        violations.extend(imports_of(&rust_files(module), &["config", "plan", "ops"]));
+    }
+    assert!(
+        violations.is_empty(),
+        "client, storage and limiter sit below config, plan and ops (ARCHITECTURE.md, \
+         \"Layers\"):\n{}",
+        violations.join("\n")
+    );
+}
+
+/// The sections of the API reference: `5`, `5.1`, … from its `## 5.` and `### 5.1` headings.
+fn api_reference_sections() -> BTreeSet<String> {
+    read(&root().join("docs/gtstudio-api.md"))
+        .lines()
+        .filter_map(|line| line.strip_prefix("## ").or(line.strip_prefix("### ")))
+        .filter_map(|heading| heading.split_whitespace().next())
+        .map(|number| number.trim_end_matches('.').to_owned())
+        .filter(|number| number.starts_with(|c: char| c.is_ascii_digit()))
+        .collect()
+}
+
+/// Every `§N` or `§N.M` in `text`.
+fn sections_cited(text: &str) -> Vec<String> {
+    text.match_indices('§')
+        .map(|(at, _)| {
+            text[at + '§'.len_utf8()..]
+                .trim_start()
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect::<String>()
+                .trim_end_matches('.')
+                .to_owned()
+        })
+        .filter(|number| !number.is_empty())
+        .collect()
+}
+
+#[test]
+fn every_cited_section_of_the_api_reference_exists() {
+    let sections = api_reference_sections();
+    assert!(
+        sections.contains("10.3"),
+        "docs/gtstudio-api.md lost its headings"
+    );
+    let mut files: Vec<PathBuf> = ["src", "tests", "benches"]
+        .iter()
+        .flat_map(|dir| rust_files(dir))
+        .collect();
+    files.extend(
+        [
+            "ARCHITECTURE.md",
+            "README.md",
+            "docs/emulator.md",
+            "docs/configuration.md",
+        ]
+        .iter()
+        .map(|file| root().join(file))
+        .filter(|path| path.exists()),
+    );
+    let mut missing = Vec::new();
+    for path in &files {
+        for (index, line) in read(path).lines().enumerate() {
+            for section in sections_cited(line) {
+                if !sections.contains(&section) {
+                    missing.push(format!("{}:{}: §{section}", relative(path), index + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "these cite a section docs/gtstudio-api.md does not have:\n{}",
+        missing.join("\n")
     );
 }

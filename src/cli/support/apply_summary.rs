@@ -9,10 +9,10 @@ use crate::apply::{ApplyCompletion, ApplyNotStarted, ApplyReport};
 use crate::escape::escape;
 use crate::text::{counted, group_thousands, rate};
 
-use super::listed::listed;
 use crate::cli::output::Format;
 use crate::cli::{CliError, Ui, exit};
 use crate::diagnostic::Diagnostic;
+use crate::text::listed;
 
 /// Failures given as annotations with `--format github` (GitHub shows at most 50 per job).
 const FAILURES_ANNOTATED: usize = 50;

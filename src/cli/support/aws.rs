@@ -62,8 +62,50 @@ fn read_capped(path: &Path) -> std::io::Result<String> {
 /// A storage failure with what to do about it.
 pub(crate) fn storage_error(error: &StorageError) -> CliError {
     let cli_error = CliError::new(crate::escape::escape(&error.to_string()).into_owned());
-    match error.hint() {
+    match storage_hint(error) {
         Some(hint) => cli_error.hint(hint),
         None => cli_error,
+    }
+}
+
+/// What to do about a storage failure, in the CLI's words (the AWS variables it reads).
+pub(crate) fn storage_hint(error: &StorageError) -> Option<String> {
+    match error {
+        StorageError::MissingCredentials { .. } => Some(
+            "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), or AWS_PROFILE naming a profile with keys; on EC2 set GTFORM_AWS_IMDS=1 to use the instance profile".into(),
+        ),
+        StorageError::UnsupportedScheme { .. } => Some(
+            "gtform lists and checks s3:// objects only; gs:// URLs are passed to GT Studio unchecked".into(),
+        ),
+        StorageError::NoSuchBucket { .. } => Some(
+            "check the bucket name; with an S3-compatible store, check AWS_ENDPOINT_URL".into(),
+        ),
+        StorageError::AccessDenied { .. } => Some(
+            "the credentials gtform uses need s3:ListBucket on the bucket and s3:GetObject on the objects".into(),
+        ),
+        StorageError::CredentialsRejected { .. } => Some(
+            "the access key is unknown, expired or does not match its secret: refresh the credentials".into(),
+        ),
+        StorageError::WrongRegion { .. } => {
+            Some("set AWS_REGION to the bucket's region".into())
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_credentials_name_the_variables_to_set() {
+        let error = StorageError::MissingCredentials {
+            url: "s3://bucket/key.jpg".into(),
+        };
+        let hint = storage_hint(&error).unwrap();
+        assert!(hint.contains("AWS_ACCESS_KEY_ID"), "{hint}");
+        assert!(hint.contains("GTFORM_AWS_IMDS=1"), "{hint}");
+        let hint = storage_hint(&StorageError::NoSuchBucket { bucket: "b".into() }).unwrap();
+        assert!(hint.contains("AWS_ENDPOINT_URL"), "{hint}");
     }
 }

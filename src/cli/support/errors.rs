@@ -152,6 +152,10 @@ pub(crate) fn ops_error(error: ops::Error, ui: &mut Ui) -> CliError {
         ops::Error::Read(fetch) => {
             with_hint(CliError::new(fetch.to_string()), client_hint(&fetch.source))
         }
+        ops::Error::EmbeddedNotBuilt => CliError::new(error.to_string()).hint(
+            "name the GT Studio API with --endpoint (or GTFORM_ENDPOINT), or install gtform with its default features",
+        ),
+        #[cfg(feature = "emulator")]
         ops::Error::EmbeddedStart { ref state_dir, .. } => {
             CliError::new(error.to_string()).hint(format!(
                 "its state is in `{}`; delete that directory to start afresh",
@@ -171,7 +175,7 @@ pub(crate) fn ops_error(error: ops::Error, ui: &mut Ui) -> CliError {
         }
         ops::Error::Listing { ref source, .. } => {
             let cli_error = CliError::new(crate::escape::escape(&error.to_string()).into_owned());
-            let cli_error = match source.hint() {
+            let cli_error = match super::aws::storage_hint(source) {
                 Some(hint) => cli_error.hint(hint),
                 None => cli_error,
             };

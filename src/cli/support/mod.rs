@@ -4,7 +4,7 @@
 //! the pull-request comment's header and file (`comment`), apply's last words (`apply_summary`); and the parts every long command is built from: the one
 //! duration parser (`duration`), the one `--parallelism` parser (`parallelism`), the one Ctrl-C
 //! watcher (`interrupts`), the value parser of a fixed set of names (`choices`), the one progress-bar builder and its narrow-terminal rule
-//! (`progress_bar`), and the one rule for cutting long lists (`listed`).
+//! (`progress_bar`), and the one rule for cutting long lists, in the library (`text::listed`).
 //!
 //! Commands import these by their path (`super::support::duration`): nothing here is
 //! re-exported, so that where a helper lives is where it is named.
@@ -17,7 +17,6 @@ pub(super) mod connection;
 pub(super) mod duration;
 pub(super) mod errors;
 pub(super) mod interrupts;
-pub(super) mod listed;
 pub(super) mod load_args;
 pub(super) mod parallelism;
 pub(super) mod preflight;

@@ -9,13 +9,13 @@ use time::OffsetDateTime;
 use super::connection::StderrSteps;
 use super::duration;
 use super::errors::ops_error;
-use super::listed::listed;
 use crate::cli::{CliError, Ui};
 use crate::diagnostic::Diagnostic;
 use crate::ops;
 use crate::plan::Plan;
 use crate::preflight::{CheckOptions, Problem, Reason, Report, Sample};
 use crate::storage::StorageError;
+use crate::text::listed;
 use crate::text::{counted, group_thousands};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -223,7 +223,7 @@ fn hint_of(reason: &Reason) -> Option<String> {
         Reason::Storage(StorageError::NotFound { .. }) => {
             Some("there is no object with this key in the bucket".into())
         }
-        Reason::Storage(error) => error.hint(),
+        Reason::Storage(error) => super::aws::storage_hint(error),
         Reason::Expired { .. } | Reason::ExpiresTooSoon { .. } => {
             Some("sign the URL again with a later expiry".into())
         }

@@ -11,6 +11,7 @@
 use super::super::node::Node;
 use super::{DiagnosticSink, string};
 use crate::diagnostic::Diagnostic;
+use crate::object_url::check_bucket_name;
 
 /// An attachment URL: `http(s)://host/…`, `s3://bucket/key` or `gs://bucket/key`.
 pub(crate) fn attachment_url(
@@ -68,7 +69,7 @@ pub(crate) fn check_attachment_url(text: &str) -> Result<(), String> {
                 Err(format!(
                     "has no object key (expected `{scheme}://bucket/key`)"
                 ))
-            } else if let Err(rule) = check_bucket(&scheme, bucket) {
+            } else if let Err(rule) = check_bucket_name(&scheme, bucket) {
                 Err(format!("has an invalid bucket name `{bucket}` ({rule})"))
             } else if key.len() > 1024 {
                 Err("has an object key longer than 1,024 bytes".into())
@@ -109,37 +110,6 @@ fn check_web_url(text: &str, rest: &str) -> Result<(), String> {
         Ok(_) => Err("has no host".into()),
         Err(error) => Err(format!("is not a valid URL ({error})")),
     }
-}
-
-/// The bucket naming rules of S3 (`s3`) and Google Cloud Storage (`gs`); the rule broken.
-fn check_bucket(scheme: &str, bucket: &str) -> Result<(), &'static str> {
-    let (max, allowed, rule): (usize, fn(u8) -> bool, &'static str) = if scheme == "s3" {
-        (
-            63,
-            |b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-',
-            "S3 bucket names are 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit",
-        )
-    } else {
-        (
-            222,
-            |b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'_'),
-            "Cloud Storage bucket names are 3 to 63 lowercase letters, digits, dots, hyphens and underscores, starting and ending with a letter or digit",
-        )
-    };
-    let bytes = bucket.as_bytes();
-    let ends_ok = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    let looks_like_ip = bucket.split('.').count() == 4
-        && bucket
-            .split('.')
-            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()));
-    let ok = (3..=max).contains(&bytes.len())
-        && bytes.iter().all(|b| allowed(*b))
-        && ends_ok(bytes.first())
-        && ends_ok(bytes.last())
-        && !bucket.contains("..")
-        && bucket.split('.').all(|part| part.len() <= 63)
-        && !looks_like_ip;
-    if ok { Ok(()) } else { Err(rule) }
 }
 
 /// Whether the part after `http(s)://` is plainly valid: a host of letters, digits, dots and

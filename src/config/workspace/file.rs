@@ -13,13 +13,13 @@ use super::super::generate::{GeneratorDecl, GeneratorSource, ManifestKind};
 use super::super::job::{JOB_KEYS, JOB_TYPES, PRIORITY_RANGE};
 use super::super::node::{Node, Span, Value};
 use super::super::{EndpointSetting, yaml};
-use crate::attachments::{ObjectUrl, Scheme, UrlError};
 use crate::diagnostic::{Diagnostic, Location};
+use crate::object_url::{ObjectUrl, Scheme, UrlError};
 use crate::storage::Glob;
 use crate::text::closest;
 
 /// The only configuration format version.
-pub(crate) const FORMAT_VERSION: i64 = 1;
+pub(crate) const WORKSPACE_VERSION: i64 = 1;
 
 pub(crate) const FILE_KEYS: &[&str] = &["version", "endpoint", "projects"];
 pub(crate) const PROJECT_KEYS: &[&str] = &["id", "name", "workflows", "defaults", "batches"];
@@ -146,23 +146,24 @@ fn decode_file(file: Arc<Path>, root: Node, sink: &mut FileSink<'_>) -> FileDecl
                         "`version` must be an integer, found {}",
                         decode::describe(&entry.value)
                     ))
-                    .hint(format!("write `version: {FORMAT_VERSION}`")),
+                    .hint(format!("write `version: {WORKSPACE_VERSION}`")),
                 );
-            } else if entry.value.value != Value::Int(FORMAT_VERSION) {
+            } else if entry.value.value != Value::Int(WORKSPACE_VERSION) {
                 sink.push(
                     entry.value.span,
                     Diagnostic::error(format!(
                         "unsupported `version` {}",
                         decode::describe(&entry.value)
                     ))
-                    .hint(format!("this gtform reads `version: {FORMAT_VERSION}`")),
+                    .hint(format!("this gtform reads `version: {WORKSPACE_VERSION}`")),
                 );
             }
         }
         None => sink.push(
             fields.span,
-            Diagnostic::error("the file has no `version`")
-                .hint(format!("start the file with `version: {FORMAT_VERSION}`")),
+            Diagnostic::error("the file has no `version`").hint(format!(
+                "start the file with `version: {WORKSPACE_VERSION}`"
+            )),
         ),
     }
     if let Some(node) = fields.value("endpoint") {

@@ -65,6 +65,7 @@ pub(super) mod index;
 mod masks;
 mod naming;
 mod placement;
+pub mod render;
 
 use index::{EntryKey, key_of, read_index, write_index};
 use naming::NameSet;
@@ -500,20 +501,16 @@ struct ProjectScope<'a> {
 fn scope_of(loaded: &Loaded) -> Vec<ProjectScope<'_>> {
     loaded
         .selection
-        .projects()
-        .iter()
-        .filter_map(|selected| {
-            let project = loaded.workspace.projects.get(&selected.key)?;
-            Some(ProjectScope {
-                key: &project.key,
-                id: project.id.to_string(),
-                batches: selected
-                    .batches
-                    .iter()
-                    .filter(|name| project.batches.contains_key(*name))
-                    .map(String::as_str)
-                    .collect(),
-            })
+        .projects_in(&loaded.workspace)
+        .map(|(selected, project)| ProjectScope {
+            key: &project.key,
+            id: project.id.to_string(),
+            batches: selected
+                .batches
+                .iter()
+                .filter(|name| project.batches.contains_key(*name))
+                .map(String::as_str)
+                .collect(),
         })
         .collect()
 }

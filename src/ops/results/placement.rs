@@ -5,7 +5,7 @@
 use std::io::Write as _;
 use std::path::Path;
 
-use crate::client::{StorageError, StorageFailure};
+use crate::client::{SignedUrlError, StorageFailure};
 
 /// A downloaded body, complete, not yet in place.
 pub(super) enum Body {
@@ -48,7 +48,7 @@ pub(super) fn place(
         };
         if let Err(error) = parsed {
             // A body that is not JSON is most likely cut or mangled on the way: worth another try.
-            return Err(DownloadError::Storage(StorageError {
+            return Err(DownloadError::Storage(SignedUrlError {
                 failure: StorageFailure::Transient,
                 message: format!("the result file for `{path}` is not JSON: {error}"),
                 status: None,
@@ -84,7 +84,7 @@ pub(super) fn place(
 }
 
 pub(super) enum DownloadError {
-    Storage(StorageError),
+    Storage(SignedUrlError),
     /// Writing to the output directory failed: not worth retrying.
     Output(String),
 }
@@ -111,7 +111,7 @@ mod tests {
         );
         assert!(matches!(
             not_json,
-            Err(DownloadError::Storage(StorageError {
+            Err(DownloadError::Storage(SignedUrlError {
                 failure: StorageFailure::Transient,
                 ..
             }))

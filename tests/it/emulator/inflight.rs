@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use gtform::emulator::{
-    DEMO_PROJECT_ID, Faults, RouteClass, Stall, StallPoint, WaitFor, WaitOutcome,
+    DEMO_PROJECT_ID, Faults, RouteClass, Stall, StallPoint, WaitFor, WaitedFor,
 };
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -34,7 +34,7 @@ fn stored(env: &Env) -> Vec<String> {
         .collect()
 }
 
-async fn admin_wait(env: &Env, query: &str) -> WaitOutcome {
+async fn admin_wait(env: &Env, query: &str) -> WaitedFor {
     let body: Value = env
         .client
         .get(env.url(&format!("/_emulator/wait?{query}")))

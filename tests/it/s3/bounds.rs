@@ -14,7 +14,7 @@ use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use futures::StreamExt;
-use gtform::attachments::ObjectUrl;
+use gtform::object_url::ObjectUrl;
 use gtform::storage::{Credentials, Glob, S3Config, Secret, Storage, StorageError};
 
 use super::moto;

@@ -107,11 +107,11 @@ impl Pace {
         received: u64,
         expected: Option<u64>,
         started: Instant,
-    ) -> StorageError {
+    ) -> SignedUrlError {
         let of = expected
             .map(|expected| format!(" of {expected}"))
             .unwrap_or_default();
-        StorageError {
+        SignedUrlError {
             failure: StorageFailure::Transient,
             message: format!(
                 "GET {shown}: the storage host sent too slowly: {received}{of} bytes in {:.1} s \
@@ -146,7 +146,7 @@ pub enum StorageFailure {
 /// A download that failed.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
-pub struct StorageError {
+pub struct SignedUrlError {
     pub failure: StorageFailure,
     /// What failed, naming the URL without its query.
     pub message: String,
@@ -205,9 +205,9 @@ impl StorageClient {
 
     /// Starts downloading `url` (absolute http or https). The status is checked here; the body
     /// comes through [`Download::chunk`].
-    pub async fn get(&self, url: &str) -> Result<Download, StorageError> {
+    pub async fn get(&self, url: &str) -> Result<Download, SignedUrlError> {
         let shown = shown_url(url);
-        let parsed = Url::parse(url).map_err(|error| StorageError {
+        let parsed = Url::parse(url).map_err(|error| SignedUrlError {
             failure: StorageFailure::Rejected,
             message: format!("invalid storage URL `{shown}`: {error}"),
             status: None,
@@ -231,7 +231,7 @@ impl StorageClient {
         }
         let expected = response.content_length();
         if expected.is_some_and(|length| length > self.max_bytes) {
-            return Err(StorageError {
+            return Err(SignedUrlError {
                 failure: StorageFailure::Rejected,
                 message: format!(
                     "GET {shown}: the file is larger than {} bytes",
@@ -271,7 +271,7 @@ impl Download {
 
     /// The next piece of the body; `None` at its end. A body that ends short of its
     /// `Content-Length`, breaks off or misses the download's deadline, is a transient error.
-    pub async fn chunk(&mut self) -> Result<Option<Bytes>, StorageError> {
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, SignedUrlError> {
         let size = self.expected.unwrap_or(0).max(self.received);
         let next = match self.pace.deadline(self.started, size) {
             Some(deadline) => tokio::time::timeout_at(deadline, self.response.chunk())
@@ -286,7 +286,7 @@ impl Download {
             Ok(Some(chunk)) => {
                 self.received += chunk.len() as u64;
                 if self.received > self.max_bytes {
-                    return Err(StorageError {
+                    return Err(SignedUrlError {
                         failure: StorageFailure::Rejected,
                         message: format!(
                             "GET {}: the file is larger than {} bytes",
@@ -298,7 +298,7 @@ impl Download {
                 Ok(Some(chunk))
             }
             Ok(None) => match self.expected {
-                Some(expected) if expected != self.received => Err(StorageError {
+                Some(expected) if expected != self.received => Err(SignedUrlError {
                     failure: StorageFailure::Transient,
                     message: format!(
                         "GET {}: the download ended after {} of {expected} bytes",
@@ -308,7 +308,7 @@ impl Download {
                 }),
                 _ => Ok(None),
             },
-            Err(error) => Err(StorageError {
+            Err(error) => Err(SignedUrlError {
                 failure: StorageFailure::Transient,
                 message: format!(
                     "GET {}: the download broke off after {} bytes{} ({})",
@@ -345,8 +345,8 @@ fn shown_url(url: &str) -> String {
     }
 }
 
-fn refusal(shown: &str, refused: &DownloadRefused) -> StorageError {
-    StorageError {
+fn refusal(shown: &str, refused: &DownloadRefused) -> SignedUrlError {
+    SignedUrlError {
         failure: StorageFailure::Rejected,
         message: format!("GET {shown}: {refused}"),
         status: None,
@@ -359,7 +359,7 @@ fn unfollowed_redirect(
     shown: &str,
     response: &reqwest::Response,
     addresses: StorageAddresses,
-) -> StorageError {
+) -> SignedUrlError {
     let target = response
         .headers()
         .get(reqwest::header::LOCATION)
@@ -369,7 +369,7 @@ fn unfollowed_redirect(
         Some(Err(refused)) => refused.to_string(),
         Some(Ok(())) | None => "a redirect that cannot be followed".to_owned(),
     };
-    StorageError {
+    SignedUrlError {
         failure: StorageFailure::Rejected,
         message: format!(
             "GET {shown}: HTTP {} redirect refused: {reason}",
@@ -391,13 +391,13 @@ fn refusal_in<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a Do
     None
 }
 
-fn transport_error(shown: &str, error: &reqwest::Error) -> StorageError {
+fn transport_error(shown: &str, error: &reqwest::Error) -> SignedUrlError {
     if let Some(refused) = refusal_in(error) {
         return refusal(shown, refused);
     }
     if error.is_redirect() {
         // A redirect reqwest itself refused (a scheme it cannot follow): asking again is futile.
-        return StorageError {
+        return SignedUrlError {
             failure: StorageFailure::Rejected,
             message: format!(
                 "GET {shown}: a redirect was refused: {}",
@@ -412,7 +412,7 @@ fn transport_error(shown: &str, error: &reqwest::Error) -> StorageError {
         // reqwest's own message repeats the URL, signature included: keep only the causes.
         format!("GET {shown} failed: {}", error_chain(error))
     };
-    StorageError {
+    SignedUrlError {
         failure: StorageFailure::Transient,
         message,
         status: None,
@@ -423,7 +423,7 @@ async fn status_error(
     shown: &str,
     status: StatusCode,
     response: reqwest::Response,
-) -> StorageError {
+) -> SignedUrlError {
     // A short look at the body says more than the status alone (S3's `<Code>SlowDown</Code>`).
     let excerpt = match tokio::time::timeout(Duration::from_secs(5), response.bytes()).await {
         Ok(Ok(bytes)) => {
@@ -449,7 +449,7 @@ async fn status_error(
         408 | 429 | 500..=599 => StorageFailure::Transient,
         _ => StorageFailure::Rejected,
     };
-    StorageError {
+    SignedUrlError {
         failure,
         message: format!("GET {shown} failed: HTTP {}{excerpt}", status.as_u16()),
         status: Some(status.as_u16()),

@@ -39,6 +39,8 @@ use crate::state::{BatchProgress, DEFAULT_READ_CONCURRENCY, FetchError};
 
 use super::{Connection, Error, Loaded};
 
+pub mod render;
+
 /// Version of the status document (`status --json`, and each poll of `status --wait --json`).
 pub const FORMAT_VERSION: FormatVersion = FormatVersion::STATUS;
 
@@ -275,10 +277,8 @@ struct ProjectScope<'a> {
 
 fn scope_of<'a>(workspace: &'a Workspace, selection: &'a Selection) -> Vec<ProjectScope<'a>> {
     selection
-        .projects()
-        .iter()
-        .filter_map(|selected| {
-            let project = workspace.projects.get(&selected.key)?;
+        .projects_in(workspace)
+        .map(|(selected, project)| {
             let batches = selected
                 .batches
                 .iter()
@@ -292,12 +292,12 @@ fn scope_of<'a>(workspace: &'a Workspace, selection: &'a Selection) -> Vec<Proje
                     (batch.name.as_str(), reference_ids)
                 })
                 .collect();
-            Some(ProjectScope {
+            ProjectScope {
                 key: &project.key,
                 id: project.id.to_string(),
                 whole: selected.whole,
                 batches,
-            })
+            }
         })
         .collect()
 }
@@ -437,6 +437,11 @@ pub struct WaitOptions {
     pub interval: Duration,
     /// Give up after this long; `None`: wait as long as it takes.
     pub timeout: Option<Duration>,
+    /// Once the polls end, read once more listing every job (as [`status`] with
+    /// [`StatusOptions::list_jobs`]) and judge the outcome from that read: the verdict and the
+    /// listing then come from the same read, even when a batch completed in between. The polls
+    /// read project details only.
+    pub list_jobs: bool,
 }
 
 /// One successful poll.
@@ -458,6 +463,8 @@ pub trait WaitObserver: Send + Sync {
     fn on_poll(&self, poll: &Poll<'_>);
     /// A poll failed in a way worth retrying; the next comes after `retry_in`.
     fn on_poll_failed(&self, error: &Error, retry_in: Duration);
+    /// The closing read of [`WaitOptions::list_jobs`] failed: the outcome is the last poll's.
+    fn on_listing_failed(&self, error: &Error);
 }
 
 /// How a wait ended.
@@ -480,13 +487,73 @@ pub enum WaitOutcome {
     Inconsistent { report: StatusReport },
 }
 
+impl WaitOutcome {
+    /// The report the outcome was judged from.
+    pub fn report(&self) -> &StatusReport {
+        match self {
+            WaitOutcome::Complete { report, .. }
+            | WaitOutcome::TimedOut { report, .. }
+            | WaitOutcome::Missing { report }
+            | WaitOutcome::Inconsistent { report } => report,
+        }
+    }
+
+    /// The outcome judged again from `listed`, a later read that lists every job. A batch
+    /// created since the last poll leaves a `Missing` verdict as it was, from that poll.
+    fn judged_again(self, listed: StatusReport) -> WaitOutcome {
+        let missing = listed.batches().any(|(_, batch)| batch.progress.is_none());
+        if !missing && !listed.inconsistencies().is_empty() {
+            return WaitOutcome::Inconsistent { report: listed };
+        }
+        match self {
+            WaitOutcome::Complete { elapsed, .. } | WaitOutcome::TimedOut { elapsed, .. }
+                if listed.is_complete() =>
+            {
+                WaitOutcome::Complete {
+                    report: listed,
+                    elapsed,
+                }
+            }
+            WaitOutcome::Complete { elapsed, .. } | WaitOutcome::TimedOut { elapsed, .. } => {
+                WaitOutcome::TimedOut {
+                    report: listed,
+                    elapsed,
+                }
+            }
+            WaitOutcome::Missing { .. } if missing => WaitOutcome::Missing { report: listed },
+            missing_before => missing_before,
+        }
+    }
+}
+
 /// Polls the progress of the loaded workspace's batches in scope until every one is complete.
 ///
 /// The timeout bounds the whole wait, a poll in flight included: when it passes the last
 /// successful poll's report is the outcome ([`WaitOutcome::TimedOut`]), or, when no poll
 /// succeeded, [`Error::NoAnswer`] (or the last poll's error). A timeout too long to add to the
-/// clock is no timeout.
+/// clock is no timeout. With [`WaitOptions::list_jobs`], the outcome is judged again from a
+/// read that lists every job, made after the polls (outside the timeout).
 pub async fn wait(
+    connection: &Connection,
+    loaded: &Loaded,
+    options: &WaitOptions,
+    observer: &dyn WaitObserver,
+) -> Result<WaitOutcome, Error> {
+    let outcome = wait_for_polls(connection, loaded, options, observer).await?;
+    if !options.list_jobs {
+        return Ok(outcome);
+    }
+    match status(connection, loaded, StatusOptions { list_jobs: true }).await {
+        Ok(listed) => Ok(outcome.judged_again(listed)),
+        Err(error) => {
+            observer.on_listing_failed(&error);
+            Ok(outcome)
+        }
+    }
+}
+
+/// The polls of [`wait`], within its timeout.
+async fn wait_for_polls(
     connection: &Connection,
     loaded: &Loaded,
     options: &WaitOptions,
