@@ -11,6 +11,7 @@
 
 pub(super) mod apply_summary;
 pub(super) mod aws;
+#[cfg(feature = "emulator")]
 pub(super) mod choices;
 pub(super) mod comment;
 pub(super) mod connection;
