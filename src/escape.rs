@@ -357,7 +357,13 @@ mod tests {
         for line in without_workflow_commands(text).split(['\n', '\r']) {
             assert!(!could_be_workflow_command(line), "{line:?}");
         }
-        for harmless in ["plain\nlines\r\n", "::only\n", "a ::b", "#[x] a#[y]", "\u{200b}"] {
+        for harmless in [
+            "plain\nlines\r\n",
+            "::only\n",
+            "a ::b",
+            "#[x] a#[y]",
+            "\u{200b}",
+        ] {
             assert!(
                 matches!(without_workflow_commands(harmless), Cow::Borrowed(t) if t == harmless),
                 "{harmless:?}"
