@@ -339,6 +339,46 @@ mod tests {
     }
 
     #[test]
+    fn a_lone_hash_or_colon_is_printed_as_itself() {
+        // Only the second `#` of `##[` and the first `:` of a leading `::` are escaped; in a
+        // text escaped for another reason, `x#[y]` and `:a` keep their `#` and `:`.
+        assert_eq!(escape("x#[y]\u{200b}"), "x#[y]\\u{200b}");
+        assert_eq!(escape(":a\u{200b}"), ":a\\u{200b}");
+        assert_eq!(escape("::a::b"), "\\u{3a}:a::b");
+    }
+
+    #[test]
+    fn printed_lines_never_carry_a_workflow_command() {
+        let text = "  ::error::x\nok ##[group]y #[z]\r::a::b\nplain a::b::c\n";
+        assert_eq!(
+            without_workflow_commands(text),
+            "  \\u{3a}:error::x\nok #\\u{23}[group]y #[z]\r\\u{3a}:a::b\nplain a::b::c\n"
+        );
+        for line in without_workflow_commands(text).split(['\n', '\r']) {
+            assert!(!could_be_workflow_command(line), "{line:?}");
+        }
+        for harmless in [
+            "plain\nlines\r\n",
+            "::only\n",
+            "a ::b",
+            "#[x] a#[y]",
+            "\u{200b}",
+        ] {
+            assert!(
+                matches!(without_workflow_commands(harmless), Cow::Borrowed(t) if t == harmless),
+                "{harmless:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_text_escapes_a_command_or_a_hidden_character_alone() {
+        assert_eq!(json_text("\"a##[b]\""), "\"a#\\u0023[b]\"");
+        assert_eq!(json_text("\"a\u{202e}b\""), "\"a\\u202eb\"");
+        assert_eq!(json_text("{\n  \"a\": 1\n}"), "{\n  \"a\": 1\n}");
+    }
+
+    #[test]
     fn widths_count_columns() {
         assert_eq!(display_width("abc"), 3);
         assert_eq!(display_width("街景"), 4);

@@ -400,6 +400,28 @@ mod tests {
     }
 
     #[test]
+    fn too_many_pages_says_how_many_and_against_which_count() {
+        let counted = PagingError::TooManyPages {
+            pages: 7,
+            reported: Some(250),
+            page_size: 100,
+        };
+        assert_eq!(
+            counted.to_string(),
+            "7 pages listed 250 items the server reported, in pages of up to 100, and the pages go on"
+        );
+        let uncounted = PagingError::TooManyPages {
+            pages: 100_000,
+            reported: None,
+            page_size: 1000,
+        };
+        assert_eq!(
+            uncounted.to_string(),
+            "the listing goes on past 100000 pages"
+        );
+    }
+
+    #[test]
     fn long_tokens_are_quoted_in_part() {
         let token = "x".repeat(10_000);
         let mut chain = PageChain::counted(1000, 100);
