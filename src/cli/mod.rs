@@ -26,7 +26,7 @@ mod validate;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 pub use ui::{ColorChoice, Ui};
 
@@ -132,7 +132,11 @@ pub mod exit {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let parsed = Cli::command()
+        .color(clap_color(std::env::args_os()))
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(error) => {
             let _ = error.print();
@@ -164,6 +168,35 @@ pub fn main() -> ExitCode {
             ui.error(&error);
             exit::code(exit::ERROR)
         }
+    }
+}
+
+/// The colour of clap's own help and errors, by the rule of everything else gtform prints: the
+/// `--color`/`--no-color` flag when the arguments hold one (clap has not parsed them yet), else
+/// the environment as [`ColorChoice::colors`] reads it for stderr, so that `FORCE_COLOR` in a
+/// CI log and `TERM=dumb` reach clap's output too.
+fn clap_color(args: impl IntoIterator<Item = std::ffi::OsString>) -> clap::ColorChoice {
+    let mut flag = ColorChoice::Auto;
+    let mut args = args.into_iter().skip(1);
+    while let Some(arg) = args.next() {
+        let value = match arg.to_str() {
+            Some("--") => break,
+            Some("--no-color") => Some("never".to_owned()),
+            Some("--color") => args.next().and_then(|value| value.into_string().ok()),
+            Some(other) => other.strip_prefix("--color=").map(str::to_owned),
+            None => None,
+        };
+        match value.as_deref() {
+            Some("always") => flag = ColorChoice::Always,
+            Some("never") => flag = ColorChoice::Never,
+            Some("auto") => flag = ColorChoice::Auto,
+            _ => {}
+        }
+    }
+    if flag.colors(&std::io::stderr()) {
+        clap::ColorChoice::Always
+    } else {
+        clap::ColorChoice::Never
     }
 }
 

@@ -322,6 +322,62 @@ fn colour_into_a_pipe_follows_the_flag_then_the_variables_as_cargo_reads_them() 
     }
 }
 
+/// Whether clap's own output (a usage error on stderr, `--help` on stdout) is coloured.
+fn clap_output_coloured(env: &[(&str, &str)], args: &[&str]) -> (bool, bool) {
+    let mut command =
+        crate::support::gtform_command(std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
+    for name in COLOUR_VARIABLES {
+        command.env_remove(name);
+    }
+    command
+        .env("TERM", "xterm-256color")
+        .envs(env.iter().copied());
+    let error = command
+        .args(args)
+        .args(["plan", "--no-such-flag"])
+        .output()
+        .unwrap();
+    assert_eq!(error.status.code(), Some(1));
+    let mut command =
+        crate::support::gtform_command(std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
+    for name in COLOUR_VARIABLES {
+        command.env_remove(name);
+    }
+    let help = command
+        .env("TERM", "xterm-256color")
+        .envs(env.iter().copied())
+        .args(args)
+        .args(["plan", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(help.status.code(), Some(0));
+    (
+        String::from_utf8_lossy(&error.stderr).contains('\u{1b}'),
+        String::from_utf8_lossy(&help.stdout).contains('\u{1b}'),
+    )
+}
+
+#[test]
+fn clap_help_and_usage_errors_follow_the_same_colour_rule() {
+    let cases: &[ColourCase] = &[
+        (&[], &[], false),
+        (&[("FORCE_COLOR", "1")], &[], true),
+        (&[("CLICOLOR_FORCE", "1")], &[], true),
+        (&[("FORCE_COLOR", "1"), ("NO_COLOR", "1")], &[], false),
+        (&[], &["--color", "always"], true),
+        (&[], &["--color=always"], true),
+        (&[("FORCE_COLOR", "1")], &["--no-color"], false),
+        (&[("FORCE_COLOR", "1")], &["--color", "never"], false),
+    ];
+    for (env, flags, coloured) in cases {
+        assert_eq!(
+            clap_output_coloured(env, flags),
+            (*coloured, *coloured),
+            "{env:?} {flags:?}"
+        );
+    }
+}
+
 #[test]
 fn colour_on_a_terminal_unless_no_color_or_a_dumb_terminal() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -361,8 +361,11 @@ async fn job_result_is_null_until_completed_then_a_file_behind_attachments() {
         .await
         .unwrap();
     let annotations = &file["data"]["annotations"];
-    assert_eq!(annotations["rectangles"].as_array().unwrap().len(), 1);
-    for kind in ["polygons", "lines", "cuboids", "landmarks"] {
+    // Three boxes (one with its corners in another order), a polygon and face landmarks.
+    assert_eq!(annotations["rectangles"].as_array().unwrap().len(), 3);
+    assert_eq!(annotations["polygons"].as_array().unwrap().len(), 1);
+    assert!(!annotations["landmarks"].as_array().unwrap().is_empty());
+    for kind in ["lines", "cuboids"] {
         assert_eq!(annotations[kind], json!([]), "{kind}");
     }
     assert_eq!(
@@ -379,12 +382,12 @@ async fn job_result_is_null_until_completed_then_a_file_behind_attachments() {
     let batch = Env::batch_named(&details, "b");
     assert_eq!(batch["status"], "Complete");
     assert_eq!(batch["completed_jobs"], 1);
-    assert_eq!(batch["annotations"], 1);
+    assert_eq!(batch["annotations"], 5);
     let (_, page) = env
         .get(&format!("/v1/projects/{}/batch/{batch_id}", project()))
         .await;
     assert_eq!(page["data"]["jobs"][0]["status"], "completed");
-    assert_eq!(page["data"]["jobs"][0]["annotations"], 1);
+    assert_eq!(page["data"]["jobs"][0]["annotations"], 5);
 }
 
 #[tokio::test]
@@ -485,7 +488,7 @@ async fn project_stats_sums_the_batches() {
         json!({
             "name": "Demo project", "base": "IMAGE", "total_batches": 2, "completed_batches": 1,
             "total_jobs": 2, "completed_jobs": 1, "total_frames": 2, "completed_frames": 1,
-            "annotations": 1,
+            "annotations": 5, // the one completed image: three boxes, a polygon, landmarks
         })
     );
 }
@@ -580,9 +583,11 @@ async fn result_files_follow_the_task_type() {
     let annotations = file["data"]["annotation_data"]["annotations"]
         .as_array()
         .unwrap();
-    assert_eq!(annotations.len(), 2);
-    assert_eq!(annotations[1]["frame_id"], "frame002");
-    assert_eq!(annotations[0]["track_id"], annotations[1]["track_id"]);
+    // One mask per legend object (2) per frame (2), frame by frame; an object keeps its track.
+    assert_eq!(annotations.len(), 4);
+    assert_eq!(annotations[2]["frame_id"], "frame002");
+    assert_eq!(annotations[0]["track_id"], annotations[2]["track_id"]);
+    assert_ne!(annotations[0]["track_id"], annotations[1]["track_id"]);
     assert_eq!(&mask.unwrap()[..4], b"\x89PNG");
 
     let sensor_frames = json!([{ "frame_id": "f1", "ego_pose": {},
