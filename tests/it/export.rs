@@ -4,7 +4,6 @@
 
 use std::path::Path;
 
-use gtform::emulator::{Seed, SeedProject};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -16,17 +15,7 @@ const SEGMENTATION_PROJECT_ID: &str = "7c0f3a1e-5b2d-4c8e-9f6a-1b2c3d4e5f61";
 /// Images of 64 × 48 (the size in their URLs, at which the emulator draws masks), a video of
 /// three frames and a point cloud in `street`; a segmentation in `segments`.
 fn workspace(rig: &Rig) {
-    rig.server
-        .provision(&Seed {
-            keys: Vec::new(),
-            projects: vec![SeedProject {
-                id: SEGMENTATION_PROJECT_ID.parse().unwrap(),
-                name: "Segments".to_owned(),
-                base: "IMAGE_SEGMENTATION".to_owned(),
-                workflows: vec![WORKFLOW_ID.parse().unwrap()],
-            }],
-        })
-        .unwrap();
+    rig.add_project(SEGMENTATION_PROJECT_ID, "Segments", "IMAGE_SEGMENTATION");
     let url = rig.url();
     rig.write(
         "gtform.yaml",

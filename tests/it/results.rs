@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use gtform::client::RetryPolicy;
-use gtform::emulator::{EmulatorOptions, Faults, RouteClass, Seed, SeedProject, StorageFaults};
+use gtform::emulator::{EmulatorOptions, Faults, RouteClass, StorageFaults};
 use gtform::ops::results::IndexEntry;
 use gtform::ops::{self, ConnectOptions, LoadRequest, ResultsOptions};
 use sha2::{Digest, Sha256};
@@ -27,17 +27,7 @@ fn project() -> Uuid {
 /// point cloud and point-cloud segmentation in the image project; video segmentation in a
 /// segmentation project.
 fn every_task_type(rig: &Rig) -> PathBuf {
-    rig.server
-        .provision(&Seed {
-            keys: Vec::new(),
-            projects: vec![SeedProject {
-                id: SEGMENTATION_PROJECT_ID.parse().unwrap(),
-                name: "Segments".to_owned(),
-                base: "VIDEO_SEGMENTATION".to_owned(),
-                workflows: vec![WORKFLOW_ID.parse().unwrap()],
-            }],
-        })
-        .unwrap();
+    rig.add_project(SEGMENTATION_PROJECT_ID, "Segments", "VIDEO_SEGMENTATION");
     let url = rig.url();
     rig.write(
         "gtform.yaml",

@@ -49,6 +49,22 @@ impl Rig {
         self.server.base_url()
     }
 
+    /// Adds a second project, `id`, of `base` (such as `IMAGE_SEGMENTATION`), with the test
+    /// workflow, for tests that need a task type the test project's base does not give.
+    pub fn add_project(&self, id: &str, name: &str, base: &str) {
+        self.server
+            .provision(&Seed {
+                keys: Vec::new(),
+                projects: vec![SeedProject {
+                    id: id.parse().expect("a project id"),
+                    name: name.to_owned(),
+                    base: base.to_owned(),
+                    workflows: vec![WORKFLOW_ID.parse().expect("a workflow id")],
+                }],
+            })
+            .expect("the emulator takes the project");
+    }
+
     /// Writes `text` to `name` in the workspace directory.
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
         let path = self.dir.path().join(name);
