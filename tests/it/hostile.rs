@@ -441,6 +441,11 @@ fn run_bounded_at(dir: &Path, args: &[&str], endpoint: Option<&str>, case: &str)
         .env_remove("GTFORM_ENDPOINT")
         .envs(endpoint.map(|endpoint| ("GTFORM_ENDPOINT", endpoint)))
         .env("NO_COLOR", "1")
+        // An address-space limit counts every thread's stack and malloc arena, and the
+        // runtime starts one worker per core: pinned, so the bound means the same on a
+        // 2-core laptop and a 64-core CI runner.
+        .env("TOKIO_WORKER_THREADS", "2")
+        .env("MALLOC_ARENA_MAX", "2")
         .env("GTFORM_API_KEY", API_KEY)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
