@@ -6,7 +6,7 @@ use clap::ValueEnum;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 
 use crate::client::EndpointLabel;
-use crate::plan::render::{self, RenderOptions};
+use crate::plan::render::{self, Pointers, RenderOptions};
 use crate::plan::{Plan, json, markdown};
 use crate::text::counted;
 
@@ -39,6 +39,13 @@ pub(crate) fn format_parser(formats: &'static [Format]) -> impl TypedValueParser
     })
 }
 
+/// Where a shown plan points its reader: this program's own command lines.
+pub(crate) const PLAN_POINTERS: Pointers = Pointers {
+    compare_with_revision: "`gtform plan --since REV`",
+    whole_plan: "`gtform show PLANFILE` or `--format json`",
+    list_everything: "--verbose",
+};
+
 /// Prints `plan` for a human on stdout.
 pub(crate) fn plan_text(ui: &mut Ui, plan: &Plan, endpoint: &EndpointLabel, verbose: bool) {
     let text = render::human(
@@ -47,6 +54,7 @@ pub(crate) fn plan_text(ui: &mut Ui, plan: &Plan, endpoint: &EndpointLabel, verb
         RenderOptions {
             verbose,
             color: ui.stdout_color,
+            pointers: PLAN_POINTERS,
         },
     );
     ui.out(&text);
@@ -64,7 +72,7 @@ pub(crate) fn plan_json(
 
 /// Prints `plan` as Markdown on stdout, short enough for a pull-request comment.
 pub(crate) fn plan_markdown(ui: &mut Ui, plan: &Plan, endpoint: &EndpointLabel) {
-    ui.out(&markdown::markdown(plan, endpoint));
+    ui.out(&markdown::markdown(plan, endpoint, PLAN_POINTERS));
 }
 
 /// Prints every drift as a warning at its description (`--format github`: an annotation on

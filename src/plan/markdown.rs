@@ -35,7 +35,7 @@
 
 use std::fmt::Write as _;
 
-use super::render::{PAYLOADS_NOT_COMPARED, summary_line};
+use super::render::{Pointers, payloads_not_compared, summary_line};
 use super::since::SinceFindings;
 use super::{BatchPlan, PayloadConflicts, Plan, ProjectPlan, Summary};
 use crate::ci::{CommitId, RunLink};
@@ -60,7 +60,7 @@ const UNFOLDED_JOBS: usize = 5;
 
 /// Where a comment comes from and what happens to its plan; every part optional. The commit
 /// and the run link are validated values (`crate::ci`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Header {
     /// The commit the workspace was read at.
     pub commit: Option<CommitId>,
@@ -69,6 +69,19 @@ pub struct Header {
     /// The comment is on a pull (merge) request whose merge applies the plan: the last line
     /// says "merging applies …" rather than naming `gtform apply`.
     pub applied_on_merge: bool,
+    pub pointers: Pointers,
+}
+
+impl Header {
+    /// No commit, no run, not applied on merge.
+    pub fn plain(pointers: Pointers) -> Header {
+        Header {
+            commit: None,
+            run: None,
+            applied_on_merge: false,
+            pointers,
+        }
+    }
 }
 
 /// What failed: located problems (a workspace's errors, unreadable attachments) and the error
@@ -81,13 +94,23 @@ pub struct Failure {
 }
 
 /// Renders `plan` as Markdown within [`LIMIT`] bytes.
-pub fn markdown(plan: &Plan, endpoint: &EndpointLabel) -> String {
-    markdown_within(plan, endpoint, LIMIT)
+pub fn markdown(plan: &Plan, endpoint: &EndpointLabel, pointers: Pointers) -> String {
+    markdown_within(plan, endpoint, pointers, LIMIT)
 }
 
 /// Renders `plan` as Markdown within `limit` bytes (at least a few kilobytes).
-pub fn markdown_within(plan: &Plan, endpoint: &EndpointLabel, limit: usize) -> String {
-    comment_within(Some((plan, endpoint)), &Header::default(), None, limit)
+pub fn markdown_within(
+    plan: &Plan,
+    endpoint: &EndpointLabel,
+    pointers: Pointers,
+    limit: usize,
+) -> String {
+    comment_within(
+        Some((plan, endpoint)),
+        &Header::plain(pointers),
+        None,
+        limit,
+    )
 }
 
 /// The pull-request comment of one plan run within [`LIMIT`] bytes: the plan, if one was made,
@@ -118,7 +141,9 @@ pub fn comment_within(
         let _ = writeln!(head, "{origin}\n");
     }
     match (plan, &summary) {
-        (Some((plan, endpoint)), Some(summary)) => plan_head(&mut head, plan, endpoint, summary),
+        (Some((plan, endpoint)), Some(summary)) => {
+            plan_head(&mut head, plan, endpoint, summary, &header.pointers)
+        }
         _ => head.push_str("**The plan failed before it was made: nothing was planned.**\n"),
     }
 
@@ -159,9 +184,10 @@ pub fn comment_within(
     if !cuts.is_empty() {
         let _ = writeln!(
             out,
-            "\n> [!NOTE]\n> Cut to fit a comment ({} characters at most): {}. `gtform show PLANFILE` or `--format json` has all of it.",
+            "\n> [!NOTE]\n> Cut to fit a comment ({} characters at most): {}. {} has all of it.",
             group_thousands(65_536),
-            cuts.join("; ")
+            cuts.join("; "),
+            header.pointers.whole_plan
         );
     }
     out.push_str(&errors_text);
@@ -185,7 +211,13 @@ fn origin_line(header: &Header) -> Option<String> {
 }
 
 /// The summary line, the endpoint and what `--since` compared.
-fn plan_head(head: &mut String, plan: &Plan, endpoint: &EndpointLabel, summary: &Summary) {
+fn plan_head(
+    head: &mut String,
+    plan: &Plan,
+    endpoint: &EndpointLabel,
+    summary: &Summary,
+    pointers: &Pointers,
+) {
     let _ = writeln!(head, "**{}**\n", summary_line(summary));
     let _ = writeln!(head, "Endpoint: {}", endpoint_text(endpoint));
     match &plan.since {
@@ -216,7 +248,7 @@ fn plan_head(head: &mut String, plan: &Plan, endpoint: &EndpointLabel, summary: 
             );
         }
         None if plan.jobs_on_server() > 0 => {
-            let _ = writeln!(head, "\n> {PAYLOADS_NOT_COMPARED}");
+            let _ = writeln!(head, "\n> {}", payloads_not_compared(pointers));
         }
         None => {}
     }

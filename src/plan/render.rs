@@ -14,11 +14,24 @@ use crate::state::BatchProgress;
 use crate::text::{counted, group_thousands, plural};
 
 /// How much to show.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct RenderOptions {
     /// List every job and unmanaged object.
     pub verbose: bool,
     pub color: bool,
+    pub pointers: Pointers,
+}
+
+/// Where a rendered plan points its reader, in the words of the program that shows it: the CLI
+/// gives its command lines, the library names no command or flag of its own.
+#[derive(Debug, Clone, Copy)]
+pub struct Pointers {
+    /// How to compare the workspace with a Git revision (what a plan alone cannot see).
+    pub compare_with_revision: &'static str,
+    /// Where the whole plan can be read when a comment had to be cut.
+    pub whole_plan: &'static str,
+    /// How to list every job where the plan shows a count.
+    pub list_everything: &'static str,
 }
 
 #[derive(Clone, Copy)]
@@ -70,7 +83,7 @@ pub fn human(plan: &Plan, endpoint: &EndpointLabel, options: RenderOptions) -> S
         }
         None if plan.jobs_on_server() > 0 => {
             out.push('\n');
-            out.push_str(PAYLOADS_NOT_COMPARED);
+            out.push_str(&payloads_not_compared(&options.pointers));
             out.push('\n');
         }
         None => {}
@@ -106,8 +119,14 @@ pub fn endpoint_line(endpoint: &EndpointLabel) -> String {
     }
 }
 
-/// Said under a plan without `--since` when jobs exist on the server: what the plan cannot see.
-pub const PAYLOADS_NOT_COMPARED: &str = "Note: jobs already on the server are matched by reference_id only. The API returns no job's payload and cannot update one, so an edit to the data, workflow, priority or type of a created job is not seen here and never applied. `gtform plan --since REV` compares the workspace with a Git revision to find such edits.";
+/// Said under a plan that compared no revision when jobs exist on the server: what the plan
+/// cannot see, and how to see it.
+pub fn payloads_not_compared(pointers: &Pointers) -> String {
+    format!(
+        "Note: jobs already on the server are matched by reference_id only. The API returns no job's payload and cannot update one, so an edit to the data, workflow, priority or type of a created job is not seen here and never applied. {} compares the workspace with a Git revision to find such edits.",
+        pointers.compare_with_revision
+    )
+}
 
 /// How many payload diffs and removed jobs are listed without `--verbose`.
 const LISTED: usize = 10;
@@ -175,12 +194,13 @@ fn render_since(
     if listed < changes.len() {
         let _ = writeln!(
             out,
-            "  {} (--verbose shows them all)",
+            "  {} ({} shows them all)",
             counted(
                 (changes.len() - listed) as u64,
                 "more changed payload",
                 "more changed payloads"
-            )
+            ),
+            options.pointers.list_everything
         );
     }
     for project in &since.removed_projects {
@@ -229,12 +249,13 @@ fn render_since(
     if listed < removed_jobs.len() {
         let _ = writeln!(
             out,
-            "  {} (--verbose lists them)",
+            "  {} ({} lists them)",
             counted(
                 (removed_jobs.len() - listed) as u64,
                 "more removed job",
                 "more removed jobs"
-            )
+            ),
+            options.pointers.list_everything
         );
     }
     let _ = writeln!(
@@ -338,9 +359,10 @@ fn render_project(
     if unmanaged_jobs > 0 && !options.verbose {
         let _ = writeln!(
             out,
-            "  {} {} in managed batches not in the workspace (--verbose lists them)",
+            "  {} {} in managed batches not in the workspace ({} lists them)",
             painter.paint(Tone::Unmanaged, "?"),
-            counted(unmanaged_jobs, "unmanaged job", "unmanaged jobs")
+            counted(unmanaged_jobs, "unmanaged job", "unmanaged jobs"),
+            options.pointers.list_everything
         );
     }
 }

@@ -518,8 +518,8 @@ proptest! {
         let b = build(&workspace, &shuffled, &everything(&workspace));
         let endpoint = crate::client::EndpointLabel { url: "http://x".into(), embedded_state: None };
         prop_assert_eq!(
-            render::human(&a, &endpoint, render::RenderOptions { verbose: true, color: false }),
-            render::human(&b, &endpoint, render::RenderOptions { verbose: true, color: false })
+            render::human(&a, &endpoint, render::RenderOptions { verbose: true, color: false, pointers: render::Pointers { compare_with_revision: "C", whole_plan: "W", list_everything: "L" } }),
+            render::human(&b, &endpoint, render::RenderOptions { verbose: true, color: false, pointers: render::Pointers { compare_with_revision: "C", whole_plan: "W", list_everything: "L" } })
         );
         for batch in &a.projects[0].batches {
             let configured_here = configured.values().filter(|b| batch_names[**b] == batch.name).count() as u64;

@@ -5,8 +5,8 @@
 //! Order: `AWS_ACCESS_KEY_ID` + `AWS_SECRET_ACCESS_KEY` (+ `AWS_SESSION_TOKEN`); the profile
 //! `AWS_PROFILE` (or `default`) with static keys; web identity (`AWS_WEB_IDENTITY_TOKEN_FILE` +
 //! `AWS_ROLE_ARN`); container credentials (ECS, EKS Pod Identity); the EC2 instance metadata
-//! service only when `GTFORM_AWS_IMDS=1` (probing it elsewhere would stall every run on a
-//! connection that cannot succeed). Profiles that assume roles, use SSO or a
+//! service only when the caller allows it ([`AwsSources::allow_instance_metadata`]; probing it
+//! elsewhere would stall every run on a connection that cannot succeed). Profiles that assume roles, use SSO or a
 //! `credential_process` are not resolved here: `aws configure export-credentials` turns them into
 //! the environment variables.
 //!
@@ -114,8 +114,11 @@ impl Default for S3Config {
 /// What the caller read: the environment's variables and the shared files' text.
 #[derive(Debug, Clone, Default)]
 pub struct AwsSources {
-    /// Environment variables (only the `AWS_*` and `GTFORM_AWS_*` ones matter).
+    /// Environment variables (only the `AWS_*` ones matter).
     pub vars: BTreeMap<String, String>,
+    /// Whether the EC2 instance metadata service may give credentials when nothing else does:
+    /// the operator's explicit choice, never a default.
+    pub allow_instance_metadata: bool,
     /// The shared credentials file (`AWS_SHARED_CREDENTIALS_FILE`, or `~/.aws/credentials`).
     pub credentials_file: Option<String>,
     /// The shared config file (`AWS_CONFIG_FILE`, or `~/.aws/config`).
@@ -257,10 +260,7 @@ fn credentials(
             token_file: token_file.to_owned(),
         }));
     }
-    if sources
-        .var("GTFORM_AWS_IMDS")
-        .is_some_and(|value| value == "1" || value.eq_ignore_ascii_case("true"))
-    {
+    if sources.allow_instance_metadata {
         return Ok(Some(Credentials::InstanceMetadata));
     }
     Ok(None)
@@ -452,8 +452,24 @@ mod tests {
             config.credentials,
             Some(Credentials::EcsContainer { .. })
         ));
-        let config = S3Config::from_sources(&sources(&[("GTFORM_AWS_IMDS", "1")])).unwrap();
+        let config = S3Config::from_sources(&AwsSources {
+            allow_instance_metadata: true,
+            ..sources(&[])
+        })
+        .unwrap();
         assert_eq!(config.credentials, Some(Credentials::InstanceMetadata));
+        let config = S3Config::from_sources(&AwsSources {
+            allow_instance_metadata: true,
+            ..sources(&[
+                ("AWS_ACCESS_KEY_ID", "AKIA"),
+                ("AWS_SECRET_ACCESS_KEY", "s"),
+            ])
+        })
+        .unwrap();
+        assert!(
+            matches!(config.credentials, Some(Credentials::Static { .. })),
+            "keys in the environment come before the instance profile"
+        );
         assert_eq!(
             S3Config::from_sources(&sources(&[])).unwrap().credentials,
             None

@@ -134,6 +134,11 @@ async fn a_100_000_job_plan_fits_a_github_comment_and_says_what_is_cut() {
         "{}",
         &text[..600]
     );
+    assert!(
+        text.contains(". `gtform show PLANFILE` or `--format json` has all of it.\n"),
+        "{}",
+        &text[..600]
+    );
     assert!(text.contains("job names not listed._"));
     // Per batch, its job list and its sample payload, folded.
     assert_eq!(text.matches("jobs to create</summary>").count(), 4);

@@ -12,7 +12,14 @@ use std::sync::Arc;
 
 use gtform::client::EndpointLabel;
 use gtform::diagnostic::Location;
-use gtform::plan::render::{self, RenderOptions};
+use gtform::plan::render::{self, Pointers, RenderOptions};
+
+/// Words a hostile plan cannot make dangerous: the renderer's own pointers.
+const POINTERS: Pointers = Pointers {
+    compare_with_revision: "`compare`",
+    whole_plan: "`whole plan`",
+    list_everything: "`list everything`",
+};
 use gtform::plan::saved::SavedPlan;
 use gtform::plan::since::{PayloadChange, RemovedJob, SinceFindings};
 use gtform::plan::{json, markdown};
@@ -88,11 +95,15 @@ fn check_rendering(bytes: &[u8]) -> Result<bool, TestCaseError> {
             RenderOptions {
                 verbose,
                 color: false,
+                pointers: POINTERS,
             },
         );
         check_printed("text", &text)?;
     }
-    check_printed("markdown", &markdown::markdown(&saved.plan, &endpoint))?;
+    check_printed(
+        "markdown",
+        &markdown::markdown(&saved.plan, &endpoint, POINTERS),
+    )?;
     let document = json::document(&saved.plan, &endpoint, &saved.state_fingerprint);
     check_printed("json", &document)?;
     prop_assert!(

@@ -197,6 +197,8 @@ async fn without_since_the_plan_says_payloads_are_not_compared() {
     assert!(
         run.stdout().contains(
             "Note: jobs already on the server are matched by reference_id only. The API returns no job's payload"
+        ) && run.stdout().contains(
+            "never applied. `gtform plan --since REV` compares the workspace with a Git revision"
         ),
         "{}",
         run.stdout()

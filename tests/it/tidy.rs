@@ -577,12 +577,6 @@ const COMMAND_LINE_WORDS_ALLOWED: &[(&str, &str, &str)] = &[
     ),
     (
         "src/storage/config.rs",
-        "GTFORM_",
-        "reads GTFORM_AWS_IMDS from the variables the caller passed in, beside AWS's (to be an \
-         option the CLI sets)",
-    ),
-    (
-        "src/storage/config.rs",
         "--",
         "names the `aws configure export-credentials` command a profile needs first",
     ),
@@ -591,16 +585,6 @@ const COMMAND_LINE_WORDS_ALLOWED: &[(&str, &str, &str)] = &[
         "src/policy/document.rs",
         "--",
         "prints `aws` CLI commands: their flags are the output",
-    ),
-    (
-        "src/plan/render.rs",
-        "--",
-        "the plan's note names `plan --since`, the way to see what it cannot",
-    ),
-    (
-        "src/plan/markdown.rs",
-        "--",
-        "a cut comment names `--format json`, where the rest is",
     ),
 ];
 

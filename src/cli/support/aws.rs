@@ -18,7 +18,7 @@ pub(crate) fn storage() -> Result<Storage, CliError> {
 /// The S3 settings of the environment: `AWS_*` variables, then the shared files.
 pub(crate) fn s3_config() -> Result<S3Config, CliError> {
     let vars = std::env::vars()
-        .filter(|(name, _)| name.starts_with("AWS_") || name.starts_with("GTFORM_AWS_"))
+        .filter(|(name, _)| name.starts_with("AWS_"))
         .collect();
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let shared = |variable: &str, default: &str| -> Option<PathBuf> {
@@ -29,10 +29,16 @@ pub(crate) fn s3_config() -> Result<S3Config, CliError> {
     };
     let sources = AwsSources {
         vars,
+        allow_instance_metadata: instance_metadata_allowed(std::env::var("GTFORM_AWS_IMDS").ok()),
         credentials_file: read_shared(shared("AWS_SHARED_CREDENTIALS_FILE", "credentials"))?,
         config_file: read_shared(shared("AWS_CONFIG_FILE", "config"))?,
     };
     S3Config::from_sources(&sources).map_err(|error| storage_error(&error))
+}
+
+/// `GTFORM_AWS_IMDS=1` (or `true`): the operator allows the EC2 instance profile.
+fn instance_metadata_allowed(value: Option<String>) -> bool {
+    value.is_some_and(|value| value == "1" || value.eq_ignore_ascii_case("true"))
 }
 
 /// A shared file's text; none if it does not exist.
@@ -107,5 +113,19 @@ mod tests {
         assert!(hint.contains("GTFORM_AWS_IMDS=1"), "{hint}");
         let hint = storage_hint(&StorageError::NoSuchBucket { bucket: "b".into() }).unwrap();
         assert!(hint.contains("AWS_ENDPOINT_URL"), "{hint}");
+    }
+
+    #[test]
+    fn only_one_or_true_allows_the_instance_profile() {
+        for allowed in ["1", "true", "TRUE"] {
+            assert!(instance_metadata_allowed(Some(allowed.into())), "{allowed}");
+        }
+        for refused in ["", "0", "false", "yes", " 1"] {
+            assert!(
+                !instance_metadata_allowed(Some(refused.into())),
+                "{refused:?}"
+            );
+        }
+        assert!(!instance_metadata_allowed(None));
     }
 }

@@ -75,6 +75,7 @@ pub(crate) fn header(since_repo: Option<&Path>, ui: &mut Ui) -> Header {
         commit,
         run,
         applied_on_merge,
+        pointers: crate::cli::output::PLAN_POINTERS,
     }
 }
 

@@ -96,7 +96,7 @@ fn a_small_plan_is_whole_with_findings_first() {
         remote: "old".into(),
         location: Some(location(4)),
     });
-    let text = markdown(&plan, &endpoint());
+    let text = markdown(&plan, &endpoint(), POINTERS);
     let findings = text.find("### Findings (2)").unwrap();
     let table = text.find("### Summary").unwrap();
     let jobs = text.find("### Jobs").unwrap();
@@ -115,6 +115,12 @@ fn a_small_plan_is_whole_with_findings_first() {
     assert!(text.ends_with("\n---\n\n**Next:** apply is blocked by 1 conflict: nothing on the server can be moved or changed through the API, so change the workspace to match it (see Findings), then plan again.\n"), "{text}");
     assert!(!text.contains("Cut to fit"));
     assert!(text.contains("> Note: jobs already on the server are matched by reference_id only."));
+    assert!(
+        text.contains(
+            "never applied. COMPARE-WITH-REVISION compares the workspace with a Git revision"
+        ),
+        "the note points where the caller said: {text}"
+    );
 }
 
 #[test]
@@ -143,11 +149,16 @@ fn a_plan_of_100_000_jobs_fits_a_comment_and_says_what_is_cut() {
         }),
     };
     assert_eq!(plan.summary().jobs_to_create, 100_000);
-    let text = markdown(&plan, &endpoint());
+    let text = markdown(&plan, &endpoint(), POINTERS);
     assert!(text.len() <= LIMIT, "{} bytes", text.len());
     assert!(text.chars().count() < 65_536);
     assert!(
         text.contains("> Cut to fit a comment (65,536 characters at most): "),
+        "{}",
+        &text[..2_000]
+    );
+    assert!(
+        text.contains(". WHOLE-PLAN has all of it.\n"),
         "{}",
         &text[..2_000]
     );
@@ -182,7 +193,7 @@ fn sample_payloads_are_kept_before_job_names() {
         projects: vec![project(batches)],
         since: None,
     };
-    let text = markdown(&plan, &endpoint());
+    let text = markdown(&plan, &endpoint(), POINTERS);
     assert!(text.len() <= LIMIT);
     assert_eq!(
         text.matches("<details><summary>Sample payload of").count(),
@@ -205,7 +216,7 @@ fn long_diffs_are_cut_and_say_so() {
             ..SinceFindings::default()
         }),
     };
-    let text = markdown(&plan, &endpoint());
+    let text = markdown(&plan, &endpoint(), POINTERS);
     assert!(
         text.contains("  ```diff\n  --- HEAD:ws/gtform.yaml\n"),
         "{text}"
@@ -421,8 +432,16 @@ fn header() -> Header {
         .link()
         .unwrap(),
         applied_on_merge: true,
+        pointers: POINTERS,
     }
 }
+
+/// What the CLI would give, in words a test can find.
+const POINTERS: Pointers = Pointers {
+    compare_with_revision: "COMPARE-WITH-REVISION",
+    whole_plan: "WHOLE-PLAN",
+    list_everything: "LIST-EVERYTHING",
+};
 
 #[test]
 fn the_header_names_the_commit_and_links_the_run() {
@@ -484,7 +503,7 @@ fn a_failed_plan_is_a_whole_comment_with_its_errors_located() {
             .collect(),
         ..failure
     };
-    let text = comment(None, &Header::default(), Some(&many));
+    let text = comment(None, &Header::plain(POINTERS), Some(&many));
     assert!(text.len() <= LIMIT, "{}", text.len());
     assert!(text.contains("problems more, not shown"), "{text}");
     assert!(text.contains("error: the workspace has 2 errors"));
@@ -505,7 +524,7 @@ fn a_sample_payload_is_folded_without_url_secrets() {
         "data": {"image_url": signed, "metadata": {"note": "`@team` #1"}}
     }))
     .unwrap();
-    let text = markdown(&plan, &endpoint());
+    let text = markdown(&plan, &endpoint(), POINTERS);
     assert!(!text.contains("deadbeef0123"), "{text}");
     assert!(!text.contains("AKIAEXAMPLE"), "{text}");
     assert!(text.contains(

@@ -228,6 +228,7 @@ async fn the_standard_aws_variables_reach_an_s3_compatible_endpoint() {
             "[data]\naws_access_key_id = testing\naws_secret_access_key = testing\n".into(),
         ),
         config_file: None,
+        allow_instance_metadata: false,
     };
     let storage = Storage::new(S3Config::from_sources(&sources).unwrap());
 
