@@ -35,6 +35,7 @@ mod job;
 mod manifest;
 mod node;
 pub mod raw;
+pub mod taxonomy;
 mod template;
 mod workspace;
 pub(crate) mod yaml;
@@ -49,6 +50,7 @@ pub use boundary::{
 };
 pub use endpoint::{EndpointProblem, EndpointSetting};
 pub use generate::ListedJobs;
+pub use taxonomy::{Taxonomy, TaxonomyLabel};
 
 use crate::object_url::ObjectUrl;
 use crate::storage::{Glob, ObjectInfo};
@@ -78,6 +80,8 @@ pub struct Project {
     pub name_location: Option<Location>,
     /// Workflow aliases: alias → workflow id.
     pub workflows: BTreeMap<String, uuid::Uuid>,
+    /// `labels:`, the taxonomy the project's pre-labels and exports keep to, when declared.
+    pub labels: Option<Taxonomy>,
     /// Keyed by batch name.
     pub batches: BTreeMap<String, Batch>,
 }
@@ -197,6 +201,14 @@ impl Workspace {
         for listed in listed {
             diagnostics.extend(listed.diagnostics);
             jobs.push(listed.jobs);
+        }
+        if let Some(labels) = &project.labels {
+            taxonomy::check_prelabels(
+                &project.key,
+                labels,
+                jobs.iter().flatten(),
+                &mut diagnostics,
+            );
         }
         // Last first, so that each listing's position still counts only the jobs before it.
         for (listing, jobs) in listings.iter().zip(jobs).rev() {

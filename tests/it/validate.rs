@@ -58,10 +58,17 @@ fn describe(workspace: &config::Workspace) -> serde_json::Value {
                     (name.clone(), json!({ "description": batch.description, "at": batch.location.to_string(), "jobs": jobs }))
                 })
                 .collect();
-            (
-                key.clone(),
-                json!({ "id": project.id, "name": project.name, "at": project.location.to_string(), "workflows": project.workflows, "batches": batches }),
-            )
+            let mut described = json!({ "id": project.id, "name": project.name, "at": project.location.to_string(), "workflows": project.workflows, "batches": batches });
+            // Only where declared, so that the other fixtures' snapshots say what they said.
+            if let Some(taxonomy) = &project.labels {
+                let labels: Vec<serde_json::Value> = taxonomy
+                    .labels
+                    .iter()
+                    .map(|label| json!({ "name": label.name, "id": label.id, "id_given": label.id_given, "attributes": label.attributes, "at": label.location.to_string() }))
+                    .collect();
+                described["labels"] = json!({ "at": taxonomy.location.to_string(), "labels": labels });
+            }
+            (key.clone(), described)
         })
         .collect();
     json!({
