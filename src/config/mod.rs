@@ -227,6 +227,12 @@ pub fn load(path: &Path) -> Result<Workspace, Diagnostics> {
     load_with(path, &LoadOptions::default())
 }
 
+/// Whether `path` holds a workspace [`load_with`] would read: a file, or a directory with a
+/// YAML file below it (or a problem finding them, which loading reports).
+pub fn has_workspace(path: &Path, options: &LoadOptions) -> bool {
+    workspace::has_files(path, options)
+}
+
 /// [`load`] with explicit limits. Reads only regular files inside the workspace root (see
 /// `boundary`), each within its size cap.
 pub fn load_with(path: &Path, options: &LoadOptions) -> Result<Workspace, Diagnostics> {
