@@ -106,7 +106,7 @@ pub(crate) fn run(args: ExportArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
         }
         Err(error @ ExportError::Labels(_)) => {
             return Err(CliError::new(error.to_string()).hint(
-                "OUT/labels.json keeps the ids of earlier exports into OUT: give the labels those ids in `labels:` (`{ name: car, id: 3 }`), or export into a new --out",
+                "OUT/labels.json keeps the ids of earlier exports into OUT: give each label the id it has there (`{ name: …, id: … }` in `labels:`), or export into a new --out",
             ));
         }
         Err(error) => {

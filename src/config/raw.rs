@@ -738,6 +738,19 @@ mod tests {
                 "keys of `{definition}`"
             );
         }
+        // The bounds the decoder holds `labels:` to.
+        let taxonomy = crate::config::taxonomy::MAX_TAXONOMY_LABELS;
+        assert_eq!(
+            schema["$defs"]["Project"]["properties"]["labels"]["maxItems"],
+            taxonomy
+        );
+        let id = crate::config::taxonomy::MAX_LABEL_ID;
+        assert_eq!(schema["$defs"]["LabelId"]["maximum"], id);
+        let attributes = crate::config::taxonomy::MAX_LABEL_ATTRIBUTES;
+        assert_eq!(
+            schema["$defs"]["LabelEntry"]["properties"]["attributes"]["maxItems"],
+            attributes
+        );
         let words: &[(&str, &[&str])] = &[
             ("JobType", job::JOB_TYPES),
             ("Modality", job::point_cloud::MODALITIES),

@@ -430,3 +430,148 @@ fn strays(response: &serde_json::Value, taxonomy: &Taxonomy) -> Vec<String> {
     }
     found
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::yaml;
+
+    fn decoded(text: &str) -> (Option<Taxonomy>, Vec<String>) {
+        let root = yaml::parse(text).root.expect("YAML");
+        let mut out = Vec::new();
+        let mut sink = FileSink {
+            file: Arc::from(Path::new("t.yaml")),
+            out: &mut out,
+        };
+        let taxonomy = decode(root, "p", &mut sink);
+        let messages = out
+            .iter()
+            .map(|diagnostic| {
+                format!(
+                    "{}: {}",
+                    diagnostic.location.as_ref().unwrap(),
+                    diagnostic.message
+                )
+            })
+            .collect();
+        (taxonomy, messages)
+    }
+
+    fn ids(text: &str) -> Vec<(String, u32)> {
+        let (taxonomy, messages) = decoded(text);
+        assert!(messages.is_empty(), "{messages:?}");
+        taxonomy
+            .unwrap()
+            .labels
+            .into_iter()
+            .map(|label| (label.name, label.id))
+            .collect()
+    }
+
+    fn pairs(list: &[(&str, u32)]) -> Vec<(String, u32)> {
+        list.iter()
+            .map(|(name, id)| (name.to_string(), *id))
+            .collect()
+    }
+
+    #[test]
+    fn a_label_without_an_id_takes_its_position_and_appending_keeps_every_id() {
+        assert_eq!(
+            ids("[car, { name: bus, id: 9 }, bike]"),
+            pairs(&[("car", 1), ("bus", 9), ("bike", 3)])
+        );
+        let before = ids("[car, pedestrian]");
+        let after = ids("[car, pedestrian, truck]");
+        assert_eq!(after[..2], before[..]);
+    }
+
+    #[test]
+    fn bad_taxonomies_are_refused_located() {
+        for (text, expected) in [
+            (
+                "[]",
+                "t.yaml:1:1: `labels` of project `p` must not be empty",
+            ),
+            (
+                "[a, b, a]",
+                "t.yaml:1:8: label `a` is declared twice in `labels` of project `p`",
+            ),
+            (
+                "[a, { name: b, id: 1 }]",
+                "t.yaml:1:20: labels `a` and `b` of project `p` have the same id 1",
+            ),
+            (
+                "[{ name: a, id: -1 }]",
+                "t.yaml:1:17: a label's `id` must be from 1 to 1000000, found -1",
+            ),
+            (
+                "[{ name: a, id: 1.5 }]",
+                "t.yaml:1:17: a label's `id` must be an integer, found `1.5`",
+            ),
+            (
+                "[{ name: a, id: \"2\" }]",
+                "t.yaml:1:17: a label's `id` must be an integer from 1 to 1000000, found `2`",
+            ),
+            (
+                "[{ name: a, id: 1000001 }]",
+                "t.yaml:1:17: a label's `id` must be from 1 to 1000000, found 1000001",
+            ),
+            ("[{ id: 1 }]", "t.yaml:1:2: a label has no `name`"),
+            (
+                "[{ name: a, attributes: [x, x] }]",
+                "t.yaml:1:29: attribute `x` is listed twice",
+            ),
+            (
+                "car",
+                "t.yaml:1:1: `labels` of project `p` must be a list, found a string",
+            ),
+        ] {
+            let (taxonomy, messages) = decoded(text);
+            assert!(taxonomy.is_none(), "{text}");
+            assert_eq!(
+                messages.first().map(String::as_str),
+                Some(expected),
+                "{text}: {messages:?}"
+            );
+        }
+        // An unknown key is an error of the workspace (which then does not load); the label is
+        // read all the same, so that its other problems are reported too.
+        let (_, messages) = decoded("[{ name: a, colour: red }, a]");
+        assert_eq!(
+            messages,
+            [
+                "t.yaml:1:13: unknown key `colour` in a label",
+                "t.yaml:1:28: label `a` is declared twice in `labels` of project `p`"
+            ]
+        );
+    }
+
+    #[test]
+    fn every_kind_of_pre_label_is_checked_and_declared_attributes_too() {
+        let (taxonomy, _) = decoded("[car, { name: person, attributes: [occlusion] }, road]");
+        let taxonomy = taxonomy.unwrap();
+        let response = serde_json::json!({
+            "rectangles": {"data": [{"label": "car"}, {"label": "bus"}, {"label": "bus"}]},
+            "polygons": {"data": [{"label": "person", "attributes": {"occlusion": {"value": "1"}, "colour": {"value": "red"}}}]},
+            "landmarks": {"data": [{"label": "face"}]},
+            "lines": {"data": [{"label": "lane"}]},
+            "cuboids": {"data": [{"label": "car", "attributes": {"anything": {"value": 1}}}]},
+            "raster": {"data": {"legend": {"#010101": "road", "#020202": "car # 2", "#030303": "tree # 1"}}},
+            "video_2d": {"data": {"annotations": [{"label": "car", "frames": {"f1": {"label": "van"}}}]}},
+        });
+        assert_eq!(
+            strays(&response, &taxonomy),
+            [
+                "label `bus` at `maker_response.rectangles.data[1]`",
+                "attribute `colour` of `person` at `maker_response.polygons.data[0]`",
+                "label `face` at `maker_response.landmarks.data[0]`",
+                "label `lane` at `maker_response.lines.data[0]`",
+                "label `tree` at `maker_response.raster.data.legend.#030303`",
+                "label `van` at `maker_response.video_2d.data.annotations[0].frames.f1`",
+            ]
+        );
+    }
+}

@@ -142,3 +142,120 @@ impl ExportTaxonomy {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::export::labels::{LabelEntry, LabelsDocument};
+
+    /// A taxonomy as the workspace gives it: the example's labels, loaded.
+    fn taxonomy(yaml: &str) -> Taxonomy {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gtform.yaml");
+        std::fs::write(
+            &path,
+            format!(
+                "version: 1\nprojects:\n  p:\n    id: 905ea3ee-6f62-4bb7-8c31-471e486d9202\n    labels: {yaml}\n"
+            ),
+        )
+        .unwrap();
+        let mut workspace = crate::config::load(&path).unwrap();
+        workspace.projects.remove("p").unwrap().labels.unwrap()
+    }
+
+    fn map(entries: &[(&str, u32)]) -> LabelMap {
+        LabelMap::from_document(LabelsDocument {
+            format_version: 1,
+            labels: entries
+                .iter()
+                .map(|(name, id)| LabelEntry {
+                    id: *id,
+                    name: (*name).to_owned(),
+                    keypoints: Vec::new(),
+                })
+                .collect(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn declared_ids_go_in_and_kept_ones_that_agree_stay() {
+        let combined =
+            ExportTaxonomy::new(BTreeMap::from([("p".to_owned(), taxonomy("[car, bus]"))]))
+                .unwrap();
+        let mut labels = map(&[("car", 1), ("van", 7)]);
+        combined.declare(&mut labels).unwrap();
+        labels.extend([("zebra".to_owned(), Vec::new())]).unwrap();
+        let ids: Vec<(&str, u32)> = labels
+            .entries()
+            .into_iter()
+            .map(|entry| (entry.name.as_str(), entry.id))
+            .collect();
+        assert_eq!(ids, [("car", 1), ("bus", 2), ("van", 7), ("zebra", 8)]);
+    }
+
+    #[test]
+    fn kept_ids_that_disagree_are_refused() {
+        let combined =
+            ExportTaxonomy::new(BTreeMap::from([("p".to_owned(), taxonomy("[car, bus]"))]))
+                .unwrap();
+        assert!(
+            combined
+                .declare(&mut map(&[("car", 5)]))
+                .unwrap_err()
+                .contains("give `car` id 5, the labels of project `p` id 1")
+        );
+        assert!(
+            combined
+                .declare(&mut map(&[("van", 2)]))
+                .unwrap_err()
+                .contains("give id 2 to `van`, the labels of project `p` to `bus`")
+        );
+    }
+
+    #[test]
+    fn unknown_labels_are_those_of_a_project_with_a_taxonomy_it_does_not_declare() {
+        let combined =
+            ExportTaxonomy::new(BTreeMap::from([("p".to_owned(), taxonomy("[car]"))])).unwrap();
+        assert_eq!(
+            combined.unknown("p", ["car", "bus", "bus", "van"]),
+            ["bus", "van"]
+        );
+        assert!(combined.unknown("other", ["bus"]).is_empty());
+        let many: Vec<String> = (0..12).map(|n| format!("l{n}")).collect();
+        let unknown: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert!(
+            combined
+                .problem("p", &unknown)
+                .ends_with("`l9`, 2 more (it declares `car`)")
+        );
+    }
+
+    #[test]
+    fn projects_that_disagree_cannot_be_exported_together() {
+        let error = ExportTaxonomy::new(BTreeMap::from([
+            ("a".to_owned(), taxonomy("[car, bus]")),
+            ("b".to_owned(), taxonomy("[bus, car]")),
+        ]))
+        .unwrap_err();
+        assert!(
+            error.contains("give label `bus` different ids (2 and 1)"),
+            "{error}"
+        );
+        let error = ExportTaxonomy::new(BTreeMap::from([
+            ("a".to_owned(), taxonomy("[car]")),
+            ("b".to_owned(), taxonomy("[van]")),
+        ]))
+        .unwrap_err();
+        assert!(
+            error.contains("label id 1 is `car` in project `a` and `van` in project `b`"),
+            "{error}"
+        );
+        // The same labels, or labels apart, are fine.
+        ExportTaxonomy::new(BTreeMap::from([
+            ("a".to_owned(), taxonomy("[car, bus]")),
+            ("b".to_owned(), taxonomy("[car, { name: van, id: 5 }]")),
+        ]))
+        .unwrap();
+    }
+}
