@@ -139,7 +139,7 @@ pub enum ExportError {
     Labels(String),
     /// Results use labels outside their project's taxonomy (each job listed); nothing was
     /// written.
-    #[error("{} {} labels outside {} taxonomy", .0.len(), crate::text::plural(.0.len() as u64, "job uses", "jobs use"), crate::text::plural(.0.len() as u64, "its project's", "their projects'"))]
+    #[error("{} {} labels outside {}", .0.len(), crate::text::plural(.0.len() as u64, "job uses", "jobs use"), crate::text::plural(.0.len() as u64, "its project's taxonomy", "their projects' taxonomies"))]
     UnknownLabels(Vec<JobProblem>),
 }
 
