@@ -98,9 +98,10 @@ pub(crate) fn run(args: ExportArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
     };
     let report = match export(&options) {
         Ok(report) => report,
-        Err(ExportError::UnknownLabels(problems)) => {
-            list(ui, "Labels outside the taxonomy:", &problems);
-            let error = ExportError::UnknownLabels(problems);
+        Err(error @ ExportError::UnknownLabels { .. }) => {
+            if let ExportError::UnknownLabels { jobs, listed, .. } = &error {
+                list(ui, "Labels outside the taxonomy:", listed, *jobs);
+            }
             return Err(CliError::new(format!("{error}; nothing was exported"))
                 .hint("add them to the project's `labels:`, or export them with new ids after the declared ones: --allow-unknown-labels"));
         }
@@ -119,9 +120,15 @@ pub(crate) fn run(args: ExportArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
         ui,
         "Warning: labels outside the taxonomy, exported with new ids:",
         &report.unknown_labels,
+        report.unknown_label_jobs,
     );
-    list(ui, "Notes:", &report.notes);
-    list(ui, "Not exported:", &report.skipped);
+    list(ui, "Notes:", &report.notes, report.notes.len() as u64);
+    list(
+        ui,
+        "Not exported:",
+        &report.skipped,
+        report.skipped.len() as u64,
+    );
     let what = match format {
         ExportFormat::Mot => counted(report.videos, "video", "videos"),
         _ => counted(report.images, "image", "images"),
@@ -143,8 +150,8 @@ pub(crate) fn run(args: ExportArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
     }
 }
 
-/// Problems listed one per line, the first [`LISTED`] of them.
-fn list(ui: &mut Ui, title: &str, problems: &[JobProblem]) {
+/// Problems listed one per line, the first [`LISTED`] of them, of `total`.
+fn list(ui: &mut Ui, title: &str, problems: &[JobProblem], total: u64) {
     if problems.is_empty() {
         return;
     }
@@ -159,8 +166,12 @@ fn list(ui: &mut Ui, title: &str, problems: &[JobProblem]) {
             escape(&problem.problem)
         ));
     }
-    if problems.len() > LISTED {
-        ui.status(&format!("  … and {} more", problems.len() - LISTED));
+    let shown = problems.len().min(LISTED) as u64;
+    if total > shown {
+        ui.status(&format!(
+            "  … and {} more",
+            crate::text::group_thousands(total - shown)
+        ));
     }
 }
 

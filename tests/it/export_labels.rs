@@ -219,6 +219,10 @@ async fn a_result_label_outside_the_taxonomy_fails_the_export_naming_job_and_fil
         "{stderr}"
     );
     assert!(
+        stderr.contains("error: 2 jobs use labels outside their projects' taxonomies: `bicycle`, `face`; nothing was exported"),
+        "{stderr}"
+    );
+    assert!(
         stderr.contains("nothing was exported")
             && stderr.contains("hint: add them to the project's `labels:`, or export them with new ids after the declared ones: --allow-unknown-labels"),
         "{stderr}"
@@ -469,4 +473,45 @@ projects:
     );
     assert!(!stderr.contains('\u{1b}'));
     assert_eq!(rig.server.stats().api_requests(), 0);
+}
+
+#[test]
+fn many_jobs_with_one_stray_label_are_listed_to_a_bound_and_counted() {
+    let root = tempfile::tempdir().unwrap();
+    let result = r#"{"data": {"image_url": "https://example.com/a.jpg", "annotations": {"rectangles": [{"_id": "r", "label": "cat", "coordinates": [{"x": 0.1, "y": 0.1}, {"x": 0.2, "y": 0.2}]}]}}}"#;
+    let names: Vec<String> = (0..25).map(|n| format!("img-{n:02}")).collect();
+    let files: Vec<(&str, &str)> = names.iter().map(|name| (name.as_str(), result)).collect();
+    results_dir(&root.path().join("res"), &files);
+    std::fs::write(
+        root.path().join("gtform.yaml"),
+        format!("version: 1\nprojects:\n  p:\n    id: {PROJECT_ID}\n    labels: [dog]\n"),
+    )
+    .unwrap();
+    let run = gtform_command(root.path())
+        .args([
+            "export",
+            "--results",
+            "res",
+            "--format",
+            "coco",
+            "--out",
+            "out",
+        ])
+        .args(["--image-size", "10x10"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    let stderr = String::from_utf8(run.stderr).unwrap();
+    assert_eq!(
+        stderr
+            .matches(": a label outside the labels of project `p`: `cat`")
+            .count(),
+        20,
+        "{stderr}"
+    );
+    assert!(stderr.contains("  … and 5 more\n"), "{stderr}");
+    assert!(
+        stderr.contains("error: 25 jobs use labels outside their projects' taxonomies: `cat`; nothing was exported"),
+        "{stderr}"
+    );
 }

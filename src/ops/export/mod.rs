@@ -121,8 +121,10 @@ pub struct ExportReport {
     pub notes: Vec<JobProblem>,
     pub labels: usize,
     /// Jobs whose results use labels outside their project's taxonomy (exported with new ids,
-    /// as allowed).
+    /// as allowed): the first [`taxonomy::MAX_UNKNOWN_LISTED`].
     pub unknown_labels: Vec<JobProblem>,
+    /// How many jobs use labels outside their project's taxonomy, listed or not.
+    pub unknown_label_jobs: u64,
     /// Where the output is.
     pub out: PathBuf,
 }
@@ -137,10 +139,16 @@ pub enum ExportError {
     /// The taxonomies disagree, with each other or with the ids `labels.json` keeps.
     #[error("{0}")]
     Labels(String),
-    /// Results use labels outside their project's taxonomy (each job listed); nothing was
-    /// written.
-    #[error("{} {} labels outside {}", .0.len(), crate::text::plural(.0.len() as u64, "job uses", "jobs use"), crate::text::plural(.0.len() as u64, "its project's taxonomy", "their projects' taxonomies"))]
-    UnknownLabels(Vec<JobProblem>),
+    /// Results use labels outside their project's taxonomy; nothing was written.
+    #[error("{} {} labels outside {}: {}", crate::text::group_thousands(*.jobs), crate::text::plural(*.jobs, "job uses", "jobs use"), crate::text::plural(*.jobs, "its project's taxonomy", "their projects' taxonomies"), .unknown.names())]
+    UnknownLabels {
+        /// Jobs using them (all of them).
+        jobs: u64,
+        /// The first [`taxonomy::MAX_UNKNOWN_LISTED`] jobs, each with what it used.
+        listed: Vec<JobProblem>,
+        /// Every unknown name.
+        unknown: taxonomy::UnknownNames,
+    },
 }
 
 /// One job of the index and its result file.
@@ -336,6 +344,8 @@ pub fn export(options: &ExportOptions) -> Result<ExportReport, ExportError> {
     .map_err(ExportError::Labels)?;
     taxonomy.declare(&mut labels).map_err(ExportError::Labels)?;
     let mut unknown_labels = Vec::new();
+    let mut unknown_label_jobs = 0u64;
+    let mut unknown_names = taxonomy::UnknownNames::default();
 
     // Pass 1: the labels, so that every id is known before anything is written.
     let mut names: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -360,7 +370,13 @@ pub fn export(options: &ExportOptions) -> Result<ExportReport, ExportError> {
                     found.iter().map(|(label, _)| label.as_str()),
                 );
                 if !unknown.is_empty() {
-                    unknown_labels.push(job.problem(taxonomy.problem(&entry.project, &unknown)));
+                    unknown_label_jobs += 1;
+                    unknown_names.add(&unknown);
+                    // Bounded: every job of a large export may use the same stray label.
+                    if unknown_labels.len() < taxonomy::MAX_UNKNOWN_LISTED {
+                        unknown_labels
+                            .push(job.problem(taxonomy.problem(&entry.project, &unknown)));
+                    }
                 }
                 for (label, keypoints) in found {
                     let slot = names.entry(label).or_default();
@@ -373,10 +389,15 @@ pub fn export(options: &ExportOptions) -> Result<ExportReport, ExportError> {
             Err(problem) => report.skipped.push(job.problem(problem)),
         }
     }
-    if !unknown_labels.is_empty() && !options.allow_unknown_labels {
-        return Err(ExportError::UnknownLabels(unknown_labels));
+    if unknown_label_jobs > 0 && !options.allow_unknown_labels {
+        return Err(ExportError::UnknownLabels {
+            jobs: unknown_label_jobs,
+            listed: unknown_labels,
+            unknown: unknown_names,
+        });
     }
     report.unknown_labels = unknown_labels;
+    report.unknown_label_jobs = unknown_label_jobs;
     labels.extend(names).map_err(ExportError::Results)?;
     report.labels = labels.entries().len();
 

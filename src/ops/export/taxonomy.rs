@@ -21,6 +21,50 @@ use super::labels::LabelMap;
 
 /// Unknown labels named per job; the rest are counted.
 const NAMED_PER_JOB: usize = 10;
+/// Jobs with unknown labels kept for the report; the rest are counted.
+pub const MAX_UNKNOWN_LISTED: usize = 1_000;
+/// Unknown names kept for the error; the rest are counted.
+const MAX_UNKNOWN_NAMES: usize = 1_000;
+/// Unknown names shown in the error; the rest are counted.
+const NAMES_SHOWN: usize = 20;
+
+/// The distinct unknown names of an export, in sorted order (bounded).
+#[derive(Debug, Default)]
+pub struct UnknownNames {
+    names: std::collections::BTreeSet<String>,
+    more: bool,
+}
+
+impl UnknownNames {
+    pub fn add(&mut self, unknown: &[&str]) {
+        for name in unknown {
+            if self.names.len() >= MAX_UNKNOWN_NAMES {
+                self.more |= !self.names.contains(*name);
+                continue;
+            }
+            self.names.insert((*name).to_owned());
+        }
+    }
+
+    /// "`face`, `truck`" (the first [`NAMES_SHOWN`], then how many more).
+    pub fn names(&self) -> String {
+        let mut shown: Vec<String> = self
+            .names
+            .iter()
+            .take(NAMES_SHOWN)
+            .map(|name| format!("`{name}`"))
+            .collect();
+        let rest = self.names.len().saturating_sub(NAMES_SHOWN);
+        if rest > 0 || self.more {
+            shown.push(if self.more {
+                format!("more than {rest} more")
+            } else {
+                format!("{rest} more")
+            });
+        }
+        shown.join(", ")
+    }
+}
 
 /// The taxonomies of the projects exported, combined.
 #[derive(Debug, Default)]
@@ -62,11 +106,6 @@ impl ExportTaxonomy {
             }
         }
         Ok(ExportTaxonomy { projects, ids })
-    }
-
-    /// Whether any project exported declares labels.
-    pub fn is_empty(&self) -> bool {
-        self.projects.is_empty()
     }
 
     /// Puts the declared labels into `map` (read from `labels.json`) with their ids; refuses a
@@ -228,6 +267,25 @@ mod tests {
             combined
                 .problem("p", &unknown)
                 .ends_with("`l9`, 2 more (it declares `car`)")
+        );
+    }
+
+    #[test]
+    fn unknown_names_are_kept_sorted_and_bounded() {
+        let mut unknown = UnknownNames::default();
+        unknown.add(&["truck", "bus", "truck"]);
+        assert_eq!(unknown.names(), "`bus`, `truck`");
+        let many: Vec<String> = (0..MAX_UNKNOWN_NAMES + 5)
+            .map(|n| format!("l{n:05}"))
+            .collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let mut unknown = UnknownNames::default();
+        unknown.add(&many);
+        assert_eq!(unknown.names.len(), MAX_UNKNOWN_NAMES);
+        assert!(
+            unknown.names().ends_with("`l00019`, more than 980 more"),
+            "{}",
+            unknown.names()
         );
     }
 
