@@ -121,7 +121,7 @@ pub struct ExportReport {
     pub notes: Vec<JobProblem>,
     pub labels: usize,
     /// Jobs whose results use labels outside their project's taxonomy (exported with new ids,
-    /// as allowed): the first [`taxonomy::MAX_UNKNOWN_LISTED`].
+    /// as allowed): the first [`taxonomy::MAX_UNKNOWN_KEPT`].
     pub unknown_labels: Vec<JobProblem>,
     /// How many jobs use labels outside their project's taxonomy, listed or not.
     pub unknown_label_jobs: u64,
@@ -144,7 +144,7 @@ pub enum ExportError {
     UnknownLabels {
         /// Jobs using them (all of them).
         jobs: u64,
-        /// The first [`taxonomy::MAX_UNKNOWN_LISTED`] jobs, each with what it used.
+        /// The first [`taxonomy::MAX_UNKNOWN_KEPT`] jobs, each with what it used.
         listed: Vec<JobProblem>,
         /// Every unknown name.
         unknown: taxonomy::UnknownNames,
@@ -373,7 +373,7 @@ pub fn export(options: &ExportOptions) -> Result<ExportReport, ExportError> {
                     unknown_label_jobs += 1;
                     unknown_names.add(&unknown);
                     // Bounded: every job of a large export may use the same stray label.
-                    if unknown_labels.len() < taxonomy::MAX_UNKNOWN_LISTED {
+                    if unknown_labels.len() < taxonomy::MAX_UNKNOWN_KEPT {
                         unknown_labels
                             .push(job.problem(taxonomy.problem(&entry.project, &unknown)));
                     }
