@@ -46,7 +46,7 @@ impl UnknownNames {
         }
     }
 
-    /// "`face`, `truck`" (the first [`NAMES_SHOWN`], then how many more).
+    /// "`face`, `truck`" (the first 20, then how many more).
     pub fn names(&self) -> String {
         let mut shown: Vec<String> = self
             .names
