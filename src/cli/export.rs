@@ -1,14 +1,17 @@
-//! `gtform export`: what `results` downloaded, converted offline into COCO, YOLO, Pascal VOC
-//! or MOT (`ops::export`), with what was left out listed per job.
+//! `gtform export [PATH]`: what `results` downloaded, converted offline into COCO, YOLO, Pascal
+//! VOC or MOT (`ops::export`), with what was left out listed per job. The workspace at PATH
+//! gives the projects' taxonomies (`labels:`): their ids, and the labels results may use.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::config;
 use crate::escape::escape;
 use crate::ops::export::geometry::Size;
-use crate::ops::export::{ExportFormat, ExportOptions, JobProblem, export};
+use crate::ops::export::{ExportError, ExportFormat, ExportOptions, JobProblem, export};
 use crate::text::counted;
 
+use super::support::load_args::LoadArgs;
 use super::{CliError, Ui, exit};
 
 /// Problems listed one by one; the rest are counted.
@@ -24,6 +27,11 @@ pub enum FormatArg {
 
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
+    /// Workspace: a YAML file or a directory of them, for its projects' `labels:` (default: the
+    /// current directory, when it holds one; without a workspace, ids come from OUT/labels.json
+    /// or sorted names)
+    #[arg(value_name = "PATH")]
+    pub path: Option<PathBuf>,
     /// What `gtform results` wrote (its --out): DIR/index.jsonl and the result files
     #[arg(long, value_name = "DIR")]
     pub results: PathBuf,
@@ -40,6 +48,12 @@ pub struct ExportArgs {
     /// The size of every image (or video frame), for a dataset of one size
     #[arg(long, value_name = "WxH", value_parser = parse_size)]
     pub image_size: Option<Size>,
+    /// Export labels outside a project's `labels:` with new ids after the declared ones (listed
+    /// as warnings) instead of failing
+    #[arg(long)]
+    pub allow_unknown_labels: bool,
+    #[command(flatten)]
+    pub load: LoadArgs,
 }
 
 fn parse_size(text: &str) -> Result<Size, String> {
@@ -72,39 +86,49 @@ pub(crate) fn run(args: ExportArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
             None => (target.clone(), None),
         })
         .collect();
+    let taxonomies = taxonomies(args.path.as_deref(), &args.load, ui)?;
     let options = ExportOptions {
         results_dir: args.results,
         out_dir: args.out,
         format,
         targets,
         image_size: args.image_size,
+        taxonomies,
+        allow_unknown_labels: args.allow_unknown_labels,
     };
-    let report = export(&options).map_err(|error| {
-        CliError::new(error.to_string()).hint(
-            "`gtform results --out DIR` writes what export reads (with --masks for segmentation)",
-        )
-    })?;
-    let list = |ui: &mut Ui, title: &str, problems: &[JobProblem]| {
-        if problems.is_empty() {
-            return;
+    let report = match export(&options) {
+        Ok(report) => report,
+        Err(error @ ExportError::UnknownLabels { .. }) => {
+            if let ExportError::UnknownLabels { jobs, listed, .. } = &error {
+                list(ui, "Labels outside the taxonomy:", listed, *jobs);
+            }
+            return Err(CliError::new(format!("{error}; nothing was exported"))
+                .hint("add them to the project's `labels:`, or export them with new ids after the declared ones: --allow-unknown-labels"));
         }
-        ui.status(title);
-        for problem in problems.iter().take(LISTED) {
-            ui.status(&format!(
-                "  {}/{}/{} ({}): {}",
-                escape(&problem.project),
-                escape(&problem.batch),
-                escape(&problem.reference_id),
-                escape(&problem.file),
-                escape(&problem.problem)
+        Err(error @ ExportError::Labels(_)) => {
+            return Err(CliError::new(error.to_string()).hint(
+                "OUT/labels.json keeps the ids of earlier exports into OUT: give each label the id it has there (`{ name: …, id: … }` in `labels:`), or export into a new --out",
             ));
         }
-        if problems.len() > LISTED {
-            ui.status(&format!("  … and {} more", problems.len() - LISTED));
+        Err(error) => {
+            return Err(CliError::new(error.to_string()).hint(
+                "`gtform results --out DIR` writes what export reads (with --masks for segmentation)",
+            ));
         }
     };
-    list(ui, "Notes:", &report.notes);
-    list(ui, "Not exported:", &report.skipped);
+    list(
+        ui,
+        "Warning: labels outside the taxonomy, exported with new ids:",
+        &report.unknown_labels,
+        report.unknown_label_jobs,
+    );
+    list(ui, "Notes:", &report.notes, report.notes.len() as u64);
+    list(
+        ui,
+        "Not exported:",
+        &report.skipped,
+        report.skipped.len() as u64,
+    );
     let what = match format {
         ExportFormat::Mot => counted(report.videos, "video", "videos"),
         _ => counted(report.images, "image", "images"),
@@ -123,5 +147,66 @@ pub(crate) fn run(args: ExportArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
         Ok(exit::code(exit::SUCCESS))
     } else {
         Ok(exit::code(exit::ERROR))
+    }
+}
+
+/// Problems listed one per line, the first [`LISTED`] of them, of `total`.
+fn list(ui: &mut Ui, title: &str, problems: &[JobProblem], total: u64) {
+    if problems.is_empty() {
+        return;
+    }
+    ui.status(title);
+    for problem in problems.iter().take(LISTED) {
+        ui.status(&format!(
+            "  {}/{}/{} ({}): {}",
+            escape(&problem.project),
+            escape(&problem.batch),
+            escape(&problem.reference_id),
+            escape(&problem.file),
+            escape(&problem.problem)
+        ));
+    }
+    let shown = problems.len().min(LISTED) as u64;
+    if total > shown {
+        ui.status(&format!(
+            "  … and {} more",
+            crate::text::group_thousands(total - shown)
+        ));
+    }
+}
+
+/// The taxonomies of the workspace at `path` (or in the current directory, when it holds one),
+/// by project; its problems end the command, located, as `validate` reports them.
+fn taxonomies(
+    path: Option<&std::path::Path>,
+    load: &LoadArgs,
+    ui: &mut Ui,
+) -> Result<std::collections::BTreeMap<String, config::Taxonomy>, CliError> {
+    let options = load.options();
+    let current = std::path::Path::new(".");
+    let path = match path {
+        Some(path) => path,
+        None if config::has_workspace(current, &options) => current,
+        None => {
+            ui.status("No workspace here: label ids from OUT/labels.json, else in sorted order.");
+            return Ok(Default::default());
+        }
+    };
+    match config::load_with(path, &options) {
+        Ok(workspace) => Ok(workspace
+            .projects
+            .into_iter()
+            .filter_map(|(name, project)| project.labels.map(|labels| (name, labels)))
+            .collect()),
+        Err(diagnostics) => {
+            ui.diagnostics(&diagnostics);
+            let errors = diagnostics.error_count() as u64;
+            Err(CliError::new(format!(
+                "could not load the workspace `{}` ({errors} {})",
+                path.display(),
+                crate::text::plural(errors, "error", "errors")
+            ))
+            .hint("export reads the workspace for its projects' `labels:`; `gtform validate` checks it"))
+        }
     }
 }

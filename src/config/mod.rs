@@ -35,6 +35,7 @@ mod job;
 mod manifest;
 mod node;
 pub mod raw;
+pub mod taxonomy;
 mod template;
 mod workspace;
 pub(crate) mod yaml;
@@ -49,6 +50,7 @@ pub use boundary::{
 };
 pub use endpoint::{EndpointProblem, EndpointSetting};
 pub use generate::ListedJobs;
+pub use taxonomy::{Taxonomy, TaxonomyLabel};
 
 use crate::object_url::ObjectUrl;
 use crate::storage::{Glob, ObjectInfo};
@@ -78,6 +80,8 @@ pub struct Project {
     pub name_location: Option<Location>,
     /// Workflow aliases: alias → workflow id.
     pub workflows: BTreeMap<String, uuid::Uuid>,
+    /// `labels:`, the taxonomy the project's pre-labels and exports keep to, when declared.
+    pub labels: Option<Taxonomy>,
     /// Keyed by batch name.
     pub batches: BTreeMap<String, Batch>,
 }
@@ -198,6 +202,14 @@ impl Workspace {
             diagnostics.extend(listed.diagnostics);
             jobs.push(listed.jobs);
         }
+        if let Some(labels) = &project.labels {
+            taxonomy::check_prelabels(
+                &project.key,
+                labels,
+                jobs.iter().flatten(),
+                &mut diagnostics,
+            );
+        }
         // Last first, so that each listing's position still counts only the jobs before it.
         for (listing, jobs) in listings.iter().zip(jobs).rev() {
             target.jobs.splice(listing.position..listing.position, jobs);
@@ -213,6 +225,12 @@ impl Workspace {
 /// Returns every problem found, not just the first; warnings alone do not fail the load.
 pub fn load(path: &Path) -> Result<Workspace, Diagnostics> {
     load_with(path, &LoadOptions::default())
+}
+
+/// Whether `path` holds a workspace [`load_with`] would read: a file, or a directory with a
+/// YAML file below it (or a problem finding them, which loading reports).
+pub fn has_workspace(path: &Path, options: &LoadOptions) -> bool {
+    workspace::has_files(path, options)
 }
 
 /// [`load`] with explicit limits. Reads only regular files inside the workspace root (see

@@ -213,6 +213,12 @@ pub struct RawProject {
     /// Values for jobs that do not set them.
     #[serde(default)]
     pub defaults: Option<RawDefaults>,
+    /// The taxonomy: the labels this project's annotations use, in a stable order. `validate`
+    /// checks pre-labels against it; `export` gives categories its ids (a label without `id`
+    /// takes its 1-based position, so append new labels at the end).
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 10000), extend("uniqueItems" = true))]
+    pub labels: Option<Vec<RawLabel>>,
     /// Batches keyed by name (unique in the project). Missing batches are created by `apply`.
     #[serde(default)]
     #[schemars(extend("propertyNames" = { "maxLength": 1024, "pattern": NAME_PATTERN.as_str() }))]
@@ -233,6 +239,37 @@ pub struct RawDefaults {
     /// `TEST` or `NON_TEST`.
     #[serde(default, rename = "type")]
     pub job_type: Option<RawJobType>,
+}
+
+/// A label of the taxonomy: its name, or its name with an id and attribute names.
+#[derive(Debug, JsonSchema)]
+#[serde(untagged)]
+#[schemars(rename = "Label")]
+pub enum RawLabel {
+    Name(RawSentName),
+    Entry(RawLabelEntry),
+}
+
+/// A label with an id and the attribute names its pre-labels may use.
+#[derive(Debug, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+#[schemars(rename = "LabelEntry")]
+pub struct RawLabelEntry {
+    /// The label's name, as annotations carry it (GT Studio's class "Build Name").
+    pub name: RawSentName,
+    /// Its id in exports (COCO category id; YOLO class = id - 1). Defaults to its 1-based
+    /// position in the list.
+    #[serde(default)]
+    pub id: Option<RawLabelId>,
+    /// The attribute names its pre-labels may use; any when omitted.
+    #[serde(default)]
+    #[schemars(length(max = 1000))]
+    pub attributes: Option<Vec<RawSentName>>,
+}
+
+schema_newtype! {
+    /// A label id (see `config::taxonomy::MAX_LABEL_ID`).
+    RawLabelId(u32) as "LabelId" => { "description": "A label id: an integer from 1 to 1,000,000, unique in the taxonomy.", "type": "integer", "minimum": 1, "maximum": 1000000 }
 }
 
 schema_newtype! {
@@ -672,6 +709,7 @@ mod tests {
             ("", workspace::file::FILE_KEYS),
             ("Project", workspace::file::PROJECT_KEYS),
             ("Defaults", workspace::file::DEFAULTS_KEYS),
+            ("LabelEntry", crate::config::taxonomy::LABEL_KEYS),
             ("Batch", workspace::file::BATCH_KEYS),
             ("Job", job::JOB_KEYS),
             ("Generator", &generator_keys),
@@ -700,6 +738,19 @@ mod tests {
                 "keys of `{definition}`"
             );
         }
+        // The bounds the decoder holds `labels:` to.
+        let taxonomy = crate::config::taxonomy::MAX_TAXONOMY_LABELS;
+        assert_eq!(
+            schema["$defs"]["Project"]["properties"]["labels"]["maxItems"],
+            taxonomy
+        );
+        let id = crate::config::taxonomy::MAX_LABEL_ID;
+        assert_eq!(schema["$defs"]["LabelId"]["maximum"], id);
+        let attributes = crate::config::taxonomy::MAX_LABEL_ATTRIBUTES;
+        assert_eq!(
+            schema["$defs"]["LabelEntry"]["properties"]["attributes"]["maxItems"],
+            attributes
+        );
         let words: &[(&str, &[&str])] = &[
             ("JobType", job::JOB_TYPES),
             ("Modality", job::point_cloud::MODALITIES),

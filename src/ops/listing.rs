@@ -48,6 +48,7 @@ pub async fn list(
                 location: project.location.clone(),
                 name_location: project.name_location.clone(),
                 workflows: project.workflows.clone(),
+                labels: project.labels.clone(),
                 batches: Default::default(),
             };
             work.push((identity, batch_name.clone(), listings));

@@ -62,6 +62,7 @@ fn workspace(name: Option<&str>, batches: Vec<Batch>) -> Workspace {
         location: location(3),
         name_location: name.map(|_| location(4)),
         workflows: BTreeMap::new(),
+        labels: None,
         batches: batches.into_iter().map(|b| (b.name.clone(), b)).collect(),
     };
     Workspace {

@@ -346,7 +346,7 @@ async fn an_image_of_unknown_size_is_reported_and_the_export_fails() {
 }
 
 /// Writes a results directory by hand: `index.jsonl` and the result files given.
-fn results_dir(dir: &Path, files: &[(&str, &str)]) {
+pub(crate) fn results_dir(dir: &Path, files: &[(&str, &str)]) {
     let mut index = String::new();
     for (number, (reference_id, content)) in files.iter().enumerate() {
         let path = format!("p/b/{reference_id}.json");

@@ -132,6 +132,14 @@ const NOT_EXPRESSIBLE: &[(&str, &str)] = &[
         "`id` may be given in another file of a directory workspace",
     ),
     ("same-project-id-twice.yaml", "uniqueness across projects"),
+    (
+        "labels-duplicate-id.yaml",
+        "uniqueness of ids given or taken from positions in the list",
+    ),
+    (
+        "prelabel-outside-labels.yaml",
+        "a reference to the project's `labels`",
+    ),
     ("endpoint-conflict", "across files"),
     (
         "template-in-inline-job.yaml",

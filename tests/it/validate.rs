@@ -58,10 +58,17 @@ fn describe(workspace: &config::Workspace) -> serde_json::Value {
                     (name.clone(), json!({ "description": batch.description, "at": batch.location.to_string(), "jobs": jobs }))
                 })
                 .collect();
-            (
-                key.clone(),
-                json!({ "id": project.id, "name": project.name, "at": project.location.to_string(), "workflows": project.workflows, "batches": batches }),
-            )
+            let mut described = json!({ "id": project.id, "name": project.name, "at": project.location.to_string(), "workflows": project.workflows, "batches": batches });
+            // Only where declared, so that the other fixtures' snapshots say what they said.
+            if let Some(taxonomy) = &project.labels {
+                let labels: Vec<serde_json::Value> = taxonomy
+                    .labels
+                    .iter()
+                    .map(|label| json!({ "name": label.name, "id": label.id, "id_given": label.id_given, "attributes": label.attributes, "at": label.location.to_string() }))
+                    .collect();
+                described["labels"] = json!({ "at": taxonomy.location.to_string(), "labels": labels });
+            }
+            (key.clone(), described)
         })
         .collect();
     json!({
@@ -198,4 +205,56 @@ fn big_integers_reach_the_wire_exactly() {
     ] {
         assert!(body.contains(digits), "{digits} in {body}");
     }
+}
+
+/// Jobs of a bucket listing exist only once `plan` lists the bucket: their pre-labels are checked
+/// against the project's `labels:` when they are put in place, as inline and manifest jobs are
+/// when the workspace loads.
+#[test]
+fn listed_jobs_pre_labels_are_checked_against_the_taxonomy() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gtform.yaml");
+    std::fs::write(
+        &file,
+        r#"version: 1
+projects:
+  p:
+    id: 905ea3ee-6f62-4bb7-8c31-471e486d9202
+    workflows: { review: 2aae1234-acac-4234-aeff-12a22a237bbc }
+    defaults: { workflow: review }
+    labels: [car, pedestrian]
+    batches:
+      b:
+        jobs_from:
+          - list: s3://bucket/frames/
+            reference_id: "{{ object.stem }}"
+            image: "{{ object.url }}"
+            maker_response:
+              rectangles:
+                data: [{ _id: r1, label: "{{ object.stem }}", coordinates: [] }]
+"#,
+    )
+    .unwrap();
+    let mut workspace = config::load(&file).unwrap();
+    let project = workspace.projects["p"].clone();
+    let listing = project.batches["b"].listings[0].clone();
+    let objects = ["car", "truck"].map(|stem| {
+        Ok::<_, std::convert::Infallible>(gtform::storage::ObjectInfo {
+            url: gtform::object_url::ObjectUrl::parse(&format!("s3://bucket/frames/{stem}.jpg"))
+                .unwrap(),
+            size: 1,
+            last_modified: time::OffsetDateTime::UNIX_EPOCH,
+            e_tag: None,
+        })
+    });
+    let listed = listing.expand(&project, objects).unwrap();
+    let diagnostics = workspace.add_listed("p", "b", vec![listed]);
+    let messages: Vec<&str> = diagnostics.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "job `truck` has pre-labels outside the labels of project `p`: label `truck` at `maker_response.rectangles.data[0]`"
+        ]
+    );
+    assert_eq!(workspace.projects["p"].batches["b"].jobs.len(), 2);
 }

@@ -3,6 +3,10 @@
 //!
 //! Symbolic links are followed only while they stay inside the workspace root; a link that leads
 //! out of it is an error at the link (its target's contents are never read or shown).
+//!
+//! A directory below the root that gtform writes output into (`results`' DIR, `export`'s OUT:
+//! they hold [`OUTPUT_MARKER`]) is not part of the workspace: YOLO's `data.yaml` there is not a
+//! configuration file.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -14,6 +18,10 @@ use crate::diagnostic::{Diagnostic, Location};
 
 /// The YAML files of the workspace, sorted, and the problems met on the way (links leading out of
 /// the workspace). `Err` when there is nothing to load at all.
+/// The directory `results` and `export` write their files in before renaming them into place
+/// (`ops::results::PARTIAL_DIR`): its presence marks an output directory.
+const OUTPUT_MARKER: &str = ".gtform-partial";
+
 pub(super) fn find_files(
     path: &Path,
     boundary: &Boundary,
@@ -34,7 +42,7 @@ pub(super) fn find_files(
         problems: Vec::new(),
         visited: HashSet::new(),
     };
-    walk.directory(path).map_err(|(dir, error)| {
+    walk.directory(path, true).map_err(|(dir, error)| {
         Diagnostic::error(format!(
             "cannot read directory `{}`: {}",
             dir.display(),
@@ -64,7 +72,7 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    fn directory(&mut self, dir: &Path) -> Result<(), (PathBuf, std::io::Error)> {
+    fn directory(&mut self, dir: &Path, root: bool) -> Result<(), (PathBuf, std::io::Error)> {
         let real = std::fs::canonicalize(dir).map_err(|error| (dir.to_path_buf(), error))?;
         if !self.visited.insert(real) {
             return Ok(());
@@ -74,6 +82,13 @@ impl Walk<'_> {
             entries.push(entry.map_err(|error| (dir.to_path_buf(), error))?);
         }
         entries.sort_by_key(std::fs::DirEntry::file_name);
+        if !root
+            && entries
+                .iter()
+                .any(|entry| entry.file_name() == OUTPUT_MARKER)
+        {
+            return Ok(());
+        }
         for entry in entries {
             let name = entry.file_name();
             // Hidden entries (`.git`, `.github`, `.gtform`) are never part of a workspace.
@@ -111,7 +126,7 @@ impl Walk<'_> {
                 file_type.is_dir()
             };
             if is_dir {
-                self.directory(&path)?;
+                self.directory(&path, false)?;
             } else if is_yaml {
                 self.files.push(path);
             }

@@ -12,6 +12,7 @@ use super::super::decode::{self, DiagnosticSink, FileSink, NameProblem};
 use super::super::generate::{GeneratorDecl, GeneratorSource, ManifestKind};
 use super::super::job::{JOB_KEYS, JOB_TYPES, PRIORITY_RANGE};
 use super::super::node::{Node, Span, Value};
+use super::super::taxonomy::{self, Taxonomy};
 use super::super::{EndpointSetting, yaml};
 use crate::diagnostic::{Diagnostic, Location};
 use crate::object_url::{ObjectUrl, Scheme, UrlError};
@@ -22,7 +23,8 @@ use crate::text::closest;
 pub(crate) const WORKSPACE_VERSION: i64 = 1;
 
 pub(crate) const FILE_KEYS: &[&str] = &["version", "endpoint", "projects"];
-pub(crate) const PROJECT_KEYS: &[&str] = &["id", "name", "workflows", "defaults", "batches"];
+pub(crate) const PROJECT_KEYS: &[&str] =
+    &["id", "name", "workflows", "defaults", "labels", "batches"];
 pub(crate) const DEFAULTS_KEYS: &[&str] = &["workflow", "priority_weight", "type"];
 pub(crate) const BATCH_KEYS: &[&str] = &["description", "jobs", "jobs_from"];
 /// The source keys of a `jobs_from` entry (a manifest, or a listing and its filter); the other
@@ -48,6 +50,7 @@ pub(super) struct ProjectDecl {
     pub(super) name: Option<(String, Span)>,
     pub(super) workflows: BTreeMap<String, Uuid>,
     pub(super) defaults: DefaultsDecl,
+    pub(super) labels: Option<Taxonomy>,
     pub(super) batches: Vec<BatchDecl>,
 }
 
@@ -243,7 +246,7 @@ fn decode_project(
     check_local_name(&key, key_span, "project name", false, sink);
     let what = format!("project `{key}`");
     let mut fields = decode::mapping(node, PROJECT_KEYS, &what, sink)?;
-    let defines = ["id", "name", "workflows", "defaults"]
+    let defines = ["id", "name", "workflows", "defaults", "labels"]
         .iter()
         .find_map(|k| fields.key_span(k));
     let id_given = fields.has("id");
@@ -298,6 +301,9 @@ fn decode_project(
             .value("type")
             .and_then(|node| decode::word(node, JOB_TYPES, "`defaults.type`", sink));
     }
+    let labels = fields
+        .value("labels")
+        .and_then(|node| taxonomy::decode(node, &key, sink));
     let mut batches = Vec::new();
     if let Some(node) = fields.value("batches") {
         let span = node.span;
@@ -330,6 +336,7 @@ fn decode_project(
         name,
         workflows,
         defaults,
+        labels,
         batches,
     })
 }

@@ -14,6 +14,7 @@ use super::super::decode::{DiagnosticSink, FileSink};
 use super::super::generate;
 use super::super::job::{self, JobDefaults};
 use super::super::node::Span;
+use super::super::taxonomy;
 use super::super::{Batch, EndpointSetting, Job, Project};
 use super::file::{BatchDecl, FileDecl, ProjectDecl};
 use crate::diagnostic::{Diagnostic, Location};
@@ -112,7 +113,7 @@ fn merge_project(
             Diagnostic::error(format!("project `{key}` is defined twice"))
                 .at(location(&entry.file, entry.key_span))
                 .label(location(&first.file, first.key_span), "first defined here")
-                .hint("define a project (`id`, `name`, `workflows`, `defaults`) once; other files may add `batches` only"),
+                .hint("define a project (`id`, `name`, `workflows`, `defaults`, `labels`) once; other files may add `batches` only"),
         );
     }
     let definer = definers
@@ -173,6 +174,9 @@ fn merge_project(
         }
     }
     check_reference_ids(key, &batches, out);
+    if let Some(labels) = &definer.labels {
+        taxonomy::check_batches(key, labels, batches.values(), out);
+    }
 
     let (id, id_span) = match definer.id {
         Some((id, span)) => (id, span),
@@ -188,6 +192,7 @@ fn merge_project(
             .as_ref()
             .map(|(_, span)| location(&definer.file, *span)),
         workflows: definer.workflows.clone(),
+        labels: definer.labels.clone(),
         batches,
     };
     let id_location = location(&definer.file, id_span);

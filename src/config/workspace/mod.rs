@@ -57,6 +57,14 @@ pub(crate) fn load(path: &Path, options: &LoadOptions) -> Result<Workspace, Diag
     })
 }
 
+/// See [`super::has_workspace`].
+pub(crate) fn has_files(path: &Path, options: &LoadOptions) -> bool {
+    let Ok(boundary) = Boundary::new(path, options) else {
+        return false;
+    };
+    discovery::find_files(path, &boundary).is_ok()
+}
+
 pub(super) fn error_reason(error: &std::io::Error) -> String {
     match error.kind() {
         std::io::ErrorKind::NotFound => "no such file or directory".to_string(),

@@ -1,5 +1,6 @@
 //! Label names to stable category ids: `OUT/labels.json`, read back by later exports so that an
-//! id, once given, never changes. Names not known yet get the next ids in sorted order.
+//! id, once given, never changes. A workspace's taxonomy declares ids (`taxonomy`); names
+//! neither kept nor declared get the next ids in sorted order.
 //! Landmark labels carry their key point names (COCO `keypoints` of the category).
 
 use std::collections::BTreeMap;
@@ -120,6 +121,28 @@ impl LabelMap {
                     id: next,
                     name,
                     keypoints,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Adds declared labels with their ids (a taxonomy's), keeping what the map holds; the
+    /// caller has checked that no name or id is given twice.
+    pub fn declare(&mut self, declared: Vec<(String, u32)>) -> Result<(), String> {
+        for (name, id) in declared {
+            if self.by_name.contains_key(&name) {
+                continue;
+            }
+            if self.by_name.len() >= MAX_LABELS {
+                return Err(format!("more than {MAX_LABELS} distinct labels"));
+            }
+            self.by_name.insert(
+                name.clone(),
+                LabelEntry {
+                    id,
+                    name,
+                    keypoints: Vec::new(),
                 },
             );
         }

@@ -10,8 +10,12 @@
 //!
 //! * **OUT is a boundary** as `results`' DIR is (`results::boundary`): no link below it is
 //!   followed, every file is written in `OUT/.gtform-partial/` and renamed into place.
-//! * **Stable ids.** Label names get ids from `OUT/labels.json` when an earlier export wrote
-//!   it, new names the next ids in sorted order; the file is written back.
+//! * **Stable ids.** Label names get ids from the workspace's taxonomy (`labels:`) when the
+//!   project declares one, and from `OUT/labels.json` when an earlier export wrote it (the two
+//!   must agree); other names the next ids in sorted order; the file is written back.
+//! * **Unknown labels** (outside a project's taxonomy) are found in pass 1, per job: the
+//!   export stops before writing anything, or, when allowed, gives them new ids after the
+//!   declared ones and reports them.
 //! * **Geometry** by the rules of `geometry`: clamped into the image and reported, degenerate
 //!   shapes reported per job and left out.
 //! * **Sizes.** An image's size is `--image-size` when given, else its mask's (segmentation);
@@ -20,7 +24,7 @@
 //!   their box geometry, and nothing is guessed.
 //!
 //! Beside this file: `geometry` (the conversion rules), `masks` (PNG masks to RLE per class),
-//! `labels` (ids), `formats` (the writers).
+//! `labels` (ids), `taxonomy` (declared labels and unknown ones), `formats` (the writers).
 
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Read as _, Seek as _, Write as _};
@@ -39,10 +43,12 @@ pub mod formats;
 pub mod geometry;
 pub mod labels;
 pub mod masks;
+pub mod taxonomy;
 
 use formats::{CocoImage, CocoWriter, ImageShapes};
 use geometry::{Converted, Size};
 use labels::{LABELS_FILE, LabelMap};
+use taxonomy::ExportTaxonomy;
 
 /// The formats `export` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -77,6 +83,11 @@ pub struct ExportOptions {
     pub targets: Vec<(String, Option<String>)>,
     /// Every image's size, when the dataset has one.
     pub image_size: Option<Size>,
+    /// The workspace's taxonomies: project (local name) → its `labels:`; empty without a
+    /// workspace or when no project declares labels.
+    pub taxonomies: BTreeMap<String, crate::config::Taxonomy>,
+    /// Export labels outside a project's taxonomy (with new ids, reported) instead of failing.
+    pub allow_unknown_labels: bool,
 }
 
 /// Something about one job: why it was left out, or what was changed or left out of it.
@@ -109,6 +120,11 @@ pub struct ExportReport {
     /// results of a task type the format does not take (point clouds: never).
     pub notes: Vec<JobProblem>,
     pub labels: usize,
+    /// Jobs whose results use labels outside their project's taxonomy (exported with new ids,
+    /// as allowed): the first [`taxonomy::MAX_UNKNOWN_KEPT`].
+    pub unknown_labels: Vec<JobProblem>,
+    /// How many jobs use labels outside their project's taxonomy, listed or not.
+    pub unknown_label_jobs: u64,
     /// Where the output is.
     pub out: PathBuf,
 }
@@ -120,6 +136,19 @@ pub enum ExportError {
     Results(String),
     #[error("{0}")]
     Output(String),
+    /// The taxonomies disagree, with each other or with the ids `labels.json` keeps.
+    #[error("{0}")]
+    Labels(String),
+    /// Results use labels outside their project's taxonomy; nothing was written.
+    #[error("{} {} labels outside {}: {}", crate::text::group_thousands(*.jobs), crate::text::plural(*.jobs, "job uses", "jobs use"), crate::text::plural(*.jobs, "its project's taxonomy", "their projects' taxonomies"), .unknown.names())]
+    UnknownLabels {
+        /// Jobs using them (all of them).
+        jobs: u64,
+        /// The first [`taxonomy::MAX_UNKNOWN_KEPT`] jobs, each with what it used.
+        listed: Vec<JobProblem>,
+        /// Every unknown name.
+        unknown: taxonomy::UnknownNames,
+    },
 }
 
 /// One job of the index and its result file.
@@ -301,6 +330,22 @@ pub fn export(options: &ExportOptions) -> Result<ExportReport, ExportError> {
     let labels_path = options.out_dir.join(LABELS_FILE);
     boundary::refuse_link(&labels_path).map_err(|error| ExportError::Output(error.to_string()))?;
     let mut labels = LabelMap::read(&labels_path).map_err(ExportError::Output)?;
+    let taxonomy = ExportTaxonomy::new(
+        options
+            .taxonomies
+            .iter()
+            .filter(|(project, _)| {
+                options.targets.is_empty()
+                    || options.targets.iter().any(|(target, _)| target == *project)
+            })
+            .map(|(project, taxonomy)| (project.clone(), taxonomy.clone()))
+            .collect(),
+    )
+    .map_err(ExportError::Labels)?;
+    taxonomy.declare(&mut labels).map_err(ExportError::Labels)?;
+    let mut unknown_labels = Vec::new();
+    let mut unknown_label_jobs = 0u64;
+    let mut unknown_names = taxonomy::UnknownNames::default();
 
     // Pass 1: the labels, so that every id is known before anything is written.
     let mut names: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -320,6 +365,19 @@ pub fn export(options: &ExportOptions) -> Result<ExportReport, ExportError> {
         });
         match parsed {
             Ok(found) => {
+                let unknown = taxonomy.unknown(
+                    &entry.project,
+                    found.iter().map(|(label, _)| label.as_str()),
+                );
+                if !unknown.is_empty() {
+                    unknown_label_jobs += 1;
+                    unknown_names.add(&unknown);
+                    // Bounded: every job of a large export may use the same stray label.
+                    if unknown_labels.len() < taxonomy::MAX_UNKNOWN_KEPT {
+                        unknown_labels
+                            .push(job.problem(taxonomy.problem(&entry.project, &unknown)));
+                    }
+                }
                 for (label, keypoints) in found {
                     let slot = names.entry(label).or_default();
                     if slot.is_empty() {
@@ -331,6 +389,15 @@ pub fn export(options: &ExportOptions) -> Result<ExportReport, ExportError> {
             Err(problem) => report.skipped.push(job.problem(problem)),
         }
     }
+    if unknown_label_jobs > 0 && !options.allow_unknown_labels {
+        return Err(ExportError::UnknownLabels {
+            jobs: unknown_label_jobs,
+            listed: unknown_labels,
+            unknown: unknown_names,
+        });
+    }
+    report.unknown_labels = unknown_labels;
+    report.unknown_label_jobs = unknown_label_jobs;
     labels.extend(names).map_err(ExportError::Results)?;
     report.labels = labels.entries().len();
 
