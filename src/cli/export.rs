@@ -1,14 +1,17 @@
-//! `gtform export`: what `results` downloaded, converted offline into COCO, YOLO, Pascal VOC
-//! or MOT (`ops::export`), with what was left out listed per job.
+//! `gtform export`: what `results` downloaded, converted into COCO, YOLO, Pascal VOC or MOT
+//! (`ops::export`), with what was left out listed per job. The only requests it sends read
+//! image sizes from the images (never with the key; none with `--offline`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::escape::escape;
 use crate::ops::export::geometry::Size;
-use crate::ops::export::{ExportFormat, ExportOptions, JobProblem, export};
+use crate::ops::export::sizes::{self, SizeObserver, SizeOptions, SizeRead};
+use crate::ops::export::{ExportError, ExportFormat, ExportOptions, JobProblem, export};
 use crate::text::counted;
 
+use super::support::parallelism;
 use super::{CliError, Ui, exit};
 
 /// Problems listed one by one; the rest are counted.
@@ -40,6 +43,43 @@ pub struct ExportArgs {
     /// The size of every image (or video frame), for a dataset of one size
     #[arg(long, value_name = "WxH", value_parser = parse_size)]
     pub image_size: Option<Size>,
+    /// Send no request: image sizes come from --image-size, masks or DIR/image-sizes.jsonl
+    /// (what earlier exports read); an image whose size is unknown fails the export
+    #[arg(long)]
+    pub offline: bool,
+    /// Image headers read at once (sizes not given by --image-size or a mask)
+    #[arg(long, value_name = "N", default_value_t = sizes::DEFAULT_PARALLELISM,
+          value_parser = parallelism::parse)]
+    pub parallelism: usize,
+    /// The API endpoint the results came from (default: GTFORM_ENDPOINT, else the public
+    /// API): image hosts on loopback and private addresses are allowed beside a local one, as
+    /// in `results`
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// Allow image hosts on loopback, private and shared addresses whatever the endpoint
+    /// (link-local addresses, cloud metadata, never)
+    #[arg(long)]
+    pub allow_private_storage: bool,
+    /// Log every image header read to stderr (URLs without their query)
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+/// `-v`: one line per image header read.
+struct SizeLog;
+
+impl SizeObserver for SizeLog {
+    fn on_read(&self, read: &SizeRead<'_>) {
+        let url = crate::client::redact_url_secrets(read.url);
+        let shown = escape(url.split(['?', '#']).next().unwrap_or_default());
+        match read.outcome {
+            Ok(size) => Ui::log_line(&format!(
+                "size: GET {shown} (first bytes): {} × {}",
+                size.width, size.height
+            )),
+            Err(why) => Ui::log_line(&format!("size: GET {shown}: {}", escape(why))),
+        }
+    }
 }
 
 fn parse_size(text: &str) -> Result<Size, String> {
@@ -57,7 +97,7 @@ fn parse_size(text: &str) -> Result<Size, String> {
     }
 }
 
-pub(crate) fn run(args: ExportArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
+pub(crate) async fn run(args: ExportArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
     let format = match args.format {
         FormatArg::Coco => ExportFormat::Coco,
         FormatArg::Yolo => ExportFormat::Yolo,
@@ -78,12 +118,38 @@ pub(crate) fn run(args: ExportArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
         format,
         targets,
         image_size: args.image_size,
+        sizes: SizeOptions {
+            offline: args.offline,
+            endpoint: args.endpoint.clone().or_else(|| {
+                std::env::var("GTFORM_ENDPOINT")
+                    .ok()
+                    .filter(|value| !value.trim().is_empty())
+            }),
+            allow_private_storage: args.allow_private_storage,
+            parallelism: args.parallelism,
+            ..SizeOptions::default()
+        },
     };
-    let report = export(&options).map_err(|error| {
-        CliError::new(error.to_string()).hint(
+    let observer: &dyn SizeObserver = if args.verbose {
+        &SizeLog
+    } else {
+        &crate::ops::Silent
+    };
+    let report =
+        export(&options, observer).await.map_err(|error| {
+            match error {
+        ExportError::SizesUnknown { .. } => CliError::new(error.to_string()).hint(
+            "run without --offline to read the sizes from the images (once: they are kept in \
+             DIR/image-sizes.jsonl), or give every image's size with --image-size WxH",
+        ),
+        _ => CliError::new(error.to_string()).hint(
             "`gtform results --out DIR` writes what export reads (with --masks for segmentation)",
-        )
-    })?;
+        ),
+    }
+        })?;
+    for note in &report.size_notes {
+        ui.status(&format!("note: {}", escape(note)));
+    }
     let list = |ui: &mut Ui, title: &str, problems: &[JobProblem]| {
         if problems.is_empty() {
             return;
@@ -105,6 +171,14 @@ pub(crate) fn run(args: ExportArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
     };
     list(ui, "Notes:", &report.notes);
     list(ui, "Not exported:", &report.skipped);
+    if report.sizes_read + report.sizes_cached > 0 || report.size_requests > 0 {
+        ui.status(&format!(
+            "Image sizes: {} read from the images ({}), {} from DIR/image-sizes.jsonl.",
+            counted(report.sizes_read, "size", "sizes"),
+            counted(report.size_requests, "request", "requests"),
+            report.sizes_cached
+        ));
+    }
     let what = match format {
         ExportFormat::Mot => counted(report.videos, "video", "videos"),
         _ => counted(report.images, "image", "images"),
