@@ -17,6 +17,7 @@ mod escaping;
 mod exactly_once;
 mod examples;
 mod export;
+mod export_sizes;
 mod export_tools;
 mod hostile;
 mod kills;

@@ -124,7 +124,7 @@ fn checked(width: u64, height: u64) -> Result<Size, String> {
     match (side(width), side(height)) {
         (Some(width), Some(height)) => Ok(Size { width, height }),
         _ => Err(format!(
-            "{width} × {height} pixels is refused (each side must be 1 to {MAX_SIDE})"
+            "{width} × {height} pixels: refused (each side must be 1 to {MAX_SIDE})"
         )),
     }
 }
@@ -213,9 +213,15 @@ pub(super) async fn learn(
     match cache {
         Ok(found) => {
             for (url, size) in found {
-                refused_in_cache |= size.is_err();
-                if size.is_ok() {
-                    known.cached += 1;
+                match &size {
+                    Ok(_) => known.cached += 1,
+                    Err(why) => {
+                        refused_in_cache = true;
+                        let job = wanted.get(&url).map_or("", String::as_str);
+                        known
+                            .notes
+                            .push(format!("{}: {why}", crate::escape::escape(job)));
+                    }
                 }
                 known.sizes.insert(url, size);
             }
@@ -375,7 +381,7 @@ fn read_cache(
     for_each_line(reader, |line| {
         if wanted.contains(line.url.as_str()) {
             let size = checked(line.width, line.height).map_err(|problem| {
-                format!("the size {SIZES_FILE} records for its image, {problem}: it is not used")
+                format!("{SIZES_FILE} records its image as {problem}, not used")
             });
             found.insert(line.url, size);
         }
