@@ -24,7 +24,7 @@ use crate::api::result_file::{
 /// The size of an image whose URL names none.
 pub(super) const DEFAULT_SIZE: (u32, u32) = (640, 480);
 /// The largest image side the emulator draws (placeholders and masks).
-pub(in crate::emulator) const MAX_SIDE: u32 = 4096;
+pub(super) const MAX_SIDE: u32 = 4096;
 
 /// What a result file needs to know about its job.
 pub(super) struct ResultContext<'a> {

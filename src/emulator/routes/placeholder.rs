@@ -34,7 +34,7 @@ fn size_of(path: &str) -> Option<(u32, u32)> {
 }
 
 /// A grey PNG of `width` × `height`, one bit per pixel, written one row at a time.
-pub(in crate::emulator) fn placeholder_png(width: u32, height: u32) -> Vec<u8> {
+fn placeholder_png(width: u32, height: u32) -> Vec<u8> {
     let mut bytes = Vec::new();
     let mut encoder = png::Encoder::new(&mut bytes, width, height);
     encoder.set_color(png::ColorType::Grayscale);
