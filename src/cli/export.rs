@@ -196,6 +196,34 @@ pub(crate) async fn run(args: ExportArgs, ui: &mut Ui) -> Result<ExitCode, CliEr
     if report.skipped.is_empty() {
         Ok(exit::code(exit::SUCCESS))
     } else {
+        if refused_as_private(&report.skipped) {
+            ui.status(
+                "hint: image hosts on loopback, private or shared addresses are refused unless \
+                 the API endpoint is on one (--endpoint URL or GTFORM_ENDPOINT; `embedded` is \
+                 loopback) or --allow-private-storage is given (link-local addresses never)",
+            );
+        }
         Ok(exit::code(exit::ERROR))
     }
+}
+
+/// Whether an image was refused because its host is on a local address (which the endpoint or
+/// `--allow-private-storage` may allow).
+fn refused_as_private(skipped: &[JobProblem]) -> bool {
+    use crate::client::AddressKind;
+    let local = [
+        AddressKind::Loopback,
+        AddressKind::Private,
+        AddressKind::Shared,
+        AddressKind::Unspecified,
+    ];
+    skipped.iter().any(|problem| {
+        problem.problem.contains("refused to download")
+            && (problem
+                .problem
+                .contains("unless the API endpoint is on loopback")
+                || local
+                    .iter()
+                    .any(|kind| problem.problem.contains(kind.describe())))
+    })
 }

@@ -496,7 +496,7 @@ async fn an_image_host_on_a_refused_address_is_never_connected_to() {
         }
     });
     let root = tempfile::tempdir().unwrap();
-    let image = image_result(&format!("http://127.0.0.1:{port}/cam.png"));
+    let image = image_result(&format!("https://127.0.0.1:{port}/cam.png"));
     results_dir(&root.path().join("res"), &[("cam", image.as_str())]);
     let output = tokio::task::spawn_blocking(move || {
         let output = gtform_command(root.path())
@@ -521,7 +521,13 @@ async fn an_image_host_on_a_refused_address_is_never_connected_to() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("p/b/cam") && stderr.contains("refused to download from `127.0.0.1`"),
+        stderr.contains("p/b/cam")
+            && stderr
+                .contains("refused to download from `127.0.0.1`: 127.0.0.1 is a loopback address"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: image hosts on loopback") && stderr.contains("--endpoint URL"),
         "{stderr}"
     );
     tokio::time::sleep(Duration::from_millis(100)).await;
