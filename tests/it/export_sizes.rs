@@ -6,7 +6,9 @@
 //! it must never get) and the cache file (absurd sizes, a link).
 //!
 //! Every host is on 127.0.0.1; a refused address is proved never connected to by a listener
-//! on loopback that counts its connections, with an endpoint beside which loopback is refused.
+//! on loopback that counts its connections, with an endpoint beside which loopback is refused,
+//! and the metadata address only inside a private network namespace (`unshare -n`), bound on
+//! the namespace's own `lo`, as `results_hostile.rs` does.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -624,4 +626,142 @@ async fn a_dripping_image_host_is_cut_at_its_deadline_retried_a_bounded_number_o
         !results.join("image-sizes.jsonl").exists(),
         "nothing learnt, nothing written"
     );
+}
+
+/// Inside a private network namespace (started by the test below): the metadata address is
+/// bound on the namespace's `lo`, port 443, where a wrong client would reach it, as an image
+/// URL and as the redirect of an image host; no connection may arrive.
+// Ignored on purpose, as its model in `results_hostile.rs`: only a private namespace proves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "runs inside `unshare -n` only, started by the test below"]
+// A test that cannot run here says so where `cargo test` shows it.
+#[allow(clippy::print_stderr)]
+async fn in_namespace_export_never_connects_to_the_metadata_address() {
+    let links = std::process::Command::new("ip")
+        .args(["-o", "link", "show"])
+        .output()
+        .map(|output| String::from_utf8_lossy(&output.stdout).into_owned())
+        .unwrap_or_default();
+    let only_lo = links.lines().count() == 1 && links.contains(": lo:");
+    if std::env::var_os("GTFORM_TEST_IN_PRIVATE_NETNS").is_none() || !only_lo {
+        eprintln!("SKIPPED: not inside a private network namespace with only `lo`");
+        return;
+    }
+    for args in [
+        &["link", "set", "lo", "up"][..],
+        &["addr", "add", "169.254.169.254/32", "dev", "lo"][..],
+    ] {
+        let status = std::process::Command::new("ip")
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success(), "ip {args:?}");
+    }
+    let listener = tokio::net::TcpListener::bind("169.254.169.254:443")
+        .await
+        .unwrap();
+    let accepted = Arc::new(AtomicU64::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            drop(socket);
+        }
+    });
+    let (host, base) = start_host().await;
+    let root = tempfile::tempdir().unwrap();
+    let direct = image_result("https://169.254.169.254/direct.png");
+    let redirected = image_result(&format!("{base}/to-metadata.png"));
+    results_dir(
+        &root.path().join("res"),
+        &[
+            ("direct", direct.as_str()),
+            ("redirected", redirected.as_str()),
+        ],
+    );
+    let output = tokio::task::spawn_blocking(move || {
+        let output = gtform_command(root.path())
+            .args([
+                "export",
+                "--results",
+                "res",
+                "--format",
+                "coco",
+                "--out",
+                "coco",
+            ])
+            .args([
+                "--endpoint",
+                "http://127.0.0.1:9",
+                "--allow-private-storage",
+            ])
+            .output()
+            .unwrap();
+        (output, root)
+    })
+    .await
+    .unwrap()
+    .0;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    for job in ["p/b/direct", "p/b/redirected"] {
+        assert!(
+            stderr
+                .lines()
+                .any(|line| line.contains(job) && line.contains("link-local")),
+            "{job}\n{stderr}"
+        );
+    }
+    assert_eq!(
+        host.requests.lock().unwrap().len(),
+        1,
+        "the redirect is refused once, not retried"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        0,
+        "nothing connected to the metadata address"
+    );
+}
+
+#[test]
+// A test that cannot run here says so where `cargo test` shows it.
+#[allow(clippy::print_stderr)]
+fn export_never_connects_to_the_metadata_address_even_as_a_redirect_hop() {
+    let usable = std::process::Command::new("unshare")
+        .args(["-n", "true"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    let has_ip = std::process::Command::new("ip")
+        .arg("-V")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !usable || !has_ip {
+        eprintln!(
+            "SKIPPED export_never_connects_to_the_metadata_address_even_as_a_redirect_hop: \
+             `unshare -n` or `ip` is not available here"
+        );
+        return;
+    }
+    let output = std::process::Command::new("unshare")
+        .arg("-n")
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "export_sizes::in_namespace_export_never_connects_to_the_metadata_address",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("GTFORM_TEST_IN_PRIVATE_NETNS", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
+    assert!(!stderr.contains("SKIPPED"), "{stderr}");
 }
