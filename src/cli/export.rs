@@ -176,7 +176,7 @@ pub(crate) async fn run(args: ExportArgs, ui: &mut Ui) -> Result<ExitCode, CliEr
             "Image sizes: {} read from the images ({}), {} from DIR/image-sizes.jsonl.",
             counted(report.sizes_read, "size", "sizes"),
             counted(report.size_requests, "request", "requests"),
-            report.sizes_cached
+            crate::text::group_thousands(report.sizes_cached)
         ));
     }
     let what = match format {
