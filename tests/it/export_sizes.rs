@@ -381,13 +381,16 @@ async fn hostile_image_hosts_give_a_header_at_most_never_the_key_and_each_job_sa
             "signed",
             "signed.png?X-Amz-Signature=sig-Secret-42&X-Amz-Credential=cred",
         ),
+        ("bucket", "s3://images/cam.png"),
     ]
     .iter()
     .map(|(reference_id, path)| {
-        (
-            (*reference_id).to_owned(),
-            image_result(&format!("{base}/{path}")),
-        )
+        let url = if path.contains("://") {
+            (*path).to_owned()
+        } else {
+            format!("{base}/{path}")
+        };
+        ((*reference_id).to_owned(), image_result(&url))
     })
     .collect();
     let borrowed: Vec<(&str, &str)> = files
@@ -449,6 +452,7 @@ async fn hostile_image_hosts_give_a_header_at_most_never_the_key_and_each_job_sa
         ("p/b/noise", "cannot be read from its first 65536 bytes"),
         ("p/b/lying", "header states 4000000000 × 1 pixels: refused"),
         ("p/b/metadata", "link-local"),
+        ("p/b/bucket", "`s3://images/cam.png` is not an http(s) URL"),
     ] {
         assert!(
             stderr

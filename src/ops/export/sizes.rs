@@ -18,7 +18,8 @@
 //!   is read again, or, offline, the job fails). It is rewritten whole, in
 //!   `DIR/.gtform-partial/` then renamed, under the lock `results` takes, never through a link;
 //!   when another run holds the lock it is left as it was, and said.
-//! * **Offline**, nothing is requested: what the cache does not hold stays unknown.
+//! * **Offline**, nothing is requested: what the cache does not hold stays unknown. Nor is an
+//!   image that is not at an http(s) URL (`s3://`) read: it is reported.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead as _, Read as _, Write as _};
@@ -228,11 +229,26 @@ pub(super) async fn learn(
         }
         Err(problem) => known.notes.push(problem),
     }
-    let to_read: Vec<&str> = wanted
+    let mut to_read: Vec<&str> = wanted
         .keys()
         .filter(|url| !matches!(known.sizes.get(url.as_str()), Some(Ok(_))))
         .map(String::as_str)
         .collect();
+    // Only http(s) images are read: an `s3://` one needs AWS credentials, not a request here.
+    to_read.retain(|url| {
+        let scheme = url.split_once("://").map(|(scheme, _)| scheme.to_ascii_lowercase());
+        if matches!(scheme.as_deref(), Some("http" | "https")) {
+            return true;
+        }
+        let shown = crate::escape::escape(url.split(['?', '#']).next().unwrap_or_default());
+        known.sizes.insert(
+            (*url).to_owned(),
+            Err(format!(
+                "its image `{shown}` is not an http(s) URL: its size is not read (give the size of every image)"
+            )),
+        );
+        false
+    });
     if options.offline || to_read.is_empty() {
         return known;
     }
