@@ -297,6 +297,9 @@ struct Host {
     streamed: AtomicU64,
     /// Every request: its path, its `Range`, whether it carried `x-api-key`.
     requests: Mutex<Vec<(String, Option<String>, bool)>>,
+    /// `/slow/…` requests under way, and the most there ever were at once.
+    in_flight: AtomicU64,
+    most_in_flight: AtomicU64,
 }
 
 /// A body that never ends: `start`, then zeros, a MiB at a time.
@@ -341,6 +344,13 @@ async fn answer(State(host): State<Arc<Host>>, request: Request) -> Response {
                 HeaderValue::from_static("https://169.254.169.254/latest/meta-data/"),
             );
             response
+        }
+        slow if slow.starts_with("/slow/") => {
+            let now = host.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            host.most_in_flight.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            host.in_flight.fetch_sub(1, Ordering::SeqCst);
+            png_header(10, 20).into_response()
         }
         _ => StatusCode::NOT_FOUND.into_response(),
     }
@@ -768,4 +778,94 @@ fn export_never_connects_to_the_metadata_address_even_as_a_redirect_hop() {
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
     assert!(!stderr.contains("SKIPPED"), "{stderr}");
+}
+
+/// Runs `gtform export --format coco` with `args` on a results directory of `images` (reference
+/// id, image URL); the output, and the directory.
+async fn export_images(
+    images: Vec<(String, String)>,
+    args: &'static [&'static str],
+    before: impl FnOnce(&Path) -> Option<std::fs::File> + Send + 'static,
+) -> (std::process::Output, tempfile::TempDir) {
+    tokio::task::spawn_blocking(move || {
+        let root = tempfile::tempdir().unwrap();
+        let results: Vec<(String, String)> = images
+            .iter()
+            .map(|(id, url)| (id.clone(), image_result(url)))
+            .collect();
+        let borrowed: Vec<(&str, &str)> = results
+            .iter()
+            .map(|(id, content)| (id.as_str(), content.as_str()))
+            .collect();
+        results_dir(&root.path().join("res"), &borrowed);
+        let _held = before(&root.path().join("res"));
+        let output = gtform_command(root.path())
+            .args([
+                "export",
+                "--results",
+                "res",
+                "--format",
+                "coco",
+                "--out",
+                "coco",
+            ])
+            .args(["--endpoint", "http://127.0.0.1:9"])
+            .args(args)
+            .output()
+            .unwrap();
+        (output, root)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_headers_are_read_at_most_parallelism_at_a_time() {
+    let (host, base) = start_host().await;
+    let images: Vec<(String, String)> = (0..8)
+        .map(|n| (format!("cam-{n}"), format!("{base}/slow/{n}.png")))
+        .collect();
+    let (output, root) = export_images(images, &["--parallelism", "3"], |_| None).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(host.requests.lock().unwrap().len(), 8);
+    let most = host.most_in_flight.load(Ordering::SeqCst);
+    assert!(
+        (2..=3).contains(&most),
+        "at most 3 at once, and more than one: {most}"
+    );
+    let document = json(&root.path().join("coco/instances.json"));
+    assert!(
+        document["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|image| image["width"] == 10 && image["height"] == 20)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_is_left_alone_while_another_run_holds_the_results_directory() {
+    let (_host, base) = start_host().await;
+    let images = vec![("cam".to_owned(), format!("{base}/signed.png"))];
+    // As a `results` run under way holds it.
+    let (output, root) = export_images(images, &[], |dir| {
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(".gtform.lock"))
+            .unwrap();
+        lock.try_lock().unwrap();
+        Some(lock)
+    })
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("was not updated: another gtform run is writing to the results directory"),
+        "{stderr}"
+    );
+    assert!(!root.path().join("res/image-sizes.jsonl").exists());
+    assert!(!root.path().join("res/.gtform-partial").exists());
 }
