@@ -24,7 +24,8 @@ use serde_json::Value;
 use crate::export::results_dir;
 use crate::support::{PROJECT_ID, PROJECT_NAME, Rig, WORKFLOW_ID, gtform_command};
 
-/// Three images on the emulator's placeholders: two share a URL (one read), one is wider.
+/// Three images on the emulator's placeholders (two share a URL: one read, one is wider) and a
+/// video of two frames.
 fn downloaded(rig: &Rig) {
     let url = rig.url();
     rig.write(
@@ -47,6 +48,8 @@ projects:
             data: {{ image_url: "{url}/placeholder/320x240/wide.png" }}
           - reference_id: small-again
             data: {{ image_url: "{url}/placeholder/64x48/small.png" }}
+          - reference_id: clip
+            data: {{ video_data: {{ frames: [ {{ frame_id: f1, src: "{url}/placeholder/96x64/f1.png" }}, {{ frame_id: f2, src: "{url}/placeholder/96x64/f2.png" }} ] }} }}
 "##
         ),
     );
@@ -200,6 +203,20 @@ async fn sizes_read_from_the_images_reach_coco_yolo_and_voc_and_a_second_export_
     let xml = std::fs::read_to_string(rig.dir.path().join("voc/Annotations/street/week/wide.xml"))
         .unwrap();
     assert!(xml.contains("<width>320</width>") && xml.contains("<height>240</height>"));
+    assert_eq!(rig.server.stats().total_requests, 0);
+
+    // MOT: the first frame's size, for every frame of the video; one request, then none.
+    export(&rig, "mot", &[]).expect_code(0);
+    assert_eq!(rig.server.stats().total_requests, 1);
+    assert_eq!(rig.server.stats().log[0].path, "/placeholder/96x64/f1.png");
+    let info =
+        std::fs::read_to_string(rig.dir.path().join("mot/street/week/clip/seqinfo.ini")).unwrap();
+    assert!(
+        info.contains("imWidth=96") && info.contains("imHeight=64"),
+        "{info}"
+    );
+    rig.server.reset_stats();
+    export(&rig, "mot", &["--offline"]).expect_code(0);
     assert_eq!(rig.server.stats().total_requests, 0);
 }
 

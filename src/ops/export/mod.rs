@@ -15,10 +15,10 @@
 //! * **Geometry** by the rules of `geometry`: clamped into the image and reported, degenerate
 //!   shapes reported per job and left out.
 //! * **Sizes.** An image's size is the one given for the dataset, else its mask's (COCO of a
-//!   segmentation), else read from the image's header (`sizes`: a ranged read through the
-//!   storage rules of `results`, cached in `DIR/image-sizes.jsonl`, nothing sent offline); an
-//!   image whose size cannot be learnt is reported and left out, and offline the export fails
-//!   before writing anything.
+//!   segmentation), else read from the image's header, a video's from its first frame's
+//!   (`sizes`: a ranged read through the storage rules of `results`, cached in
+//!   `DIR/image-sizes.jsonl`, nothing sent offline); an image whose size cannot be learnt is
+//!   reported and left out, and offline the export fails before writing anything.
 //! * **Point clouds** are reported and exported to no format: the reference does not publish
 //!   their box geometry, and nothing is guessed.
 //!
@@ -339,7 +339,14 @@ pub async fn export(
     let mut readable = Vec::with_capacity(entries.len());
     // The images whose size is to be learnt (URL → the first job naming it).
     let mut wanted_sizes: BTreeMap<String, String> = BTreeMap::new();
-    let wants_sizes = options.image_size.is_none() && options.format != ExportFormat::Mot;
+    let wants_sizes = options
+        .image_size
+        .is_none()
+        .then_some(match options.format {
+            ExportFormat::Coco => sizes::Wanted::ImageUnlessMasked,
+            ExportFormat::Yolo | ExportFormat::Voc => sizes::Wanted::Image,
+            ExportFormat::Mot => sizes::Wanted::FirstFrame,
+        });
     for entry in &entries {
         let job = Job {
             entry,
@@ -353,8 +360,8 @@ pub async fn export(
         let parsed = read_result(results_dir, &job, Check::Size).and_then(|bytes| {
             let labels =
                 ResultFile::labels_from_slice(&bytes).map_err(|error| error.to_string())?;
-            if wants_sizes
-                && let Some(url) = sizes::wanted_url(&bytes, options.format == ExportFormat::Coco)
+            if let Some(wanted) = wants_sizes
+                && let Some(url) = sizes::wanted_url(&bytes, wanted)
             {
                 wanted_sizes.entry(url).or_insert_with(|| {
                     format!("{}/{}/{}", entry.project, entry.batch, entry.reference_id)
@@ -511,8 +518,16 @@ pub async fn export(
                 }
             }
             (ResultFile::Video(video), ExportFormat::Mot) => {
-                export_video(video, options, &job, &labels, &mut output, &mut report)
-                    .map_err(io)?;
+                export_video(
+                    video,
+                    options,
+                    &job,
+                    &labels,
+                    &known,
+                    &mut output,
+                    &mut report,
+                )
+                .map_err(io)?;
             }
             (ResultFile::Image(_), ExportFormat::Mot) => report
                 .notes
@@ -768,14 +783,33 @@ fn export_video(
     options: &ExportOptions,
     job: &Job<'_>,
     labels: &LabelMap,
+    known: &sizes::Known,
     output: &mut Output,
     report: &mut ExportReport,
 ) -> std::io::Result<()> {
-    let Some(size) = options.image_size else {
-        report
-            .skipped
-            .push(job.problem("the frames' size is unknown: give it (every frame of one size)"));
-        return Ok(());
+    // Given, else the first frame's (read from it): every frame is taken to be of that size.
+    let first_frame = video
+        .data
+        .video_data
+        .frames
+        .first()
+        .map(|frame| frame.src.as_str());
+    let size = match (
+        options.image_size,
+        first_frame.and_then(|src| known.get(src)),
+    ) {
+        (Some(size), _) => size,
+        (None, Some(Ok(size))) => *size,
+        (None, Some(Err(why))) => {
+            report.skipped.push(job.problem(why.clone()));
+            return Ok(());
+        }
+        (None, None) => {
+            report.skipped.push(
+                job.problem("the frames' size is unknown: give it (every frame of one size)"),
+            );
+            return Ok(());
+        }
     };
     let frames: std::collections::HashMap<&str, usize> = video
         .data

@@ -130,9 +130,20 @@ fn checked(width: u64, height: u64) -> Result<Size, String> {
     }
 }
 
-/// The image URL of an image result that needs its size read (`None`: not an image result,
-/// no URL, or `mask_gives_size` and it has a mask). Reads only what it needs of the result.
-pub(super) fn wanted_url(bytes: &[u8], mask_gives_size: bool) -> Option<String> {
+/// Which result's image a format needs the size of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Wanted {
+    /// An image result's, unless it has a mask (COCO reads the mask's size).
+    ImageUnlessMasked,
+    /// An image result's, mask or not (YOLO, VOC).
+    Image,
+    /// A video's first frame (MOT: every frame is taken to be of its size).
+    FirstFrame,
+}
+
+/// The URL of the image whose size a result needs read (`None`: a result of another kind, no
+/// URL, or a mask that gives the size). Reads only what it needs of the result.
+pub(super) fn wanted_url(bytes: &[u8], wanted: Wanted) -> Option<String> {
     #[derive(Deserialize)]
     struct Probe {
         data: ProbeData,
@@ -141,12 +152,33 @@ pub(super) fn wanted_url(bytes: &[u8], mask_gives_size: bool) -> Option<String> 
     struct ProbeData {
         image_url: Option<String>,
         annotations: Option<ProbeAnnotations>,
+        video_data: Option<ProbeVideo>,
     }
     #[derive(Deserialize)]
     struct ProbeAnnotations {
         raster: Option<serde::de::IgnoredAny>,
     }
+    #[derive(Deserialize)]
+    struct ProbeVideo {
+        #[serde(default)]
+        frames: Vec<ProbeFrame>,
+    }
+    #[derive(Deserialize)]
+    struct ProbeFrame {
+        src: Option<String>,
+    }
     let probe: Probe = serde_json::from_slice(bytes).ok()?;
+    if wanted == Wanted::FirstFrame {
+        return probe
+            .data
+            .video_data?
+            .frames
+            .into_iter()
+            .next()?
+            .src
+            .filter(|url| !url.is_empty());
+    }
+    let mask_gives_size = wanted == Wanted::ImageUnlessMasked;
     let has_mask = probe
         .data
         .annotations
@@ -571,14 +603,23 @@ mod tests {
     fn only_images_without_a_size_giving_mask_want_theirs_read() {
         let plain = br#"{"data":{"image_url":"https://x/a.png","annotations":{"rectangles":[]}}}"#;
         let masked = br#"{"data":{"image_url":"https://x/a.png","annotations":{"raster":{"url":"u","legend":{}}}}}"#;
-        assert_eq!(wanted_url(plain, true).as_deref(), Some("https://x/a.png"));
-        assert_eq!(wanted_url(masked, true), None);
+        let video = br#"{"data":{"video_data":{"frames":[{"frame_id":"f","src":"https://x/f1.png"},{"src":"https://x/f2.png"}]}}}"#;
         assert_eq!(
-            wanted_url(masked, false).as_deref(),
+            wanted_url(plain, Wanted::ImageUnlessMasked).as_deref(),
             Some("https://x/a.png")
         );
-        assert_eq!(wanted_url(br#"{"data":{"video_data":{}}}"#, false), None);
-        assert_eq!(wanted_url(b"not json", false), None);
+        assert_eq!(wanted_url(masked, Wanted::ImageUnlessMasked), None);
+        assert_eq!(
+            wanted_url(masked, Wanted::Image).as_deref(),
+            Some("https://x/a.png")
+        );
+        assert_eq!(wanted_url(video, Wanted::Image), None);
+        assert_eq!(
+            wanted_url(video, Wanted::FirstFrame).as_deref(),
+            Some("https://x/f1.png")
+        );
+        assert_eq!(wanted_url(plain, Wanted::FirstFrame), None);
+        assert_eq!(wanted_url(b"not json", Wanted::Image), None);
     }
 
     #[test]
