@@ -1,6 +1,8 @@
-//! `gtform export [PATH]`: what `results` downloaded, converted offline into COCO, YOLO, Pascal
-//! VOC or MOT (`ops::export`), with what was left out listed per job. The workspace at PATH
-//! gives the projects' taxonomies (`labels:`): their ids, and the labels results may use.
+//! `gtform export [PATH]`: what `results` downloaded, converted into COCO, YOLO, Pascal VOC or
+//! MOT (`ops::export`), with what was left out listed per job. The workspace at PATH gives the
+//! projects' taxonomies (`labels:`): their ids, and the labels results may use. The only
+//! requests it sends read image sizes from the images (never with the key; none with
+//! `--offline`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,10 +10,12 @@ use std::process::ExitCode;
 use crate::config;
 use crate::escape::escape;
 use crate::ops::export::geometry::Size;
+use crate::ops::export::sizes::{self, SizeObserver, SizeOptions, SizeRead};
 use crate::ops::export::{ExportError, ExportFormat, ExportOptions, JobProblem, export};
 use crate::text::counted;
 
 use super::support::load_args::LoadArgs;
+use super::support::parallelism;
 use super::{CliError, Ui, exit};
 
 /// Problems listed one by one; the rest are counted.
@@ -54,6 +58,43 @@ pub struct ExportArgs {
     pub allow_unknown_labels: bool,
     #[command(flatten)]
     pub load: LoadArgs,
+    /// Send no request: image sizes come from --image-size, masks or DIR/image-sizes.jsonl
+    /// (what earlier exports read); an image whose size is unknown fails the export
+    #[arg(long)]
+    pub offline: bool,
+    /// Image headers read at once (sizes not given by --image-size or a mask)
+    #[arg(long, value_name = "N", default_value_t = sizes::DEFAULT_PARALLELISM,
+          value_parser = parallelism::parse)]
+    pub parallelism: usize,
+    /// The API endpoint the results came from (default: GTFORM_ENDPOINT, else the public
+    /// API): image hosts on loopback and private addresses are allowed beside a local one, as
+    /// in `results`
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// Allow image hosts on loopback, private and shared addresses whatever the endpoint
+    /// (link-local addresses, cloud metadata, never)
+    #[arg(long)]
+    pub allow_private_storage: bool,
+    /// Log every image header read to stderr (URLs without their query)
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+/// `-v`: one line per image header read.
+struct SizeLog;
+
+impl SizeObserver for SizeLog {
+    fn on_read(&self, read: &SizeRead<'_>) {
+        let url = crate::client::redact_url_secrets(read.url);
+        let shown = escape(url.split(['?', '#']).next().unwrap_or_default());
+        match read.outcome {
+            Ok(size) => Ui::log_line(&format!(
+                "size: GET {shown} (first bytes): {} × {}",
+                size.width, size.height
+            )),
+            Err(why) => Ui::log_line(&format!("size: GET {shown}: {}", escape(why))),
+        }
+    }
 }
 
 fn parse_size(text: &str) -> Result<Size, String> {
@@ -71,7 +112,7 @@ fn parse_size(text: &str) -> Result<Size, String> {
     }
 }
 
-pub(crate) fn run(args: ExportArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
+pub(crate) async fn run(args: ExportArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
     let format = match args.format {
         FormatArg::Coco => ExportFormat::Coco,
         FormatArg::Yolo => ExportFormat::Yolo,
@@ -95,8 +136,24 @@ pub(crate) fn run(args: ExportArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
         image_size: args.image_size,
         taxonomies,
         allow_unknown_labels: args.allow_unknown_labels,
+        sizes: SizeOptions {
+            offline: args.offline,
+            endpoint: args.endpoint.clone().or_else(|| {
+                std::env::var("GTFORM_ENDPOINT")
+                    .ok()
+                    .filter(|value| !value.trim().is_empty())
+            }),
+            allow_private_storage: args.allow_private_storage,
+            parallelism: args.parallelism,
+            ..SizeOptions::default()
+        },
     };
-    let report = match export(&options) {
+    let observer: &dyn SizeObserver = if args.verbose {
+        &SizeLog
+    } else {
+        &crate::ops::Silent
+    };
+    let report = match export(&options, observer).await {
         Ok(report) => report,
         Err(error @ ExportError::UnknownLabels { .. }) => {
             if let ExportError::UnknownLabels { jobs, listed, .. } = &error {
@@ -104,6 +161,12 @@ pub(crate) fn run(args: ExportArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
             }
             return Err(CliError::new(format!("{error}; nothing was exported"))
                 .hint("add them to the project's `labels:`, or export them with new ids after the declared ones: --allow-unknown-labels"));
+        }
+        Err(error @ ExportError::SizesUnknown { .. }) => {
+            return Err(CliError::new(error.to_string()).hint(
+                "run without --offline to read the sizes from the images (once: they are kept in \
+                 DIR/image-sizes.jsonl), or give every image's size with --image-size WxH",
+            ));
         }
         Err(error @ ExportError::Labels(_)) => {
             return Err(CliError::new(error.to_string()).hint(
@@ -116,6 +179,9 @@ pub(crate) fn run(args: ExportArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
             ));
         }
     };
+    for note in &report.size_notes {
+        ui.status(&format!("note: {}", escape(note)));
+    }
     list(
         ui,
         "Warning: labels outside the taxonomy, exported with new ids:",
@@ -129,6 +195,14 @@ pub(crate) fn run(args: ExportArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
         &report.skipped,
         report.skipped.len() as u64,
     );
+    if report.sizes_read + report.sizes_cached > 0 || report.size_requests > 0 {
+        ui.status(&format!(
+            "Image sizes: {} read from the images ({}), {} from DIR/image-sizes.jsonl.",
+            counted(report.sizes_read, "size", "sizes"),
+            counted(report.size_requests, "request", "requests"),
+            crate::text::group_thousands(report.sizes_cached)
+        ));
+    }
     let what = match format {
         ExportFormat::Mot => counted(report.videos, "video", "videos"),
         _ => counted(report.images, "image", "images"),
@@ -146,6 +220,13 @@ pub(crate) fn run(args: ExportArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
     if report.skipped.is_empty() {
         Ok(exit::code(exit::SUCCESS))
     } else {
+        if refused_as_private(&report.skipped) {
+            ui.status(
+                "hint: image hosts on loopback, private or shared addresses are refused unless \
+                 the API endpoint is on one (--endpoint URL or GTFORM_ENDPOINT; `embedded` is \
+                 loopback) or --allow-private-storage is given (link-local addresses never)",
+            );
+        }
         Ok(exit::code(exit::ERROR))
     }
 }
@@ -209,4 +290,25 @@ fn taxonomies(
             .hint("export reads the workspace for its projects' `labels:`; `gtform validate` checks it"))
         }
     }
+}
+
+/// Whether an image was refused because its host is on a local address (which the endpoint or
+/// `--allow-private-storage` may allow).
+fn refused_as_private(skipped: &[JobProblem]) -> bool {
+    use crate::client::AddressKind;
+    let local = [
+        AddressKind::Loopback,
+        AddressKind::Private,
+        AddressKind::Shared,
+        AddressKind::Unspecified,
+    ];
+    skipped.iter().any(|problem| {
+        problem.problem.contains("refused to download")
+            && (problem
+                .problem
+                .contains("unless the API endpoint is on loopback")
+                || local
+                    .iter()
+                    .any(|kind| problem.problem.contains(kind.describe())))
+    })
 }

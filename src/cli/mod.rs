@@ -208,7 +208,7 @@ async fn run(command: Command, ui: &mut Ui) -> Result<ExitCode, CliError> {
         Command::Show(args) => show::run(args, ui).await,
         Command::Status(args) => status::run(args, ui).await,
         Command::Results(args) => results::run(args, ui).await,
-        Command::Export(args) => export::run(args, ui),
+        Command::Export(args) => export::run(args, ui).await,
         Command::Schema(args) => schema::run(args, ui),
         #[cfg(feature = "emulator")]
         Command::Emulator(args) => emulator::run(args, ui).await,

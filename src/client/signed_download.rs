@@ -206,6 +206,19 @@ impl StorageClient {
     /// Starts downloading `url` (absolute http or https). The status is checked here; the body
     /// comes through [`Download::chunk`].
     pub async fn get(&self, url: &str) -> Result<Download, SignedUrlError> {
+        self.get_with(url, None).await
+    }
+
+    /// Starts downloading the first `bytes` bytes of `url` (`Range: bytes=0-…`), under every
+    /// rule of [`StorageClient::get`]. A host may answer 206 with that range or 200 with the
+    /// whole file: the caller reads what it needs and drops the download, and the file's size
+    /// is not held against [`StorageOptions::max_bytes`] nor its deadline, which allows for
+    /// `bytes` only.
+    pub async fn get_prefix(&self, url: &str, bytes: u64) -> Result<Download, SignedUrlError> {
+        self.get_with(url, Some(bytes.max(1))).await
+    }
+
+    async fn get_with(&self, url: &str, prefix: Option<u64>) -> Result<Download, SignedUrlError> {
         let shown = shown_url(url);
         let parsed = Url::parse(url).map_err(|error| SignedUrlError {
             failure: StorageFailure::Rejected,
@@ -214,7 +227,11 @@ impl StorageClient {
         })?;
         check_url(&parsed, self.addresses).map_err(|refused| refusal(&shown, &refused))?;
         let started = Instant::now();
-        let sent = self.http.get(parsed).send();
+        let mut request = self.http.get(parsed);
+        if let Some(bytes) = prefix {
+            request = request.header(reqwest::header::RANGE, format!("bytes=0-{}", bytes - 1));
+        }
+        let sent = request.send();
         let outcome = match self.pace.deadline(started, 0) {
             Some(deadline) => tokio::time::timeout_at(deadline, sent)
                 .await
@@ -230,7 +247,7 @@ impl StorageClient {
             return Err(status_error(&shown, status, response).await);
         }
         let expected = response.content_length();
-        if expected.is_some_and(|length| length > self.max_bytes) {
+        if prefix.is_none() && expected.is_some_and(|length| length > self.max_bytes) {
             return Err(SignedUrlError {
                 failure: StorageFailure::Rejected,
                 message: format!(
@@ -248,6 +265,7 @@ impl StorageClient {
             max_bytes: self.max_bytes,
             pace: self.pace,
             started,
+            prefix,
         })
     }
 }
@@ -261,6 +279,8 @@ pub struct Download {
     max_bytes: u64,
     pace: Pace,
     started: Instant,
+    /// [`StorageClient::get_prefix`]: the bytes wanted; the deadline allows for no more.
+    prefix: Option<u64>,
 }
 
 impl Download {
@@ -272,7 +292,10 @@ impl Download {
     /// The next piece of the body; `None` at its end. A body that ends short of its
     /// `Content-Length`, breaks off or misses the download's deadline, is a transient error.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, SignedUrlError> {
-        let size = self.expected.unwrap_or(0).max(self.received);
+        let mut size = self.expected.unwrap_or(0).max(self.received);
+        if let Some(prefix) = self.prefix {
+            size = size.min(prefix);
+        }
         let next = match self.pace.deadline(self.started, size) {
             Some(deadline) => tokio::time::timeout_at(deadline, self.response.chunk())
                 .await
@@ -285,7 +308,7 @@ impl Download {
         match next {
             Ok(Some(chunk)) => {
                 self.received += chunk.len() as u64;
-                if self.received > self.max_bytes {
+                if self.prefix.is_none() && self.received > self.max_bytes {
                     return Err(SignedUrlError {
                         failure: StorageFailure::Rejected,
                         message: format!(

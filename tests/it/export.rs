@@ -321,9 +321,12 @@ async fn the_emulators_results_export_to_yolo_voc_and_mot() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_image_of_unknown_size_is_reported_and_the_export_fails() {
+async fn offline_an_image_of_unknown_size_fails_the_export_by_name_and_a_mask_gives_its_size() {
+    // The images are on example.com: offline, nothing is asked of it (export_sizes.rs reads
+    // sizes from images on loopback).
     let rig = Rig::start().await;
     downloaded(&rig);
+    rig.server.reset_stats();
     let run = rig
         .run(&[
             "export",
@@ -333,16 +336,35 @@ async fn an_image_of_unknown_size_is_reported_and_the_export_fails() {
             "coco",
             "--out",
             "coco",
+            "--offline",
         ])
         .expect_code(1);
     let stderr = run.stderr();
     assert!(
-        stderr.contains("street/mixed/image-1") && stderr.contains("the image's size is unknown"),
+        stderr.contains("street/mixed/image-1")
+            && stderr.contains("the size of 2 images is not known")
+            && stderr.contains("--offline")
+            && stderr.contains("--image-size"),
         "{stderr}"
     );
+    assert!(!rig.dir.path().join("coco/instances.json").exists());
     // The segmentation has its size from its mask.
+    rig.run(&[
+        "export",
+        "--results",
+        "res",
+        "--format",
+        "coco",
+        "--out",
+        "coco",
+        "--offline",
+        "--target",
+        "segments",
+    ])
+    .expect_code(0);
     let document = json(&rig.dir.path().join("coco/instances.json"));
     assert_eq!(document["images"].as_array().unwrap().len(), 1);
+    assert_eq!(rig.server.stats().total_requests, 0, "offline: no request");
 }
 
 /// Writes a results directory by hand: `index.jsonl` and the result files given.

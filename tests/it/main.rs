@@ -18,6 +18,7 @@ mod exactly_once;
 mod examples;
 mod export;
 mod export_labels;
+mod export_sizes;
 mod export_tools;
 mod hostile;
 mod kills;

@@ -14,6 +14,7 @@
 mod attachments;
 mod batches;
 mod jobs;
+mod placeholder;
 mod projects;
 mod storage;
 
@@ -48,7 +49,8 @@ pub enum RouteClass {
     JobResult,
     /// `GET /v1/attachments?url=`.
     Attachments,
-    /// `GET /storage/…`: the signed URLs the attachments endpoint redirects to.
+    /// `GET /storage/…`: the signed URLs the attachments endpoint redirects to; and
+    /// `GET /placeholder/…`, the placeholder images (a storage host too: no key).
     Storage,
     /// Anything else outside `/_emulator/` (answered 404 or 405).
     Other,
@@ -164,6 +166,7 @@ pub(super) fn table() -> Vec<Route> {
         ),
         Route::get(api::paths::ATTACHMENTS, Attachments, attachments::redirect),
         Route::get(storage::ROUTE, Storage, storage::serve),
+        Route::get(placeholder::ROUTE, Storage, placeholder::serve),
     ]
 }
 

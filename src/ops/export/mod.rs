@@ -18,13 +18,17 @@
 //!   declared ones and reports them.
 //! * **Geometry** by the rules of `geometry`: clamped into the image and reported, degenerate
 //!   shapes reported per job and left out.
-//! * **Sizes.** An image's size is `--image-size` when given, else its mask's (segmentation);
-//!   an image without one is reported and left out.
+//! * **Sizes.** An image's size is the one given for the dataset, else its mask's (COCO of a
+//!   segmentation), else read from the image's header, a video's from its first frame's
+//!   (`sizes`: a ranged read through the storage rules of `results`, cached in
+//!   `DIR/image-sizes.jsonl`, nothing sent offline); an image whose size cannot be learnt is
+//!   reported and left out, and offline the export fails before writing anything.
 //! * **Point clouds** are reported and exported to no format: the reference does not publish
 //!   their box geometry, and nothing is guessed.
 //!
 //! Beside this file: `geometry` (the conversion rules), `masks` (PNG masks to RLE per class),
-//! `labels` (ids), `taxonomy` (declared labels and unknown ones), `formats` (the writers).
+//! `labels` (ids), `taxonomy` (declared labels and unknown ones), `formats` (the writers),
+//! `sizes` (image sizes from the images).
 
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Read as _, Seek as _, Write as _};
@@ -43,11 +47,13 @@ pub mod formats;
 pub mod geometry;
 pub mod labels;
 pub mod masks;
+pub mod sizes;
 pub mod taxonomy;
 
 use formats::{CocoImage, CocoWriter, ImageShapes};
 use geometry::{Converted, Size};
 use labels::{LABELS_FILE, LabelMap};
+use sizes::{SizeObserver, SizeOptions};
 use taxonomy::ExportTaxonomy;
 
 /// The formats `export` writes.
@@ -88,6 +94,8 @@ pub struct ExportOptions {
     pub taxonomies: BTreeMap<String, crate::config::Taxonomy>,
     /// Export labels outside a project's taxonomy (with new ids, reported) instead of failing.
     pub allow_unknown_labels: bool,
+    /// How the sizes of other images are learnt from the images.
+    pub sizes: SizeOptions,
 }
 
 /// Something about one job: why it was left out, or what was changed or left out of it.
@@ -125,6 +133,14 @@ pub struct ExportReport {
     pub unknown_labels: Vec<JobProblem>,
     /// How many jobs use labels outside their project's taxonomy, listed or not.
     pub unknown_label_jobs: u64,
+    /// Image sizes read from the images by this run.
+    pub sizes_read: u64,
+    /// Image sizes taken from the results directory's cache.
+    pub sizes_cached: u64,
+    /// Requests sent to read image sizes (retries included).
+    pub size_requests: u64,
+    /// What was wrong with the cache of sizes (a size refused, the file not written).
+    pub size_notes: Vec<String>,
     /// Where the output is.
     pub out: PathBuf,
 }
@@ -149,7 +165,21 @@ pub enum ExportError {
         /// Every unknown name.
         unknown: taxonomy::UnknownNames,
     },
+    /// Offline, some images' sizes are not known: nothing was written.
+    #[error(
+        "the size of {} is not known and nothing may be requested: {}",
+        crate::text::counted(*count as u64, "image", "images"),
+        jobs.join("; ")
+    )]
+    SizesUnknown {
+        count: usize,
+        /// The first jobs, with why.
+        jobs: Vec<String>,
+    },
 }
+
+/// Jobs an offline error names at most.
+const NAMED_JOBS: usize = 10;
 
 /// One job of the index and its result file.
 struct Job<'a> {
@@ -289,8 +319,11 @@ fn stem(path: &str) -> &str {
     path.strip_suffix(".json").unwrap_or(path)
 }
 
-/// Runs an export.
-pub fn export(options: &ExportOptions) -> Result<ExportReport, ExportError> {
+/// Runs an export; `observer` hears every image header read.
+pub async fn export(
+    options: &ExportOptions,
+    observer: &dyn SizeObserver,
+) -> Result<ExportReport, ExportError> {
     let results_dir = &options.results_dir;
     let shown_results = crate::escape::escape(&results_dir.display().to_string()).into_owned();
     let index_path = results_dir.join(INDEX_FILE);
@@ -350,6 +383,16 @@ pub fn export(options: &ExportOptions) -> Result<ExportReport, ExportError> {
     // Pass 1: the labels, so that every id is known before anything is written.
     let mut names: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut readable = Vec::with_capacity(entries.len());
+    // The images whose size is to be learnt (URL → the first job naming it).
+    let mut wanted_sizes: BTreeMap<String, String> = BTreeMap::new();
+    let wants_sizes = options
+        .image_size
+        .is_none()
+        .then_some(match options.format {
+            ExportFormat::Coco => sizes::Wanted::ImageUnlessMasked,
+            ExportFormat::Yolo | ExportFormat::Voc => sizes::Wanted::Image,
+            ExportFormat::Mot => sizes::Wanted::FirstFrame,
+        });
     for entry in &entries {
         let job = Job {
             entry,
@@ -361,7 +404,16 @@ pub fn export(options: &ExportOptions) -> Result<ExportReport, ExportError> {
         };
         // Labels only: the shapes are read in pass 2, and the file checked whole there.
         let parsed = read_result(results_dir, &job, Check::Size).and_then(|bytes| {
-            ResultFile::labels_from_slice(&bytes).map_err(|error| error.to_string())
+            let labels =
+                ResultFile::labels_from_slice(&bytes).map_err(|error| error.to_string())?;
+            if let Some(wanted) = wants_sizes
+                && let Some(url) = sizes::wanted_url(&bytes, wanted)
+            {
+                wanted_sizes.entry(url).or_insert_with(|| {
+                    format!("{}/{}/{}", entry.project, entry.batch, entry.reference_id)
+                });
+            }
+            Ok(labels)
         });
         match parsed {
             Ok(found) => {
@@ -400,6 +452,31 @@ pub fn export(options: &ExportOptions) -> Result<ExportReport, ExportError> {
     report.unknown_label_jobs = unknown_label_jobs;
     labels.extend(names).map_err(ExportError::Results)?;
     report.labels = labels.entries().len();
+
+    let known = sizes::learn(results_dir, &wanted_sizes, &options.sizes, observer).await;
+    report.sizes_read = known.read;
+    report.sizes_cached = known.cached;
+    report.size_requests = known.requests;
+    report.size_notes = known.notes.clone();
+    if options.sizes.offline {
+        let unknown = known.unknown(&wanted_sizes);
+        if !unknown.is_empty() {
+            return Err(ExportError::SizesUnknown {
+                count: unknown.len(),
+                jobs: unknown
+                    .iter()
+                    .take(NAMED_JOBS)
+                    .map(|(url, job)| match known.get(url) {
+                        Some(Err(why)) => format!("{} ({why})", crate::escape::escape(job)),
+                        _ => format!(
+                            "{} (no size recorded for its image)",
+                            crate::escape::escape(job)
+                        ),
+                    })
+                    .collect(),
+            });
+        }
+    }
 
     // Pass 2: convert and write.
     let io = |error: std::io::Error| ExportError::Output(error.to_string());
@@ -442,9 +519,15 @@ pub fn export(options: &ExportOptions) -> Result<ExportReport, ExportError> {
                 ResultFile::Image(image),
                 ExportFormat::Coco | ExportFormat::Yolo | ExportFormat::Voc,
             ) => {
-                let Some(converted) =
-                    convert_image(image, options, results_dir, &job, &labels, &mut report)
-                else {
+                let Some(converted) = convert_image(
+                    image,
+                    options,
+                    results_dir,
+                    &job,
+                    &labels,
+                    &known,
+                    &mut report,
+                ) else {
                     continue;
                 };
                 let (size, shapes, voc_boxes) = converted;
@@ -503,8 +586,16 @@ pub fn export(options: &ExportOptions) -> Result<ExportReport, ExportError> {
                 }
             }
             (ResultFile::Video(video), ExportFormat::Mot) => {
-                export_video(video, options, &job, &labels, &mut output, &mut report)
-                    .map_err(io)?;
+                export_video(
+                    video,
+                    options,
+                    &job,
+                    &labels,
+                    &known,
+                    &mut output,
+                    &mut report,
+                )
+                .map_err(io)?;
             }
             (ResultFile::Image(_), ExportFormat::Mot) => report
                 .notes
@@ -565,6 +656,7 @@ fn convert_image(
     results_dir: &Path,
     job: &Job<'_>,
     labels: &LabelMap,
+    known: &sizes::Known,
     report: &mut ExportReport,
 ) -> Option<ConvertedImage> {
     let annotations = &image.data.annotations;
@@ -594,12 +686,24 @@ fn convert_image(
             width: mask.width,
             height: mask.height,
         },
-        (None, None) => {
-            report.skipped.push(job.problem(
-                "the image's size is unknown: give it (every image of one size), or export a segmentation result",
-            ));
-            return None;
-        }
+        (None, None) => match image
+            .data
+            .image_url
+            .as_deref()
+            .and_then(|url| known.get(url))
+        {
+            Some(Ok(size)) => *size,
+            Some(Err(why)) => {
+                report.skipped.push(job.problem(why.clone()));
+                return None;
+            }
+            None => {
+                report.skipped.push(job.problem(
+                    "the image's size is unknown: its result names no image; give it (every image of one size)",
+                ));
+                return None;
+            }
+        },
     };
     if let Some(mask) = mask {
         if mask.unknown_pixels > 0 {
@@ -747,14 +851,33 @@ fn export_video(
     options: &ExportOptions,
     job: &Job<'_>,
     labels: &LabelMap,
+    known: &sizes::Known,
     output: &mut Output,
     report: &mut ExportReport,
 ) -> std::io::Result<()> {
-    let Some(size) = options.image_size else {
-        report
-            .skipped
-            .push(job.problem("the frames' size is unknown: give it (every frame of one size)"));
-        return Ok(());
+    // Given, else the first frame's (read from it): every frame is taken to be of that size.
+    let first_frame = video
+        .data
+        .video_data
+        .frames
+        .first()
+        .map(|frame| frame.src.as_str());
+    let size = match (
+        options.image_size,
+        first_frame.and_then(|src| known.get(src)),
+    ) {
+        (Some(size), _) => size,
+        (None, Some(Ok(size))) => *size,
+        (None, Some(Err(why))) => {
+            report.skipped.push(job.problem(why.clone()));
+            return Ok(());
+        }
+        (None, None) => {
+            report.skipped.push(
+                job.problem("the frames' size is unknown: give it (every frame of one size)"),
+            );
+            return Ok(());
+        }
     };
     let frames: std::collections::HashMap<&str, usize> = video
         .data
