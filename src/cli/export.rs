@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use crate::escape::escape;
 use crate::ops::export::geometry::Size;
-use crate::ops::export::{ExportFormat, ExportOptions, JobProblem, export};
+use crate::ops::export::{ExportFormat, ExportOptions, Problems, export};
 use crate::text::counted;
 
 use super::{CliError, Ui, exit};
@@ -84,12 +84,12 @@ pub(crate) fn run(args: ExportArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
             "`gtform results --out DIR` writes what export reads (with --masks for segmentation)",
         )
     })?;
-    let list = |ui: &mut Ui, title: &str, problems: &[JobProblem]| {
+    let list = |ui: &mut Ui, title: &str, problems: &Problems| {
         if problems.is_empty() {
             return;
         }
         ui.status(title);
-        for problem in problems.iter().take(LISTED) {
+        for problem in problems.listed().iter().take(LISTED) {
             ui.status(&format!(
                 "  {}/{}/{} ({}): {}",
                 escape(&problem.project),
@@ -99,8 +99,11 @@ pub(crate) fn run(args: ExportArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
                 escape(&problem.problem)
             ));
         }
-        if problems.len() > LISTED {
-            ui.status(&format!("  … and {} more", problems.len() - LISTED));
+        if problems.total() > LISTED as u64 {
+            ui.status(&format!(
+                "  … and {} more",
+                problems.total() - LISTED as u64
+            ));
         }
     };
     list(ui, "Notes:", &report.notes);
@@ -117,7 +120,7 @@ pub(crate) fn run(args: ExportArgs, ui: &mut Ui) -> Result<ExitCode, CliError> {
         escape(&report.out.display().to_string()),
         counted(report.files_written, "file", "files"),
         counted(report.results, "result", "results"),
-        report.skipped.len(),
+        report.skipped.total(),
     ));
     if report.skipped.is_empty() {
         Ok(exit::code(exit::SUCCESS))
