@@ -16,7 +16,8 @@
 //!   would give.
 //!
 //! * **OUT is a boundary** as `results`' DIR is (`results::boundary`): no link below it is
-//!   followed, every file is written in `OUT/.gtform-partial/` and renamed into place.
+//!   followed, every file is written in `OUT/.gtform-partial/` and renamed into place (a
+//!   directory OUT did not have, such as a first YOLO export's `labels`, whole: see `Output`).
 //! * **Stable ids.** Label names get ids from `OUT/labels.json` when an earlier export wrote
 //!   it, new names the next ids in sorted order; the file is written back.
 //! * **Geometry** by the rules of `geometry`: clamped into the image and reported, degenerate
@@ -27,7 +28,8 @@
 //!   their box geometry, and nothing is guessed.
 //!
 //! Beside this file: `geometry` (the conversion rules), `masks` (PNG masks to RLE per class),
-//! `labels` (ids), `formats` (the writers).
+//! `labels` (ids), `formats` (the writers), `jobs` (the index, streamed), `ordered` (the
+//! threads).
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;

@@ -20,7 +20,7 @@ const CHUNK_BYTES: u64 = 1 << 20;
 const IN_FLIGHT_PER_THREAD: usize = 4;
 /// The weight of the chunks sent and not yet taken, at most (one chunk may weigh more).
 pub(super) const IN_FLIGHT_BYTES: u64 = 16 << 20;
-/// The most threads used (each holds at most one result file of [`CHUNK`] at a time).
+/// The most threads used (each reads one result file at a time).
 pub(super) const MAX_THREADS: usize = 4;
 
 /// How many threads do the work: the cores, at most [`MAX_THREADS`].
