@@ -35,6 +35,7 @@ use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::io::{BufWriter, Read as _, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -56,6 +57,7 @@ use formats::{CocoImage, CocoWriter, ImageShapes};
 use geometry::{Converted, Size};
 use jobs::Jobs;
 use labels::{LABELS_FILE, LabelMap};
+use ordered::InOrder;
 
 /// The formats `export` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -549,42 +551,42 @@ pub fn export(options: &ExportOptions) -> Result<ExportReport, ExportError> {
     boundary::refuse_link(&labels_path).map_err(|error| ExportError::Output(error.to_string()))?;
     let mut labels = LabelMap::read(&labels_path).map_err(ExportError::Output)?;
 
-    let directories = ReadDirectories::default();
+    // The threads' own: the results directory and the directories found in it.
+    let (shared_dir, directories) = (results_dir.clone(), Arc::new(ReadDirectories::default()));
     // Pass 1: the labels, so that every id is known before anything is written.
     let mut names: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut readable = Vec::with_capacity(jobs.lines.len());
     let lines = std::mem::take(&mut jobs.lines);
-    ordered::in_order(
+    let (dir, read) = (shared_dir.clone(), Arc::clone(&directories));
+    for (line, read) in InOrder::new(
         lines.iter().map(|&line| (line, jobs.index.entry(line))),
         |(_, entry)| recorded_size(entry),
-        |(line, entry)| {
+        move |(line, entry)| {
             let Ok(Some(entry)) = entry else {
                 return (line, None);
             };
             // Labels only: the shapes are read in pass 2, and the file checked whole there.
-            let parsed = read_result(results_dir, &directories, &Job::of(&entry), Check::Size)
-                .and_then(|bytes| {
+            let parsed =
+                read_result(&dir, &read, &Job::of(&entry), Check::Size).and_then(|bytes| {
                     ResultFile::labels_from_slice(&bytes).map_err(|error| error.to_string())
                 });
             (line, Some((entry, parsed)))
         },
-        |(line, read)| {
-            let (entry, parsed) = read.ok_or_else(changed)?;
-            match parsed {
-                Ok(found) => {
-                    for (label, keypoints) in found {
-                        let slot = names.entry(label).or_default();
-                        if slot.is_empty() {
-                            *slot = keypoints;
-                        }
+    ) {
+        let (entry, parsed) = read.ok_or_else(changed)?;
+        match parsed {
+            Ok(found) => {
+                for (label, keypoints) in found {
+                    let slot = names.entry(label).or_default();
+                    if slot.is_empty() {
+                        *slot = keypoints;
                     }
-                    readable.push(line);
                 }
-                Err(problem) => report.skipped.push(Job::of(&entry).problem(problem)),
+                readable.push(line);
             }
-            Ok(())
-        },
-    )?;
+            Err(problem) => report.skipped.push(Job::of(&entry).problem(problem)),
+        }
+    }
     drop(lines);
     labels.extend(names).map_err(ExportError::Results)?;
     report.labels = labels.entries().len();
@@ -601,122 +603,119 @@ pub fn export(options: &ExportOptions) -> Result<ExportReport, ExportError> {
         ),
         _ => None,
     };
-    ordered::in_order(
+    for read in InOrder::new(
         readable.iter().map(|&line| jobs.index.entry(line)),
         recorded_size,
-        |entry| {
+        move |entry| {
             let Ok(Some(entry)) = entry else {
                 return None;
             };
             // Read again: pass 1 kept nothing.
-            let file = read_result(results_dir, &directories, &Job::of(&entry), Check::Digest)
+            let file = read_result(&shared_dir, &directories, &Job::of(&entry), Check::Digest)
                 .and_then(|bytes| {
                     ResultFile::from_slice(&bytes).map_err(|error| error.to_string())
                 });
             Some((entry, file))
         },
-        |read| {
-            let (entry, file) = read.ok_or_else(changed)?;
-            let entry = &entry;
-            let job = Job::of(entry);
-            let path = job.path;
-            let file = match file {
-                Ok(file) => file,
-                Err(problem) => {
-                    report.skipped.push(job.problem(problem));
-                    return Ok(());
-                }
-            };
-            report.results += 1;
-            match (&file, options.format) {
-                (ResultFile::PointCloud(_) | ResultFile::PointCloudSegmentation(_), _) => {
-                    report.point_clouds += 1;
-                    report.notes.push(job.problem(
+    ) {
+        let (entry, file) = read.ok_or_else(changed)?;
+        let (job, entry) = (Job::of(&entry), &entry);
+        let path = job.path;
+        let file = match file {
+            Ok(file) => file,
+            Err(problem) => {
+                report.skipped.push(job.problem(problem));
+                continue;
+            }
+        };
+        report.results += 1;
+        match (&file, options.format) {
+            (ResultFile::PointCloud(_) | ResultFile::PointCloudSegmentation(_), _) => {
+                report.point_clouds += 1;
+                report.notes.push(job.problem(
                     "a point-cloud result: GT Studio does not publish its box geometry, so nothing is exported",
                 ));
-                }
-                (
-                    ResultFile::Image(image),
-                    ExportFormat::Coco | ExportFormat::Yolo | ExportFormat::Voc,
-                ) => {
-                    let Some(converted) =
-                        convert_image(image, options, results_dir, &job, &labels, &mut report)
-                    else {
-                        return Ok(());
-                    };
-                    let (size, shapes, voc_boxes) = converted;
-                    report.images += 1;
-                    let file_name = image_file_name(image, entry);
-                    match options.format {
-                        ExportFormat::Coco => {
-                            if let Some(writer) = coco.as_mut() {
-                                writer
-                                    .add(
-                                        CocoImage {
-                                            id: 0,
-                                            file_name: &file_name,
-                                            width: size.width,
-                                            height: size.height,
-                                            coco_url: image.data.image_url.as_deref(),
-                                            reference_id: &entry.reference_id,
-                                            job_id: &entry.job_id,
-                                            project: &entry.project,
-                                            batch: &entry.batch,
-                                        },
-                                        &shapes,
-                                    )
-                                    .map_err(io)?;
-                            }
-                        }
-                        ExportFormat::Yolo => {
-                            output
-                                .write(
-                                    &format!("labels/{}.txt", stem(path)),
-                                    formats::yolo_boxes(&shapes, size).as_bytes(),
+            }
+            (
+                ResultFile::Image(image),
+                ExportFormat::Coco | ExportFormat::Yolo | ExportFormat::Voc,
+            ) => {
+                let Some(converted) =
+                    convert_image(image, options, results_dir, &job, &labels, &mut report)
+                else {
+                    continue;
+                };
+                let (size, shapes, voc_boxes) = converted;
+                report.images += 1;
+                let file_name = image_file_name(image, entry);
+                match options.format {
+                    ExportFormat::Coco => {
+                        if let Some(writer) = coco.as_mut() {
+                            writer
+                                .add(
+                                    CocoImage {
+                                        id: 0,
+                                        file_name: &file_name,
+                                        width: size.width,
+                                        height: size.height,
+                                        coco_url: image.data.image_url.as_deref(),
+                                        reference_id: &entry.reference_id,
+                                        job_id: &entry.job_id,
+                                        project: &entry.project,
+                                        batch: &entry.batch,
+                                    },
+                                    &shapes,
                                 )
                                 .map_err(io)?;
-                            report.annotations += shapes.boxes.len() as u64;
-                            if !shapes.polygons.is_empty() {
-                                output
-                                    .write(
-                                        &format!("segments/{}.txt", stem(path)),
-                                        formats::yolo_segments(&shapes, size).as_bytes(),
-                                    )
-                                    .map_err(io)?;
-                                report.annotations += shapes.polygons.len() as u64;
-                            }
                         }
-                        ExportFormat::Voc => {
-                            output
-                                .write(
-                                    &format!("Annotations/{}.xml", stem(path)),
-                                    formats::voc_xml(&entry.batch, &file_name, size, &voc_boxes)
-                                        .as_bytes(),
-                                )
-                                .map_err(io)?;
-                            report.annotations += voc_boxes.len() as u64;
-                        }
-                        ExportFormat::Mot => {}
                     }
-                }
-                (ResultFile::Video(video), ExportFormat::Mot) => {
-                    export_video(video, options, &job, &labels, &mut output, &mut report)
-                        .map_err(io)?;
-                }
-                (ResultFile::Image(_), ExportFormat::Mot) => report
-                    .notes
-                    .push(job.problem("an image result: MOT takes videos")),
-                (ResultFile::Video(_) | ResultFile::VideoSegmentation(_), _) => {
-                    report.notes.push(job.problem(format!(
-                        "a {} result: not exported to {} (MOT takes video tracks)",
-                        file.task(),
-                        options.format.name()
-                    )))
+                    ExportFormat::Yolo => {
+                        output
+                            .write(
+                                &format!("labels/{}.txt", stem(path)),
+                                formats::yolo_boxes(&shapes, size).as_bytes(),
+                            )
+                            .map_err(io)?;
+                        report.annotations += shapes.boxes.len() as u64;
+                        if !shapes.polygons.is_empty() {
+                            output
+                                .write(
+                                    &format!("segments/{}.txt", stem(path)),
+                                    formats::yolo_segments(&shapes, size).as_bytes(),
+                                )
+                                .map_err(io)?;
+                            report.annotations += shapes.polygons.len() as u64;
+                        }
+                    }
+                    ExportFormat::Voc => {
+                        output
+                            .write(
+                                &format!("Annotations/{}.xml", stem(path)),
+                                formats::voc_xml(&entry.batch, &file_name, size, &voc_boxes)
+                                    .as_bytes(),
+                            )
+                            .map_err(io)?;
+                        report.annotations += voc_boxes.len() as u64;
+                    }
+                    ExportFormat::Mot => {}
                 }
             }
-            Ok(())
-        },
-    )?;
+            (ResultFile::Video(video), ExportFormat::Mot) => {
+                export_video(video, options, &job, &labels, &mut output, &mut report)
+                    .map_err(io)?;
+            }
+            (ResultFile::Image(_), ExportFormat::Mot) => report
+                .notes
+                .push(job.problem("an image result: MOT takes videos")),
+            (ResultFile::Video(_) | ResultFile::VideoSegmentation(_), _) => {
+                report.notes.push(job.problem(format!(
+                    "a {} result: not exported to {} (MOT takes video tracks)",
+                    file.task(),
+                    options.format.name()
+                )))
+            }
+        }
+    }
     output.finish().map_err(io)?;
     if let Some(writer) = coco {
         report.annotations = writer.annotations();
