@@ -188,12 +188,12 @@ pub(crate) async fn run(args: ExportArgs, ui: &mut Ui) -> Result<ExitCode, CliEr
         &report.unknown_labels,
         report.unknown_label_jobs,
     );
-    list(ui, "Notes:", &report.notes, report.notes.len() as u64);
+    list(ui, "Notes:", report.notes.listed(), report.notes.total());
     list(
         ui,
         "Not exported:",
-        &report.skipped,
-        report.skipped.len() as u64,
+        report.skipped.listed(),
+        report.skipped.total(),
     );
     if report.sizes_read + report.sizes_cached > 0 || report.size_requests > 0 {
         ui.status(&format!(
@@ -215,12 +215,12 @@ pub(crate) async fn run(args: ExportArgs, ui: &mut Ui) -> Result<ExitCode, CliEr
         escape(&report.out.display().to_string()),
         counted(report.files_written, "file", "files"),
         counted(report.results, "result", "results"),
-        report.skipped.len(),
+        report.skipped.total(),
     ));
     if report.skipped.is_empty() {
         Ok(exit::code(exit::SUCCESS))
     } else {
-        if refused_as_private(&report.skipped) {
+        if refused_as_private(report.skipped.listed()) {
             ui.status(
                 "hint: image hosts on loopback, private or shared addresses are refused unless \
                  the API endpoint is on one (--endpoint URL or GTFORM_ENDPOINT; `embedded` is \

@@ -532,3 +532,154 @@ fn export_never_writes_through_a_link_below_out() {
     assert_eq!(run.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&run.stderr).contains("changed since `results` wrote it"));
 }
+
+/// The address space an export is given by
+/// `an_export_holds_neither_the_index_nor_every_problem_in_memory`. Measured on its dataset
+/// (2 cores): the streaming export needs 100–120 MiB (a debug build), the export that held
+/// the index and every problem aborted at 400 MiB and ran at 600 MiB (a release build). 300
+/// MiB leaves room for the threads of a machine with more cores (at most 4), and none for
+/// holding the index.
+const EXPORT_ADDRESS_SPACE_KIB: u64 = 300 << 10;
+
+/// Input surface: `index.jsonl`, as large as one likes. A hostile (or merely huge) index and a
+/// dataset where every job fails do not make the export's memory grow: the index is streamed,
+/// and the report keeps the first problems and counts the rest.
+#[cfg(unix)]
+#[test]
+fn an_export_holds_neither_the_index_nor_every_problem_in_memory() {
+    let root = tempfile::tempdir().unwrap();
+    let results = root.path().join("res");
+    results_dir(
+        &results,
+        &[
+            ("cam-1", GOLDEN_IMAGE),
+            ("cam-2", GOLDEN_IMAGE),
+            ("cam-3", GOLDEN_IMAGE),
+        ],
+    );
+    // 2,000 jobs of 64 KiB lines (a long reference_id) whose result files are missing: each is
+    // a problem naming its job.
+    let missing = 2_000;
+    {
+        use std::io::Write as _;
+        let mut index = std::io::BufWriter::new(
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(results.join("index.jsonl"))
+                .unwrap(),
+        );
+        let long = "x".repeat(64 << 10);
+        for number in 0..missing {
+            writeln!(
+                index,
+                r#"{{"project":"p","batch":"b","reference_id":"missing-{number:05}-{long}","job_id":"10000000-0000-4000-8000-{number:012}","status":"completed","project_id":"x","batch_id":"y","result":{{"path":"p/b/missing-{number:05}.json","sha256":"00","size":10}}}}"#
+            )
+            .unwrap();
+        }
+        index.flush().unwrap();
+    }
+    let gtform = crate::support::gtform_command(root.path());
+    let run = std::process::Command::new("sh")
+        .current_dir(root.path())
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v {EXPORT_ADDRESS_SPACE_KIB} && exec \"$0\" \"$@\""
+        ))
+        .arg(gtform.get_program())
+        .args([
+            "export",
+            "--results",
+            "res",
+            "--format",
+            "coco",
+            "--out",
+            "coco",
+        ])
+        .args(["--image-size", "200x100"])
+        .env("NO_COLOR", "1")
+        // What the address space holds must not depend on the machine's cores (threads'
+        // stacks, allocator arenas).
+        .env("TOKIO_WORKER_THREADS", "2")
+        .env("MALLOC_ARENA_MAX", "2")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    // Exit code 1: the jobs without a file were not exported; the others were.
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("… and 1,980 more"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("3 results read, {missing} not exported")),
+        "{stderr}"
+    );
+    let document = json(&root.path().join("coco/instances.json"));
+    assert_eq!(document["images"].as_array().unwrap().len(), 3);
+}
+
+/// Input surface: the results directory. A result file that is a link, or reached through a
+/// directory that is one, is not read (even with the recorded content): the job is reported
+/// and the others exported.
+#[cfg(unix)]
+#[test]
+fn export_reads_no_result_file_through_a_link() {
+    let root = tempfile::tempdir().unwrap();
+    let results = root.path().join("res");
+    results_dir(
+        &results,
+        &[("cam-1", GOLDEN_IMAGE), ("cam-2", GOLDEN_IMAGE)],
+    );
+    let outside = root.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("cam-1.json"), GOLDEN_IMAGE).unwrap();
+    std::fs::remove_file(results.join("p/b/cam-1.json")).unwrap();
+    std::os::unix::fs::symlink(outside.join("cam-1.json"), results.join("p/b/cam-1.json")).unwrap();
+    let export = |out: &str| {
+        let run = crate::support::gtform_command(root.path())
+            .args([
+                "export",
+                "--results",
+                "res",
+                "--format",
+                "yolo",
+                "--out",
+                out,
+            ])
+            .args(["--image-size", "200x100"])
+            .output()
+            .unwrap();
+        (
+            run.status.code(),
+            String::from_utf8_lossy(&run.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = export("out-1");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "p/b/cam-1 (p/b/cam-1.json): the result file is reached through a symbolic link"
+        ),
+        "{stderr}"
+    );
+    assert!(root.path().join("out-1/labels/p/b/cam-2.txt").is_file());
+    assert!(!root.path().join("out-1/labels/p/b/cam-1.txt").exists());
+
+    // The batch directory a link to a copy of it: nothing below it is read.
+    std::fs::remove_file(results.join("p/b/cam-1.json")).unwrap();
+    std::fs::write(results.join("p/b/cam-1.json"), GOLDEN_IMAGE).unwrap();
+    std::fs::rename(results.join("p/b"), outside.join("b")).unwrap();
+    std::os::unix::fs::symlink(outside.join("b"), results.join("p/b")).unwrap();
+    let (code, stderr) = export("out-2");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("0 results read, 2 not exported"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "p/b/cam-2 (p/b/cam-2.json): the result file is reached through a symbolic link"
+        ),
+        "{stderr}"
+    );
+}

@@ -5,11 +5,19 @@
 //! below that directory without following a link, within [`MAX_RESULT_BYTES`], and only when
 //! it still has the size and SHA-256 the index recorded. Two passes: the first reads every
 //! result's labels (so that ids can be given before anything is written), the second converts
-//! and writes. Memory holds one result, the label map and the per-job report, never the
-//! dataset: COCO's annotations are spooled to a file and appended to the document at the end.
+//! and writes.
+//!
+//! * **Memory does not grow with the dataset.** The index is streamed (`jobs`: 16 bytes a job
+//!   kept, where its line is), the report keeps the first [`LISTED_PROBLEMS`] problems of each
+//!   kind and counts the rest, and COCO's annotations are spooled to a file and appended to
+//!   the document at the end. Besides, memory holds the label map and the results in flight.
+//! * **Both passes use the cores** (`ordered`): threads read, check and parse the result files;
+//!   this thread takes them in the index's order, so ids, files and report are what one thread
+//!   would give.
 //!
 //! * **OUT is a boundary** as `results`' DIR is (`results::boundary`): no link below it is
-//!   followed, every file is written in `OUT/.gtform-partial/` and renamed into place.
+//!   followed, every file is written in `OUT/.gtform-partial/` and renamed into place (a
+//!   directory OUT did not have, such as a first YOLO export's `labels`, whole: see `Output`).
 //! * **Stable ids.** Label names get ids from the workspace's taxonomy (`labels:`) when the
 //!   project declares one, and from `OUT/labels.json` when an earlier export wrote it (the two
 //!   must agree); other names the next ids in sorted order; the file is written back.
@@ -28,11 +36,13 @@
 //!
 //! Beside this file: `geometry` (the conversion rules), `masks` (PNG masks to RLE per class),
 //! `labels` (ids), `taxonomy` (declared labels and unknown ones), `formats` (the writers),
-//! `sizes` (image sizes from the images).
+//! `sizes` (image sizes from the images), `jobs` (the index, streamed), `ordered` (the threads).
 
 use std::collections::BTreeMap;
+use std::fs::OpenOptions;
 use std::io::{BufWriter, Read as _, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -40,19 +50,23 @@ use sha2::{Digest, Sha256};
 use crate::api::result_file::{ImageResult, MAX_RESULT_BYTES, Point, ResultFile, VideoResult};
 
 use super::results::boundary::{self, Directories};
-use super::results::index::{inside, key_of, read_index};
+use super::results::index::inside;
 use super::results::{INDEX_FILE, IndexEntry, PARTIAL_DIR};
 
 pub mod formats;
 pub mod geometry;
+mod jobs;
 pub mod labels;
 pub mod masks;
+mod ordered;
 pub mod sizes;
 pub mod taxonomy;
 
 use formats::{CocoImage, CocoWriter, ImageShapes};
 use geometry::{Converted, Size};
+use jobs::Jobs;
 use labels::{LABELS_FILE, LabelMap};
+use ordered::InOrder;
 use sizes::{SizeObserver, SizeOptions};
 use taxonomy::ExportTaxonomy;
 
@@ -110,6 +124,40 @@ pub struct JobProblem {
     pub problem: String,
 }
 
+/// The problems of each kind a report lists; the rest are counted.
+pub const LISTED_PROBLEMS: usize = 100;
+
+/// Problems of one kind: the first [`LISTED_PROBLEMS`] kept, every one counted, so that a
+/// dataset where each job has one does not make the report grow with it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Problems {
+    listed: Vec<JobProblem>,
+    total: u64,
+}
+
+impl Problems {
+    pub fn push(&mut self, problem: JobProblem) {
+        self.total += 1;
+        if self.listed.len() < LISTED_PROBLEMS {
+            self.listed.push(problem);
+        }
+    }
+
+    /// The first problems, in the jobs' order.
+    pub fn listed(&self) -> &[JobProblem] {
+        &self.listed
+    }
+
+    /// How many there were.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+}
+
 /// What an export did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ExportReport {
@@ -123,10 +171,10 @@ pub struct ExportReport {
     pub point_clouds: u64,
     /// Jobs that could not be exported (unreadable, size unknown, mask missing): the export
     /// is incomplete.
-    pub skipped: Vec<JobProblem>,
+    pub skipped: Problems,
     /// Shapes clamped, left out as degenerate, or of a kind the format has no place for;
     /// results of a task type the format does not take (point clouds: never).
-    pub notes: Vec<JobProblem>,
+    pub notes: Problems,
     pub labels: usize,
     /// Jobs whose results use labels outside their project's taxonomy (exported with new ids,
     /// as allowed): the first [`taxonomy::MAX_UNKNOWN_KEPT`].
@@ -187,7 +235,18 @@ struct Job<'a> {
     path: &'a str,
 }
 
-impl Job<'_> {
+impl<'a> Job<'a> {
+    fn of(entry: &'a IndexEntry) -> Job<'a> {
+        Job {
+            entry,
+            path: entry
+                .result
+                .as_ref()
+                .map(|record| record.path.as_str())
+                .unwrap_or_default(),
+        }
+    }
+
     fn problem(&self, problem: impl Into<String>) -> JobProblem {
         JobProblem {
             project: self.entry.project.clone(),
@@ -201,11 +260,26 @@ impl Job<'_> {
 }
 
 /// Where files are written: below OUT, atomically, no link followed.
+///
+/// A file of a directory of OUT that did not exist when the export first wrote into it (the
+/// `labels` of a first YOLO export) is written into that directory's copy in
+/// `OUT/.gtform-partial/`, and the directory renamed into place whole by [`Output::finish`]:
+/// one rename instead of one a file, and never part of it in OUT. Into a directory that was
+/// there (an export again into the same OUT), each file is written in the partial directory
+/// and renamed into place, the other files there kept.
 struct Output {
     dir: PathBuf,
     partial: PathBuf,
     directories: Directories,
+    /// The top directories written to, and their copy when it is built whole.
+    trees: BTreeMap<String, Option<Tree>>,
     written: u64,
+}
+
+/// A directory of OUT built whole in the partial directory: `staging/<name>/…`.
+struct Tree {
+    staging: tempfile::TempDir,
+    directories: Directories,
 }
 
 impl Output {
@@ -222,8 +296,28 @@ impl Output {
             dir: dir.to_path_buf(),
             partial,
             directories: Directories::default(),
+            trees: BTreeMap::new(),
             written: 0,
         })
+    }
+
+    /// The copy of OUT's directory `top` being built, if it is built whole (it was not in OUT).
+    fn tree(&mut self, top: &str) -> std::io::Result<Option<&Tree>> {
+        if !self.trees.contains_key(top) {
+            let plain = !top.is_empty() && top != "." && top != ".." && !top.contains('\\');
+            let tree = match std::fs::symlink_metadata(self.dir.join(top)) {
+                Err(error) if plain && error.kind() == std::io::ErrorKind::NotFound => Some(Tree {
+                    staging: tempfile::Builder::new()
+                        .prefix("tree-")
+                        .tempdir_in(&self.partial)?,
+                    directories: Directories::default(),
+                }),
+                // There (or not a plain name): file by file, each checked as it is placed.
+                _ => None,
+            };
+            self.trees.insert(top.to_owned(), tree);
+        }
+        Ok(self.trees.get(top).and_then(Option::as_ref))
     }
 
     fn temporary(&self) -> std::io::Result<tempfile::NamedTempFile> {
@@ -248,9 +342,69 @@ impl Output {
     }
 
     fn write(&mut self, relative: &str, bytes: &[u8]) -> std::io::Result<()> {
+        if let Some((top, _)) = relative.split_once('/')
+            && let Some(tree) = self.tree(top)?
+        {
+            tree.write(relative, bytes)?;
+            self.written += 1;
+            return Ok(());
+        }
         let mut file = self.temporary()?;
         file.write_all(bytes)?;
         self.place(file, relative)
+    }
+
+    /// Renames the directories built whole into place.
+    fn finish(&mut self) -> std::io::Result<()> {
+        for (top, tree) in std::mem::take(&mut self.trees) {
+            let Some(tree) = tree else {
+                continue;
+            };
+            let destination = self.dir.join(&top);
+            // Something there now (made while the export ran): not replaced, not merged.
+            if std::fs::symlink_metadata(&destination).is_ok() {
+                return Err(std::io::Error::other(format!(
+                    "`{}` appeared while the export ran",
+                    crate::escape::escape(&destination.display().to_string())
+                )));
+            }
+            std::fs::rename(tree.staging.path().join(&top), &destination)?;
+        }
+        Ok(())
+    }
+}
+
+impl Tree {
+    /// Writes `relative` (below OUT) into the copy: a new file in a directory of its own, so
+    /// created (never opened through anything already there).
+    fn write(&self, relative: &str, bytes: &[u8]) -> std::io::Result<()> {
+        let staging = self.staging.path();
+        let Some(destination) = inside(staging, relative) else {
+            return Err(std::io::Error::other(format!(
+                "`{}` would leave the output directory",
+                crate::escape::escape(relative)
+            )));
+        };
+        if let Some((parent, _)) = relative.rsplit_once('/') {
+            self.directories.ensure(staging, parent)?;
+        }
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        // As the files renamed into place (temporary files): the owner's alone.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(&destination) {
+            Ok(mut file) => file.write_all(bytes),
+            // Written before in this export (two jobs, one path): replaced, as in OUT.
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                let mut file = tempfile::NamedTempFile::new_in(staging)?;
+                file.write_all(bytes)?;
+                boundary::refuse_link(&destination)?;
+                file.persist(&destination).map_err(|error| error.error)?;
+                Ok(())
+            }
+            Err(error) => Err(error),
+        }
     }
 }
 
@@ -263,12 +417,83 @@ enum Check {
     Digest,
 }
 
+/// The directories below the results directory found to be directories, not links: each is
+/// checked once per run (as `results` checks the directories it writes into), and every file
+/// is opened without following a link.
+#[derive(Default)]
+struct ReadDirectories {
+    checked: std::sync::Mutex<std::collections::HashSet<PathBuf>>,
+}
+
+impl ReadDirectories {
+    /// Whether no directory of `relative` (a plain `/`-separated path) below `root` is a link.
+    fn no_link(&self, root: &Path, relative: &str) -> bool {
+        let Some((directories, _)) = relative.rsplit_once('/') else {
+            return true;
+        };
+        let mut path = root.to_path_buf();
+        for part in directories.split('/') {
+            path.push(part);
+            let known = self
+                .checked
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .contains(&path);
+            if known {
+                continue;
+            }
+            match std::fs::symlink_metadata(&path) {
+                Ok(metadata) if metadata.is_dir() => {
+                    self.checked
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .insert(path.clone());
+                }
+                _ => return false,
+            }
+        }
+        true
+    }
+}
+
+/// Opens a result file for reading, never through a link at `path` itself; the job's
+/// problem when it cannot be.
+fn open_result(path: &Path) -> Result<std::fs::File, String> {
+    const LINK: &str = "the result file is reached through a symbolic link";
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    #[cfg(not(unix))]
+    if std::fs::symlink_metadata(path).is_ok_and(|metadata| metadata.file_type().is_symlink()) {
+        return Err(LINK.to_owned());
+    }
+    options.open(path).map_err(|error| {
+        #[cfg(unix)]
+        if error.raw_os_error() == Some(libc::ELOOP) {
+            return LINK.to_owned();
+        }
+        if error.kind() == std::io::ErrorKind::NotFound {
+            return "cannot read it: it is missing".to_owned();
+        }
+        format!("cannot read it: {error}")
+    })
+}
+
 /// Reads a job's result file: below the results directory, no link, within the cap, as the
 /// index recorded it.
-fn read_result(results_dir: &Path, job: &Job<'_>, check: Check) -> Result<Vec<u8>, String> {
+fn read_result(
+    results_dir: &Path,
+    directories: &ReadDirectories,
+    job: &Job<'_>,
+    check: Check,
+) -> Result<Vec<u8>, String> {
     let record = job.entry.result.as_ref().ok_or("no result file")?;
     let path = inside(results_dir, &record.path).ok_or("a path outside the results directory")?;
-    if !boundary::no_link_below(results_dir, Path::new(&record.path)) {
+    if !directories.no_link(results_dir, &record.path) {
         return Err("the result file is reached through a symbolic link".to_owned());
     }
     if record.size > MAX_RESULT_BYTES {
@@ -276,9 +501,10 @@ fn read_result(results_dir: &Path, job: &Job<'_>, check: Check) -> Result<Vec<u8
             "the result file is larger than {MAX_RESULT_BYTES} bytes"
         ));
     }
-    let file = std::fs::File::open(&path).map_err(|error| format!("cannot read it: {error}"))?;
-    let mut bytes = Vec::with_capacity(record.size as usize);
-    file.take(MAX_RESULT_BYTES + 1)
+    let file = open_result(&path)?;
+    let mut bytes = Vec::with_capacity(record.size as usize + 1);
+    // One byte more than recorded: enough to tell a longer file, never more than was weighed.
+    file.take(record.size + 1)
         .read_to_end(&mut bytes)
         .map_err(|error| format!("cannot read it: {error}"))?;
     if bytes.len() as u64 != record.size
@@ -314,6 +540,15 @@ fn read_mask(results_dir: &Path, entry: &IndexEntry, url: &str) -> Result<Vec<u8
     Ok(bytes)
 }
 
+/// What reading a job's result file holds, as the index records it (0 for a line that no
+/// longer reads).
+fn recorded_size(entry: &std::io::Result<Option<IndexEntry>>) -> u64 {
+    match entry {
+        Ok(Some(entry)) => entry.result.as_ref().map_or(0, |record| record.size),
+        _ => 0,
+    }
+}
+
 /// The result path without `.json`: the name of what is written for the job.
 fn stem(path: &str) -> &str {
     path.strip_suffix(".json").unwrap_or(path)
@@ -332,28 +567,41 @@ pub async fn export(
             "`{shown_results}` holds no index written by `results` (or it is a link)"
         )));
     }
-    let index = read_index(&index_path).map_err(|error| {
-        ExportError::Results(format!(
-            "cannot read the index of `{shown_results}`: {error}"
-        ))
-    })?;
-    if index.is_empty() {
-        return Err(ExportError::Results(format!(
-            "`{shown_results}` holds no results: its `{INDEX_FILE}` is missing or empty"
-        )));
-    }
-    let mut entries: Vec<&IndexEntry> = index
-        .values()
-        .filter(|entry| entry.result.is_some())
-        .filter(|entry| {
-            options.targets.is_empty()
+    let file = match boundary::open_no_follow(OpenOptions::new().read(true), &index_path) {
+        Ok(file) => Some(file),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Err(error) => {
+            return Err(ExportError::Results(format!(
+                "cannot read the index of `{shown_results}`: {error}"
+            )));
+        }
+    };
+    let selected = |entry: &IndexEntry| {
+        entry.result.is_some()
+            && (options.targets.is_empty()
                 || options.targets.iter().any(|(project, batch)| {
                     *project == entry.project
                         && batch.as_ref().is_none_or(|batch| *batch == entry.batch)
-                })
-        })
-        .collect();
-    entries.sort_by_key(|entry| key_of(entry));
+                }))
+    };
+    let mut jobs = match file {
+        Some(file) => Jobs::scan(file, selected).map_err(|error| {
+            ExportError::Results(format!(
+                "cannot read the index of `{shown_results}`: {error}"
+            ))
+        })?,
+        None => None,
+    }
+    .ok_or_else(|| {
+        ExportError::Results(format!(
+            "`{shown_results}` holds no results: its `{INDEX_FILE}` is missing or empty"
+        ))
+    })?;
+    let changed = || {
+        ExportError::Results(format!(
+            "the index of `{shown_results}` changed while it was read"
+        ))
+    };
 
     let mut output = Output::open(&options.out_dir)?;
     let mut report = ExportReport {
@@ -380,9 +628,11 @@ pub async fn export(
     let mut unknown_label_jobs = 0u64;
     let mut unknown_names = taxonomy::UnknownNames::default();
 
+    // The threads' own: the results directory and the directories found in it.
+    let (shared_dir, directories) = (results_dir.clone(), Arc::new(ReadDirectories::default()));
     // Pass 1: the labels, so that every id is known before anything is written.
     let mut names: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut readable = Vec::with_capacity(entries.len());
+    let mut readable = Vec::with_capacity(jobs.lines.len());
     // The images whose size is to be learnt (URL → the first job naming it).
     let mut wanted_sizes: BTreeMap<String, String> = BTreeMap::new();
     let wants_sizes = options
@@ -393,30 +643,35 @@ pub async fn export(
             ExportFormat::Yolo | ExportFormat::Voc => sizes::Wanted::Image,
             ExportFormat::Mot => sizes::Wanted::FirstFrame,
         });
-    for entry in &entries {
-        let job = Job {
-            entry,
-            path: entry
-                .result
-                .as_ref()
-                .map(|record| record.path.as_str())
-                .unwrap_or_default(),
-        };
-        // Labels only: the shapes are read in pass 2, and the file checked whole there.
-        let parsed = read_result(results_dir, &job, Check::Size).and_then(|bytes| {
-            let labels =
-                ResultFile::labels_from_slice(&bytes).map_err(|error| error.to_string())?;
-            if let Some(wanted) = wants_sizes
-                && let Some(url) = sizes::wanted_url(&bytes, wanted)
-            {
-                wanted_sizes.entry(url).or_insert_with(|| {
-                    format!("{}/{}/{}", entry.project, entry.batch, entry.reference_id)
+    let lines = std::mem::take(&mut jobs.lines);
+    let (dir, read) = (shared_dir.clone(), Arc::clone(&directories));
+    for (line, read) in InOrder::new(
+        lines.iter().map(|&line| (line, jobs.index.entry(line))),
+        |(_, entry)| recorded_size(entry),
+        move |(line, entry)| {
+            let Ok(Some(entry)) = entry else {
+                return (line, None);
+            };
+            // Labels (and the image to size) only: the shapes are read in pass 2, and the file
+            // checked whole there.
+            let parsed =
+                read_result(&dir, &read, &Job::of(&entry), Check::Size).and_then(|bytes| {
+                    let labels =
+                        ResultFile::labels_from_slice(&bytes).map_err(|error| error.to_string())?;
+                    let image = wants_sizes.and_then(|wanted| sizes::wanted_url(&bytes, wanted));
+                    Ok((labels, image))
                 });
-            }
-            Ok(labels)
-        });
+            (line, Some((entry, parsed)))
+        },
+    ) {
+        let (entry, parsed) = read.ok_or_else(changed)?;
         match parsed {
-            Ok(found) => {
+            Ok((found, image)) => {
+                if let Some(url) = image {
+                    wanted_sizes.entry(url).or_insert_with(|| {
+                        format!("{}/{}/{}", entry.project, entry.batch, entry.reference_id)
+                    });
+                }
                 let unknown = taxonomy.unknown(
                     &entry.project,
                     found.iter().map(|(label, _)| label.as_str()),
@@ -426,8 +681,9 @@ pub async fn export(
                     unknown_names.add(&unknown);
                     // Bounded: every job of a large export may use the same stray label.
                     if unknown_labels.len() < taxonomy::MAX_UNKNOWN_KEPT {
-                        unknown_labels
-                            .push(job.problem(taxonomy.problem(&entry.project, &unknown)));
+                        unknown_labels.push(
+                            Job::of(&entry).problem(taxonomy.problem(&entry.project, &unknown)),
+                        );
                     }
                 }
                 for (label, keypoints) in found {
@@ -436,11 +692,12 @@ pub async fn export(
                         *slot = keypoints;
                     }
                 }
-                readable.push(*entry);
+                readable.push(line);
             }
-            Err(problem) => report.skipped.push(job.problem(problem)),
+            Err(problem) => report.skipped.push(Job::of(&entry).problem(problem)),
         }
     }
+    drop(lines);
     if unknown_label_jobs > 0 && !options.allow_unknown_labels {
         return Err(ExportError::UnknownLabels {
             jobs: unknown_label_jobs,
@@ -483,24 +740,32 @@ pub async fn export(
     let mut coco = match options.format {
         ExportFormat::Coco => Some(
             CocoWriter::new(
-                BufWriter::new(output.temporary().map_err(io)?),
-                BufWriter::new(output.temporary().map_err(io)?),
+                BufWriter::with_capacity(1 << 20, output.temporary().map_err(io)?),
+                BufWriter::with_capacity(1 << 20, output.temporary().map_err(io)?),
             )
             .map_err(io)?,
         ),
         _ => None,
     };
-    for entry in readable {
-        let path = entry
-            .result
-            .as_ref()
-            .map(|record| record.path.as_str())
-            .unwrap_or_default();
-        let job = Job { entry, path };
-        // Read again: pass 1 kept nothing.
-        let file = match read_result(results_dir, &job, Check::Digest)
-            .and_then(|bytes| ResultFile::from_slice(&bytes).map_err(|error| error.to_string()))
-        {
+    for read in InOrder::new(
+        readable.iter().map(|&line| jobs.index.entry(line)),
+        recorded_size,
+        move |entry| {
+            let Ok(Some(entry)) = entry else {
+                return None;
+            };
+            // Read again: pass 1 kept nothing.
+            let file = read_result(&shared_dir, &directories, &Job::of(&entry), Check::Digest)
+                .and_then(|bytes| {
+                    ResultFile::from_slice(&bytes).map_err(|error| error.to_string())
+                });
+            Some((entry, file))
+        },
+    ) {
+        let (entry, file) = read.ok_or_else(changed)?;
+        let (job, entry) = (Job::of(&entry), &entry);
+        let path = job.path;
+        let file = match file {
             Ok(file) => file,
             Err(problem) => {
                 report.skipped.push(job.problem(problem));
@@ -609,6 +874,7 @@ pub async fn export(
             }
         }
     }
+    output.finish().map_err(io)?;
     if let Some(writer) = coco {
         report.annotations = writer.annotations();
         let document = writer
