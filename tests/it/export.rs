@@ -606,10 +606,7 @@ fn an_export_holds_neither_the_index_nor_every_problem_in_memory() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     // Exit code 1: the jobs without a file were not exported; the others were.
     assert_eq!(run.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("… and 1,980 more"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("… and 1,980 more"), "{stderr}");
     assert!(
         stderr.contains(&format!("3 results read, {missing} not exported")),
         "{stderr}"
