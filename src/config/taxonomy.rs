@@ -263,8 +263,8 @@ fn decode_attributes(node: Node, sink: &mut FileSink<'_>) -> Option<Vec<String>>
 }
 
 /// Reports every job of `jobs` (of project `project`) whose pre-labels use a label outside
-/// `taxonomy`, or an attribute a label does not declare. `shown` counts the jobs reported so far
-/// in the project (across calls), so that a project reports at most [`MAX_JOBS_SHOWN`].
+/// `taxonomy`, or an attribute a label does not declare: at most [`MAX_JOBS_SHOWN`] of them by
+/// name in one call, the rest counted.
 pub(crate) fn check_prelabels<'a>(
     project: &str,
     taxonomy: &Taxonomy,

@@ -235,7 +235,10 @@ async fn offline_an_unknown_size_fails_by_name_and_an_edited_cache_is_refused_no
             && stderr.contains("--image-size WxH"),
         "{stderr}"
     );
-    assert!(!rig.dir.path().join("coco/instances.json").exists());
+    assert!(
+        !rig.dir.path().join("coco").exists(),
+        "a refused export makes not even OUT"
+    );
     assert_eq!(rig.server.stats().total_requests, 0, "offline: no request");
 
     // An edited cache: a side of 0, a side beyond any image, a line cut short.

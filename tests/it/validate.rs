@@ -258,3 +258,36 @@ projects:
     );
     assert_eq!(workspace.projects["p"].batches["b"].jobs.len(), 2);
 }
+
+/// Input surface: the workspace's directory tree. A directory gtform writes output into (it
+/// holds a `.gtform-partial/` directory) is skipped, so that YOLO's `data.yaml` there is not read
+/// as configuration; a *file* (or a link) of that name marks nothing, so a pull request cannot
+/// hide configuration with one.
+#[test]
+fn only_a_real_output_directory_is_left_out_of_a_workspace() {
+    let dir = tempfile::tempdir().unwrap();
+    let minimal =
+        std::fs::read_to_string(root().join("tests/fixtures/config/valid/minimal.yaml")).unwrap();
+    std::fs::write(dir.path().join("gtform.yaml"), &minimal).unwrap();
+    let not_configuration = "names:\n  0: car\n";
+
+    let out = dir.path().join("coco");
+    std::fs::create_dir_all(out.join(".gtform-partial")).unwrap();
+    std::fs::write(out.join("data.yaml"), not_configuration).unwrap();
+    let workspace = config::load(dir.path()).expect("an output directory is not configuration");
+    assert_eq!(workspace.projects.len(), 1);
+
+    let hiding = dir.path().join("configs");
+    std::fs::create_dir_all(&hiding).unwrap();
+    std::fs::write(hiding.join(".gtform-partial"), "").unwrap();
+    std::fs::write(hiding.join("more.yaml"), not_configuration).unwrap();
+    let Err(diagnostics) = config::load(dir.path()) else {
+        panic!("a file named .gtform-partial hides nothing");
+    };
+    let rendered = render(&diagnostics, false);
+    assert!(rendered.contains("more.yaml"), "{rendered}");
+    assert!(
+        rendered.contains("is not read: it holds `.gtform-partial/`, so it is an output directory"),
+        "the skipped output directory is named beside the errors:\n{rendered}"
+    );
+}

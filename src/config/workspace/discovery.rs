@@ -4,9 +4,9 @@
 //! Symbolic links are followed only while they stay inside the workspace root; a link that leads
 //! out of it is an error at the link (its target's contents are never read or shown).
 //!
-//! A directory below the root that gtform writes output into (`results`' DIR, `export`'s OUT:
-//! they hold [`OUTPUT_MARKER`]) is not part of the workspace: YOLO's `data.yaml` there is not a
-//! configuration file.
+//! A directory below the root that gtform writes output into (`export`'s OUT keeps an
+//! [`OUTPUT_MARKER`] directory, `results`' DIR holds one while it runs) is not part of the
+//! workspace: YOLO's `data.yaml` there is not a configuration file.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -16,12 +16,12 @@ use super::super::boundary::{Boundary, Refusal};
 use super::error_reason;
 use crate::diagnostic::{Diagnostic, Location};
 
-/// The YAML files of the workspace, sorted, and the problems met on the way (links leading out of
-/// the workspace). `Err` when there is nothing to load at all.
 /// The directory `results` and `export` write their files in before renaming them into place
 /// (`ops::results::PARTIAL_DIR`): its presence marks an output directory.
 const OUTPUT_MARKER: &str = ".gtform-partial";
 
+/// The YAML files of the workspace, sorted, and the problems met on the way (links leading out of
+/// the workspace, output directories skipped). `Err` when there is nothing to load at all.
 pub(super) fn find_files(
     path: &Path,
     boundary: &Boundary,
@@ -82,11 +82,21 @@ impl Walk<'_> {
             entries.push(entry.map_err(|error| (dir.to_path_buf(), error))?);
         }
         entries.sort_by_key(std::fs::DirEntry::file_name);
+        // Only a real directory marks output (a file or a link of that name does not), and the
+        // skip is said: a pull request could otherwise hide configuration without a word.
         if !root
-            && entries
-                .iter()
-                .any(|entry| entry.file_name() == OUTPUT_MARKER)
+            && entries.iter().any(|entry| {
+                entry.file_name() == OUTPUT_MARKER
+                    && entry.file_type().is_ok_and(|kind| kind.is_dir())
+            })
         {
+            self.problems.push(
+                Diagnostic::warning(format!(
+                    "`{}` is not read: it holds `{OUTPUT_MARKER}/`, so it is an output directory of gtform (results or export), not configuration",
+                    dir.display()
+                ))
+                .hint("keep configuration out of directories gtform writes into, or remove that directory if it is not one"),
+            );
             return Ok(());
         }
         for entry in entries {

@@ -32,6 +32,13 @@ pub(super) struct Line {
     len: u32,
 }
 
+impl Line {
+    /// The line's length in bytes: about what its entry holds in memory once parsed.
+    pub(super) fn bytes(self) -> u64 {
+        u64::from(self.len)
+    }
+}
+
 /// The index, open, and the lines of the jobs to export, in order.
 pub(super) struct Jobs {
     pub(super) index: Index,

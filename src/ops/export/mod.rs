@@ -210,7 +210,7 @@ pub enum ExportError {
         jobs: u64,
         /// The first [`taxonomy::MAX_UNKNOWN_KEPT`] jobs, each with what it used.
         listed: Vec<JobProblem>,
-        /// Every unknown name.
+        /// The unknown names (the first of them, and how many).
         unknown: taxonomy::UnknownNames,
     },
     /// Offline, some images' sizes are not known: nothing was written.
@@ -354,13 +354,15 @@ impl Output {
         self.place(file, relative)
     }
 
-    /// Renames the directories built whole into place.
+    /// Renames the directories built whole into place, all of them or, when one cannot be,
+    /// none.
     fn finish(&mut self) -> std::io::Result<()> {
-        for (top, tree) in std::mem::take(&mut self.trees) {
-            let Some(tree) = tree else {
-                continue;
-            };
-            let destination = self.dir.join(&top);
+        let trees: Vec<(String, Tree)> = std::mem::take(&mut self.trees)
+            .into_iter()
+            .filter_map(|(top, tree)| tree.map(|tree| (top, tree)))
+            .collect();
+        for (top, _) in &trees {
+            let destination = self.dir.join(top);
             // Something there now (made while the export ran): not replaced, not merged.
             if std::fs::symlink_metadata(&destination).is_ok() {
                 return Err(std::io::Error::other(format!(
@@ -368,7 +370,9 @@ impl Output {
                     crate::escape::escape(&destination.display().to_string())
                 )));
             }
-            std::fs::rename(tree.staging.path().join(&top), &destination)?;
+        }
+        for (top, tree) in &trees {
+            std::fs::rename(tree.staging.path().join(top), self.dir.join(top))?;
         }
         Ok(())
     }
@@ -426,10 +430,11 @@ struct ReadDirectories {
 }
 
 impl ReadDirectories {
-    /// Whether no directory of `relative` (a plain `/`-separated path) below `root` is a link.
-    fn no_link(&self, root: &Path, relative: &str) -> bool {
+    /// Whether every directory of `relative` (a plain `/`-separated path) below `root` is one:
+    /// the job's problem when one is missing or is a link (or not a directory).
+    fn no_link(&self, root: &Path, relative: &str) -> Result<(), &'static str> {
         let Some((directories, _)) = relative.rsplit_once('/') else {
-            return true;
+            return Ok(());
         };
         let mut path = root.to_path_buf();
         for part in directories.split('/') {
@@ -449,10 +454,13 @@ impl ReadDirectories {
                         .unwrap_or_else(|poisoned| poisoned.into_inner())
                         .insert(path.clone());
                 }
-                _ => return false,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                    return Err("cannot read it: it is missing");
+                }
+                _ => return Err("the result file is reached through a symbolic link"),
             }
         }
-        true
+        Ok(())
     }
 }
 
@@ -493,9 +501,7 @@ fn read_result(
 ) -> Result<Vec<u8>, String> {
     let record = job.entry.result.as_ref().ok_or("no result file")?;
     let path = inside(results_dir, &record.path).ok_or("a path outside the results directory")?;
-    if !directories.no_link(results_dir, &record.path) {
-        return Err("the result file is reached through a symbolic link".to_owned());
-    }
+    directories.no_link(results_dir, &record.path)?;
     if record.size > MAX_RESULT_BYTES {
         return Err(format!(
             "the result file is larger than {MAX_RESULT_BYTES} bytes"
@@ -603,7 +609,6 @@ pub async fn export(
         ))
     };
 
-    let mut output = Output::open(&options.out_dir)?;
     let mut report = ExportReport {
         out: options.out_dir.clone(),
         ..ExportReport::default()
@@ -647,7 +652,9 @@ pub async fn export(
     let (dir, read) = (shared_dir.clone(), Arc::clone(&directories));
     for (line, read) in InOrder::new(
         lines.iter().map(|&line| (line, jobs.index.entry(line))),
-        |(_, entry)| recorded_size(entry),
+        // The file to read and the parsed line in flight: a hostile index may record a size of
+        // 0 for a line of many megabytes.
+        |(line, entry)| recorded_size(entry) + line.bytes(),
         move |(line, entry)| {
             let Ok(Some(entry)) = entry else {
                 return (line, None);
@@ -735,7 +742,8 @@ pub async fn export(
         }
     }
 
-    // Pass 2: convert and write.
+    // Pass 2: convert and write. OUT is made only now: an export refused above wrote nothing.
+    let mut output = Output::open(&options.out_dir)?;
     let io = |error: std::io::Error| ExportError::Output(error.to_string());
     let mut coco = match options.format {
         ExportFormat::Coco => Some(
@@ -748,9 +756,9 @@ pub async fn export(
         _ => None,
     };
     for read in InOrder::new(
-        readable.iter().map(|&line| jobs.index.entry(line)),
-        recorded_size,
-        move |entry| {
+        readable.iter().map(|&line| (line, jobs.index.entry(line))),
+        |(line, entry)| recorded_size(entry) + line.bytes(),
+        move |(_, entry)| {
             let Ok(Some(entry)) = entry else {
                 return None;
             };
@@ -874,7 +882,6 @@ pub async fn export(
             }
         }
     }
-    output.finish().map_err(io)?;
     if let Some(writer) = coco {
         report.annotations = writer.annotations();
         let document = writer
@@ -896,6 +903,9 @@ pub async fn export(
     }
     let document = serde_json::to_vec_pretty(&labels.document()).unwrap_or_default();
     output.write(LABELS_FILE, &document).map_err(io)?;
+    // The directories built whole come last: whatever stops the export before, `labels.json`
+    // already knows every id they use.
+    output.finish().map_err(io)?;
     report.files_written = output.written;
     Ok(report)
 }
@@ -1220,4 +1230,38 @@ fn export_video(
         formats::mot_seqinfo(sequence, size, frames.len()).as_bytes(),
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Input surface: the directories of the results directory, as a user or a hostile
+    /// process left them. Each problem is named for what it is.
+    #[test]
+    fn a_missing_directory_is_missing_and_a_linked_one_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("p/b")).unwrap();
+        let directories = ReadDirectories::default();
+        assert_eq!(directories.no_link(root.path(), "p/b/cam-1.json"), Ok(()));
+        assert_eq!(
+            directories.no_link(root.path(), "p/gone/cam-1.json"),
+            Err("cannot read it: it is missing")
+        );
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(root.path().join("p/b"), root.path().join("p/linked"))
+                .unwrap();
+            assert_eq!(
+                directories.no_link(root.path(), "p/linked/cam-1.json"),
+                Err("the result file is reached through a symbolic link")
+            );
+        }
+        std::fs::write(root.path().join("p/file"), "").unwrap();
+        assert!(
+            directories
+                .no_link(root.path(), "p/file/cam-1.json")
+                .is_err()
+        );
+    }
 }
