@@ -680,3 +680,56 @@ fn export_reads_no_result_file_through_a_link() {
         "{stderr}"
     );
 }
+
+/// Input surface: what an earlier, killed export left in OUT's staging directory, and a second
+/// export into the same OUT. The staging is cleared under OUT's lock; a second export while the
+/// first holds the lock is refused, and writes nothing.
+#[cfg(unix)]
+#[test]
+fn a_killed_exports_staging_is_cleared_and_one_out_takes_one_export_at_a_time() {
+    let root = tempfile::tempdir().unwrap();
+    let results = root.path().join("res");
+    results_dir(&results, &[("cam-1", GOLDEN_IMAGE)]);
+    let out = root.path().join("out");
+    let stale = out.join(".gtform-partial/tree-stale/labels/p/b");
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("cam-1.txt"), "0 0.5 0.5 1 1\n").unwrap();
+    let export = || {
+        crate::support::gtform_command(root.path())
+            .args(["export", "--results"])
+            .arg(&results)
+            .args(["--format", "yolo", "--out"])
+            .arg(&out)
+            .args(["--image-size", "200x100"])
+            .output()
+            .unwrap()
+    };
+    let run = export();
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(!out.join(".gtform-partial/tree-stale").exists());
+    assert!(out.join("labels/p/b/cam-1.txt").is_file());
+
+    let held = std::fs::OpenOptions::new()
+        .write(true)
+        .open(out.join(".gtform.lock"))
+        .unwrap();
+    held.lock().unwrap();
+    std::fs::remove_dir_all(out.join("labels")).unwrap();
+    let run = export();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("another gtform process is writing"),
+        "{stderr}"
+    );
+    assert!(
+        !out.join("labels").exists(),
+        "nothing written while OUT is locked"
+    );
+    drop(held);
+}

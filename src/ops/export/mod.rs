@@ -268,6 +268,8 @@ impl<'a> Job<'a> {
 /// there (an export again into the same OUT), each file is written in the partial directory
 /// and renamed into place, the other files there kept.
 struct Output {
+    /// OUT's lock (`results`' lock file), held while the export writes.
+    _lock: std::fs::File,
     dir: PathBuf,
     partial: PathBuf,
     directories: Directories,
@@ -291,8 +293,25 @@ impl Output {
             ))
         };
         std::fs::create_dir_all(dir).map_err(error)?;
+        let lock = super::results::lock_output(dir).map_err(|locked| {
+            ExportError::Output(format!(
+                "cannot use `{}` as the output directory: {locked}",
+                crate::escape::escape(&dir.display().to_string())
+            ))
+        })?;
+        // Whatever a killed export left in the staging directory goes: nobody else writes
+        // here (the lock).
+        let partial = dir.join(PARTIAL_DIR);
+        boundary::refuse_link(&partial).map_err(error)?;
+        match std::fs::remove_dir_all(&partial) {
+            Err(failed) if failed.kind() != std::io::ErrorKind::NotFound => {
+                return Err(error(failed));
+            }
+            _ => {}
+        }
         let partial = boundary::directory_below(dir, PARTIAL_DIR).map_err(error)?;
         Ok(Output {
+            _lock: lock,
             dir: dir.to_path_buf(),
             partial,
             directories: Directories::default(),

@@ -463,7 +463,7 @@ pub async fn results(
 }
 
 /// Locks the output directory for this run: the lock goes with the returned file.
-fn lock_output(out_dir: &Path) -> Result<std::fs::File, Error> {
+pub(in crate::ops) fn lock_output(out_dir: &Path) -> Result<std::fs::File, Error> {
     let path = out_dir.join(LOCK_FILE);
     let file = boundary::open_no_follow(
         std::fs::OpenOptions::new()
