@@ -317,6 +317,29 @@ mod tests {
         }
     }
 
+    /// Found by cargo-mutants (issue 26): site-local IPv6 and the IPv4 an IPv6 address embeds
+    /// were only tested where the answer did not depend on the exact bits.
+    #[test]
+    fn site_local_v6_is_private_and_embedded_v4_addresses_are_read_exactly() {
+        assert_eq!(kind("fec0::1"), AddressKind::Private);
+        assert_eq!(kind("feff::1"), AddressKind::Private);
+        assert_eq!(kind("fc00::1"), AddressKind::Private);
+        assert_eq!(kind("fe00::1"), AddressKind::Public);
+        let embedded = |text: &str| embedded_v4(text.parse().unwrap());
+        let v4 = |text: &str| Some(text.parse::<Ipv4Addr>().unwrap());
+        assert_eq!(embedded("64:ff9b::c0a8:0102"), v4("192.168.1.2"));
+        assert_eq!(embedded("2002:0a01:0203::1"), v4("10.1.2.3"));
+        assert_eq!(embedded("::ffff:10.1.2.3"), v4("10.1.2.3"));
+        // IPv4-compatible: every ::a.b.c.d but :: and ::1.
+        assert_eq!(embedded("::10.0.0.1"), v4("10.0.0.1"));
+        assert_eq!(embedded("::0.1.0.0"), v4("0.1.0.0"));
+        assert_eq!(embedded("::0.0.1.0"), v4("0.0.1.0"));
+        assert_eq!(embedded("::2"), v4("0.0.0.2"));
+        assert_eq!(embedded("::1"), None);
+        assert_eq!(embedded("::"), None);
+        assert_eq!(embedded("2001:db8::1"), None);
+    }
+
     #[test]
     fn local_addresses_are_allowed_only_when_asked() {
         let strict = StorageAddresses::default();
