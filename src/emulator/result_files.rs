@@ -5,8 +5,9 @@
 //! generated deterministically from the job id, realistic enough to export: several labels per
 //! image (rectangles whose corners come in different orders, a polygon, landmarks), masks of
 //! several classes and instances with their legend, tracks that move across frames and leave
-//! the picture. An image's size is the `WxH` segment of its URL (`…/640x480/cam-1.jpg`, as the
-//! emulator's placeholder images are named), else [`DEFAULT_SIZE`]; masks are drawn at it.
+//! the picture. An image's size is the `WxH` or `WxH.ext` segment of its URL
+//! (`…/640x480/cam-1.jpg`, `…/placeholder/640x480.png`: the emulator's placeholder images'
+//! two forms, read alike), else [`DEFAULT_SIZE`]; masks are drawn at it.
 //! Pure functions; no I/O.
 
 use serde_json::Value;

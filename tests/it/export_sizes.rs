@@ -1038,3 +1038,71 @@ async fn an_image_host_refused_for_another_reason_gives_no_local_address_hint() 
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_of_a_placeholder_named_wxh_png_are_drawn_at_its_size_end_to_end() {
+    // `/placeholder/{W}x{H}.png`, the route's second form: the emulator draws the job's mask at
+    // 80 × 60, the size the image's header states, so COCO (size from the mask) and VOC (size
+    // from the header) agree and nothing says the mask and the image differ.
+    const SEGMENTS: &str = "7c0f3a1e-5b2d-4c8e-9f6a-1b2c3d4e5f61";
+    let rig = Rig::start().await;
+    rig.add_project(SEGMENTS, "Segments", "IMAGE_SEGMENTATION");
+    let url = rig.url();
+    rig.write(
+        "gtform.yaml",
+        &format!(
+            r##"version: 1
+endpoint: {url}
+projects:
+  segments:
+    id: {SEGMENTS}
+    workflows: {{ review: {WORKFLOW_ID} }}
+    defaults: {{ workflow: review }}
+    batches:
+      scenes:
+        jobs:
+          - reference_id: scene
+            data: {{ image_url: "{url}/placeholder/80x60.png" }}
+"##
+        ),
+    );
+    rig.run(&["apply", "--auto-approve"]).expect_code(0);
+    for project in rig.server.dump(false).unwrap().projects {
+        for batch in project.batches {
+            rig.server
+                .complete_batch(project.id, batch.id.parse().unwrap())
+                .unwrap();
+        }
+    }
+    rig.run(&["results", "--out", "res", "--masks"])
+        .expect_code(0);
+    let run = export(&rig, "coco", &[]).expect_code(0);
+    assert!(!run.stderr().contains("the mask is"), "{}", run.stderr());
+    let document = json(&rig.dir.path().join("coco/instances.json"));
+    let image = &document["images"][0];
+    assert_eq!(
+        (&image["width"], &image["height"]),
+        (&80.into(), &60.into())
+    );
+    assert!(
+        document["annotations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|annotation| annotation["segmentation"]["size"] == serde_json::json!([60, 80]))
+    );
+    rig.server.reset_stats();
+    let run = export(&rig, "voc", &[]).expect_code(0);
+    assert_eq!(rig.server.stats().log[0].path, "/placeholder/80x60.png");
+    let xml = std::fs::read_to_string(
+        rig.dir
+            .path()
+            .join("voc/Annotations/segments/scenes/scene.xml"),
+    )
+    .unwrap();
+    assert!(
+        xml.contains("<width>80</width>") && xml.contains("<height>60</height>"),
+        "{xml}\n{}",
+        run.stderr()
+    );
+}

@@ -10,7 +10,10 @@
 //! * **Memory does not grow with the dataset.** The index is streamed (`jobs`: 16 bytes a job
 //!   kept, where its line is), the report keeps the first [`LISTED_PROBLEMS`] problems of each
 //!   kind and counts the rest, and COCO's annotations are spooled to a file and appended to
-//!   the document at the end. Besides, memory holds the label map and the results in flight.
+//!   the document at the end. Besides, memory holds the label map and the results in flight,
+//!   and, when sizes are read from the images, one entry per distinct image URL: the URL (at
+//!   most [`sizes::MAX_URL_BYTES`]), the index line of the first job naming it (16 bytes) and
+//!   its size or why not.
 //! * **Both passes use the cores** (`ordered`): threads read, check and parse the result files;
 //!   this thread takes them in the index's order, so ids, files and report are what one thread
 //!   would give.
