@@ -179,8 +179,15 @@ pub(crate) async fn run(args: ExportArgs, ui: &mut Ui) -> Result<ExitCode, CliEr
             ));
         }
     };
-    for note in &report.size_notes {
+    for note in report.size_notes.listed().iter().take(LISTED) {
         ui.status(&format!("note: {}", escape(note)));
+    }
+    let shown = report.size_notes.listed().len().min(LISTED) as u64;
+    if report.size_notes.total() > shown {
+        ui.status(&format!(
+            "note: … and {} more about DIR/image-sizes.jsonl",
+            crate::text::group_thousands(report.size_notes.total() - shown)
+        ));
     }
     list(
         ui,
@@ -220,7 +227,7 @@ pub(crate) async fn run(args: ExportArgs, ui: &mut Ui) -> Result<ExitCode, CliEr
     if report.skipped.is_empty() {
         Ok(exit::code(exit::SUCCESS))
     } else {
-        if refused_as_private(report.skipped.listed()) {
+        if report.sizes_refused_local > 0 {
             ui.status(
                 "hint: image hosts on loopback, private or shared addresses are refused unless \
                  the API endpoint is on one (--endpoint URL or GTFORM_ENDPOINT; `embedded` is \
@@ -290,25 +297,4 @@ fn taxonomies(
             .hint("export reads the workspace for its projects' `labels:`; `gtform validate` checks it"))
         }
     }
-}
-
-/// Whether an image was refused because its host is on a local address (which the endpoint or
-/// `--allow-private-storage` may allow).
-fn refused_as_private(skipped: &[JobProblem]) -> bool {
-    use crate::client::AddressKind;
-    let local = [
-        AddressKind::Loopback,
-        AddressKind::Private,
-        AddressKind::Shared,
-        AddressKind::Unspecified,
-    ];
-    skipped.iter().any(|problem| {
-        problem.problem.contains("refused to download")
-            && (problem
-                .problem
-                .contains("unless the API endpoint is on loopback")
-                || local
-                    .iter()
-                    .any(|kind| problem.problem.contains(kind.describe())))
-    })
 }

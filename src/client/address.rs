@@ -208,6 +208,9 @@ pub struct DownloadRefused {
     pub host: String,
     /// Why, in words.
     pub reason: String,
+    /// Refused only for being on a loopback, private, shared or unspecified address (or plain
+    /// http to loopback): what the operator may allow, unlike a link-local one or a scheme.
+    pub local: bool,
 }
 
 impl fmt::Display for DownloadRefused {
@@ -248,6 +251,7 @@ pub(crate) fn check_url(
     let refused = |reason: String| DownloadRefused {
         host: host.clone(),
         reason,
+        local: false,
     };
     if !matches!(url.scheme(), "http" | "https") {
         return Err(refused(format!(
@@ -272,16 +276,22 @@ pub(crate) fn check_url(
             ));
         }
         if !addresses.plain_http_to_loopback {
-            return Err(refused(
-                "plain http is refused for storage unless the API endpoint is on loopback too"
-                    .to_owned(),
-            ));
+            return Err(DownloadRefused {
+                local: true,
+                ..refused(
+                    "plain http is refused for storage unless the API endpoint is on loopback too"
+                        .to_owned(),
+                )
+            });
         }
     }
     if let Some(address) = literal
         && let Some(kind) = addresses.refusal(address)
     {
-        return Err(refused(format!("{address} is {}", kind.describe())));
+        return Err(DownloadRefused {
+            local: kind.is_local(),
+            ..refused(format!("{address} is {}", kind.describe()))
+        });
     }
     Ok(())
 }

@@ -121,6 +121,7 @@ impl Pace {
                 self.min_rate.max(1),
             ),
             status: None,
+            refused_local: false,
         }
     }
 }
@@ -152,6 +153,9 @@ pub struct SignedUrlError {
     pub message: String,
     /// The HTTP status, if a response arrived.
     pub status: Option<u16>,
+    /// Refused before any connection only for the storage host's local address
+    /// ([`DownloadRefused::local`]): what the operator may allow.
+    pub refused_local: bool,
 }
 
 impl StorageClient {
@@ -177,6 +181,7 @@ impl StorageClient {
                     return attempt.error(DownloadRefused {
                         host,
                         reason: format!("more than {MAX_REDIRECTS} redirects"),
+                        local: false,
                     });
                 }
                 match check_url(attempt.url(), addresses) {
@@ -224,6 +229,7 @@ impl StorageClient {
             failure: StorageFailure::Rejected,
             message: format!("invalid storage URL `{shown}`: {error}"),
             status: None,
+            refused_local: false,
         })?;
         check_url(&parsed, self.addresses).map_err(|refused| refusal(&shown, &refused))?;
         let started = Instant::now();
@@ -255,6 +261,7 @@ impl StorageClient {
                     self.max_bytes
                 ),
                 status: Some(status.as_u16()),
+                refused_local: false,
             });
         }
         Ok(Download {
@@ -316,6 +323,7 @@ impl Download {
                             self.shown, self.max_bytes
                         ),
                         status: None,
+                        refused_local: false,
                     });
                 }
                 Ok(Some(chunk))
@@ -328,6 +336,7 @@ impl Download {
                         self.shown, self.received
                     ),
                     status: None,
+                    refused_local: false,
                 }),
                 _ => Ok(None),
             },
@@ -343,6 +352,7 @@ impl Download {
                     error_chain(&error)
                 ),
                 status: None,
+                refused_local: false,
             }),
         }
     }
@@ -373,6 +383,7 @@ fn refusal(shown: &str, refused: &DownloadRefused) -> SignedUrlError {
         failure: StorageFailure::Rejected,
         message: format!("GET {shown}: {refused}"),
         status: None,
+        refused_local: refused.local,
     }
 }
 
@@ -388,9 +399,9 @@ fn unfollowed_redirect(
         .get(reqwest::header::LOCATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|location| response.url().join(location).ok());
-    let reason = match target.as_ref().map(|target| check_url(target, addresses)) {
-        Some(Err(refused)) => refused.to_string(),
-        Some(Ok(())) | None => "a redirect that cannot be followed".to_owned(),
+    let (reason, refused_local) = match target.as_ref().map(|target| check_url(target, addresses)) {
+        Some(Err(refused)) => (refused.to_string(), refused.local),
+        Some(Ok(())) | None => ("a redirect that cannot be followed".to_owned(), false),
     };
     SignedUrlError {
         failure: StorageFailure::Rejected,
@@ -399,6 +410,7 @@ fn unfollowed_redirect(
             response.status().as_u16()
         ),
         status: Some(response.status().as_u16()),
+        refused_local,
     }
 }
 
@@ -427,6 +439,7 @@ fn transport_error(shown: &str, error: &reqwest::Error) -> SignedUrlError {
                 error_chain(error)
             ),
             status: None,
+            refused_local: false,
         };
     }
     let message = if error.is_timeout() {
@@ -439,6 +452,7 @@ fn transport_error(shown: &str, error: &reqwest::Error) -> SignedUrlError {
         failure: StorageFailure::Transient,
         message,
         status: None,
+        refused_local: false,
     }
 }
 
@@ -476,6 +490,7 @@ async fn status_error(
         failure,
         message: format!("GET {shown} failed: HTTP {}{excerpt}", status.as_u16()),
         status: Some(status.as_u16()),
+        refused_local: false,
     }
 }
 
@@ -535,13 +550,17 @@ pub async fn guarded_lookup(
     let localhost = is_localhost_name(host);
     let mut refused = Vec::new();
     let mut allowed = Vec::new();
+    // Whether every refused address is one the operator may allow.
+    let mut only_local = true;
     for address in found {
         let kind = super::address::kind_of(address);
         if localhost && kind != super::address::AddressKind::Loopback {
+            only_local = false;
             refused.push(format!(
                 "{address} (not loopback, for a name of this machine)"
             ));
         } else if let Some(kind) = addresses.refusal(address) {
+            only_local &= kind.is_local();
             refused.push(format!("{address} ({})", kind.describe()));
         } else {
             allowed.push(address);
@@ -559,6 +578,7 @@ pub async fn guarded_lookup(
         return Err(LookupError::Refused(DownloadRefused {
             host: host.to_owned(),
             reason,
+            local: !refused.is_empty() && only_local,
         }));
     }
     Ok(allowed)

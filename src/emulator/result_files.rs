@@ -5,8 +5,9 @@
 //! generated deterministically from the job id, realistic enough to export: several labels per
 //! image (rectangles whose corners come in different orders, a polygon, landmarks), masks of
 //! several classes and instances with their legend, tracks that move across frames and leave
-//! the picture. An image's size is the `WxH` segment of its URL (`…/640x480/cam-1.jpg`, as the
-//! emulator's placeholder images are named), else [`DEFAULT_SIZE`]; masks are drawn at it.
+//! the picture. An image's size is the `WxH` or `WxH.ext` segment of its URL
+//! (`…/640x480/cam-1.jpg`, `…/placeholder/640x480.png`: the emulator's placeholder images'
+//! two forms, read alike), else [`DEFAULT_SIZE`]; masks are drawn at it.
 //! Pure functions; no I/O.
 
 use serde_json::Value;
@@ -384,18 +385,25 @@ fn default_legend(entries: &[(&str, &str)]) -> Legend {
         .collect()
 }
 
-/// The size of the image at `url`: its `WxH` path segment (each side 1..=[`MAX_SIDE`]).
+/// The size of the image at `url`: its first `WxH` or `WxH.ext` path segment (each side
+/// 1..=[`MAX_SIDE`]), as the placeholder route reads it (`/placeholder/640x480/a.png` and
+/// `/placeholder/640x480.png` alike).
 pub(super) fn size_in_url(url: &str) -> Option<(u32, u32)> {
     let path = url.split(['?', '#']).next().unwrap_or_default();
-    path.split('/').find_map(|segment| {
-        let (width, height) = segment.split_once('x')?;
-        let side = |text: &str| {
-            text.parse::<u32>()
-                .ok()
-                .filter(|side| (1..=MAX_SIDE).contains(side) && !text.starts_with('0'))
-        };
-        Some((side(width)?, side(height)?))
-    })
+    path.split('/').find_map(size_in_segment)
+}
+
+/// The size one path segment names: `WxH`, or `WxH.ext` (each side 1..=[`MAX_SIDE`], no
+/// leading zero).
+pub(super) fn size_in_segment(segment: &str) -> Option<(u32, u32)> {
+    let size = segment.split_once('.').map_or(segment, |(size, _)| size);
+    let (width, height) = size.split_once('x')?;
+    let side = |text: &str| {
+        text.parse::<u32>()
+            .ok()
+            .filter(|side| (1..=MAX_SIDE).contains(side) && !text.starts_with('0'))
+    };
+    Some((side(width)?, side(height)?))
 }
 
 /// The mask (PNG, RGBA) of frame `frame` of a segmentation job: each legend entry's colour

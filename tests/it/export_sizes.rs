@@ -893,3 +893,219 @@ async fn the_cache_is_left_alone_while_another_run_holds_the_results_directory()
     assert!(!root.path().join("res/image-sizes.jsonl").exists());
     assert!(!root.path().join("res/.gtform-partial").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_url_over_8_kib_is_its_jobs_problem_never_requested_nor_cached() {
+    // Hostile surface: the result file's `image_url`, as long as a result may be. Refused by
+    // its length, reported for its job, never sent nor written to the cache (whose lines over
+    // 16 KiB are not read back, so it would be asked for on every run).
+    let (host, base) = start_host().await;
+    let long = format!("{base}/signed.png?pad={}", "a".repeat(9000));
+    let images = vec![
+        ("long".to_owned(), long),
+        ("short".to_owned(), format!("{base}/signed.png")),
+    ];
+    let (output, root) = export_images(images, &[], |_| None).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.lines().any(|line| line.contains("p/b/long")
+            && line.contains("bytes long, more than 8192: its size is not read")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("aaaaaaaa"), "the URL itself is not shown");
+    let requests = host.requests.lock().unwrap().clone();
+    assert_eq!(
+        requests.len(),
+        1,
+        "only the short URL is read: {requests:?}"
+    );
+    let cache = std::fs::read_to_string(root.path().join("res/image-sizes.jsonl")).unwrap();
+    assert_eq!(cache.lines().count(), 1, "{cache}");
+    assert!(!cache.contains("pad="), "{cache}");
+    let document = json(&root.path().join("coco/instances.json"));
+    assert_eq!(document["images"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cache_full_of_refused_sizes_gives_a_bounded_list_of_notes_and_their_count() {
+    // Hostile surface: `DIR/image-sizes.jsonl`, one absurd size a line for every image.
+    let (host, base) = start_host().await;
+    let images: Vec<(String, String)> = (0..150)
+        .map(|n| (format!("cam-{n:03}"), format!("{base}/signed.png?n={n}")))
+        .collect();
+    let cache: String = images
+        .iter()
+        .map(|(_, url)| {
+            format!(
+                "{}\n",
+                serde_json::json!({"url": url, "width": 0, "height": 7})
+            )
+        })
+        .collect();
+    let (output, root) = export_images(images, &[], move |dir| {
+        std::fs::write(dir.join("image-sizes.jsonl"), cache).unwrap();
+        None
+    })
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let notes: Vec<&str> = stderr
+        .lines()
+        .filter(|line| {
+            line.starts_with("note: p/b/cam-") && line.contains("records its image as 0 × 7")
+        })
+        .collect();
+    assert_eq!(notes.len(), 20, "{stderr}");
+    assert!(notes[0].starts_with("note: p/b/cam-000:"), "{stderr}");
+    assert!(
+        stderr.contains("note: … and 130 more about DIR/image-sizes.jsonl"),
+        "{stderr}"
+    );
+    // Refused, so read again: every image once, and the cache rewritten with what was read.
+    assert_eq!(host.requests.lock().unwrap().len(), 150);
+    let cache = std::fs::read_to_string(root.path().join("res/image-sizes.jsonl")).unwrap();
+    assert_eq!(cache.lines().count(), 150);
+    assert!(
+        cache.lines().all(|line| line.contains("\"width\":32")),
+        "{cache}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hint_for_a_refused_local_image_host_stays_when_it_is_not_among_the_jobs_listed() {
+    // 120 jobs skipped first (images at `s3://`, not read), then one whose host is on
+    // loopback beside a public API: beyond the report's first 100, the hint still says why.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut files: Vec<(String, String)> = (0..120)
+        .map(|n| {
+            (
+                format!("a-{n:03}"),
+                image_result(&format!("s3://bucket/{n}.png")),
+            )
+        })
+        .collect();
+    files.push((
+        "z-cam".to_owned(),
+        image_result(&format!("https://127.0.0.1:{port}/cam.png")),
+    ));
+    let output = tokio::task::spawn_blocking(move || {
+        let root = tempfile::tempdir().unwrap();
+        let borrowed: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(id, content)| (id.as_str(), content.as_str()))
+            .collect();
+        results_dir(&root.path().join("res"), &borrowed);
+        let output = gtform_command(root.path())
+            .args([
+                "export",
+                "--results",
+                "res",
+                "--format",
+                "yolo",
+                "--out",
+                "yolo",
+            ])
+            .args(["--endpoint", "https://52.95.110.1"])
+            .output()
+            .unwrap();
+        drop(listener);
+        output
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("121 not exported"), "{stderr}");
+    assert!(!stderr.contains("p/b/z-cam"), "not listed: {stderr}");
+    assert!(
+        stderr.contains("hint: image hosts on loopback") && stderr.contains("--endpoint URL"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_host_refused_for_another_reason_gives_no_local_address_hint() {
+    // Link-local is never allowed: a hint to allow local storage would mislead.
+    let images = vec![(
+        "meta".to_owned(),
+        "https://169.254.169.254/latest/meta-data/a.png".to_owned(),
+    )];
+    let (output, _root) = export_images(images, &[], |_| None).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("link-local"), "{stderr}");
+    assert!(
+        !stderr.contains("hint: image hosts on loopback"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_of_a_placeholder_named_wxh_png_are_drawn_at_its_size_end_to_end() {
+    // `/placeholder/{W}x{H}.png`, the route's second form: the emulator draws the job's mask at
+    // 80 × 60, the size the image's header states, so COCO (size from the mask) and VOC (size
+    // from the header) agree and nothing says the mask and the image differ.
+    const SEGMENTS: &str = "7c0f3a1e-5b2d-4c8e-9f6a-1b2c3d4e5f61";
+    let rig = Rig::start().await;
+    rig.add_project(SEGMENTS, "Segments", "IMAGE_SEGMENTATION");
+    let url = rig.url();
+    rig.write(
+        "gtform.yaml",
+        &format!(
+            r##"version: 1
+endpoint: {url}
+projects:
+  segments:
+    id: {SEGMENTS}
+    workflows: {{ review: {WORKFLOW_ID} }}
+    defaults: {{ workflow: review }}
+    batches:
+      scenes:
+        jobs:
+          - reference_id: scene
+            data: {{ image_url: "{url}/placeholder/80x60.png" }}
+"##
+        ),
+    );
+    rig.run(&["apply", "--auto-approve"]).expect_code(0);
+    for project in rig.server.dump(false).unwrap().projects {
+        for batch in project.batches {
+            rig.server
+                .complete_batch(project.id, batch.id.parse().unwrap())
+                .unwrap();
+        }
+    }
+    rig.run(&["results", "--out", "res", "--masks"])
+        .expect_code(0);
+    let run = export(&rig, "coco", &[]).expect_code(0);
+    assert!(!run.stderr().contains("the mask is"), "{}", run.stderr());
+    let document = json(&rig.dir.path().join("coco/instances.json"));
+    let image = &document["images"][0];
+    assert_eq!(
+        (&image["width"], &image["height"]),
+        (&80.into(), &60.into())
+    );
+    assert!(
+        document["annotations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|annotation| annotation["segmentation"]["size"] == serde_json::json!([60, 80]))
+    );
+    rig.server.reset_stats();
+    let run = export(&rig, "voc", &[]).expect_code(0);
+    assert_eq!(rig.server.stats().log[0].path, "/placeholder/80x60.png");
+    let xml = std::fs::read_to_string(
+        rig.dir
+            .path()
+            .join("voc/Annotations/segments/scenes/scene.xml"),
+    )
+    .unwrap();
+    assert!(
+        xml.contains("<width>80</width>") && xml.contains("<height>60</height>"),
+        "{xml}\n{}",
+        run.stderr()
+    );
+}

@@ -71,6 +71,26 @@ fn segmentation_masks_are_drawn_at_the_size_the_image_url_names_in_legend_colour
     assert_eq!(size_in_url("https://s/0x30/a.png"), None);
     assert_eq!(size_in_url("https://s/9999x30/a.png"), None);
     assert_eq!(size_in_url("https://s/a.png?size=20x20"), None);
+    // The placeholder route's two forms name the same size.
+    assert_eq!(
+        size_in_url("http://127.0.0.1:1/placeholder/640x480.png"),
+        Some((640, 480))
+    );
+    assert_eq!(
+        size_in_url("http://127.0.0.1:1/placeholder/640x480/a.png"),
+        Some((640, 480))
+    );
+    assert_eq!(size_in_url("https://s/0x30.png"), None);
+}
+
+#[test]
+fn results_of_a_placeholder_named_wxh_png_are_drawn_at_that_size() {
+    let data = json!({"image_url": "http://127.0.0.1:9/placeholder/64x48.png"});
+    let png = mask_png(TaskType::ImageSegmentation, &data, 0);
+    let decoder = png::Decoder::new(std::io::Cursor::new(png));
+    let reader = decoder.read_info().unwrap();
+    assert_eq!((reader.info().width, reader.info().height), (64, 48));
+    assert_ne!((64, 48), DEFAULT_SIZE);
 }
 
 #[test]

@@ -13,24 +13,17 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::Response;
 
 use super::super::http::{ApiError, ApiResult};
-use super::super::result_files::MAX_SIDE;
+use super::super::result_files::{MAX_SIDE, size_in_segment};
 use crate::api::codes;
 
 /// The route pattern of placeholder images.
 pub(super) const ROUTE: &str = "/placeholder/{*image}";
 
-/// The size a placeholder path names: `/placeholder/WxH/…` or `/placeholder/WxH.ext`.
+/// The size a placeholder path names: `/placeholder/WxH/…` or `/placeholder/WxH.ext` (read as
+/// the result generator reads it, so that results are drawn at the image's size).
 fn size_of(path: &str) -> Option<(u32, u32)> {
     let rest = path.strip_prefix("/placeholder/")?;
-    let first = rest.split('/').next()?;
-    let size = first.split_once('.').map_or(first, |(size, _)| size);
-    let (width, height) = size.split_once('x')?;
-    let side = |text: &str| {
-        text.parse::<u32>()
-            .ok()
-            .filter(|side| (1..=MAX_SIDE).contains(side) && !text.starts_with('0'))
-    };
-    Some((side(width)?, side(height)?))
+    size_in_segment(rest.split('/').next()?)
 }
 
 /// A grey PNG of `width` × `height`, one bit per pixel, written one row at a time.

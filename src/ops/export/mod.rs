@@ -10,7 +10,10 @@
 //! * **Memory does not grow with the dataset.** The index is streamed (`jobs`: 16 bytes a job
 //!   kept, where its line is), the report keeps the first [`LISTED_PROBLEMS`] problems of each
 //!   kind and counts the rest, and COCO's annotations are spooled to a file and appended to
-//!   the document at the end. Besides, memory holds the label map and the results in flight.
+//!   the document at the end. Besides, memory holds the label map and the results in flight,
+//!   and, when sizes are read from the images, one entry per distinct image URL: the URL (at
+//!   most [`sizes::MAX_URL_BYTES`]), the index line of the first job naming it (16 bytes) and
+//!   its size or why not.
 //! * **Both passes use the cores** (`ordered`): threads read, check and parse the result files;
 //!   this thread takes them in the index's order, so ids, files and report are what one thread
 //!   would give.
@@ -64,7 +67,7 @@ pub mod taxonomy;
 
 use formats::{CocoImage, CocoWriter, ImageShapes};
 use geometry::{Converted, Size};
-use jobs::Jobs;
+use jobs::{Jobs, Line};
 use labels::{LABELS_FILE, LabelMap};
 use ordered::InOrder;
 use sizes::{SizeObserver, SizeOptions};
@@ -187,8 +190,12 @@ pub struct ExportReport {
     pub sizes_cached: u64,
     /// Requests sent to read image sizes (retries included).
     pub size_requests: u64,
-    /// What was wrong with the cache of sizes (a size refused, the file not written).
-    pub size_notes: Vec<String>,
+    /// What was wrong with the cache of sizes (a size refused, the file not written): the
+    /// first [`LISTED_PROBLEMS`], counted.
+    pub size_notes: sizes::Notes,
+    /// Images whose size was not read because their host is on a loopback, private, shared or
+    /// unspecified address that the storage rule refuses (the operator may allow it).
+    pub sizes_refused_local: u64,
     /// Where the output is.
     pub out: PathBuf,
 }
@@ -657,8 +664,9 @@ pub async fn export(
     // Pass 1: the labels, so that every id is known before anything is written.
     let mut names: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut readable = Vec::with_capacity(jobs.lines.len());
-    // The images whose size is to be learnt (URL → the first job naming it).
-    let mut wanted_sizes: BTreeMap<String, String> = BTreeMap::new();
+    // The images whose size is to be learnt: URL (at most `sizes::MAX_URL_BYTES`) → the index
+    // line of the first job naming it (16 bytes; its name is built only to report it).
+    let mut wanted_sizes: BTreeMap<String, Line> = BTreeMap::new();
     let wants_sizes = options
         .image_size
         .is_none()
@@ -684,7 +692,10 @@ pub async fn export(
                 read_result(&dir, &read, &Job::of(&entry), Check::Size).and_then(|bytes| {
                     let labels =
                         ResultFile::labels_from_slice(&bytes).map_err(|error| error.to_string())?;
-                    let image = wants_sizes.and_then(|wanted| sizes::wanted_url(&bytes, wanted));
+                    let image = match wants_sizes {
+                        Some(wanted) => sizes::wanted_url(&bytes, wanted)?,
+                        None => None,
+                    };
                     Ok((labels, image))
                 });
             (line, Some((entry, parsed)))
@@ -694,9 +705,7 @@ pub async fn export(
         match parsed {
             Ok((found, image)) => {
                 if let Some(url) = image {
-                    wanted_sizes.entry(url).or_insert_with(|| {
-                        format!("{}/{}/{}", entry.project, entry.batch, entry.reference_id)
-                    });
+                    wanted_sizes.entry(url).or_insert(line);
                 }
                 let unknown = taxonomy.unknown(
                     &entry.project,
@@ -736,25 +745,48 @@ pub async fn export(
     labels.extend(names).map_err(ExportError::Results)?;
     report.labels = labels.entries().len();
 
+    // A job's name, built only for the few a note or an error names.
+    let mut job_name = |line: Line| match jobs.index.entry(line) {
+        Ok(Some(entry)) => format!("{}/{}/{}", entry.project, entry.batch, entry.reference_id),
+        _ => "(a job whose index line changed)".to_owned(),
+    };
     let known = sizes::learn(results_dir, &wanted_sizes, &options.sizes, observer).await;
     report.sizes_read = known.read;
     report.sizes_cached = known.cached;
     report.size_requests = known.requests;
-    report.size_notes = known.notes.clone();
+    report.sizes_refused_local = known.refused_local;
+    for (line, why) in &known.refused_in_cache {
+        let job = job_name(*line);
+        report
+            .size_notes
+            .push(format!("{}: {why}", crate::escape::escape(&job)));
+    }
+    report.size_notes.count_more(
+        known
+            .refused_in_cache_total
+            .saturating_sub(known.refused_in_cache.len() as u64),
+    );
+    for note in &known.notes {
+        report.size_notes.push(note.clone());
+    }
     if options.sizes.offline {
-        let unknown = known.unknown(&wanted_sizes);
-        if !unknown.is_empty() {
+        let (count, named) = known.unknown(&wanted_sizes, NAMED_JOBS);
+        if count > 0 {
             return Err(ExportError::SizesUnknown {
-                count: unknown.len(),
-                jobs: unknown
-                    .iter()
-                    .take(NAMED_JOBS)
-                    .map(|(url, job)| match known.get(url) {
-                        Some(Err(why)) => format!("{} ({why})", crate::escape::escape(job)),
-                        _ => format!(
-                            "{} (no size recorded for its image)",
-                            crate::escape::escape(job)
-                        ),
+                count,
+                jobs: named
+                    .into_iter()
+                    .map(|(url, line)| {
+                        let job = job_name(line);
+                        match known.get(url) {
+                            Some(Err(why)) => {
+                                format!("{} ({why})", crate::escape::escape(&job))
+                            }
+                            _ => format!(
+                                "{} (no size recorded for its image)",
+                                crate::escape::escape(&job)
+                            ),
+                        }
                     })
                     .collect(),
             });

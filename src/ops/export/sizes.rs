@@ -18,6 +18,11 @@
 //!   is read again, or, offline, the job fails). It is rewritten whole, in
 //!   `DIR/.gtform-partial/` then renamed, under the lock `results` takes, never through a link;
 //!   when another run holds the lock it is left as it was, and said.
+//! * **An image URL is at most [`MAX_URL_BYTES`] long**: a longer one is its job's problem,
+//!   never requested nor cached (its cache line would be too long to be read back).
+//! * **What is kept per distinct image**: its URL (bounded as above) and the index line of the
+//!   first job naming it (16 bytes); a job's name is built only to report it. Notes on the
+//!   cache are bounded as the report's problems are (the first [`LISTED_PROBLEMS`], counted).
 //! * **Offline**, nothing is requested: what the cache does not hold stays unknown. Nor is an
 //!   image that is not at an http(s) URL (`s3://`) read: it is reported.
 
@@ -35,7 +40,9 @@ use crate::client::{RetryPolicy, StorageClient, StorageFailure, StorageOptions};
 
 use super::super::results::boundary;
 use super::super::results::{LOCK_FILE, PARTIAL_DIR};
+use super::LISTED_PROBLEMS;
 use super::geometry::Size;
+use super::jobs::Line;
 
 /// The cache of sizes in the results directory.
 pub const SIZES_FILE: &str = "image-sizes.jsonl";
@@ -45,6 +52,9 @@ pub const HEADER_BYTES: u64 = 64 * 1024;
 pub const MAX_SIDE: u32 = 1 << 20;
 /// A line of the cache longer than this is ignored.
 pub const MAX_LINE_BYTES: u64 = 16 * 1024;
+/// The longest image URL whose size is read: well within [`MAX_LINE_BYTES`], so that its
+/// cache line is read back.
+pub const MAX_URL_BYTES: usize = 8 * 1024;
 /// Default `parallelism`: image headers read at once.
 pub const DEFAULT_PARALLELISM: usize = 16;
 
@@ -142,8 +152,20 @@ pub(super) enum Wanted {
 }
 
 /// The URL of the image whose size a result needs read (`None`: a result of another kind, no
-/// URL, or a mask that gives the size). Reads only what it needs of the result.
-pub(super) fn wanted_url(bytes: &[u8], wanted: Wanted) -> Option<String> {
+/// URL, or a mask that gives the size; `Err`: a URL longer than [`MAX_URL_BYTES`], the job's
+/// problem). Reads only what it needs of the result.
+pub(super) fn wanted_url(bytes: &[u8], wanted: Wanted) -> Result<Option<String>, String> {
+    match wanted_url_of_any_length(bytes, wanted) {
+        Some(url) if url.len() > MAX_URL_BYTES => Err(format!(
+            "its image URL is {} bytes long, more than {MAX_URL_BYTES}: its size is not read \
+             (give the size of every image)",
+            url.len()
+        )),
+        found => Ok(found),
+    }
+}
+
+fn wanted_url_of_any_length(bytes: &[u8], wanted: Wanted) -> Option<String> {
     #[derive(Deserialize)]
     struct Probe {
         data: ProbeData,
@@ -194,14 +216,22 @@ pub(super) fn wanted_url(bytes: &[u8], wanted: Wanted) -> Option<String> {
 pub(super) struct Known {
     /// By image URL: the size, or why it is not known.
     sizes: HashMap<String, Result<Size, String>>,
-    /// Problems of the cache as a whole (it could not be read or written).
+    /// Problems of the cache as a whole (it could not be read or written): two at most.
     pub notes: Vec<String>,
+    /// The recorded sizes refused, with the job whose image each is: the first
+    /// [`LISTED_PROBLEMS`] (a cache as large as the dataset may have one a line).
+    pub refused_in_cache: Vec<(Line, String)>,
+    /// How many recorded sizes were refused, listed or not.
+    pub refused_in_cache_total: u64,
     /// Sizes read from images by this run.
     pub read: u64,
     /// Sizes taken from the cache.
     pub cached: u64,
     /// Requests sent (attempts, retries included).
     pub requests: u64,
+    /// Images not read because their host is on a local address the rule refuses (loopback,
+    /// private, shared, unspecified): what the operator may allow.
+    pub refused_local: u64,
 }
 
 impl Known {
@@ -210,24 +240,63 @@ impl Known {
         self.sizes.get(url)
     }
 
-    /// The URLs whose size is still unknown, with the job each was wanted for.
+    /// How many of the URLs `wanted` names have no size, and the first `first` of them with
+    /// the job each was wanted for.
     pub(super) fn unknown<'a>(
         &self,
-        wanted: &'a BTreeMap<String, String>,
-    ) -> Vec<(&'a str, &'a str)> {
-        wanted
+        wanted: &'a BTreeMap<String, Line>,
+        first: usize,
+    ) -> (usize, Vec<(&'a str, Line)>) {
+        let mut unknown = wanted
             .iter()
-            .filter(|(url, _)| !matches!(self.sizes.get(url.as_str()), Some(Ok(_))))
-            .map(|(url, job)| (url.as_str(), job.as_str()))
-            .collect()
+            .filter(|(url, _)| !matches!(self.sizes.get(url.as_str()), Some(Ok(_))));
+        let named: Vec<(&str, Line)> = unknown
+            .by_ref()
+            .take(first)
+            .map(|(url, line)| (url.as_str(), *line))
+            .collect();
+        (named.len() + unknown.count(), named)
     }
 }
 
-/// The sizes of the images `wanted` names (URL → the job that wants it): from the cache, else
-/// (unless offline) read from the images, and the cache written back with what was learnt.
+/// Notes on the cache of sizes: the first [`LISTED_PROBLEMS`] kept, every one counted (one
+/// per refused line of a cache that may be as large as the dataset).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Notes {
+    listed: Vec<String>,
+    total: u64,
+}
+
+impl Notes {
+    pub fn push(&mut self, note: String) {
+        self.total += 1;
+        if self.listed.len() < LISTED_PROBLEMS {
+            self.listed.push(note);
+        }
+    }
+
+    /// Counts `more` notes that are not listed.
+    pub(super) fn count_more(&mut self, more: u64) {
+        self.total += more;
+    }
+
+    /// The first notes.
+    pub fn listed(&self) -> &[String] {
+        &self.listed
+    }
+
+    /// How many there were.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+}
+
+/// The sizes of the images `wanted` names (URL → the index line of the job that wants it): from
+/// the cache, else (unless offline) read from the images, and the cache written back with what
+/// was learnt.
 pub(super) async fn learn(
     results_dir: &Path,
-    wanted: &BTreeMap<String, String>,
+    wanted: &BTreeMap<String, Line>,
     options: &SizeOptions,
     observer: &dyn SizeObserver,
 ) -> Known {
@@ -244,19 +313,23 @@ pub(super) async fn learn(
     };
     let mut refused_in_cache = false;
     match cache {
-        Ok(found) => {
-            for (url, size) in found {
+        Ok(mut found) => {
+            // In the order of the URLs, so that the refusals listed are the same every run.
+            for (url, line) in wanted {
+                let Some(size) = found.remove(url) else {
+                    continue;
+                };
                 match &size {
                     Ok(_) => known.cached += 1,
                     Err(why) => {
                         refused_in_cache = true;
-                        let job = wanted.get(&url).map_or("", String::as_str);
-                        known
-                            .notes
-                            .push(format!("{}: {why}", crate::escape::escape(job)));
+                        known.refused_in_cache_total += 1;
+                        if known.refused_in_cache.len() < LISTED_PROBLEMS {
+                            known.refused_in_cache.push((*line, why.clone()));
+                        }
                     }
                 }
-                known.sizes.insert(url, size);
+                known.sizes.insert(url.clone(), size);
             }
         }
         Err(problem) => known.notes.push(problem),
@@ -293,13 +366,13 @@ pub(super) async fn learn(
             return known;
         }
     };
-    let requests = AtomicU64::new(0);
+    let (requests, refused_local) = (AtomicU64::new(0), AtomicU64::new(0));
     let reads: Vec<(String, Result<Size, String>)> = futures::stream::iter(to_read)
         .map(|url| {
             let client = &client;
-            let requests = &requests;
+            let (requests, refused_local) = (&requests, &refused_local);
             async move {
-                let outcome = read_size(client, url, options, requests).await;
+                let outcome = read_size(client, url, options, requests, refused_local).await;
                 observer.on_read(&SizeRead {
                     url,
                     outcome: outcome.as_ref().map(|size| *size).map_err(String::as_str),
@@ -311,6 +384,7 @@ pub(super) async fn learn(
         .collect()
         .await;
     known.requests = requests.into_inner();
+    known.refused_local = refused_local.into_inner();
     let mut learnt = Vec::new();
     for (url, outcome) in reads {
         if let Ok(size) = outcome {
@@ -352,12 +426,13 @@ async fn storage_client(options: &SizeOptions) -> Result<StorageClient, String> 
 }
 
 /// The size of the image at `url` from its first bytes, retried while the failure is
-/// transient.
+/// transient; `refused_local` counts a host refused for its local address.
 async fn read_size(
     client: &StorageClient,
     url: &str,
     options: &SizeOptions,
     requests: &AtomicU64,
+    refused_local: &AtomicU64,
 ) -> Result<Size, String> {
     let mut attempt = 1;
     loop {
@@ -370,6 +445,9 @@ async fn read_size(
             tokio::time::sleep(options.retry.delay(attempt, None)).await;
             attempt += 1;
             continue;
+        }
+        if error.refused_local {
+            refused_local.fetch_add(1, Ordering::Relaxed);
         }
         return Err(format!(
             "its image's size cannot be read: {}",
@@ -555,9 +633,15 @@ fn write_cache(results_dir: &Path, learnt: &[(String, Size)]) -> Result<(), Stri
     Ok(())
 }
 
+/// Writes `line`, unless it is longer than [`MAX_LINE_BYTES`] (it would not be read back: a
+/// URL within [`MAX_URL_BYTES`] made of characters JSON escapes at length).
 fn write_line(writer: &mut impl std::io::Write, line: &CacheLine) -> std::io::Result<()> {
-    serde_json::to_writer(&mut *writer, line)?;
-    writer.write_all(b"\n")
+    let mut bytes = serde_json::to_vec(line)?;
+    if bytes.len() as u64 >= MAX_LINE_BYTES {
+        return Ok(());
+    }
+    bytes.push(b'\n');
+    writer.write_all(&bytes)
 }
 
 #[cfg(test)]
@@ -605,21 +689,56 @@ mod tests {
         let masked = br#"{"data":{"image_url":"https://x/a.png","annotations":{"raster":{"url":"u","legend":{}}}}}"#;
         let video = br#"{"data":{"video_data":{"frames":[{"frame_id":"f","src":"https://x/f1.png"},{"src":"https://x/f2.png"}]}}}"#;
         assert_eq!(
-            wanted_url(plain, Wanted::ImageUnlessMasked).as_deref(),
+            wanted_url(plain, Wanted::ImageUnlessMasked)
+                .unwrap()
+                .as_deref(),
             Some("https://x/a.png")
         );
-        assert_eq!(wanted_url(masked, Wanted::ImageUnlessMasked), None);
+        assert_eq!(wanted_url(masked, Wanted::ImageUnlessMasked), Ok(None));
         assert_eq!(
-            wanted_url(masked, Wanted::Image).as_deref(),
+            wanted_url(masked, Wanted::Image).unwrap().as_deref(),
             Some("https://x/a.png")
         );
-        assert_eq!(wanted_url(video, Wanted::Image), None);
+        assert_eq!(wanted_url(video, Wanted::Image), Ok(None));
         assert_eq!(
-            wanted_url(video, Wanted::FirstFrame).as_deref(),
+            wanted_url(video, Wanted::FirstFrame).unwrap().as_deref(),
             Some("https://x/f1.png")
         );
-        assert_eq!(wanted_url(plain, Wanted::FirstFrame), None);
-        assert_eq!(wanted_url(b"not json", Wanted::Image), None);
+        assert_eq!(wanted_url(plain, Wanted::FirstFrame), Ok(None));
+        assert_eq!(wanted_url(b"not json", Wanted::Image), Ok(None));
+    }
+
+    #[test]
+    fn an_image_url_longer_than_the_bound_is_the_jobs_problem() {
+        let result = |url: &str| {
+            serde_json::json!({"data": {"image_url": url, "annotations": {}}}).to_string()
+        };
+        let at_bound = format!("https://x/{}", "a".repeat(MAX_URL_BYTES - 10));
+        assert_eq!(at_bound.len(), MAX_URL_BYTES);
+        assert_eq!(
+            wanted_url(result(&at_bound).as_bytes(), Wanted::Image),
+            Ok(Some(at_bound.clone()))
+        );
+        let over = format!("{at_bound}b");
+        let error = wanted_url(result(&over).as_bytes(), Wanted::Image).unwrap_err();
+        assert!(error.contains("8193 bytes long, more than 8192"), "{error}");
+        // Its cache line is read back; one JSON escapes beyond the bound is not written.
+        let dir = tempfile::tempdir().unwrap();
+        let size = Size {
+            width: 3,
+            height: 4,
+        };
+        let escaped = format!("https://x/{}", "\u{1}".repeat(MAX_URL_BYTES - 10));
+        write_cache(
+            dir.path(),
+            &[(at_bound.clone(), size), (escaped.clone(), size)],
+        )
+        .unwrap();
+        let found = read_cache(dir.path(), &[at_bound.clone(), escaped.clone()]).unwrap();
+        assert_eq!(found.get(&at_bound), Some(&Ok(size)));
+        assert!(!found.contains_key(&escaped));
+        let text = std::fs::read_to_string(dir.path().join(SIZES_FILE)).unwrap();
+        assert_eq!(text.lines().count(), 1);
     }
 
     #[test]

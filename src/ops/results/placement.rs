@@ -52,6 +52,7 @@ pub(super) fn place(
                 failure: StorageFailure::Transient,
                 message: format!("the result file for `{path}` is not JSON: {error}"),
                 status: None,
+                refused_local: false,
             }));
         }
     }
