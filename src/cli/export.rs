@@ -156,8 +156,13 @@ pub(crate) async fn run(args: ExportArgs, ui: &mut Ui) -> Result<ExitCode, CliEr
     let report = match export(&options, observer).await {
         Ok(report) => report,
         Err(error @ ExportError::UnknownLabels { .. }) => {
-            if let ExportError::UnknownLabels { jobs, listed, .. } = &error {
-                list(ui, "Labels outside the taxonomy:", listed, *jobs);
+            if let ExportError::UnknownLabels { jobs, .. } = &error {
+                list(
+                    ui,
+                    "Labels outside the taxonomy:",
+                    jobs.listed(),
+                    jobs.total(),
+                );
             }
             return Err(CliError::new(format!("{error}; nothing was exported"))
                 .hint("add them to the project's `labels:`, or export them with new ids after the declared ones: --allow-unknown-labels"));
@@ -192,8 +197,8 @@ pub(crate) async fn run(args: ExportArgs, ui: &mut Ui) -> Result<ExitCode, CliEr
     list(
         ui,
         "Warning: labels outside the taxonomy, exported with new ids:",
-        &report.unknown_labels,
-        report.unknown_label_jobs,
+        report.unknown_labels.listed(),
+        report.unknown_labels.total(),
     );
     list(ui, "Notes:", report.notes.listed(), report.notes.total());
     list(

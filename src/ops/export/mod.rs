@@ -180,10 +180,8 @@ pub struct ExportReport {
     pub notes: Problems,
     pub labels: usize,
     /// Jobs whose results use labels outside their project's taxonomy (exported with new ids,
-    /// as allowed): the first [`taxonomy::MAX_UNKNOWN_KEPT`].
-    pub unknown_labels: Vec<JobProblem>,
-    /// How many jobs use labels outside their project's taxonomy, listed or not.
-    pub unknown_label_jobs: u64,
+    /// as allowed).
+    pub unknown_labels: Problems,
     /// Image sizes read from the images by this run.
     pub sizes_read: u64,
     /// Image sizes taken from the results directory's cache.
@@ -211,12 +209,10 @@ pub enum ExportError {
     #[error("{0}")]
     Labels(String),
     /// Results use labels outside their project's taxonomy; nothing was written.
-    #[error("{} {} labels outside {}: {}", crate::text::group_thousands(*.jobs), crate::text::plural(*.jobs, "job uses", "jobs use"), crate::text::plural(*.jobs, "its project's taxonomy", "their projects' taxonomies"), .unknown.names())]
+    #[error("{} {} labels outside {}: {}", crate::text::group_thousands(.jobs.total()), crate::text::plural(.jobs.total(), "job uses", "jobs use"), crate::text::plural(.jobs.total(), "its project's taxonomy", "their projects' taxonomies"), .unknown.names())]
     UnknownLabels {
-        /// Jobs using them (all of them).
-        jobs: u64,
-        /// The first [`taxonomy::MAX_UNKNOWN_KEPT`] jobs, each with what it used.
-        listed: Vec<JobProblem>,
+        /// The jobs using them, each with what it used.
+        jobs: Problems,
         /// The unknown names (the first of them, and how many).
         unknown: taxonomy::UnknownNames,
     },
@@ -655,8 +651,7 @@ pub async fn export(
     )
     .map_err(ExportError::Labels)?;
     taxonomy.declare(&mut labels).map_err(ExportError::Labels)?;
-    let mut unknown_labels = Vec::new();
-    let mut unknown_label_jobs = 0u64;
+    let mut unknown_labels = Problems::default();
     let mut unknown_names = taxonomy::UnknownNames::default();
 
     // The threads' own: the results directory and the directories found in it.
@@ -712,14 +707,11 @@ pub async fn export(
                     found.iter().map(|(label, _)| label.as_str()),
                 );
                 if !unknown.is_empty() {
-                    unknown_label_jobs += 1;
                     unknown_names.add(&unknown);
-                    // Bounded: every job of a large export may use the same stray label.
-                    if unknown_labels.len() < taxonomy::MAX_UNKNOWN_KEPT {
-                        unknown_labels.push(
-                            Job::of(&entry).problem(taxonomy.problem(&entry.project, &unknown)),
-                        );
-                    }
+                    // Bounded (`Problems`): every job of a large export may use the same stray
+                    // label.
+                    unknown_labels
+                        .push(Job::of(&entry).problem(taxonomy.problem(&entry.project, &unknown)));
                 }
                 for (label, keypoints) in found {
                     let slot = names.entry(label).or_default();
@@ -733,15 +725,13 @@ pub async fn export(
         }
     }
     drop(lines);
-    if unknown_label_jobs > 0 && !options.allow_unknown_labels {
+    if !unknown_labels.is_empty() && !options.allow_unknown_labels {
         return Err(ExportError::UnknownLabels {
-            jobs: unknown_label_jobs,
-            listed: unknown_labels,
+            jobs: unknown_labels,
             unknown: unknown_names,
         });
     }
     report.unknown_labels = unknown_labels;
-    report.unknown_label_jobs = unknown_label_jobs;
     labels.extend(names).map_err(ExportError::Results)?;
     report.labels = labels.entries().len();
 

@@ -21,8 +21,6 @@ use super::labels::LabelMap;
 
 /// Unknown labels named per job; the rest are counted.
 const NAMED_PER_JOB: usize = 10;
-/// Jobs with unknown labels kept for the report; the rest are counted.
-pub const MAX_UNKNOWN_KEPT: usize = 1_000;
 /// Unknown names kept for the error; the rest are counted.
 const MAX_UNKNOWN_NAMES: usize = 1_000;
 /// Unknown names shown in the error; the rest are counted.
