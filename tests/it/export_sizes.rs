@@ -666,11 +666,11 @@ async fn a_dripping_image_host_is_cut_at_its_deadline_retried_a_bounded_number_o
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 /// Inside a private network namespace (started by the test below): the metadata address is
 /// bound on the namespace's `lo`, port 443, where a wrong client would reach it, as an image
 /// URL and as the redirect of an image host; no connection may arrive.
 // Ignored on purpose, as its model in `results_hostile.rs`: only a private namespace proves it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "runs inside `unshare -n` only, started by the test below"]
 // A test that cannot run here says so where `cargo test` shows it.
 #[allow(clippy::print_stderr)]

@@ -636,13 +636,13 @@ async fn a_signed_url_never_leaks_in_a_referer_to_the_next_redirect_hop() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 /// Runs inside the private network namespace only (see the test below): binds the metadata
 /// address on the namespace's `lo`, where a wrong client would reach a listener, and checks
 /// that no connection arrives.
 // Ignored on purpose: bound to 169.254.169.254 on the host it would send nothing anywhere, but
 // only a private network namespace proves that. The test below re-runs this test binary under
 // `unshare -n` with `--ignored --exact` and this name, so it always runs, inside the namespace.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "runs inside `unshare -n` only, started by the test below"]
 // A test that cannot run here says so where `cargo test` shows it.
 #[allow(clippy::print_stderr)]
