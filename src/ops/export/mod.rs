@@ -39,7 +39,8 @@
 //!
 //! Beside this file: `geometry` (the conversion rules), `masks` (PNG masks to RLE per class),
 //! `labels` (ids), `taxonomy` (declared labels and unknown ones), `formats` (the writers),
-//! `sizes` (image sizes from the images), `jobs` (the index, streamed), `ordered` (the threads).
+//! `sizes` (image sizes from the images), `jobs` (the index, streamed), `ordered` (the threads),
+//! `read` (reading DIR), `convert` (one result converted), `output` (writing OUT).
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
